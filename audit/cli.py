@@ -1,0 +1,305 @@
+"""``provaudit``: a thin command line over the library. Each command parses its options, calls one library
+function and turns known errors into a one-line message (exit status 1) instead of a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .store import StoreError
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _safe(text: object) -> str:
+    """Scraped text for the terminal: control characters replaced, rich markup escaped."""
+    s = str(text)
+    s = "".join(ch if ch.isprintable() or ch == " " else "\N{REPLACEMENT CHARACTER}" for ch in s)
+    return escape(s)
+
+
+_LOG_LEVEL = {"level": "WARNING"}
+
+
+def _setup_logging(verbose: int) -> None:
+    level = "WARNING" if verbose == 0 else "INFO" if verbose == 1 else "DEBUG"
+    _LOG_LEVEL["level"] = level
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _crawl_log_level() -> dict[str, Any]:
+    """Scrapy's LOG_LEVEL following -v: quiet by default (errors and warnings only)."""
+    return {"LOG_LEVEL": _LOG_LEVEL["level"]}
+
+
+def _parse_setting(values: tuple[str, ...]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for raw in values:
+        if "=" not in raw:
+            raise click.BadParameter(f"expected NAME=VALUE, got {raw!r}", param_hint="-s")
+        name, value = raw.split("=", 1)
+        settings[name.strip()] = value
+    return settings
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    from .ingest import IngestError
+
+    try:
+        yield
+    except (StoreError, IngestError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _progress(totals: dict[str, int | None]) -> Iterator[Callable[[str, int], None]]:
+    """A rich progress display with one bar per counter (pages, images, MB)."""
+    with Progress(
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal and not console.is_jupyter,
+    ) as bar:
+        tasks = {name: bar.add_task(name, total=total) for name, total in totals.items()}
+        mb = {"bytes": 0}
+
+        def update(kind: str, n: int) -> None:
+            if kind == "bytes":
+                mb["bytes"] += n
+                if "MB" in tasks:
+                    bar.update(tasks["MB"], completed=mb["bytes"] // 1_000_000)
+            elif kind in ("page", "PageItem") and "pages" in tasks:
+                bar.advance(tasks["pages"], n)
+            elif kind in ("image", "ImageFetch") and "images" in tasks:
+                bar.advance(tasks["images"], n)
+            elif kind == "ImageRef" and "sightings" in tasks:
+                bar.advance(tasks["sightings"], n)
+
+        yield update
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="provaudit")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """provenance-audit: crawl public images with their source URLs and measure which signals of origin they
+    carry."""
+    _setup_logging(verbose)
+
+
+@main.command()
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="DuckDB store to write (created if missing).")
+@click.option("--allowed-domain", "allowed", multiple=True, help="Domain whose pages are followed (repeatable); "
+              "default: the hosts of the URLs.")
+@click.option("--jobdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Scrapy JOBDIR: stop with Ctrl-C and run the same command again to resume.")
+@click.option("--proxy", help="HTTP proxy for every request (e.g. the test web's proxy URL).")
+@click.option("--max-pages", type=int, default=0, show_default=True, help="Stop after this many pages (0: no limit).")
+@click.option("--depth", type=int, default=0, show_default=True, help="Maximum link depth (0: no limit).")
+@click.option("--no-warc", is_flag=True, help="Do not write the WARC evidence file.")
+@click.option("--no-throttle", is_flag=True, help="Turn AutoThrottle off (for loopback or your own servers).")
+@click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE", help="Any Scrapy or AUDIT_* setting.")
+def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Path | None, proxy: str | None,
+          max_pages: int, depth: int, no_warc: bool, no_throttle: bool, settings: tuple[str, ...]) -> None:
+    """Crawl the sites at URLS into the store DB (the WARC file is written beside it)."""
+    from .crawl import run_crawl
+    from .summary import store_summary
+
+    overrides: dict[str, Any] = {"AUDIT_SOURCE": " ".join(urls), **_crawl_log_level()}
+    if jobdir:
+        overrides["JOBDIR"] = str(jobdir)
+    if proxy:
+        overrides["AUDIT_PROXY"] = proxy
+    if max_pages:
+        overrides["CLOSESPIDER_PAGECOUNT"] = max_pages
+    if depth:
+        overrides["DEPTH_LIMIT"] = depth
+    if no_warc:
+        overrides["AUDIT_WARC"] = False
+    if no_throttle:
+        overrides["AUTOTHROTTLE_ENABLED"] = False
+    overrides.update(_parse_setting(settings))
+    with _errors(), _progress({"pages": None, "images": None, "MB": None}) as progress:
+        result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)
+    from .store import Store
+
+    with _errors(), Store.open(db, read_only=True) as store:
+        summary = store_summary(store, result.crawl_id)
+    _print_summary(f"crawl {result.crawl_id} ({result.finish_reason or 'finished'})", summary)
+    if result.warc_path:
+        out.print(f"store: {_safe(db)}\nWARC:  {_safe(result.warc_path)}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="DuckDB store to write (created if missing).")
+@click.option("--crawl-id", help="Record under this crawl id (default: derived from the inputs, so re-ingesting "
+              "the same inputs adds nothing).")
+def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None) -> None:
+    """Ingest WARC/ARC archives, folders of image files or single image files into the store DB."""
+    from .ingest import ingest as run_ingest
+    from .store import Store
+    from .summary import store_summary
+
+    with _errors(), Store.open(db) as store, _progress({"pages": None, "images": None, "sightings": None}) as bar:
+        result = run_ingest(store, paths, crawl_id=crawl_id, progress=bar)
+        summary = store_summary(store, result.crawl_id)
+    _print_summary(f"ingest {result.crawl_id}", summary)
+    for err in result.errors:
+        console.print(f"[yellow]warning:[/] {_safe(err)}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line and file.")
+@click.option("--max-pixels", type=int, default=64_000_000, show_default=True,
+              help="Do not decode images with more pixels than this.")
+def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int) -> None:
+    """Show what the store would record for each image FILE: digest, size, hashes, GPS, time, location."""
+    from .image import analyse_image, inspect_dict
+
+    failed = 0
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            failed += 1
+            obj: dict[str, Any] = {"path": str(path), "sha256": None, "format": None, "width": None,
+                                   "height": None, "phash": None, "dhash": None, "gps": None, "taken_at": None,
+                                   "utc_offset": None, "location": None,
+                                   "error": f"cannot read file: {exc.strerror or exc}"}
+        else:
+            obj = inspect_dict(str(path), analyse_image(data, max_pixels=max_pixels))
+        if as_json:
+            out.print(json.dumps(obj, ensure_ascii=False), markup=False, highlight=False)
+        else:
+            _print_inspect(obj)
+    if failed == len(files):
+        sys.exit(1)
+
+
+def _print_inspect(obj: dict[str, Any]) -> None:
+    table = Table(title=_safe(obj["path"]), show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in obj.items():
+        if key == "path":
+            continue
+        shown = "—" if value is None else json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+        table.add_row(key, _safe(shown))
+    out.print(table)
+
+
+def _print_summary(title: str, summary: dict[str, Any]) -> None:
+    table = Table(title=_safe(title), show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    labels = {
+        "pages": "pages fetched", "page_errors": "pages that failed", "sightings": "image sightings",
+        "image_urls": "distinct image URLs", "images": "distinct images (by content)",
+        "readable_images": "readable images", "with_exif": "images with EXIF", "with_gps": "images with EXIF GPS",
+        "with_location": "images with IPTC/XMP location", "with_utc_offset": "images with a UTC offset",
+        "image_bytes": "image bytes", "fetch_errors": "image fetches that failed",
+    }
+    for key, label in labels.items():
+        if key in summary:
+            table.add_row(label, f"{summary[key]:,}")
+    out.print(table)
+
+
+@main.command()
+@click.option("--out", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False,
+              path_type=Path), help="Output folder (store, WARC, test web cache).")
+@click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10),
+              help="Photos in the generated test web.")
+@click.option("--seed", default=2022, show_default=True, type=int, help="Seed of the test web.")
+def demo(out_dir: Path, photos: int, seed: int) -> None:
+    """Build and serve the test web, crawl it into a fresh store, load the ground truth and summarise."""
+    from .demo import run_demo
+
+    with _errors(), _progress({"pages": None, "images": None, "MB": None}) as progress:
+        result = run_demo(out_dir, photos=photos, seed=seed, progress=progress, settings=_crawl_log_level(),
+                          stage=lambda text: console.print(f"[bold]•[/] {_safe(text)}"))
+    _print_summary(f"demo crawl {result.crawl_id}", result.summary)
+    t = result.truth
+    truth = Table(title="checked against the test web's ground truth", show_header=False, title_justify="left")
+    truth.add_column("what")
+    truth.add_column("found", justify="right")
+    truth.add_row("image URLs found", f"{t['image_urls_found']:,} of {t['gt_image_urls']:,}")
+    truth.add_row("sightings found", f"{t['sightings_found']:,} of {t['gt_sightings']:,}")
+    truth.add_row("bytes identical to what was served", f"{t['bytes_identical']:,} of {t['gt_image_urls']:,}")
+    truth.add_row("GPS decoded where it was kept", f"{t['gps_decoded']:,} of {t['gt_with_gps']:,}")
+    truth.add_row("GPS decoded where none was kept", f"{t['gps_where_none_kept']:,}")
+    out.print(truth)
+    s = result.seconds
+    out.print(f"store: {_safe(result.db_path)}\nWARC:  {_safe(result.warc_path)}")
+    out.print(f"time: {s['total']:.0f} s (build {s['build']:.0f} s, crawl {s['crawl']:.0f} s)")
+
+
+@main.group()
+def testweb() -> None:
+    """The built-in test web: a seeded multi-country web with ground truth, served on loopback."""
+
+
+@testweb.command("build")
+@click.option("--dir", "root", default="demo-out/testweb", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Where to write it.")
+@click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10), help="Photos to generate.")
+@click.option("--seed", default=2022, show_default=True, type=int, help="Seed.")
+def testweb_build(root: Path, photos: int, seed: int) -> None:
+    """Generate the test web (cached: the same photos and seed are not generated twice)."""
+    from .testweb import build_web
+
+    with _errors():
+        web = build_web(root, photos=photos, seed=seed)
+    out.print(f"{len(web.start_urls)} sites, {web.image_urls:,} image URLs, {web.sightings:,} sightings in "
+              f"{_safe(web.root)}\nground truth: {_safe(web.ground_truth_path)}")
+
+
+@testweb.command("serve")
+@click.option("--dir", "root", default="demo-out/testweb", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Test web folder (built if missing).")
+@click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10), help="Photos to generate.")
+@click.option("--seed", default=2022, show_default=True, type=int, help="Seed.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8098, show_default=True, type=int, help="Port (0: any free port).")
+def testweb_serve(root: Path, photos: int, seed: int, host: str, port: int) -> None:
+    """Serve the test web until Ctrl-C: browse http://HOST:PORT/, or crawl it with --proxy http://HOST:PORT."""
+    from .testweb import build_web, serve_forever
+
+    with _errors():
+        web = build_web(root, photos=photos, seed=seed)
+
+    def ready(bound: int) -> None:
+        out.print(f"serving {len(web.start_urls)} sites on http://{host}:{bound}/ (Ctrl-C stops)\n"
+                  f"crawl it: provaudit crawl {' '.join(web.start_urls[:2])} ... --proxy http://{host}:{bound} "
+                  f"--no-throttle --db testweb.duckdb")
+
+    try:
+        serve_forever(web, host, port, ready)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

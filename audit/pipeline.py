@@ -1,0 +1,97 @@
+"""The Scrapy item pipeline: a thin adapter that analyses image bodies off the event loop and hands every item to a
+:class:`~audit.recorder.Recorder`, which writes in bulk."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from scrapy import signals
+
+from . import settings as audit_settings
+from .crawlid import crawl_id_for
+from .image import analyse_image
+from .recorder import Recorder
+from .records import ImageFetch
+from .store import Store
+from .warc import warc_path_for
+
+logger = logging.getLogger(__name__)
+
+RECORDED_SETTINGS = (
+    "BOT_NAME", "USER_AGENT", "ROBOTSTXT_OBEY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "DOWNLOAD_DELAY", "AUTOTHROTTLE_ENABLED", "DEPTH_LIMIT", "JOBDIR", "CLOSESPIDER_PAGECOUNT",
+)
+
+
+class AuditPipeline:
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        s = crawler.settings
+        self.db_path = Path(audit_settings.get(s, "AUDIT_DB"))
+        self.batch_size = int(audit_settings.get(s, "AUDIT_BATCH_SIZE"))
+        self.max_pixels = int(audit_settings.get(s, "AUDIT_MAX_IMAGE_PIXELS"))
+        self.threads = max(1, int(audit_settings.get(s, "AUDIT_ANALYSIS_THREADS")))
+        self.source = str(audit_settings.get(s, "AUDIT_SOURCE"))
+        self.store: Store | None = None
+        self.recorder: Recorder | None = None
+        self.pool: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> AuditPipeline:
+        pipe = cls(crawler)
+        crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
+        return pipe
+
+    def crawl_settings(self) -> dict[str, Any]:
+        s = self.crawler.settings
+        recorded = {name: s.get(name) for name in RECORDED_SETTINGS}
+        recorded.update({st.name: s.get(st.name, st.default) for st in audit_settings.SETTINGS})
+        return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v)) for k, v in recorded.items()}
+
+    def open_spider(self) -> None:
+        crawl_id = crawl_id_for(self.crawler)
+        self.store = Store.open(self.db_path)
+        self.recorder = Recorder(self.store, crawl_id, batch_size=self.batch_size)
+        warc = str(warc_path_for(self.crawler)) if self.crawler.settings.getbool("AUDIT_WARC", True) else None
+        self.recorder.begin(source=self.source, kind="crawl", settings=self.crawl_settings(), warc_path=warc)
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="provaudit-analyse")
+        logger.info("recording crawl %s into %s", crawl_id, self.db_path)
+
+    def _analyse(self, item: ImageFetch) -> ImageFetch:
+        body = item.body or b""
+        return dataclasses.replace(item, record=analyse_image(body, max_pixels=self.max_pixels), body=None)
+
+    async def process_item(self, item: Any) -> Any:
+        if isinstance(item, ImageFetch) and item.body is not None:
+            assert self.pool is not None
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                item = self._analyse(item)
+            else:
+                item = await loop.run_in_executor(self.pool, self._analyse, item)
+        if self.recorder is not None:
+            self.recorder.add(item)
+        return item
+
+    def close_spider(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    def spider_closed(self, spider: Any = None, reason: str = "") -> None:
+        if self.recorder is None or self.store is None:
+            return
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        keep = {k: v for k, v in stats.items() if isinstance(v, int | float | str) and not k.startswith("log_count")}
+        keep["finish_reason"] = reason
+        self.recorder.finish(keep)
+        counts = dict(self.recorder.counts)
+        self.store.close()
+        self.store = None
+        self.recorder = None
+        logger.info("crawl recorded: %s", counts)

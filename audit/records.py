@@ -1,0 +1,84 @@
+"""Small value objects shared by the crawler, the ingesters and the store.
+
+They are plain frozen dataclasses, so Scrapy treats them as items and the store can turn them into rows without
+knowing where they came from (a live crawl, a WARC file or a folder of image files).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """What the store records about one image's content (its exact bytes).
+
+    Every field but ``sha256`` and ``size`` may be ``None``: a file that is not a readable image keeps its digest and
+    size, ``error`` says why it could not be read, and whatever metadata could still be read is kept.
+    """
+
+    sha256: str
+    size: int
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    phash: int | None = None  # 64-bit unsigned perceptual hash (imagehash.phash bit order)
+    dhash: int | None = None  # 64-bit unsigned difference hash (imagehash.dhash bit order)
+    phash_mirror: int | None = None  # pHash of the left-right mirrored image
+    dhash_mirror: int | None = None  # dHash of the left-right mirrored image
+    exif: dict[str, Any] | None = None  # raw EXIF tags, JSON-safe
+    iptc: dict[str, Any] | None = None  # raw IPTC IIM datasets, JSON-safe
+    xmp: dict[str, Any] | None = None  # XMP properties, JSON-safe
+    gps_lat: float | None = None
+    gps_lon: float | None = None
+    gps_alt: float | None = None
+    taken_at: dt.datetime | None = None  # DateTimeOriginal, local time of the camera (naive)
+    utc_offset: str | None = None  # "+02:00", from OffsetTimeOriginal or GPS time; None if unknown
+    location: dict[str, str] | None = None  # IPTC/XMP location fields found (city, province, country_code, ...)
+    error: str | None = None  # why the content is not a readable image, or None
+    field_errors: tuple[str, ...] = ()  # per-field problems (malformed EXIF, bad XMP, ...): the rest was still read
+
+
+@dataclass(frozen=True, slots=True)
+class PageItem:
+    """One HTML page fetched (or read from an archive)."""
+
+    url: str
+    status: int
+    fetched_at: dt.datetime
+    server_ip: str | None = None
+    lang: str | None = None
+    content_type: str | None = None
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """One reference to an image found in a page: the raw material of a sighting."""
+
+    page_url: str | None
+    image_url: str
+    alt_text: str | None = None
+    caption: str | None = None
+    ref_kind: str = "img"  # img, srcset, picture, og:image, link, file
+    attributes: dict[str, str] = field(default_factory=dict)
+    fetched_at: dt.datetime | None = None  # when the page holding the reference was fetched
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFetch:
+    """The outcome of fetching one image URL: the content's record, or the failure."""
+
+    url: str
+    fetched_at: dt.datetime
+    status: int | None = None
+    final_url: str | None = None
+    content_type: str | None = None
+    server_ip: str | None = None
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    record: ImageRecord | None = None
+    error: str | None = None
+    body: bytes | None = field(default=None, repr=False, compare=False)  # in transit only, never stored

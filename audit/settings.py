@@ -1,0 +1,64 @@
+"""Every ``AUDIT_*`` setting, declared once, with its default and what it does.
+
+Scrapy code reads them through ``crawler.settings`` in ``from_crawler``; helpers receive plain values as arguments and
+never read settings themselves. ``docs/settings.md`` documents each one (a test checks that it does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("AUDIT_DB", "provenance.duckdb", "Path of the DuckDB provenance store the crawl writes to."),
+    Setting(
+        "AUDIT_WARC",
+        True,
+        "Write every response (pages, images, robots.txt, errors pages) to a gzipped WARC file beside the store.",
+    ),
+    Setting(
+        "AUDIT_WARC_PATH",
+        None,
+        "Explicit WARC file path; by default `<store folder>/<store name>-<crawl id>.warc.gz`.",
+    ),
+    Setting("AUDIT_SOURCE", "crawl", "Free-text label of what was crawled, recorded in the `crawls` table."),
+    Setting("AUDIT_CRAWL_ID", None, "Crawl id to record under; by default a new one (kept in JOBDIR on resume)."),
+    Setting("AUDIT_BATCH_SIZE", 500, "Rows buffered per table before one bulk insert into DuckDB."),
+    Setting(
+        "AUDIT_MAX_IMAGE_PIXELS",
+        64_000_000,
+        "Images with more pixels than this are not decoded (decompression bombs); they are still recorded, with an "
+        "error.",
+    ),
+    Setting("AUDIT_MAX_IMAGE_BYTES", 32 * 1024 * 1024, "Largest image response downloaded, in bytes."),
+    Setting("AUDIT_MAX_PAGE_BYTES", 8 * 1024 * 1024, "Largest HTML page downloaded, in bytes."),
+    Setting(
+        "AUDIT_PROXY",
+        None,
+        "HTTP proxy every request goes through (the built-in test web is reached this way, under its real host names).",
+    ),
+    Setting("AUDIT_FOLLOW_LINKS", True, "Follow links to further pages within the allowed domains."),
+    Setting(
+        "AUDIT_ANALYSIS_THREADS",
+        2,
+        "Threads that fingerprint and read image metadata off the crawler's event loop.",
+    ),
+)
+
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
+def get(settings: Any, name: str) -> Any:
+    """Read one ``AUDIT_*`` setting from a Scrapy ``Settings`` (or any mapping), falling back to its default."""
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown setting {name!r}")
+    value = settings.get(name) if settings is not None else None
+    return DEFAULTS[name] if value is None else value

@@ -1,0 +1,277 @@
+"""The DuckDB provenance store: one schema definition, bulk writes, idempotent inserts.
+
+The schema below is the single source of truth: the DDL is generated from it and ``docs/schema.md`` documents it
+(a test checks that every table and column is documented). Rows are written in bulk through Arrow tables with
+``INSERT OR IGNORE``, so replaying the same input never creates duplicate rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written (locked by another writer, not a DuckDB file, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str
+    doc: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def ddl(self) -> str:
+        cols = [f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
+        cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+C = Column
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "crawls",
+        "One row per crawl or ingest run: where the rows with this `crawl_id` came from.",
+        (
+            C("crawl_id", "VARCHAR", "Identifier of the crawl (live crawls) or of the ingested source.", False),
+            C("source", "VARCHAR", "What was crawled or ingested: start URLs, archive paths, folder paths."),
+            C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest) or `files` (folder ingest)."),
+            C("started_at", "TIMESTAMPTZ", "When the run started (UTC)."),
+            C("finished_at", "TIMESTAMPTZ", "When the run finished; NULL while running or if it was killed."),
+            C("settings", "JSON", "The settings the run used (AUDIT_*, concurrency, user agent, ...)."),
+            C("warc_path", "VARCHAR", "The WARC file holding every response of a live crawl, or NULL."),
+            C("stats", "JSON", "Counters at the end of the run (pages, images, errors, bytes)."),
+        ),
+        ("crawl_id",),
+    ),
+    Table(
+        "pages",
+        "One row per HTML page fetched (or read from an archive) in a crawl.",
+        (
+            C("crawl_id", "VARCHAR", "The crawl that fetched the page.", False),
+            C("url", "VARCHAR", "Final URL of the page (after redirects).", False),
+            C("host", "VARCHAR", "Host name of `url`, lower case."),
+            C("status", "INTEGER", "HTTP status code."),
+            C("fetched_at", "TIMESTAMPTZ", "When the response was received (UTC)."),
+            C("server_ip", "VARCHAR", "IP address the response came from (the proxy's when crawling through one)."),
+            C("lang", "VARCHAR", "The `<html lang>` attribute, as written in the page."),
+            C("content_type", "VARCHAR", "The Content-Type header."),
+            C("headers", "JSON", "Response headers: name (lower case) to list of values."),
+            C("error", "VARCHAR", "Why the page could not be fetched or parsed, or NULL."),
+        ),
+        ("crawl_id", "url"),
+    ),
+    Table(
+        "fetches",
+        "One row per image URL requested in a crawl: the response, or why there was none.",
+        (
+            C("crawl_id", "VARCHAR", "The crawl that requested the image.", False),
+            C("url", "VARCHAR", "The image URL as referenced by the page (before redirects).", False),
+            C("final_url", "VARCHAR", "The URL that answered, after redirects."),
+            C("status", "INTEGER", "HTTP status code, NULL when no response arrived."),
+            C("content_type", "VARCHAR", "The Content-Type header."),
+            C("fetched_at", "TIMESTAMPTZ", "When the response (or the failure) happened (UTC)."),
+            C("server_ip", "VARCHAR", "IP address the response came from."),
+            C("headers", "JSON", "Response headers: name (lower case) to list of values."),
+            C("bytes", "BIGINT", "Size of the body received."),
+            C("sha256", "VARCHAR", "SHA-256 of the body, the key into `images`; NULL when nothing was received."),
+            C("error", "VARCHAR", "Why the fetch failed (HTTP error, timeout, too large, ...), or NULL."),
+        ),
+        ("crawl_id", "url"),
+    ),
+    Table(
+        "images",
+        "One row per distinct image content (exact bytes), whatever URL or crawl it came from.",
+        (
+            C("sha256", "VARCHAR", "SHA-256 of the exact bytes served, hex.", False),
+            C("format", "VARCHAR", "Image format as Pillow names it (JPEG, PNG, WEBP, HEIF, ...); NULL if unreadable."),
+            C("width", "INTEGER", "Width in pixels."),
+            C("height", "INTEGER", "Height in pixels."),
+            C("bytes", "BIGINT", "Size of the content in bytes."),
+            C("phash", "UBIGINT", "64-bit perceptual hash (imagehash.phash bit order)."),
+            C("dhash", "UBIGINT", "64-bit difference hash (imagehash.dhash bit order)."),
+            C("phash_mirror", "UBIGINT", "pHash of the left-right mirrored image (matches mirrored copies)."),
+            C("dhash_mirror", "UBIGINT", "dHash of the left-right mirrored image."),
+            C("exif", "JSON", "Raw EXIF tags read (MakerNote and thumbnails left out)."),
+            C("iptc", "JSON", "Raw IPTC IIM datasets read."),
+            C("xmp", "JSON", "XMP properties read."),
+            C("gps_lat", "DOUBLE", "Decoded EXIF GPS latitude; NULL when absent or invalid (0/0, NaN, out of range)."),
+            C("gps_lon", "DOUBLE", "Decoded EXIF GPS longitude; NULL when absent or invalid."),
+            C("gps_alt", "DOUBLE", "Decoded EXIF GPS altitude in metres; NULL when absent or invalid."),
+            C("taken_at", "TIMESTAMP", "DateTimeOriginal, the camera's local time (no time zone)."),
+            C("utc_offset", "VARCHAR", "UTC offset of `taken_at` as `+HH:MM` (OffsetTimeOriginal or GPS time)."),
+            C("location", "JSON", "IPTC/XMP location fields found (city, province, country_code, country, source)."),
+            C("error", "VARCHAR", "Why the content is not a readable image, or NULL."),
+            C("field_errors", "VARCHAR[]", "Problems reading single metadata fields; the other fields were read."),
+        ),
+        ("sha256",),
+    ),
+    Table(
+        "sightings",
+        "One row per (crawl, image URL, page URL): where an image was seen.",
+        (
+            C("sighting_id", "VARCHAR", "Stable id: a digest of crawl_id, image_url and page_url.", False),
+            C("crawl_id", "VARCHAR", "The crawl that saw it.", False),
+            C("sha256", "VARCHAR", "The image content seen; NULL if the image could not be fetched."),
+            C("image_url", "VARCHAR", "URL of the image (a `file:` URL for folder ingests).", False),
+            C("page_url", "VARCHAR", "URL of the page that references it; NULL for an image met on its own."),
+            C("image_host", "VARCHAR", "Host of `image_url`."),
+            C("page_host", "VARCHAR", "Host of `page_url`."),
+            C("alt_text", "VARCHAR", "The `alt` attribute of the referencing element."),
+            C("caption", "VARCHAR", "The `<figcaption>` (or `title`) around the referencing element."),
+            C("ref_kind", "VARCHAR", "How the page references it: img, srcset, picture, og:image, link, file."),
+            C("attributes", "JSON", "The referencing element's attributes."),
+            C("fetched_at", "TIMESTAMPTZ", "When the referencing page was fetched (UTC)."),
+        ),
+        ("sighting_id",),
+    ),
+    Table(
+        "ground_truth",
+        "The built-in test web's truth for every image URL it serves (only for test-web crawls).",
+        (
+            C("image_url", "VARCHAR", "Image URL as served by the test web.", False),
+            C("photo_id", "VARCHAR", "The photo this image is a copy of (all copies share it)."),
+            C("residence_country", "VARCHAR", "ISO 3166-1 alpha-2 country where the photo's subject lives."),
+            C("capture_country", "VARCHAR", "ISO 3166-1 alpha-2 country where the photo was taken."),
+            C("transforms", "VARCHAR[]", "What was done to the original: resize, recompress, crop, mirror, ..."),
+            C("kept_metadata", "VARCHAR[]", "Metadata the served bytes still carry: exif, gps, iptc_location, ..."),
+            C("sha256", "VARCHAR", "SHA-256 of the served bytes."),
+            C("site", "VARCHAR", "Host of the site that published the image."),
+            C("site_kind", "VARCHAR", "Kind of that site: news, blog, photo-sharing, forum, aggregator, ..."),
+            C("page_urls", "VARCHAR[]", "Pages of the test web that reference the image."),
+        ),
+        ("image_url",),
+    ),
+    Table(
+        "meta",
+        "Key/value facts about the store itself (schema version).",
+        (
+            C("key", "VARCHAR", "Name of the fact.", False),
+            C("value", "VARCHAR", "Its value."),
+        ),
+        ("key",),
+    ),
+)
+
+TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "UBIGINT": pa.uint64(),
+    "DOUBLE": pa.float64(),
+    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+    "TIMESTAMP": pa.timestamp("us"),
+    "VARCHAR[]": pa.list_(pa.string()),
+}
+
+
+def arrow_schema(table: Table) -> pa.Schema:
+    """The Arrow schema used to bulk-insert rows into ``table``."""
+    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in table.columns])
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A timezone-aware UTC datetime (naive values are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+class Store:
+    """A DuckDB provenance store opened for reading or writing.
+
+    Use :meth:`open`; one process may write a store at a time (DuckDB's rule), any number may read a store that no
+    process is writing.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None, read_only: bool) -> None:
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
+        p = Path(path)
+        if read_only and not p.exists():
+            raise StoreError(f"no store at {p}")
+        if not read_only:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(p), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise StoreError(f"cannot open store {p}: {exc}") from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"{p} is not a usable DuckDB store: {exc}") from exc
+        store = cls(con, p, read_only)
+        if not read_only:
+            store.create_schema()
+        return store
+
+    def create_schema(self) -> None:
+        for table in TABLES:
+            self.con.execute(table.ddl())
+        self.con.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Bulk-insert ``rows`` (mappings of column name to value) into ``table``; rows whose primary key is
+        already present are skipped. Returns the number of rows offered."""
+        if not rows:
+            return 0
+        t = TABLES_BY_NAME[table]
+        columns = {name: [row.get(name) for row in rows] for name in t.column_names}
+        batch = pa.Table.from_pydict(columns, schema=arrow_schema(t))
+        names = ", ".join(t.column_names)
+        self.con.register("_batch", batch)
+        try:
+            self.con.execute(f"INSERT OR IGNORE INTO {t.name} ({names}) SELECT {names} FROM _batch")
+        finally:
+            self.con.unregister("_batch")
+        return len(rows)
+
+    def count(self, table: str) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM {TABLES_BY_NAME[table].name}").fetchone()
+        return int(row[0]) if row else 0
+
+    def query(self, sql: str, params: Iterable[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, list(params) if params is not None else None).fetchall()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,175 @@
+"""Write every response of a crawl to a WARC file, as evidence others can replay and check.
+
+:class:`WarcFile` is a plain writer; :class:`WarcMiddleware` is the Scrapy downloader middleware that feeds it with
+each request and the raw response (before decompression, redirects or retries), so redirects, errors and robots.txt
+are kept too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import threading
+from http import HTTPStatus
+from pathlib import Path
+from typing import IO, Any
+
+from scrapy import Request, signals
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from . import settings as audit_settings
+from .crawlid import crawl_id_for
+
+logger = logging.getLogger(__name__)
+
+SOFTWARE = "provenance-audit"
+
+
+def default_warc_path(db_path: str | Path, crawl_id: str) -> Path:
+    db = Path(db_path)
+    return db.with_name(f"{db.stem}-{crawl_id}.warc.gz")
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for name, values in headers.items():
+        key = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        for v in values:
+            pairs.append((key, v.decode("latin-1") if isinstance(v, bytes) else str(v)))
+    return pairs
+
+
+class WarcFile:
+    """An append-only gzipped WARC file. Appending to an existing file (a resumed crawl) adds new gzip members, which
+    every WARC reader accepts."""
+
+    def __init__(self, path: str | Path, *, info: dict[str, str] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        self._writer = WARCWriter(self._fh, gzip=True)
+        self._lock = threading.Lock()
+        self.records = 0
+        if self._fh.tell() == 0:
+            self._write(self._writer.create_warcinfo_record(self.path.name, info or {"software": SOFTWARE}))
+
+    def _write(self, record: Any) -> None:
+        with self._lock:
+            self._writer.write_record(record)
+            self.records += 1
+
+    def write_exchange(
+        self,
+        *,
+        url: str,
+        method: str,
+        request_headers: list[tuple[str, str]],
+        request_body: bytes,
+        status: int,
+        response_headers: list[tuple[str, str]],
+        body: bytes,
+        ip_address: str | None = None,
+        date: dt.datetime | None = None,
+    ) -> None:
+        """Write one response record and the request record that produced it."""
+        date = date or dt.datetime.now(dt.UTC)
+        warc_date = date.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # The body is stored as received but already de-chunked: drop Transfer-Encoding and state the real length.
+        resp_headers = [
+            (k, v) for k, v in response_headers if k.lower() not in ("transfer-encoding", "content-length")
+        ]
+        resp_headers.append(("Content-Length", str(len(body))))
+        http_headers = StatusAndHeaders(f"{status} {_reason(status)}", resp_headers, protocol="HTTP/1.1")
+        extra = {"WARC-Date": warc_date}
+        if ip_address:
+            extra["WARC-IP-Address"] = ip_address
+        response = self._writer.create_warc_record(
+            url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http_headers,
+            warc_headers_dict=extra,
+        )
+        path = url.split("://", 1)[-1].split("/", 1)
+        target = "/" + (path[1] if len(path) > 1 else "")
+        req_headers = StatusAndHeaders(f"{method} {target} HTTP/1.1", request_headers, is_http_request=True)
+        request = self._writer.create_warc_record(
+            url, "request", payload=io.BytesIO(request_body), length=len(request_body), http_headers=req_headers,
+            warc_headers_dict={"WARC-Date": warc_date},
+        )
+        request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
+        self._write(response)
+        self._write(request)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.close()
+
+
+class WarcMiddleware:
+    """Downloader middleware (order 950, next to the downloader) that writes each exchange to the crawl's WARC."""
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        self.warc: WarcFile | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> WarcMiddleware:
+        if not crawler.settings.getbool("AUDIT_WARC", audit_settings.DEFAULTS["AUDIT_WARC"]):
+            raise NotConfigured
+        mw = cls(crawler)
+        crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
+        return mw
+
+    def path(self) -> Path:
+        return warc_path_for(self.crawler)
+
+    def spider_opened(self, spider: Any = None) -> None:
+        if self.warc is None:
+            self.warc = WarcFile(self.path(), info={"software": SOFTWARE, "crawl-id": crawl_id_for(self.crawler)})
+            logger.info("writing WARC to %s", self.warc.path)
+
+    def spider_closed(self, spider: Any = None) -> None:
+        if self.warc is not None:
+            self.warc.close()
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        if self.warc is None:
+            self.spider_opened()
+        assert self.warc is not None
+        try:
+            self.warc.write_exchange(
+                url=response.url,
+                method=request.method,
+                request_headers=_header_pairs(request.headers),
+                request_body=request.body or b"",
+                status=response.status,
+                response_headers=_header_pairs(response.headers),
+                body=response.body,
+                ip_address=str(response.ip_address) if response.ip_address else None,
+            )
+        except OSError:
+            logger.exception("could not write %s to the WARC file", response.url)
+            self.crawler.stats.inc_value("provaudit/warc_errors")
+        return response
+
+
+def warc_path_for(crawler: Any) -> Path:
+    explicit = crawler.settings.get("AUDIT_WARC_PATH")
+    if explicit:
+        return Path(explicit)
+    return default_warc_path(audit_settings.get(crawler.settings, "AUDIT_DB"), crawl_id_for(crawler))

@@ -1,0 +1,1 @@
+"""Scrapy spiders of provenance-audit (``scrapy list`` shows them)."""

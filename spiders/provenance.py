@@ -1,0 +1,164 @@
+"""The provenance spider: crawl pages within the allowed domains and collect every image they reference, with the
+page it was seen on, the element's alt text, caption and attributes, and the image's exact bytes.
+
+    scrapy crawl provenance -a start_urls=https://example.org/ -s AUDIT_DB=store.duckdb
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from audit import settings as audit_settings
+from audit.html import parse_page
+from audit.httputil import content_type, headers_dict, is_html, is_image_type
+from audit.records import ImageFetch, ImageRef, PageItem
+
+logger = logging.getLogger(__name__)
+
+
+def _split(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    return [v for v in value if v]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def describe_failure(failure: Failure) -> tuple[int | None, str]:
+    """HTTP status (if a response arrived) and a one-line reason for a failed request."""
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        status = exc.response.status
+        return status, f"HTTP {status}"
+    name = type(exc).__name__
+    text = str(exc).strip() or name
+    return None, text if text.startswith(name) else f"{name}: {text}"
+
+
+class ProvenanceSpider(scrapy.Spider):
+    """Arguments: ``start_urls`` (space or comma separated) and ``allowed_domains`` (default: the start URLs'
+    hosts)."""
+
+    name = "provenance"
+
+    def __init__(
+        self, start_urls: str | list[str] | None = None, allowed_domains: str | list[str] | None = None, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.start_urls = _split(start_urls)
+        if not self.start_urls:
+            raise ValueError("give at least one start URL: -a start_urls=https://example.org/")
+        domains = _split(allowed_domains) or [urlsplit(u).hostname or "" for u in self.start_urls]
+        self.allowed_domains = sorted({d.lower() for d in domains if d})
+
+    def is_allowed(self, url: str) -> bool:
+        """Whether a page URL lies within the allowed domains (images are fetched wherever they are)."""
+        host = (urlsplit(url).hostname or "").lower()
+        return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
+
+    @property
+    def follow_links(self) -> bool:
+        return bool(self.settings.getbool("AUDIT_FOLLOW_LINKS", audit_settings.DEFAULTS["AUDIT_FOLLOW_LINKS"]))
+
+    def _page_meta(self) -> dict[str, Any]:
+        return {"download_maxsize": int(audit_settings.get(self.settings, "AUDIT_MAX_PAGE_BYTES"))}
+
+    def _image_meta(self) -> dict[str, Any]:
+        # Images are fetched wherever they are hosted (CDNs), not only within the allowed domains.
+        return {"download_maxsize": int(audit_settings.get(self.settings, "AUDIT_MAX_IMAGE_BYTES")),
+                "allow_offsite": True}
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.start_urls:
+            yield scrapy.Request(url, callback=self.parse, errback=self.page_failed, meta=self._page_meta())
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterable[Any]:
+        ctype = content_type(response.headers)
+        now = _now()
+        if not isinstance(response, TextResponse) or not (is_html(ctype) or ctype is None):
+            if is_image_type(ctype):  # a link without an image extension led to an image
+                referer = response.request.headers.get("Referer") if response.request else None
+                page_url = referer.decode("latin-1") if referer else None
+                yield ImageRef(page_url=page_url, image_url=response.url, ref_kind="link", fetched_at=now)
+                yield self._fetch_item(response, now)
+            return
+        parsed = parse_page(response.text, response.url, fetched_at=now)
+        yield PageItem(
+            url=response.url,
+            status=response.status,
+            fetched_at=now,
+            server_ip=str(response.ip_address) if response.ip_address else None,
+            lang=parsed.lang,
+            content_type=ctype,
+            headers=headers_dict(response.headers),
+        )
+        for ref in parsed.image_refs:
+            yield ref
+            yield scrapy.Request(
+                ref.image_url, callback=self.parse_image, errback=self.image_failed, meta=self._image_meta(),
+                priority=10, headers={"Referer": response.url},
+            )
+        if self.follow_links:
+            for link in parsed.links:
+                if not self.is_allowed(link):
+                    continue
+                yield scrapy.Request(link, callback=self.parse, errback=self.page_failed, meta=self._page_meta())
+
+    def _fetch_item(self, response: Response, now: dt.datetime) -> ImageFetch:
+        redirects = response.request.meta.get("redirect_urls") if response.request else None
+        url = redirects[0] if redirects else response.url
+        return ImageFetch(
+            url=url,
+            final_url=response.url,
+            fetched_at=now,
+            status=response.status,
+            content_type=content_type(response.headers),
+            server_ip=str(response.ip_address) if response.ip_address else None,
+            headers=headers_dict(response.headers),
+            body=response.body,
+        )
+
+    def parse_image(self, response: Response) -> Iterable[Any]:
+        yield self._fetch_item(response, _now())
+
+    def image_failed(self, failure: Failure) -> Iterable[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        status, reason = describe_failure(failure)
+        response = getattr(failure.value, "response", None)
+        redirects = request.meta.get("redirect_urls")
+        yield ImageFetch(
+            url=redirects[0] if redirects else request.url,
+            final_url=response.url if response is not None else None,
+            fetched_at=_now(),
+            status=status,
+            content_type=content_type(response.headers) if response is not None else None,
+            headers=headers_dict(response.headers) if response is not None else {},
+            error=reason,
+        )
+
+    def page_failed(self, failure: Failure) -> Iterable[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        status, reason = describe_failure(failure)
+        response = getattr(failure.value, "response", None)
+        logger.info("page failed: %s (%s)", request.url, reason)
+        yield PageItem(
+            url=request.url,
+            status=status or 0,
+            fetched_at=_now(),
+            content_type=content_type(response.headers) if response is not None else None,
+            headers=headers_dict(response.headers) if response is not None else {},
+            error=reason,
+        )

@@ -1,0 +1,36 @@
+"""Scrapy settings of the provenance-audit project (``scrapy.cfg`` points here).
+
+The ``AUDIT_*`` settings and their defaults live in :mod:`audit.settings`; this module only wires the components and
+sets polite crawling defaults.
+"""
+
+from audit.settings import DEFAULTS as _AUDIT_DEFAULTS
+
+BOT_NAME = "provaudit"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+
+# An honest user agent: who we are and why.
+USER_AGENT = "provaudit/0.1 (provenance-audit research crawler; collects public images to audit their origin)"
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 8
+DOWNLOAD_TIMEOUT = 60
+RETRY_TIMES = 2
+DOWNLOAD_MAXSIZE = _AUDIT_DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]
+DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
+TELNETCONSOLE_ENABLED = False
+COOKIES_ENABLED = False
+LOG_LEVEL = "INFO"
+
+DOWNLOADER_MIDDLEWARES = {
+    "audit.proxy.ProxyMiddleware": 740,
+    "audit.warc.WarcMiddleware": 950,
+}
+ITEM_PIPELINES = {
+    "audit.pipeline.AuditPipeline": 300,
+}
+
+globals().update(_AUDIT_DEFAULTS)

@@ -1,0 +1,48 @@
+"""The docs users read are generated from the single definitions, and every command is documented."""
+
+from __future__ import annotations
+
+import re
+
+import click
+from conftest import ROOT
+
+from audit.cli import main
+from audit.docs import schema_markdown, settings_markdown
+from audit.settings import SETTINGS
+
+
+def _between(text: str, name: str) -> str:
+    m = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", text, re.S)
+    assert m, f"markers for {name} missing"
+    return m.group(1)
+
+
+def test_schema_doc_is_current():
+    assert _between((ROOT / "docs/schema.md").read_text(), "schema").strip() == schema_markdown().strip()
+
+
+def test_settings_doc_is_current():
+    text = (ROOT / "docs/settings.md").read_text()
+    assert _between(text, "settings").strip() == settings_markdown().strip()
+    for s in SETTINGS:
+        assert f"`{s.name}`" in text
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[str]:
+    names = []
+    for name, cmd in group.commands.items():
+        full = f"{prefix}{name}"
+        if isinstance(cmd, click.Group):
+            names.extend(_commands(cmd, full + " "))
+        else:
+            names.append(full)
+    return names
+
+
+def test_every_command_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    commands = _commands(main)
+    assert {"crawl", "ingest", "inspect", "demo", "testweb serve", "testweb build"} <= set(commands)
+    for name in commands:
+        assert f"provaudit {name}" in readme, f"`provaudit {name}` is not documented in README.md"
