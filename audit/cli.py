@@ -236,8 +236,15 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
 def demo(out_dir: Path, photos: int, seed: int) -> None:
     """Build and serve the test web, crawl it into a fresh store, load the ground truth and summarise."""
     from .demo import run_demo
+    from .testweb import build_web
 
-    with _errors(), _progress({"pages": None, "images": None, "MB": None}) as progress:
+    console.print(f"[bold]•[/] building the test web ({photos} photos, seed {seed}; cached in {_safe(out_dir)})")
+    with _errors():
+        web = build_web(out_dir / "testweb", photos=photos, seed=seed)
+    manifest: dict[str, Any] = dict(web.manifest)
+    totals = {"pages": int(manifest.get("pages", 0)) or None, "images": web.image_urls,
+              "MB": int(manifest.get("bytes", 0)) // 1_000_000 or None}
+    with _errors(), _progress(totals) as progress:
         result = run_demo(out_dir, photos=photos, seed=seed, progress=progress, settings=_crawl_log_level(),
                           stage=lambda text: console.print(f"[bold]•[/] {_safe(text)}"))
     _print_summary(f"demo crawl {result.crawl_id}", result.summary)

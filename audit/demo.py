@@ -72,8 +72,6 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    if stage:
-        stage(f"building the test web ({photos} photos, seed {seed})")
     web = build_web(out / "testweb", photos=photos, seed=seed, workers=workers)
     seconds["build"] = time.perf_counter() - t0
 

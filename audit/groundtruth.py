@@ -59,7 +59,7 @@ def check_against_ground_truth(store: Store, crawl_id: str) -> dict[str, int]:
               WHERE NOT list_contains(g.kept_metadata, 'gps') AND i.gps_lat IS NOT NULL)
         """,
         {"c": crawl_id},
-    ).fetchone()
+    ).fetchall()[0]
     assert row is not None
     keys = ("gt_image_urls", "image_urls_found", "gt_sightings", "sightings_found", "bytes_identical",
             "gt_with_gps", "gps_decoded", "gps_where_none_kept")

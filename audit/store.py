@@ -261,7 +261,7 @@ class Store:
         return len(rows)
 
     def count(self, table: str) -> int:
-        row = self.con.execute(f"SELECT count(*) FROM {TABLES_BY_NAME[table].name}").fetchone()
+        row = self.con.execute(f"SELECT count(*) FROM {TABLES_BY_NAME[table].name}").fetchall()[0]
         return int(row[0]) if row else 0
 
     def query(self, sql: str, params: Iterable[Any] | None = None) -> list[tuple[Any, ...]]:

@@ -31,7 +31,7 @@ def store_summary(store: Store, crawl_id: str | None = None) -> dict[str, Any]:
           (SELECT count(*) FROM fetches {where + (' AND' if where else 'WHERE')} error IS NOT NULL)
         """,
         params,
-    ).fetchone()
+    ).fetchall()[0]
     assert row is not None
     keys = ("pages", "page_errors", "sightings", "image_urls", "images", "readable_images", "with_exif",
             "with_gps", "with_location", "with_utc_offset", "image_bytes", "fetch_errors")

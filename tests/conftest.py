@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from audit.groundtruth import load_ground_truth
+from audit.store import Store
+from audit.testweb import TestWeb, TestWebServer, build_web
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -14,3 +20,48 @@ def corpora() -> Path:
     if not CORPORA.is_dir():
         pytest.fail(f"the shared test corpora are missing: expected {CORPORA} beside the project")
     return CORPORA
+
+
+def provaudit(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "audit.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"provaudit {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def small_web(tmp_path_factory) -> TestWeb:
+    return build_web(tmp_path_factory.mktemp("web"), photos=60, seed=11)
+
+
+@pytest.fixture(scope="session")
+def server(small_web):
+    with TestWebServer(small_web) as srv:
+        yield srv
+
+
+def crawl_args(web: TestWeb, server: TestWebServer, db: Path, *extra: str) -> list[str]:
+    args = ["crawl", *web.start_urls, "--db", str(db), "--proxy", server.proxy_url, "--no-throttle"]
+    for d in web.allowed_domains:
+        args += ["--allowed-domain", d]
+    return args + list(extra)
+
+
+def only_crawl_id(db: Path) -> str:
+    with Store.open(db, read_only=True) as store:
+        rows = store.query("SELECT crawl_id FROM crawls")
+    assert len(rows) == 1
+    return str(rows[0][0])
+
+
+@pytest.fixture(scope="session")
+def crawled(small_web, server, tmp_path_factory) -> tuple[Path, str]:
+    db = tmp_path_factory.mktemp("crawl") / "store.duckdb"
+    provaudit(*crawl_args(small_web, server, db))
+    crawl_id = only_crawl_id(db)
+    with Store.open(db) as store:
+        load_ground_truth(store, small_web.ground_truth_path)
+    return db, crawl_id
+
+

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import click
-from conftest import ROOT
 
 from audit.cli import main
 from audit.docs import schema_markdown, settings_markdown
 from audit.settings import SETTINGS
+from conftest import ROOT
 
 
 def _between(text: str, name: str) -> str:

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
 
 from audit.ingest import IngestError, ingest, is_archive
 from audit.store import Store
+from conftest import ROOT
 
 
 def test_real_crawl_archive_links_images_to_pages(corpora, tmp_path):
