@@ -176,20 +176,13 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None) -> None:
               help="Do not decode images with more pixels than this.")
 def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int) -> None:
     """Show what the store would record for each image FILE: digest, size, hashes, GPS, time, location."""
-    from .image import analyse_image, inspect_dict
+    from .inspect import inspect_file
 
     failed = 0
     for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
+        obj = inspect_file(path, max_pixels=max_pixels)
+        if obj["sha256"] is None:
             failed += 1
-            obj: dict[str, Any] = {"path": str(path), "sha256": None, "format": None, "width": None,
-                                   "height": None, "phash": None, "dhash": None, "gps": None, "taken_at": None,
-                                   "utc_offset": None, "location": None,
-                                   "error": f"cannot read file: {exc.strerror or exc}"}
-        else:
-            obj = inspect_dict(str(path), analyse_image(data, max_pixels=max_pixels))
         if as_json:
             out.print(json.dumps(obj, ensure_ascii=False), markup=False, highlight=False)
         else:
@@ -203,10 +196,14 @@ def _print_inspect(obj: dict[str, Any]) -> None:
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in obj.items():
-        if key == "path":
+        if key in ("path", "signals", "attribution"):
             continue
         shown = "—" if value is None else json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
         table.add_row(key, _safe(shown))
+    for sig in obj.get("signals", []):
+        table.add_row(f"signal {sig['kind']}", _safe(f"{sig['country']} ({sig['strength']}): {sig['evidence']}"))
+    if obj.get("attribution"):
+        table.add_row("attribution", _safe(obj["attribution"]["explanation"]))
     out.print(table)
 
 
@@ -258,9 +255,88 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
     truth.add_row("GPS decoded where it was kept", f"{t['gps_decoded']:,} of {t['gt_with_gps']:,}")
     truth.add_row("GPS decoded where none was kept", f"{t['gps_where_none_kept']:,}")
     out.print(truth)
+    _print_audit(result.audit)
+    out.print(_evaluation_table(result.evaluation, kinds=False))
+    out.print("per signal kind: provaudit evaluate --db " + _safe(result.db_path))
     s = result.seconds
     out.print(f"store: {_safe(result.db_path)}\nWARC:  {_safe(result.warc_path)}")
-    out.print(f"time: {s['total']:.0f} s (build {s['build']:.0f} s, crawl {s['crawl']:.0f} s)")
+    out.print(f"time: {s['total']:.0f} s (crawl {s['crawl']:.0f} s, audit {s['audit']:.0f} s)")
+
+
+@main.command("audit")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The store to audit (its signals, clusters and attributions are replaced).")
+@click.option("--phash-threshold", default=10, show_default=True, type=click.IntRange(0, 32),
+              help="Largest pHash distance between near-duplicates.")
+@click.option("--dhash-threshold", default=14, show_default=True, type=click.IntRange(0, 32),
+              help="Largest dHash distance between near-duplicates.")
+def audit_command(db: Path, phash_threshold: int, dhash_threshold: int) -> None:
+    """Compute every signal, near-duplicate cluster and country attribution for the store DB (offline)."""
+    from .analysis import run_audit
+    from .store import Store
+
+    if not db.exists():
+        raise click.ClickException(f"no store at {db}")
+    with _errors(), Store.open(db) as store:
+        result = run_audit(store, phash_threshold=phash_threshold, dhash_threshold=dhash_threshold,
+                           progress=lambda msg: console.print(f"[bold]•[/] {_safe(msg)}"))
+    _print_audit(result)
+
+
+def _print_audit(result: Any) -> None:
+    table = Table(title="audit", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("images", f"{result.images:,}")
+    table.add_row("sightings", f"{result.sightings:,}")
+    table.add_row("signals found", f"{result.signals:,}")
+    table.add_row("signals carried over from near-duplicates", f"{result.propagated_signals:,}")
+    table.add_row("opt-out signals", f"{result.opt_outs:,}")
+    table.add_row("near-duplicate clusters (2+ images)", f"{result.clusters:,} ({result.clustered_images:,} images)")
+    for tier in ("strong", "medium", "weak", "none"):
+        table.add_row(f"attributed: {tier}", f"{result.tiers.get(tier, 0):,}")
+    out.print(table)
+    out.print(f"time: {result.seconds.get('total', 0):.1f} s")
+
+
+@main.command("evaluate")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="An audited store of the test web (it has ground truth).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--direct", is_flag=True, help="Evaluate without near-duplicate propagation.")
+def evaluate_command(db: Path, as_json: bool, direct: bool) -> None:
+    """Compare attributions with the test web's ground truth: coverage, precision, recall (95% Wilson)."""
+    from .evaluate import evaluate
+    from .store import Store
+
+    with _errors(), Store.open(db, read_only=True) as store:
+        ev = evaluate(store, propagated=not direct)
+    if as_json:
+        out.print(json.dumps(ev.as_dict(), indent=2), markup=False)
+        return
+    out.print(_evaluation_table(ev))
+    out.print(f"GPS kept in {ev.gps_images:,} images; an exif_gps signal with the right capture country for "
+              f"{ev.gps_right:,}")
+
+
+def _fmt(rate: dict[str, Any]) -> str:
+    if not rate["n"]:
+        return "—"
+    return f"{rate['value']:.3f} [{rate['low']:.3f},{rate['high']:.3f}] n={rate['n']}"
+
+
+def _evaluation_table(ev: Any, *, kinds: bool = True) -> Table:
+    table = Table(title=f"evaluation on {ev.images:,} distinct images with ground truth (95% Wilson intervals)",
+                  title_justify="left")
+    for col in ("", "coverage", "precision, residence", "precision, capture"):
+        table.add_column(col)
+    for row in ev.rows:
+        if row["group"] == "kind" and not kinds:
+            continue
+        label = f"tier {row['name']}" if row["group"] == "tier" else f"kind {row['name']}"
+        table.add_row(_safe(label), _fmt(row["coverage"]), _fmt(row["precision_residence"]),
+                      _fmt(row["precision_capture"]))
+    return table
 
 
 @main.group()

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .analysis import run_audit
 from .crawl import Progress, run_crawl
+from .evaluate import evaluate
 from .groundtruth import check_against_ground_truth, load_ground_truth
 from .store import Store
 from .summary import store_summary
@@ -34,6 +36,8 @@ class DemoResult:
     summary: dict[str, Any]
     truth: dict[str, int]
     seconds: dict[str, float]
+    audit: Any = None  # analysis.AuditResult
+    evaluation: Any = None  # evaluate.Evaluation
 
 
 def crawl_testweb(
@@ -89,7 +93,13 @@ def run_demo(
         load_ground_truth(store, web.ground_truth_path)
         summary = store_summary(store, crawl_id)
         truth = check_against_ground_truth(store, crawl_id)
-    seconds["ground_truth"] = time.perf_counter() - t2
+        seconds["ground_truth"] = time.perf_counter() - t2
+        if stage:
+            stage("auditing: signals, near-duplicate clusters, attributions")
+        t3 = time.perf_counter()
+        audited = run_audit(store)
+        evaluation = evaluate(store)
+        seconds["audit"] = time.perf_counter() - t3
     seconds["total"] = time.perf_counter() - t0
     return DemoResult(db_path=db_path, warc_path=warc, crawl_id=crawl_id, summary=summary, truth=truth,
-                      seconds=seconds)
+                      seconds=seconds, audit=audited, evaluation=evaluation)

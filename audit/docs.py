@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .settings import SETTINGS
-from .store import TABLES
+from .store import TABLES, VIEWS
 
 
 def schema_markdown() -> str:
@@ -14,6 +14,8 @@ def schema_markdown() -> str:
         for c in table.columns:
             parts.append(f"| `{c.name}` | `{c.type}`{'' if c.nullable else ' not null'} | {c.doc} |")
         parts.append("")
+    for view in VIEWS:
+        parts.append(f"### view `{view.name}`\n\n{view.doc}\n")
     return "\n".join(parts)
 
 

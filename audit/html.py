@@ -89,12 +89,17 @@ def _caption(img: Selector) -> str | None:
 
 
 def parse_page(
-    html: str, url: str, *, fetched_at: dt.datetime | None = None, max_refs: int = 10_000, max_links: int = 10_000
+    html: str | Selector,
+    url: str,
+    *,
+    fetched_at: dt.datetime | None = None,
+    max_refs: int = 10_000,
+    max_links: int = 10_000,
 ) -> ParsedPage:
     """Every image reference (``<img src/srcset>``, ``<picture><source>``, ``og:image``, links to image files) and
     every other link of a page, as absolute URLs. Duplicate references to the same image URL are kept once (the
     first, which usually carries the alt text)."""
-    sel = Selector(text=html or "<html></html>")
+    sel = html if isinstance(html, Selector) else Selector(text=html or "<html></html>")
     base = absolute_url(url, sel.xpath("//base/@href").get()) or url
     lang = _clean_text(sel.xpath("/html/@lang").get())
     title = _clean_text(" ".join(sel.xpath("//head/title//text()").getall()))

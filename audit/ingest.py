@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from parsel import Selector
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
@@ -20,8 +22,9 @@ from .crawlid import ingest_crawl_id
 from .html import looks_like_image_url, parse_page
 from .httputil import is_html, is_image_type
 from .image import analyse_image
+from .pagefacts import page_facts
 from .recorder import Recorder
-from .records import ImageFetch, ImageRecord, ImageRef, PageItem
+from .records import ImageFetch, ImageRecord, ImageRef, PageItem, RobotsTxt
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -38,6 +41,7 @@ IMAGE_MAGIC = (
 )
 
 Progress = Callable[[str, int], None]
+MAX_ROBOTS_BYTES = 512 * 1024
 
 
 class IngestError(Exception):
@@ -107,7 +111,7 @@ def _parse_warc_date(value: str | None) -> dt.datetime:
 
 def iter_archive(
     path: Path, *, max_image_bytes: int, max_page_bytes: int, max_pixels: int
-) -> Iterator[PageItem | ImageRef | ImageFetch]:
+) -> Iterator[PageItem | ImageRef | ImageFetch | RobotsTxt]:
     """Items from one WARC/ARC file: pages with their image references, and images with their records.
 
     Raises :class:`ArchiveLoadFailed` (with the offset reached) for an archive that breaks partway; the items before
@@ -137,10 +141,15 @@ def iter_archive(
                                    headers=headers, error=f"page larger than {max_page_bytes} bytes, not parsed")
                     continue
                 text = body.decode(_charset(ctype) or "utf-8", errors="replace")
-                parsed = parse_page(text, url, fetched_at=when)
+                sel = Selector(text=text or "<html></html>")
+                parsed = parse_page(sel, url, fetched_at=when)
                 yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, lang=parsed.lang,
-                               content_type=ctype, headers=headers)
+                               content_type=ctype, headers=headers, facts=page_facts(sel, url))
                 yield from parsed.image_refs
+                continue
+            if urlsplit(url).path == "/robots.txt":
+                robots = stream.read(MAX_ROBOTS_BYTES).decode("utf-8", errors="replace")
+                yield RobotsTxt(url=url, status=status or 0, body=robots, fetched_at=when)
                 continue
             if status is not None and not 200 <= status < 300:
                 continue  # redirects and errors of non-page resources: nothing to record as content
@@ -222,7 +231,7 @@ def ingest(
                              "max_pixels": max_pixels}, warc_path=None)
     result = IngestResult(crawl_id=crawl_id)
     for path in resolved:
-        items: Iterator[PageItem | ImageRef | ImageFetch]
+        items: Iterator[PageItem | ImageRef | ImageFetch | RobotsTxt]
         if is_archive(path):
             items = iter_archive(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                  max_pixels=max_pixels)

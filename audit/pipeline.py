@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import signals
 
@@ -16,7 +18,7 @@ from . import settings as audit_settings
 from .crawlid import crawl_id_for
 from .image import analyse_image
 from .recorder import Recorder
-from .records import ImageFetch
+from .records import ImageFetch, RobotsTxt
 from .store import Store
 from .warc import warc_path_for
 
@@ -45,7 +47,16 @@ class AuditPipeline:
     def from_crawler(cls, crawler: Any) -> AuditPipeline:
         pipe = cls(crawler)
         crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(pipe.response_received, signal=signals.response_received)
         return pipe
+
+    def response_received(self, response: Any, request: Any, spider: Any = None) -> None:
+        """Keep every robots.txt the crawl fetched: the audit reports which collected images its rules forbade."""
+        if self.recorder is None or urlsplit(response.url).path != "/robots.txt":
+            return
+        body = response.body.decode("utf-8", errors="replace")
+        self.recorder.add(RobotsTxt(url=response.url, status=response.status, body=body,
+                                    fetched_at=dt.datetime.now(dt.UTC)))
 
     def crawl_settings(self) -> dict[str, Any]:
         s = self.crawler.settings

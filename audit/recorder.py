@@ -15,10 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .records import ImageFetch, ImageRecord, ImageRef, PageItem
+from .records import ImageFetch, ImageRecord, ImageRef, PageItem, RobotsTxt
 from .store import Store, utc
 
 logger = logging.getLogger(__name__)
+
+MAX_ROBOTS_CHARS = 512 * 1024
 
 
 def host_of(url: str | None) -> str | None:
@@ -88,6 +90,7 @@ class Recorder:
             "fetches": [],
             "images": [],
             "sightings": [],
+            "robots": [],
         }
         self._seen_images: set[str] = set()
         self._url_sha: dict[str, str] = {}
@@ -122,6 +125,8 @@ class Recorder:
             self.add_page(item)
         elif isinstance(item, ImageRecord):
             self.add_image(item)
+        elif isinstance(item, RobotsTxt):
+            self.add_robots(item)
         else:
             raise TypeError(f"cannot record {type(item).__name__}")
 
@@ -141,7 +146,23 @@ class Recorder:
                 "lang": page.lang,
                 "content_type": page.content_type,
                 "headers": _json(page.headers),
+                "facts": _json(page.facts) if page.facts else None,
                 "error": page.error,
+            },
+        )
+
+    def add_robots(self, robots: RobotsTxt) -> None:
+        self.counts["robots"] += 1
+        parts = urlsplit(robots.url)
+        self._push(
+            "robots",
+            {
+                "crawl_id": self.crawl_id,
+                "host": (parts.netloc or "").lower(),
+                "url": robots.url,
+                "status": robots.status,
+                "body": robots.body[:MAX_ROBOTS_CHARS],
+                "fetched_at": utc(robots.fetched_at),
             },
         )
 
@@ -217,7 +238,7 @@ class Recorder:
         con.execute("BEGIN TRANSACTION")
         try:
             # images before fetches before sightings: a reader never sees a sighting whose image row is missing
-            for table in ("images", "fetches", "pages", "sightings"):
+            for table in ("images", "fetches", "pages", "sightings", "robots"):
                 rows = self._buffers[table]
                 if rows:
                     self.store.insert(table, rows)

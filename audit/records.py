@@ -53,6 +53,17 @@ class PageItem:
     content_type: str | None = None
     headers: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    facts: dict[str, Any] | None = None  # audit.pagefacts.page_facts() of the HTML
+
+
+@dataclass(frozen=True, slots=True)
+class RobotsTxt:
+    """A robots.txt response, kept so the audit can tell which collected images its rules forbade."""
+
+    url: str
+    status: int
+    body: str
+    fetched_at: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,9 +82,24 @@ TABLES: tuple[Table, ...] = (
             C("lang", "VARCHAR", "The `<html lang>` attribute, as written in the page."),
             C("content_type", "VARCHAR", "The Content-Type header."),
             C("headers", "JSON", "Response headers: name (lower case) to list of values."),
+            C("facts", "JSON", "Raw facts of the page the signals read (og:locale, hreflang, geo meta, "
+              "schema.org addresses, phone numbers, robots meta), so the audit runs without the HTML."),
             C("error", "VARCHAR", "Why the page could not be fetched or parsed, or NULL."),
         ),
         ("crawl_id", "url"),
+    ),
+    Table(
+        "robots",
+        "One row per robots.txt fetched in a crawl (also kept in the WARC).",
+        (
+            C("crawl_id", "VARCHAR", "The crawl that fetched it.", False),
+            C("host", "VARCHAR", "Host (and port, if any) the robots.txt governs.", False),
+            C("url", "VARCHAR", "URL of the robots.txt."),
+            C("status", "INTEGER", "HTTP status code."),
+            C("body", "VARCHAR", "Its text (at most 512 KiB, as Google reads at most 500 KiB)."),
+            C("fetched_at", "TIMESTAMPTZ", "When it was fetched (UTC)."),
+        ),
+        ("crawl_id", "host"),
     ),
     Table(
         "fetches",
@@ -168,6 +183,72 @@ TABLES: tuple[Table, ...] = (
         ("image_url",),
     ),
     Table(
+        "signals",
+        "Every signal of a country found for an image: in its content (`sighting_id` NULL), on one sighting's page "
+        "or hosts, or carried over from a near-duplicate copy (`via_sha256`). Rebuilt by `provaudit audit`.",
+        (
+            C("signal_id", "VARCHAR", "Stable id: a digest of the other columns.", False),
+            C("sha256", "VARCHAR", "The image the signal speaks for.", False),
+            C("sighting_id", "VARCHAR", "The sighting it was found on; NULL for signals in the image itself."),
+            C("kind", "VARCHAR", "What it is: exif_gps, xmp_location, page_cctld, html_lang, phone, ... "
+              "(docs/signals.md)."),
+            C("country", "VARCHAR", "ISO 3166-1 alpha-2 country it points to; NULL when it fits several "
+              "(see `candidates`)."),
+            C("candidates", "VARCHAR[]", "For a value that fits n countries (a bare `fr`, a UTC offset): all of "
+              "them, each with `weight`; NULL otherwise. The view `signal_countries` has one row per country."),
+            C("strength", "VARCHAR", "strong, medium or weak (reasons in docs/signals-image.md, signals-page.md)."),
+            C("weight", "DOUBLE", "Weight per country: 1, or 1/n when the value fits n countries."),
+            C("evidence", "VARCHAR", "The raw value it came from, e.g. `EXIF GPS 48.856600,2.352200`."),
+            C("detail", "JSON", "Extra facts, e.g. `near_border_km`."),
+            C("via_sha256", "VARCHAR", "For a propagated signal: the near-duplicate copy it was found on."),
+        ),
+        ("signal_id",),
+    ),
+    Table(
+        "opt_outs",
+        "Opt-out and consent signals met on a sighting: robots.txt rules, noindex/noimageindex/noai directives, "
+        "TDMRep reservations. Rebuilt by `provaudit audit`.",
+        (
+            C("sighting_id", "VARCHAR", "The sighting concerned.", False),
+            C("sha256", "VARCHAR", "Its image."),
+            C("kind", "VARCHAR", "robots_txt, x_robots_tag, meta_robots, tdm_reservation, ...", False),
+            C("value", "VARCHAR", "The directive: disallow, noindex, noimageindex, noai, noimageai, 1, ...", False),
+            C("applies_to", "VARCHAR", "The user agent named (`*` for all).", False),
+            C("evidence", "VARCHAR", "Where it was read."),
+        ),
+        ("sighting_id", "kind", "value", "applies_to"),
+    ),
+    Table(
+        "clusters",
+        "Near-duplicate clusters: images whose perceptual hashes (or mirrored hashes) are within the threshold, "
+        "joined transitively. Rebuilt by `provaudit audit`.",
+        (
+            C("sha256", "VARCHAR", "An image.", False),
+            C("cluster_id", "VARCHAR", "The smallest sha256 of its cluster (an image alone is its own cluster)."),
+            C("size", "INTEGER", "Number of images in the cluster."),
+        ),
+        ("sha256",),
+    ),
+    Table(
+        "attributions",
+        "One row per image: the most likely country, how sure, and why. Rebuilt by `provaudit audit`.",
+        (
+            C("sha256", "VARCHAR", "The image.", False),
+            C("country", "VARCHAR", "Most likely country (ISO alpha-2), NULL when there is no signal."),
+            C("score", "DOUBLE", "Confidence in [0, 1]: support for the country, lowered by support for others."),
+            C("tier", "VARCHAR", "strong, medium, weak or none (rule in docs/attribution.md)."),
+            C("runner_up", "VARCHAR", "Second most supported country, if any."),
+            C("runner_up_score", "DOUBLE", "Its support."),
+            C("kinds", "VARCHAR[]", "Signal kinds behind the chosen country."),
+            C("propagated", "BOOLEAN", "Whether signals from near-duplicate copies were needed for this answer."),
+            C("direct_country", "VARCHAR", "The answer from this image's own signals only (before propagation)."),
+            C("direct_score", "DOUBLE", "Its score."),
+            C("direct_tier", "VARCHAR", "Its tier."),
+            C("explanation", "VARCHAR", "The rule applied, in words, with the contributions per country."),
+        ),
+        ("sha256",),
+    ),
+    Table(
         "meta",
         "Key/value facts about the store itself (schema version).",
         (
@@ -180,6 +261,28 @@ TABLES: tuple[Table, ...] = (
 
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 
+
+@dataclass(frozen=True, slots=True)
+class View:
+    name: str
+    doc: str
+    sql: str
+
+    def ddl(self) -> str:
+        return f"CREATE OR REPLACE VIEW {self.name} AS {self.sql}"
+
+
+VIEWS: tuple[View, ...] = (
+    View(
+        "signal_countries",
+        "`signals` with one row per (signal, country): a multi-country signal appears once per candidate. Query "
+        "this to ask \"which signals point to FR?\".",
+        "SELECT signal_id, sha256, sighting_id, kind, c.country, strength, weight, evidence, detail, via_sha256, "
+        "candidates IS NOT NULL AS ambiguous FROM signals, "
+        "unnest(CASE WHEN candidates IS NULL THEN [country] ELSE candidates END) AS c(country)",
+    ),
+)
+
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "VARCHAR": pa.string(),
     "JSON": pa.string(),
@@ -190,6 +293,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
     "TIMESTAMP": pa.timestamp("us"),
     "VARCHAR[]": pa.list_(pa.string()),
+    "BOOLEAN": pa.bool_(),
 }
 
 
@@ -238,8 +342,16 @@ class Store:
         return store
 
     def create_schema(self) -> None:
+        """Create missing tables, and add columns that a store written by an older version lacks."""
         for table in TABLES:
             self.con.execute(table.ddl())
+            have = {r[0] for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table.name]).fetchall()}
+            for col in table.columns:
+                if col.name not in have:
+                    self.con.execute(f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type}")
+        for view in VIEWS:
+            self.con.execute(view.ddl())
         self.con.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )

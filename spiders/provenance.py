@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
+from parsel import Selector
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -20,6 +21,7 @@ from twisted.python.failure import Failure
 from audit import settings as audit_settings
 from audit.html import parse_page
 from audit.httputil import content_type, headers_dict, is_html, is_image_type
+from audit.pagefacts import page_facts
 from audit.records import ImageFetch, ImageRef, PageItem
 
 logger = logging.getLogger(__name__)
@@ -95,7 +97,8 @@ class ProvenanceSpider(scrapy.Spider):
                 yield ImageRef(page_url=page_url, image_url=response.url, ref_kind="link", fetched_at=now)
                 yield self._fetch_item(response, now)
             return
-        parsed = parse_page(response.text, response.url, fetched_at=now)
+        sel = Selector(text=response.text)
+        parsed = parse_page(sel, response.url, fetched_at=now)
         yield PageItem(
             url=response.url,
             status=response.status,
@@ -104,6 +107,7 @@ class ProvenanceSpider(scrapy.Spider):
             lang=parsed.lang,
             content_type=ctype,
             headers=headers_dict(response.headers),
+            facts=page_facts(sel, response.url),
         )
         for ref in parsed.image_refs:
             yield ref

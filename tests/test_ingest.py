@@ -118,4 +118,9 @@ def test_cli_ingest_and_inspect(corpora, tmp_path):
         assert keys <= set(obj)
     for obj in objs[:3]:
         assert obj["error"] is None and obj["gps"] is not None and len(obj["phash"]) == 16
+        # the image-level signals and attribution (these photos were taken in Tuscany)
+        assert [s["kind"] for s in obj["signals"]] == ["exif_gps"]
+        assert obj["signals"][0]["country"] == "IT" and obj["signals"][0]["evidence"].startswith("EXIF GPS ")
+        assert obj["country"] == "IT" and obj["attribution"]["tier"] == "strong"
     assert objs[3]["error"] and objs[3]["sha256"]
+    assert objs[3]["signals"] == [] and objs[3]["country"] is None

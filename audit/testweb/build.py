@@ -18,7 +18,7 @@ from audit.testweb.world import Variant, build_world
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 MANIFEST = "manifest.json"
 GROUND_TRUTH = "ground_truth.jsonl"
 WWW = "www"

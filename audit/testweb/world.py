@@ -137,7 +137,7 @@ CITIES: tuple[City, ...] = (
     City("Namur", "Wallonie", "BE", 50.4674, 4.8718, "Europe/Brussels"),
     City("Ghent", "Vlaanderen", "BE", 51.0543, 3.7174, "Europe/Brussels"),
     City("Antwerp", "Vlaanderen", "BE", 51.2194, 4.4025, "Europe/Brussels"),
-    City("Baarle-Hertog", "Vlaanderen", "BE", 51.4420, 4.9290, "Europe/Brussels", True),
+    City("Baarle-Hertog", "Vlaanderen", "BE", 51.4360, 4.9305, "Europe/Brussels", True),
     City("Zurich", "Zürich", "CH", 47.3769, 8.5417, "Europe/Zurich", True),
     City("Geneva", "Genève", "CH", 46.2044, 6.1432, "Europe/Zurich", True),
     City("Basel", "Basel-Stadt", "CH", 47.5596, 7.5886, "Europe/Zurich", True),

@@ -1,0 +1,235 @@
+"""Offline reverse geocoding: the country (ISO 3166-1 alpha-2) at a WGS84 position, and how close a border is.
+
+The polygons are timezonefinder's copy of timezone-boundary-builder, which cuts zones along OpenStreetMap's country
+borders (territorial waters included): every land zone lies in exactly one country, and backward-compatible zones
+(Europe/Vaduz, Europe/Busingen, Arctic/Longyearbyen, ...) have their own polygons. A zone is mapped to its country
+with tzdata's ``zone.tab``. The ocean zones (``Etc/GMT±N``, ``Etc/UTC``) are no country: :func:`country_at` returns
+None there.
+
+Near a border a GPS fix (a few metres to tens of metres off, more indoors) and the OSM-drawn border may disagree, so
+:func:`country_at` also probes points on rings around the position and reports the approximate distance at which
+another country appears (sea does not count).
+
+Pure functions; the polygon data are opened once, lazily, by a module-level :class:`TimezoneFinder` that is safe
+for concurrent read-only use (memory-mapped data, no per-call state). No network, no data download.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BORDER_RADIUS_KM = 5.0
+RING_RADII_KM: tuple[float, ...] = (0.5, 1.0, 2.5, BORDER_RADIUS_KM)  # probed in this order; the first hit wins
+RING_BEARINGS = 16  # points per ring, every 22.5°
+REFINE_TOLERANCE_KM = 0.05  # bisection step along a bearing that crossed a border
+EARTH_RADIUS_KM = 6371.0088
+
+# Zones timezone-boundary-builder draws that tzdata's zone.tab has dropped or may drop (backward links, each with
+# its own polygon). zone.tab 2026 still lists all of them; this table keeps the mapping right if it stops doing so.
+EXTRA_ZONE_COUNTRIES: dict[str, str] = {
+    "Africa/Asmera": "ER",
+    "Africa/Timbuktu": "ML",
+    "America/Coral_Harbour": "CA",
+    "America/Kralendijk": "BQ",
+    "America/Lower_Princes": "SX",
+    "America/Marigot": "MF",
+    "America/St_Barthelemy": "BL",
+    "Antarctica/McMurdo": "AQ",
+    "Arctic/Longyearbyen": "SJ",
+    "Asia/Calcutta": "IN",
+    "Asia/Katmandu": "NP",
+    "Asia/Rangoon": "MM",
+    "Atlantic/Faeroe": "FO",
+    "Atlantic/Jan_Mayen": "SJ",
+    "Europe/Bratislava": "SK",
+    "Europe/Busingen": "DE",
+    "Europe/Guernsey": "GG",
+    "Europe/Isle_of_Man": "IM",
+    "Europe/Jersey": "JE",
+    "Europe/Kiev": "UA",
+    "Europe/Ljubljana": "SI",
+    "Europe/Mariehamn": "AX",
+    "Europe/Monaco": "MC",
+    "Europe/Podgorica": "ME",
+    "Europe/San_Marino": "SM",
+    "Europe/Sarajevo": "BA",
+    "Europe/Skopje": "MK",
+    "Europe/Vaduz": "LI",
+    "Europe/Vatican": "VA",
+    "Europe/Zagreb": "HR",
+}
+OCEAN_ZONE_PREFIX = "Etc/"  # Etc/GMT±N and Etc/UTC: open sea (and nowhere else in the boundary data)
+
+
+@dataclass(frozen=True, slots=True)
+class GeoHit:
+    """Where a position is: ``country`` (ISO alpha-2), ``zone`` (IANA) and, when another country lies within
+    ``BORDER_RADIUS_KM``, ``border_km``: the approximate distance (km, to ~50 m) of the nearest point found in it
+    by :func:`border_distance_km`; a border between two probe bearings can be closer than that."""
+
+    country: str
+    zone: str
+    border_km: float | None = None
+
+    @property
+    def near_border(self) -> bool:
+        return self.border_km is not None
+
+
+# --- zone -> country ---------------------------------------------------------------------------------------------
+
+
+def parse_zone_tab(text: str) -> dict[str, str]:
+    """``{zone: alpha-2}`` from the text of tzdata's ``zone.tab`` (one country per zone)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) >= 3 and len(parts[0]) == 2 and parts[0].isalpha():
+            out[parts[2].strip()] = parts[0].upper()
+    return out
+
+
+@lru_cache(maxsize=1)
+def zone_countries() -> dict[str, str]:
+    """``{IANA zone: alpha-2}``: tzdata's zone.tab, completed with :data:`EXTRA_ZONE_COUNTRIES`."""
+    text = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
+    table = dict(EXTRA_ZONE_COUNTRIES)
+    table.update(parse_zone_tab(text))
+    return table
+
+
+def zone_country(zone: str | None) -> str | None:
+    """The country of a zone timezone-boundary-builder draws; None for ocean zones and unknown names."""
+    if not zone or zone.startswith(OCEAN_ZONE_PREFIX):
+        return None
+    country = zone_countries().get(zone)
+    if country is None:
+        log.warning("time zone %r has no country in zone.tab", zone)
+    return country
+
+
+# --- the polygon data --------------------------------------------------------------------------------------------
+
+_finder: Any = None
+_finder_lock = threading.Lock()
+
+
+def finder() -> Any:
+    """The module's :class:`timezonefinder.TimezoneFinder`, created on first use (double-checked lock)."""
+    global _finder
+    if _finder is None:
+        with _finder_lock:
+            if _finder is None:
+                from timezonefinder import TimezoneFinder
+
+                _finder = TimezoneFinder()
+    return _finder
+
+
+def valid_position(lat: float, lon: float) -> bool:
+    """True for finite WGS84 degrees in range, except the 0/0 placeholder that broken GPS writers emit."""
+    try:
+        lat, lon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        return False
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        return False
+    return abs(lat) <= 90 and abs(lon) <= 180 and not (lat == 0 and lon == 0)
+
+
+def zone_at(lat: float, lon: float) -> str | None:
+    """The IANA zone whose polygon holds the position (ocean zones included); None for invalid positions."""
+    if not valid_position(lat, lon):
+        return None
+    zone: str | None = finder().timezone_at(lng=float(lon), lat=float(lat))
+    return zone
+
+
+def _country_of_point(lat: float, lon: float) -> str | None:
+    return zone_country(zone_at(lat, lon))
+
+
+# --- geometry ----------------------------------------------------------------------------------------------------
+
+
+def destination(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[float, float]:
+    """The point ``km`` from (lat, lon) along the initial ``bearing_deg`` (great circle on a sphere)."""
+    phi1, lam1 = math.radians(lat), math.radians(lon)
+    theta, delta = math.radians(bearing_deg), km / EARTH_RADIUS_KM
+    sin_phi2 = math.sin(phi1) * math.cos(delta) + math.cos(phi1) * math.sin(delta) * math.cos(theta)
+    phi2 = math.asin(max(-1.0, min(1.0, sin_phi2)))
+    lam2 = lam1 + math.atan2(math.sin(theta) * math.sin(delta) * math.cos(phi1),
+                             math.cos(delta) - math.sin(phi1) * sin_phi2)
+    lon2 = (math.degrees(lam2) + 540.0) % 360.0 - 180.0
+    return math.degrees(phi2), lon2
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _other_country(lat: float, lon: float, bearing: float, km: float, country: str) -> bool:
+    plat, plon = destination(lat, lon, bearing, km)
+    other = _country_of_point(plat, plon)
+    return other is not None and other != country
+
+
+def border_distance_km(lat: float, lon: float, country: str, *, radii_km: tuple[float, ...] = RING_RADII_KM,
+                       bearings: int = RING_BEARINGS, tolerance_km: float = REFINE_TOLERANCE_KM) -> float | None:
+    """Approximate distance to the nearest point found in a country other than ``country``; None if none is found
+    within the largest ring.
+
+    Probes ``bearings`` points on each ring, smallest ring first; at the first ring where a probe lands in another
+    country, each such bearing is bisected between the previous ring and this one (to ``tolerance_km``) and the
+    smallest crossing is returned. Probes landing at sea (ocean zones) are not a border. A border crossed by no probe
+    (a thin sliver, a small enclave between two bearings) is missed: the value is a proximity flag and an estimate,
+    never a measurement."""
+    inner = 0.0
+    for radius in sorted(radii_km):
+        hits = [360.0 * i / bearings for i in range(bearings)
+                if _other_country(lat, lon, 360.0 * i / bearings, radius, country)]
+        if hits:
+            best = radius
+            for bearing in hits:
+                lo, hi = inner, radius  # lo: taken as still inside (or at sea), hi: in another country
+                while hi - lo > tolerance_km:
+                    mid = (lo + hi) / 2
+                    if _other_country(lat, lon, bearing, mid, country):
+                        hi = mid
+                    else:
+                        lo = mid
+                best = min(best, hi)
+            return round(best, 2)
+        inner = radius
+    return None
+
+
+# --- the geocoder --------------------------------------------------------------------------------------------------
+
+
+def country_at(lat: float, lon: float, *, border: bool = True) -> GeoHit | None:
+    """The country at (lat, lon) with its zone and border proximity; None at sea or for an invalid position.
+
+    ``border=False`` skips the ring probes (``border_km`` is then always None; see docs/signals-image.md for speeds)."""
+    if not valid_position(lat, lon):
+        return None
+    zone = zone_at(lat, lon)
+    country = zone_country(zone)
+    if zone is None or country is None:
+        return None
+    border_km = border_distance_km(float(lat), float(lon), country) if border else None
+    return GeoHit(country=country, zone=zone, border_km=border_km)

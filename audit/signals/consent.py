@@ -1,0 +1,190 @@
+"""Opt-out (consent) signals met on a page, an image or a host: robots.txt, X-Robots-Tag, robots meta tags and the
+W3C TDMRep protocol (``tdm-reservation`` header, meta tag or ``/.well-known/tdmrep.json``). They are not countries but
+what a regulator asks next: did the site say no to crawling, indexing images or text-and-data mining?"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+from .base import OptOut
+
+logger = logging.getLogger(__name__)
+
+OUR_AGENT = "provaudit"
+DEFAULT_AGENTS: tuple[str, ...] = (OUR_AGENT, "Googlebot-Image", "Googlebot", "Bingbot", "GPTBot", "CCBot",
+                                   "Google-Extended", "*")
+MAX_ROBOTS_TXT = 512_000  # Google reads the first 500 KiB
+MAX_TDMREP = 1_000_000
+MAX_RULES = 1000
+MAX_VALUE = 500
+# Directives that say "do not use this" (for images, search indexes or AI training).
+OPT_OUT_DIRECTIVES = frozenset({"noindex", "noimageindex", "none", "noai", "noimageai"})
+# Directives that carry a value after a colon, so "name: value" is not an agent prefix.
+_VALUED_DIRECTIVES = frozenset({"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"})
+_AGENT_PREFIX = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.\-]{0,63})\s*:\s*(.*)$", re.S)
+
+
+def _clip(value: str, limit: int = 160) -> str:
+    value = re.sub(r"\s+", " ", value).strip()
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT_AGENTS) -> list[OptOut]:
+    """One ``robots_txt`` opt-out per agent that robots.txt forbids to fetch ``url`` (``*`` stands for any crawler
+    without a group of its own)."""
+    if not robots_txt or not url:
+        return []
+    try:
+        parser = Protego.parse(robots_txt[:MAX_ROBOTS_TXT])
+    except Exception:  # noqa: BLE001 - a hostile file must not break the audit
+        logger.debug("unparsable robots.txt", exc_info=True)
+        return []
+    try:
+        path = urlsplit(url).path or "/"
+    except ValueError:
+        return []
+    out: list[OptOut] = []
+    for agent in agents[:50]:
+        try:
+            allowed = parser.can_fetch(url, agent)
+        except Exception:  # noqa: BLE001
+            logger.debug("protego failed on %s for %s", url, agent, exc_info=True)
+            continue
+        if not allowed:
+            out.append(OptOut(kind="robots_txt", value="disallow", applies_to=agent,
+                              evidence=f"robots.txt disallows {_clip(path, 120)} for {agent}"))
+    return out
+
+
+def _directives(value: str, default_agent: str = "*") -> list[tuple[str, str]]:
+    """``(agent, directive)`` pairs of an X-Robots-Tag / robots meta value: ``googlebot: noindex, noai`` ->
+    ``[("googlebot", "noindex"), ("googlebot", "noai")]``. Only opt-out directives are returned."""
+    pairs: list[tuple[str, str]] = []
+    agent = default_agent
+    for token in value[:MAX_VALUE].split(",")[:50]:
+        token = token.strip()
+        m = _AGENT_PREFIX.match(token)
+        if m and m.group(1).lower() not in _VALUED_DIRECTIVES:
+            agent, token = m.group(1), m.group(2).strip()
+        directive = token.lower()
+        if directive in OPT_OUT_DIRECTIVES and (agent, directive) not in pairs:
+            pairs.append((agent, directive))
+    return pairs
+
+
+def _header_values(headers: Mapping[str, Any], name: str) -> list[str]:
+    values: list[str] = []
+    for key, value in (headers or {}).items():
+        if isinstance(key, bytes):
+            key = key.decode("latin-1", "replace")
+        if str(key).strip().lower() != name:
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, bytes):
+                item = item.decode("latin-1", "replace")
+            if isinstance(item, str) and item.strip():
+                values.append(item[:MAX_VALUE])
+    return values[:20]
+
+
+def _tdm(reservation: Iterable[str], policy: Iterable[str], where: str) -> list[OptOut]:
+    out: list[OptOut] = []
+    reserved = False
+    for value in reservation:
+        if value.strip() == "1":
+            reserved = True
+            out.append(OptOut(kind="tdm_reservation", value="reserved", evidence=f"{where} tdm-reservation: 1"))
+            break
+    if reserved:
+        for value in policy:
+            value = _clip(value, MAX_VALUE)
+            if value:
+                out.append(OptOut(kind="tdm_policy", value=value, evidence=f"{where} tdm-policy: {_clip(value)}"))
+                break
+    return out
+
+
+def header_opt_outs(headers: Mapping[str, Any]) -> list[OptOut]:
+    """``x_robots_tag`` opt-outs (noindex, noimageindex, none, noai, noimageai, with an optional ``agent:`` prefix)
+    and the TDMRep ``tdm-reservation: 1`` header (with its ``tdm-policy``)."""
+    out: list[OptOut] = []
+    for value in _header_values(headers, "x-robots-tag"):
+        for agent, directive in _directives(value):
+            out.append(OptOut(kind="x_robots_tag", value=directive, applies_to=agent,
+                              evidence=f"X-Robots-Tag: {_clip(value)}"))
+    out += _tdm(_header_values(headers, "tdm-reservation"), _header_values(headers, "tdm-policy"), "header")
+    return out
+
+
+def meta_opt_outs(facts: Mapping[str, Any]) -> list[OptOut]:
+    """``meta_robots`` opt-outs from the page's ``robots_meta`` facts (``<meta name="robots">`` applies to every
+    crawler, ``<meta name="googlebot">`` to Googlebot) and TDMRep ``tdm-reservation``/``tdm-policy`` meta tags."""
+    out: list[OptOut] = []
+    for pair in (facts or {}).get("robots_meta") or []:
+        if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            continue
+        name, content = pair
+        default = "*" if name.strip().lower() == "robots" else name.strip()[:64]
+        for agent, directive in _directives(content, default):
+            out.append(OptOut(kind="meta_robots", value=directive, applies_to=agent,
+                              evidence=f'<meta name="{_clip(name, 40)}" content="{_clip(content)}">'))
+    reservation = facts.get("tdm_reservation") if facts else None
+    policy = facts.get("tdm_policy") if facts else None
+    out += _tdm([reservation] if isinstance(reservation, str) else [],
+                [policy] if isinstance(policy, str) else [], "<meta>")
+    return out
+
+
+def _location_matches(pattern: str, path: str) -> bool:
+    """robots.txt-style path pattern: ``*`` matches any run of characters, a final ``$`` anchors the end; otherwise
+    a prefix match. A pattern that is a full URL is compared by its path."""
+    pattern = pattern.strip()
+    if pattern.lower().startswith(("http://", "https://")):
+        try:
+            pattern = urlsplit(pattern).path or "/"
+        except ValueError:
+            return False
+    if not pattern:
+        return False
+    if not pattern.startswith(("/", "*")):
+        pattern = "/" + pattern
+    anchored = pattern.endswith("$")
+    body = pattern[:-1] if anchored else pattern
+    regex = ".*".join(re.escape(part) for part in body.split("*"))
+    return re.match(regex + ("$" if anchored else ""), path) is not None
+
+
+def tdmrep_opt_outs(tdmrep_json: str, url: str) -> list[OptOut]:
+    """TDMRep opt-outs from ``/.well-known/tdmrep.json`` for ``url``: the first rule whose ``location`` matches the
+    URL's path decides; ``tdm-reservation: 1`` is an opt-out from text-and-data mining (with its ``tdm-policy``)."""
+    if not tdmrep_json or len(tdmrep_json) > MAX_TDMREP or not url:
+        return []
+    try:
+        rules = json.loads(tdmrep_json)
+        parts = urlsplit(url)
+    except (ValueError, RecursionError):
+        logger.debug("unparsable tdmrep.json or URL")
+        return []
+    if not isinstance(rules, list):
+        return []
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    for rule in rules[:MAX_RULES]:
+        if not isinstance(rule, dict):
+            continue
+        location = rule.get("location")
+        if not isinstance(location, str) or len(location) > MAX_VALUE or not _location_matches(location, path):
+            continue
+        reservation = rule.get("tdm-reservation")
+        if str(reservation).strip() != "1":
+            return []  # explicitly not reserved
+        where = f'tdmrep.json location "{_clip(location, 80)}":'
+        policy = rule.get("tdm-policy")
+        return _tdm(["1"], [policy] if isinstance(policy, str) else [], where)
+    return []

@@ -1,0 +1,111 @@
+"""`provaudit audit` on a crawled test web: offline, idempotent, and right where the ground truth can tell."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from audit.evaluate import evaluate
+from audit.store import Store
+from conftest import ROOT, provaudit
+
+# Run the CLI with an audit hook that records every attempt to reach another machine: connect, name lookups,
+# sends, and binds to anything but loopback.
+NO_NETWORK = """
+import sys, json
+events = []
+LOOPBACK = ("127.", "::1", "localhost")
+def hook(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo", "socket.sendto", "socket.sendmsg", "socket.gethostbyname"):
+        events.append([event, repr(args[1:] if event.startswith("socket.") and len(args) > 1 else args)[:200]])
+    elif event == "socket.bind":  # binding to loopback (urllib3 probes IPv6 on import) reaches nobody
+        host = str(args[1][0]) if isinstance(args[1], tuple) else str(args[1])
+        if not host.startswith(LOOPBACK):
+            events.append([event, host])
+sys.addaudithook(hook)
+from audit.cli import main
+try:
+    main(sys.argv[2:], standalone_mode=False)
+finally:
+    with open(sys.argv[1], "w") as fh:
+        json.dump(events, fh)
+"""
+
+
+@pytest.fixture(scope="module")
+def audited(crawled, tmp_path_factory):
+    db, _ = crawled
+    copy = tmp_path_factory.mktemp("audit") / "store.duckdb"
+    shutil.copy(db, copy)
+    events = copy.with_suffix(".events.json")
+    proc = subprocess.run([sys.executable, "-c", NO_NETWORK, str(events), "audit", "--db", str(copy)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return copy, json.loads(events.read_text())
+
+
+def test_audit_opens_no_network_connection(audited):
+    _, events = audited
+    assert events == []
+
+
+def test_audit_fills_the_derived_tables(audited):
+    db, _ = audited
+    with Store.open(db, read_only=True) as store:
+        n_images = store.count("images")
+        assert store.count("attributions") == n_images
+        assert store.count("clusters") == n_images
+        assert store.count("signals") > 0
+        kinds = {r[0] for r in store.query("SELECT DISTINCT kind FROM signals")}
+        assert {"exif_gps", "page_cctld", "html_lang"} <= kinds
+        # no signal from a missing field: GPS signals only where GPS was decoded
+        (bad,) = store.query("SELECT count(*) FROM signals s JOIN images i USING (sha256) "
+                             "WHERE s.kind = 'exif_gps' AND s.via_sha256 IS NULL AND i.gps_lat IS NULL")[0]
+        assert bad == 0
+        # every propagated signal names its source copy, which is in the same cluster
+        (stray,) = store.query("""
+            SELECT count(*) FROM signals s JOIN clusters a ON a.sha256 = s.sha256
+            JOIN clusters b ON b.sha256 = s.via_sha256
+            WHERE s.via_sha256 IS NOT NULL AND (a.cluster_id <> b.cluster_id
+                  OR s.evidence NOT LIKE 'via near-duplicate ' || s.via_sha256 || ' on %')""")[0]
+        assert stray == 0
+        # every cluster holds copies of one photo only (a wrong merge would carry signals across people)
+        (impure,) = store.query("""
+            SELECT count(*) FROM (SELECT c.cluster_id FROM clusters c JOIN ground_truth g ON g.sha256 = c.sha256
+                                  GROUP BY 1 HAVING count(DISTINCT g.photo_id) > 1)""")[0]
+        assert impure == 0
+
+
+def test_audit_is_idempotent(audited):
+    db, _ = audited
+    query = "SELECT * FROM attributions ORDER BY sha256"
+    with Store.open(db, read_only=True) as store:
+        before = store.query(query)
+        counts = {t: store.count(t) for t in ("signals", "opt_outs", "clusters", "attributions")}
+    provaudit("audit", "--db", str(db))
+    with Store.open(db, read_only=True) as store:
+        assert store.query(query) == before
+        assert {t: store.count(t) for t in counts} == counts
+
+
+def test_evaluation_against_ground_truth(audited):
+    db, _ = audited
+    with Store.open(db, read_only=True) as store:
+        ev = evaluate(store)
+    assert ev.gps_images > 0 and ev.gps_right == ev.gps_images
+    strong = next(r for r in ev.rows if r["group"] == "tier" and r["name"] == "strong")
+    assert strong["coverage"]["hits"] > 0
+    assert strong["precision_residence"]["value"] >= 0.9
+    proc = provaudit("evaluate", "--db", str(db), "--json")
+    assert json.loads(proc.stdout)["images"] == ev.images
+
+
+def test_evaluate_without_ground_truth_is_a_clear_error(tmp_path):
+    db = tmp_path / "empty.duckdb"
+    Store.open(db).close()
+    proc = provaudit("evaluate", "--db", str(db), check=False)
+    assert proc.returncode == 1 and "no ground truth" in proc.stderr

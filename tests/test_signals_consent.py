@@ -1,0 +1,118 @@
+"""Opt-out signals: robots.txt, X-Robots-Tag, robots meta, TDMRep."""
+
+from __future__ import annotations
+
+import json
+
+from audit.pagefacts import page_facts
+from audit.signals.consent import header_opt_outs, meta_opt_outs, robots_opt_outs, tdmrep_opt_outs
+
+ROBOTS = """
+User-agent: GPTBot
+User-agent: CCBot
+Disallow: /
+
+User-agent: Googlebot
+Disallow: /private/
+
+User-agent: Googlebot-Image
+Disallow: /photos/
+Allow: /photos/public/
+
+User-agent: *
+Disallow: /admin/
+"""
+
+
+def agents(opt_outs) -> set[str]:
+    return {o.applies_to for o in opt_outs}
+
+
+def test_robots_per_agent_groups() -> None:
+    assert agents(robots_opt_outs(ROBOTS, "https://x.example/news/a.html")) == {"GPTBot", "CCBot"}
+    photo = robots_opt_outs(ROBOTS, "https://x.example/photos/a.jpg")
+    assert agents(photo) == {"GPTBot", "CCBot", "Googlebot-Image"}
+    assert all(o.kind == "robots_txt" and o.value == "disallow" for o in photo)
+    assert agents(robots_opt_outs(ROBOTS, "https://x.example/photos/public/a.jpg")) == {"GPTBot", "CCBot"}
+    # Googlebot's group does not cover Googlebot-Image, which has its own
+    assert agents(robots_opt_outs(ROBOTS, "https://x.example/private/a")) == {"GPTBot", "CCBot", "Googlebot"}
+    assert agents(robots_opt_outs(ROBOTS, "https://x.example/admin/")) == {
+        "provaudit", "Bingbot", "Google-Extended", "*", "GPTBot", "CCBot"}
+    assert robots_opt_outs("", "https://x.example/") == []
+    assert robots_opt_outs("garbage \x00 not robots", "https://x.example/") == []
+    everything = robots_opt_outs("User-agent: *\nDisallow: /\n", "https://x.example/a", ("provaudit", "GPTBot"))
+    assert agents(everything) == {"provaudit", "GPTBot"}
+
+
+def test_x_robots_tag_variants() -> None:
+    out = header_opt_outs({"X-Robots-Tag": ["noindex, nofollow", "googlebot: noimageindex",
+                                            "otherbot: noai, noimageai", "unavailable_after: 25 Jun 2030 15:00:00 PST",
+                                            "NONE"]})
+    got = {(o.kind, o.value, o.applies_to) for o in out}
+    assert got == {("x_robots_tag", "noindex", "*"), ("x_robots_tag", "noimageindex", "googlebot"),
+                   ("x_robots_tag", "noai", "otherbot"), ("x_robots_tag", "noimageai", "otherbot"),
+                   ("x_robots_tag", "none", "*")}
+    assert next(o for o in out if o.value == "noindex").evidence == "X-Robots-Tag: noindex, nofollow"
+    assert header_opt_outs({"x-robots-tag": ["max-image-preview:large, index"]}) == []
+    assert header_opt_outs({}) == []
+
+
+def test_tdm_headers() -> None:
+    out = header_opt_outs({"tdm-reservation": ["1"], "TDM-Policy": ["https://x.example/policy.json"]})
+    assert {(o.kind, o.value) for o in out} == {("tdm_reservation", "reserved"),
+                                                ("tdm_policy", "https://x.example/policy.json")}
+    assert header_opt_outs({"tdm-reservation": ["0"], "tdm-policy": ["https://x.example/p"]}) == []
+
+
+def test_meta_opt_outs() -> None:
+    html = """<html><head><meta name="robots" content="noai, noimageai, max-image-preview:large">
+    <meta name="googlebot-image" content="noindex"><meta name="tdm-reservation" content="1">
+    <meta name="tdm-policy" content="https://x.example/tdm.json"></head></html>"""
+    out = meta_opt_outs(page_facts(html, "https://x.example/"))
+    got = {(o.kind, o.value, o.applies_to) for o in out}
+    assert got == {("meta_robots", "noai", "*"), ("meta_robots", "noimageai", "*"),
+                   ("meta_robots", "noindex", "googlebot-image"), ("tdm_reservation", "reserved", "*"),
+                   ("tdm_policy", "https://x.example/tdm.json", "*")}
+    assert meta_opt_outs({}) == []
+    assert meta_opt_outs({"robots_meta": [["robots", "index, follow"]], "tdm_reservation": "0"}) == []
+
+
+def test_tdmrep_json() -> None:
+    rules = json.dumps([
+        {"location": "/public/*", "tdm-reservation": 0},
+        {"location": "/images/*.jpg$", "tdm-reservation": 1, "tdm-policy": "https://x.example/policy.json"},
+        {"location": "*", "tdm-reservation": 1},
+    ])
+    out = tdmrep_opt_outs(rules, "https://x.example/images/2024/a.jpg")
+    assert {(o.kind, o.value) for o in out} == {("tdm_reservation", "reserved"),
+                                                ("tdm_policy", "https://x.example/policy.json")}
+    assert "/images/*.jpg$" in out[0].evidence
+    assert tdmrep_opt_outs(rules, "https://x.example/public/a.jpg") == []  # first match says not reserved
+    assert [o.kind for o in tdmrep_opt_outs(rules, "https://x.example/images/a.jpg.html")] == ["tdm_reservation"]
+    assert tdmrep_opt_outs("{not json", "https://x.example/") == []
+    assert tdmrep_opt_outs('{"location": "*"}', "https://x.example/") == []
+    assert tdmrep_opt_outs("[1, null, {}]", "https://x.example/") == []
+
+
+def test_test_web_robots_and_headers(tmp_path) -> None:
+    from audit.testweb import build_web
+
+    web = build_web(tmp_path, photos=60, seed=5)
+    hosts = web.manifest["hosts"]
+    assert isinstance(hosts, dict)
+    for host, info in hosts.items():
+        robots = (web.www / host / "robots.txt").read_text(encoding="utf-8")
+        assert robots == info["robots_txt"]
+        blocked = agents(robots_opt_outs(robots, f"http://{host}/"))
+        assert blocked == set(info["blocked_agents"]), host
+        for path in info["disallow_all"]:
+            assert "*" in agents(robots_opt_outs(robots, f"http://{host}{path}x")), (host, path)
+        if info["x_robots_tag"]:
+            out = header_opt_outs({"X-Robots-Tag": [info["x_robots_tag"]]})
+            assert {o.value for o in out} == {v.strip() for v in info["x_robots_tag"].split(",")}, host
+        if info["kind"] not in ("cdn", "static"):
+            facts = page_facts((web.www / host / "index.html").read_text(encoding="utf-8"), f"http://{host}/")
+            values = {o.value for o in meta_opt_outs(facts)}
+            expected = {v.strip() for v in (info["meta_robots"] or "").split(",")} & {
+                "noindex", "noimageindex", "none", "noai", "noimageai"}
+            assert values == expected, host
