@@ -25,6 +25,23 @@ def headers_dict(headers: Any) -> dict[str, list[str]]:
     return out
 
 
+def header_values(headers: Any, name: str, *, max_length: int = 500, max_values: int = 20) -> list[str]:
+    """The non-empty values of header ``name`` (case-insensitive) in a headers mapping whose keys and values may be
+    bytes or str and whose values may be lists; bounded in length and count."""
+    values: list[str] = []
+    for key, value in (headers or {}).items():
+        if isinstance(key, bytes):
+            key = key.decode("latin-1", "replace")
+        if str(key).strip().lower() != name:
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, bytes):
+                item = item.decode("latin-1", "replace")
+            if isinstance(item, str) and item.strip():
+                values.append(item[:max_length])
+    return values[:max_values]
+
+
 def content_type(headers: Any) -> str | None:
     if not headers:
         return None

@@ -24,7 +24,7 @@ from .httputil import is_html, is_image_type
 from .image import analyse_image
 from .pagefacts import page_facts
 from .recorder import Recorder
-from .records import ImageFetch, ImageRecord, ImageRef, PageItem, RobotsTxt
+from .records import POLICY_PATHS, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ IMAGE_MAGIC = (
 )
 
 Progress = Callable[[str, int], None]
-MAX_ROBOTS_BYTES = 512 * 1024
+MAX_POLICY_BYTES = 512 * 1024
 
 
 class IngestError(Exception):
@@ -111,7 +111,7 @@ def _parse_warc_date(value: str | None) -> dt.datetime:
 
 def iter_archive(
     path: Path, *, max_image_bytes: int, max_page_bytes: int, max_pixels: int
-) -> Iterator[PageItem | ImageRef | ImageFetch | RobotsTxt]:
+) -> Iterator[PageItem | ImageRef | ImageFetch | PolicyFile]:
     """Items from one WARC/ARC file: pages with their image references, and images with their records.
 
     Raises :class:`ArchiveLoadFailed` (with the offset reached) for an archive that breaks partway; the items before
@@ -147,9 +147,10 @@ def iter_archive(
                                content_type=ctype, headers=headers, facts=page_facts(sel, url))
                 yield from parsed.image_refs
                 continue
-            if urlsplit(url).path == "/robots.txt":
-                robots = stream.read(MAX_ROBOTS_BYTES).decode("utf-8", errors="replace")
-                yield RobotsTxt(url=url, status=status or 0, body=robots, fetched_at=when)
+            policy = POLICY_PATHS.get(urlsplit(url).path)
+            if policy is not None:
+                text = stream.read(MAX_POLICY_BYTES).decode("utf-8", errors="replace")
+                yield PolicyFile(kind=policy, url=url, status=status or 0, body=text, fetched_at=when)
                 continue
             if status is not None and not 200 <= status < 300:
                 continue  # redirects and errors of non-page resources: nothing to record as content
@@ -231,7 +232,7 @@ def ingest(
                              "max_pixels": max_pixels}, warc_path=None)
     result = IngestResult(crawl_id=crawl_id)
     for path in resolved:
-        items: Iterator[PageItem | ImageRef | ImageFetch | RobotsTxt]
+        items: Iterator[PageItem | ImageRef | ImageFetch | PolicyFile]
         if is_archive(path):
             items = iter_archive(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                  max_pixels=max_pixels)

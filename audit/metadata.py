@@ -229,7 +229,19 @@ def parse_exif_datetime(text: str | None) -> dt.datetime | None:
         return None
 
 
-_OFFSET = re.compile(r"^\s*([+-])(\d{1,2}):?(\d{2})\s*$")
+_OFFSET = re.compile(r"^\s*([+-])([0-9]{2}):?([0-9]{2})\s*$")  # ASCII digits: \d also matches other scripts
+
+
+def offset_minutes(text: str | None) -> int | None:
+    """Minutes east of UTC from "+HH:MM" / "+HHMM"; None when malformed, minutes >= 60 or beyond ±14 h."""
+    match = _OFFSET.match(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    hours, minutes = int(match.group(2)), int(match.group(3))
+    total = hours * 60 + minutes
+    if minutes >= 60 or total > MAX_OFFSET_MINUTES:
+        return None
+    return -total if match.group(1) == "-" else total
 
 
 def format_offset(minutes: int) -> str | None:
@@ -242,14 +254,8 @@ def format_offset(minutes: int) -> str | None:
 
 def parse_utc_offset(text: str | None) -> str | None:
     """Normalise an EXIF OffsetTime* value ("+02:00", "-0530") to "+HH:MM"; None when malformed or out of range."""
-    match = _OFFSET.match(text or "")
-    if not match:
-        return None
-    hours, minutes = int(match.group(2)), int(match.group(3))
-    if minutes >= 60:
-        return None
-    total = hours * 60 + minutes
-    return format_offset(-total if match.group(1) == "-" else total)
+    minutes = offset_minutes(text)
+    return None if minutes is None else format_offset(minutes)
 
 
 def offset_from_gps(taken_at: dt.datetime | None, date_stamp: str | None, time_values: list[Any]) -> str | None:

@@ -18,7 +18,7 @@ from . import settings as audit_settings
 from .crawlid import crawl_id_for
 from .image import analyse_image
 from .recorder import Recorder
-from .records import ImageFetch, RobotsTxt
+from .records import POLICY_PATHS, ImageFetch, PolicyFile
 from .store import Store
 from .warc import warc_path_for
 
@@ -51,12 +51,14 @@ class AuditPipeline:
         return pipe
 
     def response_received(self, response: Any, request: Any, spider: Any = None) -> None:
-        """Keep every robots.txt the crawl fetched: the audit reports which collected images its rules forbade."""
-        if self.recorder is None or urlsplit(response.url).path != "/robots.txt":
+        """Keep every robots.txt and tdmrep.json the crawl fetched: the audit reports which collected images their
+        rules forbade."""
+        kind = POLICY_PATHS.get(urlsplit(response.url).path)
+        if self.recorder is None or kind is None:
             return
         body = response.body.decode("utf-8", errors="replace")
-        self.recorder.add(RobotsTxt(url=response.url, status=response.status, body=body,
-                                    fetched_at=dt.datetime.now(dt.UTC)))
+        self.recorder.add(PolicyFile(kind=kind, url=response.url, status=response.status, body=body,
+                                     fetched_at=dt.datetime.now(dt.UTC)))
 
     def crawl_settings(self) -> dict[str, Any]:
         s = self.crawler.settings

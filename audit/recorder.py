@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .records import ImageFetch, ImageRecord, ImageRef, PageItem, RobotsTxt
+from .records import ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
 from .store import Store, utc
 
 logger = logging.getLogger(__name__)
 
-MAX_ROBOTS_CHARS = 512 * 1024
+MAX_POLICY_CHARS = 512 * 1024
 
 
 def host_of(url: str | None) -> str | None:
@@ -90,7 +90,7 @@ class Recorder:
             "fetches": [],
             "images": [],
             "sightings": [],
-            "robots": [],
+            "host_policies": [],
         }
         self._seen_images: set[str] = set()
         self._url_sha: dict[str, str] = {}
@@ -125,8 +125,8 @@ class Recorder:
             self.add_page(item)
         elif isinstance(item, ImageRecord):
             self.add_image(item)
-        elif isinstance(item, RobotsTxt):
-            self.add_robots(item)
+        elif isinstance(item, PolicyFile):
+            self.add_policy(item)
         else:
             raise TypeError(f"cannot record {type(item).__name__}")
 
@@ -151,18 +151,19 @@ class Recorder:
             },
         )
 
-    def add_robots(self, robots: RobotsTxt) -> None:
-        self.counts["robots"] += 1
-        parts = urlsplit(robots.url)
+    def add_policy(self, policy: PolicyFile) -> None:
+        self.counts[policy.kind] += 1
+        parts = urlsplit(policy.url)
         self._push(
-            "robots",
+            "host_policies",
             {
                 "crawl_id": self.crawl_id,
                 "host": (parts.netloc or "").lower(),
-                "url": robots.url,
-                "status": robots.status,
-                "body": robots.body[:MAX_ROBOTS_CHARS],
-                "fetched_at": utc(robots.fetched_at),
+                "kind": policy.kind,
+                "url": policy.url,
+                "status": policy.status,
+                "body": policy.body[:MAX_POLICY_CHARS],
+                "fetched_at": utc(policy.fetched_at),
             },
         )
 
@@ -238,7 +239,7 @@ class Recorder:
         con.execute("BEGIN TRANSACTION")
         try:
             # images before fetches before sightings: a reader never sees a sighting whose image row is missing
-            for table in ("images", "fetches", "pages", "sightings", "robots"):
+            for table in ("images", "fetches", "pages", "sightings", "host_policies"):
                 rows = self._buffers[table]
                 if rows:
                     self.store.insert(table, rows)

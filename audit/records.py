@@ -56,10 +56,15 @@ class PageItem:
     facts: dict[str, Any] | None = None  # audit.pagefacts.page_facts() of the HTML
 
 
-@dataclass(frozen=True, slots=True)
-class RobotsTxt:
-    """A robots.txt response, kept so the audit can tell which collected images its rules forbade."""
+POLICY_PATHS = {"/robots.txt": "robots.txt", "/.well-known/tdmrep.json": "tdmrep.json"}
 
+
+@dataclass(frozen=True, slots=True)
+class PolicyFile:
+    """A robots.txt or TDMRep file of a host, kept so the audit can tell which collected images its rules
+    forbade (``kind`` is ``robots.txt`` or ``tdmrep.json``)."""
+
+    kind: str
     url: str
     status: int
     body: str

@@ -45,6 +45,11 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "HTTP proxy every request goes through (the built-in test web is reached this way, under its real host names).",
     ),
+    Setting(
+        "AUDIT_TDMREP",
+        True,
+        "Fetch each origin's `/.well-known/tdmrep.json` (TDMRep text-and-data-mining reservations) once.",
+    ),
     Setting("AUDIT_FOLLOW_LINKS", True, "Follow links to further pages within the allowed domains."),
     Setting(
         "AUDIT_ANALYSIS_THREADS",

@@ -89,17 +89,19 @@ TABLES: tuple[Table, ...] = (
         ("crawl_id", "url"),
     ),
     Table(
-        "robots",
-        "One row per robots.txt fetched in a crawl (also kept in the WARC).",
+        "host_policies",
+        "One row per robots.txt and `/.well-known/tdmrep.json` fetched in a crawl (also kept in the WARC): the "
+        "rules each host published for crawlers and text-and-data mining.",
         (
             C("crawl_id", "VARCHAR", "The crawl that fetched it.", False),
-            C("host", "VARCHAR", "Host (and port, if any) the robots.txt governs.", False),
-            C("url", "VARCHAR", "URL of the robots.txt."),
-            C("status", "INTEGER", "HTTP status code."),
-            C("body", "VARCHAR", "Its text (at most 512 KiB, as Google reads at most 500 KiB)."),
+            C("host", "VARCHAR", "Host (and port, if any) the file governs.", False),
+            C("kind", "VARCHAR", "`robots.txt` or `tdmrep.json`.", False),
+            C("url", "VARCHAR", "URL of the file."),
+            C("status", "INTEGER", "HTTP status code (a 404 means the host published none)."),
+            C("body", "VARCHAR", "Its text (at most 512 KiB; Google reads at most 500 KiB of a robots.txt)."),
             C("fetched_at", "TIMESTAMPTZ", "When it was fetched (UTC)."),
         ),
-        ("crawl_id", "host"),
+        ("crawl_id", "host", "kind"),
     ),
     Table(
         "fetches",

@@ -65,6 +65,7 @@ class ProvenanceSpider(scrapy.Spider):
             raise ValueError("give at least one start URL: -a start_urls=https://example.org/")
         domains = _split(allowed_domains) or [urlsplit(u).hostname or "" for u in self.start_urls]
         self.allowed_domains = sorted({d.lower() for d in domains if d})
+        self._policy_origins: set[str] = set()
 
     def is_allowed(self, url: str) -> bool:
         """Whether a page URL lies within the allowed domains (images are fetched wherever they are)."""
@@ -109,8 +110,10 @@ class ProvenanceSpider(scrapy.Spider):
             headers=headers_dict(response.headers),
             facts=page_facts(sel, response.url),
         )
+        yield from self.policy_requests(response.url)
         for ref in parsed.image_refs:
             yield ref
+            yield from self.policy_requests(ref.image_url)
             yield scrapy.Request(
                 ref.image_url, callback=self.parse_image, errback=self.image_failed, meta=self._image_meta(),
                 priority=10, headers={"Referer": response.url},
@@ -120,6 +123,29 @@ class ProvenanceSpider(scrapy.Spider):
                 if not self.is_allowed(link):
                     continue
                 yield scrapy.Request(link, callback=self.parse, errback=self.page_failed, meta=self._page_meta())
+
+    def policy_requests(self, url: str) -> Iterable[scrapy.Request]:
+        """Once per origin: its ``/.well-known/tdmrep.json`` (robots.txt is fetched by Scrapy's RobotsTxtMiddleware).
+        Both are recorded by the pipeline, whatever their status."""
+        if not self.settings.getbool("AUDIT_TDMREP", audit_settings.DEFAULTS["AUDIT_TDMREP"]):
+            return
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin in self._policy_origins:
+            return
+        self._policy_origins.add(origin)
+        yield scrapy.Request(
+            origin + "/.well-known/tdmrep.json", callback=self.parse_policy, errback=self.policy_failed,
+            meta={"handle_httpstatus_all": True, "download_maxsize": 512 * 1024, "allow_offsite": True},
+            priority=5,
+        )
+
+    def parse_policy(self, response: Response) -> Iterable[Any]:
+        return ()
+
+    def policy_failed(self, failure: Failure) -> Iterable[Any]:
+        logger.debug("policy file not fetched: %s", failure.value)
+        return ()
 
     def _fetch_item(self, response: Response, now: dt.datetime) -> ImageFetch:
         redirects = response.request.meta.get("redirect_urls") if response.request else None

@@ -80,6 +80,24 @@ def test_audit_fills_the_derived_tables(audited):
         assert impure == 0
 
 
+def test_opt_outs_come_from_every_source(audited, small_web):
+    db, _ = audited
+    reserving = {h for h, info in small_web.manifest["hosts"].items() if info.get("tdmrep")}
+    assert reserving
+    with Store.open(db, read_only=True) as store:
+        policies = dict(store.query("SELECT host || ' ' || kind, status FROM host_policies"))
+        kinds = {r[0] for r in store.query("SELECT DISTINCT kind FROM opt_outs")}
+        tdm_hosts = {r[0] for r in store.query(
+            "SELECT DISTINCT s.image_host FROM opt_outs o JOIN sightings s USING (sighting_id) "
+            "WHERE o.kind = 'tdm_reservation' AND o.evidence LIKE '%tdmrep.json%'")}
+    # every crawled host's robots.txt and tdmrep.json were fetched and kept: 200 where published, 404 elsewhere
+    for host in reserving & {k.split()[0] for k in policies}:
+        assert policies[f"{host} tdmrep.json"] == 200
+    assert 404 in policies.values()
+    assert {"robots_txt", "tdm_reservation"} <= kinds
+    assert tdm_hosts and tdm_hosts <= reserving
+
+
 def test_audit_is_idempotent(audited):
     db, _ = audited
     query = "SELECT * FROM attributions ORDER BY sha256"

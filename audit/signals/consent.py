@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
+from ..httputil import header_values
 from .base import OptOut
 
 logger = logging.getLogger(__name__)
@@ -80,18 +81,7 @@ def _directives(value: str, default_agent: str = "*") -> list[tuple[str, str]]:
 
 
 def _header_values(headers: Mapping[str, Any], name: str) -> list[str]:
-    values: list[str] = []
-    for key, value in (headers or {}).items():
-        if isinstance(key, bytes):
-            key = key.decode("latin-1", "replace")
-        if str(key).strip().lower() != name:
-            continue
-        for item in value if isinstance(value, list | tuple) else [value]:
-            if isinstance(item, bytes):
-                item = item.decode("latin-1", "replace")
-            if isinstance(item, str) and item.strip():
-                values.append(item[:MAX_VALUE])
-    return values[:20]
+    return header_values(headers, name, max_length=MAX_VALUE, max_values=20)
 
 
 def _tdm(reservation: Iterable[str], policy: Iterable[str], where: str) -> list[OptOut]:

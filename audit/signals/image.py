@@ -11,13 +11,13 @@ import datetime as dt
 import logging
 import math
 import numbers
-import re
 import zoneinfo
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, TypeGuard
 
 from audit.geo import country_at, valid_position, zone_countries
+from audit.metadata import offset_minutes
 from audit.records import ImageRecord
 
 from .base import Signal, Strength
@@ -57,23 +57,9 @@ def gps_signals(lat: float | None, lon: float | None, alt: float | None = None) 
 
 # --- UTC offset --------------------------------------------------------------------------------------------------
 
-_OFFSET = re.compile(r"^([+-])([0-9]{2}):?([0-9]{2})$")  # ASCII digits only: \d also matches other scripts
-
-
 def parse_offset_minutes(text: str | None) -> int | None:
     """Minutes east of UTC from "+HH:MM" (or "+HHMM"); None when malformed, minutes >= 60 or beyond ±14 h."""
-    if not isinstance(text, str):
-        return None
-    match = _OFFSET.match(text.strip())
-    if not match:
-        return None
-    hours, minutes = int(match.group(2)), int(match.group(3))
-    if minutes >= 60:
-        return None
-    total = hours * 60 + minutes
-    if total > MAX_OFFSET_MINUTES:
-        return None
-    return -total if match.group(1) == "-" else total
+    return offset_minutes(text)
 
 
 @lru_cache(maxsize=1024)

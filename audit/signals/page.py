@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 import pycountry
 
+from ..httputil import header_values
 from .base import Signal, Strength
 from .host import cctld_country
 from .languages import LangTag, country_code, language_countries, parse_tag
@@ -98,18 +99,7 @@ def language_signals(kind: str, tags: Iterable[tuple[str, str]]) -> list[Signal]
 
 
 def _header_values(headers: Mapping[str, Any], name: str) -> list[str]:
-    values: list[str] = []
-    for key, value in headers.items():
-        if isinstance(key, bytes):
-            key = key.decode("latin-1", "replace")
-        if str(key).lower() != name:
-            continue
-        for item in value if isinstance(value, list | tuple) else [value]:
-            if isinstance(item, bytes):
-                item = item.decode("latin-1", "replace")
-            if isinstance(item, str) and item.strip():
-                values.append(item[:MAX_VALUE])
-    return values[:MAX_TAGS]
+    return header_values(headers, name, max_length=MAX_VALUE, max_values=MAX_TAGS)
 
 
 def _norm_url(url: str) -> str | None:

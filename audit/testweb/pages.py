@@ -298,6 +298,15 @@ def robots_txt(site: Site) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tdmrep_json(site: Site) -> str | None:
+    """The TDMRep file of a site that reserves text-and-data-mining rights (W3C TDMRep community group report):
+    the publishers that also block AI crawlers in robots.txt."""
+    if not site.robots.tdmrep:
+        return None
+    rules = [{"location": "/*", "tdm-reservation": 1, "tdm-policy": f"https://{site.host}/tdm-policy.json"}]
+    return json.dumps(rules, indent=2) + "\n"
+
+
 def render_site_pages(world: World, www: Path) -> tuple[dict[str, list[str]], int]:
     """Write every page and robots.txt under ``www/<host>/``; return image URL -> page URLs and the page count."""
     r = _Renderer(world, www)
@@ -310,6 +319,10 @@ def render_site_pages(world: World, www: Path) -> tuple[dict[str, list[str]], in
         target = www / site.host / "robots.txt"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(robots_txt(site), encoding="utf-8")
+        tdm = tdmrep_json(site)
+        if tdm is not None:
+            (www / site.host / ".well-known").mkdir(exist_ok=True)
+            (www / site.host / ".well-known" / "tdmrep.json").write_text(tdm, encoding="utf-8")
     logger.debug("rendered %d pages", r.pages)
     return dict(r.embeds), r.pages
 

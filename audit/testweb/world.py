@@ -207,6 +207,11 @@ class Robots:
     x_robots_tag: str | None = None  # header on every response of the host
     meta_robots: str | None = None  # <meta name="robots"> on every page of the site
 
+    @property
+    def tdmrep(self) -> bool:
+        """Publishers that block AI crawlers also reserve TDM rights in /.well-known/tdmrep.json."""
+        return bool(set(self.blocked_agents) & {"GPTBot", "CCBot"})
+
 
 @dataclass(frozen=True, slots=True)
 class Site:
