@@ -84,7 +84,7 @@ def match_distance(a: Hashes, b: Hashes, *, phash_threshold: int = DEFAULT_PHASH
     The plain orientation is reported when it is within the thresholds, else the closest mirrored one."""
 
     def dist(x: int, y: int) -> int:
-        return int(hamming(np.uint64(x), np.uint64(y)))
+        return int(hamming(np.array([x], dtype=np.uint64), np.array([y], dtype=np.uint64))[0])
 
     candidates = [((dist(a[0], b[0]), dist(a[1], b[1])), False),
                   ((dist(a[2], b[0]), dist(a[3], b[1])), True),
