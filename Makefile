@@ -1,12 +1,14 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs provenance-audit, runs the demo (test web -> crawl -> DuckDB + WARC)
-#   make test   creates .venv, installs with the dev extras, runs ruff, mypy and the whole test suite
+#   make demo   creates .venv, installs, runs the demo: test web -> crawl -> DuckDB + WARC -> audit -> report
+#   make test   creates .venv, installs with dev extras (and Chromium for the browser tests), runs ruff, mypy, pytest
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint typecheck pytest bench clean
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: demo test lint typecheck pytest browser docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +30,22 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 
-pytest: $(VENV)/.installed-dev
+# The report is tested in a real headless browser: Debian's Chromium and its driver.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing Debian's chromium and chromium-driver for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+pytest: $(VENV)/.installed-dev browser
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest
+
+# Regenerate the parts of docs/schema.md and docs/settings.md made from their single definitions.
+docs: $(VENV)/.installed
+	$(PY) -m audit.docs
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

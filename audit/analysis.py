@@ -66,7 +66,7 @@ def _record_from_row(row: dict[str, Any]) -> ImageRecord:
         exif=_loads(row.get("exif")), iptc=_loads(row.get("iptc")), xmp=_loads(row.get("xmp")),
         gps_lat=row.get("gps_lat"), gps_lon=row.get("gps_lon"), gps_alt=row.get("gps_alt"),
         taken_at=taken if isinstance(taken, dt.datetime) else None, utc_offset=row.get("utc_offset"),
-        location=_loads(row.get("location")),
+        location=_loads(row.get("location")), c2pa=_loads(row.get("c2pa")),
     )
 
 
@@ -199,7 +199,7 @@ ORDER BY s.sighting_id
 
 IMAGES_SQL = """
 SELECT sha256, format, width, height, bytes, phash, dhash, phash_mirror, dhash_mirror, exif, iptc, xmp,
-       gps_lat, gps_lon, gps_alt, taken_at, utc_offset, location
+       gps_lat, gps_lon, gps_alt, taken_at, utc_offset, location, c2pa
 FROM images ORDER BY sha256
 """
 
@@ -212,6 +212,7 @@ def run_audit(
     progress: Progress | None = None,
 ) -> AuditResult:
     """Recompute signals, opt-outs, clusters and attributions for every image in ``store``."""
+    from .signals.c2pa import training_opt_outs
     from .signals.image import image_signals
 
     result = AuditResult()
@@ -222,8 +223,12 @@ def run_audit(
     images = _rows(store, IMAGES_SQL)
     result.images = len(images)
     signal_rows: list[dict[str, Any]] = []
+    image_opt_outs: dict[str, list[OptOut]] = {}  # C2PA training-and-mining assertions travel with the image
     for img in images:
-        signal_rows += _signal_rows(img["sha256"], None, image_signals(_record_from_row(img)))
+        record = _record_from_row(img)
+        signal_rows += _signal_rows(img["sha256"], None, image_signals(record))
+        if record.c2pa:
+            image_opt_outs[img["sha256"]] = training_opt_outs(record.c2pa)
     result.seconds["image_signals"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -236,7 +241,7 @@ def run_audit(
         sha, sid = row["sha256"], row["sighting_id"]
         first_url.setdefault(sha, row.get("page_url") or row["image_url"])
         signal_rows += _signal_rows(sha, sid, sighting_signals(row, cache))
-        for o in sighting_opt_outs(row, cache):
+        for o in sighting_opt_outs(row, cache) + image_opt_outs.get(sha, []):
             opt_rows.setdefault((sid, o.kind, o.value, o.applies_to), {
                 "sighting_id": sid, "sha256": sha, "kind": o.kind, "value": o.value,
                 "applies_to": o.applies_to, "evidence": o.evidence})

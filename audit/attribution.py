@@ -6,7 +6,7 @@ The rule, in full (also in docs/attribution.md):
    countries), times 0.7 for GPS within a few km of a border, times 0.8 for a signal carried over from a
    near-duplicate copy.
 2. Per country and signal kind only the largest contribution counts: fifty pages of one site saying ``.fr`` are one
-   piece of evidence, not fifty.
+   piece of evidence, not fifty (``geo.position`` and ``ICBM``, written together by one plugin, count as one kind).
 3. A country's support is the noisy-OR of its kinds' contributions: ``p = 1 - Π(1 - c)``.
 4. The attributed country is the best supported one; its score is ``p_best × p_best / Σ p``: full support with no
    rival gives a score near ``p_best``, a rival of equal support halves it. Conflicting signals (a French-language
@@ -23,6 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 BASE = {"strong": 0.9, "medium": 0.5, "weak": 0.15}
+# Kinds that one page writes from one setting (a theme's geo plugin writes geo.position and ICBM together) count
+# as one piece of evidence.
+SAME_EVIDENCE = {"icbm": "geo_position"}
 BORDER_KM = 5.0
 BORDER_FACTOR = 0.7
 PROPAGATED_FACTOR = 0.8
@@ -86,9 +89,10 @@ def attribute(evidence: Iterable[Evidence]) -> Attribution:
         c = contribution(ev)
         if c <= 0:
             continue
-        current = best_per_kind[ev.country].get(ev.kind)
+        kind = SAME_EVIDENCE.get(ev.kind, ev.kind)
+        current = best_per_kind[ev.country].get(kind)
         if current is None or c > current[0]:
-            best_per_kind[ev.country][ev.kind] = (c, ev)
+            best_per_kind[ev.country][kind] = (c, ev)
     if not best_per_kind:
         return NONE
     support: dict[str, float] = {}

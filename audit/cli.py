@@ -258,8 +258,12 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
     _print_audit(result.audit)
     out.print(_evaluation_table(result.evaluation, kinds=False))
     out.print("per signal kind: provaudit evaluate --db " + _safe(result.db_path))
+    v = result.verify_summary or {}
+    out.print(f"a sloppy vendor's deletion, checked: of {v.get('should_be_gone', 0):,} images that should be gone, "
+              f"{v.get('should_be_gone_still_present', 0):,} are still there (same bytes or near-duplicates)")
     s = result.seconds
-    out.print(f"store: {_safe(result.db_path)}\nWARC:  {_safe(result.warc_path)}")
+    out.print(f"store:   {_safe(result.db_path)}\nWARC:    {_safe(result.warc_path)}\n"
+              f"report:  {_safe(result.report)} (and report.json)\nverify:  {_safe(result.verification)}")
     out.print(f"time: {s['total']:.0f} s (crawl {s['crawl']:.0f} s, audit {s['audit']:.0f} s)")
 
 
@@ -337,6 +341,134 @@ def _evaluation_table(ev: Any, *, kinds: bool = True) -> Table:
         table.add_row(_safe(label), _fmt(row["coverage"]), _fmt(row["precision_residence"]),
                       _fmt(row["precision_capture"]))
     return table
+
+
+@main.command("report")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 country the claim is about, e.g. FR.")
+@click.option("--claim", help="The claim to test, quoted at the top (default: Clearview AI's answer to the CNIL).")
+@click.option("--out", "out_html", default="report.html", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="HTML file; report.json is written beside it.")
+@click.option("--thumbnails", is_flag=True, help="Embed small thumbnails of the evidence sample (personal data: "
+              "off by default), read from the crawl's WARC files.")
+@click.option("--sample", "sample_size", default=40, show_default=True, type=click.IntRange(0, 1000),
+              help="Images in the evidence sample.")
+def report_command(db: Path, country: str, claim: str | None, out_html: Path, thumbnails: bool,
+                   sample_size: int) -> None:
+    """Write the claim report for COUNTRY: one self-contained HTML file and report.json with the same figures."""
+    from .report import write_report
+    from .store import Store
+
+    _check_country(country)
+    with _errors(), Store.open(db, read_only=True) as store:
+        _require_audit(store)
+        html_path, json_path = write_report(store, country.upper(), out_html, claim=claim, thumbnails=thumbnails,
+                                            sample_size=sample_size)
+    out.print(f"report: {_safe(html_path)}\nfigures: {_safe(json_path)}")
+
+
+@main.command("sweep")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 country, e.g. FR.")
+@click.option("--policy", default="strong+nd", show_default=True,
+              help="strong, strong+nd, medium, medium+nd, weak, weak+nd or any-signal (+nd: with near-duplicates).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the list, with evidence per image, as .csv or .parquet.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as_json: bool) -> None:
+    """What a vendor acting in good faith would delete for COUNTRY under a policy, and how well that does."""
+    from .store import Store
+    from .sweep import sweep, write_sweep
+
+    _check_country(country)
+    with _errors(), Store.open(db, read_only=True) as store:
+        _require_audit(store)
+        result = sweep(store, country.upper(), policy)
+        if out_path is not None:
+            write_sweep(result, out_path)
+    summary = result.summary()
+    if as_json:
+        out.print(json.dumps(summary, indent=2), markup=False)
+    else:
+        table = Table(title=f"deletion sweep: {_safe(summary['country'])}, policy {_safe(policy)} — "
+                      f"{_safe(summary['description'])}", show_header=False, title_justify="left")
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        table.add_row("images to delete", f"{summary['images']:,}")
+        table.add_row("their sightings", f"{summary['sightings']:,}")
+        for key, label in (("precision", "precision (residents of the country)"), ("recall", "recall (residents' "
+                           "images deleted)"), ("collateral", "collateral (residents elsewhere)"),
+                           ("left_behind", "residents' images left behind")):
+            if summary.get(key):
+                table.add_row(label, _fmt(summary[key]))
+        out.print(table)
+    if out_path is not None:
+        console.print(f"written: {_safe(out_path)}")
+
+
+def _check_country(country: str) -> None:
+    if len(country) != 2 or not country.isalpha():
+        raise click.BadParameter(f"expected an ISO 3166-1 alpha-2 code such as FR, got {country!r}",
+                                 param_hint="--country")
+
+
+def _require_audit(store: Any) -> None:
+    if not store.query("SELECT count(*) FROM attributions")[0][0]:
+        raise click.ClickException(f"{store.path} has no attributions yet: run `provaudit audit --db {store.path}`")
+
+
+@main.command("verify")
+@click.option("--before", "before", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Audited store from before the claimed deletion.")
+@click.option("--after", "after", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Store from after it (a re-crawl, or the vendor's export ingested with provaudit ingest).")
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 country whose data should be gone, e.g. FR.")
+@click.option("--policy", default="strong+nd", show_default=True,
+              help="Deletion policy: strong, strong+nd, medium, medium+nd, weak, weak+nd or any-signal.")
+@click.option("--out", "out_html", type=click.Path(dir_okay=False, path_type=Path), default="verify.html",
+              show_default=True, help="HTML summary to write (the JSON goes beside it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def verify_command(before: Path, after: Path, country: str, policy: str, out_html: Path, as_json: bool) -> None:
+    """List every image of the AFTER store that the policy says should be gone, exactly or as a near-duplicate."""
+    from .store import Store
+    from .verify import verify, write_verification
+
+    with _errors(), Store.open(before, read_only=True) as b, Store.open(after, read_only=True) as a:
+        result = verify(b, a, country, policy)
+        html_path, json_path = write_verification(result, out_html)
+    summary = result.summary()
+    if as_json:
+        out.print(json.dumps(summary, indent=2), markup=False)
+    else:
+        table = Table(title=f"deletion check: {_safe(country.upper())}, policy {_safe(policy)}", show_header=False,
+                      title_justify="left")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        table.add_row("should be gone (images)", f"{summary['should_be_gone']:,}")
+        table.add_row("still present, same bytes", f"{summary['still_present_exact']:,}")
+        table.add_row("still present as near-duplicates (images)", f"{summary['still_present_near_duplicates']:,}")
+        table.add_row("really gone", f"{summary['really_gone']:,}")
+        table.add_row("share remaining (95% interval)", f"{summary['share_remaining']:.3f} "
+                      f"[{summary['share_remaining_low']:.3f}, {summary['share_remaining_high']:.3f}]")
+        out.print(table)
+    console.print(f"written: {_safe(html_path)}, {_safe(json_path)}")
+
+
+@main.command("lookup")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool) -> None:
+    """A person's view: every sighting of their PHOTOS (same or near-duplicate), what each reveals, and the country."""
+    from .lookup import lookup, lookup_json, lookup_table
+    from .store import Store
+
+    with _errors(), Store.open(db, read_only=True) as store:
+        results = lookup(store, list(photos))
+    if as_json:
+        out.print(json.dumps(lookup_json(results), indent=2, ensure_ascii=False), markup=False)
+    else:
+        out.print(lookup_table(results))
 
 
 @main.group()

@@ -13,10 +13,15 @@ from .analysis import run_audit
 from .crawl import Progress, run_crawl
 from .evaluate import evaluate
 from .groundtruth import check_against_ground_truth, load_ground_truth
+from .report import write_report
+from .simulate import simulate_deletion, sloppy_vendor
 from .store import Store
 from .summary import store_summary
+from .verify import verify, write_verification
 
 logger = logging.getLogger(__name__)
+
+VERIFY_POLICY = "strong+nd"
 
 # Loopback test web: no politeness delays needed, but the same concurrency a careful crawler would use.
 TESTWEB_CRAWL_SETTINGS: dict[str, Any] = {
@@ -38,6 +43,9 @@ class DemoResult:
     seconds: dict[str, float]
     audit: Any = None  # analysis.AuditResult
     evaluation: Any = None  # evaluate.Evaluation
+    report: Path | None = None
+    verification: Path | None = None
+    verify_summary: dict[str, Any] | None = None
 
 
 def crawl_testweb(
@@ -65,11 +73,14 @@ def run_demo(
     photos: int = 2000,
     seed: int = 2022,
     workers: int = 2,
+    country: str = "FR",
     settings: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     stage: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Everything ``provaudit demo`` does. The store in ``out_dir`` is replaced; the built test web is cached."""
+    """Everything ``provaudit demo`` does: build (cached) and serve the test web, crawl it into a fresh store, load
+    its ground truth, audit and evaluate the store, write the claim report for ``country``, then simulate a vendor
+    that deletes only part of what it should (``after-sloppy-vendor.duckdb``) and verify that deletion."""
     from .testweb import build_web
 
     out = Path(out_dir)
@@ -100,6 +111,19 @@ def run_demo(
         audited = run_audit(store)
         evaluation = evaluate(store)
         seconds["audit"] = time.perf_counter() - t3
+        if stage:
+            stage(f"writing the claim report for {country}")
+        report_html, _ = write_report(store, country, out / "report.html")
+        if stage:
+            stage("simulating a vendor that deletes only part of what it should, and checking it")
+        deleted = sloppy_vendor(store, country, VERIFY_POLICY, seed=seed)
+    after_path = out / "after-sloppy-vendor.duckdb"
+    after_path.unlink(missing_ok=True)
+    simulate_deletion(db_path, after_path, deleted)  # the stores are closed: DuckDB attaches a file only once
+    with Store.open(db_path, read_only=True) as before, Store.open(after_path, read_only=True) as after:
+        verification = verify(before, after, country, VERIFY_POLICY)
+    verify_html, _ = write_verification(verification, out / "verify.html")
     seconds["total"] = time.perf_counter() - t0
     return DemoResult(db_path=db_path, warc_path=warc, crawl_id=crawl_id, summary=summary, truth=truth,
-                      seconds=seconds, audit=audited, evaluation=evaluation)
+                      seconds=seconds, audit=audited, evaluation=evaluation, report=report_html,
+                      verification=verify_html, verify_summary=verification.summary())

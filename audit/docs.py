@@ -26,7 +26,19 @@ def settings_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
-if __name__ == "__main__":  # pragma: no cover
-    import sys
+def refresh(path: str, name: str, text: str) -> bool:
+    """Replace the generated part of a doc (between ``<!-- name:begin -->`` and ``<!-- name:end -->``)."""
+    import re
+    from pathlib import Path
 
-    sys.stdout.write(schema_markdown() if sys.argv[1:] == ["schema"] else settings_markdown())
+    doc = Path(path)
+    old = doc.read_text(encoding="utf-8")
+    new = re.sub(rf"<!-- {name}:begin -->\n.*?<!-- {name}:end -->",
+                 lambda _m: f"<!-- {name}:begin -->\n{text}<!-- {name}:end -->", old, flags=re.S)
+    doc.write_text(new, encoding="utf-8")
+    return new != old
+
+
+if __name__ == "__main__":  # pragma: no cover
+    refresh("docs/schema.md", "schema", schema_markdown())
+    refresh("docs/settings.md", "settings", settings_markdown())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import re
 import warnings
@@ -82,8 +83,26 @@ def analyse_image(data: bytes, *, max_pixels: int = 64_000_000) -> ImageRecord:
     return ImageRecord(
         **base, exif=meta.exif, iptc=meta.iptc, xmp=meta.xmp, gps_lat=meta.gps_lat, gps_lon=meta.gps_lon,
         gps_alt=meta.gps_alt, taken_at=meta.taken_at, utc_offset=meta.utc_offset, location=meta.location,
-        error=error, field_errors=meta.field_errors,
+        c2pa=_c2pa(data), error=error, field_errors=meta.field_errors,
     )
+
+
+C2PA_MARKERS = (b"c2pa", b"jumb")  # a JUMBF box labelled c2pa: nothing to read without one
+MAX_C2PA_JSON = 256 * 1024
+
+
+def _c2pa(data: bytes) -> dict[str, Any] | None:
+    """The embedded C2PA manifest store, read offline, when the bytes hold a JUMBF box; None otherwise (or when it
+    is larger than we keep)."""
+    if not all(marker in data for marker in C2PA_MARKERS):
+        return None
+    from .signals.c2pa import read_manifest
+
+    manifest = read_manifest(data)
+    if manifest is not None and len(json.dumps(manifest, default=str)) > MAX_C2PA_JSON:
+        log.info("C2PA manifest over %d bytes of JSON: not kept", MAX_C2PA_JSON)
+        return None
+    return manifest
 
 
 def _metadata(data: bytes, img: Image.Image | None) -> Metadata:

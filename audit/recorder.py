@@ -69,6 +69,7 @@ def image_row(rec: ImageRecord) -> dict[str, Any]:
         "taken_at": rec.taken_at,
         "utc_offset": rec.utc_offset,
         "location": _json(rec.location),
+        "c2pa": _json(rec.c2pa),
         "error": rec.error,
         "field_errors": list(rec.field_errors),
     }

@@ -37,6 +37,7 @@ class ImageRecord:
     taken_at: dt.datetime | None = None  # DateTimeOriginal, local time of the camera (naive)
     utc_offset: str | None = None  # "+02:00", from OffsetTimeOriginal or GPS time; None if unknown
     location: dict[str, str] | None = None  # IPTC/XMP location fields found (city, province, country_code, ...)
+    c2pa: dict[str, Any] | None = None  # the embedded C2PA manifest store, read offline (None when absent)
     error: str | None = None  # why the content is not a readable image, or None
     field_errors: tuple[str, ...] = ()  # per-field problems (malformed EXIF, bad XMP, ...): the rest was still read
 

@@ -143,6 +143,7 @@ TABLES: tuple[Table, ...] = (
             C("taken_at", "TIMESTAMP", "DateTimeOriginal, the camera's local time (no time zone)."),
             C("utc_offset", "VARCHAR", "UTC offset of `taken_at` as `+HH:MM` (OffsetTimeOriginal or GPS time)."),
             C("location", "JSON", "IPTC/XMP location fields found (city, province, country_code, country, source)."),
+            C("c2pa", "JSON", "The embedded C2PA manifest store (content credentials) read offline, or NULL."),
             C("error", "VARCHAR", "Why the content is not a readable image, or NULL."),
             C("field_errors", "VARCHAR[]", "Problems reading single metadata fields; the other fields were read."),
         ),

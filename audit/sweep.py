@@ -72,6 +72,13 @@ def parse_policy(name: str) -> Policy:
         raise ValueError(f"unknown policy {name!r}: valid policies are {', '.join(POLICIES)}") from None
 
 
+def selected(store: Store, country: str, policy: str) -> set[str]:
+    """The sha256s a good-faith vendor deletes for ``country`` under ``policy``."""
+    pol = parse_policy(policy)
+    rows = store.query(f"SELECT a.sha256 FROM attributions a WHERE {pol.where()}", [country.strip().upper()])
+    return {str(r[0]) for r in rows}
+
+
 @dataclass
 class SweepResult:
     country: str

@@ -33,31 +33,20 @@ import numpy as np
 from .evaluate import wilson
 from .neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, HashSet, hamming, near_duplicate_pairs
 from .store import Store
+from .sweep import POLICIES as SWEEP_POLICIES
+from .sweep import selected
 
 log = logging.getLogger(__name__)
 
-TIER_ORDER = ("strong", "medium", "weak")
-POLICIES = ("strong", "strong+nd", "medium", "medium+nd", "weak", "weak+nd", "any-signal")
+POLICIES = tuple(SWEEP_POLICIES)
 
 Hashes = tuple[int, int, int, int]  # phash, dhash, phash_mirror, dhash_mirror
 
 
 def should_delete(store: Store, country: str, policy: str) -> set[str]:
-    """The sha256s of the images a good-faith vendor deletes for ``country`` under ``policy`` (see module doc)."""
-    country = country.strip().upper()
-    if policy == "any-signal":
-        rows = store.query("SELECT DISTINCT sha256 FROM signal_countries WHERE country = ?", [country])
-        return {str(r[0]) for r in rows}
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}: expected one of {', '.join(POLICIES)}")
-    nd = policy.endswith("+nd")
-    base = policy.removesuffix("+nd")
-    tiers = list(TIER_ORDER[: TIER_ORDER.index(base) + 1])
-    country_col, tier_col = ("country", "tier") if nd else ("direct_country", "direct_tier")
-    rows = store.query(
-        f"SELECT sha256 FROM attributions WHERE {country_col} = ? AND list_contains(?::VARCHAR[], {tier_col})",
-        [country, tiers])
-    return {str(r[0]) for r in rows}
+    """The sha256s of the images a good-faith vendor deletes for ``country`` under ``policy`` (the sweep's
+    definition, :mod:`audit.sweep`)."""
+    return selected(store, country, policy)
 
 
 def image_hashes(store: Store, sha256s: set[str] | None = None) -> dict[str, Hashes]:

@@ -52,7 +52,7 @@ def test_belgian_french_page() -> None:
     signals = page_signals(facts, {"Content-Language": ["fr-BE"]})
     assert kinds(signals) == {
         ("html_lang", "BE", Strength.MEDIUM), ("content_language", "BE", Strength.MEDIUM),
-        ("og_locale", "BE", Strength.MEDIUM), ("hreflang", "BE", Strength.MEDIUM),
+        ("og_locale", "BE", Strength.WEAK), ("hreflang", "BE", Strength.MEDIUM),
         ("geo_region", "BE", Strength.MEDIUM), ("phone", "BE", Strength.MEDIUM),
     }  # the de-DE alternate is another page: no DE
     ev = {s.kind: s.evidence for s in signals}
@@ -96,7 +96,7 @@ def test_canadian_phone() -> None:
     facts = page_facts(CANADIAN, "https://www.example.com/")
     signals = page_signals(facts, {})
     assert ("phone", "CA", Strength.MEDIUM) in kinds(signals)
-    assert ("og_locale", "CA", Strength.MEDIUM) in kinds(signals)
+    assert ("og_locale", "CA", Strength.WEAK) in kinds(signals)
 
 
 def test_bogus_values_yield_nothing() -> None:

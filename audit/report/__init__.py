@@ -19,7 +19,10 @@ from .render import render
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CLEARVIEW_CLAIM", "Report", "build_report", "write_report"]
+__all__ = ["BUNDLED_OUTLINES", "CLEARVIEW_CLAIM", "Report", "build_report", "write_report"]
+
+# Natural Earth 1:110m country outlines shipped with the package (public domain; see data/README.md).
+BUNDLED_OUTLINES = Path(__file__).with_name("data") / "ne_110m_countries.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +32,10 @@ class Report:
 
 
 def build_report(store: Store, country: str, *, claim: str | None = None, thumbnails: bool = False,
-                 sample_size: int = 40, outlines: Path | None = None) -> Report:
+                 sample_size: int = 40, outlines: Path | None = BUNDLED_OUTLINES) -> Report:
     """The report for ``country`` (ISO alpha-2) from an audited store. ``outlines``: a Natural Earth admin-0
-    GeoJSON for the map (a plain scatter without it). ``thumbnails``: embed small thumbnails of the sample, read
-    from the crawls' WARC files (they are personal data: off by default)."""
+    GeoJSON for the map (the bundled outlines by default; ``None`` draws a plain scatter). ``thumbnails``: embed
+    small thumbnails of the sample, read from the crawls' WARC files (they are personal data: off by default)."""
     data = compute(store, country, claim=claim, thumbnails=thumbnails, sample_size=sample_size)
     html = render(data, outlines=outlines)
     logger.info("report for %s: %d images, %d bytes of HTML", data["country"], data["headline"]["images"], len(html))

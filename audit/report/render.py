@@ -49,7 +49,7 @@ def pct(r: dict[str, Any] | None, *, interval: bool = True) -> str:
     if not r:
         return "—"
     if not r["n"]:
-        return f'<span class="muted">0/0</span>'
+        return '<span class="muted">0/0</span>'
     text = f'{100 * r["value"]:.1f}% <span class="muted">({r["hits"]:,}/{r["n"]:,})</span>'
     if interval:
         text += f' <span class="muted">[{100 * r["low"]:.1f}–{100 * r["high"]:.1f}]</span>'

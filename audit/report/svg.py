@@ -102,7 +102,8 @@ def line_chart(svg_id: str, title: str, lines: Sequence[tuple[str, Sequence[tupl
         colour = PALETTE[i % len(PALETTE)]
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (px(a, b) for a, b in pts))
         out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        out.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>' for x, y in (px(a, b) for a, b in pts))
+        out.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>'
+                   for x, y in (px(a, b) for a, b in pts))
         out.append(f'<rect x="{ml + 10}" y="{mt + 8 + i * 16}" width="10" height="10" fill="{colour}"/>'
                    f'<text x="{ml + 24}" y="{mt + 17 + i * 16}" font-size="11">{esc(name)}</text>')
     for x, y, text in labels:
@@ -136,7 +137,7 @@ def load_outlines(path: Path) -> list[tuple[str | None, list[list[list[float]]]]
 
 
 def map_chart(svg_id: str, title: str, points: Sequence[dict[str, Any]], country: str,
-              outlines: list[tuple[str | None, list[list[list[float]]]]] | None, *, width: int = 640) -> str:
+              outlines: list[tuple[str | None, list[list[list[float]]]]] | None, *, width: int = 760) -> str:
     """GPS points coloured by attributed country on an equirectangular map (outlines if given)."""
     if points:
         lats = [p["lat"] for p in points]
@@ -150,6 +151,9 @@ def map_chart(svg_id: str, title: str, points: Sequence[dict[str, Any]], country
     if lat1 - lat0 < 18:
         mid = (lat0 + lat1) / 2
         lat0, lat1 = mid - 9, mid + 9
+    if lat1 - lat0 < (lon1 - lon0) / 2.2:  # keep a readable aspect ratio: widen the latitude span
+        mid, half = (lat0 + lat1) / 2, (lon1 - lon0) / 4.4
+        lat0, lat1 = mid - half, mid + half
     lat0, lat1, lon0, lon1 = max(lat0, -85.0), min(lat1, 85.0), max(lon0, -180.0), min(lon1, 180.0)
     height = max(160, int(width * (lat1 - lat0) / (lon1 - lon0)))
 

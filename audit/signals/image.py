@@ -282,9 +282,14 @@ def _offset_source(exif: Mapping[str, Any] | None, utc_offset: str | None) -> st
 
 
 def image_signals(record: ImageRecord) -> list[Signal]:
-    """Every country signal of one image's metadata: GPS, UTC offset, IPTC/XMP location, camera model."""
+    """Every country signal of one image's metadata: GPS, UTC offset, IPTC/XMP location, C2PA content credentials,
+    camera model."""
+    from .c2pa import location_signals as c2pa_location_signals
+
     signals = gps_signals(record.gps_lat, record.gps_lon, record.gps_alt)
     signals += utc_offset_signals(record.utc_offset, record.taken_at, _offset_source(record.exif, record.utc_offset))
     signals += location_signals(record.location, record.iptc, record.xmp)
+    if record.c2pa:
+        signals += c2pa_location_signals(record.c2pa)
     signals += camera_signals(record.exif)
     return signals

@@ -60,11 +60,14 @@ def _split_tags(value: str) -> list[str]:
     return tags
 
 
-def language_signals(kind: str, tags: Iterable[tuple[str, str]]) -> list[Signal]:
+def language_signals(
+    kind: str, tags: Iterable[tuple[str, str]], *, region_strength: Strength = Strength.MEDIUM
+) -> list[Signal]:
     """Signals for language tags given as ``(tag, evidence)`` pairs, all from one field.
 
-    Region-tagged values name their country (MEDIUM) -- unless they name several countries, which then share a weight
-    of 1 as WEAK signals; bare languages spread WEAK signals over their countries. A field's signals weigh 1 in total.
+    Region-tagged values name their country (``region_strength``, MEDIUM by default) -- unless they name several
+    countries, which then share a weight of 1 as WEAK signals; bare languages spread WEAK signals over their
+    countries. A field's signals weigh 1 in total.
     """
     parsed: list[tuple[LangTag, str]] = []
     for raw, evidence in tags:
@@ -82,7 +85,7 @@ def language_signals(kind: str, tags: Iterable[tuple[str, str]]) -> list[Signal]
     if regional:
         if len(regional) == 1:
             (country, evidence), = regional.items()
-            return [Signal(kind=kind, country=country, strength=Strength.MEDIUM, evidence=evidence)]
+            return [Signal(kind=kind, country=country, strength=region_strength, evidence=evidence)]
         n = len(regional)
         return [Signal(kind=kind, country=c, strength=Strength.WEAK, evidence=e, weight=1 / n,
                        detail={"candidates": str(n)}) for c, e in regional.items()]
@@ -250,7 +253,9 @@ def page_signals(facts: Mapping[str, Any], headers: Mapping[str, Any]) -> list[S
 
     og = _str(facts.get("og_locale"))
     if og:
-        signals += language_signals("og_locale", [(og, f'<meta property="og:locale" content="{_clip(og, 40)}">')])
+        # og:locale is WEAK even with a region: CMSs and Facebook's own default write en_US on sites of any country
+        signals += language_signals("og_locale", [(og, f'<meta property="og:locale" content="{_clip(og, 40)}">')],
+                                    region_strength=Strength.WEAK)
 
     signals += _hreflang_signals(facts)
 
