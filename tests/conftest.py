@@ -65,3 +65,15 @@ def crawled(small_web, server, tmp_path_factory) -> tuple[Path, str]:
     return db, crawl_id
 
 
+
+
+@pytest.fixture(scope="session")
+def audited_store(crawled, tmp_path_factory) -> Path:
+    """A copy of the crawled test web's store, audited (signals, clusters, attributions)."""
+    import shutil
+
+    db, _ = crawled
+    copy = tmp_path_factory.mktemp("audited") / "store.duckdb"
+    shutil.copy(db, copy)
+    provaudit("audit", "--db", str(copy))
+    return copy

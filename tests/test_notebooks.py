@@ -23,9 +23,8 @@ def test_notebooks_are_committed_without_outputs():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_on_a_crawled_store(path, crawled, monkeypatch):
-    db, _ = crawled
-    monkeypatch.setenv("PROVAUDIT_STORE", str(db))
+def test_notebook_runs_on_an_audited_store(path, audited_store, monkeypatch):
+    monkeypatch.setenv("PROVAUDIT_STORE", str(audited_store))
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute(env=dict(os.environ))
