@@ -77,3 +77,12 @@ def audited_store(crawled, tmp_path_factory) -> Path:
     shutil.copy(db, copy)
     provaudit("audit", "--db", str(copy))
     return copy
+
+
+@pytest.fixture(scope="session")
+def demo_out(tmp_path_factory) -> Path:
+    """One real `provaudit demo` run on a 60-photo test web (crawled, audited, reported, deletion verified), shared
+    by the tests that read its outputs. Tests must not write into it: copy what they change."""
+    out = tmp_path_factory.mktemp("demo")
+    provaudit("demo", "--out", str(out), "--photos", "60")
+    return out

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,11 +18,8 @@ UNRELATED = ROOT.parent / "shared" / "corpora" / "photos" / "exif-samples" / "jp
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("lookup-demo")
-    subprocess.run([sys.executable, "-m", "audit.cli", "demo", "--out", str(out), "--photos", "60"], cwd=ROOT,
-                   check=True, capture_output=True, timeout=600)
-    return out
+def demo(demo_out) -> Path:
+    return demo_out
 
 
 @pytest.fixture(scope="module")

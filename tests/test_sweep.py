@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,12 +18,8 @@ RANK = {"strong": 3, "medium": 2, "weak": 1, "none": 0}
 
 
 @pytest.fixture(scope="module")
-def store_path(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sweep-demo")
-    proc = subprocess.run([sys.executable, "-m", "audit.cli", "demo", "--out", str(out), "--photos", "60"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out / "provenance.duckdb"
+def store_path(demo_out) -> Path:
+    return demo_out / "provenance.duckdb"
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -28,13 +26,8 @@ COUNTRY = "FR"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("verify-demo")
-    subprocess.run([sys.executable, "-m", "audit.cli", "demo", "--out", str(out), "--photos", "60"], cwd=ROOT,
-                   check=True, capture_output=True, timeout=600)
-    db = out / "provenance.duckdb"
-    assert db.exists()
-    return db
+def demo(demo_out) -> Path:
+    return demo_out / "provenance.duckdb"
 
 
 def _sql(before: Path, after: Path, sql: str, params: list | None = None) -> list[tuple]:
