@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,15 +38,23 @@ def _clip(value: str, limit: int = 160) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+@lru_cache(maxsize=4096)
+def _parse_robots(text: str) -> Protego | None:
+    """A parsed robots.txt, once per distinct text (a host's file governs all its URLs)."""
+    try:
+        return Protego.parse(text)
+    except Exception:  # noqa: BLE001 - a hostile file must not break the audit
+        logger.debug("unparsable robots.txt", exc_info=True)
+        return None
+
+
 def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT_AGENTS) -> list[OptOut]:
     """One ``robots_txt`` opt-out per agent that robots.txt forbids to fetch ``url`` (``*`` stands for any crawler
     without a group of its own)."""
     if not robots_txt or not url:
         return []
-    try:
-        parser = Protego.parse(robots_txt[:MAX_ROBOTS_TXT])
-    except Exception:  # noqa: BLE001 - a hostile file must not break the audit
-        logger.debug("unparsable robots.txt", exc_info=True)
+    parser = _parse_robots(robots_txt[:MAX_ROBOTS_TXT])
+    if parser is None:
         return []
     try:
         path = urlsplit(url).path or "/"

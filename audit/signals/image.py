@@ -107,7 +107,13 @@ def offset_countries(offset_minutes: int, taken_at: dt.datetime | None) -> set[s
     ``taken_at`` (DST-aware), or, when ``taken_at`` is None, at any time of the current year."""
     if taken_at is None:
         return set(_year_offsets(dt.date.today().year).get(offset_minutes, frozenset()))
-    local = taken_at.replace(tzinfo=None)
+    # offsets change only on quarter hours: one computation per (offset, quarter hour)
+    local = taken_at.replace(tzinfo=None, minute=taken_at.minute - taken_at.minute % 15, second=0, microsecond=0)
+    return set(_offset_countries_at(offset_minutes, local))
+
+
+@lru_cache(maxsize=65536)
+def _offset_countries_at(offset_minutes: int, local: dt.datetime) -> frozenset[str]:
     out: set[str] = set()
     for _name, zone, country in _zones():
         if country not in out:
@@ -115,8 +121,8 @@ def offset_countries(offset_minutes: int, taken_at: dt.datetime | None) -> set[s
                 if offset_minutes in _offsets_at(zone, local):
                     out.add(country)
             except (OverflowError, ValueError):
-                return set()
-    return out
+                return frozenset()
+    return frozenset(out)
 
 
 def utc_offset_signals(utc_offset: str | None, taken_at: dt.datetime | None,
