@@ -86,3 +86,17 @@ def demo_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     provaudit("demo", "--out", str(out), "--photos", "60")
     return out
+
+
+@pytest.fixture(scope="session")
+def store_path(demo_out) -> Path:
+    """The shared demo run's store."""
+    return demo_out / "provenance.duckdb"
+
+
+@pytest.fixture(scope="session")
+def store(store_path):
+    """The shared demo run's store, opened read-only."""
+    s = Store.open(store_path, read_only=True)
+    yield s
+    s.close()

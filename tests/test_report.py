@@ -26,18 +26,6 @@ SEARCH_BLOCKING = {"noindex", "noimageindex", "none"}
 
 
 @pytest.fixture(scope="module")
-def store_path(demo_out) -> Path:
-    return demo_out / "provenance.duckdb"
-
-
-@pytest.fixture(scope="module")
-def store(store_path):
-    s = Store.open(store_path, read_only=True)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def written(store, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "report.html"
     html_path, json_path = write_report(store, COUNTRY, out, outlines=OUTLINES)

@@ -17,18 +17,6 @@ COUNTRY = "FR"
 RANK = {"strong": 3, "medium": 2, "weak": 1, "none": 0}
 
 
-@pytest.fixture(scope="module")
-def store_path(demo_out) -> Path:
-    return demo_out / "provenance.duckdb"
-
-
-@pytest.fixture(scope="module")
-def store(store_path):
-    s = Store.open(store_path, read_only=True)
-    yield s
-    s.close()
-
-
 def expected(store: Store, policy: str) -> dict[str, object]:
     """The sweep recomputed in Python from the raw rows."""
     attributions = store.query("SELECT sha256, country, tier, direct_country, direct_tier FROM attributions")
