@@ -32,6 +32,8 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def _message(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory"
     text = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc)).strip()
     return clip(text.splitlines()[0] if text else type(exc).__name__, 300)
 

@@ -1,29 +1,72 @@
 """What ``provaudit inspect`` shows for one file: what the store would record, the signals in the image itself and
-the country they point to."""
+the country they point to.
+
+Files are analysed in a worker process under :class:`audit.sandbox.Bounds` (time, memory, pixels), so a file that
+hangs or crashes a decoder gives an object whose ``error`` says so, and the next file is still inspected."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .attribution import Evidence, attribute
-from .image import analyse_image, inspect_dict
+from .image import inspect_dict
+from .records import ImageRecord
+from .sandbox import AnalysisPool, Bounds
 from .signals.image import image_signals
 
 EMPTY_KEYS = ("sha256", "format", "width", "height", "phash", "dhash", "gps", "taken_at", "utc_offset", "location")
+DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
 
 
-def inspect_file(path: str | Path, *, max_pixels: int = 64_000_000) -> dict[str, Any]:
+def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
+                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, workers: int = 1,
+                  start_method: str | None = "fork") -> Iterator[dict[str, Any]]:
+    """The inspect object of each file, in order; a file that cannot be read gives an object whose ``error`` says
+    why. Never raises for a bad file. ``start_method="fork"`` is right from a process without threads (the CLI)."""
+    from .ingest import file_sha256
+
+    bounds = bounds or Bounds()
+
+    def contents() -> Iterator[tuple[tuple[str, ImageRecord | dict[str, Any] | None], bytes]]:
+        for path in paths:
+            name = str(path)
+            try:
+                size = Path(path).stat().st_size
+                if size > max_file_bytes:
+                    record = ImageRecord(sha256=file_sha256(Path(path)), size=size,
+                                         error=f"file larger than {max_file_bytes} bytes, not decoded")
+                    yield (name, record), b""
+                    continue
+                data = Path(path).read_bytes()
+            except OSError as exc:
+                yield (name, _unreadable(name, f"cannot read file: {exc.strerror or exc}")), b""
+                continue
+            yield (name, None), data
+
+    with AnalysisPool(workers, bounds=bounds, start_method=start_method) as pool:
+        for (name, known), record in pool.map(contents()):
+            if isinstance(known, dict):
+                yield known
+            else:
+                yield inspect_record(name, known if known is not None else record)
+
+
+def inspect_file(path: str | Path, *, max_pixels: int = 64_000_000, bounds: Bounds | None = None) -> dict[str, Any]:
     """The inspect object of one file; a file that cannot be read gives an object whose ``error`` says why."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        obj: dict[str, Any] = {"path": str(path), **dict.fromkeys(EMPTY_KEYS),
-                               "error": f"cannot read file: {exc.strerror or exc}", "signals": [], "country": None,
-                               "attribution": None}
-        return obj
-    record = analyse_image(data, max_pixels=max_pixels)
-    obj = inspect_dict(str(path), record)
+    bounds = bounds or Bounds(max_pixels=max_pixels)
+    return next(inspect_files([path], bounds=bounds))
+
+
+def _unreadable(path: str, error: str) -> dict[str, Any]:
+    return {"path": path, **dict.fromkeys(EMPTY_KEYS), "error": error, "signals": [], "country": None,
+            "attribution": None}
+
+
+def inspect_record(path: str, record: ImageRecord) -> dict[str, Any]:
+    """The inspect object of an analysed file: the record's fields, its image-level signals and attribution."""
+    obj = inspect_dict(path, record)
     signals = image_signals(record)
     obj["signals"] = [
         {"kind": s.kind, "country": s.country, "strength": str(s.strength), "evidence": s.evidence,

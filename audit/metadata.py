@@ -128,6 +128,70 @@ def exif_tags(data: bytes) -> dict[str, Any]:
     return {k: v for k, v in tags.items() if not any(s in k for s in _SKIPPED_EXIF)}
 
 
+_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+_SUB_IFDS = {0x8769: "Exif IFD", 0x8825: "GPS IFD", 0xA005: "Interop IFD"}
+MAX_IFDS = 64
+MAX_EXIF_PROBLEMS = 8
+
+
+def exif_block(data: bytes) -> bytes | None:
+    """The TIFF structure holding the EXIF of a JPEG (APP1 "Exif") or a TIFF file; None for other formats."""
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return data
+    for segment in jpeg_app_segments(data, 0xE1):
+        if segment.startswith(b"Exif\x00\x00"):
+            return segment[6:]
+    return None
+
+
+def exif_problems(data: bytes) -> list[str]:
+    """What is structurally wrong with the EXIF of ``data``: IFD offsets outside the block or read twice (loops),
+    entry counts running past the end, unknown value types, value counts whose bytes lie past the end. exifread
+    skips such entries silently; these messages say which, so the store records them. Bounded work."""
+    block = exif_block(data)
+    if block is None or len(block) < 8:
+        return []
+    little = block[:2] == b"II"
+
+    def number(at: int, size: int) -> int:
+        return int.from_bytes(block[at : at + size], "little" if little else "big")
+
+    problems: list[str] = []
+    seen: set[int] = set()
+    todo: list[tuple[str, int]] = [("IFD0", number(4, 4))]
+    while todo and len(seen) < MAX_IFDS and len(problems) < MAX_EXIF_PROBLEMS:
+        name, offset = todo.pop(0)
+        if offset in seen:
+            problems.append(f"exif: IFD loop: {name} points to offset {offset}, already read")
+            continue
+        if not 8 <= offset <= len(block) - 2:
+            problems.append(f"exif: {name} at offset {offset} is outside the EXIF block ({len(block)} bytes)")
+            continue
+        seen.add(offset)
+        entries = number(offset, 2)
+        if offset + 2 + 12 * entries > len(block):
+            problems.append(f"exif: {name} declares {entries} entries, running past the end of the EXIF block")
+            entries = (len(block) - offset - 2) // 12
+        for k in range(min(entries, MAX_ENTRIES)):
+            at = offset + 2 + 12 * k
+            tag, kind, count = number(at, 2), number(at + 2, 2), number(at + 4, 4)
+            if kind not in _TIFF_TYPE_SIZES:
+                problems.append(f"exif: {name} tag 0x{tag:04X} has unknown type {kind}: skipped")
+                continue
+            length = count * _TIFF_TYPE_SIZES[kind]
+            if length > 4 and number(at + 8, 4) + length > len(block):
+                problems.append(f"exif: {name} tag 0x{tag:04X} declares {count} values ({length} bytes) past the "
+                                "end of the EXIF block")
+            elif tag in _SUB_IFDS and kind in (4, 13) and name in ("IFD0", "Exif IFD"):
+                todo.append((_SUB_IFDS[tag], number(at + 8, 4)))
+        if name.startswith("IFD"):  # the chain of main IFDs (IFD1: the thumbnail)
+            next_at = offset + 2 + 12 * entries
+            following = number(next_at, 4) if next_at + 4 <= len(block) else 0
+            if following:
+                todo.append((f"IFD{int(name[3:]) + 1}", following))
+    return problems[:MAX_EXIF_PROBLEMS]
+
+
 def exif_json(tags: dict[str, Any]) -> dict[str, Any]:
     """The printable value of each EXIF tag, bounded and JSON-safe (binary blobs left out)."""
     out: dict[str, Any] = {}
@@ -629,6 +693,10 @@ def read_metadata(data: bytes, img: Image.Image | None = None) -> Metadata:
             errors.append("exif: invalid GPS position")
     except Exception as exc:  # exifread raises many kinds on malformed files
         log.debug("EXIF not readable", exc_info=True)
+        errors.append(_problem("exif", exc))
+    try:
+        errors.extend(exif_problems(data))
+    except Exception as exc:  # a guard: the checks index a bytes object only
         errors.append(_problem("exif", exc))
 
     iptc_loc: dict[str, str] = {}

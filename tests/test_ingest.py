@@ -124,3 +124,102 @@ def test_cli_ingest_and_inspect(corpora, tmp_path):
         assert obj["country"] == "IT" and obj["attribution"]["tier"] == "strong"
     assert objs[3]["error"] and objs[3]["sha256"]
     assert objs[3]["signals"] == [] and objs[3]["country"] is None
+
+
+# --- broken archives: every archive ingests, breaks are named with file and offset, records after them are kept ---
+
+BROKEN = {  # archive -> what its error says
+    "warc/warcio/example-bad.warc.gz.bad": "offset 0: a gzip member holds several records",
+    "warc/pywb/example-bad.warc.gz.bad": "offset 0: a gzip member holds several records",
+    "warc/warcio/example-bad-non-chunked.warc.gz": "offset 0: a gzip member holds several records",
+    "warc/warcio/example-wrong-chunks.warc.gz": "offset 516: record unreadable",
+    "warc/warcio/example-trunc.warc": "offset 1197: record length does not match its Content-Length",
+    "warc/warcio/bad.arc": "offset 134: record declares Content-Length '-1'",
+    "warc/pywb/bad.arc": "offset 262: record declares Content-Length 'abc'",
+}
+
+
+def test_every_archive_in_the_corpus_ingests(corpora, tmp_path):
+    archives = sorted(p for p in (corpora / "warc").rglob("*") if p.is_file() and is_archive(p))
+    assert len(archives) == 38  # all but README.md and urls.txt
+    with Store.open(tmp_path / "s.duckdb") as store:
+        for path in archives:
+            result = ingest(store, [path])
+            name = str(path.relative_to(corpora))
+            for err in result.errors:
+                assert err.startswith(f"{path}: offset "), err
+            if name in BROKEN:
+                assert any(BROKEN[name] in e for e in result.errors), (name, result.errors)
+            else:
+                assert all("record unreadable" not in e for e in result.errors), (name, result.errors)
+    # the whole folder at once: archives in a folder are read as archives, the two text files recorded as files
+    with Store.open(tmp_path / "folder.duckdb") as store:
+        result = ingest(store, [corpora / "warc"])
+        assert result.pages > 40
+        (files,) = store.query("SELECT count(*) FROM sightings WHERE image_url LIKE 'file://%'")[0]
+        assert files == 2
+
+
+def test_non_chunked_gzip_is_read_whole(corpora, tmp_path):
+    with Store.open(tmp_path / "a.duckdb") as store:
+        bad = ingest(store, [corpora / "warc/pywb/example-bad.warc.gz.bad"])
+        bad_pages = {r[0] for r in store.query("SELECT url FROM pages")}
+    with Store.open(tmp_path / "b.duckdb") as store:
+        ingest(store, [corpora / "warc/pywb/example.warc"])
+        good_pages = {r[0] for r in store.query("SELECT url FROM pages")}
+    assert bad.errors and bad_pages == good_pages and len(good_pages) == 2
+
+
+def _record_offsets(path):
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        it = ArchiveIterator(fh)
+        return [(it.get_record_offset(), it.get_record_length(), r.rec_type,
+                 r.rec_headers.get_header("WARC-Target-URI")) for r in it]
+
+
+def _urls(db):
+    with Store.open(db, read_only=True) as store:
+        pages = {r[0] for r in store.query("SELECT url FROM pages")}
+        images = {r[0] for r in store.query("SELECT url FROM fetches WHERE sha256 IS NOT NULL")}
+    return pages, images
+
+
+def _broken_copy(src, tmp_path, name, damage):
+    responses = [o for o in _record_offsets(src) if o[2] == "response"]
+    offset, length, _, _ = responses[len(responses) // 2]
+    data = src.read_bytes()
+    out = tmp_path / name
+    out.write_bytes(damage(data, offset, length))
+    return out, offset
+
+
+@pytest.mark.parametrize("src, damage", [
+    # a gzip member in the middle of a real crawl overwritten with zeros (CRC and deflate data broken)
+    ("warc/pywb/iana.warc.gz", lambda d, o, n: d[: o + n // 2] + bytes(64) + d[o + n // 2 + 64:]),
+    # 200 bytes cut out of an uncompressed record: its Content-Length runs into the next record
+    ("warc/ukwa-small/IAH-20080430204825-00000-blackbook-truncated.warc",
+     lambda d, o, n: d[: o + n // 2] + d[o + n // 2 + 200:]),
+    # garbage lines between two records
+    ("warc/ukwa-small/IAH-20080430204825-00000-blackbook-truncated.warc",
+     lambda d, o, n: d[: o + n] + b"garbage garbage\r\nmore garbage\r\n\r\n" + d[o + n:]),
+], ids=["gzip-member-corrupt", "uncompressed-cut", "garbage-between"])
+def test_ingest_resumes_after_a_broken_record(corpora, tmp_path, src, damage):
+    src = corpora / src
+    broken, offset = _broken_copy(src, tmp_path, "broken" + "".join(src.suffixes), damage)
+    with Store.open(tmp_path / "clean.duckdb") as store:
+        assert ingest(store, [src]).errors == []
+    with Store.open(tmp_path / "broken.duckdb") as store:
+        result = ingest(store, [broken])
+    assert any(e.startswith(f"{broken}: offset ") and "resumed at the next record" in e for e in result.errors), \
+        result.errors
+    clean_pages, clean_images = _urls(tmp_path / "clean.duckdb")
+    pages, images = _urls(tmp_path / "broken.duckdb")
+    lost = (clean_pages - pages) | (clean_images - images)
+    assert len(lost) <= 1  # at most the damaged record itself
+    assert len(pages) >= len(clean_pages) - 1 and len(images) >= len(clean_images) - 1
+    # records after the break are there
+    after = {url for o, _, kind, url in _record_offsets(src) if kind == "response" and o > offset + 300}
+    assert after & (clean_pages | clean_images)
+    assert after & (clean_pages | clean_images) <= pages | images
