@@ -80,8 +80,18 @@ def contribution(ev: Evidence) -> float:
     return c
 
 
+def _rank(ev: Evidence) -> tuple[bool, int, str]:
+    """Tie-break between two pieces of evidence with equal contributions, so that the result does not depend on the
+    order they come in: the image's own before a copy's, the stronger before the weaker."""
+    return (ev.propagated, _STRENGTH_ORDER.get(ev.strength, 3), ev.kind)
+
+
+_STRENGTH_ORDER = {"strong": 0, "medium": 1, "weak": 2}
+
+
 def attribute(evidence: Iterable[Evidence]) -> Attribution:
-    """The attribution of one image from all its evidence (its own and, if given, its copies')."""
+    """The attribution of one image from all its evidence (its own and, if given, its copies'). The result depends
+    on the set of evidence only: neither its order nor repeats of one piece change it."""
     best_per_kind: dict[str, dict[str, tuple[float, Evidence]]] = defaultdict(dict)
     for ev in evidence:
         if not ev.country:
@@ -91,19 +101,19 @@ def attribute(evidence: Iterable[Evidence]) -> Attribution:
             continue
         kind = SAME_EVIDENCE.get(ev.kind, ev.kind)
         current = best_per_kind[ev.country].get(kind)
-        if current is None or c > current[0]:
+        if current is None or c > current[0] or (c == current[0] and _rank(ev) < _rank(current[1])):
             best_per_kind[ev.country][kind] = (c, ev)
     if not best_per_kind:
         return NONE
     support: dict[str, float] = {}
     for country, kinds in best_per_kind.items():
         miss = 1.0
-        for c, _ in kinds.values():
+        for c in sorted(c for c, _ in kinds.values()):  # a fixed order: the same float result every time
             miss *= 1.0 - c
         support[country] = 1.0 - miss
     ranked = sorted(support.items(), key=lambda kv: (-kv[1], kv[0]))
     country, p_best = ranked[0]
-    total = sum(support.values())
+    total = sum(p for _, p in ranked)
     score = p_best * p_best / total if total > 0 else 0.0
     kinds = best_per_kind[country]
     strong_backing = any(ev.strength == "strong" for _, ev in kinds.values())
@@ -119,7 +129,7 @@ def attribute(evidence: Iterable[Evidence]) -> Attribution:
     parts = []
     for c_name, p in ranked[:4]:
         detail = ", ".join(f"{k} {c:.2f}" for k, (c, _) in sorted(best_per_kind[c_name].items(),
-                                                                  key=lambda kv: -kv[1][0]))
+                                                                  key=lambda kv: (-kv[1][0], kv[0])))
         parts.append(f"{c_name} {p:.2f} ({detail})")
     explanation = (f"{' vs '.join(parts)}; score {p_best:.2f}×{p_best:.2f}/{total:.2f} = {score:.2f} → {tier}"
                    + (" (only via near-duplicates)" if propagated else ""))

@@ -150,44 +150,75 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
         out.print(f"store: {_safe(db)}\nWARC:  {_safe(result.warc_path)}")
 
 
+_TIMEOUT = click.FloatRange(min=0, min_open=True)
+
+
+def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
+    from .sandbox import Bounds
+    from .settings import DEFAULTS
+
+    return Bounds(timeout=timeout if timeout is not None else float(DEFAULTS["AUDIT_ANALYSIS_TIMEOUT"]),
+                  max_memory=int(DEFAULTS["AUDIT_ANALYSIS_MEMORY"]),
+                  max_pixels=max_pixels if max_pixels is not None else int(DEFAULTS["AUDIT_MAX_IMAGE_PIXELS"]))
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="DuckDB store to write (created if missing).")
 @click.option("--crawl-id", help="Record under this crawl id (default: derived from the inputs, so re-ingesting "
               "the same inputs adds nothing).")
-def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None) -> None:
+@click.option("--timeout", type=_TIMEOUT, default=None, metavar="SECONDS",
+              help="Per-image analysis time bound (default: AUDIT_ANALYSIS_TIMEOUT, 30).")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=None,
+              help="Analysis worker processes (default: AUDIT_ANALYSIS_PROCESSES, 2).")
+def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: float | None,
+           workers: int | None) -> None:
     """Ingest WARC/ARC archives, folders of image files or single image files into the store DB."""
     from .ingest import ingest as run_ingest
+    from .settings import DEFAULTS
     from .store import Store
     from .summary import store_summary
 
+    bounds = _bounds(timeout)
     with _errors(), Store.open(db) as store, _progress({"pages": None, "images": None, "sightings": None}) as bar:
-        result = run_ingest(store, paths, crawl_id=crawl_id, progress=bar)
+        result = run_ingest(store, paths, crawl_id=crawl_id, progress=bar, timeout=bounds.timeout,
+                            max_memory=bounds.max_memory, max_pixels=bounds.max_pixels,
+                            max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+                            max_page_bytes=int(DEFAULTS["AUDIT_MAX_PAGE_BYTES"]),
+                            workers=workers or int(DEFAULTS["AUDIT_ANALYSIS_PROCESSES"]))
         summary = store_summary(store, result.crawl_id)
     _print_summary(f"ingest {result.crawl_id}", summary)
     for err in result.errors:
         console.print(f"[yellow]warning:[/] {_safe(err)}")
+    if result.analysis.get("timed_out") or result.analysis.get("crashed"):
+        console.print(f"[yellow]warning:[/] {result.analysis.get('timed_out', 0)} image(s) over the time bound, "
+                      f"{result.analysis.get('crashed', 0)} crashed a decoder: recorded with their errors")
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line and file.")
-@click.option("--max-pixels", type=int, default=64_000_000, show_default=True,
+@click.option("--max-pixels", type=click.IntRange(min=1), default=64_000_000, show_default=True,
               help="Do not decode images with more pixels than this.")
-def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int) -> None:
+@click.option("--timeout", type=_TIMEOUT, default=None, metavar="SECONDS",
+              help="Per-file analysis time bound (default: AUDIT_ANALYSIS_TIMEOUT, 30).")
+def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: float | None) -> None:
     """Show what the store would record for each image FILE: digest, size, hashes, GPS, time, location."""
-    from .inspect import inspect_file
+    from .inspect import inspect_files
+    from .settings import DEFAULTS
 
     failed = 0
-    for path in files:
-        obj = inspect_file(path, max_pixels=max_pixels)
-        if obj["sha256"] is None:
-            failed += 1
-        if as_json:
-            out.print(json.dumps(obj, ensure_ascii=False), markup=False, highlight=False)
-        else:
-            _print_inspect(obj)
+    with _errors():
+        objs = inspect_files(files, bounds=_bounds(timeout, max_pixels),
+                             max_file_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]))
+        for obj in objs:
+            if obj["sha256"] is None:
+                failed += 1
+            if as_json:
+                out.print(json.dumps(obj, ensure_ascii=False), markup=False, highlight=False)
+            else:
+                _print_inspect(obj)
     if failed == len(files):
         sys.exit(1)
 
@@ -278,7 +309,9 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
               help="Largest pHash distance between near-duplicates.")
 @click.option("--dhash-threshold", default=14, show_default=True, type=click.IntRange(0, 32),
               help="Largest dHash distance between near-duplicates.")
-def audit_command(db: Path, phash_threshold: int, dhash_threshold: int) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes running the signal extractors [default: one per core from 50,000 sightings, else 1].")
+def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers: int | None) -> None:
     """Compute every signal, near-duplicate cluster and country attribution for the store DB (offline)."""
     from .analysis import run_audit
     from .store import Store
@@ -287,7 +320,7 @@ def audit_command(db: Path, phash_threshold: int, dhash_threshold: int) -> None:
         raise click.ClickException(f"no store at {db}")
     with _errors(), Store.open(db) as store:
         result = run_audit(store, phash_threshold=phash_threshold, dhash_threshold=dhash_threshold,
-                           progress=lambda msg: console.print(f"[bold]•[/] {_safe(msg)}"))
+                           workers=workers, progress=lambda msg: console.print(f"[bold]•[/] {_safe(msg)}"))
     _print_audit(result)
 
 

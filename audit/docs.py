@@ -9,7 +9,12 @@ from .store import TABLES, VIEWS
 def schema_markdown() -> str:
     parts = []
     for table in TABLES:
-        parts.append(f"### `{table.name}`\n\n{table.doc} Primary key: `({', '.join(table.primary_key)})`.\n")
+        key = f"`({', '.join(table.primary_key)})`"
+        if table.indexed:
+            parts.append(f"### `{table.name}`\n\n{table.doc} Primary key: {key}.\n")
+        else:
+            parts.append(f"### `{table.name}`\n\n{table.doc} Key: {key}, unique by construction; not indexed (the "
+                         "audit rewrites the table in bulk).\n")
         parts.append("| column | type | meaning |\n|---|---|---|")
         for c in table.columns:
             parts.append(f"| `{c.name}` | `{c.type}`{'' if c.nullable else ' not null'} | {c.doc} |")

@@ -30,10 +30,14 @@ def header_values(headers: Any, name: str, *, max_length: int = 500, max_values:
     bytes or str and whose values may be lists; bounded in length and count."""
     values: list[str] = []
     for key, value in (headers or {}).items():
-        if isinstance(key, bytes):
-            key = key.decode("latin-1", "replace")
-        if str(key).strip().lower() != name:
-            continue
+        if key.__class__ is str:  # the common case (headers read back from the store), checked cheaply
+            if len(key) < len(name) or key.strip().lower() != name:
+                continue
+        else:
+            if isinstance(key, bytes):
+                key = key.decode("latin-1", "replace")
+            if str(key).strip().lower() != name:
+                continue
         for item in value if isinstance(value, list | tuple) else [value]:
             if isinstance(item, bytes):
                 item = item.decode("latin-1", "replace")

@@ -1,8 +1,9 @@
-"""``provaudit audit``: compute signals, opt-outs, near-duplicate clusters and attributions for a whole store.
+"""The plain, row-by-row audit: what ``provaudit audit`` computes, written as directly as possible.
 
-The run is a pure recomputation from what the crawl recorded (images, sightings, pages' facts and headers,
-robots.txt, tdmrep.json): it replaces the four derived tables in one transaction, so running it again gives the
-same rows and a run killed midway leaves the previous results intact. No network is used.
+``audit.analysis.run_audit`` computes the same tables set-wise (each page, host, text and robots.txt once, the
+fan-out to sightings, the propagation through clusters and the attribution in DuckDB). This module walks every
+image and sighting in Python instead; it is kept as the reference the fast path is checked against
+(tests/test_audit_reference.py) and is far too slow for large stores. It writes nothing.
 """
 
 from __future__ import annotations
@@ -204,14 +205,14 @@ FROM images ORDER BY sha256
 """
 
 
-def run_audit(
+def reference_audit(
     store: Store,
     *,
     phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
     dhash_threshold: int = DEFAULT_DHASH_THRESHOLD,
     progress: Progress | None = None,
-) -> AuditResult:
-    """Recompute signals, opt-outs, clusters and attributions for every image in ``store``."""
+) -> tuple[AuditResult, dict[str, list[dict[str, Any]]]]:
+    """Signals, opt-outs, clusters and attributions for every image in ``store``, as rows per table."""
     from .signals.c2pa import training_opt_outs
     from .signals.image import image_signals
 
@@ -314,24 +315,10 @@ def run_audit(
     result.opt_outs = len(opt_rows)
     result.seconds["attribution"] = time.perf_counter() - t3
 
-    t4 = time.perf_counter()
-    say("writing results")
-    con = store.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for table in ("signals", "opt_outs", "clusters", "attributions"):
-            con.execute(f"DELETE FROM {table}")
-        for table, rows in (("signals", signal_rows), ("signals", propagated), ("opt_outs", list(opt_rows.values())),
-                            ("clusters", cluster_rows), ("attributions", attribution_rows)):
-            for chunk in _chunks(rows, 50_000):
-                store.insert(table, chunk)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    result.seconds["write"] = time.perf_counter() - t4
     result.seconds["total"] = time.perf_counter() - t0
-    return result
+    tables = {"signals": signal_rows + propagated, "opt_outs": list(opt_rows.values()), "clusters": cluster_rows,
+              "attributions": attribution_rows}
+    return result, tables
 
 
 def _attribution_row(sha: str, final: Attribution, direct: Attribution) -> dict[str, Any]:
@@ -342,8 +329,3 @@ def _attribution_row(sha: str, final: Attribution, direct: Attribution) -> dict[
         "direct_country": direct.country, "direct_score": direct.score, "direct_tier": direct.tier,
         "explanation": final.explanation,
     }
-
-
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
-    for i in range(0, len(rows), size):
-        yield rows[i:i + size]

@@ -40,6 +40,9 @@ class Table:
     doc: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
+    # False for the large tables that only `provaudit audit` writes, in bulk, once per run: their key is unique by
+    # construction, and keeping an index on millions of rows would cost most of the audit's time.
+    indexed: bool = True
 
     @property
     def column_names(self) -> list[str]:
@@ -47,7 +50,8 @@ class Table:
 
     def ddl(self) -> str:
         cols = [f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
-        cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        if self.indexed:
+            cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
@@ -206,6 +210,7 @@ TABLES: tuple[Table, ...] = (
             C("via_sha256", "VARCHAR", "For a propagated signal: the near-duplicate copy it was found on."),
         ),
         ("signal_id",),
+        indexed=False,
     ),
     Table(
         "opt_outs",
@@ -220,6 +225,7 @@ TABLES: tuple[Table, ...] = (
             C("evidence", "VARCHAR", "Where it was read."),
         ),
         ("sighting_id", "kind", "value", "applies_to"),
+        indexed=False,
     ),
     Table(
         "clusters",
@@ -368,9 +374,10 @@ class Store:
         columns = {name: [row.get(name) for row in rows] for name in t.column_names}
         batch = pa.Table.from_pydict(columns, schema=arrow_schema(t))
         names = ", ".join(t.column_names)
+        verb = "INSERT OR IGNORE" if t.indexed else "INSERT"
         self.con.register("_batch", batch)
         try:
-            self.con.execute(f"INSERT OR IGNORE INTO {t.name} ({names}) SELECT {names} FROM _batch")
+            self.con.execute(f"{verb} INTO {t.name} ({names}) SELECT {names} FROM _batch")
         finally:
             self.con.unregister("_batch")
         return len(rows)

@@ -40,12 +40,13 @@ class Policy:
     any_signal: bool = False
 
     def where(self) -> str:
-        """SQL condition on ``attributions a`` selecting the images to delete (parameter: the country)."""
+        """SQL condition on ``attributions a`` selecting the images to delete (parameter ``$1``: the country)."""
         if self.any_signal:
-            return "a.sha256 IN (SELECT sha256 FROM signal_countries WHERE country = ?)"
+            return ("a.sha256 IN (SELECT sha256 FROM signals WHERE (candidates IS NULL AND country = $1) "
+                    "OR list_contains(candidates, $1))")
         col, tier_col = ("a.country", "a.tier") if self.propagated else ("a.direct_country", "a.direct_tier")
         tiers = [t for t, r in TIER_RANK.items() if r >= TIER_RANK[self.min_tier or "weak"] and r > 0]
-        return f"{col} = ? AND {tier_col} IN ({', '.join(repr(t) for t in tiers)})"
+        return f"{col} = $1 AND {tier_col} IN ({', '.join(repr(t) for t in tiers)})"
 
 
 def _policies() -> dict[str, Policy]:
@@ -124,7 +125,8 @@ sig AS (
     SELECT sc.sha256, sc.kind, sc.strength, sc.evidence,
            row_number() OVER (PARTITION BY sc.sha256 ORDER BY {rank} DESC, sc.weight DESC,
                               sc.via_sha256 IS NOT NULL, sc.kind, sc.evidence) AS rn
-    FROM signal_countries sc WHERE sc.country = ? AND sc.sha256 IN (SELECT sha256 FROM sel)
+    FROM signals sc WHERE ((sc.candidates IS NULL AND sc.country = $2) OR list_contains(sc.candidates, $2))
+         AND sc.sha256 IN (SELECT sha256 FROM sel)
 ),
 top AS (
     SELECT sha256, string_agg(kind || ' (' || strength || '): ' || evidence, ' | ' ORDER BY rn) AS top_signals
@@ -150,7 +152,7 @@ def sweep(store: Store, country: str, policy: str) -> SweepResult:
     result = SweepResult(country=cc, policy=pol)
     sql = SWEEP_SQL.format(where=pol.where(), rank=STRENGTH_RANK_SQL.replace("strength", "sc.strength"))
     for (sha, ctry, score, tier, dctry, dtier, n_seen, image_urls, page_urls, explanation,
-         top) in store.query(sql, [cc, cc]):
+         top) in store.query(sql, [cc, cc]):  # $1 in the policy's condition, $2 above
         evidence = "; ".join(x for x in (explanation, f"signals for {cc}: {top}" if top else None) if x)
         result.rows.append({
             "sha256": sha, "country": ctry, "score": float(score) if score is not None else None, "tier": tier,
@@ -175,9 +177,43 @@ def sweep(store: Store, country: str, policy: str) -> SweepResult:
     return result
 
 
+SUMMARY_SQL = """
+WITH sel AS (SELECT a.sha256 FROM attributions a WHERE {where}),
+truth AS (SELECT sha256, any_value(residence_country) AS residence FROM ground_truth
+          WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256)
+SELECT (SELECT count(*) FROM sel),
+       (SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM sel)),
+       (SELECT count(*) FROM sel JOIN truth USING (sha256)),
+       (SELECT count(*) FROM sel JOIN truth USING (sha256) WHERE truth.residence = $1),
+       (SELECT count(*) FROM truth WHERE residence = $1)
+"""
+
+
+def sweep_summary(store: Store, country: str, policy: str) -> SweepResult:
+    """What :func:`sweep` reports about a policy (sizes and, with ground truth, precision and recall), counted in
+    the store without listing the images."""
+    pol = parse_policy(policy)
+    cc = country.strip().upper()
+    result = SweepResult(country=cc, policy=pol)
+    truth = has_ground_truth(store)
+    sql = SUMMARY_SQL.format(where=pol.where())
+    if not truth:
+        sql = sql.replace("FROM ground_truth", "FROM (SELECT NULL::VARCHAR AS sha256, NULL::VARCHAR AS "
+                          "residence_country WHERE false)")
+    images, sightings, with_truth, right, residents = store.query(sql, [cc])[0]
+    result.images, result.sightings = int(images), int(sightings)
+    if truth:
+        result.truth_images = int(with_truth)
+        result.precision = Rate(int(right), int(with_truth))
+        result.collateral = Rate(int(with_truth) - int(right), int(with_truth))
+        result.recall = Rate(int(right), int(residents))
+        result.left_behind = Rate(int(residents) - int(right), int(residents))
+    return result
+
+
 def compare_policies(store: Store, country: str) -> list[dict[str, Any]]:
     """One summary per policy of :data:`POLICIES`, in order: size, precision, recall, collateral, left behind."""
-    return [sweep(store, country, name).summary() for name in POLICIES]
+    return [sweep_summary(store, country, name).summary() for name in POLICIES]
 
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

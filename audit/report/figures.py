@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,11 @@ def normalise_country(country: str) -> str:
     return cc
 
 
+# A signal points to country $1: the same rows as the view signal_countries gives for it, without unnesting every
+# multi-country signal of the store first.
+POINTS_TO = "((candidates IS NULL AND country = $1) OR list_contains(candidates, $1))"
+
+
 def totals(store: Store) -> tuple[int, int]:
     """Audited images, and sightings of those images."""
     images = int(store.query("SELECT count(*) FROM attributions")[0][0])
@@ -92,7 +98,7 @@ def headline(store: Store, cc: str, truth: bool) -> dict[str, Any]:
         rows.append(row)
     row = {"level": "any signal (raw)"}
     for mode, via in (("direct", "AND via_sha256 IS NULL"), ("propagated", "")):
-        sub = f"SELECT sha256 FROM signal_countries WHERE country = $1 {via}"
+        sub = f"SELECT sha256 FROM signals WHERE {POINTS_TO} {via}"
         img = store.query(f"SELECT count(*) FROM attributions WHERE sha256 IN ({sub})", [cc])[0][0]
         seen = store.query(f"SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM attributions) "
                            f"AND sha256 IN ({sub})", [cc])[0][0]
@@ -133,8 +139,8 @@ def signal_kinds(store: Store, cc: str) -> list[dict[str, Any]]:
     return [{"kind": k, "strength": s, "direct_images": int(d), "images": int(n)} for k, s, d, n in store.query("""
         SELECT kind, max_by(strength, CASE strength WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END),
                count(DISTINCT sha256) FILTER (WHERE via_sha256 IS NULL), count(DISTINCT sha256)
-        FROM signal_countries WHERE country = $1 AND sha256 IN (SELECT sha256 FROM attributions)
-        GROUP BY kind ORDER BY 4 DESC, 1""", [cc])]
+        FROM signals WHERE {POINTS_TO} AND sha256 IN (SELECT sha256 FROM attributions)
+        GROUP BY kind ORDER BY 4 DESC, 1""".replace("{POINTS_TO}", POINTS_TO), [cc])]
 
 
 def hosts(store: Store, cc: str, limit: int = 30) -> dict[str, Any]:
@@ -201,25 +207,42 @@ def evidence_sample(store: Store, cc: str, sample_size: int, truth: bool) -> lis
         truths = {sha: res for sha, res in store.query(
             f"WITH {TRUTH_CTE} SELECT sha256, residence FROM _truth WHERE sha256 IN (SELECT unnest($1))",
             [[p[0] for p in picked]])}
+    shas = [p[0] for p in picked]
+    sightings: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    n_seen: dict[str, int] = {}
+    if shas:  # one query per table for the whole sample, not one per image
+        for sha, iu, pu, ph, alt, cap, n in store.query("""
+                SELECT sha256, image_url, page_url, page_host, alt_text, caption, count(*) OVER (PARTITION BY sha256)
+                FROM sightings WHERE sha256 IN (SELECT unnest($1))
+                QUALIFY row_number() OVER (PARTITION BY sha256 ORDER BY page_url NULLS LAST, image_url) <= 5
+                ORDER BY sha256, page_url NULLS LAST, image_url""", [shas]):
+            sightings[sha].append({"image_url": iu, "page_url": pu, "page_host": ph, "alt_text": alt, "caption": cap})
+            n_seen[sha] = int(n)
+    signals: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if shas:
+        for sha, k, st, e, v, vu in store.query(f"""
+                WITH sc AS (
+                    SELECT sha256, kind, strength, evidence, via_sha256 FROM signals
+                    WHERE sha256 IN (SELECT unnest($1)) AND {POINTS_TO.replace("$1", "$2")}
+                    QUALIFY row_number() OVER (PARTITION BY sha256 ORDER BY {STRENGTH_RANK.format(c='strength')}
+                        DESC, via_sha256 NULLS FIRST, kind, evidence) <= 10),
+                via AS (
+                    SELECT sha256, min(coalesce(page_url, image_url)) AS url FROM sightings
+                    WHERE sha256 IN (SELECT via_sha256 FROM sc) GROUP BY sha256)
+                SELECT sc.sha256, sc.kind, sc.strength, sc.evidence, sc.via_sha256, via.url
+                FROM sc LEFT JOIN via ON via.sha256 = sc.via_sha256
+                ORDER BY sc.sha256, {STRENGTH_RANK.format(c='sc.strength')} DESC, sc.via_sha256 NULLS FIRST, sc.kind,
+                         sc.evidence""", [shas, cc]):
+            signals[sha].append({"kind": k, "strength": st, "evidence": e, "via_sha256": v, "via_url": vu})
+    sizes = {sha: int(n) for sha, n in store.query(
+        "SELECT sha256, size FROM clusters WHERE sha256 IN (SELECT unnest($1))", [shas])} if shas else {}
     out = []
     for sha, country, score, tier, dctry, dtier, explanation in picked:
-        sightings = [{"image_url": iu, "page_url": pu, "page_host": ph, "alt_text": alt, "caption": cap}
-                     for iu, pu, ph, alt, cap in store.query("""
-            SELECT image_url, page_url, page_host, alt_text, caption FROM sightings WHERE sha256 = $1
-            ORDER BY page_url NULLS LAST, image_url LIMIT 5""", [sha])]
-        n_seen = int(store.query("SELECT count(*) FROM sightings WHERE sha256 = $1", [sha])[0][0])
-        signals = [{"kind": k, "strength": s, "evidence": e, "via_sha256": v, "via_url": vu}
-                   for k, s, e, v, vu in store.query(f"""
-            SELECT sc.kind, sc.strength, sc.evidence, sc.via_sha256,
-                   (SELECT min(coalesce(page_url, image_url)) FROM sightings WHERE sha256 = sc.via_sha256)
-            FROM signal_countries sc WHERE sc.sha256 = $1 AND sc.country = $2
-            ORDER BY {STRENGTH_RANK.format(c='sc.strength')} DESC, sc.via_sha256 NULLS FIRST, sc.kind, sc.evidence
-            LIMIT 10""", [sha, cc])]
-        copies = int(store.query("SELECT coalesce(max(size), 1) FROM clusters WHERE sha256 = $1", [sha])[0][0])
         out.append({
             "sha256": sha, "country": country, "score": round(float(score), 4), "tier": tier,
-            "direct_country": dctry, "direct_tier": dtier, "explanation": explanation, "sightings": n_seen,
-            "sighting_sample": sightings, "signals": signals, "cluster_size": copies,
+            "direct_country": dctry, "direct_tier": dtier, "explanation": explanation,
+            "sightings": n_seen.get(sha, 0), "sighting_sample": sightings.get(sha, []),
+            "signals": signals.get(sha, []), "cluster_size": sizes.get(sha, 1),
             "residence": truths.get(sha) if truth else None, "thumbnail": None,
         })
     return out

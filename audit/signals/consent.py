@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from protego import Protego
 
@@ -71,6 +71,48 @@ def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT
             out.append(OptOut(kind="robots_txt", value="disallow", applies_to=agent,
                               evidence=f"robots.txt disallows {_clip(path, 120)} for {agent}"))
     return out
+
+
+# Spellings of Disallow that robots.txt parsers (protego among them) accept.
+_DISALLOW_WORDS = ("disallow", "dissallow", "dissalow", "disalow", "diasllow", "disallaw")
+
+
+@lru_cache(maxsize=4096)
+def _disallow_prefixes(robots_txt: str) -> tuple[str, ...]:
+    """The literal start of every Disallow value in a robots.txt (up to its first ``*`` or ``$``), unquoted and
+    lower-cased, without leading slashes. Read generously: any line that starts with a spelling of Disallow counts,
+    whatever group it is in, so that the result over-approximates what a parser would disallow."""
+    prefixes: set[str] = set()
+    for line in robots_txt[:MAX_ROBOTS_TXT].splitlines():
+        line = line.split("#", 1)[0].strip().lower()
+        word = next((w for w in _DISALLOW_WORDS if line.startswith(w)), None)
+        if word is None:
+            continue
+        value = line[len(word):].lstrip(" \t:").strip()
+        if not value:
+            continue  # "Disallow:" with no value allows everything
+        if "://" in value:
+            return ("",)
+        literal = re.split(r"[*$]", value, maxsplit=1)[0]
+        prefixes.add(unquote(literal).lstrip("/"))
+    return tuple(sorted(prefixes))
+
+
+def robots_prefilter(robots_txt: str, url: str) -> bool:
+    """Whether any Disallow rule of ``robots_txt`` could apply to ``url``. ``False`` means that
+    :func:`robots_opt_outs` returns nothing for it, so a caller with many URLs under one file can skip them; the
+    check is a generous superset (case and percent-encoding ignored, every group's rules considered)."""
+    if not robots_txt or not url:
+        return False
+    prefixes = _disallow_prefixes(robots_txt)
+    if not prefixes:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    target = unquote(parts.path + (f"?{parts.query}" if parts.query else "")).lower().lstrip("/")
+    return target.startswith(prefixes)
 
 
 def _directives(value: str, default_agent: str = "*") -> list[tuple[str, str]]:

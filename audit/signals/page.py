@@ -11,6 +11,7 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,6 +70,17 @@ def language_signals(
     countries, which then share a weight of 1 as WEAK signals; bare languages spread WEAK signals over their
     countries. A field's signals weigh 1 in total.
     """
+    # A site writes the same few values on every page: each distinct field is worked out once (Signals are frozen).
+    return list(_language_signals(kind, tuple(tags), region_strength))
+
+
+@lru_cache(maxsize=16384)
+def _language_signals(kind: str, tags: tuple[tuple[str, str], ...], region_strength: Strength) -> tuple[Signal, ...]:
+    return tuple(_language_signals_uncached(kind, tags, region_strength))
+
+
+def _language_signals_uncached(kind: str, tags: tuple[tuple[str, str], ...], region_strength: Strength
+                               ) -> list[Signal]:
     parsed: list[tuple[LangTag, str]] = []
     for raw, evidence in tags:
         tag = parse_tag(raw)
@@ -148,6 +160,15 @@ def _parse_position(value: str) -> tuple[float, float] | None:
 
 
 def _position_signal(kind: str, value: str, evidence: str) -> list[Signal]:
+    return list(_position_signal_cached(kind, value, evidence))
+
+
+@lru_cache(maxsize=16384)
+def _position_signal_cached(kind: str, value: str, evidence: str) -> tuple[Signal, ...]:
+    return tuple(_position_signal_uncached(kind, value, evidence))
+
+
+def _position_signal_uncached(kind: str, value: str, evidence: str) -> list[Signal]:
     pos = _parse_position(value)
     if pos is None:
         return []
@@ -168,22 +189,24 @@ def _position_signal(kind: str, value: str, evidence: str) -> list[Signal]:
     return [Signal(kind=kind, country=code, strength=Strength.MEDIUM, evidence=evidence, detail=detail)]
 
 
-def _geo_region_signals(value: str) -> list[Signal]:
+@lru_cache(maxsize=4096)
+def _geo_region_signals(value: str) -> tuple[Signal, ...]:
     m = re.fullmatch(r"\s*([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\s*", value)
     if m is None:
-        return []
+        return ()
     code = country_code(m.group(1))
     if code is None:
-        return []
+        return ()
     detail = {}
     if m.group(2):
         sub = f"{code}-{m.group(2).upper()}"
         detail["subdivision"] = sub
         detail["known_subdivision"] = "yes" if pycountry.subdivisions.get(code=sub) is not None else "no"
-    return [Signal(kind="geo_region", country=code, strength=Strength.MEDIUM,
-                   evidence=f'<meta name="geo.region" content="{_clip(value, 40)}">', detail=detail)]
+    return (Signal(kind="geo_region", country=code, strength=Strength.MEDIUM,
+                   evidence=f'<meta name="geo.region" content="{_clip(value, 40)}">', detail=detail),)
 
 
+@lru_cache(maxsize=16384)
 def address_country(value: str) -> str | None:
     """The ISO alpha-2 code a schema.org ``addressCountry`` value stands for (code, alpha-3 or name), or ``None``."""
     text = value.strip()
@@ -212,23 +235,32 @@ def phone_signals(phones: Iterable[str], default_region: str | None) -> list[Sig
     for raw in list(phones)[:20]:
         if not isinstance(raw, str) or len(raw) > 60:
             continue
-        try:
-            number = phonenumbers.parse(raw, default_region)
-        except phonenumbers.NumberParseException:
+        signal = _phone_signal(raw, default_region)
+        if signal is None or signal.country in seen:
             continue
-        if not phonenumbers.is_valid_number(number):
-            continue
-        region = phonenumbers.region_code_for_number(number)
-        code = country_code(region) if region and region != "001" else None
-        if code is None or code in seen:
-            continue
-        seen.add(code)
-        international = raw.strip().startswith("+") or raw.strip().startswith("00")
-        detail = {"e164": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-                  "format": "international" if international else f"national (region {default_region})"}
-        signals.append(Signal(kind="phone", country=code, strength=Strength.MEDIUM,
-                              evidence=f"phone {_clip(raw, 40)}", detail=detail))
+        seen.add(signal.country)
+        signals.append(signal)
     return signals
+
+
+@lru_cache(maxsize=65536)
+def _phone_signal(raw: str, default_region: str | None) -> Signal | None:
+    """The signal of one phone number (a site repeats its number on every page, so each is parsed once)."""
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    code = country_code(region) if region and region != "001" else None
+    if code is None:
+        return None
+    international = raw.strip().startswith("+") or raw.strip().startswith("00")
+    detail = {"e164": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+              "format": "international" if international else f"national (region {default_region})"}
+    return Signal(kind="phone", country=code, strength=Strength.MEDIUM, evidence=f"phone {_clip(raw, 40)}",
+                  detail=detail)
 
 
 def page_signals(facts: Mapping[str, Any], headers: Mapping[str, Any]) -> list[Signal]:

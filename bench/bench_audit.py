@@ -1,0 +1,159 @@
+"""Time and peak memory of ``provaudit audit`` and ``provaudit report`` on stores of 10k, 100k and 1M sightings.
+
+The stores are grown from the demo's crawled store by bench/make_store.py (a million sightings are not crawled here;
+see that file for what is copied and what varies). Each command runs in a fresh process, as a user runs it; its
+peak resident memory (with its worker processes) is sampled every 50 ms. On the sizes up to ``--reference-max`` the
+plain row-by-row audit (audit.reference) runs too, side by side, for the speed-up; on the smallest size its tables
+are compared with the fast audit's (they must be equal).
+
+    python bench/bench_audit.py --sizes 10000 100000 1000000 --json bench-audit.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from make_store import grow  # noqa: E402
+
+REFERENCE = """
+import sys, time
+from audit.store import Store
+from audit.reference import reference_audit
+with Store.open(sys.argv[1], read_only=True) as store:
+    reference_audit(store)
+"""
+
+EQUAL = """
+import json, sys
+from audit.store import Store
+from audit.reference import reference_audit
+
+def sig(r):
+    d = r["detail"]
+    d = json.loads(d) if isinstance(d, str) else d
+    return (r["sha256"], r["sighting_id"], r["kind"], r["country"], tuple(r["candidates"] or ()), r["strength"],
+            round(float(r["weight"]), 9), r["evidence"], json.dumps(d, sort_keys=True) if d else None,
+            r["via_sha256"])
+
+KEYS = {"opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "evidence"),
+        "clusters": ("sha256", "cluster_id", "size"),
+        "attributions": ("sha256", "country", "score", "tier", "runner_up", "runner_up_score", "kinds",
+                         "propagated", "direct_country", "direct_score", "direct_tier", "explanation")}
+
+def norm(table, r):
+    if table == "signals":
+        return sig(r)
+    return tuple(tuple(r[k]) if isinstance(r[k], list) else r[k] for k in KEYS[table])
+
+with Store.open(sys.argv[1], read_only=True) as store:
+    _, ref = reference_audit(store)
+    out = {}
+    for table in ("signals", "opt_outs", "clusters", "attributions"):
+        cur = store.con.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in cur.description]
+        fast = sorted((norm(table, dict(zip(names, row))) for row in cur.fetchall()), key=repr)
+        plain = sorted({norm(table, r) for r in ref[table]}, key=repr)
+        out[table] = {"rows": len(fast), "equal": fast == plain}
+print(json.dumps(out))
+"""
+
+
+def measure(cmd: list[str]) -> dict[str, Any]:
+    """Run ``cmd``; wall seconds and the peak of the summed RSS of the process and its children."""
+    t = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode(errors='replace')[-2000:]}")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": out.decode()[-2000:]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--seed", type=Path, default=ROOT / "demo-out" / "provenance.duckdb")
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/provaudit-bench-audit"),
+                    help="grown stores are kept here and reused")
+    ap.add_argument("--reference-max", type=int, default=100_000,
+                    help="largest size also audited by the plain row-by-row reference")
+    ap.add_argument("--country", default="FR")
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args()
+    if not args.seed.exists():
+        raise SystemExit(f"no seed store at {args.seed}: run `make demo` first")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    provaudit = str(Path(python).with_name("provaudit"))
+    results: list[dict[str, Any]] = []
+    for size in args.sizes:
+        grown = args.dir / f"store-{size}.duckdb"
+        if not grown.exists():
+            counts = grow(args.seed, grown, size)
+            print(f"grew {grown}: {counts}", flush=True)
+        run = args.dir / f"run-{size}.duckdb"
+        shutil.copyfile(grown, run)
+        row: dict[str, Any] = {"size": size}
+        import duckdb
+
+        with duckdb.connect(str(run), read_only=True) as con:
+            for table in ("images", "sightings", "pages"):
+                row[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        row["audit"] = measure([provaudit, "audit", "--db", str(run)])
+        print(f"{size:>9,} sightings: audit {row['audit']['seconds']:7.1f} s, "
+              f"{row['audit']['peak_rss_mb']:7.0f} MB", flush=True)
+        report_dir = args.dir / f"report-{size}"
+        row["report"] = measure([provaudit, "report", "--db", str(run), "--country", args.country,
+                                 "--out", str(report_dir / "report.html")])
+        print(f"{size:>9,} sightings: report {row['report']['seconds']:6.1f} s, "
+              f"{row['report']['peak_rss_mb']:7.0f} MB", flush=True)
+        if size <= args.reference_max:
+            row["reference"] = measure([python, "-c", REFERENCE, str(run)])
+            row["speedup"] = round(row["reference"]["seconds"] / row["audit"]["seconds"], 2)
+            print(f"{size:>9,} sightings: plain reference {row['reference']['seconds']:7.1f} s, "
+                  f"{row['reference']['peak_rss_mb']:7.0f} MB -> audit is {row['speedup']}x faster", flush=True)
+        if size == min(args.sizes):
+            check = measure([python, "-c", EQUAL, str(run)])
+            row["equal_to_reference"] = json.loads(check["stdout"].strip().splitlines()[-1])
+            print(f"{size:>9,} sightings: tables equal to the reference: {row['equal_to_reference']}", flush=True)
+        for key in ("audit", "report", "reference"):
+            if key in row:
+                row[key].pop("stdout", None)
+        results.append(row)
+        run.unlink(missing_ok=True)
+    print("\n| sightings | images | pages | audit s | audit peak MB | report s | report peak MB | plain audit s "
+          "| speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        ref = r.get("reference")
+        print(f"| {r['size']:,} | {r['images']:,} | {r['pages']:,} | {r['audit']['seconds']} | "
+              f"{r['audit']['peak_rss_mb']:.0f} | {r['report']['seconds']} | {r['report']['peak_rss_mb']:.0f} | "
+              f"{ref['seconds'] if ref else '-'} | {str(r['speedup']) + 'x' if ref else '-'} |")
+    if args.json:
+        args.json.write_text(json.dumps({"cpus": psutil.cpu_count(), "results": results}, indent=1))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Grow a crawled store into a synthetic one of about N sightings, for benchmarking the audit and the report.
+
+Crawling a million sightings here would take hours, so the large stores of bench/bench_audit.py are grown from a
+real crawl of the test web (the demo's store): the seed's recorded rows (crawls, pages, robots.txt and tdmrep.json,
+fetches, images, sightings, ground truth) are copied R times, and each copy r > 0 gets its own
+
+- host names (``r<r>-`` in front of every host, in URLs too; the top-level domain, hence ccTLD signals, is kept),
+- images: new sha256 (a digest of the old one and r), pHash and dHash XOR-ed with a per-copy mask (distances inside a
+  copy are kept, so near-duplicate clusters are as in the crawl; across copies hashes look unrelated), GPS moved
+  by up to ~500 m (so per-image geocoding is not a repeat), sighting ids.
+
+What stays the same in every copy: page facts and headers, alt texts, robots.txt bodies. A real crawl repeats
+those too (site-wide templates, footers), but less than 190 exact copies do: the audit's per-distinct-value memos
+help it more here than they would on a real crawl of this size. The derived tables are left empty (run the audit).
+
+    python bench/make_store.py --seed demo-out/provenance.duckdb --sightings 1000000 --out /tmp/store-1m.duckdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from audit.store import TABLES_BY_NAME, Store  # noqa: E402
+
+COPIED = ("crawls", "pages", "host_policies", "fetches", "images", "sightings", "ground_truth")
+URL_COLUMNS = {"url", "final_url", "image_url", "page_url"}
+HOST_COLUMNS = {"host", "image_host", "page_host"}
+HASH_MASKS = {"phash": 1, "phash_mirror": 1, "dhash": 2, "dhash_mirror": 2}
+
+
+def _url(expr: str) -> str:
+    return f"regexp_replace({expr}, '^([A-Za-z][A-Za-z0-9+.-]*://)', '\\1r' || r.i || '-')"
+
+
+def _expression(table: str, column: str) -> str:
+    """How column ``column`` of a copy ``r.i`` is derived from the seed row ``t``."""
+    c = f"t.{column}"
+    if column in URL_COLUMNS:
+        return _url(c)
+    if column in HOST_COLUMNS:
+        return f"CASE WHEN {c} IS NULL OR {c} = '' THEN {c} ELSE 'r' || r.i || '-' || {c} END"
+    if column == "page_urls":
+        return f"list_transform({c}, lambda x: {_url('x')})"
+    if column == "sha256":
+        return f"CASE WHEN {c} IS NULL THEN NULL ELSE sha256({c} || ':' || r.i) END"
+    if column == "sighting_id":
+        return f"{c} || '-r' || r.i"
+    if column in HASH_MASKS:
+        return f"xor({c}, hash(r.i * 10 + {HASH_MASKS[column]}))"
+    if column in ("gps_lat", "gps_lon"):
+        limit = 90 if column == "gps_lat" else 180
+        jitter = f"((hash(t.sha256, r.i, '{column}') % 1001)::DOUBLE - 500) / 100000"
+        return f"CASE WHEN {c} IS NULL THEN NULL ELSE greatest(-{limit}, least({limit}, {c} + {jitter})) END"
+    return c
+
+
+def grow(seed: Path, out: Path, sightings: int) -> dict[str, int]:
+    """Write a store at ``out`` holding the seed's rows copied until it has at least ``sightings`` sightings."""
+    if out.exists():
+        raise SystemExit(f"{out} exists; remove it first")
+    store = Store.open(out)
+    con = store.con
+    con.execute(f"ATTACH '{seed}' AS seed (READ_ONLY)")
+    seed_sightings = con.execute("SELECT count(*) FROM seed.sightings").fetchall()[0][0]
+    if not seed_sightings:
+        raise SystemExit(f"{seed} has no sightings")
+    copies = max(1, math.ceil(sightings / seed_sightings))
+    for name in COPIED:
+        table = TABLES_BY_NAME[name]
+        present = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'seed' AND table_name = ?",
+            [name]).fetchall()}
+        cols = [c for c in table.column_names if c in present]  # a seed from an older schema lacks new columns
+        plain = ", ".join(f"t.{c}" for c in cols)
+        con.execute(f"INSERT INTO {name} ({', '.join(cols)}) SELECT {plain} FROM seed.{name} t")
+        if name == "crawls":  # crawl ids are shared by all copies
+            continue
+        select = ", ".join(f"{_expression(name, c)} AS {c}" for c in cols)
+        if copies > 1:
+            con.execute(f"INSERT INTO {name} ({', '.join(cols)}) SELECT {select} "
+                        f"FROM seed.{name} t, (SELECT range AS i FROM range(1, {copies})) r")
+    counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] for name in COPIED}
+    con.execute("DETACH seed")
+    con.execute("CHECKPOINT")
+    store.close()
+    return {"copies": copies, **counts}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=Path, default=Path("demo-out/provenance.duckdb"))
+    ap.add_argument("--sightings", type=int, default=1_000_000)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    if not args.seed.exists():
+        raise SystemExit(f"no seed store at {args.seed}: run `make demo` first")
+    t = time.perf_counter()
+    counts = grow(args.seed, args.out, args.sightings)
+    print(f"{args.out}: {counts} in {time.perf_counter() - t:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

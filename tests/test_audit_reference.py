@@ -1,0 +1,178 @@
+"""The set-wise audit (audit.analysis) against the plain row-by-row one (audit.reference): same tables, row for row.
+
+Also: the audit in worker processes equals the audit in one process, the robots.txt pre-filter never hides an
+opt-out, and a store written with an older definition of the derived tables is rebuilt with the current one."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit.analysis import collapse, run_audit
+from audit.attribution import Evidence, attribute
+from audit.reference import reference_audit
+from audit.signals.base import Signal, Strength
+from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefilter
+from audit.store import Store
+
+KEYS = {
+    "opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "evidence"),
+    "clusters": ("sha256", "cluster_id", "size"),
+    "attributions": ("sha256", "country", "score", "tier", "runner_up", "runner_up_score", "kinds", "propagated",
+                     "direct_country", "direct_score", "direct_tier", "explanation"),
+}
+
+
+def _norm(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    if table == "signals":
+        detail = row["detail"]
+        detail = json.loads(detail) if isinstance(detail, str) else detail
+        return (row["sha256"], row["sighting_id"], row["kind"], row["country"], tuple(row["candidates"] or ()),
+                row["strength"], round(float(row["weight"]), 9), row["evidence"],
+                json.dumps(detail, sort_keys=True) if detail else None, row["via_sha256"])
+    return tuple(tuple(row[k]) if isinstance(row[k], list) else row[k] for k in KEYS[table])
+
+
+def _tables(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    for table in ("signals", "opt_outs", "clusters", "attributions"):
+        cur = store.con.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in cur.description]
+        out[table] = sorted((_norm(table, dict(zip(names, r, strict=True))) for r in cur.fetchall()), key=repr)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fast_tables(store_path) -> dict[str, list[tuple[Any, ...]]]:
+    with Store.open(store_path, read_only=True) as store:
+        return _tables(store)
+
+
+def test_fast_audit_equals_the_plain_one(store_path, fast_tables):
+    with Store.open(store_path, read_only=True) as store:
+        _, plain = reference_audit(store)
+    for table, rows in fast_tables.items():
+        expected = sorted({_norm(table, r) for r in plain[table]}, key=repr)
+        assert rows, f"the audited demo store has no {table}"
+        assert len(rows) == len(expected), table
+        assert rows == expected, table
+    kinds = {r[2] for r in fast_tables["signals"]}
+    assert {"exif_gps", "page_cctld", "html_lang"} <= kinds  # image, host and page signals all took part
+    assert any(r[-1] is not None for r in fast_tables["signals"])  # and propagation did
+
+
+def test_signal_ids_are_unique(store_path):
+    with Store.open(store_path, read_only=True) as store:
+        total, distinct = store.query("SELECT count(*), count(DISTINCT signal_id) FROM signals")[0]
+        keys, distinct_keys = store.query(
+            "SELECT count(*), count(DISTINCT (sighting_id, kind, value, applies_to)) FROM opt_outs")[0]
+    assert total == distinct > 0
+    assert keys == distinct_keys > 0
+
+
+def test_worker_processes_give_the_same_tables(store_path, fast_tables, tmp_path):
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store_path, copy)
+    with Store.open(copy) as store:
+        result = run_audit(store, workers=2)
+        assert result.workers == 2
+        assert _tables(store) == fast_tables
+
+
+def test_old_derived_tables_are_rebuilt(store_path, fast_tables, tmp_path):
+    """A store whose signals table still has the primary key of older versions is audited into the current one."""
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store_path, copy)
+    with Store.open(copy) as store:
+        store.con.execute("DROP TABLE signals")
+        store.con.execute("CREATE TABLE signals (signal_id VARCHAR PRIMARY KEY, sha256 VARCHAR NOT NULL, "
+                          "sighting_id VARCHAR, kind VARCHAR, country VARCHAR, candidates VARCHAR[], "
+                          "strength VARCHAR, weight DOUBLE, evidence VARCHAR, detail JSON, via_sha256 VARCHAR)")
+        run_audit(store, workers=1)
+        constraints = store.query("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'signals' "
+                                  "AND constraint_type = 'PRIMARY KEY'")[0][0]
+        assert constraints == 0
+        assert _tables(store) == fast_tables
+
+
+def test_workers_must_be_positive(store_path, tmp_path):
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store_path, copy)
+    with Store.open(copy) as store, pytest.raises(ValueError, match="workers"):
+        run_audit(store, workers=0)
+
+
+def _random_robots(rng: random.Random) -> str:
+    words = ["Disallow", "disallow", "Allow", "Dissallow", "User-agent", "Crawl-delay", "Sitemap", "Disallow "]
+    agents = ["*", "GPTBot", "CCBot", "Googlebot-Image", "googlebot", "Bingbot", "provaudit", "other"]
+    paths = ["/", "/a", "/a/", "/a/b", "/img/", "/img/*.jpg", "/*.png$", "/private", "/%7Euser/", "/A/",
+             "/search?q=", "", "*", "/img", "/a$", "/x/*/y"]
+    lines = []
+    for _ in range(rng.randint(1, 14)):
+        word = rng.choice(words)
+        if word == "User-agent":
+            lines.append(f"User-agent: {rng.choice(agents)}")
+        elif word in ("Crawl-delay", "Sitemap"):
+            lines.append(f"{word}: 5")
+        else:
+            sep = rng.choice([": ", ":", " "])
+            lines.append(f"{word}{sep}{rng.choice(paths)}" + rng.choice(["", "  # note", ""]))
+    return "\n".join(lines) + "\n"
+
+
+def test_robots_prefilter_never_hides_an_opt_out():
+    """Property: whenever robots.txt forbids a URL to any of our agents, the pre-filter lets the URL through."""
+    rng = random.Random(20261127)
+    urls = ["http://h.example/", "http://h.example/a", "http://h.example/a/b/c.jpg", "http://h.example/img/x.jpg",
+            "http://h.example/img/x.png", "http://h.example/private/p.jpg", "http://h.example/~user/p.jpg",
+            "http://h.example/A/b.jpg", "http://h.example/search?q=cats", "http://h.example/x/1/y",
+            "http://h.example/b.png", "http://h.example/a", "http://h.example/zzz"]
+    blocked = skipped = 0
+    for _ in range(400):
+        text = _random_robots(rng)
+        for url in urls:
+            found = robots_opt_outs(text, url, DEFAULT_AGENTS)
+            passes = robots_prefilter(text, url)
+            if found:
+                blocked += 1
+                assert passes, (text, url, found)
+            elif not passes:
+                skipped += 1
+    assert blocked > 200 and skipped > 200  # both sides of the property were exercised
+
+
+def test_attribution_ignores_order_and_repeats():
+    rng = random.Random(7)
+    pool = [Evidence("page_cctld", "FR", "medium"), Evidence("image_cctld", "FR", "medium", propagated=True),
+            Evidence("html_lang", "BE", "weak", weight=0.5), Evidence("html_lang", "FR", "weak", weight=0.5),
+            Evidence("exif_gps", "ES", "strong", border_km=2.0), Evidence("geo_position", "FR", "medium"),
+            Evidence("icbm", "FR", "medium"), Evidence("phone", "BE", "medium"),
+            Evidence("schema_address", "BE", "medium", propagated=True), Evidence("utc_offset", "FR", "weak", 0.25)]
+    for _ in range(200):
+        chosen = rng.sample(pool, rng.randint(1, len(pool)))
+        shuffled = chosen + rng.sample(chosen, rng.randint(0, len(chosen)))
+        rng.shuffle(shuffled)
+        assert attribute(shuffled) == attribute(chosen)
+
+
+def test_collapse_groups_one_value_and_drops_repeats():
+    fr = [Signal("html_lang", c, Strength.WEAK, '<html lang="fr">', weight=1 / 3) for c in ("FR", "BE", "CH")]
+    cc = Signal("page_cctld", "FR", Strength.MEDIUM, ".fr")
+    out = collapse([*fr, cc, cc, *fr])
+    assert len(out) == 2
+    assert (cc, None) in out
+    grouped = [c for s, c in out if s.kind == "html_lang"]
+    assert grouped == [["BE", "CH", "FR"]]
+
+
+def test_reference_module_is_not_used_by_the_cli():
+    """The plain audit is a test oracle only: the CLI and the library's audit never import it."""
+    root = Path(__file__).resolve().parents[1] / "audit"
+    users = [p.name for p in root.rglob("*.py") if p.name != "reference.py"
+             and "reference import" in p.read_text(encoding="utf-8")]
+    assert users == []
