@@ -21,24 +21,64 @@ from rich.table import Table
 from . import __version__
 from .store import StoreError
 
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+# emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
+console = Console(stderr=True, highlight=False, emoji=False)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+
+
+def _plain(text: object) -> str:
+    """Text for a terminal that interprets no markup: every character that is not printable -- C0 and C1 controls
+    (ESC and so ANSI/OSC sequences, CR, BS, NUL...), bidi overrides and isolates, zero-width and other format
+    characters, line and paragraph separators -- replaced by U+FFFD. Spaces are kept."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(ch if ch.isprintable() or ch == " " else "\N{REPLACEMENT CHARACTER}" for ch in s)
 
 
 def _safe(text: object) -> str:
-    """Scraped text for the terminal: control characters replaced, rich markup escaped."""
-    s = str(text)
-    s = "".join(ch if ch.isprintable() or ch == " " else "\N{REPLACEMENT CHARACTER}" for ch in s)
-    return escape(s)
+    """Scraped text for a rich console: control and format characters replaced (:func:`_plain`), rich markup
+    (``[bold]``, ``[link=...]``) escaped so that it prints as typed."""
+    return escape(_plain(text))
+
+
+def _json(value: Any, *, indent: int | None = 2) -> str:
+    """JSON for the terminal: non-ASCII text kept readable, but every character that is not printable (controls,
+    bidi overrides, format characters) written as a ``\\uXXXX`` escape, so the JSON means the same and nothing
+    in it can drive the terminal. Print it with ``markup=False``."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    if text.isprintable():
+        return text
+
+    def escaped(ch: str) -> str:
+        if ch in "\n ":  # the indentation's own line breaks; JSON escapes those inside strings already
+            return ch
+        code = ord(ch)
+        if code > 0xFFFF:  # a surrogate pair, as JSON writes characters outside the BMP
+            code -= 0x10000
+            return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+        return f"\\u{code:04x}"
+
+    return "".join(ch if ch.isprintable() else escaped(ch) for ch in text)
 
 
 _LOG_LEVEL = {"level": "WARNING"}
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines (Scrapy's included: the CLI owns the root handler) carry scraped URLs and values: each line's
+    control and format characters are replaced; the line breaks of a traceback are kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(_plain(line) for line in super().format(record).split("\n"))
+
+
 def _setup_logging(verbose: int) -> None:
     level = "WARNING" if verbose == 0 else "INFO" if verbose == 1 else "DEBUG"
     _LOG_LEVEL["level"] = level
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def _crawl_log_level() -> dict[str, Any]:
@@ -63,7 +103,8 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except (StoreError, IngestError, FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        # the message may quote a file name or a scraped value: click prints it as is
+        raise click.ClickException(_plain(exc)) from exc
 
 
 @contextmanager
@@ -216,7 +257,7 @@ def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: fl
             if obj["sha256"] is None:
                 failed += 1
             if as_json:
-                out.print(json.dumps(obj, ensure_ascii=False), markup=False, highlight=False)
+                out.print(_json(obj, indent=None), markup=False, highlight=False)
             else:
                 _print_inspect(obj)
     if failed == len(files):
@@ -353,7 +394,7 @@ def evaluate_command(db: Path, as_json: bool, direct: bool) -> None:
     with _errors(), Store.open(db, read_only=True) as store:
         ev = evaluate(store, propagated=not direct)
     if as_json:
-        out.print(json.dumps(ev.as_dict(), indent=2), markup=False)
+        out.print(_json(ev.as_dict()), markup=False)
         return
     out.print(_evaluation_table(ev))
     out.print(f"GPS kept in {ev.gps_images:,} images; an exif_gps signal with the right capture country for "
@@ -425,7 +466,7 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
             write_sweep(result, out_path)
     summary = result.summary()
     if as_json:
-        out.print(json.dumps(summary, indent=2), markup=False)
+        out.print(_json(summary), markup=False)
     else:
         table = Table(title=f"deletion sweep: {_safe(summary['country'])}, policy {_safe(policy)} — "
                       f"{_safe(summary['description'])}", show_header=False, title_justify="left")
@@ -475,7 +516,7 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
         html_path, json_path = write_verification(result, out_html)
     summary = result.summary()
     if as_json:
-        out.print(json.dumps(summary, indent=2), markup=False)
+        out.print(_json(summary), markup=False)
     else:
         table = Table(title=f"deletion check: {_safe(country.upper())}, policy {_safe(policy)}", show_header=False,
                       title_justify="left")
@@ -503,7 +544,7 @@ def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool) -> None:
     with _errors(), Store.open(db, read_only=True) as store:
         results = lookup(store, list(photos))
     if as_json:
-        out.print(json.dumps(lookup_json(results), indent=2, ensure_ascii=False), markup=False)
+        out.print(_json(lookup_json(results)), markup=False)
     else:
         out.print(lookup_table(results))
 

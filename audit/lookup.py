@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -231,12 +230,13 @@ def lookup_json(results: list[LookupResult]) -> list[dict[str, Any]]:
     return out
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
-
-
 def clean(value: object, limit: int = 200) -> str:
-    """Scraped text made safe for the terminal: control characters replaced, rich markup escaped, clipped."""
-    text = _CONTROL.sub("�", "" if value is None else str(value))
+    """Scraped text made safe for the terminal: every character that is not printable (C0/C1 controls such as ESC,
+    CR and CSI, bidi overrides and isolates, zero-width and other format characters, line separators, unassigned
+    code points) replaced by U+FFFD, rich markup escaped, clipped."""
+    text = "" if value is None else str(value)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() or ch == " " else "\N{REPLACEMENT CHARACTER}" for ch in text)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return escape(text)

@@ -216,13 +216,15 @@ def compare_policies(store: Store, country: str) -> list[dict[str, Any]]:
     return [sweep_summary(store, country, name).summary() for name in POLICIES]
 
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's list (= + - @ tab CR), plus LF and the full-width = + - @ that some spreadsheet locales turn into formulas
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 COLUMNS = ("sha256", "country", "score", "tier", "direct_country", "direct_tier", "sightings", "image_urls",
            "page_urls", "evidence")
 
 
 def csv_safe(value: Any) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula: a leading ``= + - @``, tab or CR gets a ``'``."""
+    """A CSV cell that a spreadsheet will not run as a formula: a leading ``= + - @`` (or their full-width forms),
+    tab, CR or LF gets a ``'``. A list cell is one value a line; only its start can make a formula."""
     text = "" if value is None else ("\n".join(value) if isinstance(value, list) else str(value))
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 

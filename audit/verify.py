@@ -19,7 +19,6 @@ Policies (the minimum attribution tier; ``+nd`` = with near-duplicate propagatio
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import logging
 from collections import defaultdict
@@ -32,6 +31,7 @@ import numpy as np
 
 from .evaluate import wilson
 from .neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, HashSet, hamming, near_duplicate_pairs
+from .report.svg import esc
 from .store import Store
 from .sweep import POLICIES as SWEEP_POLICIES
 from .sweep import selected
@@ -267,7 +267,8 @@ vertical-align:top}th{background:#f3f3f3}.num{text-align:right}code{font-size:12
 
 
 def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """Escaped for HTML, control and format characters made inert (the report's :func:`audit.report.svg.esc`)."""
+    return esc(value)
 
 
 def _link(url: str | None) -> str:

@@ -123,7 +123,9 @@ def _assertions(manifest: Mapping[str, Any], labels: tuple[str, ...]) -> Iterato
 def _validation(store: Mapping[str, Any]) -> str:
     """``trusted``, ``untrusted signer``, ``valid`` or ``invalid``: the SDK's verdict on the active manifest."""
     state = str(store.get("validation_state") or "").lower()
-    codes = {s.get("code") for s in store.get("validation_status") or [] if isinstance(s, Mapping)}
+    status = store.get("validation_status")
+    codes = {s.get("code") for s in (status if isinstance(status, list) else [])
+             if isinstance(s, Mapping) and isinstance(s.get("code"), str)}
     if state == "invalid":
         return "invalid"
     if state == "trusted":

