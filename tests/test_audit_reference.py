@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from protego import Protego
 
 from audit.analysis import collapse, run_audit
 from audit.attribution import Evidence, attribute
@@ -126,7 +127,8 @@ def _random_robots(rng: random.Random) -> str:
 
 
 def test_robots_prefilter_never_hides_an_opt_out():
-    """Property: whenever robots.txt forbids a URL to any of our agents, the pre-filter lets the URL through."""
+    """Property: whenever robots.txt forbids a URL to any of our agents, the pre-filter lets the URL through; and the
+    opt-outs are exactly the agents protego refuses, asked one by one."""
     rng = random.Random(20261127)
     urls = ["http://h.example/", "http://h.example/a", "http://h.example/a/b/c.jpg", "http://h.example/img/x.jpg",
             "http://h.example/img/x.png", "http://h.example/private/p.jpg", "http://h.example/~user/p.jpg",
@@ -137,6 +139,8 @@ def test_robots_prefilter_never_hides_an_opt_out():
         text = _random_robots(rng)
         for url in urls:
             found = robots_opt_outs(text, url, DEFAULT_AGENTS)
+            parser = Protego.parse(text)  # each agent asked on its own: the grouping of agents changes nothing
+            assert [o.applies_to for o in found] == [a for a in DEFAULT_AGENTS if not parser.can_fetch(url, a)]
             passes = robots_prefilter(text, url)
             if found:
                 blocked += 1
