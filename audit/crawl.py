@@ -17,6 +17,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from .crawlid import crawl_id_for
+from .recorder import PageRefs
 from .records import ImageFetch, PageItem
 from .warc import warc_path_for
 
@@ -74,7 +75,7 @@ def run_crawl(
 
     if progress is not None:
         def on_item(item: Any, **_: Any) -> None:
-            if isinstance(item, PageItem):
+            if isinstance(item, PageItem | PageRefs):
                 progress("page", 1)
             elif isinstance(item, ImageFetch):
                 progress("image", 1)

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ from scrapy import signals
 
 from . import settings as audit_settings
 from .crawlid import crawl_id_for
-from .image import analyse_image
 from .recorder import Recorder
 from .records import POLICY_PATHS, ImageFetch, PolicyFile
+from .sandbox import AnalysisPool, Bounds
 from .store import Store
 from .warc import warc_path_for
 
@@ -38,6 +39,12 @@ class AuditPipeline:
         self.batch_size = int(audit_settings.get(s, "AUDIT_BATCH_SIZE"))
         self.max_pixels = int(audit_settings.get(s, "AUDIT_MAX_IMAGE_PIXELS"))
         self.threads = max(1, int(audit_settings.get(s, "AUDIT_ANALYSIS_THREADS")))
+        self.bounds = Bounds(timeout=float(audit_settings.get(s, "AUDIT_ANALYSIS_TIMEOUT")),
+                             max_memory=int(audit_settings.get(s, "AUDIT_ANALYSIS_MEMORY")),
+                             max_pixels=self.max_pixels)
+        self._local = threading.local()  # each analysis thread drives one AnalysisPool (they are not thread-safe)
+        self._pools: list[AnalysisPool] = []
+        self._pools_lock = threading.Lock()
         self.source = str(audit_settings.get(s, "AUDIT_SOURCE"))
         self.store: Store | None = None
         self.recorder: Recorder | None = None
@@ -76,8 +83,17 @@ class AuditPipeline:
         logger.info("recording crawl %s into %s", crawl_id, self.db_path)
 
     def _analyse(self, item: ImageFetch) -> ImageFetch:
+        """Runs in an analysis thread, which hands the bytes to its own worker process and waits: decoding and
+        metadata parsing neither hold the crawler's GIL nor can a hostile file hang or crash the crawl (a worker
+        over the time or memory bound is killed and replaced; the image is still recorded, with the error)."""
         body = item.body or b""
-        return dataclasses.replace(item, record=analyse_image(body, max_pixels=self.max_pixels), body=None)
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = AnalysisPool(1, bounds=self.bounds)
+            self._local.pool = pool
+            with self._pools_lock:
+                self._pools.append(pool)
+        return dataclasses.replace(item, record=pool.analyse(body), body=None)
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, ImageFetch) and item.body is not None:
@@ -95,6 +111,13 @@ class AuditPipeline:
     def close_spider(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True)
+        with self._pools_lock:
+            pools, self._pools = self._pools, []
+        for pool in pools:
+            stats = dict(pool.stats)
+            pool.close()
+            if stats.get("timed_out") or stats.get("crashed"):
+                logger.warning("image analysis: %s", stats)
 
     def spider_closed(self, spider: Any = None, reason: str = "") -> None:
         if self.recorder is None or self.store is None:

@@ -12,8 +12,11 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import pyarrow as pa
 
 from .records import ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
 from .store import Store, utc
@@ -21,6 +24,15 @@ from .store import Store, utc
 logger = logging.getLogger(__name__)
 
 MAX_POLICY_CHARS = 512 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PageRefs:
+    """A fetched page and every image reference found in it, as one item: a crawl passes one object per page through
+    Scrapy's item machinery instead of one per sighting."""
+
+    page: PageItem
+    refs: tuple[ImageRef, ...] = ()
 
 
 def host_of(url: str | None) -> str | None:
@@ -95,7 +107,8 @@ class Recorder:
         }
         self._seen_images: set[str] = set()
         self._url_sha: dict[str, str] = {}
-        self._unresolved = False
+        # image URLs of sightings written without their sha256 (the image had not arrived yet)
+        self._pending: set[str] = set()
         self.counts: Counter[str] = Counter()
 
     # -- crawl bookkeeping -------------------------------------------------------------------------------------
@@ -108,6 +121,16 @@ class Recorder:
 
     def finish(self, stats: Mapping[str, Any] | None = None) -> None:
         self.flush()
+        if self._pending:
+            # images fetched by an earlier run of the same crawl (a resumed JOBDIR crawl) are only in `fetches`
+            self.store.con.execute(
+                "UPDATE sightings SET sha256 = f.sha256 FROM fetches f "
+                "WHERE sightings.sha256 IS NULL AND sightings.crawl_id = ? "
+                "AND f.crawl_id = sightings.crawl_id AND f.url = sightings.image_url "
+                "AND f.sha256 IS NOT NULL",
+                [self.crawl_id],
+            )
+            self._pending.clear()
         merged = dict(self.counts)
         if stats:
             merged.update(stats)
@@ -118,7 +141,11 @@ class Recorder:
 
     # -- items -------------------------------------------------------------------------------------------------
     def add(self, item: object) -> None:
-        if isinstance(item, ImageRef):
+        if isinstance(item, PageRefs):
+            self.add_page(item.page)
+            for ref in item.refs:
+                self.add_ref(ref)
+        elif isinstance(item, ImageRef):
             self.add_ref(item)
         elif isinstance(item, ImageFetch):
             self.add_fetch(item)
@@ -171,8 +198,6 @@ class Recorder:
     def add_ref(self, ref: ImageRef) -> None:
         self.counts["sightings"] += 1
         sha = self._url_sha.get(ref.image_url)
-        if sha is None:
-            self._unresolved = True
         self._push(
             "sightings",
             {
@@ -237,6 +262,15 @@ class Recorder:
         if not any(self._buffers.values()):
             return
         con = self.store.con
+        # Link buffered sightings whose image arrived after them, in memory; the rest wait in `_pending`.
+        for row in self._buffers["sightings"]:
+            if row["sha256"] is None:
+                sha = self._url_sha.get(row["image_url"])
+                if sha is None:
+                    self._pending.add(row["image_url"])
+                else:
+                    row["sha256"] = sha
+        resolved = {url: self._url_sha[url] for url in self._pending if url in self._url_sha}
         con.execute("BEGIN TRANSACTION")
         try:
             # images before fetches before sightings: a reader never sees a sighting whose image row is missing
@@ -244,17 +278,22 @@ class Recorder:
                 rows = self._buffers[table]
                 if rows:
                     self.store.insert(table, rows)
-            if self._unresolved:
-                con.execute(
-                    "UPDATE sightings SET sha256 = f.sha256 FROM fetches f "
-                    "WHERE sightings.sha256 IS NULL AND sightings.crawl_id = ? "
-                    "AND f.crawl_id = sightings.crawl_id AND f.url = sightings.image_url "
-                    "AND f.sha256 IS NOT NULL",
-                    [self.crawl_id],
-                )
+            if resolved:
+                # sightings written earlier without their image: only the URLs that have arrived since
+                batch = pa.table({"url": list(resolved), "sha256": list(resolved.values())})
+                con.register("_resolved", batch)
+                try:
+                    con.execute(
+                        "UPDATE sightings SET sha256 = r.sha256 FROM _resolved r "
+                        "WHERE sightings.sha256 IS NULL AND sightings.crawl_id = ? AND sightings.image_url = r.url",
+                        [self.crawl_id],
+                    )
+                finally:
+                    con.unregister("_resolved")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        self._pending.difference_update(resolved)
         for buf in self._buffers.values():
             buf.clear()

@@ -61,7 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AUDIT_ANALYSIS_THREADS",
         2,
-        "Threads that fingerprint and read image metadata off the crawler's event loop.",
+        "Image analyses (fingerprints, metadata) a crawl runs at once, off the crawler's event loop: each in a "
+        "thread that drives its own worker process, bounded by `AUDIT_ANALYSIS_TIMEOUT` and `AUDIT_ANALYSIS_MEMORY`.",
     ),
     Setting(
         "AUDIT_ANALYSIS_TIMEOUT",

@@ -133,3 +133,71 @@ def test_scrapy_command_line_works_from_the_project_root(small_web, server, tmp_
         assert store.count("images") > 0
         hosts = {r[0] for r in store.query("SELECT DISTINCT host FROM pages")}
     assert hosts == {start.split("/")[2]}  # stayed within the start URL's domain
+
+
+def test_warc_records_are_gzip_members_and_compressed_bodies_are_stored(tmp_path):
+    import base64
+    import gzip
+    import hashlib
+    import zlib
+
+    from audit.warc import WarcFile, already_compressed
+
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 400
+    html = b"<html><body>" + b"<p>bonjour</p>" * 2000 + b"</body></html>"
+    path = tmp_path / "t.warc.gz"
+    warc = WarcFile(path, level=6)
+    for url, body, ctype in (("http://a.example/p.jpg", jpeg, "image/jpeg"), ("http://a.example/", html, "text/html")):
+        warc.write_exchange(url=url, method="GET", request_headers=[("Host", "a.example")], request_body=b"",
+                            status=200, response_headers=[("Content-Type", ctype)], body=body)
+    warc.close()
+    assert already_compressed(jpeg) and not already_compressed(html)
+    raw = path.read_bytes()
+    assert len(raw) > len(jpeg) and len(raw) < len(jpeg) + len(html) // 4  # JPEG stored, HTML deflated
+    # one gzip member per record: warcinfo, then response + request per exchange
+    members = 0
+    rest = raw
+    while rest:
+        d = zlib.decompressobj(zlib.MAX_WBITS + 16)
+        d.decompress(rest)
+        assert d.eof
+        rest = d.unused_data
+        members += 1
+    assert members == 5
+    assert gzip.decompress(raw).count(b"WARC/1.") == 5
+    bodies = {}
+    with open(path, "rb") as fh:
+        for rec in ArchiveIterator(fh, check_digests=True):
+            if rec.rec_type == "response":
+                body = rec.content_stream().read()
+                url = rec.rec_headers.get_header("WARC-Target-URI")
+                bodies[url] = body
+                digest = "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode()
+                assert rec.rec_headers.get_header("WARC-Payload-Digest") == digest
+    assert bodies == {"http://a.example/p.jpg": jpeg, "http://a.example/": html}
+
+
+def test_recorder_links_sightings_whose_image_arrives_later(tmp_path):
+    import datetime as dt
+
+    from audit.recorder import PageRefs, Recorder
+    from audit.records import ImageFetch, ImageRecord, ImageRef, PageItem
+
+    now = dt.datetime.now(dt.UTC)
+    with Store.open(tmp_path / "r.duckdb") as store:
+        rec = Recorder(store, "c1", batch_size=1)  # flush on every row
+        rec.begin(source="t", kind="crawl", settings={}, warc_path=None)
+        refs = tuple(ImageRef(page_url="http://a.example/", image_url=f"http://a.example/{i}.jpg", fetched_at=now)
+                     for i in range(3))
+        rec.add(PageRefs(page=PageItem(url="http://a.example/", status=200, fetched_at=now), refs=refs))
+        for i in range(2):  # the third image never arrives
+            sha = f"{i:064x}"
+            rec.add(ImageFetch(url=f"http://a.example/{i}.jpg", final_url=None, fetched_at=now, status=200,
+                               record=ImageRecord(sha256=sha, size=1)))
+        rec.add(ImageRef(page_url="http://b.example/", image_url="http://a.example/0.jpg", fetched_at=now))
+        rec.finish()
+        rows = dict(store.query("SELECT image_url || ' ' || page_url, sha256 FROM sightings"))
+    assert rows == {"http://a.example/0.jpg http://a.example/": f"{0:064x}",
+                    "http://a.example/1.jpg http://a.example/": f"{1:064x}",
+                    "http://a.example/2.jpg http://a.example/": None,
+                    "http://a.example/0.jpg http://b.example/": f"{0:064x}"}
