@@ -186,6 +186,10 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
 
     with _errors(), Store.open(db, read_only=True) as store:
         summary = store_summary(store, result.crawl_id)
+    # how often the crawl met failing servers (Scrapy's counters, also kept in crawls.stats)
+    for key, stat in (("retries", "retry/count"), ("retries_exhausted", "retry/max_reached"),
+                      ("robots_forbidden", "robotstxt/forbidden")):
+        summary[key] = int(result.stats.get(stat, 0) or 0)
     _print_summary(f"crawl {result.crawl_id} ({result.finish_reason or 'finished'})", summary)
     if result.warc_path:
         out.print(f"store: {_safe(db)}\nWARC:  {_safe(result.warc_path)}")
@@ -290,6 +294,8 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "readable_images": "readable images", "with_exif": "images with EXIF", "with_gps": "images with EXIF GPS",
         "with_location": "images with IPTC/XMP location", "with_utc_offset": "images with a UTC offset",
         "image_bytes": "image bytes", "fetch_errors": "image fetches that failed",
+        "retries": "requests retried", "retries_exhausted": "requests that failed every retry",
+        "robots_forbidden": "requests forbidden by robots.txt",
     }
     for key, label in labels.items():
         if key in summary:

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import scrapy
 from parsel import Selector
+from scrapy import signals
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, ResponseDataLossError
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -22,6 +24,7 @@ from audit import settings as audit_settings
 from audit.html import parse_page
 from audit.httputil import content_type, headers_dict, is_html, is_image_type
 from audit.pagefacts import page_facts
+from audit.recorder import PageRefs
 from audit.records import ImageFetch, ImageRef, PageItem
 
 logger = logging.getLogger(__name__)
@@ -39,14 +42,47 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _cause(exc: BaseException) -> str:
+    """Names and messages of what a Scrapy download exception wraps (Twisted's ``ResponseFailed`` reasons)."""
+    cause = exc.__cause__
+    if cause is None:
+        return ""
+    reasons = getattr(cause, "reasons", None) or [cause]
+    parts = []
+    for r in reasons:
+        value = getattr(r, "value", r)
+        text = str(value).strip()
+        parts.append(f"{type(value).__name__}: {text}" if text else type(value).__name__)
+    return "; ".join(parts)[:300]
+
+
 def describe_failure(failure: Failure) -> tuple[int | None, str]:
-    """HTTP status (if a response arrived) and a one-line reason for a failed request."""
+    """HTTP status (if a response arrived) and a one-line reason for a failed request: what failed and why, never
+    a bare exception name."""
     exc = failure.value
     if isinstance(exc, HttpError):
         status = exc.response.status
         return status, f"HTTP {status}"
     name = type(exc).__name__
-    text = str(exc).strip() or name
+    text = str(exc).strip()
+    request = getattr(failure, "request", None)
+    meta = request.meta if request is not None else {}
+    if not text:
+        # Scrapy raises these two without a message
+        if isinstance(exc, ResponseDataLossError):
+            text = "the connection closed before the whole body arrived (fewer bytes than its Content-Length)"
+        elif isinstance(exc, DownloadCancelledError) and meta.get("download_maxsize"):
+            text = f"body larger than the size limit ({meta['download_maxsize']} bytes), download cancelled"
+        cause = _cause(exc) if exc is not None else ""
+        if cause:
+            text = f"{text} ({cause})" if text else cause
+    if isinstance(exc, IgnoreRequest) and request is not None and meta.get("redirect_urls"):
+        hops = [*meta["redirect_urls"], request.url]
+        if len(set(hops)) < len(hops):
+            text = "redirect loop: " + " -> ".join(hops[:5]) + (" ..." if len(hops) > 5 else "")
+        else:
+            text = f"{text or 'stopped'} after {len(hops) - 1} redirects (last: {request.url})"
+    text = text or name
     return None, text if text.startswith(name) else f"{name}: {text}"
 
 
@@ -66,6 +102,32 @@ class ProvenanceSpider(scrapy.Spider):
         domains = _split(allowed_domains) or [urlsplit(u).hostname or "" for u in self.start_urls]
         self.allowed_domains = sorted({d.lower() for d in domains if d})
         self._policy_origins: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ProvenanceSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        return spider
+
+    def request_dropped(self, request: scrapy.Request, spider: Any = None) -> None:
+        """Scrapy's duplicate filter drops a redirect whose target was already requested, and calls no errback: a
+        redirect loop (a -> b -> a), or an image URL redirecting to an image already fetched under another URL.
+        Neither may vanish from the store. A loop is requested once more with no redirects left, so that it fails
+        through :meth:`image_failed`/:meth:`page_failed` as a redirect loop; an image redirecting to a known target
+        is fetched again (its ``fetches`` row is keyed by the URL the page referenced)."""
+        redirects = request.meta.get("redirect_urls")
+        if not redirects or self.crawler.engine is None:
+            return
+        is_image = request.errback == self.image_failed
+        if request.url in redirects:
+            retry = request.replace(dont_filter=True, meta={**request.meta, "redirect_ttl": 0})
+        elif is_image:
+            retry = request.replace(dont_filter=True)
+        else:
+            return  # a page redirecting to a page already crawled: that page is recorded under its own URL
+        logger.debug("redirect target already requested, %s again: %s", "failing" if request.url in redirects
+                     else "fetching", request.url)
+        self.crawler.engine.crawl(retry)
 
     def is_allowed(self, url: str) -> bool:
         """Whether a page URL lies within the allowed domains (images are fetched wherever they are)."""
@@ -100,7 +162,7 @@ class ProvenanceSpider(scrapy.Spider):
             return
         sel = Selector(text=response.text)
         parsed = parse_page(sel, response.url, fetched_at=now)
-        yield PageItem(
+        page = PageItem(
             url=response.url,
             status=response.status,
             fetched_at=now,
@@ -110,9 +172,10 @@ class ProvenanceSpider(scrapy.Spider):
             headers=headers_dict(response.headers),
             facts=page_facts(sel, response.url),
         )
+        # one item per page, its sightings included: Scrapy's per-item cost is paid once, not once per sighting
+        yield PageRefs(page=page, refs=tuple(parsed.image_refs))
         yield from self.policy_requests(response.url)
         for ref in parsed.image_refs:
-            yield ref
             yield from self.policy_requests(ref.image_url)
             yield scrapy.Request(
                 ref.image_url, callback=self.parse_image, errback=self.image_failed, meta=self._image_meta(),
@@ -183,9 +246,11 @@ class ProvenanceSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         status, reason = describe_failure(failure)
         response = getattr(failure.value, "response", None)
-        logger.info("page failed: %s (%s)", request.url, reason)
+        redirects = request.meta.get("redirect_urls")
+        url = redirects[0] if redirects and response is None else request.url  # the URL the link named
+        logger.info("page failed: %s (%s)", url, reason)
         yield PageItem(
-            url=request.url,
+            url=url,
             status=status or 0,
             fetched_at=_now(),
             content_type=content_type(response.headers) if response is not None else None,
