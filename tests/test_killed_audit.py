@@ -1,0 +1,63 @@
+"""`provaudit audit` killed with SIGKILL at several points: the store keeps the previous results whole (the audit
+writes in one transaction), and the next audit gives the same tables as an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from audit.store import Store
+from conftest import ROOT
+
+DERIVED = ("signals", "opt_outs", "clusters", "attributions")
+
+
+def digest(db: Path) -> dict[str, tuple[int, int]]:
+    """Rows and an order-independent checksum of every derived table."""
+    with Store.open(db, read_only=True) as store:
+        return {t: tuple(store.query(f"SELECT count(*), coalesce(sum(hash(x)), 0) FROM {t} x")[0])  # type: ignore[misc]
+                for t in DERIVED}
+
+
+def kill_audit_at(db: Path, message: str, delay: float) -> bool:
+    """Start `provaudit audit`, SIGKILL it ``delay`` s after it prints ``message``; False if it finished first."""
+    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "audit", "--db", str(db)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if message in line:
+            time.sleep(delay)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                return True
+            break
+    proc.wait(timeout=120)
+    return False
+
+
+@pytest.mark.parametrize(("message", "delay"), [
+    ("reading pages", 0.0),
+    ("writing signals", 0.0),
+    ("writing signals", 0.3),
+    ("propagating", 0.05),
+    ("attributing", 0.0),
+])
+def test_killed_audit_keeps_the_previous_results(store_path, tmp_path, message, delay):
+    db = tmp_path / "store.duckdb"
+    shutil.copy(store_path, db)
+    before = digest(db)
+    assert all(n > 0 for n, _ in before.values())
+    assert kill_audit_at(db, message, delay), "the audit finished before it could be killed"
+    assert digest(db) == before  # nothing half-written, nothing lost
+    subprocess.run([sys.executable, "-m", "audit.cli", "audit", "--db", str(db)], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
+    assert digest(db) == before  # a re-run after the kill gives the uninterrupted audit's tables
