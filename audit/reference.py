@@ -15,9 +15,9 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from .analysis import AuditResult, _loads
 from .attribution import Attribution, Evidence, attribute
 from .neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, HashSet, cluster_labels, near_duplicate_pairs
 from .records import ImageRecord
@@ -27,28 +27,6 @@ from .store import Store
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class AuditResult:
-    images: int = 0
-    sightings: int = 0
-    signals: int = 0
-    propagated_signals: int = 0
-    opt_outs: int = 0
-    clusters: int = 0
-    clustered_images: int = 0
-    tiers: dict[str, int] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-def _loads(value: Any) -> Any:
-    if value is None or isinstance(value, dict | list):
-        return value
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _signal_id(*parts: object) -> str:
