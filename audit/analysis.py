@@ -131,36 +131,45 @@ def opt_out_rows(key: tuple[Any, ...], opt_outs: Iterable[OptOut], rank: int) ->
 
 
 class _Sink:
-    """Rows for one temporary table, buffered in Python and appended to DuckDB through Arrow in batches."""
+    """One temporary table, appended to in bulk from Arrow tables (small ones are gathered first)."""
 
-    def __init__(self, store: Store, name: str, keys: list[tuple[str, pa.DataType]],
-                 fields: list[tuple[str, pa.DataType]]) -> None:
+    def __init__(self, store: Store, name: str, schema: pa.Schema) -> None:
         self.con = store.con
         self.name = name
-        self.schema = pa.schema(keys + fields)
-        self.buffer: list[tuple[Any, ...]] = []
+        self.schema = schema
+        self.pending: list[pa.Table] = []
+        self.rows = 0
         self.con.execute(f"DROP TABLE IF EXISTS {name}")
-        cols = ", ".join(f"{f.name} {_duck_type(f.type)}" for f in self.schema)
+        cols = ", ".join(f"{f.name} {_duck_type(f.type)}" for f in schema)
         self.con.execute(f"CREATE TEMP TABLE {name} ({cols})")
 
-    def add(self, rows: list[tuple[Any, ...]]) -> None:
-        self.buffer += rows
-        if len(self.buffer) >= BATCH_ROWS:
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.pending.append(table)
+            self.rows += table.num_rows
+        if self.rows >= BATCH_ROWS:
             self.flush()
 
     def flush(self) -> None:
-        if not self.buffer:
+        if not self.pending:
             return
-        columns = list(zip(*self.buffer, strict=True))
-        batch = pa.Table.from_arrays([pa.array(list(col), type=f.type) for col, f in zip(columns, self.schema,
-                                                                                          strict=True)],
-                                     schema=self.schema)
+        batch = pa.concat_tables(self.pending)
         self.con.register("_sink_batch", batch)
         try:
             self.con.execute(f"INSERT INTO {self.name} SELECT * FROM _sink_batch")
         finally:
             self.con.unregister("_sink_batch")
-        self.buffer = []
+        self.pending = []
+        self.rows = 0
+
+
+def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    """Rows (tuples in ``schema``'s column order) as an Arrow table."""
+    if not rows:
+        return schema.empty_table()
+    columns = list(zip(*rows, strict=True))
+    return pa.Table.from_arrays([pa.array(list(col), type=f.type) for col, f in zip(columns, schema, strict=True)],
+                                schema=schema)
 
 
 def _duck_type(t: pa.DataType) -> str:
@@ -175,12 +184,17 @@ def _duck_type(t: pa.DataType) -> str:
     return "VARCHAR"
 
 
-def _batches(store: Store, sql: str) -> Iterator[list[dict[str, Any]]]:
-    """The rows of ``sql`` as dicts, a batch at a time (large columns such as page facts are not all in memory).
-    They are read on a second connection, so that results can be written on the store's own meanwhile."""
-    reader = store.con.cursor().sql(sql).to_arrow_reader(UNIT_BATCH)
-    for batch in reader:
-        yield batch.to_pylist()
+def _batches(store: Store, sql: str, tables: dict[str, pa.Table] | None = None) -> Iterator[pa.RecordBatch]:
+    """The rows of ``sql``, a batch at a time (large columns such as page facts are not all in memory). They are
+    read on a second connection, so that results can be written on the store's own meanwhile; ``tables`` are
+    registered on it under their names for ``sql`` to read."""
+    cursor = store.con.cursor()
+    try:
+        for name, table in (tables or {}).items():
+            cursor.register(name, table)
+        yield from cursor.sql(sql).to_arrow_reader(UNIT_BATCH)
+    finally:
+        cursor.close()
 
 
 # --- per-unit extraction ----------------------------------------------------------------------------------------
@@ -214,19 +228,49 @@ FROM sightings WHERE sha256 IS NOT NULL AND (coalesce(alt_text, '') <> '' OR coa
 """
 
 # Every URL governed by a robots.txt: the sighting's image under its image host's file, its page under the page
-# host's. A URL is looked up once however many sightings share it.
-ROBOTS_SQL = """
-SELECT DISTINCT u.crawl_id, u.host, u.url, hp.body
-FROM (
-    SELECT crawl_id, image_host AS host, image_url AS url FROM sightings WHERE sha256 IS NOT NULL
-    UNION ALL
-    SELECT crawl_id, page_host, page_url FROM sightings WHERE sha256 IS NOT NULL AND page_url IS NOT NULL
-) u
-JOIN host_policies hp ON hp.crawl_id = u.crawl_id AND hp.host = u.host AND hp.kind = 'robots.txt'
-     AND hp.status = 200 AND hp.body IS NOT NULL
-WHERE u.url IS NOT NULL AND u.url <> ''
-ORDER BY u.crawl_id, u.host
+# host's. A URL is looked up once however many sightings share it, and only if it contains the literal start of one
+# of its host's Disallow rules (``_robots_fragments``; URLs with ``%``, controls or non-ASCII always go through):
+# the others cannot be disallowed, and most URLs of a crawl are of that kind.
+ROBOTS_FRAGMENTS_SQL = """
+SELECT DISTINCT crawl_id, host, status, body, error FROM host_policies WHERE kind = 'robots.txt'
 """
+
+# Whether ``url`` may be disallowed by a rule starting with ``fragment`` (a superset of the pre-filter, tested).
+ROBOTS_URL_FILTER = "(contains(lower({url}), {fragment}) OR NOT regexp_full_match({url}, '[ -$&-~]*'))"
+
+ROBOTS_SQL = """
+WITH u AS (
+    SELECT DISTINCT crawl_id, host, url FROM (
+        SELECT crawl_id, image_host AS host, image_url AS url FROM sightings WHERE sha256 IS NOT NULL
+        UNION ALL
+        SELECT crawl_id, page_host, page_url FROM sightings WHERE sha256 IS NOT NULL AND page_url IS NOT NULL
+    ) WHERE url IS NOT NULL AND url <> ''
+), candidates AS (
+    SELECT DISTINCT u.crawl_id, u.host, u.url
+    FROM u JOIN _robots_fragments f ON f.crawl_id = u.crawl_id AND f.host = u.host
+    WHERE {url_filter}
+)
+SELECT DISTINCT c.crawl_id, c.host, c.url, hp.status, hp.body, hp.error
+FROM candidates c
+JOIN host_policies hp ON hp.crawl_id = c.crawl_id AND hp.host = c.host AND hp.kind = 'robots.txt'
+ORDER BY c.crawl_id, c.host
+""".format(url_filter=ROBOTS_URL_FILTER.format(url="u.url", fragment="f.fragment"))
+
+
+def _robots_fragments(store: Store) -> dict[str, pa.Table]:
+    """``_robots_fragments`` for :data:`ROBOTS_SQL`: per crawl and host, the strings a URL must contain to be worth
+    asking its robots.txt about (:func:`~audit.signals.consent.recorded_robots_fragments`: every URL of a host whose
+    robots.txt was unreachable)."""
+    from .signals.consent import recorded_robots_fragments
+
+    rows: set[tuple[str, str, str]] = set()
+    for crawl_id, host, status, body, error in store.con.execute(ROBOTS_FRAGMENTS_SQL).fetchall():
+        rows.update((str(crawl_id), host, fragment) for fragment in recorded_robots_fragments(status, body, error))
+    columns = list(zip(*sorted(rows), strict=True)) or [(), (), ()]
+    return {"_robots_fragments": pa.table({name: pa.array(list(col), pa.string())
+                                           for name, col in zip(("crawl_id", "host", "fragment"), columns,
+                                                                strict=True)})}
+
 
 TDMREP_SQL = """
 SELECT DISTINCT s.crawl_id, s.image_host AS host, s.image_url AS url, hp.body
@@ -316,13 +360,13 @@ def _text_batch(rows: Batch) -> BatchRows:
 
 
 def _robots_batch(rows: Batch) -> BatchRows:
-    from .signals.consent import robots_opt_outs, robots_prefilter
+    from .signals.consent import recorded_robots_opt_outs
 
     opts: list[tuple[Any, ...]] = []
     for row in rows:
-        if robots_prefilter(row["body"], row["url"]):  # otherwise no Disallow rule of the file can match the URL
-            opts += opt_out_rows((str(row["crawl_id"]), row["host"], row["url"]),
-                                 robots_opt_outs(row["body"], row["url"]), rank=1)
+        # the file's rules (behind the pre-filter), or a complete disallow when it was unreachable (RFC 9309)
+        opts += opt_out_rows((str(row["crawl_id"]), row["host"], row["url"]),
+                             recorded_robots_opt_outs(row["status"], row["body"], row["error"], row["url"]), rank=1)
     return [], opts
 
 
@@ -363,6 +407,7 @@ class _Units:
     signals_table: str | None
     opt_outs_table: str | None
     parallel: bool = True
+    prepare: Callable[[Store], dict[str, pa.Table]] | None = None  # Arrow tables that ``sql`` reads, by name
 
 
 UNITS = (
@@ -371,19 +416,34 @@ UNITS = (
     _Units("hosts", HOSTS_SQL, _host_batch, [("host", pa.string()), ("role", pa.string())], "_u_host", None,
            parallel=False),
     _Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string())], "_u_text", None),
-    _Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, "_o_robots"),
+    _Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, "_o_robots",
+           prepare=_robots_fragments),
     _Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, "_o_tdmrep", parallel=False),
     _Units("image_headers", FETCH_HEADERS_SQL, _fetch_batch, KEY_CRAWL_URL, None, "_o_fetch", parallel=False),
 )
 
 
+def _schemas(units: _Units) -> tuple[pa.Schema, pa.Schema]:
+    return pa.schema(units.keys + SIGNAL_FIELDS), pa.schema(units.keys + OPT_OUT_FIELDS)
+
+
+def _run_unit_batch(units: _Units, batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table]:
+    """``units.run`` on one batch of input, with its rows returned as Arrow tables: in a worker process, the
+    conversions both ways happen there too, and the parent only moves Arrow buffers."""
+    sigs, opts = units.run(batch.to_pylist())
+    sig_schema, opt_schema = _schemas(units)
+    return _table(sigs, sig_schema), _table(opts, opt_schema)
+
+
 def _extract(store: Store, units: _Units, pool: Executor | None, result: AuditResult) -> None:
     """Run ``units.run`` over every distinct input, in the pool when there is one, into its temporary tables."""
-    sig_sink = _Sink(store, units.signals_table, units.keys, SIGNAL_FIELDS) if units.signals_table else None
-    opt_sink = _Sink(store, units.opt_outs_table, units.keys, OPT_OUT_FIELDS) if units.opt_outs_table else None
+    tables = units.prepare(store) if units.prepare is not None else None
+    sig_schema, opt_schema = _schemas(units)
+    sig_sink = _Sink(store, units.signals_table, sig_schema) if units.signals_table else None
+    opt_sink = _Sink(store, units.opt_outs_table, opt_schema) if units.opt_outs_table else None
     n = 0
 
-    def keep(out: BatchRows) -> None:
+    def keep(out: tuple[pa.Table, pa.Table]) -> None:
         sigs, opts = out
         if sig_sink is not None:
             sig_sink.add(sigs)
@@ -391,14 +451,14 @@ def _extract(store: Store, units: _Units, pool: Executor | None, result: AuditRe
             opt_sink.add(opts)
 
     if pool is None or not units.parallel:
-        for rows in _batches(store, units.sql):
-            n += len(rows)
-            keep(units.run(rows))
+        for batch in _batches(store, units.sql, tables):
+            n += batch.num_rows
+            keep(_run_unit_batch(units, batch))
     else:
-        pending: deque[Future[BatchRows]] = deque()
-        for rows in _batches(store, units.sql):
-            n += len(rows)
-            pending.append(pool.submit(units.run, rows))
+        pending: deque[Future[tuple[pa.Table, pa.Table]]] = deque()
+        for batch in _batches(store, units.sql, tables):
+            n += batch.num_rows
+            pending.append(pool.submit(_run_unit_batch, units, batch))
             while len(pending) > 2 * POOL_DEPTH:  # bounded: batches are read no faster than they are worked on
                 keep(pending.popleft().result())
         while pending:
@@ -638,6 +698,8 @@ def run_audit(
     say = progress or (lambda _msg: None)
     con = store.con
     con.execute("SET enable_progress_bar = false")
+    # The derived tables have no order; letting DuckDB write them in any order parallelises the bulk inserts.
+    con.execute("SET preserve_insertion_order = false")
     t0 = time.perf_counter()
     if workers is None:
         workers = default_workers(_count(store, "SELECT count(*) FROM sightings"))
@@ -698,6 +760,7 @@ def run_audit(
             con.execute("ROLLBACK")
             raise
     finally:
+        con.execute("RESET preserve_insertion_order")
         for name in TEMP_TABLES:
             try:
                 con.execute(f"DROP TABLE IF EXISTS {name}")

@@ -138,13 +138,15 @@ def sighting_signals(row: dict[str, Any], cache: _Cache) -> list[Signal]:
 def sighting_opt_outs(row: dict[str, Any], cache: _Cache) -> list[OptOut]:
     """Opt-outs that applied to one sighting: robots.txt of the image's and the page's host, the image host's
     tdmrep.json, X-Robots-Tag and TDMRep headers of both responses, and the page's robots/TDM meta tags."""
-    from .signals.consent import header_opt_outs, meta_opt_outs, robots_opt_outs, tdmrep_opt_outs
+    from .signals.consent import header_opt_outs, meta_opt_outs, recorded_robots_opt_outs, tdmrep_opt_outs
 
     out: list[OptOut] = []
-    if row.get("image_robots") is not None and row.get("image_url"):
-        out += robots_opt_outs(row["image_robots"], row["image_url"])
-    if row.get("page_robots") is not None and row.get("page_url"):
-        out += robots_opt_outs(row["page_robots"], row["page_url"])
+    if row.get("image_url"):  # no robots.txt row, a 4xx: nothing; unreachable: a complete disallow (RFC 9309)
+        out += recorded_robots_opt_outs(row.get("image_robots_status"), row.get("image_robots"),
+                                        row.get("image_robots_error"), row["image_url"])
+    if row.get("page_url"):
+        out += recorded_robots_opt_outs(row.get("page_robots_status"), row.get("page_robots"),
+                                        row.get("page_robots_error"), row["page_url"])
     if row.get("image_tdmrep") is not None and row.get("image_url"):
         out += cache.get(("tdmrep", str(row["crawl_id"]), row["image_url"]),
                          lambda: tdmrep_opt_outs(row["image_tdmrep"], row["image_url"]))
@@ -162,14 +164,13 @@ SELECT s.sighting_id, s.crawl_id, s.sha256, s.image_url, s.page_url, s.image_hos
        s.alt_text, s.caption,
        p.url IS NOT NULL AS page_found, p.facts, p.headers AS page_headers, p.server_ip,
        f.headers AS image_headers,
-       ri.body AS image_robots, rp.body AS page_robots, ti.body AS image_tdmrep
+       ri.body AS image_robots, ri.status AS image_robots_status, ri.error AS image_robots_error,
+       rp.body AS page_robots, rp.status AS page_robots_status, rp.error AS page_robots_error, ti.body AS image_tdmrep
 FROM sightings s
 LEFT JOIN pages p ON p.crawl_id = s.crawl_id AND p.url = s.page_url
 LEFT JOIN fetches f ON f.crawl_id = s.crawl_id AND f.url = s.image_url
 LEFT JOIN host_policies ri ON ri.crawl_id = s.crawl_id AND ri.host = s.image_host AND ri.kind = 'robots.txt'
-     AND ri.status = 200
 LEFT JOIN host_policies rp ON rp.crawl_id = s.crawl_id AND rp.host = s.page_host AND rp.kind = 'robots.txt'
-     AND rp.status = 200
 LEFT JOIN host_policies ti ON ti.crawl_id = s.crawl_id AND ti.host = s.image_host AND ti.kind = 'tdmrep.json'
      AND ti.status = 200
 WHERE s.sha256 IS NOT NULL

@@ -11,14 +11,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from protego import Protego
 
-from audit.analysis import collapse, run_audit
+from audit.analysis import ROBOTS_URL_FILTER, collapse, run_audit
 from audit.attribution import Evidence, attribute
 from audit.reference import reference_audit
 from audit.signals.base import Signal, Strength
-from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefilter
+from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefilter, robots_url_fragments
 from audit.store import Store
 
 KEYS = {
@@ -180,3 +181,35 @@ def test_reference_module_is_not_used_by_the_cli():
     users = [p.name for p in root.rglob("*.py") if p.name != "reference.py"
              and "reference import" in p.read_text(encoding="utf-8")]
     assert users == []
+
+
+def test_robots_sql_filter_lets_every_prefiltered_url_through():
+    """Property: the audit's SQL test of a URL against its robots.txt's fragments passes every URL the Python
+    pre-filter passes (percent-encoding, case, controls and non-ASCII included)."""
+    rng = random.Random(99)
+    paths = ["/", "/a", "/A/b.jpg", "/img/x.jpg", "/%7Euser/p.jpg", "/~user/p.jpg", "/private/%41.jpg", "/pr%69vate",
+             "/search?q=cats", "/x/1/y", "/\u00e9t\u00e9/p.jpg", "/\u212a/k.jpg", "/a\tb/c", "/IMG/X.PNG", "//img/x",
+             "/private#frag", "/zzz", "/a b/c", "/\u0130/i.jpg"]
+    cases: list[tuple[str, str, str]] = []
+    for _ in range(300):
+        text = _random_robots(rng) + rng.choice(["", "Disallow: /\u00e9t\u00e9/\n", "Disallow: /%C4%B0\n",
+                                                 "Disallow: /%7euser\n", "Disallow: /IMG\n"])
+        fragments = robots_url_fragments(text)
+        for path in paths:
+            url = "http://h.example" + path
+            for fragment in fragments:
+                cases.append((url, fragment, text))
+            if robots_prefilter(text, url):
+                assert fragments, (text, url)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE c (url VARCHAR, fragment VARCHAR, body VARCHAR)")
+    con.executemany("INSERT INTO c VALUES (?, ?, ?)", cases)
+    passed = {(u, b) for u, b in con.execute(
+        f"SELECT DISTINCT url, body FROM c WHERE {ROBOTS_URL_FILTER.format(url='url', fragment='fragment')}"
+    ).fetchall()}
+    checked = 0
+    for url, _fragment, text in cases:
+        if robots_prefilter(text, url):
+            checked += 1
+            assert (url, text) in passed, (text, url)
+    assert checked > 500 and len(passed) < len({(u, b) for u, _f, b in cases})  # both sides exercised

@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 
 from audit.pagefacts import page_facts
-from audit.signals.consent import header_opt_outs, meta_opt_outs, robots_opt_outs, tdmrep_opt_outs
+from audit.signals.consent import (
+    DEFAULT_AGENTS,
+    header_opt_outs,
+    meta_opt_outs,
+    recorded_robots_fragments,
+    recorded_robots_opt_outs,
+    robots_opt_outs,
+    robots_unreachable,
+    robots_url_fragments,
+    tdmrep_opt_outs,
+)
 
 ROBOTS = """
 User-agent: GPTBot
@@ -116,3 +126,73 @@ def test_test_web_robots_and_headers(tmp_path) -> None:
             expected = {v.strip() for v in (info["meta_robots"] or "").split(",")} & {
                 "noindex", "noimageindex", "none", "noai", "noimageai"}
             assert values == expected, host
+
+
+def test_a_recorded_robots_txt_that_was_unreachable_disallows_everything() -> None:
+    """RFC 9309, section 2.3.1.4: a robots.txt answering 5xx, or not at all, means a complete disallow; 4xx means no
+    rules; 2xx its rules."""
+    url = "https://x.example/news/a.jpg"
+    for status, error, why in ((500, None, "HTTP 500"), (503, None, "HTTP 503"),
+                               (None, "DNSLookupError: no such host", "DNSLookupError: no such host")):
+        assert robots_unreachable(status, error) == why
+        out = recorded_robots_opt_outs(status, "User-agent: *\nAllow: /\n", error, url)
+        assert agents(out) == set(DEFAULT_AGENTS) and {o.value for o in out} == {"disallow"}
+        assert all(o.evidence == f"robots.txt unreachable ({why}), so a complete disallow for {o.applies_to} "
+                                 "(RFC 9309 2.3.1.4)" for o in out)
+        assert recorded_robots_fragments(status, None, error) == ("",)  # every URL of the host
+    for status in (404, 403, 410, 429):
+        assert robots_unreachable(status, None) is None
+        assert recorded_robots_opt_outs(status, "User-agent: *\nDisallow: /\n", None, url) == []
+        assert recorded_robots_fragments(status, "User-agent: *\nDisallow: /\n", None) == ()
+    # no row at all: nothing known, nothing claimed
+    assert recorded_robots_opt_outs(None, None, None, url) == [] and recorded_robots_fragments(None, None, None) == ()
+    # a 2xx: the file's own rules, as robots_opt_outs reads them
+    assert recorded_robots_opt_outs(200, ROBOTS, None, url) == robots_opt_outs(ROBOTS, url)
+    assert recorded_robots_opt_outs(200, ROBOTS, None, "https://x.example/photos/a.jpg") == robots_opt_outs(
+        ROBOTS, "https://x.example/photos/a.jpg")
+    assert recorded_robots_fragments(200, ROBOTS, None) == robots_url_fragments(ROBOTS)
+    assert recorded_robots_opt_outs(500, None, None, "") == []
+
+
+def test_the_audit_counts_an_unreachable_robots_txt_as_a_complete_disallow(crawled, tmp_path) -> None:
+    """A crawled store whose robots.txt rows for two hosts say the file was unreachable (as an
+    ``AUDIT_ROBOTS_UNREACHABLE=allow`` crawl records them: one 503, one that never answered): every image seen on
+    their pages gets a ``robots_txt`` disallow for every agent, saying why, in the set-wise audit (``provaudit
+    audit``) and the row-by-row reference alike."""
+    import re
+    import shutil
+
+    from audit.reference import reference_audit
+    from audit.store import Store
+    from conftest import provaudit
+
+    db = tmp_path / "unreachable.duckdb"
+    shutil.copy(crawled[0], db)
+    with Store.open(db) as store:
+        hosts = [h for (h,) in store.query(
+            "SELECT hp.host FROM host_policies hp JOIN sightings s ON s.page_host = hp.host AND s.sha256 IS NOT NULL "
+            "WHERE hp.kind = 'robots.txt' AND hp.status = 200 GROUP BY 1 ORDER BY count(*) DESC LIMIT 2")]
+        assert len(hosts) == 2
+        store.con.execute("UPDATE host_policies SET status = 503, body = 'busy' WHERE kind = 'robots.txt' "
+                          "AND host = ?", [hosts[0]])
+        store.con.execute("UPDATE host_policies SET status = NULL, body = NULL, error = 'DNSLookupError: no such "
+                          "host' WHERE kind = 'robots.txt' AND host = ?", [hosts[1]])
+    provaudit("audit", "--db", str(db))
+    keys = ("sighting_id", "sha256", "kind", "value", "applies_to", "evidence")
+    with Store.open(db, read_only=True) as store:
+        audited = {tuple(r) for r in store.query(f"SELECT {', '.join(keys)} FROM opt_outs")}
+        sightings = dict(store.query("SELECT sighting_id, page_host FROM sightings WHERE sha256 IS NOT NULL "
+                                     "AND page_host IN (?, ?)", hosts))
+        _, reference = reference_audit(store)
+    assert audited == {tuple(r[k] for k in keys) for r in reference["opt_outs"]}
+    why = {hosts[0]: "HTTP 503", hosts[1]: "DNSLookupError: no such host"}
+    assert sightings and set(sightings.values()) == set(hosts)
+    for sighting in sightings:
+        rows = [r for r in audited if r[0] == sighting and r[2] == "robots_txt" and r[3] == "disallow"]
+        assert {r[4] for r in rows} == set(DEFAULT_AGENTS), sighting
+        # one row per agent: the page host's complete disallow, or the image host's own rule for that agent
+        unreachable = [r for r in rows if r[5].startswith("robots.txt unreachable")]
+        reasons = "|".join(re.escape(w) for w in why.values())  # the image may be on the other host
+        assert unreachable and all(re.fullmatch(rf"robots\.txt unreachable \(({reasons})\), so a complete "
+                                                rf"disallow for {re.escape(r[4])} \(RFC 9309 2\.3\.1\.4\)", r[5])
+                                   for r in unreachable), unreachable

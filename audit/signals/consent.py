@@ -144,6 +144,53 @@ def robots_prefilter(robots_txt: str, url: str) -> bool:
     return target.startswith(prefixes)
 
 
+def robots_url_fragments(robots_txt: str) -> tuple[str, ...]:
+    """Strings one of which occurs in every URL that :func:`robots_prefilter` lets through, as long as the URL is
+    printable ASCII without ``%`` (a set-wise caller tests ``contains(lower(url), fragment)`` in SQL, and sends the
+    other URLs to the pre-filter as they are). ``()`` when no URL can pass; ``("",)`` when any URL may."""
+    prefixes = _disallow_prefixes(robots_txt) if robots_txt else ()
+    if any(not p.isascii() or not p.isprintable() for p in prefixes):
+        return ("",)
+    return prefixes
+
+
+def robots_unreachable(status: int | None, error: str | None) -> str | None:
+    """Why a recorded robots.txt (a ``host_policies`` row) was unreachable, or None: a server error (5xx) or a fetch
+    that failed without a response (``error``). RFC 9309, section 2.3.1.4: the crawler MUST then assume a complete
+    disallow. A 4xx means the host has no rules (section 2.3.1.3)."""
+    if status is not None:
+        return f"HTTP {status}" if status >= 500 else None
+    return _clip(error, 120) if error else None
+
+
+def recorded_robots_opt_outs(status: int | None, body: str | None, error: str | None, url: str,
+                             agents: tuple[str, ...] = DEFAULT_AGENTS) -> list[OptOut]:
+    """``robots_txt`` opt-outs for ``url`` from its host's recorded robots.txt: the rules of a 2xx file; nothing
+    for a 4xx or no row; every agent disallowed when the file was unreachable (:func:`robots_unreachable`), with
+    evidence saying why."""
+    if not url:
+        return []
+    why = robots_unreachable(status, error)
+    if why is not None:
+        return [OptOut(kind="robots_txt", value="disallow", applies_to=agent,
+                       evidence=f"robots.txt unreachable ({why}), so a complete disallow for {agent} "
+                                "(RFC 9309 2.3.1.4)")
+                for agent in agents[:50]]
+    if status is None or not 200 <= status < 300 or not body or not robots_prefilter(body, url):
+        return []
+    return robots_opt_outs(body, url, agents)
+
+
+def recorded_robots_fragments(status: int | None, body: str | None, error: str | None) -> tuple[str, ...]:
+    """:func:`robots_url_fragments` of a recorded robots.txt: ``("",)`` (any URL) when it was unreachable, ``()``
+    when it has no rules that :func:`recorded_robots_opt_outs` would read."""
+    if robots_unreachable(status, error) is not None:
+        return ("",)
+    if status is None or not 200 <= status < 300 or not body:
+        return ()
+    return robots_url_fragments(body)
+
+
 def _directives(value: str, default_agent: str = "*") -> list[tuple[str, str]]:
     """``(agent, directive)`` pairs of an X-Robots-Tag / robots meta value: ``googlebot: noindex, noai`` ->
     ``[("googlebot", "noindex"), ("googlebot", "noai")]``. Only opt-out directives are returned."""
