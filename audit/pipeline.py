@@ -19,8 +19,9 @@ from . import settings as audit_settings
 from .crawlid import crawl_id_for
 from .recorder import Recorder
 from .records import POLICY_PATHS, ImageFetch, PolicyFile
+from .robots import policy_failed
 from .sandbox import AnalysisPool, Bounds
-from .store import Store
+from .store import StoreWriter
 from .warc import warc_path_for
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class AuditPipeline:
         s = crawler.settings
         self.db_path = Path(audit_settings.get(s, "AUDIT_DB"))
         self.batch_size = int(audit_settings.get(s, "AUDIT_BATCH_SIZE"))
+        self.spool_rows = int(audit_settings.get(s, "AUDIT_SPOOL_ROWS"))
+        self.finish_wait = float(audit_settings.get(s, "AUDIT_STORE_FINISH_WAIT"))
         self.max_pixels = int(audit_settings.get(s, "AUDIT_MAX_IMAGE_PIXELS"))
         self.threads = max(1, int(audit_settings.get(s, "AUDIT_ANALYSIS_THREADS")))
         self.bounds = Bounds(timeout=float(audit_settings.get(s, "AUDIT_ANALYSIS_TIMEOUT")),
@@ -46,7 +49,7 @@ class AuditPipeline:
         self._pools: list[AnalysisPool] = []
         self._pools_lock = threading.Lock()
         self.source = str(audit_settings.get(s, "AUDIT_SOURCE"))
-        self.store: Store | None = None
+        self.store: StoreWriter | None = None
         self.recorder: Recorder | None = None
         self.pool: ThreadPoolExecutor | None = None
 
@@ -55,6 +58,7 @@ class AuditPipeline:
         pipe = cls(crawler)
         crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(pipe.response_received, signal=signals.response_received)
+        crawler.signals.connect(pipe.policy_failed, signal=policy_failed)
         return pipe
 
     def response_received(self, response: Any, request: Any, spider: Any = None) -> None:
@@ -67,6 +71,12 @@ class AuditPipeline:
         self.recorder.add(PolicyFile(kind=kind, url=response.url, status=response.status, body=body,
                                      fetched_at=dt.datetime.now(dt.UTC)))
 
+    def policy_failed(self, policy: PolicyFile) -> None:
+        """A robots.txt or tdmrep.json that failed without a response (:mod:`audit.robots`): recorded with its
+        error, so the audit knows the host's rules were unreachable."""
+        if self.recorder is not None:
+            self.recorder.add(policy)
+
     def crawl_settings(self) -> dict[str, Any]:
         s = self.crawler.settings
         recorded = {name: s.get(name) for name in RECORDED_SETTINGS}
@@ -75,8 +85,10 @@ class AuditPipeline:
 
     def open_spider(self) -> None:
         crawl_id = crawl_id_for(self.crawler)
-        self.store = Store.open(self.db_path)
-        self.recorder = Recorder(self.store, crawl_id, batch_size=self.batch_size)
+        # held only while a batch is written: a notebook or `provaudit report` can open the store in between
+        self.store = StoreWriter(self.db_path)
+        self.recorder = Recorder(self.store, crawl_id, batch_size=self.batch_size, spool_rows=self.spool_rows,
+                                 finish_wait=self.finish_wait)
         warc = str(warc_path_for(self.crawler)) if self.crawler.settings.getbool("AUDIT_WARC", True) else None
         self.recorder.begin(source=self.source, kind="crawl", settings=self.crawl_settings(), warc_path=warc)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="provaudit-analyse")
@@ -125,6 +137,8 @@ class AuditPipeline:
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
         keep = {k: v for k, v in stats.items() if isinstance(v, int | float | str) and not k.startswith("log_count")}
         keep["finish_reason"] = reason
+        # the recorder's last write links every sighting of the crawl still without its image, those an earlier run
+        # wrote before their image arrived included (a resumed run records them again: INSERT OR IGNORE keeps them)
         self.recorder.finish(keep)
         counts = dict(self.recorder.counts)
         self.store.close()

@@ -63,13 +63,15 @@ POLICY_PATHS = {"/robots.txt": "robots.txt", "/.well-known/tdmrep.json": "tdmrep
 @dataclass(frozen=True, slots=True)
 class PolicyFile:
     """A robots.txt or TDMRep file of a host, kept so the audit can tell which collected images its rules
-    forbade (``kind`` is ``robots.txt`` or ``tdmrep.json``)."""
+    forbade (``kind`` is ``robots.txt`` or ``tdmrep.json``). When no response arrived (connection refused or reset,
+    timeout, DNS failure), ``status`` is None, ``body`` empty and ``error`` says what failed."""
 
     kind: str
     url: str
-    status: int
+    status: int | None
     body: str
     fetched_at: dt.datetime
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

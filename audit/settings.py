@@ -38,7 +38,33 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("AUDIT_SOURCE", "crawl", "Free-text label of what was crawled, recorded in the `crawls` table."),
     Setting("AUDIT_CRAWL_ID", None, "Crawl id to record under; by default a new one (kept in JOBDIR on resume)."),
-    Setting("AUDIT_BATCH_SIZE", 500, "Rows buffered per table before one bulk insert into DuckDB."),
+    Setting(
+        "AUDIT_BATCH_SIZE",
+        500,
+        "Rows buffered per table before one bulk insert into DuckDB. The crawl opens the store for each batch and "
+        "closes it after, so other processes (a notebook, `provaudit report`) can open it in between.",
+    ),
+    Setting(
+        "AUDIT_STORE_LOCK_WAIT",
+        5.0,
+        "Seconds `Store.open` (notebooks, every `provaudit` command) keeps trying while another process holds the "
+        "store's file (DuckDB: one writer, or any number of readers) before it fails with a message naming that "
+        "process. A crawl holds its store only while it writes a batch, so this is the wait for a gap.",
+    ),
+    Setting(
+        "AUDIT_SPOOL_ROWS",
+        20_000,
+        "Rows a crawl keeps in memory while another process holds its store (a notebook reading it); past this, it "
+        "writes them to the spool, Arrow files in `<store>.spool/`, which the next write to the store adds first. "
+        "The crawl tries the store again at every batch.",
+    ),
+    Setting(
+        "AUDIT_STORE_FINISH_WAIT",
+        60.0,
+        "Seconds the end of a crawl waits for its store when another process holds it. After that its last rows stay "
+        "in the spool (`<store>.spool/`, logged as an error naming the holder) and the next process that opens the "
+        "store for writing (`provaudit crawl`, `ingest`, `audit`) adds them: nothing is lost.",
+    ),
     Setting(
         "AUDIT_MAX_IMAGE_PIXELS",
         64_000_000,
@@ -51,6 +77,14 @@ SETTINGS: tuple[Setting, ...] = (
         "AUDIT_PROXY",
         None,
         "HTTP proxy every request goes through (the built-in test web is reached this way, under its real host names).",
+    ),
+    Setting(
+        "AUDIT_ROBOTS_UNREACHABLE",
+        "disallow",
+        "What a host whose robots.txt is unreachable may be crawled for: `disallow` (nothing, as RFC 9309 section "
+        "2.3.1.4 requires when the file answers 5xx or fails without a response: refused, reset, timed out, DNS) or "
+        "`allow` (everything, Scrapy's own behaviour). A 4xx still means no rules. Either way the failure is recorded "
+        "in `host_policies`, and the audit counts it as a complete disallow.",
     ),
     Setting(
         "AUDIT_TDMREP",

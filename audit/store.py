@@ -8,14 +8,21 @@ The schema below is the single source of truth: the DDL is generated from it and
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+
+from .settings import DEFAULTS
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +31,26 @@ SCHEMA_VERSION = 1
 
 class StoreError(Exception):
     """The store cannot be opened or written (locked by another writer, not a DuckDB file, ...)."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store's file: DuckDB lets one process write a file, or any number of processes read
+    it, never both at once. ``pid`` and ``program`` name the holder when DuckDB says who it is; ``reading`` tells
+    whether it holds the file read-only."""
+
+    def __init__(self, message: str, *, path: Path, pid: int | None, program: str | None, reading: bool) -> None:
+        super().__init__(message)
+        self.path = path
+        self.pid = pid
+        self.program = program
+        self.reading = reading
+
+    @property
+    def holder(self) -> str:
+        """``process 1234 (/usr/bin/python3)``, or ``another process`` when DuckDB did not say."""
+        if self.pid is None:
+            return "another process"
+        return f"process {self.pid}" + (f" ({self.program})" if self.program else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +121,22 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "host_policies",
-        "One row per robots.txt and `/.well-known/tdmrep.json` fetched in a crawl (also kept in the WARC): the "
-        "rules each host published for crawlers and text-and-data mining.",
+        "One row per robots.txt and `/.well-known/tdmrep.json` a crawl asked for (responses are also kept in the "
+        "WARC): the rules each host published for crawlers and text-and-data mining, or why none arrived.",
         (
             C("crawl_id", "VARCHAR", "The crawl that fetched it.", False),
-            C("host", "VARCHAR", "Host (and port, if any) the file governs.", False),
+            C("host", "VARCHAR", "Lower-case host name the file governs, as in `sightings.image_host`, with "
+              "`:port` only for a non-default port (such files are not matched to sightings by the audit).", False),
             C("kind", "VARCHAR", "`robots.txt` or `tdmrep.json`.", False),
             C("url", "VARCHAR", "URL of the file."),
-            C("status", "INTEGER", "HTTP status code (a 404 means the host published none)."),
-            C("body", "VARCHAR", "Its text (at most 512 KiB; Google reads at most 500 KiB of a robots.txt)."),
-            C("fetched_at", "TIMESTAMPTZ", "When it was fetched (UTC)."),
+            C("status", "INTEGER", "HTTP status code (a 404 means the host published none); NULL when no response "
+              "arrived (see `error`). A robots.txt answering 5xx or not at all means \"disallow everything\" "
+              "(RFC 9309, section 2.3.1.4)."),
+            C("body", "VARCHAR", "Its text (at most 512 KiB; Google reads at most 500 KiB of a robots.txt); NULL when "
+              "no response arrived."),
+            C("fetched_at", "TIMESTAMPTZ", "When it was fetched, or when the fetch failed (UTC)."),
+            C("error", "VARCHAR", "Why no response arrived (connection refused or reset, timeout, DNS failure, ...), "
+              "after the crawl's retries; NULL when one did."),
         ),
         ("crawl_id", "host", "kind"),
     ),
@@ -320,11 +353,68 @@ def utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC)
 
 
+def arrow_table(table: Table, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """``rows`` (mappings of column name to value) as an Arrow table with ``table``'s columns."""
+    columns = {name: [row.get(name) for row in rows] for name in table.column_names}
+    return pa.Table.from_pydict(columns, schema=arrow_schema(table))
+
+
+# -- who holds the file ----------------------------------------------------------------------------------------------
+
+# DuckDB 1.x/2.x: 'IO Error: Could not set lock on file "/x.duckdb": Conflicting lock is held in /usr/bin/python3.11
+# (PID 28060). However, you would be able to open this database in read-only mode, ...' (the last sentence only when
+# the holder reads the file).
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?)\s*\(PID (?P<pid>\d+)\)")
+
+
+def _lock_conflict(exc: BaseException) -> tuple[int | None, str | None, bool] | None:
+    """``(pid, program, holder_reads)`` when ``exc`` says that another process holds the file's lock, else None."""
+    text = str(exc)
+    if "Could not set lock" not in text and "Conflicting lock" not in text:
+        return None
+    m = _LOCK_HOLDER.search(text)
+    pid = int(m.group("pid")) if m else None
+    program = (m.group("program").strip() or None) if m else None
+    return pid, program, "open this database in read-only mode" in text
+
+
+def _busy(path: Path, waited: float, pid: int | None, program: str | None, reading: bool) -> StoreBusy:
+    holder = StoreBusy("", path=path, pid=pid, program=program, reading=reading).holder
+    if reading:
+        what = f"the store {path} is open for reading in {holder}; close it there (e.g. a notebook's store.close())"
+    else:
+        what = f"the store {path} is being written by {holder}"
+    return StoreBusy(f"{what}; try again (waited {waited:g} s)", path=path, pid=pid, program=program,
+                     reading=reading)
+
+
+def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection; while another process holds the file, try again every few tens of milliseconds for up
+    to ``wait`` seconds (a crawl holds its store only while it writes a batch), then raise :class:`StoreBusy`."""
+    deadline = time.monotonic() + max(0.0, wait)
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            conflict = _lock_conflict(exc)
+            if conflict is None:
+                raise StoreError(f"cannot open store {path}: {exc}") from exc
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _busy(path, max(0.0, wait), *conflict) from exc
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, 0.2)
+        except duckdb.Error as exc:
+            raise StoreError(f"{path} is not a usable DuckDB store: {exc}") from exc
+
+
 class Store:
     """A DuckDB provenance store opened for reading or writing.
 
     Use :meth:`open`; one process may write a store at a time (DuckDB's rule), any number may read a store that no
-    process is writing.
+    process is writing. A crawl holds its store only while it writes a batch (:class:`StoreWriter`), so opening a
+    store that a crawl is writing waits for the gap between two batches.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None, read_only: bool) -> None:
@@ -333,22 +423,42 @@ class Store:
         self.read_only = read_only
 
     @classmethod
-    def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
+    def open(cls, path: str | Path, *, read_only: bool = False, wait: float | None = None,
+             schema: bool = True) -> Store:
+        """Open the store at ``path`` (created if missing, unless ``read_only``).
+
+        While another process holds the file, try again for up to ``wait`` seconds (default
+        ``AUDIT_STORE_LOCK_WAIT``), then raise :class:`StoreBusy` naming that process. Opened for writing, the
+        schema is brought up to date (unless ``schema`` is false: the caller knows it is) and rows left in the
+        store's spool by a writer that could not get the file (:class:`Spool`) are added first."""
         p = Path(path)
         if read_only and not p.exists():
             raise StoreError(f"no store at {p}")
         if not read_only:
             p.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(str(p), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise StoreError(f"cannot open store {p}: {exc}") from exc
-        except duckdb.Error as exc:
-            raise StoreError(f"{p} is not a usable DuckDB store: {exc}") from exc
+        con = _connect(p, read_only, float(DEFAULTS["AUDIT_STORE_LOCK_WAIT"] if wait is None else wait))
         store = cls(con, p, read_only)
-        if not read_only:
-            store.create_schema()
+        try:
+            if read_only:
+                waiting = store.spool.files()
+                if waiting:
+                    logger.warning("%d spool file(s) in %s hold rows not yet in the store (it was busy when they were "
+                                   "written); the next process that opens it for writing adds them",
+                                   len(waiting), store.spool.dir)
+            else:
+                if schema:
+                    store.create_schema()
+                store.spool.drain(store)
+        except BaseException:
+            con.close()
+            raise
         return store
+
+    @property
+    def spool(self) -> Spool:
+        if self.path is None:
+            raise StoreError("an in-memory store has no spool")
+        return Spool(self.path)
 
     def create_schema(self) -> None:
         """Create missing tables, and add columns that a store written by an older version lacks."""
@@ -365,22 +475,69 @@ class Store:
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )
 
+    @contextmanager
+    def transaction(self, wait: float = 0.0) -> Iterator[Store]:
+        """One transaction on this store: committed if the block ends normally, rolled back otherwise. (``wait`` is
+        for :meth:`StoreWriter.transaction`'s signature: an open store is already held.)"""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
         """Bulk-insert ``rows`` (mappings of column name to value) into ``table``; rows whose primary key is
-        already present are skipped. Returns the number of rows offered."""
+        already present are skipped (``crawls`` rows are merged instead, see :meth:`insert_arrow`). Returns the
+        number of rows offered."""
         if not rows:
             return 0
+        return self.insert_arrow(table, arrow_table(TABLES_BY_NAME[table], rows))
+
+    def insert_arrow(self, table: str, data: pa.Table) -> int:
+        """Bulk-insert an Arrow table holding some or all of ``table``'s columns (by name); rows whose primary key is
+        already present are skipped. ``crawls`` rows are merged with the row of the same crawl: the first values of
+        what a run starts with (source, kind, start, settings, WARC) are kept, the last ``finished_at`` and
+        ``stats`` win, so a crawl's start and end can be written in any order."""
+        if data.num_rows == 0:
+            return 0
         t = TABLES_BY_NAME[table]
-        columns = {name: [row.get(name) for row in rows] for name in t.column_names}
-        batch = pa.Table.from_pydict(columns, schema=arrow_schema(t))
-        names = ", ".join(t.column_names)
+        present = set(data.column_names)
+        names = [n for n in t.column_names if n in present]
+        cols = ", ".join(names)
+        if t.name == "crawls":
+            self._upsert_crawls(names, data)
+            return data.num_rows
         verb = "INSERT OR IGNORE" if t.indexed else "INSERT"
-        self.con.register("_batch", batch)
+        self.con.register("_batch", data)
         try:
-            self.con.execute(f"{verb} INTO {t.name} ({names}) SELECT {names} FROM _batch")
+            self.con.execute(f"{verb} INTO {t.name} ({cols}) SELECT {cols} FROM _batch")
         finally:
             self.con.unregister("_batch")
-        return len(rows)
+        return data.num_rows
+
+    _CRAWL_END_COLUMNS = frozenset({"finished_at", "stats"})
+
+    def _upsert_crawls(self, names: list[str], data: pa.Table) -> None:
+        updates = [f"{c} = coalesce(excluded.{c}, crawls.{c})" if c in self._CRAWL_END_COLUMNS
+                   else f"{c} = coalesce(crawls.{c}, excluded.{c})" for c in names if c != "crawl_id"]
+        action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+        sql = (f"INSERT INTO crawls ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+               f"ON CONFLICT (crawl_id) {action}")
+        # one row per statement: DuckDB refuses to update one row twice in one statement (a run's start and end)
+        for row in data.select(names).to_pylist():
+            self.con.execute(sql, [row[n] for n in names])
+
+    def link_sightings(self, crawl_id: str) -> None:
+        """Give the sightings of ``crawl_id`` still without their image the ``sha256`` its ``fetches`` recorded."""
+        self.con.execute(
+            "UPDATE sightings SET sha256 = f.sha256 FROM fetches f "
+            "WHERE sightings.sha256 IS NULL AND sightings.crawl_id = ? "
+            "AND f.crawl_id = sightings.crawl_id AND f.url = sightings.image_url "
+            "AND f.sha256 IS NOT NULL",
+            [crawl_id],
+        )
 
     def count(self, table: str) -> int:
         row = self.con.execute(f"SELECT count(*) FROM {TABLES_BY_NAME[table].name}").fetchall()[0]
@@ -397,3 +554,135 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class StoreWriter:
+    """The store of a long-running writer (a crawl) that holds the DuckDB file only while it writes a batch, so that
+    other processes — a notebook, ``provaudit report`` — can open the store between two batches.
+
+    :meth:`transaction` opens the store, yields it inside one transaction, commits and closes; it raises
+    :class:`StoreBusy` when another process holds the file, and the caller keeps its rows (in memory, then in the
+    :attr:`spool`) for a later try. Nothing is held between transactions."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.spool = Spool(self.path)
+        self._schema_done = False
+
+    @contextmanager
+    def transaction(self, wait: float = 0.0) -> Iterator[Store]:
+        store = Store.open(self.path, wait=wait, schema=not self._schema_done)
+        self._schema_done = True
+        try:
+            with store.transaction():
+                yield store
+        finally:
+            store.close()
+
+    def close(self) -> None:
+        """Nothing to release: the file is held only inside :meth:`transaction`."""
+
+
+_SPOOL_SEQUENCE = itertools.count()
+
+
+class Spool:
+    """Rows a writer could not put into its store because another process held the file: Arrow IPC files in a folder
+    beside the store (``provenance.duckdb.spool/``), one per table and spill, named in the order they were written.
+
+    A file appears complete or not at all (written under a temporary name, synced, renamed). The next process that
+    opens the store for writing adds every file in one transaction (``INSERT OR IGNORE``: adding a file twice changes
+    nothing), links the sightings of the crawls concerned to their images, and deletes the files. Readers cannot
+    write, so they only warn that rows are waiting."""
+
+    SUFFIX = ".arrow"
+
+    def __init__(self, store_path: Path) -> None:
+        self.dir = store_path.with_name(store_path.name + ".spool")
+
+    def files(self) -> list[Path]:
+        try:
+            names = os.listdir(self.dir)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(self.dir / n for n in names if n.endswith(self.SUFFIX) and not n.startswith("."))
+
+    @staticmethod
+    def _table_of(path: Path) -> str:
+        return path.name[: -len(Spool.SUFFIX)].rsplit("-", 1)[-1]
+
+    @staticmethod
+    def _read(path: Path) -> pa.Table:
+        with pa.OSFile(str(path), "rb") as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def rows(self) -> int:
+        """Rows waiting in the spool."""
+        total = 0
+        for path in self.files():
+            try:
+                total += self._read(path).num_rows
+            except (OSError, pa.ArrowException):
+                continue
+        return total
+
+    def write(self, table: str, rows: Sequence[Mapping[str, Any]]) -> Path:
+        """Write ``rows`` of ``table`` as one new spool file; returns its path."""
+        data = arrow_table(TABLES_BY_NAME[table], rows)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(_SPOOL_SEQUENCE):06d}-{table}{self.SUFFIX}"
+        tmp = self.dir / f".{name}.tmp"
+        try:
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, data.schema) as writer:
+                writer.write_table(data)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.dir / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return self.dir / name
+
+    def drain(self, store: Store) -> int:
+        """Add every spooled row to ``store`` (opened for writing) in one transaction, then delete the files.
+        Returns the number of rows added. A file that cannot be read is renamed ``*.unreadable`` and reported."""
+        files = self.files()
+        if not files:
+            return 0
+        started = time.monotonic()
+        rows = 0
+        done: list[Path] = []
+        crawl_ids: set[str] = set()
+        with store.transaction():
+            for path in files:
+                table = self._table_of(path)
+                if table not in TABLES_BY_NAME:
+                    logger.error("spool file %s is for an unknown table %r: left where it is", path, table)
+                    continue
+                try:
+                    data = self._read(path)
+                except (OSError, pa.ArrowException) as exc:
+                    bad = path.with_name(path.name + ".unreadable")
+                    os.replace(path, bad)
+                    logger.error("spool file %s cannot be read (%s): renamed %s, its rows are not in the store",
+                                 path, exc, bad.name)
+                    continue
+                store.insert_arrow(table, data)
+                if "crawl_id" in data.column_names:
+                    crawl_ids.update(str(c) for c in data.column("crawl_id").unique().to_pylist() if c is not None)
+                rows += data.num_rows
+                done.append(path)
+            for crawl_id in sorted(crawl_ids):
+                store.link_sightings(crawl_id)
+        for path in done:
+            path.unlink(missing_ok=True)
+        try:
+            self.dir.rmdir()
+        except OSError:
+            pass  # not empty (a writer spilled meanwhile, or unreadable files) or already gone
+        logger.info("added %d rows from %d spool file(s) in %s to the store (%.2f s)", rows, len(done), self.dir,
+                    time.monotonic() - started)
+        return rows

@@ -29,6 +29,10 @@ COOKIES_ENABLED = False
 LOG_LEVEL = "INFO"
 
 DOWNLOADER_MIDDLEWARES = {
+    # robots.txt as RFC 9309 says (an unreachable file means "disallow everything"; AUDIT_ROBOTS_UNREACHABLE), and
+    # robots.txt / tdmrep.json fetches that failed without a response recorded in host_policies
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "audit.robots.RobotsTxtMiddleware": 100,
     "audit.proxy.ProxyMiddleware": 740,
     "audit.warc.WarcMiddleware": 950,
 }

@@ -1,15 +1,20 @@
 """Failing servers: a real ``provaudit crawl`` of the fault-injecting web (``audit/testweb/faults.py``) into a real
 DuckDB file. The crawl finishes in bounded time; every faulty URL has a row saying what failed, where and why; the
 good images beside them are recorded normally; retries are bounded; the summary and ``crawls.stats`` count the
-failures. The figures are in docs/reliability.md ("Failing servers")."""
+failures; a host whose robots.txt is unreachable (5xx, no response) is not crawled (RFC 9309), or with
+``AUDIT_ROBOTS_UNREACHABLE=allow`` is; robots.txt and tdmrep.json fetches that failed without a response are recorded.
+The figures are in docs/reliability.md ("Failing servers")."""
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -53,6 +58,9 @@ PAGE_EXPECTED: dict[str, tuple[int, str]] = {
     "/page/chain-0.html": (0, r"max redirections reached after 20 redirects \(last: .*/page/chain-20\.html\)"),
     "/private/page.html": (0, r"IgnoreRequest: Forbidden by robots\.txt"),
 }
+# the page of each of the two other sites, on hosts whose robots.txt is unreachable: not fetched (RFC 9309)
+UNREACHABLE_ROBOTS = {"other": r"HTTP 500",
+                      "reset": r"ResponseDataLossError: the connection closed before the whole body arrived"}
 RETRIED = {"/img/status-500.jpg", "/img/status-503.jpg", "/img/timeout.jpg", "/img/reset.jpg", "/img/truncated.jpg",
            "/img/slow.jpg", "/page/status-500.html", "/page/timeout.html", "/page/reset.html"}
 
@@ -77,9 +85,9 @@ def fault_crawl(tmp_path_factory) -> dict[str, Any]:
         requests, other_requests, reset_requests = web.requests, web.other_requests, web.reset_requests
         origin, other, reset = web.origin, web.other_origin, web.reset_origin
     assert proc.returncode == 0, proc.stderr
-    # no uncaught exception: the one traceback is Scrapy's log line for the robots.txt that resets
-    robots_errors = proc.stderr.count("ERROR scrapy.downloadermiddlewares.robotstxt: Error downloading")
-    assert proc.stderr.count("Traceback") == robots_errors == 1, proc.stderr
+    # no uncaught exception, and no traceback: an unreachable robots.txt is a warning saying what it means
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("unreachable") >= 2 and "RFC 9309" in proc.stderr, proc.stderr
     return {"db": db, "stdout": proc.stdout, "elapsed": elapsed, "requests": requests, "other": other_requests,
             "reset": reset_requests, "origin": origin, "other_origin": other, "reset_origin": reset}
 
@@ -143,32 +151,57 @@ def test_every_faulty_page_has_a_row_saying_what_where_and_why(fault_crawl):
     as_image = fetches[origin + "/page/as-image.html"]
     assert as_image["content_type"] == "image/jpeg" and as_image["error"] is None
     assert images[as_image["sha256"]]["error"].startswith("not a readable image")
-    # only the faulty pages failed
+    # only the faulty pages failed, and the other sites' pages, whose robots.txt was unreachable
     failed = {url for url, r in pages.items() if r["error"]}
-    assert failed == {origin + p for p in PAGE_EXPECTED}
+    assert failed == {origin + p for p in PAGE_EXPECTED} | {fault_crawl[f"{site}_origin"] + "/b/"
+                                                             for site in UNREACHABLE_ROBOTS}
     assert len(pages) == len(PAGE_EXPECTED) + 4  # the start page, page/good.html and the other sites' pages
 
 
 def test_good_images_next_to_the_faults_are_recorded_normally(fault_crawl):
-    origin, other, reset = fault_crawl["origin"], fault_crawl["other_origin"], fault_crawl["reset_origin"]
-    # the last two behind a robots.txt that answers 500 and one that resets the connection
-    urls = [origin + p for p in GOOD_IMAGES] + [other + "/b/img/good-b.jpg", reset + "/b/img/good-b.jpg"]
+    origin = fault_crawl["origin"]
+    urls = [origin + p for p in GOOD_IMAGES]
     with Store.open(fault_crawl["db"], read_only=True) as store:
         rows = store.query(
             "SELECT f.url, f.status, f.error, i.format, i.width, i.error, s.sha256 = f.sha256 FROM fetches f "
             "JOIN images i USING (sha256) JOIN sightings s ON s.image_url = f.url WHERE f.url IN "
             f"({', '.join('?' * len(urls))})", urls)
-        policies = {(h, k): s for h, k, s in store.query("SELECT host, kind, status FROM host_policies")}
-        (stats,) = store.query("SELECT stats FROM crawls")[0]
     assert sorted(r[0] for r in rows) == sorted(urls)
     for url, status, error, fmt, width, image_error, linked in rows:
         assert (status, error, fmt, width, image_error, linked) == (200, None, "JPEG", 96, None, True), url
-    # both robots.txt files are kept, the failing one with its status
-    assert policies[(origin.removeprefix("http://"), "robots.txt")] == 200
-    assert policies[(other.removeprefix("http://"), "robots.txt")] == 500
-    # a robots.txt that never answered has no row (host_policies keeps responses); crawls.stats counts it
-    assert (reset.removeprefix("http://"), "robots.txt") not in policies
-    assert json.loads(stats)["robotstxt/exception_count/<class 'scrapy.exceptions.ResponseDataLossError'>"] == 1
+
+
+def _policies(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
+    cur = store.con.execute("SELECT host, kind, status, body, error FROM host_policies")
+    names = [d[0] for d in cur.description]
+    return {(r[0], r[1]): dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+def test_an_unreachable_robots_txt_disallows_its_host_and_is_recorded(fault_crawl):
+    """RFC 9309, section 2.3.1.4: a robots.txt answering 5xx, or not at all, means a complete disallow. Both are
+    recorded in host_policies: the 500 with its status and body, the reset with the error and no status."""
+    origin = fault_crawl["origin"]
+    with Store.open(fault_crawl["db"], read_only=True) as store:
+        policies = _policies(store)
+        pages = _rows(store, "SELECT url, status, error FROM pages")
+        fetched = {r[0] for r in store.query("SELECT url FROM fetches")}
+        (stats,) = store.query("SELECT stats FROM crawls")[0]
+    stats = json.loads(stats)
+    host = {site: fault_crawl[f"{site}_origin"].removeprefix("http://") for site in UNREACHABLE_ROBOTS}
+    assert policies[(origin.removeprefix("http://"), "robots.txt")]["status"] == 200
+    assert {k: policies[(host["other"], "robots.txt")][k] for k in ("status", "body", "error")} == {
+        "status": 500, "body": "internal error", "error": None}
+    reset = policies[(host["reset"], "robots.txt")]
+    assert reset["status"] is None and reset["body"] is None
+    assert re.search(rf"^{UNREACHABLE_ROBOTS['reset']} .*\(ConnectionLost", reset["error"]), reset["error"]
+    for site, why in UNREACHABLE_ROBOTS.items():
+        page = pages[fault_crawl[f"{site}_origin"] + "/b/"]
+        assert page["status"] == 0 and re.search(
+            rf"^IgnoreRequest: Forbidden by robots\.txt: it is unreachable \({why}.*\), so nothing on "
+            rf"{re.escape(host[site])} may be fetched \(RFC 9309\)$", page["error"]), page
+        assert not any(url.startswith(fault_crawl[f"{site}_origin"]) for url in fetched)
+    assert stats["robotstxt/unreachable"] == 2
+    assert stats["robotstxt/exception_count/<class 'scrapy.exceptions.ResponseDataLossError'>"] == 1
 
 
 def test_retries_are_bounded(fault_crawl):
@@ -183,7 +216,7 @@ def test_retries_are_bounded(fault_crawl):
         assert requests[path] == 1, path  # not retryable
     assert requests["/private/secret.jpg"] == requests["/private/page.html"] == 0  # robots.txt obeyed
     assert other["/robots.txt"] == reset["/robots.txt"] == tries  # a failing robots.txt is retried like the rest
-    assert other["/b/img/good-b.jpg"] == reset["/b/img/good-b.jpg"] == 1
+    assert sum(other.values()) == sum(reset.values()) == tries  # and nothing else is asked of those hosts
     # a redirect loop a -> b -> a is stopped at its first repeat: a twice (once more to fail it), b once
     assert (requests["/img/loop-a.jpg"], requests["/img/loop-b.jpg"]) == (2, 1)
     # a redirect chain stops at REDIRECT_MAX_TIMES (20): the 21st URL of the chain is never asked for
@@ -199,11 +232,12 @@ def test_the_summary_and_crawl_stats_count_the_failures(fault_crawl):
         (stats,) = store.query("SELECT stats FROM crawls")[0]
     stats = json.loads(stats)
     failing_images = sum(1 for v in IMAGE_EXPECTED.values() if v is not None)
-    assert (page_errors, fetch_errors) == (len(PAGE_EXPECTED), failing_images) == (7, 13)
+    failing_pages = len(PAGE_EXPECTED) + len(UNREACHABLE_ROBOTS)
+    assert (page_errors, fetch_errors) == (failing_pages, failing_images) == (9, 13)
     assert stats["page_errors"] == page_errors and stats["image_fetch_errors"] == fetch_errors
     assert stats["retry/max_reached"] == len(RETRIED) + 2  # and the two failing robots.txt
     assert stats["retry/count"] == (len(RETRIED) + 2) * RETRY_TIMES
-    assert stats["robotstxt/forbidden"] == 2
+    assert stats["robotstxt/forbidden"] == 4  # /private/ twice, and the pages behind unreachable robots.txt files
     out = fault_crawl["stdout"]
 
     def shown(label: str) -> int:
@@ -215,7 +249,7 @@ def test_the_summary_and_crawl_stats_count_the_failures(fault_crawl):
     assert shown("image fetches that failed") == fetch_errors
     assert shown("requests retried") == stats["retry/count"]
     assert shown("requests that failed every retry") == stats["retry/max_reached"]
-    assert shown("requests forbidden by robots.txt") == 2
+    assert shown("requests forbidden by robots.txt") == 4
 
 
 def test_the_fault_server_counts_requests_and_stops_promptly():
@@ -229,3 +263,101 @@ def test_the_fault_server_counts_requests_and_stops_promptly():
             urllib.request.urlopen(web.url("/img/timeout.jpg"), timeout=0.5)
         assert web.requests["/img/good-1.jpg"] == 1 and web.requests["/img/timeout.jpg"] == 1
     assert time.monotonic() - started < 5  # a handler that hangs does not hold the server open
+
+
+# -- AUDIT_ROBOTS_UNREACHABLE=allow, and the audit -------------------------------------------------------------------
+
+
+class _PageServer(ThreadingHTTPServer):
+    """A site on loopback whose page shows one image hosted on ``image_origin`` (a closed port: nothing answers
+    there, neither its robots.txt nor its tdmrep.json nor the image)."""
+
+    daemon_threads = True
+
+    def __init__(self, image_origin: str) -> None:
+        page = (f'<!doctype html><html lang="en"><body><img src="{image_origin}/img/gone.jpg" alt="gone">'
+                "</body></html>").encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                status, body = (200, page) if self.path == "/" else (404, b"not found")
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self.thread.join(timeout=5)
+
+
+def _closed_origin() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(scope="module")
+def allow_crawl(tmp_path_factory) -> dict[str, Any]:
+    """The two sites whose robots.txt is unreachable, and a page whose image is on a host where nothing answers,
+    crawled with ``AUDIT_ROBOTS_UNREACHABLE=allow`` (Scrapy's behaviour: as if there were no rules)."""
+    db = tmp_path_factory.mktemp("allow") / "allow.duckdb"
+    closed = _closed_origin()
+    page = _PageServer(closed)
+    try:
+        with FaultyWeb() as web:
+            args = [sys.executable, "-m", "audit.cli", "crawl", page.origin + "/", web.other_origin + "/b/",
+                    web.reset_origin + "/b/", "--db", str(db), "--allowed-domain", "127.0.0.1", "--no-throttle",
+                    "-s", f"DOWNLOAD_TIMEOUT={TIMEOUT}", "-s", "AUDIT_ROBOTS_UNREACHABLE=allow"]
+            proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=CRAWL_BOUND)
+            origins = {"page": page.origin, "other": web.other_origin, "reset": web.reset_origin, "closed": closed}
+    finally:
+        page.close()
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return {"db": db, "stderr": proc.stderr, **{f"{k}_origin": v for k, v in origins.items()}}
+
+
+def test_with_allow_a_host_whose_robots_txt_is_unreachable_is_crawled_and_failures_are_recorded(allow_crawl):
+    host = {k: allow_crawl[f"{k}_origin"].removeprefix("http://") for k in ("page", "other", "reset", "closed")}
+    refused = r"^(Download)?ConnectionRefusedError: Connection was refused by other side"
+    with Store.open(allow_crawl["db"], read_only=True) as store:
+        policies = _policies(store)
+        pages = _rows(store, "SELECT url, status, error FROM pages")
+        fetches = _rows(store, "SELECT f.url, f.status, f.error, i.format FROM fetches f LEFT JOIN images i "
+                               "USING (sha256)")
+        (stats,) = store.query("SELECT stats FROM crawls")[0]
+    assert policies[(host["other"], "robots.txt")]["status"] == 500
+    for h in (host["reset"], host["closed"]):  # no response: recorded with the error
+        assert policies[(h, "robots.txt")]["status"] is None and policies[(h, "robots.txt")]["error"], h
+    assert re.search(refused, policies[(host["closed"], "robots.txt")]["error"])
+    # a tdmrep.json that failed without a response has its row too (the image's host: nothing answers there)
+    tdmrep = policies[(host["closed"], "tdmrep.json")]
+    assert tdmrep["status"] is None and re.search(refused, tdmrep["error"]), tdmrep
+    assert policies[(host["page"], "robots.txt")]["status"] == policies[(host["page"], "tdmrep.json")]["status"] == 404
+    # the hosts were crawled as if they had no rules: their page and image recorded normally
+    for site in ("other", "reset"):
+        origin = allow_crawl[f"{site}_origin"]
+        assert pages[origin + "/b/"]["status"] == 200 and pages[origin + "/b/"]["error"] is None
+        image = fetches[origin + "/b/img/good-b.jpg"]
+        assert (image["status"], image["error"], image["format"]) == (200, None, "JPEG")
+    gone = fetches[allow_crawl["closed_origin"] + "/img/gone.jpg"]
+    assert gone["status"] is None and re.search(refused, gone["error"])
+    stats = json.loads(stats)
+    assert stats["robotstxt/unreachable"] == 3 and stats.get("robotstxt/forbidden", 0) == 0
+    assert stats["robots.txt_errors"] == 2 and stats["tdmrep.json_errors"] == 1
+    assert allow_crawl["stderr"].count("AUDIT_ROBOTS_UNREACHABLE=allow") == 3
+
