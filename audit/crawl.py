@@ -19,6 +19,7 @@ from scrapy.settings import Settings
 from .crawlid import crawl_id_for
 from .recorder import PageRefs
 from .records import ImageFetch, PageItem
+from .resume import ResumeState, resume_state_for
 from .warc import warc_path_for
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class CrawlResult:
     db_path: Path
     warc_path: Path | None
     stats: dict[str, Any] = field(default_factory=dict)
+    resume: ResumeState | None = None  # how the run started: fresh, resumed, or resumed after a kill
 
     @property
     def finish_reason(self) -> str:
@@ -72,6 +74,9 @@ def run_crawl(
         logging.getLogger(name).setLevel(level)
     crawler = process.create_crawler(ProvenanceSpider)
     crawl_id = crawl_id_for(crawler)
+    # with JOBDIR: resumed cleanly, or after a kill (Scrapy's state discarded); here, so that a store locked by
+    # another writer is reported before the crawl starts
+    resume = resume_state_for(crawler)
 
     if progress is not None:
         def on_item(item: Any, **_: Any) -> None:
@@ -88,4 +93,4 @@ def run_crawl(
     process.start()
     stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
     warc = warc_path_for(crawler) if crawler.settings.getbool("AUDIT_WARC", True) else None
-    return CrawlResult(crawl_id=crawl_id, db_path=Path(db_path), warc_path=warc, stats=stats)
+    return CrawlResult(crawl_id=crawl_id, db_path=Path(db_path), warc_path=warc, stats=stats, resume=resume)

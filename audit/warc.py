@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
 import threading
 import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any
@@ -93,18 +95,130 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
     return pairs
 
 
+@dataclass(frozen=True, slots=True)
+class WarcScan:
+    """What :func:`scan_warc` found in a WARC file written one record per gzip member."""
+
+    path: Path
+    size: int  # bytes in the file when scanned
+    end: int  # offset just past the last complete record
+    records: int  # complete records
+    response_uris: frozenset[str] | None = None  # WARC-Target-URI of every complete response record, if asked
+
+    @property
+    def dropped(self) -> int:
+        """Bytes after the last complete record: the start of a record whose writer was killed."""
+        return self.size - self.end
+
+
+_SCAN_CHUNK = 64 * 1024  # compressed bytes fed to zlib at a time (bounds what one call can inflate to)
+_SCAN_HEAD = 16 * 1024  # decompressed bytes kept per record to read its WARC headers
+
+
+def _response_uri(head: bytes) -> str | None:
+    """The WARC-Target-URI of a record whose decompressed start is ``head``, if it is a response record."""
+    block = head.split(b"\r\n\r\n", 1)[0]
+    rec_type: bytes | None = None
+    uri: str | None = None
+    for line in block.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"warc-type":
+            rec_type = value.strip()
+        elif name == b"warc-target-uri":
+            uri = value.strip().strip(b"<>").decode("utf-8", "replace")
+    return uri if rec_type == b"response" else None
+
+
+def scan_warc(path: str | Path, *, response_uris: bool = False) -> WarcScan:
+    """Walk the gzip members of a WARC file written by :class:`WarcFile` (one record per member) and find where the
+    last complete record ends. A member counts when it decompresses to its end (gzip trailer and CRC checked) and
+    starts with a ``WARC/`` version line; the scan stops at the first member that does not (a record cut short by a
+    killed writer, or garbage), so everything before ``end`` reads cleanly."""
+    p = Path(path)
+    size = p.stat().st_size if p.exists() else 0
+    uris: set[str] | None = set() if response_uris else None
+    end = records = 0
+    if size:
+        with open(p, "rb") as fh:
+            pending = b""
+            pos = 0  # file offset of pending[0]
+            member: Any = None
+            head = bytearray()
+            while True:
+                if not pending:
+                    pending = fh.read(_SCAN_CHUNK)
+                    if not pending:
+                        break
+                if member is None:
+                    member = zlib.decompressobj(zlib.MAX_WBITS + 16)
+                    head = bytearray()
+                try:
+                    out = member.decompress(pending)
+                except zlib.error:
+                    break
+                if len(head) < _SCAN_HEAD:
+                    head += out[: _SCAN_HEAD - len(head)]
+                if not member.eof:
+                    pos += len(pending)
+                    pending = b""
+                    continue
+                rest = member.unused_data
+                pos += len(pending) - len(rest)
+                pending = rest
+                member = None
+                if not head.startswith(b"WARC/"):
+                    break
+                records += 1
+                end = pos
+                if uris is not None:
+                    uri = _response_uri(bytes(head))
+                    if uri:
+                        uris.add(uri)
+    return WarcScan(path=p, size=size, end=end, records=records,
+                    response_uris=frozenset(uris) if uris is not None else None)
+
+
+def repair_warc(path: str | Path, *, response_uris: bool = False) -> WarcScan:
+    """Make an existing WARC file safe to append to: cut off the incomplete record a killed writer left at its end
+    (appending after it would leave a gzip member that no reader can get past). Returns the scan; its ``dropped``
+    says how many bytes were cut. A missing or empty file is left alone."""
+    scan = scan_warc(path, response_uris=response_uris)
+    if scan.dropped:
+        os.truncate(scan.path, scan.end)
+        logger.warning("%s ended in %d bytes of an incomplete record (its writer was killed): cut them off, "
+                       "%d complete records kept", scan.path, scan.dropped, scan.records)
+    return scan
+
+
+def repair_warc_for(crawler: Any, *, response_uris: bool = False) -> WarcScan:
+    """:func:`repair_warc` on a crawler's WARC file, once per crawler (the resume logic and
+    :class:`WarcMiddleware` both ask, before anything is written to it)."""
+    cached: WarcScan | None = getattr(crawler, "_provaudit_warc_scan", None)
+    if cached is not None and (cached.response_uris is not None or not response_uris):
+        return cached
+    scan = repair_warc(warc_path_for(crawler), response_uris=response_uris)
+    crawler._provaudit_warc_scan = scan
+    return scan
+
+
 class WarcFile:
     """An append-only gzipped WARC file, one gzip member per record. Appending to an existing file (a resumed crawl)
-    adds new gzip members, which every WARC reader accepts.
+    adds new gzip members, which every WARC reader accepts; an incomplete record at its end (a writer killed mid
+    record) is cut off first (``repair``, see :func:`repair_warc`), so the file stays readable end to end.
 
     Records are compressed at ``level``, except responses whose body is already compressed (JPEG, PNG, WebP, ...),
     which are stored in gzip members at level 0: still valid gzip, read by any WARC reader, at a fraction of the CPU.
     """
 
-    def __init__(self, path: str | Path, *, info: dict[str, str] | None = None, level: int = 6) -> None:
+    def __init__(
+        self, path: str | Path, *, info: dict[str, str] | None = None, level: int = 6, repair: bool = True
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.level = max(0, min(9, int(level)))
+        if repair:
+            repair_warc(self.path)
         self._fh: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - closed in close()
         self._writer = _LevelWARCWriter(self._fh)
         self._lock = threading.Lock()
@@ -197,8 +311,11 @@ class WarcMiddleware:
     def spider_opened(self, spider: Any = None) -> None:
         if self.warc is None:
             level = int(audit_settings.get(self.crawler.settings, "AUDIT_WARC_GZIP_LEVEL"))
+            scan = repair_warc_for(self.crawler)  # a resumed crawl appends: after its last complete record
+            if scan.dropped and self.crawler.stats is not None:
+                self.crawler.stats.set_value("provaudit/warc_bytes_dropped", scan.dropped)
             self.warc = WarcFile(self.path(), info={"software": SOFTWARE, "crawl-id": crawl_id_for(self.crawler)},
-                                 level=level)
+                                 level=level, repair=False)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="provaudit-warc")
             logger.info("writing WARC to %s", self.warc.path)
 

@@ -26,6 +26,7 @@ from audit.httputil import content_type, headers_dict, is_html, is_image_type
 from audit.pagefacts import page_facts
 from audit.recorder import PageRefs
 from audit.records import ImageFetch, ImageRef, PageItem
+from audit.resume import ResumeState, resume_state_for, stats_of
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,11 @@ def describe_failure(failure: Failure) -> tuple[int | None, str]:
 
 class ProvenanceSpider(scrapy.Spider):
     """Arguments: ``start_urls`` (space or comma separated) and ``allowed_domains`` (default: the start URLs'
-    hosts)."""
+    hosts).
+
+    With ``JOBDIR``, a run that follows a killed one starts again from the start URLs with Scrapy's request state
+    discarded, and does not download again the images the store already holds (:mod:`audit.resume`,
+    :meth:`already_fetched`)."""
 
     name = "provenance"
 
@@ -102,12 +107,21 @@ class ProvenanceSpider(scrapy.Spider):
         domains = _split(allowed_domains) or [urlsplit(u).hostname or "" for u in self.start_urls]
         self.allowed_domains = sorted({d.lower() for d in domains if d})
         self._policy_origins: set[str] = set()
+        self.resume = ResumeState(crawl_id="")
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ProvenanceSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        # before the engine opens the spider: the scheduler reads JOBDIR then, and after a kill it must not
+        spider.resume = resume_state_for(crawler)
         return spider
+
+    def already_fetched(self, request: scrapy.Request) -> bool:
+        """Whether an image request need not be sent: a run of this crawl that was killed already committed its
+        ``fetches`` row (and wrote its response to the WARC). Only set after a kill (Scrapy's own ``JOBDIR`` state
+        covers a clean resume); override to fetch anyway or to skip more."""
+        return request.url in self.resume.fetched
 
     def request_dropped(self, request: scrapy.Request, spider: Any = None) -> None:
         """Scrapy's duplicate filter drops a redirect whose target was already requested, and calls no errback: a
@@ -147,6 +161,9 @@ class ProvenanceSpider(scrapy.Spider):
                 "allow_offsite": True}
 
     async def start(self) -> AsyncIterator[Any]:
+        if self.crawler.stats is not None:
+            for key, value in stats_of(self.resume):
+                self.crawler.stats.set_value(key, value)
         for url in self.start_urls:
             yield scrapy.Request(url, callback=self.parse, errback=self.page_failed, meta=self._page_meta())
 
@@ -177,10 +194,15 @@ class ProvenanceSpider(scrapy.Spider):
         yield from self.policy_requests(response.url)
         for ref in parsed.image_refs:
             yield from self.policy_requests(ref.image_url)
-            yield scrapy.Request(
+            request = scrapy.Request(
                 ref.image_url, callback=self.parse_image, errback=self.image_failed, meta=self._image_meta(),
                 priority=10, headers={"Referer": response.url},
             )
+            if self.already_fetched(request):
+                if self.crawler.stats is not None:
+                    self.crawler.stats.inc_value("provaudit/image_fetches_already_recorded")
+                continue
+            yield request
         if self.follow_links:
             for link in parsed.links:
                 if not self.is_allowed(link):
