@@ -98,11 +98,13 @@ def _parse_setting(values: tuple[str, ...]) -> dict[str, Any]:
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    from .export import ExportError
     from .ingest import IngestError
+    from .merge import MergeError
 
     try:
         yield
-    except (StoreError, IngestError, FileNotFoundError, ValueError) as exc:
+    except (StoreError, IngestError, ExportError, MergeError, FileNotFoundError, ValueError) as exc:
         # the message may quote a file name or a scraped value: click prints it as is
         raise click.ClickException(_plain(exc)) from exc
 
@@ -219,12 +221,26 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
               help="Analysis worker processes (default: AUDIT_ANALYSIS_PROCESSES, 2).")
 def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: float | None,
            workers: int | None) -> None:
-    """Ingest WARC/ARC archives, folders of image files or single image files into the store DB."""
+    """Ingest WARC/ARC archives, folders of image files or single image files into the store DB; a folder written
+    by `provaudit export --format parquet` is read back as it was exported."""
+    from .export import import_export, is_export
     from .ingest import ingest as run_ingest
     from .settings import DEFAULTS
     from .store import Store
     from .summary import store_summary
 
+    exports = [p for p in paths if is_export(p)]
+    if exports:
+        if len(exports) != len(paths) or crawl_id:
+            raise click.ClickException("ingest exports on their own (they keep their crawl ids): "
+                                       "give only export folders, without --crawl-id")
+        with _errors(), Store.open(db) as store:
+            for path in exports:
+                imported = import_export(store, path)
+                added = sum(imported.added.values())
+                console.print(f"{_safe(path)}: {added:,} rows added of {sum(imported.offered.values()):,} "
+                              f"({', '.join(f'{k} {v:,}' for k, v in imported.added.items() if v) or 'all present'})")
+        return
     bounds = _bounds(timeout)
     with _errors(), Store.open(db) as store, _progress({"pages": None, "images": None, "sightings": None}) as bar:
         result = run_ingest(store, paths, crawl_id=crawl_id, progress=bar, timeout=bounds.timeout,
@@ -347,6 +363,43 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
               f"report:  {_safe(result.report)} (and report.json)\nverify:  {_safe(result.verification)}")
     out.print(f"time: {time.perf_counter() - started:.0f} s (test web {built:.0f} s, crawl {s['crawl']:.0f} s, "
               f"audit {s['audit']:.0f} s)")
+
+
+@main.command("export")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The store to export (opened read-only).")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
+              help="Parquet (lossless, read back by `provaudit ingest`) or CSV (text; formula cells escaped).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A new or empty folder: one subfolder per table, one file per crawl, and manifest.json.")
+def export_command(db: Path, fmt: str, out_dir: Path) -> None:
+    """Write every table of the store DB as Parquet or CSV files, for Spark, pandas or polars."""
+    from .export import export_store
+    from .store import Store
+
+    with _errors(), Store.open(db, read_only=True) as store:
+        result = export_store(store, out_dir, fmt=fmt)
+    files = sum(len(f) for f in result.files.values())
+    console.print(f"exported {sum(result.rows.values()):,} rows of {len(result.rows)} tables in {files} "
+                  f"{fmt} files to {_safe(out_dir)}")
+
+
+@main.command("merge")
+@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The store to merge into (created if missing).")
+def merge_command(shards: tuple[Path, ...], db: Path) -> None:
+    """Add the crawl rows of store SHARDS (e.g. one per crawl worker) to DB, without duplicates."""
+    from .merge import merge_stores
+    from .store import Store
+
+    with _errors(), Store.open(db) as store:
+        result = merge_stores(store, shards)
+    added = ", ".join(f"{k} {v:,}" for k, v in result.added.items() if v) or "nothing new"
+    console.print(f"merged {result.shards} shard(s) into {_safe(db)}: {added}")
+    if result.derived_cleared:
+        console.print(f"[yellow]run[/] provaudit audit --db {_safe(db)} [yellow]to recompute signals and "
+                      "attributions[/]")
 
 
 @main.command("audit")

@@ -1,0 +1,273 @@
+"""``provaudit export`` and the reading back of an export: every table of a store as Parquet (or CSV) files, one
+folder per table, one file per crawl for the tables that carry a ``crawl_id``.
+
+Parquet exports are lossless and :func:`import_export` (``provaudit ingest EXPORT_DIR``) reads them back into a
+store, idempotently: rows whose key is already there are skipped. CSV exports are for spreadsheets and scripts that
+want text: lists and JSON become JSON text, and a cell a spreadsheet would run as a formula is prefixed with ``'``
+(:func:`audit.sweep.csv_safe`), so CSV is not read back.
+
+Layout::
+
+    EXPORT_DIR/manifest.json                   format, schema version, tables, files and row counts
+    EXPORT_DIR/sightings/crawl=<id>.parquet    tables with a crawl_id: one file per crawl
+    EXPORT_DIR/images/all.parquet              the others: one file
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .store import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Store, Table
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("parquet", "csv")
+MANIFEST = "manifest.json"
+EXPORT_KIND = "provaudit-export"
+# Tables that `provaudit audit` rebuilds from the others; they are exported like the rest and read back with the
+# same no-duplicates rule, but an audit of the merged store recomputes them.
+DERIVED = ("signals", "opt_outs", "clusters", "attributions")
+_ROWS_PER_GROUP = 100_000
+
+
+class ExportError(Exception):
+    """An export that cannot be written or read back; the message says which file and why."""
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    format: str
+    rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ImportResult:
+    source: Path
+    offered: dict[str, int] = field(default_factory=dict)
+    added: dict[str, int] = field(default_factory=dict)
+
+
+def partition_name(crawl_id: str) -> str:
+    """A file name for one crawl's rows that stays inside its folder whatever the crawl id holds (ids may be given
+    by users): safe characters kept, anything else replaced, and a digest of the id added when it was changed."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", crawl_id)[:80].lstrip(".") or "_"
+    if safe != crawl_id:
+        safe += "-" + hashlib.sha256(crawl_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"crawl={safe}"
+
+
+def _order(table: Table) -> str:
+    return ", ".join(table.primary_key)
+
+
+def export_store(store: Store, out_dir: str | Path, *, fmt: str = "parquet",
+                 tables: Iterable[str] | None = None) -> ExportResult:
+    """Write every table of ``store`` (or those named in ``tables``) under ``out_dir`` as ``fmt`` files, with a
+    manifest. ``out_dir`` must be empty or missing: an export never overwrites or mixes with another."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    names = list(tables) if tables is not None else [t.name for t in TABLES]
+    for name in names:
+        if name not in TABLES_BY_NAME:
+            raise ExportError(f"no table {name!r} in a provaudit store")
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out} exists and is not an empty folder; export into a new one")
+    out.mkdir(parents=True, exist_ok=True)
+    result = ExportResult(out_dir=out, format=fmt)
+    present: dict[str, set[str]] = {}
+    for table_name, column_name in store.query("SELECT table_name, column_name FROM information_schema.columns "
+                                               "WHERE table_schema = 'main'"):
+        present.setdefault(table_name, set()).add(column_name)
+    for name in names:
+        table = TABLES_BY_NAME[name]
+        if name not in present:  # e.g. the derived tables of a store never audited
+            result.rows[name], result.files[name] = 0, []
+            continue
+        folder = out / name
+        folder.mkdir()
+        result.rows[name] = 0
+        result.files[name] = []
+        # a store written by an older version may lack newer columns: they are exported as NULL
+        cols = ", ".join(c if c in present[name] else f"NULL::{t} AS {c}"
+                         for c, t in ((col.name, col.type) for col in table.columns))
+        if "crawl_id" in table.column_names:
+            parts = [(str(c), f"SELECT {cols} FROM {name} WHERE crawl_id = $1 ORDER BY {_order(table)}", [c])
+                     for (c,) in store.query(f"SELECT DISTINCT crawl_id FROM {name} ORDER BY 1")]
+        else:
+            parts = [("", f"SELECT {cols} FROM {name} ORDER BY {_order(table)}", [])]
+        for crawl_id, sql, params in parts:
+            stem = partition_name(crawl_id) if crawl_id else "all"
+            path = folder / f"{stem}.{fmt}"
+            if path.exists():
+                raise ExportError(f"two crawl ids map to the same file {path}")
+            try:
+                reader = store.con.sql(sql, params=params or None).to_arrow_reader(_ROWS_PER_GROUP)
+                n = _write_parquet(reader, path) if fmt == "parquet" else _write_csv(reader, path)
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                raise ExportError(f"cannot export table {name} to {path}: {exc}") from exc
+            result.rows[name] += n
+            result.files[name].append(str(path.relative_to(out)))
+    manifest = {
+        "kind": EXPORT_KIND,
+        "format": fmt,
+        "schema_version": SCHEMA_VERSION,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "tables": {name: {"rows": result.rows[name], "files": result.files[name]} for name in names},
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    logger.info("exported %s tables to %s", len(names), out)
+    return result
+
+
+def _write_parquet(reader: pa.RecordBatchReader, path: Path) -> int:
+    n = 0
+    with pq.ParquetWriter(path, reader.schema, compression="zstd") as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            n += batch.num_rows
+    return n  # an empty table still gets a file, with its schema
+
+
+def _csv_cell(value: Any) -> Any:
+    from .sweep import csv_safe
+
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    elif isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    elif isinstance(value, bool | int | float):
+        return value
+    return csv_safe(str(value))
+
+
+def _write_csv(reader: pa.RecordBatchReader, path: Path) -> int:
+    n = 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(reader.schema.names)
+        for batch in reader:
+            for row in batch.to_pylist():
+                writer.writerow([_csv_cell(v) for v in row.values()])
+            n += batch.num_rows
+    return n
+
+
+def is_export(path: str | Path) -> bool:
+    """Whether ``path`` is a folder written by :func:`export_store`."""
+    manifest = Path(path) / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("kind") == EXPORT_KIND
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    src = Path(path)
+    try:
+        manifest = json.loads((src / MANIFEST).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ExportError(f"cannot read {src / MANIFEST}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ExportError(f"{src / MANIFEST} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("kind") != EXPORT_KIND:
+        raise ExportError(f"{src} is not a provaudit export (no {MANIFEST} of kind {EXPORT_KIND!r})")
+    if manifest.get("format") != "parquet":
+        raise ExportError(f"{src} is a {manifest.get('format')} export; only Parquet exports can be read back "
+                          "(CSV cells are escaped for spreadsheets)")
+    version = manifest.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ExportError(f"{src} was written with store schema version {version!r}; this provaudit reads up to "
+                          f"{SCHEMA_VERSION}")
+    return manifest
+
+
+def import_export(store: Store, path: str | Path) -> ImportResult:
+    """Read a Parquet export back into ``store``; rows whose key is already present are skipped, so importing the
+    same export twice adds nothing. All tables are added in one transaction: a bad file adds nothing at all."""
+    src = Path(path)
+    manifest = read_manifest(src)
+    tables = manifest.get("tables")
+    if not isinstance(tables, dict):
+        raise ExportError(f"{src / MANIFEST} lists no tables")
+    result = ImportResult(source=src)
+    plan: list[tuple[Table, list[str]]] = []
+    root = src.resolve()
+    for name, entry in tables.items():
+        if name not in TABLES_BY_NAME:
+            raise ExportError(f"{src / MANIFEST} names a table {name!r} that a provaudit store does not have")
+        files = entry.get("files") if isinstance(entry, dict) else None
+        if not isinstance(files, list):
+            raise ExportError(f"{src / MANIFEST}: no file list for table {name}")
+        paths = []
+        for f in files:
+            p = (src / str(f)).resolve()
+            if not p.is_relative_to(root):
+                raise ExportError(f"{src / MANIFEST}: file {f!r} of table {name} is outside the export folder")
+            if not p.is_file():
+                raise ExportError(f"{src / MANIFEST}: file {f} of table {name} is missing")
+            paths.append(str(p))
+        if paths:
+            plan.append((TABLES_BY_NAME[name], paths))
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table, paths in plan:
+            source = f"read_parquet({_sql_list(paths)})"
+            try:
+                offered, added = insert_missing(store, table, source)
+            except duckdb.Error as exc:
+                raise ExportError(f"cannot read table {table.name} from {src}: {exc}") from exc
+            result.offered[table.name] = offered
+            result.added[table.name] = added
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def insert_missing(store: Store, table: Table, source: str) -> tuple[int, int]:
+    """Insert the rows of the SQL relation ``source`` (with ``table``'s columns) whose key ``table`` lacks; returns
+    (rows offered, rows added). Keys repeated inside ``source`` are added once (the first in key order)."""
+    con = store.con
+    cols = table.column_names
+    names = ", ".join(cols)
+    key = table.primary_key
+    offered_row = con.execute(f"SELECT count(*) FROM {source}").fetchone()
+    offered = int(offered_row[0]) if offered_row else 0
+    before_row = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+    before = int(before_row[0]) if before_row else 0
+    on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM s.{k}" for k in key)
+    dedup = f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY {', '.join(key)}) = 1"
+    con.execute(
+        f"INSERT INTO {table.name} ({names}) "
+        f"SELECT {', '.join('s.' + c for c in cols)} FROM (SELECT {names} FROM {source} {dedup}) s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {on})"
+    )
+    after_row = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+    after = int(after_row[0]) if after_row else 0
+    return offered, after - before

@@ -1,0 +1,90 @@
+"""``provaudit merge``: combine store shards (one per crawl worker, or stores of separate crawls) into one store.
+
+Crawl rows are added idempotently: a row whose key is already in the target is skipped, so merging a shard twice,
+or two shards that both recorded the same image, adds it once. The derived tables (signals, opt-outs, clusters,
+attributions) describe the store they were computed on, so a merge that adds rows empties them: run
+``provaudit audit`` on the merged store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from .export import DERIVED, insert_missing
+from .store import TABLES, Store
+
+logger = logging.getLogger(__name__)
+
+
+class MergeError(Exception):
+    """A shard that cannot be merged; the message names it and says why."""
+
+
+@dataclass
+class MergeResult:
+    shards: int = 0
+    added: dict[str, int] = field(default_factory=dict)
+    offered: dict[str, int] = field(default_factory=dict)
+    derived_cleared: bool = False
+
+
+def merge_stores(store: Store, shards: Sequence[str | Path]) -> MergeResult:
+    """Add the crawl rows of every store in ``shards`` to ``store`` (each shard in its own transaction)."""
+    result = MergeResult()
+    target = store.path.resolve() if store.path is not None else None
+    for i, shard in enumerate(shards):
+        path = Path(shard)
+        if not path.is_file():
+            raise MergeError(f"no store at {path}")
+        if target is not None and path.resolve() == target:
+            raise MergeError(f"{path} is the target store itself")
+        alias = f"_shard{i}"
+        try:
+            store.con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (READ_ONLY)")
+        except duckdb.Error as exc:
+            raise MergeError(f"cannot open shard {path}: {exc}") from exc
+        try:
+            _merge_one(store, alias, path, result)
+        finally:
+            store.con.execute(f"DETACH {alias}")
+        result.shards += 1
+    if any(result.added.values()):
+        store.con.execute("BEGIN TRANSACTION")
+        for name in DERIVED:
+            store.con.execute(f"DELETE FROM {name}")
+        store.con.execute("COMMIT")
+        result.derived_cleared = True
+    return result
+
+
+def _merge_one(store: Store, alias: str, path: Path, result: MergeResult) -> None:
+    con = store.con
+    columns: dict[str, set[str]] = {}
+    for table_name, column_name in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = ?",
+            [alias]).fetchall():
+        columns.setdefault(table_name, set()).add(column_name)
+    if "sightings" not in columns or "images" not in columns:
+        raise MergeError(f"{path} is not a provaudit store (no sightings/images tables)")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in TABLES:
+            if table.name in DERIVED or table.name == "meta" or table.name not in columns:
+                continue
+            have = columns[table.name]
+            if not set(table.primary_key) <= have:
+                raise MergeError(f"{path}: table {table.name} lacks its key columns {table.primary_key}")
+            select = ", ".join(c if c in have else f"NULL AS {c}" for c in table.column_names)
+            offered, added = insert_missing(store, table, f"(SELECT {select} FROM {alias}.main.{table.name})")
+            result.offered[table.name] = result.offered.get(table.name, 0) + offered
+            result.added[table.name] = result.added.get(table.name, 0) + added
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    logger.info("merged %s", path)
