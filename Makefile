@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs, runs the demo: test web -> crawl -> DuckDB + WARC -> audit -> report
-#   make test   creates .venv, installs with dev extras (and Chromium for the browser tests), runs ruff, mypy, pytest
+#   make test   creates .venv, installs with dev extras (and Chromium and redis-server for the browser and
+#               shared-crawl tests), runs ruff, mypy, pytest
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck pytest browser docs clean
+.PHONY: demo test lint typecheck pytest browser redis docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +39,15 @@ browser:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-pytest: $(VENV)/.installed-dev browser
+# Shared crawls are tested against a real Redis server on loopback: Debian's redis-server.
+redis:
+	@if ! command -v redis-server >/dev/null; then \
+	  echo "installing Debian's redis-server for the shared-crawl tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi
+
+pytest: $(VENV)/.installed-dev browser redis
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest

@@ -161,9 +161,14 @@ def main(verbose: int) -> None:
 @click.option("--depth", type=int, default=0, show_default=True, help="Maximum link depth (0: no limit).")
 @click.option("--no-warc", is_flag=True, help="Do not write the WARC evidence file.")
 @click.option("--no-throttle", is_flag=True, help="Turn AutoThrottle off (for loopback or your own servers).")
+@click.option("--redis", "redis_url", metavar="redis://HOST:PORT/DB",
+              help="Be one worker of a shared crawl: queue and seen requests in this Redis, rows in this worker's "
+              "own --db shard (merge the shards with provaudit merge).")
+@click.option("--redis-key", help="Name of the shared crawl in Redis [default: derived from the URLs].")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE", help="Any Scrapy or AUDIT_* setting.")
 def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Path | None, proxy: str | None,
-          max_pages: int, depth: int, no_warc: bool, no_throttle: bool, settings: tuple[str, ...]) -> None:
+          max_pages: int, depth: int, no_warc: bool, no_throttle: bool, redis_url: str | None,
+          redis_key: str | None, settings: tuple[str, ...]) -> None:
     """Crawl the sites at URLS into the store DB (the WARC file is written beside it)."""
     from .crawl import run_crawl
     from .summary import store_summary
@@ -181,6 +186,12 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
         overrides["AUDIT_WARC"] = False
     if no_throttle:
         overrides["AUTOTHROTTLE_ENABLED"] = False
+    if redis_url:
+        if jobdir:
+            raise click.ClickException("a shared crawl (--redis) keeps its state in Redis: drop --jobdir")
+        overrides["AUDIT_REDIS_URL"] = redis_url
+    if redis_key:
+        overrides["AUDIT_REDIS_KEY"] = f"provaudit:{redis_key}"
     overrides.update(_parse_setting(settings))
     with _errors(), _progress({"pages": None, "images": None, "MB": None}) as progress:
         result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)

@@ -65,6 +65,11 @@ def run_crawl(
 
     overrides = dict(settings or {})
     overrides["AUDIT_DB"] = str(db_path)
+    if overrides.get("AUDIT_REDIS_URL"):
+        from .distributed import check_redis, redis_key
+
+        check_redis(str(overrides["AUDIT_REDIS_URL"]))
+        overrides.setdefault("AUDIT_REDIS_KEY", redis_key(start_urls))
     # The caller owns logging (the CLI configures the root handler); Scrapy only sets its loggers' levels.
     overrides["LOG_INSTALL_ROOT_HANDLER"] = False
     merged = project_settings(overrides)

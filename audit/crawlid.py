@@ -29,6 +29,11 @@ def crawl_id_for(crawler: Any) -> str:
         return str(cached)
     settings = crawler.settings
     crawl_id = settings.get("AUDIT_CRAWL_ID")
+    if not crawl_id and settings.get("AUDIT_REDIS_URL"):
+        from .distributed import connect, shared_crawl_id
+
+        # every worker of a shared crawl records under one id, so that their shards merge without duplicates
+        crawl_id = shared_crawl_id(connect(settings.get("AUDIT_REDIS_URL")), settings.get("AUDIT_REDIS_KEY"))
     jobdir = settings.get("JOBDIR")
     if not crawl_id and jobdir:
         path = Path(jobdir) / JOBDIR_FILE

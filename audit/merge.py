@@ -1,9 +1,10 @@
 """``provaudit merge``: combine store shards (one per crawl worker, or stores of separate crawls) into one store.
 
 Crawl rows are added idempotently: a row whose key is already in the target is skipped, so merging a shard twice,
-or two shards that both recorded the same image, adds it once. The derived tables (signals, opt-outs, clusters,
-attributions) describe the store they were computed on, so a merge that adds rows empties them: run
-``provaudit audit`` on the merged store.
+or two shards that both recorded the same image, adds it once. Sightings recorded without their image (a worker of a
+shared crawl parsed the page, another fetched the image) are then linked through the merged ``fetches``. The derived
+tables (signals, opt-outs, clusters, attributions) describe the store they were computed on, so a merge that adds
+rows empties them: run ``provaudit audit`` on the merged store.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def merge_stores(store: Store, shards: Sequence[str | Path]) -> MergeResult:
         result.shards += 1
     if any(result.added.values()):
         store.con.execute("BEGIN TRANSACTION")
+        # A worker of a shared crawl records the sightings of the pages it parsed, and another may have fetched
+        # their image: the link comes from the merged fetches.
+        for (crawl_id,) in store.query("SELECT DISTINCT crawl_id FROM sightings WHERE sha256 IS NULL"):
+            store.link_sightings(str(crawl_id))
         for name in DERIVED:
             store.con.execute(f"DELETE FROM {name}")
         store.con.execute("COMMIT")

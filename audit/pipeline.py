@@ -91,6 +91,10 @@ class AuditPipeline:
                                  finish_wait=self.finish_wait)
         warc = str(warc_path_for(self.crawler)) if self.crawler.settings.getbool("AUDIT_WARC", True) else None
         self.recorder.begin(source=self.source, kind="crawl", settings=self.crawl_settings(), warc_path=warc)
+        done_with = getattr(getattr(self.crawler.engine, "scheduler", None), "done_with", None)
+        if done_with is not None:  # a worker of a shared crawl (audit.distributed)
+            self.recorder.on_commit = done_with
+        self.crawler._provaudit_pipeline = self
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="provaudit-analyse")
         logger.info("recording crawl %s into %s", crawl_id, self.db_path)
 
@@ -119,6 +123,11 @@ class AuditPipeline:
         if self.recorder is not None:
             self.recorder.add(item)
         return item
+
+    def flush(self) -> None:
+        """Write what is buffered now (a shared crawl's worker does so when it runs out of requests)."""
+        if self.recorder is not None:
+            self.recorder.flush()
 
     def close_spider(self) -> None:
         if self.pool is not None:

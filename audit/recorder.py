@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -147,6 +147,9 @@ class Recorder:
         self._busy: StoreBusy | None = None  # the last refusal, while another process holds the store
         self._busy_since = 0.0
         self.counts: Counter[str] = Counter()
+        # called with the URLs (pages, image fetches, policy files) whose rows are now durable: in the store or in
+        # the spool (a shared crawl's worker then stops listing their requests as its own)
+        self.on_commit: Callable[[list[str]], None] | None = None
 
     # -- crawl bookkeeping -------------------------------------------------------------------------------------
     def begin(self, *, source: str, kind: str, settings: Mapping[str, Any], warc_path: str | None) -> None:
@@ -182,6 +185,8 @@ class Recorder:
 
     # -- items -------------------------------------------------------------------------------------------------
     def add(self, item: object) -> None:
+        """Buffer the rows of one item (the ``add_*`` methods only buffer: call this) and write a batch if one is
+        full."""
         if isinstance(item, PageRefs):
             self.add_page(item.page)
             for ref in item.refs:
@@ -198,6 +203,7 @@ class Recorder:
             self.add_policy(item)
         else:
             raise TypeError(f"cannot record {type(item).__name__}")
+        self._item_done()
 
     def add_page(self, page: PageItem) -> None:
         self.counts["pages"] += 1
@@ -295,9 +301,13 @@ class Recorder:
 
     # -- writing -----------------------------------------------------------------------------------------------
     def _push(self, table: str, row: dict[str, Any]) -> None:
-        buf = self._buffers[table]
-        buf.append(row)
-        if len(buf) >= self.batch_size:
+        self._buffers[table].append(row)
+
+    def _item_done(self) -> None:
+        """After all the rows of one item are buffered, write a batch if one is full: an item's rows (a page and
+        its sightings, an image and its fetch) are never split between two batches, so a kill cannot leave a page
+        stored without its sightings."""
+        if any(len(buf) >= self.batch_size for buf in self._buffers.values()):
             if time.monotonic() >= self._retry_at:
                 self.flush()
             elif self.buffered >= self.spool_rows:
@@ -338,6 +348,7 @@ class Recorder:
         self._pending.difference_update(resolved)
         if self._final:
             self._pending.clear()
+        self._committed()
         for buf in self._buffers.values():
             buf.clear()
         if self._busy is not None:
@@ -370,6 +381,14 @@ class Recorder:
             # memory, or recorded again by a resumed run (INSERT OR IGNORE kept the earlier row, unlinked)
             store.link_sightings(self.crawl_id)
 
+    def _committed(self) -> None:
+        if self.on_commit is None:
+            return
+        urls = [row["url"] for table in ("pages", "fetches", "host_policies") for row in self._buffers[table]
+                if row.get("url")]
+        if urls:
+            self.on_commit(urls)
+
     def _held(self, exc: StoreBusy) -> None:
         now = time.monotonic()
         self._retry_at = now + self.RETRY_INTERVAL
@@ -384,6 +403,7 @@ class Recorder:
         """Move every buffered row to the store's spool; returns how many."""
         self._link_in_memory()  # spooled sightings carry every image already known
         spool = self.store.spool
+        self._committed()  # once spooled (synced files), the rows survive this process
         moved = 0
         for table, rows in self._buffers.items():
             if rows:

@@ -93,6 +93,24 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("AUDIT_FOLLOW_LINKS", True, "Follow links to further pages within the allowed domains."),
     Setting(
+        "AUDIT_REDIS_URL",
+        "",
+        "`redis://HOST:PORT/DB` of a shared crawl: this crawl becomes one worker of it (scrapy-redis queue and "
+        "duplicate filter in Redis, its own store shard and WARC; see docs/scaling.md). Empty: a crawl on its own.",
+    ),
+    Setting(
+        "AUDIT_REDIS_KEY",
+        "",
+        "Redis key prefix naming the shared crawl; workers with the same prefix share one crawl. Empty: "
+        "`provaudit crawl` derives it from the start URLs, `scrapy crawl` uses `provaudit:provenance`.",
+    ),
+    Setting(
+        "AUDIT_REDIS_WORKER_TTL",
+        10.0,
+        "Seconds without a heartbeat after which a worker of a shared crawl counts as dead: the requests it had "
+        "taken and not yet stored go back to the queue for the others.",
+    ),
+    Setting(
         "AUDIT_ANALYSIS_THREADS",
         2,
         "Image analyses (fingerprints, metadata) a crawl runs at once, off the crawler's event loop: each in a "

@@ -110,6 +110,22 @@ class ProvenanceSpider(scrapy.Spider):
         self.resume = ResumeState(crawl_id="")
 
     @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        """With ``AUDIT_REDIS_URL``, this crawl is one worker of a shared crawl: scrapy-redis' queue and duplicate
+        filter in Redis, and the :mod:`audit.distributed` extension (heartbeat, dead workers' requests, end)."""
+        super().update_settings(settings)
+        url = settings.get("AUDIT_REDIS_URL")
+        if url:
+            from audit.distributed import redis_settings
+
+            if settings.get("JOBDIR"):
+                raise ValueError("a shared crawl (AUDIT_REDIS_URL) keeps its state in Redis: drop JOBDIR")
+            for name, value in redis_settings(url, settings.get("AUDIT_REDIS_KEY") or "provaudit:provenance").items():
+                settings.set(name, value, priority="spider")  # a user's own -s NAME=VALUE still wins
+            extensions = {**settings.getdict("EXTENSIONS"), "audit.distributed.SharedCrawl": 500}
+            settings.set("EXTENSIONS", extensions, priority=max(settings.getpriority("EXTENSIONS") or 0, 30))
+
+    @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ProvenanceSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
@@ -164,8 +180,18 @@ class ProvenanceSpider(scrapy.Spider):
         if self.crawler.stats is not None:
             for key, value in stats_of(self.resume):
                 self.crawler.stats.set_value(key, value)
+        shared = self.settings.get("AUDIT_REDIS_URL")
+        if shared:
+            from audit.distributed import claim_seeding, connect, mark_seeded
+
+            # a shared crawl: the first worker pushes the start URLs into the shared queue, the others take from it
+            server, key = connect(shared), self.settings.get("AUDIT_REDIS_KEY")
+            if not claim_seeding(server, key):
+                return
         for url in self.start_urls:
             yield scrapy.Request(url, callback=self.parse, errback=self.page_failed, meta=self._page_meta())
+        if shared:
+            mark_seeded(server, key)
 
     def parse(self, response: Response, **kwargs: Any) -> Iterable[Any]:
         ctype = content_type(response.headers)
