@@ -157,7 +157,7 @@ class SharedScheduler(Scheduler):
             self.df.log(request, self.spider)
             return False
         if self.stats:
-            self.stats.inc_value("scheduler/enqueued/redis", spider=self.spider)
+            self.stats.inc_value("scheduler/enqueued/redis")
         return True
 
     def taken_lists(self) -> list[tuple[str, str]]:
@@ -176,7 +176,7 @@ class SharedScheduler(Scheduler):
         request: Request = self.queue._decode_request(data)
         self._taken[request.url] = data
         if self.stats:
-            self.stats.inc_value("scheduler/dequeued/redis", spider=self.spider)
+            self.stats.inc_value("scheduler/dequeued/redis")
         return request
 
     def done_with(self, urls: Iterable[str]) -> None:
