@@ -129,6 +129,7 @@ class SharedScheduler(Scheduler):
     taken_key: str = ""
     key: str = ""
     ttl: float = 10.0
+    _taken: dict[str, bytes]
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> SharedScheduler:
@@ -138,6 +139,8 @@ class SharedScheduler(Scheduler):
         scheduler.taken_key = f"{key}:taken:{scheduler.worker_id}"
         scheduler.key = key
         scheduler.ttl = float(audit_settings.get(crawler.settings, "AUDIT_REDIS_WORKER_TTL"))
+        # URL -> the request as queued, for done_with (the pipeline may report stored rows before open())
+        scheduler._taken = {}
         return scheduler
 
     def open(self, spider: Any) -> Any:
@@ -146,7 +149,6 @@ class SharedScheduler(Scheduler):
         self.server.set(f"{self.key}:alive:{self.worker_id}", b"1", px=int(self.ttl * 1000))
         self._take = self.server.register_script(_TAKE)
         self._put = self.server.register_script(_PUT)
-        self._taken: dict[str, bytes] = {}  # URL -> the request as queued, for done_with
         return result
 
     def enqueue_request(self, request: Request) -> bool:
