@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from .attribution import NONE, Attribution, Evidence, attribute
+from .checkpoints import checkpoint
 from .neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, HashSet, cluster_labels, near_duplicate_pairs
 from .records import ImageRecord
 from .signals.base import OptOut, Signal
@@ -714,6 +715,7 @@ def run_audit(
         try:
             for units in UNITS:
                 say(f"reading {units.name.replace('_', ' ')}")
+                checkpoint(f"audit-reading-{units.name}")
                 t = time.perf_counter()
                 try:
                     _extract(store, units, pool, result)
@@ -738,8 +740,10 @@ def run_audit(
             for table in DERIVED:  # dropped, not emptied: their space is reused, and their definition is current
                 con.execute(f"DROP TABLE IF EXISTS {table}")
                 con.execute(TABLES_BY_NAME[table].ddl())
+            checkpoint("audit-writing-begun")
             for sql in DIRECT_SIGNALS_SQL:
                 con.execute(sql)
+            checkpoint("audit-signals-written")
             con.execute(OPT_OUTS_SQL)
             con.execute("INSERT INTO clusters (sha256, cluster_id, size) SELECT sha256, cluster_id, size "
                         "FROM _clusters")
@@ -748,11 +752,13 @@ def run_audit(
             t = time.perf_counter()
             say("propagating through clusters")
             con.execute(PROPAGATE_SQL)
+            checkpoint("audit-propagated")
             result.propagated_signals = _count(store, "SELECT count(*) FROM signals WHERE via_sha256 IS NOT NULL")
             result.seconds["propagate"] = time.perf_counter() - t
             t = time.perf_counter()
             say("attributing")
             _attribute_sets(store, result)
+            checkpoint("audit-attributed")
             con.execute(ATTRIBUTIONS_SQL)
             result.seconds["attribution"] = time.perf_counter() - t
             con.execute("COMMIT")

@@ -27,6 +27,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from . import settings as audit_settings
+from .checkpoints import checkpoint
 from .crawlid import crawl_id_for
 
 logger = logging.getLogger(__name__)
@@ -362,6 +363,7 @@ class WarcMiddleware:
             date=dt.datetime.now(dt.UTC),
         ))
         self._drain(self.MAX_PENDING)
+        checkpoint("crawl-response")
         return response
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from audit.checkpoints import ENV
 from audit.store import Store
 from conftest import ROOT, crawl_args, provaudit
 
@@ -46,9 +47,10 @@ def redis_url(tmp_path):
     proc.wait(10)
 
 
-def _worker(args: list[str]) -> subprocess.Popen[str]:
+def _worker(args: list[str], stop_at: str | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, ENV: stop_at} if stop_at else None
     return subprocess.Popen([sys.executable, "-m", "audit.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
 
 
 def _content(db: Path) -> dict[str, list[tuple]]:
@@ -117,14 +119,16 @@ def test_a_killed_worker_loses_nothing(small_web, server, single, redis_url, tmp
     crawl."""
     shards = [tmp_path / f"shard{i}.duckdb" for i in range(3)]
     extra = ("-s", "AUDIT_REDIS_WORKER_TTL=4", "-s", "AUDIT_BATCH_SIZE=10", "-s", "DOWNLOAD_DELAY=0.05")
-    workers = [_worker(["-v", *crawl_args(small_web, server, db, "--redis", redis_url, *extra)]) for db in shards]
+    # the victim stops at its 40th response (audit.checkpoints) and is killed there, whatever the machine's speed
+    workers = [_worker(["-v", *crawl_args(small_web, server, db, "--redis", redis_url, *extra)],
+                       stop_at="crawl-response:40" if i == 0 else None) for i, db in enumerate(shards)]
     victim = workers[0]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and victim.poll() is None:  # kill it once it has written some responses
-        if sum(p.stat().st_size for p in tmp_path.glob("shard0-*.warc.gz")) > 400_000:
+    assert victim.stderr is not None
+    for line in victim.stderr:
+        if "stopped at checkpoint crawl-response:40" in line:
             break
-        time.sleep(0.05)
-    assert victim.poll() is None, "the worker finished before it could be killed:\n" + victim.stderr.read()[-5000:]
+    else:
+        raise AssertionError("the worker ended before its 40th response")
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(30)
     client = redis.Redis.from_url(redis_url)

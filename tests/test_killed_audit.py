@@ -8,11 +8,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from audit.checkpoints import ENV
 from audit.store import Store
 from conftest import ROOT
 
@@ -26,37 +26,35 @@ def digest(db: Path) -> dict[str, tuple[int, int]]:
                 for t in DERIVED}
 
 
-def kill_audit_at(db: Path, message: str, delay: float) -> bool:
-    """Start `provaudit audit`, SIGKILL it ``delay`` s after it prints ``message``; False if it finished first."""
+def kill_audit_at(db: Path, point: str) -> bool:
+    """Start `provaudit audit` told to stop at checkpoint ``point`` (:mod:`audit.checkpoints`), and SIGKILL it once
+    it says it is there; False if it ended without reaching it."""
     proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "audit", "--db", str(db)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+                            env={**os.environ, "COLUMNS": "200", ENV: point})
     assert proc.stdout is not None
     for line in proc.stdout:
-        if message in line:
-            time.sleep(delay)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(timeout=30)
-                return True
-            break
+        if f"stopped at checkpoint {point}:" in line:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            return True
     proc.wait(timeout=120)
     return False
 
 
-@pytest.mark.parametrize(("message", "delay"), [
-    ("reading pages", 0.0),
-    ("writing signals", 0.0),
-    ("writing signals", 0.3),
-    ("propagating", 0.05),
-    ("attributing", 0.0),
+@pytest.mark.parametrize("point", [
+    "audit-reading-pages",  # extracting, before the write transaction
+    "audit-writing-begun",  # derived tables dropped and re-created, inside the transaction
+    "audit-signals-written",  # direct signals inserted, inside it
+    "audit-propagated",  # propagated signals inserted, inside it
+    "audit-attributed",  # attributions computed, not yet inserted
 ])
-def test_killed_audit_keeps_the_previous_results(store_path, tmp_path, message, delay):
+def test_killed_audit_keeps_the_previous_results(store_path, tmp_path, point):
     db = tmp_path / "store.duckdb"
     shutil.copy(store_path, db)
     before = digest(db)
     assert all(n > 0 for n, _ in before.values())
-    assert kill_audit_at(db, message, delay), "the audit finished before it could be killed"
+    assert kill_audit_at(db, point), f"the audit ended without reaching checkpoint {point}"
     assert digest(db) == before  # nothing half-written, nothing lost
     subprocess.run([sys.executable, "-m", "audit.cli", "audit", "--db", str(db)], cwd=ROOT, check=True,
                    capture_output=True, timeout=300)

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from audit.checkpoints import ENV
 from audit.crawlid import JOBDIR_FILE
 from audit.resume import SCHEDULER_STATE, prepare_resume
 from audit.store import Store
@@ -88,11 +89,17 @@ def warc_responses(path: Path) -> dict[str, list[str]]:
     return bodies
 
 
+def responses(warc: Path | None) -> int:
+    """Response records in a WARC written by the crawl (a warcinfo record, then a response and a request record
+    per exchange)."""
+    return 0 if warc is None else max(0, scan_warc(warc).records - 1) // 2
+
+
 @dataclass
 class Kill:
     scenario: str
     run: int
-    after_bytes: int  # WARC bytes the run had appended when it was killed
+    after_responses: int  # responses the run had received when it stopped at its checkpoint and was killed
     seconds: float
     committed: dict[str, int] = field(default_factory=dict)
     images_not_committed: int = 0  # image responses complete in the WARC whose fetch row was not committed
@@ -104,12 +111,12 @@ class Kill:
 class Crawl:
     """One store and JOBDIR, crawled by `provaudit crawl` subprocesses that are killed or run to the end."""
 
-    def __init__(self, name: str, web: Any, server: Any, root: Path, full: int, images: set[str]) -> None:
+    def __init__(self, name: str, web: Any, server: Any, root: Path, images: set[str], responses: int) -> None:
         self.name = name
         self.web = web
         self.server = server
-        self.full = full  # WARC bytes of the uninterrupted crawl
         self.images = images  # URLs of the image responses of the uninterrupted crawl
+        self.responses = responses  # responses the uninterrupted crawl received
         self.db = root / "store.duckdb"
         self.jobdir = root / "job"
         self.logs: list[str] = []
@@ -124,42 +131,48 @@ class Crawl:
         return path.stat().st_size if path is not None and path.exists() else 0
 
     def run(self, *extra: str, kill_at: float | None = None) -> bool:
-        """One run; with ``kill_at``, SIGKILLed (with its analysis workers) once it has appended that fraction of
-        what is left to crawl to the WARC (0: as soon as it writes anything). True if it was killed, False if it
-        finished first (exit status 0)."""
+        """One run; with ``kill_at``, SIGKILLed (with its analysis workers) once it has received that fraction of the
+        image responses it still has to fetch (0: its first response), counted by the crawl itself: the run stops at
+        its ``crawl-response`` checkpoint (:mod:`audit.checkpoints`) and is killed there. True if it was killed, False
+        if it finished (exit status 0)."""
         args = crawl_args(self.web, self.server, self.db, "--jobdir", str(self.jobdir), "-s",
                           f"AUDIT_BATCH_SIZE={BATCH}", *extra)
         log = self.db.parent / f"run-{len(self.logs)}.log"
-        warc = self.warc()
-        base = scan_warc(warc).end if warc is not None else 0  # where the run appends: after the last whole record
-        start_size = self.warc_size()  # more than base when a kill left an incomplete record: the run cuts it first
-        kill_after = None if kill_at is None else max(1, int(kill_at * max(self.full - base, self.full // 5)))
+        env = dict(os.environ)
+        stop_at = None
+        if kill_at is not None:
+            # the responses still to receive: the uninterrupted crawl's less those already in the WARC (a run after a
+            # kill receives more, fetching its pages again)
+            stop_at = max(1, int(kill_at * (self.responses - responses(self.warc()))))
+            env[ENV] = f"crawl-response:{stop_at}"
         started = time.monotonic()
+        stopped = False
         with open(log, "w") as out:
             proc = subprocess.Popen([sys.executable, "-m", "audit.cli", *args], cwd=ROOT, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            killed_at = None
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=env)
             try:
-                while proc.poll() is None:
-                    if time.monotonic() - started > CRAWL_TIMEOUT:
-                        raise AssertionError(f"{self.name}: a crawl run took over {CRAWL_TIMEOUT} s")
-                    size = self.warc_size()
-                    if size != start_size:
-                        start_size = base  # the run has repaired the WARC, or written to it
-                    if kill_after is not None and start_size == base and size - base >= kill_after:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        killed_at = self.warc_size() - base
-                        break
-                    time.sleep(0.003)
+                with open(log, "rb") as watch:
+                    seen = b""
+                    while proc.poll() is None:
+                        if time.monotonic() - started > CRAWL_TIMEOUT:
+                            raise AssertionError(f"{self.name}: a crawl run took over {CRAWL_TIMEOUT} s")
+                        seen = seen[-200:] + watch.read()
+                        if stop_at is not None and b"stopped at checkpoint crawl-response:" in seen:
+                            os.killpg(proc.pid, signal.SIGKILL)
+                            stopped = True
+                            break
+                        time.sleep(0.01)
             finally:
-                if proc.poll() is None and killed_at is None:
+                if proc.poll() is None and not stopped:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
         self.logs.append(log.read_text())
-        if killed_at is None:
+        if not stopped:
             assert proc.returncode == 0, f"{self.name}: crawl failed:\n{self.logs[-1]}"
+            assert stop_at is None, f"{self.name}: the run ended before its response {stop_at}:\n{self.logs[-1]}"
             return False
-        self.kills.append(self.inspect_kill(len(self.logs) - 1, killed_at, time.monotonic() - started))
+        assert stop_at is not None
+        self.kills.append(self.inspect_kill(len(self.logs) - 1, stop_at, time.monotonic() - started))
         return True
 
     def cut_warc(self, n: int) -> None:
@@ -206,9 +219,9 @@ def killed_crawls(small_web, server, crawled, tmp_path_factory) -> list[Crawl]:
     - ``clean``: paused cleanly and resumed, never killed (Scrapy's own JOBDIR resume, kept as it was).
     """
     full_db, _ = crawled
-    full = next(full_db.parent.glob("*.warc.gz")).stat().st_size  # what an uninterrupted crawl writes
     with Store.open(full_db, read_only=True) as store:
         images = {r[0] for r in store.query("SELECT final_url FROM fetches WHERE sha256 IS NOT NULL")}
+    full_responses = responses(next(full_db.parent.glob("*.warc.gz")))
     rng = random.Random(SEED)
     # runs: (extra arguments, fraction of what is left when the run is killed or None, WARC bytes then cut off)
     plans: dict[str, list[tuple[tuple[str, ...], float | None, int]]] = {
@@ -219,7 +232,8 @@ def killed_crawls(small_web, server, crawled, tmp_path_factory) -> list[Crawl]:
     }
     crawls = []
     for name, runs in plans.items():
-        crawl = Crawl(name, small_web, server, tmp_path_factory.mktemp(f"killed-{name}"), full, images)
+        crawl = Crawl(name, small_web, server, tmp_path_factory.mktemp(f"killed-{name}"), images,
+                      full_responses)
         for extra, kill_at, cut in runs:
             if crawl.run(*extra, kill_at=kill_at) and cut:
                 crawl.cut_warc(cut)
