@@ -188,7 +188,8 @@ def csv_cell(value: object) -> str:
     no unsafe character: ``None`` gives ``""``, a list or tuple one value a line; CR and CRLF become LF, tab and LF
     are kept, every other unsafe character becomes U+FFFD; then the formula guard of the module docstring puts a
     ``'`` before a formula character at the cell's start and at the start of every sub-field after ``, ; tab |``
-    or a line break (signed numbers included), and in front of a cell starting with a tab or a line break. Text with neither a formula start nor an unsafe character is returned unchanged."""
+    or a line break (signed numbers included), and in front of a cell starting with a tab or a line break. Text
+    with neither a formula start nor an unsafe character is returned unchanged."""
     if isinstance(value, list | tuple):
         text = "\n".join(_text(v) for v in value)
     else:

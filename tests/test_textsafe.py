@@ -161,8 +161,8 @@ def test_csv_cell_guards_every_formula_start(value):
     assert all(not formula_start(part) for sep in SEPARATORS for part in cell.split(sep))
 
 
-@pytest.mark.parametrize("value", ["a;=1", "a,@SUM(1)", "a\t+1", "a|-2+3", "48.85, -2.35", "a\n=1", "a\r\n=1", "a; =1", 'a;"=1"',
-                                   "ok;＝1", "x, -2.5)", "[2, -1.5, \"=cmd\"]"])
+@pytest.mark.parametrize("value", ["a;=1", "a,@SUM(1)", "a\t+1+1", "a|-2+3", "48.85, -2.35", "a\n=1", "a\r\n=1",
+                                   "a; =1", 'a;"=1"', "ok;＝1", "x, -2.5)", "[2, -1.5, \"=cmd\"]"])
 def test_csv_cell_guards_every_sub_field(value):
     cell = csv_cell(value)
     assert cell != value
