@@ -27,6 +27,9 @@ HTML text, attribute,  :func:`html_text`             CR and CRLF become LF; tab 
 SVG text                                             character becomes U+FFFD; ``& < > " '`` escaped
 HTML ``href``          :func:`http_href`             only an ``http``/``https`` URL, escaped, its unsafe
                                                      characters percent-encoded; anything else gives ``None``
+Markdown table cell    :func:`markdown_cell`         as HTML, line breaks and tab as spaces, and the
+                                                     characters of Markdown syntax (``| [ ] ( ) ! * _ ` \\ # ~``)
+                                                     as HTML character references: no link, image or emphasis
 CSV cell               :func:`csv_cell`              as HTML for characters, then the formula guard (below)
 JSON                   :func:`json_dumps`,           the exact value; every unsafe character written only as a
                        :func:`json_text`             ``\\uXXXX`` escape (valid JSON, same meaning)
@@ -81,7 +84,8 @@ from urllib.parse import quote, urlsplit
 from rich.markup import escape as _rich_escape
 
 __all__ = ["CSV_SEPARATORS", "FORMULA_CHARS", "REPLACEMENT", "UNSAFE_CATEGORIES", "csv_cell", "html_text",
-           "http_href", "is_unsafe", "json_dumps", "json_text", "log_text", "rich_text", "terminal_text"]
+           "http_href", "is_unsafe", "json_dumps", "json_text", "log_text", "markdown_cell", "rich_text",
+           "terminal_text"]
 
 REPLACEMENT = "\N{REPLACEMENT CHARACTER}"
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
@@ -143,6 +147,19 @@ def html_text(value: object) -> str:
     CR and CRLF written as LF, tab and LF kept, every other unsafe character replaced by U+FFFD, and
     ``& < > " '`` escaped. ``None`` gives ``""``. See "CR and LF in HTML" in the module docstring."""
     return html.escape(_replace_unsafe(_lf(_text(value)), keep="\t\n"), quote=True)
+
+
+# one pass, so that no reference is escaped twice: HTML's five, Markdown's syntax, and a cell is one line
+_MARKDOWN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;", "\n": " ", "\t": " "}
+                          | {ch: f"&#{ord(ch)};" for ch in "|[]()!*_`\\#~"})
+
+
+def markdown_cell(value: object) -> str:
+    """Text for one cell of a Markdown table (rendered as HTML by notebooks): unsafe characters as in
+    :func:`html_text`, ``& < > " '`` escaped, line breaks and tabs as spaces (a cell is one line), and every
+    character of Markdown syntax that could end the cell or make a link, an image (a request to a remote host when
+    the notebook is shown), emphasis or code written as an HTML character reference, so it shows as typed."""
+    return _replace_unsafe(_lf(_text(value)), keep="\t\n").translate(_MARKDOWN)
 
 
 def _percent(ch: str) -> str:

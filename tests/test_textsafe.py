@@ -24,7 +24,18 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from audit import textsafe
-from audit.textsafe import csv_cell, html_text, http_href, json_dumps, json_text, log_text, rich_text, terminal_text
+from audit.summary import markdown_table
+from audit.textsafe import (
+    csv_cell,
+    html_text,
+    http_href,
+    json_dumps,
+    json_text,
+    log_text,
+    markdown_cell,
+    rich_text,
+    terminal_text,
+)
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "150"))
 PROFILE = settings(max_examples=EXAMPLES, deadline=None, derandomize="HYPOTHESIS_EXAMPLES" not in os.environ,
@@ -148,6 +159,27 @@ def test_href_rules_hold_for_any_url(prefix, rest):
     if href is not None:
         assert not raw(href) and not set(href) & set("<>\"'")
         assert href.lower().startswith(("http://", "https://"))
+
+
+# --- Markdown (notebook tables) -------------------------------------------------------------------------------------
+
+def test_markdown_cell():
+    evil = "![x](http://evil.test/t.png) a|b *c* [l](javascript:x) `code` <s>\r\nit's &amp;\u202e"
+    cell = markdown_cell(evil)
+    assert not set(cell) & set("|[]()!*_`<>\n\r\u202e")
+    assert html.unescape(cell) == evil.replace("\r\n", " ").replace("\u202e", "\ufffd")
+    table = markdown_table([{"alt": evil, "n": 0.5}])
+    assert table.count("\n") == 2 and table.splitlines()[2].count("|") == 3  # one row, two cells
+
+
+@PROFILE
+@given(hostile_text)
+def test_markdown_rules_hold_for_any_text(text):
+    cell = markdown_cell(text)
+    assert not raw(cell) and not set(cell) & set("|[]()!*_`<>\"'\\~")  # ("#" and ";" make the references)
+    expected = "".join(" " if ch in "\t\n" else ch if not textsafe.is_unsafe(ch) else "\ufffd"
+                       for ch in text.replace("\r\n", "\n").replace("\r", "\n"))
+    assert html.unescape(cell) == expected
 
 
 # --- CSV ------------------------------------------------------------------------------------------------------------
