@@ -94,7 +94,7 @@ UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
 FORMULA_CHARS = frozenset("=+-@\u207a\u207c\u208a\u208c\ufb29\ufe62\ufe63\ufe66\ufe6b\uff0b\uff0d\uff1d\uff20")
 # where a spreadsheet or a line reader may cut a cell: the separators of the CSV dialects in use, and line breaks
 CSV_SEPARATORS = ",;\t|\n"
-_SPLIT = re.compile(r"([,;\t|\n])")
+_SPLIT = re.compile(r"([,;\t|\n])")  # the capturing group keeps the separators in re.split's result
 _HTTP = ("http", "https")
 
 
@@ -212,6 +212,8 @@ def csv_cell(value: object) -> str:
     else:
         text = _text(value)
     text = _replace_unsafe(_lf(text), keep="\t\n")
+    if _SPLIT.search(text) is None:  # one field: only its start can make a formula
+        return _guard_field(text)
     parts = _SPLIT.split(text)
     guarded = "".join(part if i % 2 else _guard_field(part) for i, part in enumerate(parts))
     return "'" + guarded if text[:1] in ("\t", "\n") else guarded
