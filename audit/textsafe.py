@@ -94,7 +94,7 @@ UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
 FORMULA_CHARS = frozenset("=+-@\u207a\u207c\u208a\u208c\ufb29\ufe62\ufe63\ufe66\ufe6b\uff0b\uff0d\uff1d\uff20")
 # where a spreadsheet or a line reader may cut a cell: the separators of the CSV dialects in use, and line breaks
 CSV_SEPARATORS = ",;\t|\n"
-_SPLIT = re.compile(r"([,;\t|\n])")  # the capturing group keeps the separators in re.split's result
+_SPLIT = re.compile(f"([{re.escape(CSV_SEPARATORS)}])")  # the group keeps the separators in re.split's result
 _HTTP = ("http", "https")
 
 
