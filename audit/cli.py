@@ -3,7 +3,6 @@ function and turns known errors into a one-line message (exit status 1) instead 
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -14,63 +13,28 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
 from .store import StoreError
+from .textsafe import json_dumps, log_text, rich_text, terminal_text
 
 # emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
 console = Console(stderr=True, highlight=False, emoji=False)
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 
 
-def _plain(text: object) -> str:
-    """Text for a terminal that interprets no markup: every character that is not printable -- C0 and C1 controls
-    (ESC and so ANSI/OSC sequences, CR, BS, NUL...), bidi overrides and isolates, zero-width and other format
-    characters, line and paragraph separators -- replaced by U+FFFD. Spaces are kept."""
-    s = str(text)
-    if s.isprintable():
-        return s
-    return "".join(ch if ch.isprintable() or ch == " " else "\N{REPLACEMENT CHARACTER}" for ch in s)
-
-
-def _safe(text: object) -> str:
-    """Scraped text for a rich console: control and format characters replaced (:func:`_plain`), rich markup
-    (``[bold]``, ``[link=...]``) escaped so that it prints as typed."""
-    return escape(_plain(text))
-
-
-def _json(value: Any, *, indent: int | None = 2) -> str:
-    """JSON for the terminal: non-ASCII text kept readable, but every character that is not printable (controls,
-    bidi overrides, format characters) written as a ``\\uXXXX`` escape, so the JSON means the same and nothing
-    in it can drive the terminal. Print it with ``markup=False``."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False)
-    if text.isprintable():
-        return text
-
-    def escaped(ch: str) -> str:
-        if ch in "\n ":  # the indentation's own line breaks; JSON escapes those inside strings already
-            return ch
-        code = ord(ch)
-        if code > 0xFFFF:  # a surrogate pair, as JSON writes characters outside the BMP
-            code -= 0x10000
-            return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-        return f"\\u{code:04x}"
-
-    return "".join(ch if ch.isprintable() else escaped(ch) for ch in text)
-
-
 _LOG_LEVEL = {"level": "WARNING"}
 
 
 class _SafeFormatter(logging.Formatter):
-    """Log lines (Scrapy's included: the CLI owns the root handler) carry scraped URLs and values: each line's
-    control and format characters are replaced; the line breaks of a traceback are kept."""
+    """Log lines (Scrapy's included: the CLI owns the root handler) carry scraped URLs and values: each record is
+    made safe by :func:`audit.textsafe.log_text` (control and format characters replaced, continuation lines such
+    as a traceback's indented)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return "\n".join(_plain(line) for line in super().format(record).split("\n"))
+        return log_text(super().format(record))
 
 
 def _setup_logging(verbose: int) -> None:
@@ -106,7 +70,7 @@ def _errors() -> Iterator[None]:
         yield
     except (StoreError, IngestError, ExportError, MergeError, FileNotFoundError, ValueError) as exc:
         # the message may quote a file name or a scraped value: click prints it as is
-        raise click.ClickException(_plain(exc)) from exc
+        raise click.ClickException(terminal_text(exc)) from exc
 
 
 @contextmanager
@@ -205,7 +169,7 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
         summary[key] = int(result.stats.get(stat, 0) or 0)
     _print_summary(f"crawl {result.crawl_id} ({result.finish_reason or 'finished'})", summary)
     if result.warc_path:
-        out.print(f"store: {_safe(db)}\nWARC:  {_safe(result.warc_path)}")
+        out.print(f"store: {rich_text(db)}\nWARC:  {rich_text(result.warc_path)}")
 
 
 _TIMEOUT = click.FloatRange(min=0, min_open=True)
@@ -249,7 +213,7 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
             for path in exports:
                 imported = import_export(store, path)
                 added = sum(imported.added.values())
-                console.print(f"{_safe(path)}: {added:,} rows added of {sum(imported.offered.values()):,} "
+                console.print(f"{rich_text(path)}: {added:,} rows added of {sum(imported.offered.values()):,} "
                               f"({', '.join(f'{k} {v:,}' for k, v in imported.added.items() if v) or 'all present'})")
         return
     bounds = _bounds(timeout)
@@ -262,7 +226,7 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
         summary = store_summary(store, result.crawl_id)
     _print_summary(f"ingest {result.crawl_id}", summary)
     for err in result.errors:
-        console.print(f"[yellow]warning:[/] {_safe(err)}")
+        console.print(f"[yellow]warning:[/] {rich_text(err)}")
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         console.print(f"[yellow]warning:[/] {result.analysis.get('timed_out', 0)} image(s) over the time bound, "
                       f"{result.analysis.get('crashed', 0)} crashed a decoder: recorded with their errors")
@@ -288,7 +252,7 @@ def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: fl
             if obj["sha256"] is None:
                 failed += 1
             if as_json:
-                out.print(_json(obj, indent=None), markup=False, highlight=False)
+                out.print(json_dumps(obj), markup=False, highlight=False)
             else:
                 _print_inspect(obj)
     if failed == len(files):
@@ -296,23 +260,24 @@ def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: fl
 
 
 def _print_inspect(obj: dict[str, Any]) -> None:
-    table = Table(title=_safe(obj["path"]), show_header=False, title_justify="left")
+    table = Table(title=rich_text(obj["path"]), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in obj.items():
         if key in ("path", "signals", "attribution"):
             continue
-        shown = "—" if value is None else json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
-        table.add_row(key, _safe(shown))
+        shown = "—" if value is None else json_dumps(value) if isinstance(value, dict) else value
+        table.add_row(key, rich_text(shown))
     for sig in obj.get("signals", []):
-        table.add_row(f"signal {sig['kind']}", _safe(f"{sig['country']} ({sig['strength']}): {sig['evidence']}"))
+        table.add_row(rich_text(f"signal {sig['kind']}"),
+                      rich_text(f"{sig['country']} ({sig['strength']}): {sig['evidence']}"))
     if obj.get("attribution"):
-        table.add_row("attribution", _safe(obj["attribution"]["explanation"]))
+        table.add_row("attribution", rich_text(obj["attribution"]["explanation"]))
     out.print(table)
 
 
 def _print_summary(title: str, summary: dict[str, Any]) -> None:
-    table = Table(title=_safe(title), show_header=False, title_justify="left")
+    table = Table(title=rich_text(title), show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
     labels = {
@@ -342,7 +307,7 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
     from .testweb import build_web
 
     started = time.perf_counter()
-    console.print(f"[bold]•[/] building the test web ({photos} photos, seed {seed}; cached in {_safe(out_dir)})")
+    console.print(f"[bold]•[/] building the test web ({photos} photos, seed {seed}; cached in {rich_text(out_dir)})")
     with _errors():
         web = build_web(out_dir / "testweb", photos=photos, seed=seed)
     built = time.perf_counter() - started
@@ -351,7 +316,7 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
               "MB": int(manifest.get("bytes", 0)) // 1_000_000 or None}
     with _errors(), _progress(totals) as progress:
         result = run_demo(out_dir, photos=photos, seed=seed, progress=progress, settings=_crawl_log_level(),
-                          stage=lambda text: console.print(f"[bold]•[/] {_safe(text)}"))
+                          stage=lambda text: console.print(f"[bold]•[/] {rich_text(text)}"))
     _print_summary(f"demo crawl {result.crawl_id}", result.summary)
     t = result.truth
     truth = Table(title="checked against the test web's ground truth", show_header=False, title_justify="left")
@@ -365,13 +330,13 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
     out.print(truth)
     _print_audit(result.audit)
     out.print(_evaluation_table(result.evaluation, kinds=False))
-    out.print("per signal kind: provaudit evaluate --db " + _safe(result.db_path))
+    out.print("per signal kind: provaudit evaluate --db " + rich_text(result.db_path))
     v = result.verify_summary or {}
     out.print(f"a sloppy vendor's deletion, checked: of {v.get('should_be_gone', 0):,} images that should be gone, "
               f"{v.get('should_be_gone_still_present', 0):,} are still there (same bytes or near-duplicates)")
     s = result.seconds
-    out.print(f"store:   {_safe(result.db_path)}\nWARC:    {_safe(result.warc_path)}\n"
-              f"report:  {_safe(result.report)} (and report.json)\nverify:  {_safe(result.verification)}")
+    out.print(f"store:   {rich_text(result.db_path)}\nWARC:    {rich_text(result.warc_path)}\n"
+              f"report:  {rich_text(result.report)} (and report.json)\nverify:  {rich_text(result.verification)}")
     out.print(f"time: {time.perf_counter() - started:.0f} s (test web {built:.0f} s, crawl {s['crawl']:.0f} s, "
               f"audit {s['audit']:.0f} s)")
 
@@ -392,7 +357,7 @@ def export_command(db: Path, fmt: str, out_dir: Path) -> None:
         result = export_store(store, out_dir, fmt=fmt)
     files = sum(len(f) for f in result.files.values())
     console.print(f"exported {sum(result.rows.values()):,} rows of {len(result.rows)} tables in {files} "
-                  f"{fmt} files to {_safe(out_dir)}")
+                  f"{fmt} files to {rich_text(out_dir)}")
 
 
 @main.command("merge")
@@ -407,9 +372,9 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
     with _errors(), Store.open(db) as store:
         result = merge_stores(store, shards)
     added = ", ".join(f"{k} {v:,}" for k, v in result.added.items() if v) or "nothing new"
-    console.print(f"merged {result.shards} shard(s) into {_safe(db)}: {added}")
+    console.print(f"merged {result.shards} shard(s) into {rich_text(db)}: {added}")
     if result.derived_cleared:
-        console.print(f"[yellow]run[/] provaudit audit --db {_safe(db)} [yellow]to recompute signals and "
+        console.print(f"[yellow]run[/] provaudit audit --db {rich_text(db)} [yellow]to recompute signals and "
                       "attributions[/]")
 
 
@@ -428,10 +393,10 @@ def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers:
     from .store import Store
 
     if not db.exists():
-        raise click.ClickException(f"no store at {db}")
+        raise click.ClickException(f"no store at {terminal_text(db)}")
     with _errors(), Store.open(db) as store:
         result = run_audit(store, phash_threshold=phash_threshold, dhash_threshold=dhash_threshold,
-                           workers=workers, progress=lambda msg: console.print(f"[bold]•[/] {_safe(msg)}"))
+                           workers=workers, progress=lambda msg: console.print(f"[bold]•[/] {rich_text(msg)}"))
     _print_audit(result)
 
 
@@ -464,7 +429,7 @@ def evaluate_command(db: Path, as_json: bool, direct: bool) -> None:
     with _errors(), Store.open(db, read_only=True) as store:
         ev = evaluate(store, propagated=not direct)
     if as_json:
-        out.print(_json(ev.as_dict()), markup=False)
+        out.print(json_dumps(ev.as_dict(), indent=2), markup=False)
         return
     out.print(_evaluation_table(ev))
     out.print(f"GPS kept in {ev.gps_images:,} images; an exif_gps signal with the right capture country for "
@@ -486,7 +451,7 @@ def _evaluation_table(ev: Any, *, kinds: bool = True) -> Table:
         if row["group"] == "kind" and not kinds:
             continue
         label = f"tier {row['name']}" if row["group"] == "tier" else f"kind {row['name']}"
-        table.add_row(_safe(label), _fmt(row["coverage"]), _fmt(row["precision_residence"]),
+        table.add_row(rich_text(label), _fmt(row["coverage"]), _fmt(row["precision_residence"]),
                       _fmt(row["precision_capture"]))
     return table
 
@@ -512,7 +477,7 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
         _require_audit(store)
         html_path, json_path = write_report(store, country.upper(), out_html, claim=claim, thumbnails=thumbnails,
                                             sample_size=sample_size)
-    out.print(f"report: {_safe(html_path)}\nfigures: {_safe(json_path)}")
+    out.print(f"report: {rich_text(html_path)}\nfigures: {rich_text(json_path)}")
 
 
 @main.command("sweep")
@@ -536,10 +501,10 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
             write_sweep(result, out_path)
     summary = result.summary()
     if as_json:
-        out.print(_json(summary), markup=False)
+        out.print(json_dumps(summary, indent=2), markup=False)
     else:
-        table = Table(title=f"deletion sweep: {_safe(summary['country'])}, policy {_safe(policy)} — "
-                      f"{_safe(summary['description'])}", show_header=False, title_justify="left")
+        table = Table(title=f"deletion sweep: {rich_text(summary['country'])}, policy {rich_text(policy)} — "
+                      f"{rich_text(summary['description'])}", show_header=False, title_justify="left")
         table.add_column("what")
         table.add_column("value", justify="right")
         table.add_row("images to delete", f"{summary['images']:,}")
@@ -551,7 +516,7 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
                 table.add_row(label, _fmt(summary[key]))
         out.print(table)
     if out_path is not None:
-        console.print(f"written: {_safe(out_path)}")
+        console.print(f"written: {rich_text(out_path)}")
 
 
 def _check_country(country: str) -> None:
@@ -562,7 +527,8 @@ def _check_country(country: str) -> None:
 
 def _require_audit(store: Any) -> None:
     if not store.query("SELECT count(*) FROM attributions")[0][0]:
-        raise click.ClickException(f"{store.path} has no attributions yet: run `provaudit audit --db {store.path}`")
+        path = terminal_text(store.path)
+        raise click.ClickException(f"{path} has no attributions yet: run `provaudit audit --db {path}`")
 
 
 @main.command("verify")
@@ -586,10 +552,10 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
         html_path, json_path = write_verification(result, out_html)
     summary = result.summary()
     if as_json:
-        out.print(_json(summary), markup=False)
+        out.print(json_dumps(summary, indent=2), markup=False)
     else:
-        table = Table(title=f"deletion check: {_safe(country.upper())}, policy {_safe(policy)}", show_header=False,
-                      title_justify="left")
+        table = Table(title=f"deletion check: {rich_text(country.upper())}, policy {rich_text(policy)}",
+                      show_header=False, title_justify="left")
         table.add_column("what")
         table.add_column("count", justify="right")
         table.add_row("should be gone (images)", f"{summary['should_be_gone']:,}")
@@ -599,7 +565,7 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
         table.add_row("share remaining (95% interval)", f"{summary['share_remaining']:.3f} "
                       f"[{summary['share_remaining_low']:.3f}, {summary['share_remaining_high']:.3f}]")
         out.print(table)
-    console.print(f"written: {_safe(html_path)}, {_safe(json_path)}")
+    console.print(f"written: {rich_text(html_path)}, {rich_text(json_path)}")
 
 
 @main.command("lookup")
@@ -614,7 +580,7 @@ def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool) -> None:
     with _errors(), Store.open(db, read_only=True) as store:
         results = lookup(store, list(photos))
     if as_json:
-        out.print(_json(lookup_json(results)), markup=False)
+        out.print(json_dumps(lookup_json(results), indent=2), markup=False)
     else:
         out.print(lookup_table(results))
 
@@ -636,7 +602,7 @@ def testweb_build(root: Path, photos: int, seed: int) -> None:
     with _errors():
         web = build_web(root, photos=photos, seed=seed)
     out.print(f"{len(web.start_urls)} sites, {web.image_urls:,} image URLs, {web.sightings:,} sightings in "
-              f"{_safe(web.root)}\nground truth: {_safe(web.ground_truth_path)}")
+              f"{rich_text(web.root)}\nground truth: {rich_text(web.ground_truth_path)}")
 
 
 @testweb.command("serve")

@@ -3,8 +3,9 @@ folder per table, one file per crawl for the tables that carry a ``crawl_id``.
 
 Parquet exports are lossless and :func:`import_export` (``provaudit ingest EXPORT_DIR``) reads them back into a
 store, idempotently: rows whose key is already there are skipped. CSV exports are for spreadsheets and scripts that
-want text: lists and JSON become JSON text, and a cell a spreadsheet would run as a formula is prefixed with ``'``
-(:func:`audit.sweep.csv_safe`), so CSV is not read back.
+want text: lists and JSON become JSON text (control and bidi characters as ``\\u`` escapes), and every cell goes
+through :func:`audit.textsafe.csv_cell` (a ``'`` before any formula start, whatever separator a spreadsheet splits
+on; no raw control character), so CSV is not read back.
 
 Layout::
 
@@ -31,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .store import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Store, Table
+from .textsafe import csv_cell, json_dumps, json_text
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +120,8 @@ def export_store(store: Store, out_dir: str | Path, *, fmt: str = "parquet",
                 raise ExportError(f"two crawl ids map to the same file {path}")
             try:
                 reader = store.con.sql(sql, params=params or None).to_arrow_reader(_ROWS_PER_GROUP)
-                n = _write_parquet(reader, path) if fmt == "parquet" else _write_csv(reader, path)
+                n = (_write_parquet(reader, path) if fmt == "parquet" else
+                     _write_csv(reader, path, frozenset(c.name for c in table.columns if c.type == "JSON")))
             except (duckdb.Error, pa.ArrowException, OSError) as exc:
                 raise ExportError(f"cannot export table {name} to {path}: {exc}") from exc
             result.rows[name] += n
@@ -130,7 +133,7 @@ def export_store(store: Store, out_dir: str | Path, *, fmt: str = "parquet",
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "tables": {name: {"rows": result.rows[name], "files": result.files[name]} for name in names},
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out / MANIFEST).write_text(json_dumps(manifest, indent=2) + "\n", encoding="utf-8")
     logger.info("exported %s tables to %s", len(names), out)
     return result
 
@@ -144,28 +147,31 @@ def _write_parquet(reader: pa.RecordBatchReader, path: Path) -> int:
     return n  # an empty table still gets a file, with its schema
 
 
-def _csv_cell(value: Any) -> Any:
-    from .sweep import csv_safe
-
+def _csv_cell(value: Any, *, is_json: bool = False) -> str:
+    """One CSV cell of an export: lists and objects as JSON text, JSON columns' text with control and bidi characters
+    as ``\\u`` escapes (:func:`audit.textsafe.json_text`), times in ISO 8601, and every cell through
+    :func:`audit.textsafe.csv_cell` (formula guard whatever the separator, no raw control character)."""
     if value is None:
         return ""
     if isinstance(value, list | dict):
-        value = json.dumps(value, ensure_ascii=False, default=str)
+        value = json_dumps(value, default=str)
     elif isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    elif isinstance(value, bool | int | float):
-        return value
-    return csv_safe(str(value))
+        value = value.isoformat()
+    elif isinstance(value, str) and is_json:
+        value = json_text(value)
+    return csv_cell(value)
 
 
-def _write_csv(reader: pa.RecordBatchReader, path: Path) -> int:
+def _write_csv(reader: pa.RecordBatchReader, path: Path, json_columns: frozenset[str] = frozenset()) -> int:
     n = 0
+    names = reader.schema.names
+    is_json = [name in json_columns for name in names]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(reader.schema.names)
+        writer.writerow([csv_cell(name) for name in names])
         for batch in reader:
             for row in batch.to_pylist():
-                writer.writerow([_csv_cell(v) for v in row.values()])
+                writer.writerow([_csv_cell(v, is_json=j) for v, j in zip(row.values(), is_json, strict=True)])
             n += batch.num_rows
     return n
 

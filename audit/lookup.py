@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 
 from .image import analyse_image, inspect_dict
 from .neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
 from .records import ImageRecord
 from .store import Store
+from .textsafe import rich_text
 from .verify import Hashes, hash_set, image_hashes, match_distance
 
 log = logging.getLogger(__name__)
@@ -230,16 +230,11 @@ def lookup_json(results: list[LookupResult]) -> list[dict[str, Any]]:
     return out
 
 
-def clean(value: object, limit: int = 200) -> str:
-    """Scraped text made safe for the terminal: every character that is not printable (C0/C1 controls such as ESC,
-    CR and CSI, bidi overrides and isolates, zero-width and other format characters, line separators, unassigned
-    code points) replaced by U+FFFD, rich markup escaped, clipped."""
-    text = "" if value is None else str(value)
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() or ch == " " else "\N{REPLACEMENT CHARACTER}" for ch in text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return escape(text)
+CELL = 200  # characters of one scraped value shown in a table cell
+
+
+def _cell(value: object, limit: int = CELL) -> str:
+    return rich_text(value, limit=limit)
 
 
 def _signal_text(signals: list[SignalInfo]) -> str:
@@ -252,7 +247,7 @@ def _signal_text(signals: list[SignalInfo]) -> str:
     lines = []
     for (kind, strength), countries in grouped.items():
         where = " ".join(countries) if len(countries) <= 4 else f"one of {len(countries)} countries"
-        lines.append(f"{clean(kind, 60)} {clean(where, 80)} ({clean(strength, 20)})")
+        lines.append(f"{_cell(kind, 60)} {_cell(where, 80)} ({_cell(strength, 20)})")
     return "\n".join(lines)
 
 
@@ -262,9 +257,9 @@ def lookup_table(results: list[LookupResult]) -> Table:
     for name in ("photo", "match", "image", "seen at", "signals", "attribution"):
         table.add_column(name, overflow="fold")
     for r in results:
-        photo = clean(Path(r.path).name)
+        photo = _cell(Path(r.path).name)
         if r.error and not r.matches:
-            table.add_row(photo, "[red]error[/red]", "", "", clean(r.error), "")
+            table.add_row(photo, "[red]error[/red]", "", "", _cell(r.error), "")
             continue
         if not r.matches:
             table.add_row(photo, "nothing found", "", "", "", "")
@@ -283,10 +278,10 @@ def lookup_table(results: list[LookupResult]) -> Table:
                     seen, sigs = "(no sighting)", image_sigs
                 else:
                     seen = "\n".join(x for x in (
-                        f"image: {clean(s.image_url)}", f"page: {clean(s.page_url)}" if s.page_url else "",
-                        f"alt: {clean(s.alt_text)}" if s.alt_text else "",
-                        f"caption: {clean(s.caption)}" if s.caption else "",
+                        f"image: {_cell(s.image_url)}", f"page: {_cell(s.page_url)}" if s.page_url else "",
+                        f"alt: {_cell(s.alt_text)}" if s.alt_text else "",
+                        f"caption: {_cell(s.caption)}" if s.caption else "",
                         f"when: {s.fetched_at:%Y-%m-%d %H:%M}" if s.fetched_at else "") if x)
                     sigs = image_sigs + s.signals
-                table.add_row(photo, clean(how), clean(m.sha256[:16]), seen, _signal_text(sigs), clean(attr))
+                table.add_row(photo, _cell(how), _cell(m.sha256[:16]), seen, _signal_text(sigs), _cell(attr))
     return table

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from .store import Store
+from .textsafe import markdown_cell
 
 
 def store_summary(store: Store, crawl_id: str | None = None) -> dict[str, Any]:
@@ -85,7 +85,8 @@ def country_coverage(store: Store) -> list[dict[str, Any]]:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """Rows as a markdown table (for notebooks); cell text is escaped so scraped values cannot become markup."""
+    """Rows as a markdown table (for notebooks); cell text goes through :func:`audit.textsafe.markdown_cell`, so
+    scraped values cannot become markup, links or images."""
     if not rows:
         return "*(no rows)*"
 
@@ -94,7 +95,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             return f"{v:.3f}"
         if isinstance(v, dict) and "value" in v:
             return f"{v['value']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
-        return html.escape(str(v)).replace("|", "&#124;").replace("\n", " ")
+        return markdown_cell(v)
 
     head = list(rows[0])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

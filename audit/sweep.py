@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from .evaluate import Rate
 from .store import Store
+from .textsafe import csv_cell
 
 logger = logging.getLogger(__name__)
 
@@ -216,22 +217,14 @@ def compare_policies(store: Store, country: str) -> list[dict[str, Any]]:
     return [sweep_summary(store, country, name).summary() for name in POLICIES]
 
 
-# OWASP's list (= + - @ tab CR), plus LF and the full-width = + - @ that some spreadsheet locales turn into formulas
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 COLUMNS = ("sha256", "country", "score", "tier", "direct_country", "direct_tier", "sightings", "image_urls",
            "page_urls", "evidence")
 
 
-def csv_safe(value: Any) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula: a leading ``= + - @`` (or their full-width forms),
-    tab, CR or LF gets a ``'``. A list cell is one value a line; only its start can make a formula."""
-    text = "" if value is None else ("\n".join(value) if isinstance(value, list) else str(value))
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
 def write_sweep(result: SweepResult, path: str | Path) -> Path:
-    """Write the sweep's rows as CSV (``.csv``, one URL per line inside the list cells, formulas escaped) or
-    Parquet (``.parquet``, lists kept as lists)."""
+    """Write the sweep's rows as CSV (``.csv``, one URL per line inside the list cells, every cell through
+    :func:`audit.textsafe.csv_cell`: no formula start whatever the separator, no control or bidi character) or
+    Parquet (``.parquet``, lists kept as lists, values exact)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".csv":
@@ -239,7 +232,7 @@ def write_sweep(result: SweepResult, path: str | Path) -> Path:
             w = csv.writer(fh)
             w.writerow(COLUMNS)
             for row in result.rows:
-                w.writerow([csv_safe(row[c]) for c in COLUMNS])
+                w.writerow([csv_cell(row[c]) for c in COLUMNS])
     elif suffix in (".parquet", ".pq"):
         schema = pa.schema([
             ("sha256", pa.string()), ("country", pa.string()), ("score", pa.float64()), ("tier", pa.string()),

@@ -19,22 +19,21 @@ Policies (the minimum attribution tier; ``+nd`` = with near-duplicate propagatio
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from .evaluate import wilson
 from .neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, HashSet, hamming, near_duplicate_pairs
-from .report.svg import esc
 from .store import Store
 from .sweep import POLICIES as SWEEP_POLICIES
 from .sweep import selected
+from .textsafe import html_text as _e
+from .textsafe import http_href, json_dumps
 
 log = logging.getLogger(__name__)
 
@@ -266,21 +265,13 @@ vertical-align:top}th{background:#f3f3f3}.num{text-align:right}code{font-size:12
 """
 
 
-def _e(value: object) -> str:
-    """Escaped for HTML, control and format characters made inert (the report's :func:`audit.report.svg.esc`)."""
-    return esc(value)
-
-
 def _link(url: str | None) -> str:
     """An escaped link for http/https URLs, escaped plain text for anything else."""
     if not url:
         return ""
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        scheme = ""
-    if scheme in ("http", "https"):
-        return f'<a href="{_e(url)}" rel="noopener noreferrer nofollow">{_e(url)}</a>'
+    href = http_href(url)
+    if href is not None:
+        return f'<a href="{href}" rel="noopener noreferrer nofollow">{_e(url)}</a>'
     return f"<code>{_e(url)}</code>"
 
 
@@ -334,6 +325,6 @@ def write_verification(v: Verification, out_html: Path) -> tuple[Path, Path]:
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_json = out_html.with_suffix(".json")
     out_html.write_text(verification_html(v), encoding="utf-8")
-    out_json.write_text(json.dumps(v.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+    out_json.write_text(json_dumps(v.as_dict(), indent=2), encoding="utf-8")
     log.info("wrote %s and %s", out_html, out_json)
     return out_html, out_json

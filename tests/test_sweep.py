@@ -91,21 +91,22 @@ def _fake(rows: list[dict[str, object]]) -> SweepResult:
 
 def test_csv_escapes_formulas(tmp_path):
     evil = ["=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)", "\tx", "\rx"]
+    guarded = ["'=HYPERLINK(\"http://x\")", "'+1+1", "'-2", "'@SUM(A1)", "'\tx", "'\nx"]  # CR is written as LF
     rows = [{"sha256": e, "country": "FR", "score": 0.5, "tier": "strong", "direct_country": "FR",
              "direct_tier": "strong", "sightings": 1, "image_urls": [e, "http://a/b.jpg"], "page_urls": [],
              "evidence": e} for e in evil]
     rows.append({"sha256": "abc", "country": "FR", "score": -0.5, "tier": "weak", "direct_country": None,
                  "direct_tier": "none", "sightings": 2, "image_urls": ["http://a/c.jpg"], "page_urls": ["http://a/"],
-                 "evidence": "plain, with \"quotes\""})
+                 "evidence": "plain, with \"quotes\"; and =1+1 after a semicolon"})
     path = write_sweep(_fake(rows), tmp_path / "s.csv")
     with path.open(newline="", encoding="utf-8") as fh:
         got = list(csv.DictReader(fh))
-    for row, e in zip(got, evil, strict=False):
-        assert row["sha256"] == "'" + e
-        assert row["evidence"] == "'" + e
+    for row, g in zip(got, guarded, strict=False):
+        assert row["sha256"] == g
+        assert row["evidence"] == g
         assert row["image_urls"].startswith("'")
     last = got[-1]
-    assert last["sha256"] == "abc" and last["evidence"] == "plain, with \"quotes\""
+    assert last["sha256"] == "abc" and last["evidence"] == "plain, with \"quotes\"; and =1+1 after a semicolon"
     assert last["score"] == "'-0.5"  # a negative number starts with '-': escaped as well
     assert last["page_urls"] == "http://a/" and last["direct_country"] == ""
 

@@ -7,13 +7,13 @@ HTML file (:mod:`audit.report.render`); ``write_report`` writes it with ``report
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..store import Store
+from ..textsafe import json_dumps
 from .figures import CLEARVIEW_CLAIM, compute
 from .render import render
 
@@ -43,11 +43,12 @@ def build_report(store: Store, country: str, *, claim: str | None = None, thumbn
 
 
 def write_report(store: Store, country: str, out_html: Path, **kw: Any) -> tuple[Path, Path]:
-    """Write the HTML report to ``out_html`` and its figures to ``report.json`` in the same folder."""
+    """Write the HTML report to ``out_html`` and its figures to ``report.json`` in the same folder; the JSON holds
+    control and bidi characters only as ``\\u`` escapes (:func:`audit.textsafe.json_dumps`)."""
     report = build_report(store, country, **kw)
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(report.html, encoding="utf-8")
     out_json = out_html.parent / "report.json"
-    out_json.write_text(json.dumps(report.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out_json.write_text(json_dumps(report.data, indent=2) + "\n", encoding="utf-8")
     return out_html, out_json

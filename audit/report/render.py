@@ -1,7 +1,8 @@
 """The claim report as one self-contained HTML file: inline CSS, inline SVG, no script, no remote resource.
 
 Every string that came from the web (URLs, alt text, captions, evidence, hosts, header values) goes through
-:func:`esc`; URLs become links only for http and https (:func:`link`).
+:func:`audit.textsafe.html_text` (imported as ``esc``); URLs become links only for http and https
+(:func:`audit.textsafe.http_href`, in :func:`link`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from .svg import bar_chart, esc, interval_chart, line_chart, load_outlines, map_chart
+from ..textsafe import html_text as esc
+from ..textsafe import http_href
+from .svg import bar_chart, interval_chart, line_chart, load_outlines, map_chart
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +36,10 @@ def link(url: Any, text: Any = None) -> str:
     """An ``<a>`` for an http(s) URL, escaped text for anything else (``javascript:``, ``data:``, ``file:``)."""
     if url is None:
         return '<span class="muted">—</span>'
-    s = str(url)
-    try:
-        scheme = urlsplit(s.strip()).scheme.lower()
-    except ValueError:
-        scheme = ""
-    label = esc(text if text is not None else s)
-    if scheme in ("http", "https"):
-        return f'<a href="{esc(s)}" rel="noopener noreferrer nofollow">{label}</a>'
+    label = esc(text if text is not None else url)
+    href = http_href(url)
+    if href is not None:
+        return f'<a href="{href}" rel="noopener noreferrer nofollow">{label}</a>'
     return f'<span class="url">{label}</span>'
 
 

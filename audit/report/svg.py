@@ -1,38 +1,20 @@
-"""Inline SVG charts: bars, curves and an equirectangular map. Every label passes through :func:`esc`."""
+"""Inline SVG charts: bars, curves and an equirectangular map. Every label passes through
+:func:`audit.textsafe.html_text` (imported as ``esc``)."""
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ..textsafe import html_text as esc
 
 logger = logging.getLogger(__name__)
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 OTHER = "#999999"
-
-
-_HTML_WHITESPACE = frozenset("\t\n\r ")
-
-
-def _inert(ch: str) -> str:
-    if ch in _HTML_WHITESPACE or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp"):
-        return ch
-    return "\N{REPLACEMENT CHARACTER}"
-
-
-def esc(value: Any) -> str:
-    """Text for HTML and SVG: ``& < > " '`` escaped, and control and format characters (ESC and the rest of C0/C1,
-    bidi overrides and isolates that would reorder a URL on screen, zero-width characters, line separators) replaced
-    by U+FFFD, so that neither a browser nor a terminal showing the file interprets them."""
-    text = "" if value is None else str(value)
-    if not text.isprintable():
-        text = "".join(_inert(ch) for ch in text)
-    return html.escape(text, quote=True)
 
 
 def _open(svg_id: str, width: int, height: int, title: str) -> str:
