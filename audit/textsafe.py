@@ -9,7 +9,9 @@ ANSI CSI/OSC sequences such as OSC 52, which writes the clipboard; BEL, BS, NUL,
 U+0085), ``Cf`` (format characters: the bidi embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, the
 marks U+200E, U+200F and U+061C, zero-width characters, U+FEFF, tag characters), ``Zl``/``Zp`` (U+2028, U+2029),
 ``Cs`` (lone surrogates, which UTF-8 cannot even encode) and ``Cn`` (code points unassigned in this Python's Unicode
-database: a later Unicode version may make them format characters). Every other character — letters of any
+database: a later Unicode version may make them format characters), except the zero-width non-joiner and joiner
+(U+200C, U+200D), which scripts such as Persian and Hindi and emoji sequences need and which control nothing. Every
+other character — letters of any
 script, emoji, private-use characters, no-break and other spaces — is text and kept.
 
 The rule of each medium
@@ -83,7 +85,7 @@ from urllib.parse import quote, urlsplit
 
 from rich.markup import escape as _rich_escape
 
-__all__ = ["CSV_SEPARATORS", "FORMULA_CHARS", "REPLACEMENT", "UNSAFE_CATEGORIES", "csv_cell", "html_text",
+__all__ = ["CSV_SEPARATORS", "FORMULA_CHARS", "JOINERS", "REPLACEMENT", "UNSAFE_CATEGORIES", "csv_cell", "html_text",
            "http_href", "is_unsafe", "json_dumps", "json_text", "log_text", "markdown_cell", "rich_text",
            "terminal_text"]
 
@@ -98,9 +100,15 @@ _SPLIT = re.compile(f"([{re.escape(CSV_SEPARATORS)}])")  # the group keeps the s
 _HTTP = ("http", "https")
 
 
+# Format characters that are part of writing, not control: the zero-width non-joiner and joiner (Persian, Hindi and
+# other scripts need them to spell words; emoji sequences such as family and profession emoji are joined by U+200D).
+# They neither reorder text nor act on a terminal.
+JOINERS = frozenset("\u200c\u200d")
+
+
 def is_unsafe(ch: str) -> bool:
     """Whether the character ``ch`` must never reach an output raw (see the module docstring for the categories)."""
-    return unicodedata.category(ch) in UNSAFE_CATEGORIES
+    return unicodedata.category(ch) in UNSAFE_CATEGORIES and ch not in JOINERS
 
 
 def _text(value: object) -> str:
