@@ -31,6 +31,7 @@ from .recorder import Recorder
 from .records import POLICY_PATHS, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
 from .sandbox import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, AnalysisPool, Bounds
 from .store import Store
+from .warcpayload import BodyTooLarge, ContentEncodingError, RecordPayload
 
 logger = logging.getLogger(__name__)
 
@@ -315,12 +316,18 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> 
     )
     ip = record.rec_headers.get_header("WARC-IP-Address")
     headers = _header_dict(http)
-    stream = record.content_stream()
+    payload = RecordPayload(record)  # de-chunked, content encoding undone (audit.contentcoding), bounded
+    decoded = f" once decoded (Content-Encoding: {', '.join(payload.encodings)})" if payload.encodings else ""
     if is_html(ctype):
-        body = stream.read(max_page_bytes + 1)
-        if len(body) > max_page_bytes:
+        try:
+            body = payload.read(max_page_bytes)
+        except BodyTooLarge:
             yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, content_type=ctype,
-                           headers=headers, error=f"page larger than {max_page_bytes} bytes, not parsed")
+                           headers=headers, error=f"page larger than {max_page_bytes} bytes{decoded}, not parsed")
+            return
+        except ContentEncodingError as exc:
+            yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, content_type=ctype,
+                           headers=headers, error=f"{exc}, not parsed")
             return
         text = body.decode(_charset(ctype) or "utf-8", errors="replace")
         sel = Selector(text=text or "<html></html>")
@@ -331,18 +338,30 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> 
         return
     policy = POLICY_PATHS.get(urlsplit(url).path)
     if policy is not None:
-        text = stream.read(MAX_POLICY_BYTES).decode("utf-8", errors="replace")
-        yield PolicyFile(kind=policy, url=url, status=status or 0, body=text, fetched_at=when)
+        error = None
+        try:
+            raw = payload.read(MAX_POLICY_BYTES)
+        except BodyTooLarge:  # the start of an over-long file is read, as before
+            raw = payload.head(MAX_POLICY_BYTES, limit=MAX_POLICY_BYTES)
+        except ContentEncodingError as exc:
+            raw, error = b"", str(exc)
+        yield PolicyFile(kind=policy, url=url, status=status or 0, body=raw.decode("utf-8", errors="replace"),
+                         fetched_at=when, error=error)
         return
     if status is not None and not 200 <= status < 300:
         return  # redirects and errors of non-page resources: nothing to record as content
-    head = stream.read(16)
+    head = payload.head(16, limit=max_image_bytes)
     if not (is_image_type(ctype) or looks_like_image_url(url) or sniff_image(head)):
         return
-    body = head + stream.read(max_image_bytes + 1 - len(head))
-    if len(body) > max_image_bytes:
+    try:
+        body = payload.read(max_image_bytes)
+    except BodyTooLarge:
         yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
-                         server_ip=ip, headers=headers, error=f"image larger than {max_image_bytes} bytes")
+                         server_ip=ip, headers=headers, error=f"image larger than {max_image_bytes} bytes{decoded}")
+        return
+    except ContentEncodingError as exc:
+        yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
+                         server_ip=ip, headers=headers, error=str(exc))
         return
     yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
                      server_ip=ip, headers=headers, body=body)
