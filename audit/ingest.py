@@ -317,17 +317,13 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> 
     ip = record.rec_headers.get_header("WARC-IP-Address")
     headers = _header_dict(http)
     payload = RecordPayload(record)  # de-chunked, content encoding undone (audit.contentcoding), bounded
-    decoded = f" once decoded (Content-Encoding: {', '.join(payload.encodings)})" if payload.encodings else ""
     if is_html(ctype):
         try:
             body = payload.read(max_page_bytes)
-        except BodyTooLarge:
+        except ContentEncodingError as exc:  # too large, or an unknown or broken content encoding
+            why = str(exc) if payload.encodings else f"page larger than {max_page_bytes} bytes"
             yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, content_type=ctype,
-                           headers=headers, error=f"page larger than {max_page_bytes} bytes{decoded}, not parsed")
-            return
-        except ContentEncodingError as exc:
-            yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, content_type=ctype,
-                           headers=headers, error=f"{exc}, not parsed")
+                           headers=headers, error=f"{why}, not parsed")
             return
         text = body.decode(_charset(ctype) or "utf-8", errors="replace")
         sel = Selector(text=text or "<html></html>")
@@ -355,13 +351,10 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> 
         return
     try:
         body = payload.read(max_image_bytes)
-    except BodyTooLarge:
+    except ContentEncodingError as exc:  # too large, or an unknown or broken content encoding
+        why = str(exc) if payload.encodings else f"image larger than {max_image_bytes} bytes"
         yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
-                         server_ip=ip, headers=headers, error=f"image larger than {max_image_bytes} bytes{decoded}")
-        return
-    except ContentEncodingError as exc:
-        yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
-                         server_ip=ip, headers=headers, error=str(exc))
+                         server_ip=ip, headers=headers, error=why)
         return
     yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
                      server_ip=ip, headers=headers, body=body)

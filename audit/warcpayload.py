@@ -46,8 +46,12 @@ class RecordPayload:
 
     def read(self, limit: int) -> bytes:
         """The decoded payload, at most ``limit`` bytes. Raises :class:`BodyTooLarge` when it (encoded, or once
-        decoded) is larger, :class:`ContentEncodingError` when its content encoding is unknown or broken."""
+        decoded) is larger, :class:`ContentEncodingError` when its content encoding is unknown or broken; the
+        message names the encoding when there is one."""
         raw = self._raw(limit)
         if len(raw) > limit:
+            if self.encodings:
+                raise BodyTooLarge(f"content encoding {', '.join(self.encodings)}: encoded body larger than {limit} "
+                                   "bytes")
             raise BodyTooLarge(f"larger than {limit} bytes")
         return decode(raw, self.encodings, limit=limit) if self.encodings else raw
