@@ -83,7 +83,8 @@ _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", 
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
 _CONTAINER_BRANDS = frozenset({b"mif1", b"msf1"})  # HEIF containers: HEVC (pillow-heif) or AV1 (Pillow) inside
 
-# Formats recognised only to be refused by name (first match wins; the allowed formats are checked before these).
+# Image and document formats recognised only to be refused by name (first match wins; the decoded formats are checked
+# before these). Bytes of no image format at all (HTML, archives, media...) stay "cannot identify image file".
 _REFUSED: tuple[tuple[bytes, str], ...] = (
     (b"%!PS", "PostScript"),
     (b"\xc5\xd0\xd3\xc6", "PostScript (DOS EPS binary)"),
@@ -120,36 +121,11 @@ _REFUSED: tuple[tuple[bytes, str], ...] = (
     (b"IIU\x00", "Panasonic raw (RW2)"),
     (b"FUJIFILMCCD-RAW", "Fujifilm raw (RAF)"),
     (b"AT&TFORM", "DjVu"),
-    (b"FORM", "IFF"),
-    (b"\x1f\x8b", "gzip data"),
-    (b"\x28\xb5\x2f\xfd", "zstd data"),
-    (b"BZh", "bzip2 data"),
-    (b"\xfd7zXZ\x00", "xz data"),
-    (b"PK\x03\x04", "ZIP archive"),
-    (b"Rar!", "RAR archive"),
-    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
-    (b"\x7fELF", "ELF executable"),
-    (b"MZ", "Windows executable"),
-    (b"OggS", "Ogg media"),
-    (b"ID3", "MP3 audio"),
-    (b"fLaC", "FLAC audio"),
-    (b"\x1a\x45\xdf\xa3", "Matroska/WebM media"),
-    (b"FLV", "Flash video"),
-    (b"CWS", "Flash (SWF)"),
-    (b"FWS", "Flash (SWF)"),
-    (b"WARC/", "WARC archive"),
-)
-_TEXT_KINDS: tuple[tuple[bytes, str], ...] = (  # after an optional BOM and white space, case-insensitive
-    (b"<?xml", "XML"),
-    (b"<svg", "SVG"),
-    (b"<!doctype html", "HTML"),
-    (b"<html", "HTML"),
-    (b"{", "JSON or text"),
 )
 
 
-def _iso_media(head: bytes) -> Kind:
-    """An ISO base media file (``....ftyp``): HEIF, AVIF, or another kind (MP4, QuickTime, CR3...) by its brands."""
+def _iso_media(head: bytes) -> Kind | None:
+    """An ISO base media file (``....ftyp``): HEIF or AVIF by its brands, a Canon CR3 (refused), or no image."""
     size = struct.unpack(">I", head[:4])[0]
     major = head[8:12]
     brands = {major} | {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
@@ -159,8 +135,9 @@ def _iso_media(head: bytes) -> Kind:
         return Kind("HEIF", ("HEIF",))
     if major in _CONTAINER_BRANDS:
         return Kind("AVIF", ("AVIF", "HEIF")) if brands & _AVIF_BRANDS else Kind("HEIF", ("HEIF", "AVIF"))
-    label = major.decode("ascii", "replace").strip() or "?"
-    return Kind(f"ISO media ({''.join(ch if ch.isalnum() else '?' for ch in label)})")
+    if major == b"crx ":
+        return Kind("Canon raw (CR3)")
+    return None  # MP4, QuickTime...: no image
 
 
 def identify(head: bytes) -> Kind | None:
@@ -176,7 +153,7 @@ def identify(head: bytes) -> Kind | None:
     if head[:4] == b"RIFF" and len(head) >= 12:
         if head[8:12] == b"WEBP":
             return Kind("WebP", ("WEBP",))
-        return Kind(f"RIFF ({head[8:12].decode('ascii', 'replace').strip()})")
+        return None  # AVI, WAV...: no image
     if len(head) >= 12 and head[4:8] == b"ftyp":
         return _iso_media(head)
     if head.startswith(_TIFF):
@@ -194,12 +171,13 @@ def identify(head: bytes) -> Kind | None:
         return Kind("PCX")
     if len(head) >= 16 and struct.unpack("<H", head[4:6])[0] in (0xAF11, 0xAF12):
         return Kind("FLI animation")
+    if head[:4] == b"FORM" and head[8:12] in (b"ILBM", b"PBM "):
+        return Kind("IFF image")
     if len(head) >= 44 and head[:4] == b"\x01\x00\x00\x00" and head[40:44] == b" EMF":
         return Kind("Windows enhanced metafile (EMF)")
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
-    for magic, name in _TEXT_KINDS:
-        if text.startswith(magic):
-            return Kind(name)
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
+        return Kind("SVG")
     return None
 
 
