@@ -26,6 +26,7 @@ from warcio.archiveiterator import ArchiveIterator
 from .crawlid import ingest_crawl_id
 from .html import looks_like_image_url, parse_page
 from .httputil import is_html, is_image_type
+from .imageformats import HEAD_BYTES, identify
 from .pagefacts import page_facts
 from .recorder import Recorder
 from .records import POLICY_PATHS, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
@@ -36,16 +37,6 @@ from .warcpayload import BodyTooLarge, ContentEncodingError, RecordPayload
 logger = logging.getLogger(__name__)
 
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
-IMAGE_MAGIC = (
-    b"\xff\xd8\xff",  # JPEG
-    b"\x89PNG\r\n\x1a\n",
-    b"GIF87a",
-    b"GIF89a",
-    b"II*\x00",  # TIFF
-    b"MM\x00*",
-    b"BM",
-)
-
 Progress = Callable[[str, int], None]
 Item = PageItem | ImageRef | ImageFetch | PolicyFile
 MAX_POLICY_BYTES = 512 * 1024
@@ -86,9 +77,10 @@ def is_archive(path: Path) -> bool:
 
 
 def sniff_image(data: bytes) -> bool:
-    if data.startswith(IMAGE_MAGIC):
-        return True
-    return (data[:4] == b"RIFF" and data[8:12] == b"WEBP") or data[4:12] in (b"ftypheic", b"ftypmif1", b"ftypavif")
+    """Whether ``data`` (a payload's first bytes) starts like an image of a format the tool decodes
+    (:func:`audit.imageformats.identify`)."""
+    kind = identify(data)
+    return kind is not None and kind.decoded
 
 
 def file_sha256(path: Path) -> str:
@@ -346,7 +338,7 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> 
         return
     if status is not None and not 200 <= status < 300:
         return  # redirects and errors of non-page resources: nothing to record as content
-    head = payload.head(16, limit=max_image_bytes)
+    head = payload.head(HEAD_BYTES, limit=max_image_bytes)
     if not (is_image_type(ctype) or looks_like_image_url(url) or sniff_image(head)):
         return
     try:
