@@ -6,9 +6,10 @@ The crawl (:mod:`audit.httpcompression`), archive ingest and report thumbnails a
 ``identity``. A header may list several, in the order they were applied (``Content-Encoding: gzip, br``): they are
 undone last first.
 
-:func:`decode` never returns more than ``limit`` bytes and never holds more than about twice ``limit`` in memory:
-every decoder is asked for at most what is left under the limit, so a compression bomb (a few kilobytes inflating to
-gigabytes) stops at the limit with a :class:`ContentEncodingError` instead of filling memory. Every failure is a
+:func:`decode` never returns more than ``limit`` bytes and never holds more than about twice ``limit`` in memory
+(the encoded body and what it decoded to): every decoder is asked for a megabyte at a time and never for more than
+is left under the limit, so a compression bomb (a few kilobytes inflating to gigabytes) stops at the limit with a
+:class:`BodyTooLarge` error instead of filling memory. Every failure is a
 :class:`ContentEncodingError` whose message is one line naming the encoding: an unknown encoding, broken or
 truncated data, a body over the limit, too many encodings.
 """
@@ -23,6 +24,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_ENCODINGS = 4  # encodings applied one over another that we undo; real servers apply one
+_STEP = 1 << 20  # bytes a decoder is asked for at a time: what the output may overshoot by, at most
 _ALIASES = {"x-gzip": "gzip"}
 
 
@@ -140,10 +142,15 @@ def _inflate(body: bytes, limit: int, partial: bool, wbits: int, name: str, *, m
     data = body
     while True:
         d = zlib.decompressobj(wbits)
+        pending = data
         try:
-            out += d.decompress(data, limit + 1 - len(out))  # max_length >= 1 (0 would mean no bound)
-            while d.unconsumed_tail and len(out) <= limit:
-                out += d.decompress(d.unconsumed_tail, limit + 1 - len(out))
+            while True:
+                want = min(_STEP, limit + 1 - len(out))  # >= 1 (0 would mean no bound)
+                piece = d.decompress(pending, want)
+                out += piece
+                pending = d.unconsumed_tail
+                if len(out) > limit or d.eof or (not pending and len(piece) < want):
+                    break  # over the limit, at the end, or out of input with no output waiting
         except zlib.error as exc:
             if partial:
                 return bytes(out[:limit])
@@ -184,9 +191,12 @@ def _br(body: bytes, limit: int, partial: bool) -> bytes:
     d = _BROTLI.Decompressor()
     out = bytearray()
     data = body
+    stalled = False
     try:
         while True:
-            out += d.process(data, output_buffer_limit=limit + 1 - len(out))
+            # brotli's output buffer may grow past the limit asked by up to half of it: ask a step at a time
+            piece = d.process(data, output_buffer_limit=min(_STEP, limit + 1 - len(out)))
+            out += piece
             data = b""
             if len(out) > limit:
                 if partial:
@@ -194,10 +204,11 @@ def _br(body: bytes, limit: int, partial: bool) -> bytes:
                 raise _too_large("br", limit)
             if d.is_finished():
                 return bytes(out)
-            if d.can_accept_more_data():  # all the input is used and the stream is not finished
+            if not piece and (d.can_accept_more_data() or stalled):  # all the input used, nothing more to come
                 if partial:
                     return bytes(out)
                 raise _truncated("br")
+            stalled = not piece
     except _BROTLI.error as exc:
         if partial:
             return bytes(out[:limit])
@@ -209,10 +220,13 @@ def _zstd(body: bytes, limit: int, partial: bool) -> bytes:
     data = body
     while True:  # zstd allows several frames one after another
         d = _ZSTD.ZstdDecompressor()
+        pending = data
         try:
-            out += d.decompress(data, max_length=limit + 1 - len(out))
-            while not d.eof and not d.needs_input and len(out) <= limit:
-                out += d.decompress(b"", max_length=limit + 1 - len(out))
+            while not d.eof and len(out) <= limit:
+                out += d.decompress(pending, max_length=min(_STEP, limit + 1 - len(out)))
+                pending = b""
+                if d.needs_input and not d.eof:
+                    break  # out of input before the end of the frame
         except _ZSTD.ZstdError as exc:
             if partial:
                 return bytes(out[:limit])

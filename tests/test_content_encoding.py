@@ -105,6 +105,15 @@ def test_each_encoding_and_chain_decodes(encoding):
     assert decode_prefix(ENCODED[encoding], encoding, 16) == DATA[:16]
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+def test_a_body_of_many_decoder_steps_decodes_whole_at_exactly_the_limit(encoding):
+    big = (bytes(range(256)) * 4096 + b"\x00" * (1 << 20)) * 3  # 6 MiB: several megabyte steps, long zero runs
+    body = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress, "zstd": _zstd}[encoding](big)
+    assert decode(body, encoding, limit=len(big)) == big
+    with pytest.raises(BodyTooLarge):
+        decode(body, encoding, limit=len(big) - 1)
+
+
 def test_zstd_and_gzip_members():
     assert "zstd" in SUPPORTED  # Scrapy depends on a zstd module; we use it when it is there
     assert decode(_zstd(DATA[:100]) + _zstd(DATA[100:]), "zstd", limit=len(DATA)) == DATA  # two frames
