@@ -197,8 +197,9 @@ class _Worker(Generic[R]):
 
     def kill(self) -> None:
         """SIGKILL to the worker's process group (the worker and everything it started), then to the worker itself
-        should it not lead a group yet (killed before its first instruction). The worker is not reaped yet, so its
-        pid, and so its group id, cannot have been reused."""
+        should it not lead a group yet (killed before its first instruction). A worker over its time bound is not
+        reaped yet, so its pid (the group id) cannot have been reused; after a crash the worker is reaped, and the
+        kernel keeps the group id reserved while any process of the group lives, which is when the kill matters."""
         pid = self.process.pid
         if pid is not None:
             try:
