@@ -1,7 +1,8 @@
 """Fingerprint many image files fast: each distinct content decoded once, on a pool of worker processes.
 
 ``fingerprint_files(paths)`` yields ``(path, sha256, fingerprint, error)`` for every path, with the same hashes as
-``audit.fingerprint.fingerprint(Image.open(path))`` (and as ``analyse_image`` records). The calling process reads
+``audit.fingerprint.fingerprint(Image.open(path))`` (and as ``analyse_image`` records), for the formats of
+:mod:`audit.imageformats` only. The calling process reads
 each file and computes its sha256; a content already seen (or in flight) is not decoded again, its result is reused.
 Distinct contents go to the workers in chunks of paths (the workers re-open the files, still in the page cache,
 rather than receive the bytes through a pipe), so the per-task overhead is small next to a ~3 ms reduced JPEG decode.
@@ -24,10 +25,9 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from PIL import Image
-
 from .fingerprint import Fingerprint, fingerprint
-from .image import _message  # also registers the HEIF opener and silences DecompressionBombWarning, as the store
+from .image import _message  # also silences DecompressionBombWarning, as the store
+from .imageformats import FormatNotDecoded, open_image
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,15 @@ DEFAULT_MAX_PIXELS = 64_000_000  # analyse_image's default
 
 def _fingerprint_image(source: IO[bytes], max_pixels: int) -> _Outcome:
     try:
-        img = Image.open(source)
+        img = open_image(source)  # only the decoded formats, chosen by the bytes
         width, height = img.size
         if width <= 0 or height <= 0:
             return None, f"not a readable image: invalid size {width}×{height}"
         if width * height > max_pixels:
             return None, f"image has {width}×{height} pixels, over the limit of {max_pixels}"
         return fingerprint(img), None
+    except FormatNotDecoded as exc:
+        return None, str(exc)
     except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, DecompressionBombError...)
         return None, f"not a readable image: {_message(exc)}"
 

@@ -470,13 +470,15 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
                    sample_size: int) -> None:
     """Write the claim report for COUNTRY: one self-contained HTML file and report.json with the same figures."""
     from .report import write_report
+    from .settings import DEFAULTS
     from .store import Store
 
     _check_country(country)
     with _errors(), Store.open(db, read_only=True) as store:
         _require_audit(store)
         html_path, json_path = write_report(store, country.upper(), out_html, claim=claim, thumbnails=thumbnails,
-                                            sample_size=sample_size)
+                                            sample_size=sample_size, bounds=_bounds(None),
+                                            max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]))
     out.print(f"report: {rich_text(html_path)}\nfigures: {rich_text(json_path)}")
 
 
@@ -578,7 +580,7 @@ def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool) -> None:
     from .store import Store
 
     with _errors(), Store.open(db, read_only=True) as store:
-        results = lookup(store, list(photos))
+        results = lookup(store, list(photos), bounds=_bounds(None))
     if as_json:
         out.print(json_dumps(lookup_json(results), indent=2), markup=False)
     else:

@@ -8,23 +8,22 @@ says why, and whatever metadata could be read is kept. Pixels are decoded only w
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import re
 import warnings
 from typing import Any
 
-import pillow_heif
 from PIL import Image
 
 from .fingerprint import fingerprint
+from .imageformats import FormatNotDecoded, open_image
 from .metadata import Metadata, clip, read_metadata
 from .records import ImageRecord
 
 log = logging.getLogger(__name__)
 
-pillow_heif.register_heif_opener()
+# Pillow decodes only the formats of audit.imageformats (its import registers them and no other).
 # Pixels are bounded by ``max_pixels`` before decoding, so Pillow's warning is noise. A module-level filter (not
 # ``catch_warnings``, which is not thread-safe) keeps it quiet for the analysis threads. Pillow's own hard limit
 # stays: its plugins also check the sizes of sub-images (ICNS, ICO) that ``max_pixels`` cannot see.
@@ -38,10 +37,6 @@ def _message(exc: BaseException) -> str:
     return clip(text.splitlines()[0] if text else type(exc).__name__, 300)
 
 
-def _open(data: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(data))
-
-
 def _size(img: Image.Image) -> tuple[int, int]:
     width, height = img.size
     if width <= 0 or height <= 0:
@@ -50,14 +45,18 @@ def _size(img: Image.Image) -> tuple[int, int]:
 
 
 def analyse_image(data: bytes, *, max_pixels: int = 64_000_000) -> ImageRecord:
-    """The ``ImageRecord`` of ``data``: sha256 and size always; format, size, hashes and metadata when readable."""
+    """The ``ImageRecord`` of ``data``: sha256 and size always; format, size, hashes and metadata when readable.
+    Only the formats of :mod:`audit.imageformats` are decoded, chosen by the bytes: any other gives the error
+    ``format not decoded: <what the bytes are>``."""
     base: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
     img: Image.Image | None = None
     error: str | None = None
     try:
-        img = _open(data)
+        img = open_image(data)
         base["format"] = img.format
         base["width"], base["height"] = _size(img)
+    except FormatNotDecoded as exc:  # another format by its bytes (PostScript, PDF...): no decoder sees it
+        error = str(exc)
     except Image.DecompressionBombError as exc:  # over Pillow's own hard limit (twice MAX_IMAGE_PIXELS)
         found = re.search(r"\((\d+) pixels\)", str(exc))
         error = f"image has {found.group(1) if found else 'too many'} pixels, over the limit of {max_pixels}"

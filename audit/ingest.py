@@ -26,25 +26,17 @@ from warcio.archiveiterator import ArchiveIterator
 from .crawlid import ingest_crawl_id
 from .html import looks_like_image_url, parse_page
 from .httputil import is_html, is_image_type
+from .imageformats import HEAD_BYTES, identify
 from .pagefacts import page_facts
 from .recorder import Recorder
 from .records import POLICY_PATHS, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
 from .sandbox import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, AnalysisPool, Bounds
 from .store import Store
+from .warcpayload import BodyTooLarge, ContentEncodingError, RecordPayload
 
 logger = logging.getLogger(__name__)
 
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
-IMAGE_MAGIC = (
-    b"\xff\xd8\xff",  # JPEG
-    b"\x89PNG\r\n\x1a\n",
-    b"GIF87a",
-    b"GIF89a",
-    b"II*\x00",  # TIFF
-    b"MM\x00*",
-    b"BM",
-)
-
 Progress = Callable[[str, int], None]
 Item = PageItem | ImageRef | ImageFetch | PolicyFile
 MAX_POLICY_BYTES = 512 * 1024
@@ -85,9 +77,10 @@ def is_archive(path: Path) -> bool:
 
 
 def sniff_image(data: bytes) -> bool:
-    if data.startswith(IMAGE_MAGIC):
-        return True
-    return (data[:4] == b"RIFF" and data[8:12] == b"WEBP") or data[4:12] in (b"ftypheic", b"ftypmif1", b"ftypavif")
+    """Whether ``data`` (a payload's first bytes) starts like an image of a format the tool decodes
+    (:func:`audit.imageformats.identify`)."""
+    kind = identify(data)
+    return kind is not None and kind.decoded
 
 
 def file_sha256(path: Path) -> str:
@@ -315,12 +308,14 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> 
     )
     ip = record.rec_headers.get_header("WARC-IP-Address")
     headers = _header_dict(http)
-    stream = record.content_stream()
+    payload = RecordPayload(record)  # de-chunked, content encoding undone (audit.contentcoding), bounded
     if is_html(ctype):
-        body = stream.read(max_page_bytes + 1)
-        if len(body) > max_page_bytes:
+        try:
+            body = payload.read(max_page_bytes)
+        except ContentEncodingError as exc:  # too large, or an unknown or broken content encoding
+            why = str(exc) if payload.encodings else f"page larger than {max_page_bytes} bytes"
             yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, content_type=ctype,
-                           headers=headers, error=f"page larger than {max_page_bytes} bytes, not parsed")
+                           headers=headers, error=f"{why}, not parsed")
             return
         text = body.decode(_charset(ctype) or "utf-8", errors="replace")
         sel = Selector(text=text or "<html></html>")
@@ -331,18 +326,27 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> 
         return
     policy = POLICY_PATHS.get(urlsplit(url).path)
     if policy is not None:
-        text = stream.read(MAX_POLICY_BYTES).decode("utf-8", errors="replace")
-        yield PolicyFile(kind=policy, url=url, status=status or 0, body=text, fetched_at=when)
+        error = None
+        try:
+            raw = payload.read(MAX_POLICY_BYTES)
+        except BodyTooLarge:  # the start of an over-long file is read, as before
+            raw = payload.head(MAX_POLICY_BYTES, limit=MAX_POLICY_BYTES)
+        except ContentEncodingError as exc:
+            raw, error = b"", str(exc)
+        yield PolicyFile(kind=policy, url=url, status=status or 0, body=raw.decode("utf-8", errors="replace"),
+                         fetched_at=when, error=error)
         return
     if status is not None and not 200 <= status < 300:
         return  # redirects and errors of non-page resources: nothing to record as content
-    head = stream.read(16)
+    head = payload.head(HEAD_BYTES, limit=max_image_bytes)
     if not (is_image_type(ctype) or looks_like_image_url(url) or sniff_image(head)):
         return
-    body = head + stream.read(max_image_bytes + 1 - len(head))
-    if len(body) > max_image_bytes:
+    try:
+        body = payload.read(max_image_bytes)
+    except ContentEncodingError as exc:  # too large, or an unknown or broken content encoding
+        why = str(exc) if payload.encodings else f"image larger than {max_image_bytes} bytes"
         yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
-                         server_ip=ip, headers=headers, error=f"image larger than {max_image_bytes} bytes")
+                         server_ip=ip, headers=headers, error=why)
         return
     yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
                      server_ip=ip, headers=headers, body=body)

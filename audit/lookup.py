@@ -1,6 +1,7 @@
 """A person looks up their own photo: every copy of it the store holds, where each was seen, and what each reveals.
 
-For each photo file, ``lookup`` reads it with ``audit.image.analyse_image`` and finds the store's images that are
+For each photo file, ``lookup`` analyses it with ``audit.image.analyse_image`` in a bounded worker process
+(:mod:`audit.sandbox`) and finds the store's images that are
 
 - ``exact``: the same bytes (same sha256);
 - ``near-duplicate``: pHash and dHash within the thresholds of the photo, as it is or mirrored (the rule of
@@ -24,9 +25,10 @@ from typing import Any
 
 from rich.table import Table
 
-from .image import analyse_image, inspect_dict
+from .image import inspect_dict
 from .neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
 from .records import ImageRecord
+from .sandbox import AnalysisPool, Bounds
 from .store import Store
 from .textsafe import rich_text
 from .verify import Hashes, hash_set, image_hashes, match_distance
@@ -182,10 +184,14 @@ def _describe(store: Store, found: dict[str, LookupMatch]) -> None:
 
 
 def lookup(store: Store, photos: list[Path], *, phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
-           dhash_threshold: int = DEFAULT_DHASH_THRESHOLD) -> list[LookupResult]:
+           dhash_threshold: int = DEFAULT_DHASH_THRESHOLD, bounds: Bounds | None = None,
+           start_method: str | None = None) -> list[LookupResult]:
     """For each photo file, every image of ``store`` that is it or a copy of it, with sightings, signals and
-    attribution (see the module doc)."""
+    attribution (see the module doc). Each photo is analysed in a worker process under ``bounds`` (time, memory,
+    pixels; :mod:`audit.sandbox`), as ``inspect`` and ``ingest`` do: a photo that hangs or crashes a decoder gives a
+    result with its error."""
     results: list[LookupResult] = []
+    readable: list[tuple[int, bytes]] = []
     for photo in photos:
         path = Path(photo)
         try:
@@ -193,15 +199,19 @@ def lookup(store: Store, photos: list[Path], *, phash_threshold: int = DEFAULT_P
         except OSError as exc:
             results.append(LookupResult(str(path), None, f"cannot read the file: {exc.strerror or exc}"))
             continue
-        record = analyse_image(data)
-        if record.error is not None or record.phash is None:
-            # an unreadable file can still be found by its exact bytes
-            result = LookupResult(str(path), record, record.error or "no perceptual hash")
-        else:
-            result = LookupResult(str(path), record, None)
-        result.matches = _find(store, record, phash_threshold, dhash_threshold)
-        log.info("lookup %s: %d images found", path, len(result.matches))
-        results.append(result)
+        results.append(LookupResult(str(path), None, None))
+        readable.append((len(results) - 1, data))
+    if not readable:
+        return results
+    with AnalysisPool(1, bounds=bounds or Bounds(), start_method=start_method) as pool:
+        for index, record in pool.map(readable):
+            result = results[index]
+            result.record = record
+            if record.error is not None or record.phash is None:
+                # an unreadable file can still be found by its exact bytes
+                result.error = record.error or "no perceptual hash"
+            result.matches = _find(store, record, phash_threshold, dhash_threshold)
+            log.info("lookup %s: %d images found", result.path, len(result.matches))
     return results
 
 

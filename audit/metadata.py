@@ -19,7 +19,10 @@ import exifread
 from defusedxml import ElementTree as SafeET
 from PIL import Image, ImageFile
 
+from . import imageformats
+
 log = logging.getLogger(__name__)
+imageformats.install()  # IptcImagePlugin, imported below for TIFFs, then registers no opener
 # exifread logs a WARNING for every file without EXIF ("Webp file does not have exif data", "File format not
 # recognized"): normal on the web, where most images carry none. What matters is reported in ``field_errors``, so
 # only its errors are let through.

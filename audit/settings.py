@@ -71,8 +71,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Images with more pixels than this are not decoded (decompression bombs); they are still recorded, with an "
         "error.",
     ),
-    Setting("AUDIT_MAX_IMAGE_BYTES", 32 * 1024 * 1024, "Largest image response downloaded, in bytes."),
-    Setting("AUDIT_MAX_PAGE_BYTES", 8 * 1024 * 1024, "Largest HTML page downloaded, in bytes."),
+    Setting(
+        "AUDIT_MAX_IMAGE_BYTES",
+        32 * 1024 * 1024,
+        "Largest image response downloaded, in bytes, as served and once its `Content-Encoding` is undone (a "
+        "compression bomb stops there with an error); also the largest image `ingest` and report thumbnails read.",
+    ),
+    Setting(
+        "AUDIT_MAX_PAGE_BYTES",
+        8 * 1024 * 1024,
+        "Largest HTML page downloaded, in bytes, as served and once its `Content-Encoding` is undone.",
+    ),
     Setting(
         "AUDIT_PROXY",
         None,

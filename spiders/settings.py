@@ -33,6 +33,10 @@ DOWNLOADER_MIDDLEWARES = {
     # robots.txt / tdmrep.json fetches that failed without a response recorded in host_policies
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "audit.robots.RobotsTxtMiddleware": 100,
+    # Content-Encoding undone by our own bounded decoder (audit.contentcoding), the one ingest and thumbnails use;
+    # at Scrapy's slot (590), so the WARC middleware (950) records the bytes as served
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "audit.httpcompression.HttpDecompressionMiddleware": 590,
     "audit.proxy.ProxyMiddleware": 740,
     "audit.warc.WarcMiddleware": 950,
 }

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..sandbox import Bounds
 from ..store import Store
 from ..textsafe import json_dumps
-from .figures import CLEARVIEW_CLAIM, compute
+from .figures import CLEARVIEW_CLAIM, DEFAULT_MAX_IMAGE_BYTES, compute
 from .render import render
 
 logger = logging.getLogger(__name__)
@@ -32,11 +33,14 @@ class Report:
 
 
 def build_report(store: Store, country: str, *, claim: str | None = None, thumbnails: bool = False,
-                 sample_size: int = 40, outlines: Path | None = BUNDLED_OUTLINES) -> Report:
+                 sample_size: int = 40, outlines: Path | None = BUNDLED_OUTLINES, bounds: Bounds | None = None,
+                 max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> Report:
     """The report for ``country`` (ISO alpha-2) from an audited store. ``outlines``: a Natural Earth admin-0
     GeoJSON for the map (the bundled outlines by default; ``None`` draws a plain scatter). ``thumbnails``: embed
-    small thumbnails of the sample, read from the crawls' WARC files (they are personal data: off by default)."""
-    data = compute(store, country, claim=claim, thumbnails=thumbnails, sample_size=sample_size)
+    small thumbnails of the sample, read from the crawls' WARC files (they are personal data: off by default), each
+    image (at most ``max_image_bytes``) decoded in a worker process under ``bounds`` (:mod:`audit.sandbox`)."""
+    data = compute(store, country, claim=claim, thumbnails=thumbnails, sample_size=sample_size, bounds=bounds,
+                   max_image_bytes=max_image_bytes)
     html = render(data, outlines=outlines)
     logger.info("report for %s: %d images, %d bytes of HTML", data["country"], data["headline"]["images"], len(html))
     return Report(data=data, html=html)

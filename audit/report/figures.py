@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..evaluate import Rate
+from ..sandbox import Bounds
+from ..settings import DEFAULTS
 from ..store import Store
 from ..sweep import compare_policies, has_ground_truth
 
 logger = logging.getLogger(__name__)
+DEFAULT_MAX_IMAGE_BYTES = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"])
 
 CLEARVIEW_CLAIM = (
     "there is no way to determine if a person has French citizenship purely from a public photo from the "
@@ -286,11 +287,17 @@ def crawls(store: Store) -> list[dict[str, Any]]:
             for cid, src, kind, a, b, p, s, i, f in rows]
 
 
-def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 96) -> dict[str, Any]:
+def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 96, *, bounds: Bounds | None = None,
+                         max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> dict[str, Any]:
     """Small JPEG data: URIs for the sampled images, read from the crawls' WARC files (the store keeps no image
-    bytes). The bytes are checked against the image's sha256 before use."""
-    from PIL import Image
+    bytes). Each response's payload is de-chunked and its content encoding undone (:mod:`audit.warcpayload`, at
+    most ``max_image_bytes``), checked against the image's sha256, then made into a thumbnail in the bounded worker
+    pool (:mod:`audit.thumbnails`: only the decoded formats, under ``bounds``). An image that cannot be read or
+    decoded gets no thumbnail; a broken WARC file is skipped from where it breaks, with a warning."""
     from warcio.archiveiterator import ArchiveIterator
+
+    from ..thumbnails import thumbnails
+    from ..warcpayload import ContentEncodingError, RecordPayload
 
     wanted: dict[str, str] = {}
     for url, final, sha in store.query("""
@@ -299,40 +306,51 @@ def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 
         for u in (url, final):
             if u:
                 wanted[u] = sha
-    found: dict[str, str] = {}
     warcs = [Path(p) for (p,) in store.query("SELECT DISTINCT warc_path FROM crawls WHERE warc_path IS NOT NULL")]
     need = {i["sha256"] for i in items}
-    for path in warcs:
-        if not path.is_file() or need <= found.keys():
-            continue
-        with path.open("rb") as fh:
-            for record in ArchiveIterator(fh):
-                if record.rec_type != "response":
-                    continue
-                sha = wanted.get(record.rec_headers.get_header("WARC-Target-URI") or "")
-                if not sha or sha in found:
-                    continue
-                body = record.content_stream().read()
-                if hashlib.sha256(body).hexdigest() != sha:
-                    continue
-                try:
-                    with Image.open(io.BytesIO(body)) as img:
-                        img.thumbnail((size, size))
-                        buf = io.BytesIO()
-                        img.convert("RGB").save(buf, "JPEG", quality=70)
-                except Exception as exc:  # noqa: BLE001 - an undecodable image gets no thumbnail
-                    logger.debug("no thumbnail for %s: %s", sha, exc)
-                    continue
-                found[sha] = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-                if need <= found.keys():
-                    break
+    sent: set[str] = set()
+
+    def bodies() -> Iterator[tuple[str, bytes]]:
+        for path in warcs:
+            if not path.is_file() or need <= sent:
+                continue
+            try:
+                with path.open("rb") as fh:
+                    for record in ArchiveIterator(fh):
+                        if record.rec_type != "response":
+                            continue
+                        sha = wanted.get(record.rec_headers.get_header("WARC-Target-URI") or "")
+                        if not sha or sha in sent:
+                            continue
+                        try:
+                            body = RecordPayload(record).read(max_image_bytes)
+                        except ContentEncodingError as exc:
+                            logger.debug("no thumbnail for %s: %s", sha, exc)
+                            continue
+                        if hashlib.sha256(body).hexdigest() != sha:
+                            continue
+                        sent.add(sha)
+                        yield sha, body
+                        if need <= sent:
+                            break
+            except Exception as exc:  # noqa: BLE001 - a broken archive raises anything from its parsers
+                logger.warning("thumbnails: %s unreadable from some point (%s: %s)", path, type(exc).__name__, exc)
+
+    found: dict[str, str] = {}
+    for sha, thumb in thumbnails(bodies(), bounds=bounds or Bounds(), size=size):
+        if thumb.data_uri is not None:
+            found[sha] = thumb.data_uri
+        else:
+            logger.debug("no thumbnail for %s: %s", sha, thumb.error)
     logger.info("thumbnails: %d of %d found in %d WARC file(s)", len(found), len(need), len(warcs))
     return {"found": len(found), "wanted": len(need), "warcs": len(warcs), "uris": found}
 
 
 def compute(store: Store, country: str, *, claim: str | None = None, thumbnails: bool = False,
-            sample_size: int = 40) -> dict[str, Any]:
-    """Every figure of the report, as a JSON-safe dict."""
+            sample_size: int = 40, bounds: Bounds | None = None,
+            max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> dict[str, Any]:
+    """Every figure of the report, as a JSON-safe dict. ``thumbnails``: with thumbnails of the sample, each made
+    under ``bounds`` from at most ``max_image_bytes`` (:func:`thumbnails_from_warc`)."""
     cc = normalise_country(country)
     if not store.query("SELECT count(*) FROM attributions")[0][0]:
         raise ValueError("this store has no attributions yet: run `provaudit audit --db FILE` first")
@@ -340,7 +358,7 @@ def compute(store: Store, country: str, *, claim: str | None = None, thumbnails:
     sample = evidence_sample(store, cc, sample_size, truth)
     thumbs: dict[str, Any] = {"enabled": thumbnails, "found": 0, "wanted": 0, "warcs": 0}
     if thumbnails and sample:
-        got = thumbnails_from_warc(store, sample)
+        got = thumbnails_from_warc(store, sample, bounds=bounds, max_image_bytes=max_image_bytes)
         for item in sample:
             item["thumbnail"] = got["uris"].get(item["sha256"])
         thumbs.update(found=got["found"], wanted=got["wanted"], warcs=got["warcs"])
