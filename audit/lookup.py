@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from .image import analyse_image, inspect_dict
+from .inputs import DEFAULT_MAX_FILE_BYTES, Refused, open_regular, sha256_open
+from .inspect import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_IMAGE_BYTES
 from .neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
 from .records import ImageRecord
 from .store import Store
@@ -182,18 +185,34 @@ def _describe(store: Store, found: dict[str, LookupMatch]) -> None:
 
 
 def lookup(store: Store, photos: list[Path], *, phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
-           dhash_threshold: int = DEFAULT_DHASH_THRESHOLD) -> list[LookupResult]:
+           dhash_threshold: int = DEFAULT_DHASH_THRESHOLD, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+           max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES) -> list[LookupResult]:
     """For each photo file, every image of ``store`` that is it or a copy of it, with sightings, signals and
-    attribution (see the module doc)."""
+    attribution (see the module doc).
+
+    Only regular files are read (opened without blocking, checked before reading): a FIFO or a device gives a
+    result whose error says so; a file over ``max_file_bytes`` is not read; one over ``max_image_bytes`` is found by
+    its exact bytes only (hashed, not decoded)."""
     results: list[LookupResult] = []
     for photo in photos:
         path = Path(photo)
         try:
-            data = path.read_bytes()
+            with open_regular(path, max_file_bytes) as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > max_image_bytes:
+                    record = ImageRecord(sha256=sha256_open(fh, max_file_bytes), size=size,
+                                         error=f"file larger than {max_image_bytes} bytes, not decoded")
+                else:
+                    data = fh.read(max_image_bytes + 1)
+                    if len(data) > max_image_bytes:
+                        raise Refused(f"file grew past {max_image_bytes} bytes while it was read: not read")
+                    record = analyse_image(data)
+        except Refused as exc:
+            results.append(LookupResult(str(path), None, str(exc)))
+            continue
         except OSError as exc:
             results.append(LookupResult(str(path), None, f"cannot read the file: {exc.strerror or exc}"))
             continue
-        record = analyse_image(data)
         if record.error is not None or record.phash is None:
             # an unreadable file can still be found by its exact bytes
             result = LookupResult(str(path), record, record.error or "no perceptual hash")
