@@ -59,7 +59,7 @@ _WARC_LINE = rb"WARC/[0-9]\.[0-9]{1,3}\r?\n"
 _ARC_LINE = rb"(?:https?|dns|ftp|filedesc):[^\s]{0,4000} [0-9]{1,3}(?:\.[0-9]{1,3}){3} [0-9]{12,18} [^\s]+ [0-9]+\r?\n"
 _RECORD_LINE = re.compile(rb"(?:" + _WARC_LINE + rb"|" + _ARC_LINE + rb")")
 _NEXT_RECORD = re.compile(rb"\n(?:" + _WARC_LINE + rb"|" + _ARC_LINE + rb")")
-_SCAN = 1024 * 1024  # bytes searched per step for the next record start
+_SCAN = 256 * 1024  # bytes searched per step for the next record start (within the stream's window)
 _OVERLAP = 8 * 1024  # longer than any record start line the search matches
 _RECORD_STARTS = (b"WARC/", b"http:", b"https:", b"dns:", b"ftp:", b"filedesc:")
 
@@ -315,7 +315,8 @@ class _Framer:
         if not s.skip_space():
             return None, None
         after = s.tell()
-        line = s.peek(_OVERLAP)
+        line = s.readline(_OVERLAP)
+        s.seek(after)
         if self._is_record_line(line):
             return after, None
         first = line.split(b"\n", 1)[0][:40]

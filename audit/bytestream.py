@@ -2,18 +2,19 @@
 (:class:`PlainStream`), or the decompressed bytes of all its gzip members (:class:`GzipStream`).
 
 Reading an archive safely means looking ahead (does a record end where its Content-Length says?) and coming back
-(to read the record, or to look for the next record inside a broken one). A plain file seeks for free. Python's
-``gzip.GzipFile`` seeks backwards by decompressing again from the start of the file, which would make each look
-back cost the whole file; :class:`GzipStream` keeps restart points instead -- every gzip member start (a fresh
-decompressor there) and, inside long members, a copy of zlib's decompressor state (``decompressobj.copy()``, a
-few microseconds) every :data:`CHECKPOINT_EVERY` bytes of output or where the reader asks
-(:meth:`ByteStream.checkpoint`) -- so a position already reached is found again by decompressing at most that much.
+(to read the record, or to look for the next record inside a broken one). The stream keeps the last
+:data:`WINDOW` bytes it produced, so coming back a little costs nothing. Further back, a plain file seeks for
+free; a gzip stream cannot (Python's ``gzip.GzipFile`` seeks backwards by decompressing again from the start of the
+file, which would make each look back cost the whole file), so :class:`GzipStream` keeps restart points: every gzip
+member start (a fresh decompressor there) and, inside long members, a copy of zlib's decompressor state
+(``decompressobj.copy()``, a few microseconds) every :data:`CHECKPOINT_EVERY` bytes of output and where the reader
+asks (:meth:`ByteStream.checkpoint`). A position already reached is found again by decompressing at most that much.
 Restart points behind :meth:`ByteStream.forget_before` are dropped, and automatic ones are thinned past
 :data:`MAX_CHECKPOINTS`: memory stays bounded however far the reader looks ahead.
 
-Memory: no call holds more than :data:`CHUNK` bytes of decompressed output plus what the caller asked for
-(``read(n)``, ``readline(limit)``, ``peek(n)``); a gzip member that inflates 1,000-fold is decompressed
-:data:`CHUNK` bytes at a time.
+Memory: the stream holds about :data:`WINDOW` bytes of pieces (with a decompressor copy each) plus
+what the caller asked for (``read(n)``, ``readline(limit)``, ``peek(n)``); a gzip member that inflates 1,000-fold
+is decompressed :data:`CHUNK` bytes at a time.
 
 Corrupt gzip data -- a deflate error, a CRC or length mismatch, a member cut short by the end of the file, bytes
 after a member that are not a gzip member -- ends the stream where it is met: reads return ``b""`` from there and
@@ -28,34 +29,59 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-CHUNK = 64 * 1024  # compressed bytes read, and decompressed bytes produced, per step
+CHUNK = 64 * 1024  # compressed bytes read, and decompressed bytes produced, per piece
+WINDOW = 8 * CHUNK  # bytes of the last pieces kept, so that coming back this far costs nothing
+WINDOW_PIECES = 256  # and at most this many pieces (gzip members can be tiny)
 CHECKPOINT_EVERY = 4 * 1024 * 1024  # decompressed bytes between automatic restart points inside a gzip member
 MAX_CHECKPOINTS = 256  # automatic restart points kept; past this every other one goes and the spacing doubles
+
+
+@dataclass(frozen=True)
+class _Piece:
+    base: int  # stream position of data[0]
+    data: bytes
+    before: Any  # the producer's state just before it produced this piece (a restart point for it)
 
 
 class ByteStream:
     """A forward-buffered stream of bytes with absolute positions (``tell``/``seek``), bounded reads and lines.
 
-    Subclasses produce the bytes (:meth:`_produce`) and jump back (:meth:`_jump`)."""
+    Subclasses produce the bytes that follow (:meth:`_produce`), say what state they are in (:meth:`_state`) and
+    go back to one (:meth:`_restore`, from :meth:`_restart_for`)."""
 
-    def __init__(self) -> None:
-        self._buf = b""
+    def __init__(self, start: int = 0) -> None:
+        self._pieces: list[_Piece] = []
+        self._cur = -1  # index of the current piece
+        self._buf = b""  # the current piece's data
+        self._base = start  # its position
         self._at = 0  # index in _buf of the next byte
-        self._base = 0  # position of _buf[0]
+        self._next = start  # position of the byte after the newest piece
+        self._held = 0  # bytes in _pieces
 
     # --- what subclasses provide ---
 
     def _produce(self) -> bytes:
-        """The bytes that follow the buffer (about CHUNK of them), b"" at the end."""
+        """The bytes that follow the newest piece (about CHUNK of them), b"" at the end."""
         raise NotImplementedError
 
-    def _jump(self, target: int) -> None:
-        """Make the buffer start at a position at most ``target`` from which reading forward reaches ``target``."""
+    def _state(self) -> Any:
+        """The producer's state now (what :meth:`_restore` takes to produce the same bytes again)."""
+        raise NotImplementedError
+
+    def _restore(self, state: Any) -> None:
+        """Put the producer back in ``state``."""
+        raise NotImplementedError
+
+    def _restart_for(self, target: int) -> tuple[int, Any]:
+        """The best known ``(position, state)`` at or before ``target`` to produce from."""
         raise NotImplementedError
 
     def _forward_is_near(self, target: int) -> bool:
-        """Whether reading forward to ``target`` (past the buffer) is cheaper than :meth:`_jump`."""
+        """Whether producing on from the newest piece up to ``target`` is cheaper than a restart."""
         return True
+
+    def _new_piece(self, piece: _Piece) -> None:
+        """Called for each piece produced (a subclass may keep restart points)."""
 
     def size(self) -> int | None:
         """The stream's length when known (a plain file's size; a gzip stream's once its end has been read)."""
@@ -78,7 +104,7 @@ class ByteStream:
         return []
 
     def checkpoint(self) -> None:
-        """Make the current position cheap to come back to."""
+        """Make the current position cheap to come back to, however far the stream is read on."""
 
     def forget_before(self, pos: int) -> None:
         """The reader never comes back before ``pos``: what would help it do so may go."""
@@ -91,13 +117,29 @@ class ByteStream:
     def tell(self) -> int:
         return self._base + self._at
 
+    def _select(self, index: int, at: int) -> None:
+        piece = self._pieces[index]
+        self._cur, self._buf, self._base, self._at = index, piece.data, piece.base, at
+
     def _more(self) -> bool:
-        """Replace the used-up buffer by the bytes that follow it: False at the end of the stream."""
+        """Move to the piece after the current one, producing it if need be: False at the end of the stream."""
+        if self._cur + 1 < len(self._pieces):
+            self._select(self._cur + 1, 0)
+            return True
+        before = self._state()
         data = self._produce()
         if not data:
             return False
-        self._base += len(self._buf)
-        self._buf, self._at = data, 0
+        piece = _Piece(self._next, data, before)
+        self._next += len(data)
+        self._pieces.append(piece)
+        self._held += len(data)
+        while len(self._pieces) > 1 and (self._held - len(self._pieces[0].data) >= WINDOW or
+                                         len(self._pieces) > WINDOW_PIECES):
+            self._held -= len(self._pieces[0].data)
+            del self._pieces[0]
+        self._select(len(self._pieces) - 1, 0)
+        self._new_piece(piece)
         return True
 
     def read(self, n: int) -> bytes:
@@ -132,13 +174,12 @@ class ByteStream:
     def peek(self, n: int) -> bytes:
         """Up to ``n`` bytes from the current position, without moving it."""
         here = self.tell()
-        self.checkpoint()
         data = self.read(n)
         self.seek(here)
         return data
 
     def skip_space(self) -> bool:
-        """Move past ASCII whitespace (the blank lines between records), a buffer at a time; False at the end."""
+        """Move past ASCII whitespace (the blank lines between records), a piece at a time; False at the end."""
         while True:
             if self._at >= len(self._buf) and not self._more():
                 return False
@@ -150,13 +191,20 @@ class ByteStream:
 
     def seek(self, target: int) -> None:
         """Move to ``target``; past the end of the stream, to its end (check :meth:`tell`)."""
-        if self._base <= target <= self._base + len(self._buf):
-            self._at = target - self._base
-            return
-        if target < self._base or not self._forward_is_near(target):
-            self._jump(target)
-            if self._base > target:
-                raise ValueError(f"position {target} is before what the stream still keeps ({self._base})")
+        for index in range(len(self._pieces) - 1, -1, -1):
+            piece = self._pieces[index]
+            if piece.base <= target <= piece.base + len(piece.data):
+                self._select(index, target - piece.base)
+                return
+        if not self._pieces or target < self._pieces[0].base or not self._forward_is_near(target):
+            pos, state = self._restart_for(target)
+            if pos > target:
+                raise ValueError(f"position {target} is before what the stream still keeps ({pos})")
+            self._restore(state)
+            self._pieces, self._cur, self._buf, self._base, self._at, self._next = [], -1, b"", pos, 0, pos
+            self._held = 0
+        elif self._pieces:
+            self._select(len(self._pieces) - 1, len(self._pieces[-1].data))
         while self._base + len(self._buf) < target:
             if not self._more():
                 self._at = len(self._buf)
@@ -168,22 +216,27 @@ class PlainStream(ByteStream):
     """An uncompressed file, from file offset ``start`` on (positions are file offsets)."""
 
     def __init__(self, fh: BinaryIO, start: int = 0) -> None:
-        super().__init__()
+        super().__init__(start)
         self._fh = fh
-        self._next = start  # file offset of the byte after the buffer
-        self._base = start
+        self._read_at = start  # file offset of the next byte to produce
 
     def _produce(self) -> bytes:
-        self._fh.seek(self._next)
+        self._fh.seek(self._read_at)
         data = self._fh.read(CHUNK)
-        self._next += len(data)
+        self._read_at += len(data)
         return data
 
-    def _jump(self, target: int) -> None:
-        self._buf, self._at, self._base, self._next = b"", 0, target, target
+    def _state(self) -> int:
+        return self._read_at
+
+    def _restore(self, state: Any) -> None:
+        self._read_at = int(state)
+
+    def _restart_for(self, target: int) -> tuple[int, Any]:
+        return target, target
 
     def _forward_is_near(self, target: int) -> bool:
-        return target - (self._base + len(self._buf)) <= CHUNK
+        return target - self._next <= CHUNK
 
     def size(self) -> int:
         return os.fstat(self._fh.fileno()).st_size  # asked each time: a file being written grows
@@ -198,17 +251,15 @@ class GzipError:
     message: str
 
 
-@dataclass
-class _Restart:
-    """A state of the decompressor from which reading resumes: at stream position ``pos`` the buffer ``buf``."""
+@dataclass(frozen=True)
+class _GzState:
+    """What the gzip producer needs to go on from a stream position."""
 
-    pos: int
     cnext: int  # file offset of the next compressed byte to read
     cin: bytes  # compressed bytes read but not yet decompressed
-    decomp: Any  # a copy of the zlib decompressor, or None at a member boundary
-    buf: bytes  # decompressed bytes from pos on (already produced)
-    member: int  # index of the member the decompressor is in
-    auto: bool  # made every CHECKPOINT_EVERY bytes (may be thinned), not asked for
+    decomp: Any  # a copy of the zlib decompressor, or None between members
+    member: int  # index of the member being (or last) decompressed
+    out: int  # stream position of the next byte produced
 
 
 class GzipStream(ByteStream):
@@ -216,22 +267,25 @@ class GzipStream(ByteStream):
     (positions count decompressed bytes from there)."""
 
     def __init__(self, fh: BinaryIO, start: int = 0) -> None:
-        super().__init__()
+        super().__init__(0)
         self._fh = fh
         self._cnext = start
         self._cin = b""
         self._decomp: Any = None
-        self._out = 0  # stream position just after the buffer: what has been produced
+        self._member = -1
+        self._out = 0
         self._frontier = 0  # furthest position ever produced
         self._ended = False
         self._end: int | None = None
         self.error: GzipError | None = None
-        self._member = -1  # index of the member being decompressed
-        # the members met from the reader's forget point on: their start positions, file offsets and indexes
+        # the members met from the reader's forget point on: start positions, file offsets, indexes
         self._member_pos: list[int] = []
         self._member_off: list[int] = []
         self._member_idx: list[int] = []
-        self._restarts: list[_Restart] = []
+        # restart points: positions and producer states (member starts, automatic, asked for)
+        self._restart_pos: list[int] = []
+        self._restart_state: list[_GzState] = []
+        self._restart_auto: list[bool] = []
         self._every = CHECKPOINT_EVERY
 
     # --- producing ---
@@ -244,7 +298,7 @@ class GzipStream(ByteStream):
 
     def _fail(self, message: str) -> bytes:
         """End the stream here; ``message`` names the member's file offset as ``{offset}``."""
-        if self.error is None:  # met again after a jump back, it is the same error
+        if self.error is None:  # met again after going back, it is the same error
             offset, start = self._member_off[-1], self._member_pos[-1]
             self.error = GzipError(offset, start, message.format(offset=offset))
         self._ended, self._end = True, self._out
@@ -262,8 +316,6 @@ class GzipStream(ByteStream):
                 if not b"\x1f\x8b".startswith(self._cin[:2]):
                     return self._fail("bytes at offset {offset} are not gzip data")
                 self._decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            if self._out >= self._frontier and self._out - self._last_restart() >= self._every:
-                self._add_restart(auto=True)
             if not self._cin:
                 self._cin = self._read_compressed()
                 if not self._cin:
@@ -290,54 +342,61 @@ class GzipStream(ByteStream):
             self._member_pos.append(self._out)
             self._member_off.append(offset)
             self._member_idx.append(self._member)
-            if not self._restarts or self._out > self._last_restart():
-                self._restarts.append(_Restart(self._out, offset, b"", None, b"", self._member - 1, auto=False))
+            self._add_restart(self._out, _GzState(offset, b"", None, self._member - 1, self._out), auto=False)
+
+    def _state(self) -> _GzState:
+        return _GzState(self._cnext, self._cin, self._decomp.copy() if self._decomp is not None else None,
+                        self._member, self._out)
+
+    def _restore(self, state: Any) -> None:
+        self._cnext, self._cin, self._member, self._out = state.cnext, state.cin, state.member, state.out
+        self._decomp = state.decomp.copy() if state.decomp is not None else None
+        self._ended = self._end is not None and self._out >= self._end  # else reading on meets the end again
 
     # --- restart points ---
 
-    def _last_restart(self) -> int:
-        return self._restarts[-1].pos if self._restarts else -1
-
-    def _add_restart(self, *, auto: bool) -> None:
-        """A restart point at the start of the current buffer (the decompressor's state just after producing it)."""
-        point = _Restart(self._base, self._cnext, self._cin,
-                         self._decomp.copy() if self._decomp is not None else None, self._buf, self._member, auto)
-        at = bisect.bisect_right([r.pos for r in self._restarts], point.pos)
-        if at and self._restarts[at - 1].pos == point.pos:
+    def _add_restart(self, pos: int, state: _GzState, *, auto: bool) -> None:
+        at = bisect.bisect_right(self._restart_pos, pos)
+        if at and self._restart_pos[at - 1] == pos:
             return
-        self._restarts.insert(at, point)
-        autos = [r for r in self._restarts if r.auto]
-        if len(autos) > MAX_CHECKPOINTS:  # bounded memory: every other automatic point goes
-            drop = {id(r) for r in autos[1::2]}
-            self._restarts = [r for r in self._restarts if id(r) not in drop]
+        self._restart_pos.insert(at, pos)
+        self._restart_state.insert(at, state)
+        self._restart_auto.insert(at, auto)
+        if sum(self._restart_auto) > MAX_CHECKPOINTS:  # bounded memory: every other automatic point goes
+            autos = [i for i, a in enumerate(self._restart_auto) if a][1::2]
+            for i in reversed(autos):
+                del self._restart_pos[i], self._restart_state[i], self._restart_auto[i]
             self._every *= 2
 
-    def _best_restart(self, target: int) -> _Restart:
-        at = bisect.bisect_right([r.pos for r in self._restarts], target)
-        return self._restarts[max(0, at - 1)]
+    def _new_piece(self, piece: _Piece) -> None:
+        if piece.base >= self._frontier - len(piece.data) and self._restart_pos and \
+                piece.base - self._restart_pos[-1] >= self._every:
+            self._add_restart(piece.base, piece.before, auto=True)
 
     def checkpoint(self) -> None:
-        if self._restarts and 0 <= self._base - self._best_restart(self._base).pos <= CHUNK:
+        if self._cur < 0:
             return
-        self._add_restart(auto=False)
+        piece = self._pieces[self._cur]
+        at = bisect.bisect_right(self._restart_pos, piece.base)
+        if at and piece.base - self._restart_pos[at - 1] <= CHUNK:
+            return
+        self._add_restart(piece.base, piece.before, auto=False)
 
-    def _jump(self, target: int) -> None:
-        point = self._best_restart(target)
-        self._base, self._buf, self._at = point.pos, point.buf, 0
-        self._out = point.pos + len(point.buf)
-        self._cnext, self._cin = point.cnext, point.cin
-        self._decomp = point.decomp.copy() if point.decomp is not None else None
-        self._member = point.member
-        self._ended = self._end is not None and self._out >= self._end  # else reading on meets the end again
+    def _restart_for(self, target: int) -> tuple[int, Any]:
+        at = max(0, bisect.bisect_right(self._restart_pos, target) - 1)
+        if not self._restart_pos:  # nothing produced yet: the start
+            return 0, _GzState(self._cnext, b"", None, -1, 0)
+        return self._restart_pos[at], self._restart_state[at]
 
     def _forward_is_near(self, target: int) -> bool:
-        if not self._restarts:
+        if not self._restart_pos:
             return True
-        return self._best_restart(target).pos <= self._out or target - self._out <= CHUNK
+        best = self._restart_pos[max(0, bisect.bisect_right(self._restart_pos, target) - 1)]
+        return best <= self._next or target - self._next <= CHUNK
 
     def forget_before(self, pos: int) -> None:
-        keep = max(0, bisect.bisect_right([r.pos for r in self._restarts], pos) - 1)
-        del self._restarts[:keep]
+        keep = max(0, bisect.bisect_right(self._restart_pos, pos) - 1)
+        del self._restart_pos[:keep], self._restart_state[:keep], self._restart_auto[:keep]
         keep = max(0, bisect.bisect_right(self._member_pos, pos) - 1)
         del self._member_pos[:keep], self._member_off[:keep], self._member_idx[:keep]
 
