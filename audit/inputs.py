@@ -111,7 +111,11 @@ def walk_entries(root: Path) -> Iterator[tuple[Path, Path | None, str | None]]:
     is not descended). Folders are listed without following symlinks, so no loop is possible; sizes are not
     checked here."""
     real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root):
+    unlisted: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append):
+        while unlisted:  # a folder that cannot be listed (no permission, removed meanwhile)
+            failed = unlisted.pop(0)
+            yield Path(failed.filename or dirpath), None, f"folder cannot be listed: {failed.strerror or failed}"
         dirnames.sort()
         here = Path(dirpath)
         linked_dirs = [d for d in dirnames if (here / d).is_symlink()]
@@ -129,6 +133,8 @@ def walk_entries(root: Path) -> Iterator[tuple[Path, Path | None, str | None]]:
                 yield (path, *_follow(path, real_root))
             else:
                 yield path, None, f"{kind_of(st.st_mode)}, not a regular file: not read"
+    for failed in unlisted:
+        yield Path(failed.filename or root), None, f"folder cannot be listed: {failed.strerror or failed}"
 
 
 def _follow(link: Path, real_root: Path) -> tuple[Path | None, str | None]:

@@ -239,8 +239,10 @@ def main() -> None:
                       f"false sightings {result.get('false', '-')}")
             lines = result.get("errors") or result.get("stderr") or []
             assert isinstance(lines, list)
-            for line in lines:
+            for line in lines[:4]:
                 print(f"    error: {line[:200]}")
+            if len(lines) > 4:
+                print(f"    ... {len(lines) - 4} more errors (the store lists at most 100 per archive)")
             sys.stdout.flush()
 
 
