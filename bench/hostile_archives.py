@@ -2,7 +2,7 @@
 about a megabyte each, each ingested by ``provaudit ingest`` in a fresh subprocess; prints per file its size, the
 peak RSS and wall time of the ingest (``/usr/bin/time -v``), what was kept and the errors recorded.
 
-    .venv/bin/python bench/hostile_archives.py                  # every case (about a minute)
+    .venv/bin/python bench/hostile_archives.py                  # every case (about two minutes)
     .venv/bin/python bench/hostile_archives.py -k lying         # the cases whose name holds "lying"
     .venv/bin/python bench/hostile_archives.py --code /tmp/old  # the same files through another checkout
     .venv/bin/python bench/hostile_archives.py --keep out/      # also keep the archives
@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audit.store import Store  # noqa: E402
 from audit.testweb.archives import (  # noqa: E402
     ARC_FILEDESC,
     Piece,
@@ -193,14 +194,11 @@ def measure(archive: Path, db: Path, code: Path, timeout: float, max_memory: int
     if proc.returncode != 0:
         out["stderr"] = proc.stderr.strip().splitlines()[-3:]
         return out
-    import duckdb
-
-    con = duckdb.connect(str(db), read_only=True)
-    pages = {r[0] for r in con.execute("SELECT url FROM pages").fetchall()}
-    images = {r[0] for r in con.execute("SELECT url FROM fetches WHERE sha256 IS NOT NULL").fetchall()}
-    sightings = con.execute("SELECT page_url, image_url FROM sightings").fetchall()
-    (stats,) = con.execute("SELECT stats FROM crawls").fetchone() or (None,)
-    con.close()
+    with Store.open(db, read_only=True) as store:
+        pages = {r[0] for r in store.query("SELECT url FROM pages")}
+        images = {r[0] for r in store.query("SELECT url FROM fetches WHERE sha256 IS NOT NULL")}
+        sightings = store.query("SELECT page_url, image_url FROM sightings")
+        stats = next(iter(store.query("SELECT stats FROM crawls")), (None,))[0]
     good = {GOOD + n for n in ("before.html", "after.html")} & pages
     good |= {GOOD + n for n in ("before.png", "after.png")} & images
     out["expected"] = 2 if archive.suffix == ".arc" else 4  # the ARC case has no image records
