@@ -194,10 +194,13 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
               help="Per-image analysis time bound (default: AUDIT_ANALYSIS_TIMEOUT, 30).")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=None,
               help="Analysis worker processes (default: AUDIT_ANALYSIS_PROCESSES, 2).")
+@click.option("--max-file-bytes", type=click.IntRange(min=1), default=None, metavar="BYTES",
+              help="Largest file read, archives included (default: AUDIT_MAX_FILE_BYTES, 4 GiB).")
 def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: float | None,
-           workers: int | None) -> None:
+           workers: int | None, max_file_bytes: int | None) -> None:
     """Ingest WARC/ARC archives, folders of image files or single image files into the store DB; a folder written
     by `provaudit export --format parquet` is read back as it was exported."""
+    from .archive import ArchiveLimits
     from .export import import_export, is_export
     from .ingest import ingest as run_ingest
     from .settings import DEFAULTS
@@ -222,8 +225,13 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
                             max_memory=bounds.max_memory, max_pixels=bounds.max_pixels,
                             max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
                             max_page_bytes=int(DEFAULTS["AUDIT_MAX_PAGE_BYTES"]),
-                            workers=workers or int(DEFAULTS["AUDIT_ANALYSIS_PROCESSES"]))
+                            workers=workers or int(DEFAULTS["AUDIT_ANALYSIS_PROCESSES"]),
+                            max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]),
+                            archive_limits=ArchiveLimits(
+                                max_line=int(DEFAULTS["AUDIT_ARCHIVE_MAX_HEADER_LINE"]),
+                                max_header=int(DEFAULTS["AUDIT_ARCHIVE_MAX_HEADER_BYTES"])))
         summary = store_summary(store, result.crawl_id)
+    summary["skipped"] = len(result.skipped)
     _print_summary(f"ingest {result.crawl_id}", summary)
     for err in result.errors:
         console.print(f"[yellow]warning:[/] {rich_text(err)}")
@@ -247,7 +255,8 @@ def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: fl
     failed = 0
     with _errors():
         objs = inspect_files(files, bounds=_bounds(timeout, max_pixels),
-                             max_file_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]))
+                             max_file_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+                             max_read_bytes=int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
         for obj in objs:
             if obj["sha256"] is None:
                 failed += 1
@@ -286,6 +295,7 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "readable_images": "readable images", "with_exif": "images with EXIF", "with_gps": "images with EXIF GPS",
         "with_location": "images with IPTC/XMP location", "with_utc_offset": "images with a UTC offset",
         "image_bytes": "image bytes", "fetch_errors": "image fetches that failed",
+        "skipped": "paths not read (not regular files, outside the folder, too large)",
         "retries": "requests retried", "retries_exhausted": "requests that failed every retry",
         "robots_forbidden": "requests forbidden by robots.txt",
     }
@@ -577,10 +587,13 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
 def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool) -> None:
     """A person's view: every sighting of their PHOTOS (same or near-duplicate), what each reveals, and the country."""
     from .lookup import lookup, lookup_json, lookup_table
+    from .settings import DEFAULTS
     from .store import Store
 
     with _errors(), Store.open(db, read_only=True) as store:
-        results = lookup(store, list(photos), bounds=_bounds(None))
+        results = lookup(store, list(photos), bounds=_bounds(None),
+                         max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+                         max_file_bytes=int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
     if as_json:
         out.print(json_dumps(lookup_json(results), indent=2), markup=False)
     else:

@@ -6,27 +6,33 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gzip
-import hashlib
 import logging
-import mmap
 import os
-import re
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from parsel import Selector
-from warcio.archiveiterator import ArchiveIterator
 
+from .archive import ArchiveLimits, read_archive, short_reason
 from .crawlid import ingest_crawl_id
 from .html import looks_like_image_url, parse_page
 from .httputil import is_html, is_image_type
 from .imageformats import HEAD_BYTES, identify
+from .inputs import (
+    DEFAULT_MAX_FILE_BYTES,
+    Refused,
+    check_regular,
+    open_regular,
+    sha256_open,
+    sha256_regular,
+    walk_entries,
+)
 from .pagefacts import page_facts
 from .recorder import Recorder
 from .records import POLICY_PATHS, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
@@ -56,22 +62,33 @@ class IngestResult:
     records: int = 0
     errors: list[str] = field(default_factory=list)
     analysis: dict[str, int] = field(default_factory=dict)  # AnalysisPool.stats: analysed, timed_out, crashed
+    skipped: list[str] = field(default_factory=list)  # paths in folders not read ("<path>: <why>"), also in errors
 
 
 def is_archive(path: Path) -> bool:
-    """A WARC or ARC file, by its name or, failing that, by its first bytes (also inside gzip)."""
+    """A WARC or ARC file, by its name or, failing that, by its first bytes (also inside gzip). Only a regular file
+    is opened (without blocking): anything else is not an archive by content."""
     if path.name.lower().endswith(ARCHIVE_SUFFIXES):
         return True
-    if not path.is_file():
-        return False
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
-            if head.startswith(b"\x1f\x8b"):
-                fh.seek(0)
-                with gzip.GzipFile(fileobj=fh) as gz:
-                    head = gz.read(64)
-    except (OSError, EOFError, gzip.BadGzipFile):
+        with open_regular(path, None) as fh:
+            return _is_archive_file(path, fh)
+    except (Refused, OSError):
+        return False
+
+
+def _is_archive_file(path: Path, fh: BinaryIO) -> bool:
+    """:func:`is_archive` of an open regular file (read from its start; its position is left anywhere)."""
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        return True
+    try:
+        fh.seek(0)
+        head = fh.read(64)
+        if head.startswith(b"\x1f\x8b"):
+            fh.seek(0)
+            with gzip.GzipFile(fileobj=fh) as gz:
+                head = gz.read(64)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error):
         return False
     return head.startswith((b"WARC/", b"filedesc://"))
 
@@ -83,12 +100,10 @@ def sniff_image(data: bytes) -> bool:
     return kind is not None and kind.decoded
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def file_sha256(path: Path, max_bytes: int | None = None) -> str:
+    """SHA-256 of a regular file of at most ``max_bytes`` bytes; :class:`audit.inputs.Refused` for anything else
+    (a FIFO, a device, a file over the limit), before a byte is read."""
+    return sha256_regular(path, max_bytes)
 
 
 def _header_dict(http_headers: Any) -> dict[str, list[str]]:
@@ -110,74 +125,6 @@ def _parse_warc_date(value: str | None) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class _Records(ArchiveIterator):
-    """warcio's iterator, noting (instead of printing) records whose Content-Length does not fit: ``(offset of the
-    line found where a blank line was expected, that line)``."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.misfits: list[tuple[int, bytes]] = []
-
-    def _consume_blanklines(self) -> tuple[bytes | None, int]:  # warcio's, without the write to sys.stderr
-        empty_size = 0
-        first_line = True
-        while True:
-            line = self.reader.readline()
-            if len(line) == 0:
-                return None, empty_size
-            stripped = line.rstrip()
-            if len(stripped) == 0 or first_line:
-                empty_size += len(line)
-                if len(stripped) != 0:
-                    self.misfits.append((self.fh.tell() - self.reader.rem_length() - empty_size, line[:40]))
-                    self.err_count += 1
-                first_line = False
-                continue
-            return line, empty_size
-
-
-_ARC_HEADER = re.compile(  # URL IP-address archive-date content-type length
-    rb"\n(?:https?|dns|ftp|filedesc):[^\s]{0,4000} [0-9]{1,3}(?:\.[0-9]{1,3}){3} [0-9]{12,18} [^\s]+ [0-9]+\r?\n")
-_WARC_HEADER = re.compile(rb"\nWARC/[0-9]\.[0-9]{1,3}\r?\n")
-_RECORD_STARTS = (b"WARC/", b"http:", b"https:", b"dns:", b"ftp:", b"filedesc:")
-
-
-def _is_gzip_record(view: mmap.mmap, at: int) -> bool:
-    """Whether a gzip member starting at ``at`` decompresses to the start of a WARC or ARC record."""
-    try:
-        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(view[at : at + 4096], 256)
-    except zlib.error:
-        return False
-    return head.lstrip(b"\r\n").startswith(_RECORD_STARTS)
-
-
-def next_record_start(path: Path, after: int) -> int | None:
-    """Offset of the first plausible WARC/ARC record start after byte ``after`` of ``path``: the next gzip member
-    that decompresses to a record header (compressed archives), else the next line starting ``WARC/1.`` or
-    looking like an ARC header line. None when there is none."""
-    with open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size <= after + 1:
-            return None
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            if view[:2] == b"\x1f\x8b":
-                at = view.find(b"\x1f\x8b\x08", after + 1)
-                while at >= 0:
-                    if _is_gzip_record(view, at):
-                        return at
-                    at = view.find(b"\x1f\x8b\x08", at + 1)
-                return None
-            found = [m.start() + 1 for m in (_WARC_HEADER.search(view, after), _ARC_HEADER.search(view, after))
-                     if m is not None]
-            return min(found) if found else None
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    text = "".join(ch if ch.isprintable() and ord(ch) < 0x7F else "?" for ch in text)
-    text = text if len(text) <= 120 else text[:119] + "…"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 class _ArchiveErrors:
     """The errors of one archive, each naming the file and the offset; at most ``MAX_ERRORS_PER_ARCHIVE`` kept."""
 
@@ -186,7 +133,7 @@ class _ArchiveErrors:
         self.sink = sink if sink is not None else []
         self.count = 0
 
-    def add(self, offset: int, what: str) -> None:
+    def add(self, offset: int | str, what: str) -> None:
         self.count += 1
         message = f"{self.path}: offset {offset}: {what}"
         if self.count <= MAX_ERRORS_PER_ARCHIVE:
@@ -197,99 +144,34 @@ class _ArchiveErrors:
 
 
 def iter_archive(
-    path: Path, *, max_image_bytes: int, max_page_bytes: int, errors: list[str] | None = None
+    path: Path, *, max_image_bytes: int, max_page_bytes: int, errors: list[str] | None = None,
+    limits: ArchiveLimits | None = None, max_file_bytes: int | None = None,
 ) -> Iterator[Item]:
     """Items from one WARC/ARC file: pages with their image references, and images with their bytes (``body``;
     the caller analyses them).
 
-    Never raises for a broken archive: each break is appended to ``errors`` as ``"<file>: offset <n>: <what>"``,
-    and reading resumes at the next record start found after it (the next gzip member holding a record header, or
-    the next ``WARC/1.`` / ARC header line), so the good records before and after a bad one are all kept. A gzip
-    member holding several records (a whole file compressed as one stream) is read through the decompressed
-    stream. An uncompressed record whose Content-Length runs past its end is reported, and records it swallowed
-    are read again."""
+    Never raises for a broken archive: each break is appended to ``errors`` as ``"<file>: offset <n>: <what>"``.
+    Records are framed by :func:`audit.archive.read_archive` (bounded header lines and blocks; a record is read
+    only when its Content-Length fits; reading resumes at the next record start after a broken one, so the good
+    records before and after it are kept and no item is made of another record's bytes). A record whose content
+    cannot be read is an error of its own; the next record is read normally. A file that is not a regular file,
+    or is larger than ``max_file_bytes``, is one error."""
     log = _ArchiveErrors(path, errors)
-    start = 0
-    seen_starts: set[int] = set()
-    with open(path, "rb") as fh:
-        compressed = fh.read(2) == b"\x1f\x8b"
-        while start is not None and start not in seen_starts:
-            seen_starts.add(start)
-            fh.seek(start)
-            it = _Records(fh, arc2warc=True)
-            offset = start
-            done = 0  # records of this pass fully handed on
-            misfits = 0
-            resume: int | None = None
+    limits = limits or ArchiveLimits()
+    if limits.max_body is None:  # what _record_items may read of a block, with room for HTTP framing and encodings
+        limits = dataclasses.replace(limits, max_body=max(max_image_bytes, max_page_bytes, MAX_POLICY_BYTES)
+                                     + 1024 * 1024)
+    try:
+        for framed in read_archive(path, limits=limits, report=log.add, max_file_bytes=max_file_bytes):
             try:
-                for record in it:
-                    previous, offset = offset, it.offset
-                    if len(it.misfits) > misfits:  # the record before this one was longer or shorter than declared
-                        misfits = len(it.misfits)
-                        at, line = it.misfits[-1]
-                        log.add(previous, f"record length does not match its Content-Length (found {line!r} "
-                                          f"at offset {at} where the record should have ended)")
-                        if not compressed:
-                            swallowed = _swallowed_start(path, previous, offset)
-                            if swallowed is not None:
-                                resume = swallowed
-                                break
-                    declared = record.rec_headers.get_header("Content-Length")
-                    if declared is not None and not declared.strip().isdigit():
-                        log.add(offset, f"record declares Content-Length {declared[:40]!r}: read as empty")
-                    yield from _record_items(record, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes)
-                    done += 1
-                if len(it.misfits) > misfits:
-                    at, line = it.misfits[-1]
-                    log.add(offset, f"record length does not match its Content-Length (found {line!r} at offset "
-                                    f"{at} where the record should have ended)")
-            except Exception as exc:  # a broken archive raises anything from its parsers (warcio, zlib, gzip, http)
-                if compressed and "non-chunked gzip" in str(exc):
-                    log.add(start, "a gzip member holds several records (not one record per member): read as one "
-                                   "compressed stream")
-                    yield from _iter_stream(path, start, done, log, max_image_bytes, max_page_bytes)
-                    return
-                offset = max(offset, it.offset)  # the record being read when it broke (negative in gzip streams)
-                resume = next_record_start(path, offset)
-                if resume is None:
-                    log.add(offset, f"record unreadable ({_reason(exc)}); no record after it")
-                else:
-                    log.add(offset, f"record unreadable ({_reason(exc)}); resumed at the next record, offset "
-                                    f"{resume} ({resume - offset} bytes skipped)")
-            finally:
-                it.close()
-            start = resume  # type: ignore[assignment]
-
-
-def _swallowed_start(path: Path, record_start: int, record_end: int) -> int | None:
-    """A ``WARC/1.`` line inside an uncompressed record that ran past its end: the record it swallowed."""
-    with open(path, "rb") as fh:
-        fh.seek(record_start + 1)
-        span = fh.read(max(0, record_end - record_start - 1))
-    found = _WARC_HEADER.search(span)
-    return None if found is None else record_start + 1 + found.start() + 1
-
-
-def _iter_stream(path: Path, start: int, skip: int, log: _ArchiveErrors, max_image_bytes: int,
-                 max_page_bytes: int) -> Iterator[Item]:
-    """Records of a gzip stream holding several records per member, from compressed offset ``start``, after the
-    first ``skip`` records (already read). Offsets in errors are then offsets in the decompressed stream."""
-    with open(path, "rb") as raw:
-        raw.seek(start)
-        with gzip.GzipFile(fileobj=raw) as stream:
-            it = _Records(stream, arc2warc=True)
-            offset = 0
-            try:
-                for index, record in enumerate(it):
-                    offset = it.offset
-                    if index >= skip:
-                        yield from _record_items(record, max_image_bytes=max_image_bytes,
-                                                 max_page_bytes=max_page_bytes)
-            except Exception as exc:  # as in iter_archive
-                log.add(start, f"record at offset {offset} of the decompressed stream unreadable ({_reason(exc)}); "
-                               "the rest of the stream is not read")
-            finally:
-                it.close()
+                items = list(_record_items(framed.record, max_image_bytes=max_image_bytes,
+                                           max_page_bytes=max_page_bytes))
+            except Exception as exc:  # content that breaks its decoders (encodings, HTML): this record only
+                log.add(framed.where, f"record unreadable ({short_reason(exc)}); the next record is read")
+                continue
+            yield from items
+    except Refused as exc:
+        log.add(0, f"archive not read: {exc}")
 
 
 def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> Iterator[Item]:
@@ -363,42 +245,72 @@ def _charset(ctype: str | None) -> str | None:
     return value
 
 
-def _walk(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return [root]
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        found.extend(Path(dirpath) / f for f in sorted(filenames))
-    return found
+def _file_url(path: Path) -> str:
+    """The ``file://`` URL of a path found or named: its folder resolved, its own name kept (a symlink is named
+    as itself, not as its target)."""
+    return (path.parent.resolve() / path.name).as_uri()
+
+
+def _refused(path: Path, why: str, errors: list[str] | None, skipped: list[str] | None) -> Iterator[Item]:
+    """The rows of a path that is not read: a sighting of its URL and a failed fetch saying why."""
+    message = f"{path}: {why}"
+    logger.warning("%s", message)
+    for sink in (errors, skipped):
+        if sink is not None:
+            sink.append(message)
+    url = _file_url(path)
+    when = dt.datetime.now(dt.UTC)
+    yield ImageRef(page_url=None, image_url=url, ref_kind="file", fetched_at=when)
+    yield ImageFetch(url=url, final_url=url, fetched_at=when, error=why)
 
 
 def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = 8 * 1024 * 1024,
-               errors: list[str] | None = None) -> Iterator[Item]:
-    """Items from a folder of files (or one file): every regular file is recorded, readable or not, by its URL
-    (``file://``) and its bytes (``body``; the caller analyses them); a file that cannot be read at all is recorded
-    as a failed fetch. WARC/ARC files found in a folder are read as archives (their errors go to ``errors``)."""
-    for path in _walk(root):
-        if path.is_symlink() or not path.is_file():
+               errors: list[str] | None = None, max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+               limits: ArchiveLimits | None = None, skipped: list[str] | None = None) -> Iterator[Item]:
+    """Items from a folder of files (or one file): every entry is recorded by its URL (``file://``), a regular file
+    with its bytes (``body``; the caller analyses them), readable or not.
+
+    Only regular files are read, and only when at most ``max_file_bytes`` bytes (checked before reading; one over
+    ``max_image_bytes`` is hashed, not decoded). A symlink is followed only to a regular file inside ``root``. Any
+    other entry -- a FIFO, socket or device, a symlink leading outside ``root``, to a folder, to something that is
+    not a regular file or nowhere, a file over the size limit, a file that cannot be opened -- is recorded as a
+    failed fetch saying why, appended to ``errors`` and ``skipped``; nothing is opened that could block. WARC/ARC
+    files found in a folder are read as archives (their errors go to ``errors``)."""
+    entries = walk_entries(root) if root.is_dir() else iter([(root, root, None)])
+    for path, target, refusal in entries:
+        if target is None:
+            yield from _refused(path, refusal or "not read", errors, skipped)
             continue
-        if root.is_dir() and is_archive(path):
-            yield from iter_archive(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                    errors=errors)
-            continue
-        url = path.resolve().as_uri()
         try:
-            stat = path.stat()
-            when = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
-            if stat.st_size > max_image_bytes:
-                record = ImageRecord(sha256=file_sha256(path), size=stat.st_size,
-                                     error=f"file larger than {max_image_bytes} bytes, not decoded")
-                fetch = ImageFetch(url=url, final_url=url, fetched_at=when, record=record)
-            else:
-                fetch = ImageFetch(url=url, final_url=url, fetched_at=when, body=path.read_bytes())
+            with open_regular(target, max_file_bytes) as fh:
+                st = os.fstat(fh.fileno())
+                when = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
+                if root.is_dir() and _is_archive_file(path, fh):
+                    archive = True
+                elif st.st_size > max_image_bytes:
+                    archive = False
+                    record = ImageRecord(sha256=sha256_open(fh, max_file_bytes), size=st.st_size,
+                                         error=f"file larger than {max_image_bytes} bytes, not decoded")
+                    fetch = ImageFetch(url=_file_url(path), final_url=_file_url(path), fetched_at=when,
+                                       record=record)
+                else:
+                    archive = False
+                    fh.seek(0)
+                    body = fh.read(max_image_bytes + 1)
+                    if len(body) > max_image_bytes:
+                        raise Refused(f"file grew past {max_image_bytes} bytes while it was read: not read")
+                    fetch = ImageFetch(url=_file_url(path), final_url=_file_url(path), fetched_at=when, body=body)
+        except Refused as exc:
+            yield from _refused(path, str(exc), errors, skipped)
+            continue
         except OSError as exc:
-            when = dt.datetime.now(dt.UTC)
-            fetch = ImageFetch(url=url, final_url=url, fetched_at=when,
-                               error=f"cannot read file: {exc.strerror or exc}")
+            yield from _refused(path, f"cannot read file: {exc.strerror or exc}", errors, skipped)
+            continue
+        if archive:
+            yield from iter_archive(target, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                    errors=errors, limits=limits, max_file_bytes=max_file_bytes)
+            continue
+        url = _file_url(path)
         yield ImageRef(page_url=None, image_url=url, ref_kind="file", fetched_at=when)
         yield fetch
 
@@ -449,6 +361,8 @@ def ingest(
     max_memory: int = DEFAULT_MAX_MEMORY,
     workers: int = 2,
     progress: Progress | None = None,
+    max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+    archive_limits: ArchiveLimits | None = None,
 ) -> IngestResult:
     """Ingest archives, folders and image files into ``store`` as one crawl.
 
@@ -457,14 +371,30 @@ def ingest(
     processes, each file bounded by ``timeout`` seconds, ``max_memory`` bytes of address space and ``max_pixels``
     decoded pixels (see :mod:`audit.sandbox`); a file over a bound is still recorded, with its error. A broken
     archive is recorded as errors naming the file and the offset; the records before and after each break are
-    kept."""
+    kept; archive records are read within ``archive_limits`` (header lines and blocks).
+
+    Every path named must be a folder or a regular file of at most ``max_file_bytes`` bytes (a symlink to one
+    counts), else :class:`IngestError` names it and why, before anything is read or recorded: nothing hangs on a
+    FIFO or reads ``/dev/zero``. Inside folders, paths that are not read are recorded as failed fetches (see
+    :func:`iter_files`) and listed in ``skipped``."""
     bounds = Bounds(timeout=timeout, max_memory=max_memory, max_pixels=max_pixels)
     resolved = [Path(p) for p in paths]
     for p in resolved:
         if not p.exists():
             raise IngestError(f"no such file or folder: {p}")
+        if p.is_dir():
+            continue
+        try:
+            check_regular(p.stat(), max_file_bytes)
+        except Refused as exc:
+            raise IngestError(f"cannot ingest {p}: {exc}") from exc
+        except OSError as exc:
+            raise IngestError(f"cannot read {p}: {exc.strerror or exc}") from exc
     try:
-        keys = sorted(f"dir:{p.resolve()}" if p.is_dir() else f"file:{file_sha256(p)}" for p in resolved)
+        keys = sorted(f"dir:{p.resolve()}" if p.is_dir() else f"file:{file_sha256(p, max_file_bytes)}"
+                      for p in resolved)
+    except Refused as exc:  # a path changed since it was checked
+        raise IngestError(f"cannot ingest: {exc}") from exc
     except OSError as exc:
         raise IngestError(f"cannot read {exc.filename}: {exc.strerror or exc}") from exc
     crawl_id = crawl_id or ingest_crawl_id("ingest", "\n".join(keys))
@@ -472,7 +402,8 @@ def ingest(
     recorder = Recorder(store, crawl_id, batch_size=batch_size)
     recorder.begin(source=" ".join(str(p) for p in resolved), kind=kind,
                    settings={"max_image_bytes": max_image_bytes, "max_page_bytes": max_page_bytes,
-                             "max_pixels": max_pixels, "timeout": timeout, "max_memory": max_memory},
+                             "max_pixels": max_pixels, "timeout": timeout, "max_memory": max_memory,
+                             "max_file_bytes": max_file_bytes},
                    warc_path=None)
     result = IngestResult(crawl_id=crawl_id)
     with AnalysisPool(workers, bounds=bounds) as pool:
@@ -480,10 +411,11 @@ def ingest(
             items: Iterator[Item]
             if is_archive(path):
                 items = iter_archive(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                     errors=result.errors)
+                                     errors=result.errors, limits=archive_limits, max_file_bytes=max_file_bytes)
             else:
                 items = iter_files(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                   errors=result.errors)
+                                   errors=result.errors, max_file_bytes=max_file_bytes, limits=archive_limits,
+                                   skipped=result.skipped)
             try:
                 for item in analysed(items, pool):
                     recorder.add(item)

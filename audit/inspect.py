@@ -6,12 +6,15 @@ hangs or crashes a decoder gives an object whose ``error`` says so, and the next
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .attribution import Evidence, attribute
 from .image import inspect_dict
+from .inputs import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_READ_BYTES
+from .inputs import Refused, open_regular, sha256_open
 from .records import ImageRecord
 from .sandbox import AnalysisPool, Bounds
 from .signals.image import image_signals
@@ -22,24 +25,33 @@ DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
 
 def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
                   max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, workers: int = 1,
-                  start_method: str | None = "fork") -> Iterator[dict[str, Any]]:
+                  start_method: str | None = "fork",
+                  max_read_bytes: int | None = DEFAULT_MAX_READ_BYTES) -> Iterator[dict[str, Any]]:
     """The inspect object of each file, in order; a file that cannot be read gives an object whose ``error`` says
-    why. Never raises for a bad file. ``start_method="fork"`` is right from a process without threads (the CLI)."""
-    from .ingest import file_sha256
+    why. Never raises for a bad file. ``start_method="fork"`` is right from a process without threads (the CLI).
 
+    Only regular files are read (a symlink to one is followed), opened without blocking and checked before a byte
+    is read: a FIFO, ``/dev/zero`` or a device gives an error object at once, a file over ``max_read_bytes`` is not
+    read, one over ``max_file_bytes`` is hashed but not decoded."""
     bounds = bounds or Bounds()
 
     def contents() -> Iterator[tuple[tuple[str, ImageRecord | dict[str, Any] | None], bytes]]:
         for path in paths:
             name = str(path)
             try:
-                size = Path(path).stat().st_size
-                if size > max_file_bytes:
-                    record = ImageRecord(sha256=file_sha256(Path(path)), size=size,
-                                         error=f"file larger than {max_file_bytes} bytes, not decoded")
-                    yield (name, record), b""
-                    continue
-                data = Path(path).read_bytes()
+                with open_regular(path, max_read_bytes) as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    if size > max_file_bytes:
+                        record = ImageRecord(sha256=sha256_open(fh, max_read_bytes), size=size,
+                                             error=f"file larger than {max_file_bytes} bytes, not decoded")
+                        yield (name, record), b""
+                        continue
+                    data = fh.read(max_file_bytes + 1)
+                if len(data) > max_file_bytes:
+                    raise Refused(f"file grew past {max_file_bytes} bytes while it was read: not read")
+            except Refused as exc:
+                yield (name, _unreadable(name, str(exc))), b""
+                continue
             except OSError as exc:
                 yield (name, _unreadable(name, f"cannot read file: {exc.strerror or exc}")), b""
                 continue

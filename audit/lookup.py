@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import Any
 from rich.table import Table
 
 from .image import inspect_dict
+from .inputs import DEFAULT_MAX_FILE_BYTES, Refused, open_regular, sha256_open
+from .inspect import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_IMAGE_BYTES
 from .neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
 from .records import ImageRecord
 from .sandbox import AnalysisPool, Bounds
@@ -185,34 +188,61 @@ def _describe(store: Store, found: dict[str, LookupMatch]) -> None:
 
 def lookup(store: Store, photos: list[Path], *, phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
            dhash_threshold: int = DEFAULT_DHASH_THRESHOLD, bounds: Bounds | None = None,
-           start_method: str | None = None) -> list[LookupResult]:
+           start_method: str | None = None, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+           max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES) -> list[LookupResult]:
     """For each photo file, every image of ``store`` that is it or a copy of it, with sightings, signals and
-    attribution (see the module doc). Each photo is analysed in a worker process under ``bounds`` (time, memory,
-    pixels; :mod:`audit.sandbox`), as ``inspect`` and ``ingest`` do: a photo that hangs or crashes a decoder gives a
-    result with its error."""
+    attribution (see the module doc).
+
+    Only regular files are read (opened without blocking, checked before reading): a FIFO or a device gives a
+    result whose error says so; a file over ``max_file_bytes`` is not read; one over ``max_image_bytes`` is found by
+    its exact bytes only (hashed, not decoded). Each photo is analysed in a worker process under ``bounds`` (time,
+    memory, pixels; :mod:`audit.sandbox`), as ``inspect`` and ``ingest`` do: a photo that hangs or crashes a decoder
+    gives a result with its error."""
     results: list[LookupResult] = []
     readable: list[tuple[int, bytes]] = []
     for photo in photos:
         path = Path(photo)
         try:
-            data = path.read_bytes()
+            with open_regular(path, max_file_bytes) as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > max_image_bytes:
+                    record: ImageRecord | None = ImageRecord(
+                        sha256=sha256_open(fh, max_file_bytes), size=size,
+                        error=f"file larger than {max_image_bytes} bytes, not decoded")
+                    data = b""
+                else:
+                    record = None
+                    data = fh.read(max_image_bytes + 1)
+                    if len(data) > max_image_bytes:
+                        raise Refused(f"file grew past {max_image_bytes} bytes while it was read: not read")
+        except Refused as exc:
+            results.append(LookupResult(str(path), None, str(exc)))
+            continue
         except OSError as exc:
             results.append(LookupResult(str(path), None, f"cannot read the file: {exc.strerror or exc}"))
             continue
         results.append(LookupResult(str(path), None, None))
-        readable.append((len(results) - 1, data))
+        if record is None:
+            readable.append((len(results) - 1, data))
+        else:
+            _found(store, results[-1], record, phash_threshold, dhash_threshold)
     if not readable:
         return results
     with AnalysisPool(1, bounds=bounds or Bounds(), start_method=start_method) as pool:
-        for index, record in pool.map(readable):
-            result = results[index]
-            result.record = record
-            if record.error is not None or record.phash is None:
-                # an unreadable file can still be found by its exact bytes
-                result.error = record.error or "no perceptual hash"
-            result.matches = _find(store, record, phash_threshold, dhash_threshold)
-            log.info("lookup %s: %d images found", result.path, len(result.matches))
+        for index, analysed in pool.map(readable):
+            _found(store, results[index], analysed, phash_threshold, dhash_threshold)
     return results
+
+
+def _found(store: Store, result: LookupResult, record: ImageRecord, phash_threshold: int,
+           dhash_threshold: int) -> None:
+    """Fill ``result`` with the analysed ``record`` and the store's images that match it."""
+    result.record = record
+    if record.error is not None or record.phash is None:
+        # an unreadable file can still be found by its exact bytes
+        result.error = record.error or "no perceptual hash"
+    result.matches = _find(store, record, phash_threshold, dhash_threshold)
+    log.info("lookup %s: %d images found", result.path, len(result.matches))
 
 
 def _jsonable(value: Any) -> Any:

@@ -83,6 +83,27 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest HTML page downloaded, in bytes, as served and once its `Content-Encoding` is undone.",
     ),
     Setting(
+        "AUDIT_MAX_FILE_BYTES",
+        4 * 1024**3,
+        "Largest file `provaudit ingest` and `inspect` read at all (archives and image files, found in a folder or "
+        "named), checked before a byte is read; a larger file in a folder is recorded with an error and not read, "
+        "a larger file named on the command line is refused. Only regular files are read: a FIFO, a device or a "
+        "symlink that leads out of the folder being ingested is recorded with an error. `provaudit ingest "
+        "--max-file-bytes`.",
+    ),
+    Setting(
+        "AUDIT_ARCHIVE_MAX_HEADER_LINE",
+        64 * 1024,
+        "Longest header line (WARC, ARC or HTTP) read from an archive record; a longer one makes the record an error "
+        "(with its offset), and reading resumes at the next record.",
+    ),
+    Setting(
+        "AUDIT_ARCHIVE_MAX_HEADER_BYTES",
+        1024 * 1024,
+        "Largest header block (the WARC headers; the HTTP headers) read from an archive record; a larger one makes "
+        "the record an error (with its offset), and reading resumes at the next record.",
+    ),
+    Setting(
         "AUDIT_PROXY",
         None,
         "HTTP proxy every request goes through (the built-in test web is reached this way, under its real host names).",
