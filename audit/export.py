@@ -238,7 +238,7 @@ def import_export(store: Store, path: str | Path, *,
             plan.append((TABLES_BY_NAME[name], paths))
     reader = sealed.connect(None, readable=[root], options={"memory_limit": f"{memory}B", "threads": 1})
     try:
-        batches = {table.name: _check_files(reader, table, paths, root, max_value_bytes, memory)
+        batches = {table.name: _check_files(reader, table, paths, max_value_bytes, memory)
                    for table, paths in plan}
         con = store.con
         con.execute("BEGIN TRANSACTION")
@@ -281,14 +281,14 @@ def _size_expression(column: str, duck_type: str) -> str | None:
     return None
 
 
-def _check_files(reader: duckdb.DuckDBPyConnection, table: Table, paths: list[str], root: Path,
-                 max_value_bytes: int, memory: int) -> int:
+def _check_files(reader: duckdb.DuckDBPyConnection, table: Table, paths: list[str], max_value_bytes: int,
+                 memory: int) -> int:
     """Check every file of ``table``: it has the table's columns, and no value of them holds more than
     ``max_value_bytes`` bytes. Returns the rows per Arrow batch that keep one batch within a quarter of ``memory``
     (at least 1, at most 10,000). Raises :class:`ExportError` naming the file, row and column."""
     widest = 1
     for path in paths:
-        shown = Path(path).relative_to(root)
+        shown = Path(path)
         try:
             described = reader.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_list([path])})").fetchall()
         except duckdb.Error as exc:

@@ -54,7 +54,7 @@ def merge_stores(store: Store, shards: Sequence[str | Path]) -> MergeResult:
         try:
             source = Store.open(path, read_only=True)
         except StoreError as exc:
-            raise MergeError(f"cannot merge shard {exc}") from exc
+            raise MergeError(f"cannot merge: {exc}") from exc
         try:
             _merge_one(store, source, path, result)
         finally:
