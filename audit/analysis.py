@@ -139,7 +139,7 @@ class _Sink:
         self.schema = schema
         self.pending: list[pa.Table] = []
         self.rows = 0
-        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        self.con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
         cols = ", ".join(f"{f.name} {_duck_type(f.type)}" for f in schema)
         self.con.execute(f"CREATE TEMP TABLE {name} ({cols})")
 
@@ -598,7 +598,7 @@ def _attribute_sets(store: Store, result: AuditResult) -> None:
     """Run the attribution rule once per distinct evidence set and keep the answers in ``_attr``."""
     con = store.con
     for name in ("_evidence", "_sets", "_attr"):
-        con.execute(f"DROP TABLE IF EXISTS {name}")
+        con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
     evidence: dict[int, list[Evidence]] = {}
     for entry in con.sql(EVIDENCE_VALUES_SQL).to_arrow_table().to_pylist():
         if entry["ev"] in evidence:
@@ -663,7 +663,7 @@ def _clusters(store: Store, result: AuditResult, phash_threshold: int, dhash_thr
     table = pa.table({"sha256": pa.array(sha.tolist(), pa.string()),
                       "cluster_id": pa.array(cluster_id.tolist(), pa.string()),
                       "size": pa.array(size, pa.int32())})
-    con.execute("DROP TABLE IF EXISTS _clusters")
+    con.execute("DROP TABLE IF EXISTS temp.main._clusters")
     con.register("_clusters_batch", table)
     try:
         con.execute("CREATE TEMP TABLE _clusters AS SELECT * FROM _clusters_batch")
@@ -766,9 +766,9 @@ def run_audit(
             con.execute("ROLLBACK")
             raise
     finally:
-        for name in TEMP_TABLES:
+        for name in TEMP_TABLES:  # qualified: never a table of the store that happens to have the same name
             try:
-                con.execute(f"DROP TABLE IF EXISTS {name}")
+                con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
             except Exception:  # noqa: BLE001 - clean-up after a failure must not hide it
                 logger.debug("could not drop %s", name, exc_info=True)
     result.images = _count(store, "SELECT count(*) FROM images")

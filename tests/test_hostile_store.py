@@ -384,3 +384,16 @@ def test_a_parquet_page_larger_than_the_import_memory_is_refused_before_it_is_re
             import_export(store, _poison(small_export, tmp_path / "p2", 2_000_000), max_value_bytes=1024 * 1024,
                           memory=32 * 1024 * 1024)
         assert store.count("images") == 0
+
+
+def test_the_audit_leaves_a_store_s_own_objects_named_like_its_temporary_tables(audited_store, tmp_path):
+    """The audit's scratch tables live in DuckDB's temp catalog; a store's own table or view with the same name is
+    neither dropped nor in the way."""
+    db = _craft(audited_store, tmp_path / "store.duckdb", "CREATE TABLE _attr AS SELECT 42 AS mine",
+                "CREATE VIEW _clusters AS SELECT 'not yours' AS x")
+    provaudit("audit", "--db", str(db))
+    with Store.open(db, read_only=True) as store, Store.open(audited_store, read_only=True) as original:
+        assert store.query("SELECT mine FROM _attr") == [(42,)]
+        assert store.query("SELECT x FROM _clusters") == [("not yours",)]
+        assert sorted(store.query("SELECT sha256, country, tier FROM attributions")) == \
+            sorted(original.query("SELECT sha256, country, tier FROM attributions"))
