@@ -62,15 +62,25 @@ def _parse_setting(values: tuple[str, ...]) -> dict[str, Any]:
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    import duckdb
+
     from .export import ExportError
     from .ingest import IngestError
     from .merge import MergeError
+    from .store import TABLES
+    from .storecheck import missing_object
 
     try:
         yield
     except (StoreError, IngestError, ExportError, MergeError, FileNotFoundError, ValueError) as exc:
         # the message may quote a file name or a scraped value: click prints it as is
         raise click.ClickException(terminal_text(exc)) from exc
+    except (duckdb.CatalogException, duckdb.BinderException) as exc:
+        # a table or column a store written by an older provaudit (opened read-only) or a damaged one lacks
+        missing = missing_object(exc, TABLES)
+        if missing is None:
+            raise
+        raise click.ClickException(terminal_text(missing)) from exc
 
 
 @contextmanager
@@ -214,7 +224,9 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
                                        "give only export folders, without --crawl-id")
         with _errors(), Store.open(db) as store:
             for path in exports:
-                imported = import_export(store, path)
+                imported = import_export(store, path,
+                                         max_value_bytes=int(DEFAULTS["AUDIT_IMPORT_MAX_VALUE_BYTES"]),
+                                         memory=int(DEFAULTS["AUDIT_IMPORT_MEMORY"]))
                 added = sum(imported.added.values())
                 console.print(f"{rich_text(path)}: {added:,} rows added of {sum(imported.offered.values()):,} "
                               f"({', '.join(f'{k} {v:,}' for k, v in imported.added.items() if v) or 'all present'})")
@@ -399,12 +411,12 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
               help="Processes running the signal extractors [default: one per core from 50,000 sightings, else 1].")
 def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers: int | None) -> None:
     """Compute every signal, near-duplicate cluster and country attribution for the store DB (offline)."""
-    from .analysis import run_audit
+    from .analysis import AUDIT_OPTIONS, run_audit
     from .store import Store
 
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
-    with _errors(), Store.open(db) as store:
+    with _errors(), Store.open(db, options=AUDIT_OPTIONS) as store:
         result = run_audit(store, phash_threshold=phash_threshold, dhash_threshold=dhash_threshold,
                            workers=workers, progress=lambda msg: console.print(f"[bold]•[/] {rich_text(msg)}"))
     _print_audit(result)

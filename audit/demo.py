@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .analysis import run_audit
+from .analysis import AUDIT_OPTIONS, run_audit
 from .crawl import Progress, run_crawl
 from .evaluate import evaluate
 from .groundtruth import check_against_ground_truth, load_ground_truth
@@ -100,7 +100,7 @@ def run_demo(
     seconds["crawl"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    with Store.open(db_path) as store:
+    with Store.open(db_path, options=AUDIT_OPTIONS) as store:
         load_ground_truth(store, web.ground_truth_path)
         summary = store_summary(store, crawl_id)
         truth = check_against_ground_truth(store, crawl_id)

@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import sealed
+from .settings import DEFAULTS
 from .store import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Store, Table
 from .textsafe import csv_cell, json_dumps, json_text
 
@@ -92,10 +94,7 @@ def export_store(store: Store, out_dir: str | Path, *, fmt: str = "parquet",
         raise ExportError(f"{out} exists and is not an empty folder; export into a new one")
     out.mkdir(parents=True, exist_ok=True)
     result = ExportResult(out_dir=out, format=fmt)
-    present: dict[str, set[str]] = {}
-    for table_name, column_name in store.query("SELECT table_name, column_name FROM information_schema.columns "
-                                               "WHERE table_schema = 'main'"):
-        present.setdefault(table_name, set()).add(column_name)
+    present = store.columns
     for name in names:
         table = TABLES_BY_NAME[name]
         if name not in present:  # e.g. the derived tables of a store never audited
@@ -207,9 +206,18 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def import_export(store: Store, path: str | Path) -> ImportResult:
+def import_export(store: Store, path: str | Path, *,
+                  max_value_bytes: int = int(DEFAULTS["AUDIT_IMPORT_MAX_VALUE_BYTES"]),
+                  memory: int = int(DEFAULTS["AUDIT_IMPORT_MEMORY"])) -> ImportResult:
     """Read a Parquet export back into ``store``; rows whose key is already present are skipped, so importing the
-    same export twice adds nothing. All tables are added in one transaction: a bad file adds nothing at all."""
+    same export twice adds nothing. All tables are added in one transaction: a bad file adds nothing at all.
+
+    An export is hostile input: its files are read by a DuckDB of their own (:func:`audit.sealed.connect`: it may
+    read the export's folder and nothing else) whose memory is bounded by ``memory`` bytes, and every text, JSON or
+    list value is checked to be at most ``max_value_bytes`` before any row reaches the store (a Parquet file of a few
+    kilobytes can hold a string of hundreds of megabytes). A file over either bound raises :class:`ExportError`
+    naming the file, row and column, and nothing is imported. Rows reach ``store`` as Arrow batches sized to the
+    largest row, so the store's connection reads no file."""
     src = Path(path)
     manifest = read_manifest(src)
     tables = manifest.get("tables")
@@ -234,46 +242,127 @@ def import_export(store: Store, path: str | Path) -> ImportResult:
             paths.append(str(p))
         if paths:
             plan.append((TABLES_BY_NAME[name], paths))
-    con = store.con
-    con.execute("BEGIN TRANSACTION")
+    reader = sealed.connect(None, readable=[root], options={"memory_limit": f"{memory}B", "threads": 1})
     try:
-        for table, paths in plan:
-            source = f"read_parquet({_sql_list(paths)})"
-            try:
-                offered, added = insert_missing(store, table, source)
-            except duckdb.Error as exc:
-                raise ExportError(f"cannot read table {table.name} from {src}: {exc}") from exc
-            result.offered[table.name] = offered
-            result.added[table.name] = added
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        batches = {table.name: _check_files(reader, table, paths, max_value_bytes, memory)
+                   for table, paths in plan}
+        con = store.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table, paths in plan:
+                try:
+                    rows = reader.sql(f"SELECT {', '.join(table.column_names)} FROM read_parquet({_sql_list(paths)})"
+                                      ).to_arrow_reader(batches[table.name])
+                    offered, added = insert_missing(store, table, rows)
+                except duckdb.OutOfMemoryException as exc:
+                    raise ExportError(f"cannot read table {table.name} from {src} within {memory:,} bytes of memory "
+                                      "(AUDIT_IMPORT_MEMORY); nothing was imported") from exc
+                except (duckdb.Error, pa.ArrowException) as exc:
+                    raise ExportError(f"cannot read table {table.name} from {src}: {_first_line(exc)}") from exc
+                result.offered[table.name] = offered
+                result.added[table.name] = added
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        reader.close()
     return result
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _size_expression(column: str, duck_type: str) -> str | None:
+    """SQL for the bytes a value of a Parquet column holds, by its type in the file (None: fixed width)."""
+    quoted = '"' + column.replace('"', '""') + '"'
+    if duck_type in ("VARCHAR", "JSON"):
+        return f"strlen({quoted})"
+    if duck_type == "BLOB":
+        return f"octet_length({quoted})"
+    if duck_type.endswith("]") or duck_type.startswith(("STRUCT", "MAP", "UNION")):
+        return f"strlen(CAST({quoted} AS VARCHAR))"  # a list or structure: the length of its text
+    return None
+
+
+def _check_files(reader: duckdb.DuckDBPyConnection, table: Table, paths: list[str], max_value_bytes: int,
+                 memory: int) -> int:
+    """Check every file of ``table``: it has the table's columns, and no value of them holds more than
+    ``max_value_bytes`` bytes. Returns the rows per Arrow batch that keep one batch within a quarter of ``memory``
+    (at least 1, at most 10,000). Raises :class:`ExportError` naming the file, row and column."""
+    widest = 1
+    for path in paths:
+        shown = Path(path)
+        try:
+            described = reader.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_list([path])})").fetchall()
+        except duckdb.Error as exc:
+            raise ExportError(f"cannot read {shown} (table {table.name}): {_first_line(exc)}") from exc
+        types = {str(row[0]): str(row[1]) for row in described}
+        missing = [c for c in table.column_names if c not in types]
+        if missing:
+            raise ExportError(f"{shown} (table {table.name}) lacks the column(s) {', '.join(missing)}")
+        sized = [(c, e) for c in table.column_names if (e := _size_expression(c, types[c])) is not None]
+        if not sized:
+            continue
+        inner = ", ".join(f"coalesce({e}, 0) AS s{i}" for i, (_, e) in enumerate(sized))
+        each = ", ".join(f"s{i}" for i in range(len(sized)))
+        total = " + ".join(f"s{i}" for i in range(len(sized)))
+        sql = (f"SELECT {', '.join(f'max(s{i})' for i in range(len(sized)))}, max({total}), "
+               f"arg_max(file_row_number, greatest({each})) "
+               f"FROM (SELECT file_row_number, {inner} FROM read_parquet({_sql_list([path])}, file_row_number = true))")
+        try:
+            found = reader.execute(sql).fetchall()
+        except duckdb.OutOfMemoryException as exc:
+            raise ExportError(f"{shown} (table {table.name}) needs more than {memory:,} bytes of memory to read "
+                              "(AUDIT_IMPORT_MEMORY): it holds pages or values far larger than an export writes; "
+                              "nothing was imported") from exc
+        except duckdb.Error as exc:
+            raise ExportError(f"cannot read {shown} (table {table.name}): {_first_line(exc)}") from exc
+        row = found[0] if found else None
+        if row is None or row[-1] is None:
+            continue  # no rows
+        biggest = [int(v or 0) for v in row[: len(sized)]]
+        worst = max(range(len(sized)), key=biggest.__getitem__)
+        if biggest[worst] > max_value_bytes:
+            raise ExportError(f"{shown} (table {table.name}): row {int(row[-1]) + 1} holds {biggest[worst]:,} bytes "
+                              f"in column {sized[worst][0]}, over the bound of {max_value_bytes:,} "
+                              "(AUDIT_IMPORT_MAX_VALUE_BYTES); nothing was imported")
+        widest = max(widest, int(row[len(sized)] or 0))
+    return max(1, min(10_000, memory // 4 // widest))
 
 
 def _sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
-def insert_missing(store: Store, table: Table, source: str) -> tuple[int, int]:
-    """Insert the rows of the SQL relation ``source`` (with ``table``'s columns) whose key ``table`` lacks; returns
-    (rows offered, rows added). Keys repeated inside ``source`` are added once (the first in key order)."""
+def insert_missing(store: Store, table: Table, rows: pa.RecordBatchReader) -> tuple[int, int]:
+    """Insert the rows streamed by ``rows`` (with ``table``'s columns) whose key ``table`` lacks, in one pass; returns
+    (rows offered, rows added). Keys repeated inside ``rows`` are added once (the first in key order)."""
     con = store.con
     cols = table.column_names
     names = ", ".join(cols)
     key = table.primary_key
-    offered_row = con.execute(f"SELECT count(*) FROM {source}").fetchone()
-    offered = int(offered_row[0]) if offered_row else 0
-    before_row = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
-    before = int(before_row[0]) if before_row else 0
+    offered = 0
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        nonlocal offered
+        for batch in rows:
+            offered += batch.num_rows
+            yield batch
+
+    before = int(con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0])
     on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM s.{k}" for k in key)
     dedup = f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY {', '.join(key)}) = 1"
-    con.execute(
-        f"INSERT INTO {table.name} ({names}) "
-        f"SELECT {', '.join('s.' + c for c in cols)} FROM (SELECT {names} FROM {source} {dedup}) s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {on})"
-    )
-    after_row = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
-    after = int(after_row[0]) if after_row else 0
+    con.register("_incoming", pa.RecordBatchReader.from_batches(rows.schema, counted()))
+    try:
+        con.execute(
+            f"INSERT INTO {table.name} ({names}) "
+            f"SELECT {', '.join('s.' + c for c in cols)} FROM (SELECT {names} FROM _incoming {dedup}) s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {on})"
+        )
+    finally:
+        con.unregister("_incoming")
+    after = int(con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0])
     return offered, after - before

@@ -17,9 +17,12 @@ from pathlib import Path
 import duckdb
 
 from .export import DERIVED, insert_missing
-from .store import TABLES, Store
+from .store import TABLES, Store, StoreError
 
 logger = logging.getLogger(__name__)
+
+
+MERGE_BATCH_ROWS = 10_000
 
 
 class MergeError(Exception):
@@ -35,24 +38,27 @@ class MergeResult:
 
 
 def merge_stores(store: Store, shards: Sequence[str | Path]) -> MergeResult:
-    """Add the crawl rows of every store in ``shards`` to ``store`` (each shard in its own transaction)."""
+    """Add the crawl rows of every store in ``shards`` to ``store`` (each shard in its own transaction).
+
+    Each shard is opened on its own, read-only, exactly as any store is (:meth:`Store.open`: a sealed connection, and
+    refused whole if it is not a DuckDB file or holds views, macros or computed columns where provaudit keeps plain
+    tables); its rows reach ``store`` as Arrow batches, so the target's connection reads no file."""
     result = MergeResult()
     target = store.path.resolve() if store.path is not None else None
-    for i, shard in enumerate(shards):
+    for shard in shards:
         path = Path(shard)
         if not path.is_file():
             raise MergeError(f"no store at {path}")
         if target is not None and path.resolve() == target:
             raise MergeError(f"{path} is the target store itself")
-        alias = f"_shard{i}"
         try:
-            store.con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {alias} (READ_ONLY)")
-        except duckdb.Error as exc:
-            raise MergeError(f"cannot open shard {path}: {exc}") from exc
+            source = Store.open(path, read_only=True)
+        except StoreError as exc:
+            raise MergeError(f"cannot merge: {exc}") from exc
         try:
-            _merge_one(store, alias, path, result)
+            _merge_one(store, source, path, result)
         finally:
-            store.con.execute(f"DETACH {alias}")
+            source.close()
         result.shards += 1
     if any(result.added.values()):
         store.con.execute("BEGIN TRANSACTION")
@@ -67,16 +73,9 @@ def merge_stores(store: Store, shards: Sequence[str | Path]) -> MergeResult:
     return result
 
 
-def _merge_one(store: Store, alias: str, path: Path, result: MergeResult) -> None:
-    con = store.con
-    columns: dict[str, set[str]] = {}
-    for table_name, column_name in con.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = ?",
-            [alias]).fetchall():
-        columns.setdefault(table_name, set()).add(column_name)
-    if "sightings" not in columns or "images" not in columns:
-        raise MergeError(f"{path} is not a provaudit store (no sightings/images tables)")
-    con.execute("BEGIN TRANSACTION")
+def _merge_one(store: Store, source: Store, path: Path, result: MergeResult) -> None:
+    columns = source.columns
+    store.con.execute("BEGIN TRANSACTION")
     try:
         for table in TABLES:
             if table.name in DERIVED or table.name == "meta" or table.name not in columns:
@@ -84,12 +83,17 @@ def _merge_one(store: Store, alias: str, path: Path, result: MergeResult) -> Non
             have = columns[table.name]
             if not set(table.primary_key) <= have:
                 raise MergeError(f"{path}: table {table.name} lacks its key columns {table.primary_key}")
-            select = ", ".join(c if c in have else f"NULL AS {c}" for c in table.column_names)
-            offered, added = insert_missing(store, table, f"(SELECT {select} FROM {alias}.main.{table.name})")
+            # a shard written by an older version may lack newer columns: they arrive as NULL
+            select = ", ".join(c.name if c.name in have else f"NULL::{c.type} AS {c.name}" for c in table.columns)
+            try:
+                rows = source.con.sql(f"SELECT {select} FROM {table.name}").to_arrow_reader(MERGE_BATCH_ROWS)
+                offered, added = insert_missing(store, table, rows)
+            except duckdb.Error as exc:
+                raise MergeError(f"cannot merge table {table.name} of {path}: {str(exc).splitlines()[0]}") from exc
             result.offered[table.name] = result.offered.get(table.name, 0) + offered
             result.added[table.name] = result.added.get(table.name, 0) + added
-        con.execute("COMMIT")
+        store.con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        store.con.execute("ROLLBACK")
         raise
     logger.info("merged %s", path)

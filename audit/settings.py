@@ -160,6 +160,20 @@ SETTINGS: tuple[Setting, ...] = (
         "asking for more fails with `out of memory` for that image only. 0: no bound.",
     ),
     Setting(
+        "AUDIT_IMPORT_MAX_VALUE_BYTES",
+        8 * 1024 * 1024,
+        "Largest text, JSON or list value (in bytes) `provaudit ingest EXPORT_DIR` accepts from a Parquet export: a "
+        "file holding a larger one is refused, naming its row and column, and nothing of the export is imported. "
+        "The tool's own values are far smaller (a robots.txt body is at most 512 KiB).",
+    ),
+    Setting(
+        "AUDIT_IMPORT_MEMORY",
+        256 * 1024 * 1024,
+        "Bytes of memory DuckDB may use to read a Parquet export back (`provaudit ingest EXPORT_DIR`): a file whose "
+        "pages or rows need more (a few kilobytes of Parquet can unpack to gigabytes) is refused and nothing is "
+        "imported.",
+    ),
+    Setting(
         "AUDIT_ANALYSIS_PROCESSES",
         2,
         "Worker processes that analyse images for `provaudit ingest` (`--workers`), each bounded by "

@@ -19,6 +19,8 @@ import logging
 import random
 from pathlib import Path
 
+import pyarrow as pa
+
 from .store import TABLES_BY_NAME, Store
 from .verify import should_delete
 
@@ -38,40 +40,35 @@ def simulate_deletion(before_path: Path, after_path: Path, delete: set[str]) -> 
     for old in (after_path, after_path.with_name(after_path.name + ".wal")):
         old.unlink(missing_ok=True)
     after_path.parent.mkdir(parents=True, exist_ok=True)
-    # copy table contents through ATTACH (not the file): consistent even if the before-store has a WAL
+    # copy table contents from a read-only open of the before-store (consistent even if it has a WAL), as Arrow
+    # batches: neither connection reads a file but its own
     removed: dict[str, int] = {}
-    with Store.open(after_path) as after:
+    doomed = pa.table({"sha256": pa.array(sorted(delete), pa.string())})
+    with Store.open(before_path, read_only=True) as before, Store.open(after_path) as after:
+        before.con.register("_delete", doomed)
         con = after.con
-        con.execute("ATTACH ? AS src (READ_ONLY)", [str(before_path)])
+        con.execute("BEGIN TRANSACTION")
         try:
-            con.execute("CREATE TEMP TABLE _delete (sha256 VARCHAR)")
-            if delete:
-                con.executemany("INSERT INTO _delete VALUES (?)", [[s] for s in sorted(delete)])
-            src_tables = {str(r[0]) for r in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src'").fetchall()}
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute("DELETE FROM meta")
-                for name, table in TABLES_BY_NAME.items():
-                    if name not in src_tables:
-                        continue
-                    have = {str(r[0]) for r in con.execute(
-                        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'src' AND table_name = ?",
-                        [name]).fetchall()}
-                    cols = ", ".join(c for c in table.column_names if c in have)
-                    where = ""
-                    if name in IMAGE_TABLES:
-                        where = " WHERE sha256 IS NULL OR sha256 NOT IN (SELECT sha256 FROM _delete)"
-                        total = int(con.execute(f"SELECT count(*) FROM src.{name}").fetchall()[0][0])
-                    con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM src.{name}{where}")
-                    if name in IMAGE_TABLES:
-                        removed[name] = total - int(con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        finally:
-            con.execute("DETACH src")
+            con.execute("DELETE FROM meta")
+            for name, table in TABLES_BY_NAME.items():
+                have = before.columns.get(name)
+                if have is None:
+                    continue
+                cols = ", ".join(c for c in table.column_names if c in have)
+                where = ""
+                if name in IMAGE_TABLES:
+                    where = " WHERE sha256 IS NULL OR sha256 NOT IN (SELECT sha256 FROM _delete)"
+                    removed[name] = int(before.query(f"SELECT count(*) FROM {name}")[0][0]) - int(before.query(
+                        f"SELECT count(*) FROM {name}{where}")[0][0])
+                con.register("_rows", before.con.sql(f"SELECT {cols} FROM {name}{where}").to_arrow_reader(10_000))
+                try:
+                    con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _rows")
+                finally:
+                    con.unregister("_rows")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     log.info("simulated deletion of %d images into %s: %s", len(delete), after_path, removed)
     return removed
 

@@ -22,35 +22,20 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from . import sealed
 from .settings import DEFAULTS
+from .storecheck import Layout, check_catalog
+
+# the errors of a store, importable from here as before
+from .storeerrors import NotAStore as NotAStore
+from .storeerrors import StoreBusy as StoreBusy
+from .storeerrors import StoreError as StoreError
+from .storeerrors import StoreIncomplete as StoreIncomplete
+from .storeerrors import UnsafeStore as UnsafeStore
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-
-
-class StoreError(Exception):
-    """The store cannot be opened or written (locked by another writer, not a DuckDB file, ...)."""
-
-
-class StoreBusy(StoreError):
-    """Another process holds the store's file: DuckDB lets one process write a file, or any number of processes read
-    it, never both at once. ``pid`` and ``program`` name the holder when DuckDB says who it is; ``reading`` tells
-    whether it holds the file read-only."""
-
-    def __init__(self, message: str, *, path: Path, pid: int | None, program: str | None, reading: bool) -> None:
-        super().__init__(message)
-        self.path = path
-        self.pid = pid
-        self.program = program
-        self.reading = reading
-
-    @property
-    def holder(self) -> str:
-        """``process 1234 (/usr/bin/python3)``, or ``another process`` when DuckDB did not say."""
-        if self.pid is None:
-            return "another process"
-        return f"process {self.pid}" + (f" ({self.program})" if self.program else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +287,9 @@ TABLES: tuple[Table, ...] = (
 )
 
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+# The tables every store has had since the first version of provaudit: a store opened read-only without them is
+# damaged or not a store. Tables added later (host_policies, the derived ones) may be missing from an older store.
+CORE_TABLES = frozenset({"crawls", "pages", "fetches", "images", "sightings", "ground_truth", "meta"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,25 +376,34 @@ def _busy(path: Path, waited: float, pid: int | None, program: str | None, readi
                      reading=reading)
 
 
-def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection; while another process holds the file, try again every few tens of milliseconds for up
-    to ``wait`` seconds (a crawl holds its store only while it writes a batch), then raise :class:`StoreBusy`."""
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _connect(path: Path, read_only: bool, wait: float, options: Mapping[str, Any] | None) -> duckdb.DuckDBPyConnection:
+    """A sealed DuckDB connection (:func:`audit.sealed.connect`: no file but the store's own can be read); while
+    another process holds the file, try again every few tens of milliseconds for up to ``wait`` seconds (a crawl
+    holds its store only while it writes a batch), then raise :class:`StoreBusy`."""
     deadline = time.monotonic() + max(0.0, wait)
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return sealed.connect(path, read_only=read_only, options=options)
         except duckdb.IOException as exc:
             conflict = _lock_conflict(exc)
             if conflict is None:
-                raise StoreError(f"cannot open store {path}: {exc}") from exc
+                raise StoreError(f"cannot open store {path}: {_first_line(exc)}") from exc
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _busy(path, max(0.0, wait), *conflict) from exc
             time.sleep(min(delay, remaining))
             delay = min(delay * 1.5, 0.2)
+        except duckdb.ConnectionException as exc:
+            raise StoreError(f"cannot open store {path}: {_first_line(exc)} (it is already open in this process "
+                             "with other settings)") from exc
         except duckdb.Error as exc:
-            raise StoreError(f"{path} is not a usable DuckDB store: {exc}") from exc
+            raise StoreError(f"{path} is not a usable DuckDB store: {_first_line(exc)}") from exc
 
 
 class Store:
@@ -417,28 +414,41 @@ class Store:
     store that a crawl is writing waits for the gap between two batches.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None, read_only: bool) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None, read_only: bool,
+                 layout: Layout | None = None) -> None:
         self.con = con
         self.path = path
         self.read_only = read_only
+        self._layout = layout
 
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False, wait: float | None = None,
-             schema: bool = True) -> Store:
+             schema: bool = True, options: Mapping[str, Any] | None = None) -> Store:
         """Open the store at ``path`` (created if missing, unless ``read_only``).
+
+        The connection can read no file but the store's own (:mod:`audit.sealed`: no external access, no extension
+        loading, configuration locked), and the store is checked before anything reads it (:mod:`audit.storecheck`):
+        a file that is not a DuckDB database raises :class:`NotAStore`; views, macros, types or computed columns
+        where provaudit keeps plain tables raise :class:`UnsafeStore`; a read-only store without provaudit's
+        first tables raises :class:`NotAStore` or :class:`StoreIncomplete`. ``options`` are DuckDB settings for this
+        connection (e.g. ``{"preserve_insertion_order": False}`` for a bulk rebuild), fixed while it is open.
 
         While another process holds the file, try again for up to ``wait`` seconds (default
         ``AUDIT_STORE_LOCK_WAIT``), then raise :class:`StoreBusy` naming that process. Opened for writing, the
-        schema is brought up to date (unless ``schema`` is false: the caller knows it is) and rows left in the
-        store's spool by a writer that could not get the file (:class:`Spool`) are added first."""
+        schema is brought up to date and rows left in the store's spool by a writer that could not get the file
+        (:class:`Spool`) are added first. ``schema=False`` skips the check and the schema update: only for a caller
+        that opened this store with them a moment ago (:class:`StoreWriter`, between two batches)."""
         p = Path(path)
-        if read_only and not p.exists():
+        if read_only and not os.path.lexists(p):
             raise StoreError(f"no store at {p}")
         if not read_only:
             p.parent.mkdir(parents=True, exist_ok=True)
-        con = _connect(p, read_only, float(DEFAULTS["AUDIT_STORE_LOCK_WAIT"] if wait is None else wait))
-        store = cls(con, p, read_only)
+        con = _connect(p, read_only, float(DEFAULTS["AUDIT_STORE_LOCK_WAIT"] if wait is None else wait), options)
         try:
+            # schema=False: the caller (a crawl's writer, between two batches) opened, checked and brought this
+            # store up to date itself a moment ago
+            layout = check_catalog(con, p, TABLES, VIEWS, read_only=read_only, core=CORE_TABLES) if schema else None
+            store = cls(con, p, read_only, layout)
             if read_only:
                 waiting = store.spool.files()
                 if waiting:
@@ -453,6 +463,16 @@ class Store:
             con.close()
             raise
         return store
+
+    @property
+    def columns(self) -> dict[str, frozenset[str]]:
+        """The columns of each provaudit table the store has (a store written by an older version, opened read-only,
+        may lack newer tables and columns)."""
+        if self._layout is None or not self.read_only:
+            # a writable store's schema may have changed since it was opened (create_schema, an audit's rebuild)
+            self._layout = check_catalog(self.con, self.path, TABLES, VIEWS, read_only=self.read_only,
+                                         core=frozenset())
+        return self._layout.columns
 
     @property
     def spool(self) -> Spool:

@@ -115,11 +115,11 @@ def main() -> None:
         run = args.dir / f"run-{size}.duckdb"
         shutil.copyfile(grown, run)
         row: dict[str, Any] = {"size": size}
-        import duckdb
+        from audit.store import Store
 
-        with duckdb.connect(str(run), read_only=True) as con:
+        with Store.open(run, read_only=True) as store:
             for table in ("images", "sightings", "pages"):
-                row[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+                row[table] = store.count(table)
         row["audit"] = measure([provaudit, "audit", "--db", str(run)])
         print(f"{size:>9,} sightings: audit {row['audit']['seconds']:7.1f} s, "
               f"{row['audit']['peak_rss_mb']:7.0f} MB", flush=True)

@@ -64,29 +64,37 @@ def grow(seed: Path, out: Path, sightings: int) -> dict[str, int]:
     """Write a store at ``out`` holding the seed's rows copied until it has at least ``sightings`` sightings."""
     if out.exists():
         raise SystemExit(f"{out} exists; remove it first")
+    # the seed is read through its own (read-only, sealed) store and handed over as Arrow tables: a store's
+    # connection reads no other file, so it cannot ATTACH one
+    with Store.open(seed, read_only=True) as source:
+        seed_tables = {name: source.con.sql(
+            f"SELECT {', '.join(c for c in TABLES_BY_NAME[name].column_names if c in source.columns[name])} "
+            f"FROM {name}").to_arrow_table() for name in COPIED if name in source.columns}
     store = Store.open(out)
     con = store.con
-    con.execute(f"ATTACH '{seed}' AS seed (READ_ONLY)")
-    seed_sightings = con.execute("SELECT count(*) FROM seed.sightings").fetchall()[0][0]
+    for name, data in seed_tables.items():
+        con.register(f"_seed_{name}", data)
+    seed_sightings = seed_tables["sightings"].num_rows
     if not seed_sightings:
         raise SystemExit(f"{seed} has no sightings")
     copies = max(1, math.ceil(sightings / seed_sightings))
     for name in COPIED:
+        if name not in seed_tables:
+            continue
         table = TABLES_BY_NAME[name]
-        present = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'seed' AND table_name = ?",
-            [name]).fetchall()}
+        present = set(seed_tables[name].column_names)
         cols = [c for c in table.column_names if c in present]  # a seed from an older schema lacks new columns
         plain = ", ".join(f"t.{c}" for c in cols)
-        con.execute(f"INSERT INTO {name} ({', '.join(cols)}) SELECT {plain} FROM seed.{name} t")
+        con.execute(f"INSERT INTO {name} ({', '.join(cols)}) SELECT {plain} FROM _seed_{name} t")
         if name == "crawls":  # crawl ids are shared by all copies
             continue
         select = ", ".join(f"{_expression(name, c)} AS {c}" for c in cols)
         if copies > 1:
             con.execute(f"INSERT INTO {name} ({', '.join(cols)}) SELECT {select} "
-                        f"FROM seed.{name} t, (SELECT range AS i FROM range(1, {copies})) r")
+                        f"FROM _seed_{name} t, (SELECT range AS i FROM range(1, {copies})) r")
     counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] for name in COPIED}
-    con.execute("DETACH seed")
+    for name in seed_tables:
+        con.unregister(f"_seed_{name}")
     con.execute("CHECKPOINT")
     store.close()
     return {"copies": copies, **counts}

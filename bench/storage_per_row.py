@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
-import duckdb
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from audit import sealed  # noqa: E402
+from audit.store import Store  # noqa: E402
 
 TABLES = ("crawls", "pages", "host_policies", "fetches", "images", "sightings", "ground_truth", "signals",
           "opt_outs", "clusters", "attributions")
@@ -26,7 +30,7 @@ TABLES = ("crawls", "pages", "host_policies", "fetches", "images", "sightings", 
 
 def _empty_db_bytes(tmp: Path) -> int:
     p = tmp / "empty.duckdb"
-    con = duckdb.connect(str(p))
+    con = sealed.connect(p)
     con.execute("CREATE TABLE x (a INTEGER)")
     con.execute("CHECKPOINT")
     con.close()
@@ -36,16 +40,15 @@ def _empty_db_bytes(tmp: Path) -> int:
 def table_bytes(store: Path, tmp: Path) -> dict[str, dict[str, int]]:
     """Rows, DuckDB bytes and Parquet (zstd) bytes of every table of ``store``."""
     empty = _empty_db_bytes(tmp)
-    src = duckdb.connect(str(store), read_only=True)
-    present = {r[0] for r in src.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    src.close()
+    with Store.open(store, read_only=True) as src:  # checked as any store is before it is ATTACHed below
+        present = set(src.columns)
     out: dict[str, dict[str, int]] = {}
     for name in TABLES:
         if name not in present:
             continue
         db = tmp / f"{name}.duckdb"
         pq = tmp / f"{name}.parquet"
-        con = duckdb.connect(str(db))
+        con = sealed.connect(db, readable=[store, tmp])  # it may read the store and write the Parquet file
         con.execute(f"ATTACH '{store}' AS src (READ_ONLY)")
         rows = con.execute(f"SELECT count(*) FROM src.{name}").fetchall()[0][0]
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM src.{name}")
@@ -68,10 +71,9 @@ def main() -> None:
     args = ap.parse_args()
     results: dict[str, object] = {}
     for store in args.stores:
-        con = duckdb.connect(str(store), read_only=True)
-        images = con.execute("SELECT count(*) FROM images").fetchall()[0][0]
-        sightings = con.execute("SELECT count(*) FROM sightings").fetchall()[0][0]
-        con.close()
+        with Store.open(store, read_only=True) as src:
+            images = src.count("images")
+            sightings = src.count("sightings")
         with tempfile.TemporaryDirectory() as d:
             tables = table_bytes(store, Path(d))
         file_bytes = store.stat().st_size
@@ -96,10 +98,9 @@ def main() -> None:
                                "parquet_bytes_per_sighting": tot_pq / sightings}
     if args.warc:
         store, *warcs = args.warc
-        con = duckdb.connect(str(store), read_only=True)
-        images, image_bytes = con.execute("SELECT count(*), sum(bytes) FROM images").fetchall()[0]
-        fetched = con.execute("SELECT count(*), sum(bytes) FROM fetches WHERE bytes IS NOT NULL").fetchall()[0]
-        con.close()
+        with Store.open(store, read_only=True) as src:
+            images, image_bytes = src.query("SELECT count(*), sum(bytes) FROM images")[0]
+            fetched = src.query("SELECT count(*), sum(bytes) FROM fetches WHERE bytes IS NOT NULL")[0]
         warc_bytes = sum(w.stat().st_size for w in warcs)
         print(f"\nWARC {warc_bytes / 1e6:.1f} MB for {images:,} distinct images ({image_bytes / 1e6:.1f} MB of image "
               f"bytes, {fetched[0]:,} image responses, {fetched[1] / 1e6:.1f} MB): {warc_bytes / images:,.0f} B/image; "
