@@ -218,3 +218,38 @@ def test_scraped_strings_are_escaped(store_path, tmp_path):
     assert "javascript:alert(1)" in html  # shown as text
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert not re.search(r"<[^>]+\son[a-z]+\s*=", html, re.I)
+
+
+@pytest.mark.timeout(120)
+def test_thumbnails_read_only_archives_from_the_paths_a_store_names(store_path, tmp_path):
+    """A store is hostile: the WARC paths in `crawls` may name any local file (a password file, a FIFO). The report
+    reads only regular files, only as framed archive records; nothing of such a file reaches the report or its log,
+    and no path makes it hang or fail."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:SECRET-MARKER-1234:/root:/bin/bash\n" * 50)
+    fifo = tmp_path / "fifo.warc.gz"
+    os.mkfifo(fifo)
+    copy = tmp_path / "paths.duckdb"
+    shutil.copy(store_path, copy)
+    with Store.open(copy) as s:
+        (crawl_id,) = s.query("SELECT crawl_id FROM crawls LIMIT 1")[0]
+        s.query("UPDATE crawls SET warc_path = ?", [str(secret)])  # the crawl's own WARC is not named any more
+        for n, path in enumerate((fifo, tmp_path / "missing.warc.gz", tmp_path)):
+            s.insert("crawls", [{"crawl_id": f"{crawl_id}-hostile{n}", "source": "x", "kind": "crawl",
+                                 "warc_path": str(path)}])
+    out = tmp_path / "r.html"
+    proc = subprocess.run([sys.executable, "-m", "audit.cli", "-v", "report", "--db", str(copy), "--country",
+                           COUNTRY, "--thumbnails", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=110)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    for text in (proc.stdout, proc.stderr, out.read_text(), (tmp_path / "report.json").read_text()):
+        assert "SECRET-MARKER" not in text
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["thumbnails"]["wanted"] > 0 and data["thumbnails"]["found"] == 0

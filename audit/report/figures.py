@@ -294,8 +294,8 @@ def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 
     most ``max_image_bytes``), checked against the image's sha256, then made into a thumbnail in the bounded worker
     pool (:mod:`audit.thumbnails`: only the decoded formats, under ``bounds``). An image that cannot be read or
     decoded gets no thumbnail; a broken WARC file is skipped from where it breaks, with a warning."""
-    from warcio.archiveiterator import ArchiveIterator
-
+    from ..archive import ArchiveLimits, read_archive
+    from ..inputs import Refused
     from ..thumbnails import thumbnails
     from ..warcpayload import ContentEncodingError, RecordPayload
 
@@ -309,32 +309,46 @@ def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 
     warcs = [Path(p) for (p,) in store.query("SELECT DISTINCT warc_path FROM crawls WHERE warc_path IS NOT NULL")]
     need = {i["sha256"] for i in items}
     sent: set[str] = set()
+    # what a record may make the reader hold: the image, with room for HTTP framing and content encodings
+    limits = ArchiveLimits(max_body=max_image_bytes + 1024 * 1024)
 
     def bodies() -> Iterator[tuple[str, bytes]]:
         for path in warcs:
-            if not path.is_file() or need <= sent:
-                continue
+            if need <= sent:
+                break
+            problems = 0
+
+            def problem(_offset: int | str, _what: str) -> None:
+                nonlocal problems  # counted, not logged: a path a store names may be any local file
+                problems += 1
+
             try:
-                with path.open("rb") as fh:
-                    for record in ArchiveIterator(fh):
-                        if record.rec_type != "response":
-                            continue
-                        sha = wanted.get(record.rec_headers.get_header("WARC-Target-URI") or "")
-                        if not sha or sha in sent:
-                            continue
-                        try:
-                            body = RecordPayload(record).read(max_image_bytes)
-                        except ContentEncodingError as exc:
-                            logger.debug("no thumbnail for %s: %s", sha, exc)
-                            continue
-                        if hashlib.sha256(body).hexdigest() != sha:
-                            continue
-                        sent.add(sha)
-                        yield sha, body
-                        if need <= sent:
-                            break
-            except Exception as exc:  # noqa: BLE001 - a broken archive raises anything from its parsers
-                logger.warning("thumbnails: %s unreadable from some point (%s: %s)", path, type(exc).__name__, exc)
+                # the store names the file: only a regular file is read, framed and bounded (audit.archive)
+                for framed in read_archive(path, limits=limits, report=problem, max_file_bytes=None):
+                    record = framed.record
+                    if record.rec_type != "response":
+                        continue
+                    sha = wanted.get(record.rec_headers.get_header("WARC-Target-URI") or "")
+                    if not sha or sha in sent:
+                        continue
+                    try:
+                        body = RecordPayload(record).read(max_image_bytes)
+                    except ContentEncodingError as exc:
+                        logger.debug("no thumbnail for %s: %s", sha, exc)
+                        continue
+                    if hashlib.sha256(body).hexdigest() != sha:
+                        continue
+                    sent.add(sha)
+                    yield sha, body
+                    if need <= sent:
+                        break
+            except Refused as exc:
+                logger.warning("thumbnails: WARC %s not read: %s", path, exc)
+            except Exception as exc:  # noqa: BLE001 - a record's parsers may raise anything; its file is left
+                logger.warning("thumbnails: %s unreadable from some point (%s)", path, type(exc).__name__)
+            if problems:
+                logger.warning("thumbnails: %s has %d unreadable part(s) (not a WARC, or broken); they were skipped",
+                               path, problems)
 
     found: dict[str, str] = {}
     for sha, thumb in thumbnails(bodies(), bounds=bounds or Bounds(), size=size):
