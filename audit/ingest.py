@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from parsel import Selector
 from warcio.archiveiterator import ArchiveIterator
 
 from .crawlid import ingest_crawl_id
 from .html import looks_like_image_url, parse_page
+from .htmltree import read_html
 from .httputil import is_html, is_image_type
 from .pagefacts import page_facts
 from .recorder import Recorder
@@ -323,10 +323,10 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> 
                            headers=headers, error=f"page larger than {max_page_bytes} bytes, not parsed")
             return
         text = body.decode(_charset(ctype) or "utf-8", errors="replace")
-        sel = Selector(text=text or "<html></html>")
-        parsed = parse_page(sel, url, fetched_at=when)
+        tree = read_html(text)
+        parsed = parse_page(tree, url, fetched_at=when)
         yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, lang=parsed.lang,
-                       content_type=ctype, headers=headers, facts=page_facts(sel, url))
+                       content_type=ctype, headers=headers, facts=page_facts(tree, url), error=parsed.error)
         yield from parsed.image_refs
         return
     policy = POLICY_PATHS.get(urlsplit(url).path)

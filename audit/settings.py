@@ -74,6 +74,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AUDIT_MAX_IMAGE_BYTES", 32 * 1024 * 1024, "Largest image response downloaded, in bytes."),
     Setting("AUDIT_MAX_PAGE_BYTES", 8 * 1024 * 1024, "Largest HTML page downloaded, in bytes."),
     Setting(
+        "AUDIT_MAX_PAGE_NODES",
+        1_000_000,
+        "Work bound of parsing one page (crawl and archive ingest): elements visited, and as many text nodes "
+        "(captions, link texts) and URLs read after that. Parsing is linear in the page; a page past the bound keeps "
+        "the image references and links found up to there and gets an error saying where parsing stopped. Counted, "
+        "not timed, so a page gives the same rows on any machine and under any load.",
+    ),
+    Setting(
+        "AUDIT_PAGE_THREAD_BYTES",
+        128 * 1024,
+        "Pages larger than this (bytes) are parsed in a thread, so the crawler's event loop keeps serving other "
+        "responses meanwhile; smaller ones are parsed in line, which costs less than the hand-over.",
+    ),
+    Setting(
         "AUDIT_PROXY",
         None,
         "HTTP proxy every request goes through (the built-in test web is reached this way, under its real host names).",
