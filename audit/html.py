@@ -34,6 +34,9 @@ MAX_ATTRIBUTE_VALUE = 1000
 MAX_TEXT_NODES = 2000
 MAX_TEXT_CHARS = 64 * MAX_TEXT
 _SPACE = re.compile(r"\s+")
+_URL_CONTROLS = str.maketrans("", "", "\t\r\n")  # what urlsplit removes from a URL
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))  # what urlsplit strips from a URL's start
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 logger = logging.getLogger(__name__)
 
 _IMAGE_META = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src")
@@ -48,6 +51,7 @@ class ParsedPage:
     links: list[str] = field(default_factory=list)
     error: str | None = None  # why the references may be incomplete (parsing cut, page flattened), or None
     nodes: int = 0  # nodes read: elements visited plus text nodes read (the work the budget bounds)
+    links_cut: int = 0  # links past max_links (each time one appears)
 
 
 def _clean_text(text: str | None) -> str | None:
@@ -193,6 +197,24 @@ def _text_of(elements: Iterable[Any], budget: _Budget) -> tuple[bool, str | None
     return found, _clean_text(" ".join(pieces))
 
 
+def _may_be_image_link(href: str | None) -> bool:
+    """False only when ``absolute_url(base, href)`` cannot look like an image file (:func:`looks_like_image_url`),
+    whatever the base: the last segment of its path, which resolving keeps, has no image extension. Saves resolving
+    the links of a page past its ``max_links`` (a trap page links 10,000)."""
+    if not href:
+        return False
+    url = href.strip().translate(_URL_CONTROLS).lstrip(_C0_OR_SPACE)  # as absolute_url and urlsplit clean it
+    path = _SCHEME.sub("", url).split("#", 1)[0].split("?", 1)[0]
+    if path.startswith("//"):  # //host/path: the path after the host
+        slash = path.find("/", 2)
+        path = path[slash:] if slash != -1 else ""
+    last = path.rsplit("/", 1)[-1]
+    if not path or last in (".", ".."):
+        return True  # the path is the base's, or a parent of it: resolve to know
+    dot = last.rfind(".")
+    return dot != -1 and last[dot:].lower() in IMAGE_EXTENSIONS
+
+
 def _attributes(el: Any) -> dict[str, str]:
     attrs = {}
     for i, (name, value) in enumerate(el.attrib.iteritems()):
@@ -295,23 +317,31 @@ def parse_page(
 
     links: list[str] = []
     seen_links: set[str] = set()
+    links_cut = 0
     for a in found.anchors:
-        if (len(refs) >= max_refs and len(links) >= max_links) or not budget.take():
+        raw = a.get("href")
+        if len(links) >= max_links and not _may_be_image_link(raw):
+            links_cut += 1  # a link past the cap, not to an image file: not worth resolving
+            continue
+        if not budget.take():
             break
-        href = absolute_url(base, a.get("href"))
+        href = absolute_url(base, raw)
         if href is None:
             continue
         if looks_like_image_url(href):
             if len(refs) < max_refs and href not in refs:
                 refs[href] = ImageRef(page_url=url, image_url=href, alt_text=_text_of([a], budget)[1],
                                       ref_kind="link", attributes=_attributes(a), fetched_at=fetched_at)
-        elif href not in seen_links and len(links) < max_links:
-            seen_links.add(href)
-            links.append(href)
+        elif href not in seen_links:
+            if len(links) < max_links:
+                seen_links.add(href)
+                links.append(href)
+            else:
+                links_cut += 1
     errors = [tree.error] if tree.error else []
     if walked.cut or budget.cut:
         errors.append(f"page parsing stopped after {max_nodes:,} nodes (AUDIT_MAX_PAGE_NODES): the image references "
                       "and links after that point were not read")
         logger.info("%s: %s", url, errors[-1])
     return ParsedPage(url=url, lang=lang, title=title, image_refs=list(refs.values()), links=links,
-                      error="; ".join(errors) or None, nodes=walked.used + budget.used)
+                      error="; ".join(errors) or None, nodes=walked.used + budget.used, links_cut=links_cut)

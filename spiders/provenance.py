@@ -22,6 +22,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from audit import settings as audit_settings
+from audit.bounds import PAGE_META, count_cut
 from audit.html import ParsedPage, parse_page
 from audit.htmltree import read_html
 from audit.httputil import content_type, headers_dict, is_html, is_image_type
@@ -175,7 +176,8 @@ class ProvenanceSpider(scrapy.Spider):
         return bool(self.settings.getbool("AUDIT_FOLLOW_LINKS", audit_settings.DEFAULTS["AUDIT_FOLLOW_LINKS"]))
 
     def _page_meta(self) -> dict[str, Any]:
-        return {"download_maxsize": int(audit_settings.get(self.settings, "AUDIT_MAX_PAGE_BYTES"))}
+        # PAGE_META: a link followed, which audit.bounds.CrawlBounds may cut
+        return {"download_maxsize": int(audit_settings.get(self.settings, "AUDIT_MAX_PAGE_BYTES")), PAGE_META: True}
 
     def _image_meta(self) -> dict[str, Any]:
         # Images are fetched wherever they are hosted (CDNs), not only within the allowed domains.
@@ -203,8 +205,9 @@ class ProvenanceSpider(scrapy.Spider):
         """The image references and links of an HTML response, and its facts: one tree, read in one bounded pass
         each (``AUDIT_MAX_PAGE_NODES``). Thread-safe: it only reads the response."""
         max_nodes = int(audit_settings.get(self.settings, "AUDIT_MAX_PAGE_NODES"))
+        max_links = int(audit_settings.get(self.settings, "AUDIT_MAX_LINKS_PER_PAGE")) or 10**9
         tree = read_html(response.text)
-        parsed = parse_page(tree, response.url, fetched_at=now, max_nodes=max_nodes)
+        parsed = parse_page(tree, response.url, fetched_at=now, max_nodes=max_nodes, max_links=max_links)
         return parsed, page_facts(tree, response.url, max_nodes=max_nodes)
 
     async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
@@ -241,6 +244,8 @@ class ProvenanceSpider(scrapy.Spider):
             parsed, facts = self.read_page(response, now)
         if parsed.error and self.crawler.stats is not None:
             self.crawler.stats.inc_value("provaudit/pages_parsed_with_error")
+        if self.follow_links:
+            count_cut(self.crawler.stats, "links_per_page", response.url, parsed.links_cut)
         page = PageItem(
             url=response.url,
             status=response.status,
