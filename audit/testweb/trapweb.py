@@ -90,10 +90,11 @@ class _Site(ThreadingHTTPServer):
                 self.wfile.write(body)
 
         super().__init__((address, 0), Handler)
+        self.address = address
 
     @property
     def origin(self) -> str:
-        return f"http://{self.server_address[0]}:{self.server_address[1]}"
+        return f"http://{self.address}:{self.server_address[1]}"
 
 
 class TrapWeb:
