@@ -39,14 +39,14 @@ logger = logging.getLogger(__name__)
 
 PAGE_META = "provaudit_page"  # meta key the spider sets on the requests of pages (links it follows)
 STATS_PREFIX = "provaudit/cut/"
-CUT_REASONS = {
+CUT_REASONS = {  # reason -> what was cut (a label of provaudit crawl's summary: at most 60 characters)
     "depth": "links deeper than AUDIT_MAX_DEPTH",
-    "trap_repeated_segment": "links whose path repeats a segment (AUDIT_TRAP_SEGMENT_REPEATS)",
-    "trap_calendar": "links to more dates of one calendar than AUDIT_TRAP_MAX_DATES",
+    "trap_repeated_segment": "links repeating a path segment (AUDIT_TRAP_SEGMENT_REPEATS)",
+    "trap_calendar": "calendar links past AUDIT_TRAP_MAX_DATES dates",
     "pages_per_host": "links past AUDIT_MAX_PAGES_PER_HOST",
     "pages_total": "links past AUDIT_MAX_PAGES",
     "links_per_page": "links of a page past AUDIT_MAX_LINKS_PER_PAGE",
-    "queued_per_host": "requests past AUDIT_MAX_QUEUED_PER_HOST waiting for one host",
+    "queued_per_host": "requests past AUDIT_MAX_QUEUED_PER_HOST for one host",
 }
 
 

@@ -29,9 +29,9 @@ def _html(body: str) -> bytes:
     return f"<!doctype html><html lang='en'><head><title>trap</title></head><body>{body}</body></html>".encode()
 
 
-def explode_page(path: str) -> bytes:
+def explode_page(path: str, links: int = LINKS_PER_PAGE) -> bytes:
     name = path.rstrip("/").rsplit("/", 1)[-1] or "root"
-    return _html("".join(f'<a href="/x/{name}-{i}">{i}</a> ' for i in range(LINKS_PER_PAGE)))
+    return _html("".join(f'<a href="/x/{name}-{i}">{i}</a> ' for i in range(links)))
 
 
 def _shift(day: dt.date, months: int) -> dt.date:
@@ -61,11 +61,12 @@ def repeat_page(path: str) -> bytes:
 class _Site(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: str, page: str) -> None:
+    def __init__(self, address: str, page: str, links: int = LINKS_PER_PAGE) -> None:
         site = self
         self.served: Counter[str] = Counter()
         self._lock = threading.Lock()
-        make = {"explode": explode_page, "calendar": calendar_page, "repeat": repeat_page}[page]
+        pages = {"explode": lambda path: explode_page(path, links), "calendar": calendar_page, "repeat": repeat_page}
+        make = pages[page]
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -98,10 +99,12 @@ class _Site(ThreadingHTTPServer):
 
 
 class TrapWeb:
-    """The three trap sites, served from threads until :meth:`close`."""
+    """The three trap sites, served from threads until :meth:`close`; ``links_per_page``: how many new links each
+    page of ``explode`` has."""
 
-    def __init__(self) -> None:
-        self.sites = {"explode": _Site("127.0.0.1", "explode"), "calendar": _Site("127.0.0.2", "calendar"),
+    def __init__(self, links_per_page: int = LINKS_PER_PAGE) -> None:
+        self.sites = {"explode": _Site("127.0.0.1", "explode", links_per_page),
+                      "calendar": _Site("127.0.0.2", "calendar"),
                       "repeat": _Site("127.0.0.3", "repeat")}
         self._threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
                                           name=f"trap-{name}") for name, s in self.sites.items()]
