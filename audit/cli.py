@@ -132,7 +132,7 @@ def main(verbose: int) -> None:
               help="Scrapy JOBDIR: stop with Ctrl-C and run the same command again to resume.")
 @click.option("--proxy", help="HTTP proxy for every request (e.g. the test web's proxy URL).")
 @click.option("--max-pages", type=int, default=0, show_default=True, help="Stop after this many pages (0: no limit).")
-@click.option("--depth", type=int, default=0, show_default=True, help="Maximum link depth (0: no limit).")
+@click.option("--depth", type=int, default=0, help="Maximum link depth (AUDIT_MAX_DEPTH) [default: 40].")
 @click.option("--no-warc", is_flag=True, help="Do not write the WARC evidence file.")
 @click.option("--no-throttle", is_flag=True, help="Turn AutoThrottle off (for loopback or your own servers).")
 @click.option("--redis", "redis_url", metavar="redis://HOST:PORT/DB",
@@ -155,7 +155,7 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
     if max_pages:
         overrides["CLOSESPIDER_PAGECOUNT"] = max_pages
     if depth:
-        overrides["DEPTH_LIMIT"] = depth
+        overrides["AUDIT_MAX_DEPTH"] = depth
     if no_warc:
         overrides["AUDIT_WARC"] = False
     if no_throttle:
@@ -177,6 +177,12 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
     for key, stat in (("retries", "retry/count"), ("retries_exhausted", "retry/max_reached"),
                       ("robots_forbidden", "robotstxt/forbidden")):
         summary[key] = int(result.stats.get(stat, 0) or 0)
+    # what the crawl's bounds cut (audit.bounds), per reason; only the reasons that cut something
+    from .bounds import CUT_REASONS, STATS_PREFIX
+
+    for reason in CUT_REASONS:
+        if result.stats.get(STATS_PREFIX + reason):
+            summary["cut_" + reason] = int(result.stats[STATS_PREFIX + reason])
     _print_summary(f"crawl {result.crawl_id} ({result.finish_reason or 'finished'})", summary)
     if result.warc_path:
         out.print(f"store: {rich_text(db)}\nWARC:  {rich_text(result.warc_path)}")
@@ -298,6 +304,8 @@ def _print_inspect(obj: dict[str, Any]) -> None:
 
 
 def _print_summary(title: str, summary: dict[str, Any]) -> None:
+    from .bounds import CUT_REASONS
+
     table = Table(title=rich_text(title), show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -310,6 +318,7 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "skipped": "paths not read (not regular files, outside the folder, too large)",
         "retries": "requests retried", "retries_exhausted": "requests that failed every retry",
         "robots_forbidden": "requests forbidden by robots.txt",
+        **{"cut_" + reason: "cut: " + what for reason, what in CUT_REASONS.items()},
     }
     for key, label in labels.items():
         if key in summary:

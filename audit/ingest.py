@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from parsel import Selector
-
 from .archive import ArchiveLimits, read_archive, short_reason
 from .crawlid import ingest_crawl_id
 from .html import looks_like_image_url, parse_page
+from .htmltree import read_html
 from .httputil import is_html, is_image_type
 from .imageformats import HEAD_BYTES, identify
 from .inputs import (
@@ -200,10 +199,10 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> 
                            headers=headers, error=f"{why}, not parsed")
             return
         text = body.decode(_charset(ctype) or "utf-8", errors="replace")
-        sel = Selector(text=text or "<html></html>")
-        parsed = parse_page(sel, url, fetched_at=when)
+        tree = read_html(text)
+        parsed = parse_page(tree, url, fetched_at=when)
         yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, lang=parsed.lang,
-                       content_type=ctype, headers=headers, facts=page_facts(sel, url))
+                       content_type=ctype, headers=headers, facts=page_facts(tree, url), error=parsed.error)
         yield from parsed.image_refs
         return
     policy = POLICY_PATHS.get(urlsplit(url).path)

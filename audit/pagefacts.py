@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+from itertools import islice
 from typing import Any
 from urllib.parse import urljoin
 
+from lxml import etree
 from parsel import Selector
 
 from .html import absolute_url
+from .htmltree import HtmlTree, read_html, top_level
+from .settings import DEFAULTS
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +34,8 @@ MAX_LD_BLOCKS = 50
 MAX_LD_CHARS = 1_000_000
 MAX_LD_NODES = 20_000
 MAX_TEXT = 200_000  # characters of visible text scanned for phone numbers
+MAX_MICRODATA_NODES = 10_000  # elements searched under one microdata address for its itemprop=name
+_INVISIBLE = frozenset({"script", "style", "noscript", "template"})
 MAX_URL = 2000
 
 # <meta name=...> naming a crawler: robots rules addressed to it (Google, Bing, AI crawlers...).
@@ -138,14 +144,38 @@ def _json_ld(sel: Selector, addresses: list[str], phones: list[str]) -> None:
         _walk_json_ld(data, addresses, phones, budget)
 
 
-def _visible_text(sel: Selector) -> str:
+def _visible_text(root: Any, max_nodes: int) -> str:
+    """The text nodes under ``<body>`` outside ``script``, ``style``, ``noscript`` and ``template`` (XPath
+    ``//body//text()[not(ancestor::script)...]``), joined by spaces, up to ``MAX_TEXT`` characters. One pass, visiting
+    at most ``max_nodes`` elements: linear whatever the nesting (the XPath tests every ancestor of every text)."""
     parts: list[str] = []
     size = 0
-    for text in sel.xpath("//body//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)"
-                          " and not(ancestor::template)]").getall():
-        parts.append(text)
-        size += len(text) + 1
-        if size >= MAX_TEXT:
+    seen = 0
+    for body in (el for top in top_level(root) for el in top.iter("body")):
+        if any(a.tag == "body" for a in body.iterancestors()):
+            continue  # read with the body holding it
+        hidden = sum(1 for a in body.iterancestors() if a.tag in _INVISIBLE)  # elements hiding the current node
+        for event, el in etree.iterwalk(body, events=("start", "end", "comment", "pi")):
+            text = None
+            if event == "start":
+                seen += 1
+                if seen > max_nodes:
+                    break
+                if hidden or el.tag in _INVISIBLE:
+                    hidden += 1
+                if not hidden:
+                    text = el.text
+            else:
+                if event == "end" and hidden:
+                    hidden -= 1
+                if not hidden and el is not body:
+                    text = el.tail  # a text node of the enclosing element, after this one
+            if text:
+                parts.append(text)
+                size += len(text) + 1
+                if size >= MAX_TEXT:
+                    return " ".join(parts)[:MAX_TEXT]
+        if seen > max_nodes:
             break
     return " ".join(parts)[:MAX_TEXT]
 
@@ -162,17 +192,25 @@ def _url_or_raw(base: str, href: str | None) -> str | None:
     return _clip(resolved, MAX_URL)
 
 
-def page_facts(html: str | Selector, url: str) -> dict[str, Any]:
+def page_facts(html: str | Selector | HtmlTree, url: str, *,
+               max_nodes: int = int(DEFAULTS["AUDIT_MAX_PAGE_NODES"])) -> dict[str, Any]:
     """The raw, JSON-safe, bounded facts of one page that the page signals read (see docs/signals-page.md).
 
     Keys, each omitted when empty: ``url``, ``canonical``, ``html_lang``, ``og_locale``, ``og_locale_alternate``,
     ``hreflang`` (``[lang, absolute href]`` pairs), ``meta_language``, ``geo_region``, ``geo_placename``,
     ``geo_position``, ``icbm``, ``addresses`` (schema.org ``addressCountry`` values), ``phones`` (candidate strings),
-    ``robots_meta`` (``[name, content]`` pairs), ``tdm_reservation``, ``tdm_policy``."""
-    if isinstance(html, Selector):
+    ``robots_meta`` (``[name, content]`` pairs), ``tdm_reservation``, ``tdm_policy``.
+
+    ``html`` is the page's text or its tree (:func:`audit.htmltree.read_html`). Linear in the page; the scan for
+    phone numbers in the visible text visits at most ``max_nodes`` elements."""
+    if isinstance(html, HtmlTree):
+        sel = html.selector
+    elif isinstance(html, Selector):
         sel = html
     else:
-        sel = Selector(text=(html or "")[:MAX_HTML] or "<html></html>")
+        sel = read_html((html or "")[:MAX_HTML]).selector
+    if not isinstance(sel.root, etree._Element):  # a Selector over JSON or plain text
+        return {"url": (url or "")[:MAX_URL]} if url else {}
     url = (url or "")[:MAX_URL]
     base = absolute_url(url, sel.xpath("//base/@href").get()) or url
     facts: dict[str, Any] = {}
@@ -237,9 +275,10 @@ def page_facts(html: str | Selector, url: str) -> dict[str, Any]:
             break
         value = node.attrib.get("content")
         if value is None:
-            nested = node.xpath(".//*[@itemprop='name']")
-            texts = nested[0].xpath(".//text()").getall() if nested else node.xpath(".//text()").getall()
-            value = " ".join(texts[:50])
+            element = node.root
+            named = next((el for el in islice(element.iterdescendants(), MAX_MICRODATA_NODES)
+                          if el.get("itemprop") == "name"), None)
+            value = " ".join(islice((named if named is not None else element).itertext(), 50))
         _add(addresses, _clip(value, 100), MAX_ADDRESSES)
 
     for n, href in enumerate(sel.xpath("//a[starts-with(translate(normalize-space(@href), 'TEL', 'tel'), 'tel:')]"
@@ -249,7 +288,7 @@ def page_facts(html: str | Selector, url: str) -> dict[str, Any]:
         raw = href.strip()[4:].split(";", 1)[0]  # tel:+33-4-78;ext=12
         _add_phone(phones, raw.replace("%20", " "))
     if len(phones) < MAX_PHONES:
-        for match in _PHONE_PATTERNS.finditer(_visible_text(sel)):
+        for match in _PHONE_PATTERNS.finditer(_visible_text(sel.root, max_nodes)):
             _add_phone(phones, match.group(0))
             if len(phones) >= MAX_PHONES:
                 break

@@ -104,6 +104,20 @@ SETTINGS: tuple[Setting, ...] = (
         "the record an error (with its offset), and reading resumes at the next record.",
     ),
     Setting(
+        "AUDIT_MAX_PAGE_NODES",
+        1_000_000,
+        "Work bound of parsing one page (crawl and archive ingest): elements visited, and as many text nodes "
+        "(captions, link texts) and URLs read after that. Parsing is linear in the page; a page past the bound keeps "
+        "the image references and links found up to there and gets an error saying where parsing stopped. Counted, "
+        "not timed, so a page gives the same rows on any machine and under any load.",
+    ),
+    Setting(
+        "AUDIT_PAGE_THREAD_BYTES",
+        128 * 1024,
+        "Pages larger than this (bytes) are parsed in a thread, so the crawler's event loop keeps serving other "
+        "responses meanwhile; smaller ones are parsed in line, which costs less than the hand-over.",
+    ),
+    Setting(
         "AUDIT_PROXY",
         None,
         "HTTP proxy every request goes through (the built-in test web is reached this way, under its real host names).",
@@ -122,6 +136,50 @@ SETTINGS: tuple[Setting, ...] = (
         "Fetch each origin's `/.well-known/tdmrep.json` (TDMRep text-and-data-mining reservations) once.",
     ),
     Setting("AUDIT_FOLLOW_LINKS", True, "Follow links to further pages within the allowed domains."),
+    Setting(
+        "AUDIT_MAX_PAGES",
+        100_000,
+        "Pages (links followed) a crawl admits in all; links past it are cut and counted (`provaudit/cut/pages_total` "
+        "in `crawls.stats`). Start URLs always count. 0: no bound. In a shared crawl, per worker.",
+    ),
+    Setting(
+        "AUDIT_MAX_PAGES_PER_HOST",
+        2_000,
+        "Pages a crawl admits per host name; links past it are cut and counted (`provaudit/cut/pages_per_host`). "
+        "The built-in test web has at most ~800 per host. 0: no bound.",
+    ),
+    Setting(
+        "AUDIT_MAX_DEPTH",
+        40,
+        "Links followed from a start URL to a page at most (the built-in test web needs 20); deeper links are cut "
+        "and counted (`provaudit/cut/depth`). `provaudit crawl --depth`. 0: no bound.",
+    ),
+    Setting(
+        "AUDIT_MAX_LINKS_PER_PAGE",
+        1_000,
+        "Distinct links (not images) followed from one page, in page order; the rest are counted "
+        "(`provaudit/cut/links_per_page`). Heritrix keeps 6,000, Nutch 100.",
+    ),
+    Setting(
+        "AUDIT_MAX_QUEUED_PER_HOST",
+        20_000,
+        "Requests (pages and images) waiting in the scheduler for one host at a time; past it they are cut and "
+        "counted (`provaudit/cut/queued_per_host`). Above the 10,000 images one page may reference. Not applied to "
+        "a shared crawl, whose queue is in Redis. 0: no bound.",
+    ),
+    Setting(
+        "AUDIT_TRAP_SEGMENT_REPEATS",
+        3,
+        "A link whose path holds one segment more often than this (`/a/b/a/b/a/b/a`) is a crawler trap: cut and "
+        "counted (`provaudit/cut/trap_repeated_segment`). 0: no test.",
+    ),
+    Setting(
+        "AUDIT_TRAP_MAX_DATES",
+        366,
+        "Dates of one calendar (links with the same host, path and parameter names whose date-like parameters "
+        "differ: `?date=2024-01-31`, `?year=2031&month=7`) a crawl follows; more are a crawler trap, cut and counted "
+        "(`provaudit/cut/trap_calendar`). 0: no test.",
+    ),
     Setting(
         "AUDIT_REDIS_URL",
         "",

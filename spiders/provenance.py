@@ -6,14 +6,15 @@ page it was seen on, the element's alt text, caption and attributes, and the ima
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import scrapy
-from parsel import Selector
 from scrapy import signals
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, ResponseDataLossError
 from scrapy.http import Response, TextResponse
@@ -21,7 +22,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from audit import settings as audit_settings
-from audit.html import parse_page
+from audit.bounds import PAGE_META, count_cut
+from audit.html import ParsedPage, parse_page
+from audit.htmltree import read_html
 from audit.httputil import content_type, headers_dict, is_html, is_image_type
 from audit.pagefacts import page_facts
 from audit.recorder import PageRefs
@@ -29,6 +32,9 @@ from audit.records import ImageFetch, ImageRef, PageItem
 from audit.resume import ResumeState, resume_state_for, stats_of
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+PARSE_THREADS = 2  # large pages parsed at once, off the event loop
 
 
 def _split(value: str | Iterable[str] | None) -> list[str]:
@@ -108,6 +114,7 @@ class ProvenanceSpider(scrapy.Spider):
         self.allowed_domains = sorted({d.lower() for d in domains if d})
         self._policy_origins: set[str] = set()
         self.resume = ResumeState(crawl_id="")
+        self._parse_pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -169,7 +176,8 @@ class ProvenanceSpider(scrapy.Spider):
         return bool(self.settings.getbool("AUDIT_FOLLOW_LINKS", audit_settings.DEFAULTS["AUDIT_FOLLOW_LINKS"]))
 
     def _page_meta(self) -> dict[str, Any]:
-        return {"download_maxsize": int(audit_settings.get(self.settings, "AUDIT_MAX_PAGE_BYTES"))}
+        # PAGE_META: a link followed, which audit.bounds.CrawlBounds may cut
+        return {"download_maxsize": int(audit_settings.get(self.settings, "AUDIT_MAX_PAGE_BYTES")), PAGE_META: True}
 
     def _image_meta(self) -> dict[str, Any]:
         # Images are fetched wherever they are hosted (CDNs), not only within the allowed domains.
@@ -193,7 +201,34 @@ class ProvenanceSpider(scrapy.Spider):
         if shared:
             mark_seeded(server, key)
 
-    def parse(self, response: Response, **kwargs: Any) -> Iterable[Any]:
+    def read_page(self, response: TextResponse, now: dt.datetime) -> tuple[ParsedPage, dict[str, Any]]:
+        """The image references and links of an HTML response, and its facts: one tree, read in one bounded pass
+        each (``AUDIT_MAX_PAGE_NODES``). Thread-safe: it only reads the response."""
+        max_nodes = int(audit_settings.get(self.settings, "AUDIT_MAX_PAGE_NODES"))
+        max_links = int(audit_settings.get(self.settings, "AUDIT_MAX_LINKS_PER_PAGE")) or 10**9
+        tree = read_html(response.text)
+        parsed = parse_page(tree, response.url, fetched_at=now, max_nodes=max_nodes, max_links=max_links)
+        return parsed, page_facts(tree, response.url, max_nodes=max_nodes)
+
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in one of :data:`PARSE_THREADS` threads while the event loop serves other responses (in
+        line when the reactor runs no asyncio loop)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args)
+        if self._parse_pool is None:
+            self._parse_pool = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="provaudit-parse")
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value("provaudit/pages_parsed_in_thread")
+        return await loop.run_in_executor(self._parse_pool, fn, *args)
+
+    def closed(self, reason: str) -> None:
+        if self._parse_pool is not None:
+            self._parse_pool.shutdown(wait=True)
+            self._parse_pool = None
+
+    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
         ctype = content_type(response.headers)
         now = _now()
         if not isinstance(response, TextResponse) or not (is_html(ctype) or ctype is None):
@@ -203,8 +238,14 @@ class ProvenanceSpider(scrapy.Spider):
                 yield ImageRef(page_url=page_url, image_url=response.url, ref_kind="link", fetched_at=now)
                 yield self._fetch_item(response, now)
             return
-        sel = Selector(text=response.text)
-        parsed = parse_page(sel, response.url, fetched_at=now)
+        if len(response.body) > int(audit_settings.get(self.settings, "AUDIT_PAGE_THREAD_BYTES")):
+            parsed, facts = await self._off_loop(self.read_page, response, now)
+        else:  # a small page: parsing it costs less than handing it to a thread
+            parsed, facts = self.read_page(response, now)
+        if parsed.error and self.crawler.stats is not None:
+            self.crawler.stats.inc_value("provaudit/pages_parsed_with_error")
+        if self.follow_links:
+            count_cut(self.crawler.stats, "links_per_page", response.url, parsed.links_cut)
         page = PageItem(
             url=response.url,
             status=response.status,
@@ -213,10 +254,17 @@ class ProvenanceSpider(scrapy.Spider):
             lang=parsed.lang,
             content_type=ctype,
             headers=headers_dict(response.headers),
-            facts=page_facts(sel, response.url),
+            error=parsed.error,
+            facts=facts,
         )
         # one item per page, its sightings included: Scrapy's per-item cost is paid once, not once per sighting
         yield PageRefs(page=page, refs=tuple(parsed.image_refs))
+        for request in self.page_requests(response, parsed):
+            yield request
+
+    def page_requests(self, response: Response, parsed: ParsedPage) -> Iterable[scrapy.Request]:
+        """The requests a parsed page leads to: policy files, its images, and its links within the allowed
+        domains."""
         yield from self.policy_requests(response.url)
         for ref in parsed.image_refs:
             yield from self.policy_requests(ref.image_url)

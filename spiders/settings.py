@@ -40,6 +40,10 @@ DOWNLOADER_MIDDLEWARES = {
     "audit.proxy.ProxyMiddleware": 740,
     "audit.warc.WarcMiddleware": 950,
 }
+# Polite bounds (audit/bounds.py): links cut past AUDIT_MAX_DEPTH, AUDIT_MAX_PAGES(_PER_HOST) or as URL traps, next
+# to the spider; at most AUDIT_MAX_QUEUED_PER_HOST requests of a host waiting in the scheduler
+SPIDER_MIDDLEWARES = {"audit.bounds.CrawlBounds": 950}
+SCHEDULER = "audit.bounds.BoundedScheduler"
 ITEM_PIPELINES = {
     "audit.pipeline.AuditPipeline": 300,
 }
