@@ -297,14 +297,18 @@ def parse_page(
             refs[img_url] = ImageRef(page_url=url, image_url=img_url, alt_text=details[0], caption=details[1],
                                      ref_kind=kind, attributes=details[2], fetched_at=fetched_at)
 
+    full = False  # the page had more image references than max_refs
+
     for img, figure in found.imgs:
         if len(refs) >= max_refs or budget.cut:
+            full = full or len(refs) >= max_refs
             break
         src = img.get("src") or img.get("data-src")
         srcset = srcset_urls(img.get("srcset") or img.get("data-srcset"))
         add_all([(src, "img"), *((c, "srcset") for c in srcset)], img, partial(describe, img, figure))
     for source, picture in found.sources:
         if len(refs) >= max_refs or budget.cut:
+            full = full or len(refs) >= max_refs
             break
         first = found.first_img.get(picture, (None, None))  # its alt text and caption are the picture's
         add_all(((c, "picture") for c in srcset_urls(source.get("srcset"))), source, partial(describe, *first))
@@ -329,7 +333,9 @@ def parse_page(
         if href is None:
             continue
         if looks_like_image_url(href):
-            if len(refs) < max_refs and href not in refs:
+            if len(refs) >= max_refs:
+                full = full or href not in refs
+            elif href not in refs:
                 refs[href] = ImageRef(page_url=url, image_url=href, alt_text=_text_of([a], budget)[1],
                                       ref_kind="link", attributes=_attributes(a), fetched_at=fetched_at)
         elif href not in seen_links:
@@ -339,6 +345,8 @@ def parse_page(
             else:
                 links_cut += 1
     errors = [tree.error] if tree.error else []
+    if full:
+        errors.append(f"the page references more than {max_refs:,} images: the first {max_refs:,} were kept")
     if walked.cut or budget.cut:
         errors.append(f"page parsing stopped after {max_nodes:,} nodes (AUDIT_MAX_PAGE_NODES): the image references "
                       "and links after that point were not read")

@@ -189,3 +189,15 @@ def test_a_crawl_of_8000_captioned_images_and_of_a_deep_page_records_every_sight
     assert per_page[origin + "/deep.html"] == 3
     # the 600 KB page was parsed in a thread, the small ones in line
     assert stats["provaudit/pages_parsed_in_thread"] == 1
+
+
+def test_a_page_over_the_reference_cap_says_so():
+    """A page referencing more images than parse_page keeps (max_refs) is recorded with an error, not cut silently."""
+    many = parse_page(one_figure(30), URL, max_refs=20)
+    assert len(many.image_refs) == 20
+    assert many.error == "the page references more than 20 images: the first 20 were kept"
+    exact = parse_page(one_figure(20), URL, max_refs=20)
+    assert len(exact.image_refs) == 20 and exact.error is None
+    links = parse_page("<html><body>" + "".join(f'<a href="/{i}.jpg">x</a>' for i in range(5)) + "</body></html>",
+                       URL, max_refs=3)
+    assert len(links.image_refs) == 3 and links.error is not None
