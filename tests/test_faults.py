@@ -12,12 +12,11 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from loopsite import LoopSite
 
 from audit.store import Store
 from audit.testweb.faults import CHAIN_LENGTH, GOOD_IMAGES, IMAGE_FAULTS, PAGE_FAULTS, SIZE_LIMIT_HINT, FaultyWeb
@@ -268,40 +267,13 @@ def test_the_fault_server_counts_requests_and_stops_promptly():
 # -- AUDIT_ROBOTS_UNREACHABLE=allow, and the audit -------------------------------------------------------------------
 
 
-class _PageServer(ThreadingHTTPServer):
+def _page_site(image_origin: str) -> LoopSite:
     """A site on loopback whose page shows one image hosted on ``image_origin`` (a closed port: nothing answers
     there, neither its robots.txt nor its tdmrep.json nor the image)."""
-
-    daemon_threads = True
-
-    def __init__(self, image_origin: str) -> None:
-        page = (f'<!doctype html><html lang="en"><body><img src="{image_origin}/img/gone.jpg" alt="gone">'
-                "</body></html>").encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                status, body = (200, page) if self.path == "/" else (404, b"not found")
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self.thread.start()
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self.thread.join(timeout=5)
+    page = (f'<!doctype html><html lang="en"><body><img src="{image_origin}/img/gone.jpg" alt="gone">'
+            "</body></html>").encode()
+    return LoopSite(lambda path: (200, "text/html; charset=utf-8", page) if path == "/"
+                    else (404, "text/html; charset=utf-8", b"not found"))
 
 
 def _closed_origin() -> str:
@@ -316,7 +288,7 @@ def allow_crawl(tmp_path_factory) -> dict[str, Any]:
     crawled with ``AUDIT_ROBOTS_UNREACHABLE=allow`` (Scrapy's behaviour: as if there were no rules)."""
     db = tmp_path_factory.mktemp("allow") / "allow.duckdb"
     closed = _closed_origin()
-    page = _PageServer(closed)
+    page = _page_site(closed)
     try:
         with FaultyWeb() as web:
             args = [sys.executable, "-m", "audit.cli", "crawl", page.origin + "/", web.other_origin + "/b/",
