@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import sealed
+from .inputs import Refused, read_regular
 from .settings import DEFAULTS
 from .store import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Store, Table
 from .textsafe import csv_cell, json_dumps, json_text
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("parquet", "csv")
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a manifest lists tables and files: far below this
 EXPORT_KIND = "provaudit-export"
 # Tables that `provaudit audit` rebuilds from the others; they are exported like the rest and read back with the
 # same no-duplicates rule, but an audit of the merged store recomputes them.
@@ -181,15 +183,17 @@ def is_export(path: str | Path) -> bool:
     if not manifest.is_file():
         return False
     try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("kind") == EXPORT_KIND
-    except (OSError, ValueError, AttributeError):
+        return json.loads(read_regular(manifest, MAX_MANIFEST_BYTES, "a manifest")).get("kind") == EXPORT_KIND
+    except (OSError, ValueError, AttributeError, Refused):
         return False
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
     src = Path(path)
     try:
-        manifest = json.loads((src / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads(read_regular(src / MANIFEST, MAX_MANIFEST_BYTES, "a manifest"))
+    except Refused as exc:
+        raise ExportError(f"{src / MANIFEST}: {exc}") from exc
     except OSError as exc:
         raise ExportError(f"cannot read {src / MANIFEST}: {exc.strerror or exc}") from exc
     except ValueError as exc:

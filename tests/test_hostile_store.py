@@ -397,3 +397,24 @@ def test_the_audit_leaves_a_store_s_own_objects_named_like_its_temporary_tables(
         assert store.query("SELECT x FROM _clusters") == [("not yours",)]
         assert sorted(store.query("SELECT sha256, country, tier FROM attributions")) == \
             sorted(original.query("SELECT sha256, country, tier FROM attributions"))
+
+
+@pytest.mark.timeout(120)
+def test_an_export_manifest_that_is_a_fifo_or_too_large_is_refused_in_one_line(tmp_path):
+    """The manifest of an export folder is read only if it is a regular file of bounded size (a FIFO hung the
+    ingest; a huge one was read whole)."""
+    from audit.export import MAX_MANIFEST_BYTES, read_manifest
+
+    fifo_dir = tmp_path / "fifo-export"
+    fifo_dir.mkdir()
+    os.mkfifo(fifo_dir / "manifest.json")
+    big_dir = tmp_path / "big-export"
+    big_dir.mkdir()
+    with open(big_dir / "manifest.json", "wb") as fh:
+        fh.truncate(MAX_MANIFEST_BYTES + 1)
+    for folder in (fifo_dir, big_dir):
+        proc = provaudit("ingest", str(folder), "--db", str(tmp_path / "s.duckdb"), check=False)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert proc.returncode in (0, 1)  # read as a folder holding one unreadable file, or refused: never hangs
+        with pytest.raises(ExportError, match="manifest.json: .*not read"):
+            read_manifest(folder)
