@@ -12,24 +12,24 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Store": "audit.store",
-    "StoreError": "audit.store",
-    "TABLES": "audit.store",
-    "Recorder": "audit.recorder",
+    "Store": "audit.store.db",
+    "StoreError": "audit.store.db",
+    "TABLES": "audit.store.db",
+    "Recorder": "audit.store.recorder",
     "ImageRecord": "audit.records",
     "ImageRef": "audit.records",
     "ImageFetch": "audit.records",
     "PageItem": "audit.records",
-    "analyse_image": "audit.image",
-    "inspect_dict": "audit.image",
-    "parse_page": "audit.html",
-    "ingest": "audit.ingest",
-    "run_crawl": "audit.crawl",
-    "run_demo": "audit.demo",
-    "load_ground_truth": "audit.groundtruth",
-    "store_summary": "audit.summary",
-    "build_web": "audit.testweb",
-    "TestWebServer": "audit.testweb",
+    "analyse_image": "audit.decode.imagefacts",
+    "inspect_dict": "audit.decode.imagefacts",
+    "parse_page": "audit.decode.html",
+    "ingest": "audit.ingest.run",
+    "run_crawl": "audit.crawl.run",
+    "run_demo": "audit.testbed.demo",
+    "load_ground_truth": "audit.testbed.groundtruth",
+    "store_summary": "audit.outputs.summary",
+    "build_web": "audit.testbed.testweb",
+    "TestWebServer": "audit.testbed.testweb",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
-from .store import StoreError
-from .textsafe import json_dumps, log_text, rich_text, terminal_text
+from audit import __version__
+from audit.store.db import StoreError
+from audit.textsafe import json_dumps, log_text, rich_text, terminal_text
 
 # emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
 console = Console(stderr=True, highlight=False, emoji=False)
@@ -64,11 +64,11 @@ def _parse_setting(values: tuple[str, ...]) -> dict[str, Any]:
 def _errors() -> Iterator[None]:
     import duckdb
 
-    from .export import ExportError
-    from .ingest import IngestError
-    from .merge import MergeError
-    from .store import TABLES
-    from .storecheck import missing_object
+    from audit.ingest.run import IngestError
+    from audit.store.check import missing_object
+    from audit.store.db import TABLES
+    from audit.store.export import ExportError
+    from audit.store.merge import MergeError
 
     try:
         yield
@@ -144,8 +144,8 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
           max_pages: int, depth: int, no_warc: bool, no_throttle: bool, redis_url: str | None,
           redis_key: str | None, settings: tuple[str, ...]) -> None:
     """Crawl the sites at URLS into the store DB (the WARC file is written beside it)."""
-    from .crawl import run_crawl
-    from .summary import store_summary
+    from audit.crawl.run import run_crawl
+    from audit.outputs.summary import store_summary
 
     overrides: dict[str, Any] = {"AUDIT_SOURCE": " ".join(urls), **_crawl_log_level()}
     if jobdir:
@@ -169,7 +169,7 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
     overrides.update(_parse_setting(settings))
     with _errors(), _progress({"pages": None, "images": None, "MB": None}) as progress:
         result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)
-    from .store import Store
+    from audit.store.db import Store
 
     with _errors(), Store.open(db, read_only=True) as store:
         summary = store_summary(store, result.crawl_id)
@@ -177,8 +177,8 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
     for key, stat in (("retries", "retry/count"), ("retries_exhausted", "retry/max_reached"),
                       ("robots_forbidden", "robotstxt/forbidden")):
         summary[key] = int(result.stats.get(stat, 0) or 0)
-    # what the crawl's bounds cut (audit.bounds), per reason; only the reasons that cut something
-    from .bounds import CUT_REASONS, STATS_PREFIX
+    # what the crawl's bounds cut (audit.crawl.bounds), per reason; only the reasons that cut something
+    from audit.crawl.bounds import CUT_REASONS, STATS_PREFIX
 
     for reason in CUT_REASONS:
         if result.stats.get(STATS_PREFIX + reason):
@@ -192,8 +192,8 @@ _TIMEOUT = click.FloatRange(min=0, min_open=True)
 
 
 def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
-    from .sandbox import Bounds
-    from .settings import DEFAULTS
+    from audit.decode.workers import Bounds
+    from audit.settings import DEFAULTS
 
     return Bounds(timeout=timeout if timeout is not None else float(DEFAULTS["AUDIT_ANALYSIS_TIMEOUT"]),
                   max_memory=int(DEFAULTS["AUDIT_ANALYSIS_MEMORY"]),
@@ -216,12 +216,12 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
            workers: int | None, max_file_bytes: int | None) -> None:
     """Ingest WARC/ARC archives, folders of image files or single image files into the store DB; a folder written
     by `provaudit export --format parquet` is read back as it was exported."""
-    from .archive import ArchiveLimits
-    from .export import import_export, is_export
-    from .ingest import ingest as run_ingest
-    from .settings import DEFAULTS
-    from .store import Store
-    from .summary import store_summary
+    from audit.ingest.archive import ArchiveLimits
+    from audit.ingest.run import ingest as run_ingest
+    from audit.outputs.summary import store_summary
+    from audit.settings import DEFAULTS
+    from audit.store.db import Store
+    from audit.store.export import import_export, is_export
 
     exports = [p for p in paths if is_export(p)]
     if exports:
@@ -267,8 +267,8 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
               help="Per-file analysis time bound (default: AUDIT_ANALYSIS_TIMEOUT, 30).")
 def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: float | None) -> None:
     """Show what the store would record for each image FILE: digest, size, hashes, GPS, time, location."""
-    from .inspect import inspect_files
-    from .settings import DEFAULTS
+    from audit.outputs.inspection import inspect_files
+    from audit.settings import DEFAULTS
 
     failed = 0
     with _errors():
@@ -304,7 +304,7 @@ def _print_inspect(obj: dict[str, Any]) -> None:
 
 
 def _print_summary(title: str, summary: dict[str, Any]) -> None:
-    from .bounds import CUT_REASONS
+    from audit.crawl.bounds import CUT_REASONS
 
     table = Table(title=rich_text(title), show_header=False, title_justify="left")
     table.add_column("what")
@@ -334,8 +334,8 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
 @click.option("--seed", default=2022, show_default=True, type=int, help="Seed of the test web.")
 def demo(out_dir: Path, photos: int, seed: int) -> None:
     """Build and serve the test web, crawl it into a fresh store, load the ground truth and summarise."""
-    from .demo import run_demo
-    from .testweb import build_web
+    from audit.testbed.demo import run_demo
+    from audit.testbed.testweb import build_web
 
     started = time.perf_counter()
     console.print(f"[bold]•[/] building the test web ({photos} photos, seed {seed}; cached in {rich_text(out_dir)})")
@@ -381,8 +381,8 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
               help="A new or empty folder: one subfolder per table, one file per crawl, and manifest.json.")
 def export_command(db: Path, fmt: str, out_dir: Path) -> None:
     """Write every table of the store DB as Parquet or CSV files, for Spark, pandas or polars."""
-    from .export import export_store
-    from .store import Store
+    from audit.store.db import Store
+    from audit.store.export import export_store
 
     with _errors(), Store.open(db, read_only=True) as store:
         result = export_store(store, out_dir, fmt=fmt)
@@ -397,8 +397,8 @@ def export_command(db: Path, fmt: str, out_dir: Path) -> None:
               help="The store to merge into (created if missing).")
 def merge_command(shards: tuple[Path, ...], db: Path) -> None:
     """Add the crawl rows of store SHARDS (e.g. one per crawl worker) to DB, without duplicates."""
-    from .merge import merge_stores
-    from .store import Store
+    from audit.store.db import Store
+    from audit.store.merge import merge_stores
 
     with _errors(), Store.open(db) as store:
         result = merge_stores(store, shards)
@@ -420,8 +420,8 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
               help="Processes running the signal extractors [default: one per core from 50,000 sightings, else 1].")
 def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers: int | None) -> None:
     """Compute every signal, near-duplicate cluster and country attribution for the store DB (offline)."""
-    from .analysis import AUDIT_OPTIONS, run_audit
-    from .store import Store
+    from audit.derive.run import AUDIT_OPTIONS, run_audit
+    from audit.store.db import Store
 
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
@@ -454,8 +454,8 @@ def _print_audit(result: Any) -> None:
 @click.option("--direct", is_flag=True, help="Evaluate without near-duplicate propagation.")
 def evaluate_command(db: Path, as_json: bool, direct: bool) -> None:
     """Compare attributions with the test web's ground truth: coverage, precision, recall (95% Wilson)."""
-    from .evaluate import evaluate
-    from .store import Store
+    from audit.store.db import Store
+    from audit.testbed.evaluate import evaluate
 
     with _errors(), Store.open(db, read_only=True) as store:
         ev = evaluate(store, propagated=not direct)
@@ -500,9 +500,9 @@ def _evaluation_table(ev: Any, *, kinds: bool = True) -> Table:
 def report_command(db: Path, country: str, claim: str | None, out_html: Path, thumbnails: bool,
                    sample_size: int) -> None:
     """Write the claim report for COUNTRY: one self-contained HTML file and report.json with the same figures."""
-    from .report import write_report
-    from .settings import DEFAULTS
-    from .store import Store
+    from audit.outputs.report import write_report
+    from audit.settings import DEFAULTS
+    from audit.store.db import Store
 
     _check_country(country)
     with _errors(), Store.open(db, read_only=True) as store:
@@ -523,8 +523,8 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as_json: bool) -> None:
     """What a vendor acting in good faith would delete for COUNTRY under a policy, and how well that does."""
-    from .store import Store
-    from .sweep import sweep, write_sweep
+    from audit.outputs.sweep import sweep, write_sweep
+    from audit.store.db import Store
 
     _check_country(country)
     with _errors(), Store.open(db, read_only=True) as store:
@@ -577,8 +577,8 @@ def _require_audit(store: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def verify_command(before: Path, after: Path, country: str, policy: str, out_html: Path, as_json: bool) -> None:
     """List every image of the AFTER store that the policy says should be gone, exactly or as a near-duplicate."""
-    from .store import Store
-    from .verify import verify, write_verification
+    from audit.outputs.verify import verify, write_verification
+    from audit.store.db import Store
 
     with _errors(), Store.open(before, read_only=True) as b, Store.open(after, read_only=True) as a:
         result = verify(b, a, country, policy)
@@ -607,9 +607,9 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool) -> None:
     """A person's view: every sighting of their PHOTOS (same or near-duplicate), what each reveals, and the country."""
-    from .lookup import lookup, lookup_json, lookup_table
-    from .settings import DEFAULTS
-    from .store import Store
+    from audit.outputs.lookup import lookup, lookup_json, lookup_table
+    from audit.settings import DEFAULTS
+    from audit.store.db import Store
 
     with _errors(), Store.open(db, read_only=True) as store:
         results = lookup(store, list(photos), bounds=_bounds(None),
@@ -633,7 +633,7 @@ def testweb() -> None:
 @click.option("--seed", default=2022, show_default=True, type=int, help="Seed.")
 def testweb_build(root: Path, photos: int, seed: int) -> None:
     """Generate the test web (cached: the same photos and seed are not generated twice)."""
-    from .testweb import build_web
+    from audit.testbed.testweb import build_web
 
     with _errors():
         web = build_web(root, photos=photos, seed=seed)
@@ -650,7 +650,7 @@ def testweb_build(root: Path, photos: int, seed: int) -> None:
 @click.option("--port", default=8098, show_default=True, type=int, help="Port (0: any free port).")
 def testweb_serve(root: Path, photos: int, seed: int, host: str, port: int) -> None:
     """Serve the test web until Ctrl-C: browse http://HOST:PORT/, or crawl it with --proxy http://HOST:PORT."""
-    from .testweb import build_web, serve_forever
+    from audit.testbed.testweb import build_web, serve_forever
 
     with _errors():
         web = build_web(root, photos=photos, seed=seed)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .settings import SETTINGS
-from .store import TABLES, VIEWS
+from audit.settings import SETTINGS
+from audit.store.db import TABLES, VIEWS
 
 
 def schema_markdown() -> str:

@@ -54,7 +54,7 @@ class PageItem:
     content_type: str | None = None
     headers: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
-    facts: dict[str, Any] | None = None  # audit.pagefacts.page_facts() of the HTML
+    facts: dict[str, Any] | None = None  # audit.decode.pagefacts.page_facts() of the HTML
 
 
 POLICY_PATHS = {"/robots.txt": "robots.txt", "/.well-known/tdmrep.json": "tdmrep.json"}

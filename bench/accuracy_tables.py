@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from audit.evaluate import evaluate
-from audit.store import Store
+from audit.store.db import Store
+from audit.testbed.evaluate import evaluate
 
 
 def fmt(r: dict) -> str:

@@ -3,8 +3,8 @@
 The stores are grown from the demo's crawled store by bench/make_store.py (a million sightings are not crawled here;
 see that file for what is copied and what varies). Each command runs in a fresh process, as a user runs it; its
 peak resident memory (with its worker processes) is sampled every 50 ms. On the sizes up to ``--reference-max`` the
-plain row-by-row audit (audit.reference) runs too, side by side, for the speed-up; on the smallest size its tables
-are compared with the fast audit's (they must be equal).
+plain row-by-row audit (audit.derive.reference) runs too, side by side, for the speed-up; on the smallest size its
+tables are compared with the fast audit's (they must be equal).
 
     python bench/bench_audit.py --sizes 10000 100000 1000000 --json bench-audit.json
 """
@@ -30,16 +30,16 @@ from make_store import grow  # noqa: E402
 
 REFERENCE = """
 import sys, time
-from audit.store import Store
-from audit.reference import reference_audit
+from audit.store.db import Store
+from audit.derive.reference import reference_audit
 with Store.open(sys.argv[1], read_only=True) as store:
     reference_audit(store)
 """
 
 EQUAL = """
 import json, sys
-from audit.store import Store
-from audit.reference import reference_audit
+from audit.store.db import Store
+from audit.derive.reference import reference_audit
 
 def sig(r):
     d = r["detail"]
@@ -115,7 +115,7 @@ def main() -> None:
         run = args.dir / f"run-{size}.duckdb"
         shutil.copyfile(grown, run)
         row: dict[str, Any] = {"size": size}
-        from audit.store import Store
+        from audit.store.db import Store
 
         with Store.open(run, read_only=True) as store:
             for table in ("images", "sightings", "pages"):

@@ -28,7 +28,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit.testweb import TestWebServer, build_web  # noqa: E402
+from audit.testbed.testweb import TestWebServer, build_web  # noqa: E402
 
 # Both crawls: the project's settings (spiders/settings.py, CONCURRENT_ITEMS = 16 included) with these on top.
 CONCURRENCY = {"CONCURRENT_REQUESTS": "32", "CONCURRENT_REQUESTS_PER_DOMAIN": "16", "AUTOTHROTTLE_ENABLED": "False",
@@ -40,7 +40,7 @@ RUN = """
 import json, sys, time
 sys.path.insert(0, {root!r}); sys.path.insert(0, {bench!r})
 from scrapy.crawler import CrawlerProcess
-from audit.crawl import project_settings
+from audit.crawl.run import project_settings
 settings = project_settings({settings!r})
 settings.set("EXTENSIONS", {{"crawl_baseline.ReactorLag": 500}}, priority="cmdline")
 {setup}
@@ -61,7 +61,7 @@ print(json.dumps({{"seconds": time.perf_counter() - t0,
 OURS = "from spiders.provenance import ProvenanceSpider as SPIDER"
 BASELINE = ("from crawl_baseline import BaselineSpider as SPIDER\n"
             "settings.set('ITEM_PIPELINES', {'scrapy.pipelines.images.ImagesPipeline': 1}, priority='cmdline')\n"
-            "settings.set('DOWNLOADER_MIDDLEWARES', {'audit.proxy.ProxyMiddleware': 740}, priority='cmdline')")
+            "settings.set('DOWNLOADER_MIDDLEWARES', {'audit.crawl.proxy.ProxyMiddleware': 740}, priority='cmdline')")
 
 
 def run(kind: str, setup: str, settings: dict[str, str], web, server) -> dict:

@@ -8,8 +8,8 @@ Two modes, run from the project root:
   deterministic photo-like 1600x1200 JPEGs (quality 90) and PNGs, then on the same files, on 1 core (the whole
   process tree pinned to one CPU) and on 2 cores: the baseline ``imagehash.phash(img)`` + ``imagehash.dhash(img)``
   of ``img = Image.open(p)``, the decode floor (JPEG: ``draft("L", (w//8, h//8))`` + ``load``; PNG: full ``load``)
-  and ``audit.batch.fingerprint_files`` (sha256 + four hashes, dedupe); images/s, ratios to the baseline and to the
-  floor on the same cores, and the Hamming distances of the fast hashes to imagehash's.
+  and ``audit.decode.batch.fingerprint_files`` (sha256 + four hashes, dedupe); images/s, ratios to the baseline and to
+  the floor on the same cores, and the Hamming distances of the fast hashes to imagehash's.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any
 
 from PIL import Image
 
-from audit.batch import fingerprint_files
-from audit.fingerprint import Fingerprint, fingerprint, hamming, reference_fingerprint
+from audit.decode.batch import fingerprint_files
+from audit.decode.fingerprint import Fingerprint, fingerprint, hamming, reference_fingerprint
 
 DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "photos" / "exif-samples" / "jpg"
 HASHES = ("phash", "dhash", "phash_mirror", "dhash_mirror")
@@ -62,7 +62,7 @@ def reference_one(path: str) -> Fingerprint:
 
 
 def make_one(args: tuple[int, str, str]) -> None:
-    from audit.testweb.images import render
+    from audit.testbed.testweb.images import render
 
     seed, fmt, dest = args
     img = render(seed, 1600, 1200)

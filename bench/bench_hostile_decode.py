@@ -27,7 +27,7 @@ EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n%%EndComments\n{ } lo
 DECODE = """
 import resource, sys, time
 from pathlib import Path
-from audit.contentcoding import decode, ContentEncodingError
+from audit.decode.contentcoding import decode, ContentEncodingError
 body = Path(sys.argv[1]).read_bytes()
 start = time.perf_counter()
 try:
@@ -41,7 +41,7 @@ print(f"{time.perf_counter() - start:.2f}", resource.getrusage(resource.RUSAGE_S
 HANG = """
 import subprocess, sys, time
 from pathlib import Path
-from audit.sandbox import Bounds, Job, WorkerPool
+from audit.decode.workers import Bounds, Job, WorkerPool
 
 def hang(data, bounds):
     child = subprocess.Popen(["sleep", "600"])
@@ -85,10 +85,10 @@ def gone(pid: int) -> bool:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        baseline = subprocess.run([sys.executable, "-c", "import resource, audit.contentcoding; "
+        baseline = subprocess.run([sys.executable, "-c", "import resource, audit.decode.contentcoding; "
                                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"],
                                   cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        print(f"python + audit.contentcoding alone: peak {baseline} MB")
+        print(f"python + audit.decode.contentcoding alone: peak {baseline} MB")
         for encoding in ("gzip", "deflate", "br", "zstd"):
             path = tmpdir / f"bomb.{encoding}"
             path.write_bytes(bomb(encoding))

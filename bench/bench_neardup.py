@@ -1,4 +1,4 @@
-"""Benchmark: exact all-pairs Hamming search among 64-bit hashes (``audit.neardup.pairs_within``).
+"""Benchmark: exact all-pairs Hamming search among 64-bit hashes (``audit.derive.neardup.pairs_within``).
 
 Compares, on the same hashes, our multi-index hashing against NumPy brute force (timed on a sample of query rows and
 extrapolated to all n(n-1)/2 pairs) and faiss' ``IndexBinaryMultiHash`` range search (exact multi-index hashing,
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from audit.neardup import _plan, cluster_labels, hamming, pairs_within
+from audit.derive.neardup import _plan, cluster_labels, hamming, pairs_within
 
 
 def random_hashes(n: int, seed: int) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""Hostile pages through the page parser (audit.htmltree.read_html, audit.html.parse_page, audit.pagefacts.page_facts):
-time, references found and nodes read for the red team's pages of issue 12 (n images and n captions in one
-<figure>; thousands of nested <div>s before the images), and the peak memory of this process.
+"""Hostile pages through the page parser (audit.decode.htmltree.read_html, audit.decode.html.parse_page,
+audit.decode.pagefacts.page_facts): time, references found and nodes read for the red team's pages of issue 12 (n
+images and n captions in one <figure>; thousands of nested <div>s before the images), and the peak memory of this
+process.
 
     .venv/bin/python bench/bench_page_parsing.py [--sizes 2000 8000 32000] [--depths 5000 50000]
 
@@ -19,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit.html import parse_page  # noqa: E402
-from audit.htmltree import read_html  # noqa: E402
-from audit.pagefacts import page_facts  # noqa: E402
+from audit.decode.html import parse_page  # noqa: E402
+from audit.decode.htmltree import read_html  # noqa: E402
+from audit.decode.pagefacts import page_facts  # noqa: E402
 
 URL = "http://site.test/page.html"
 

@@ -1,5 +1,6 @@
-"""Simulate the near-duplicate search partitioned across machines (audit/partition.py) on P worker processes here,
-and check the union of the partitions' pairs against the single-process search (audit.neardup.pairs_within).
+"""Simulate the near-duplicate search partitioned across machines (audit/derive/partition.py) on P worker processes
+here, and check the union of the partitions' pairs against the single-process search
+(audit.derive.neardup.pairs_within).
 
 For each kind of hashes (random, or clustered as bench/bench_neardup.py makes them), threshold t and partition count
 P: the single-process search on 1 thread (its CPU time is the reference cost), then the shuffle (one file per
@@ -24,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_neardup import clustered_hashes, random_hashes  # noqa: E402
 
-from audit.neardup import pairs_within  # noqa: E402
-from audit.partition import partitioned_pairs  # noqa: E402
+from audit.derive.neardup import pairs_within  # noqa: E402
+from audit.derive.partition import partitioned_pairs  # noqa: E402
 
 
 def main() -> None:

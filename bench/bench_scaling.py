@@ -2,7 +2,7 @@
 
 Draws ``docs/scaling.png`` from three sets of measurements:
 
-* fingerprinting, measured here: ``audit.batch.fingerprint_bytes`` (sha256, pHash, dHash and both mirrors) on N
+* fingerprinting, measured here: ``audit.decode.batch.fingerprint_bytes`` (sha256, pHash, dHash and both mirrors) on N
   distinct 1600x1200 JPEGs in 2 worker processes. Writing 100,000 such files would take ~40 GB, so each worker
   holds 32 rendered photos and makes every item distinct by appending its number after the JPEG's end marker
   (decoders ignore it; sha256 differs, so no work is skipped as a duplicate). Sizes above ``--fingerprint-max``
@@ -37,7 +37,7 @@ _photos: list[bytes] = []
 
 
 def _init() -> None:
-    from audit.testweb.images import render
+    from audit.testbed.testweb.images import render
 
     for seed in range(POOL_SIZE):
         buf = io.BytesIO()
@@ -46,7 +46,7 @@ def _init() -> None:
 
 
 def _hash_range(bounds: tuple[int, int]) -> int:
-    from audit.batch import fingerprint_bytes
+    from audit.decode.batch import fingerprint_bytes
 
     done = 0
     for i in range(*bounds):

@@ -14,7 +14,7 @@ from scrapy import signals
 from scrapy.http import Response, TextResponse
 from twisted.internet import task
 
-from audit.html import parse_page
+from audit.decode.html import parse_page
 
 
 class BaselineSpider(scrapy.Spider):

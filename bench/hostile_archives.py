@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit.store import Store  # noqa: E402
-from audit.testweb.archives import (  # noqa: E402
+from audit.store.db import Store  # noqa: E402
+from audit.testbed.archives import (  # noqa: E402
     ARC_FILEDESC,
     Piece,
     Run,

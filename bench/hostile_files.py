@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit.ingest import ingest, is_archive  # noqa: E402
-from audit.store import Store  # noqa: E402
+from audit.ingest.run import ingest, is_archive  # noqa: E402
+from audit.store.db import Store  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 FOLDERS = ("bad-images/go-fuzz-corpus", "bad-images/libheif", "bad-images/pillow", "photos/exif-samples",

@@ -35,7 +35,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from audit.store import TABLES, Store  # noqa: E402
+from audit.store.db import TABLES, Store  # noqa: E402
 
 
 def run(args: list[str | Path], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def leaked(marker: str, result: dict[str, Any], out: Path) -> bool:
 
 
 def huge_export(db: Path, work: Path, size: int) -> Path:
-    from audit.export import export_store
+    from audit.store.export import export_store
 
     out = work / f"export-{size}"
     with Store.open(db, read_only=True) as store:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit.store import TABLES_BY_NAME, Store  # noqa: E402
+from audit.store.db import TABLES_BY_NAME, Store  # noqa: E402
 
 COPIED = ("crawls", "pages", "host_policies", "fetches", "images", "sightings", "ground_truth")
 URL_COLUMNS = {"url", "final_url", "image_url", "page_url"}

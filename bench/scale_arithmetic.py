@@ -26,7 +26,7 @@ AUDIT_SECONDS_1M = 96.7
 AUDIT_SIGHTINGS = 1_003_580
 AUDIT_IMAGES = 593_180
 SIGHTINGS_PER_IMAGE = AUDIT_SIGHTINGS / AUDIT_IMAGES  # 1.69, the demo crawl's ratio (the 1M store copies it)
-# exact near-duplicate search (audit.neardup.pairs_within), clustered hashes, t = 8, 2 threads, wall seconds and
+# exact near-duplicate search (audit.derive.neardup.pairs_within), clustered hashes, t = 8, 2 threads, wall seconds and
 # peak RSS (`python bench/bench_neardup.py --sizes 10000 100000 1000000 10000000`, bench/results-neardup.json)
 NEARDUP_T8 = {1_000_000: 2.80, 10_000_000: 82.41}  # clustered; random: 3.44 and 50.43 s
 NEARDUP_T8_RANDOM = {1_000_000: 3.44, 10_000_000: 50.43}

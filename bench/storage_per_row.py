@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit import sealed  # noqa: E402
-from audit.store import Store  # noqa: E402
+from audit.store import sealed  # noqa: E402
+from audit.store.db import Store  # noqa: E402
 
 TABLES = ("crawls", "pages", "host_policies", "fetches", "images", "sightings", "ground_truth", "signals",
           "opt_outs", "clusters", "attributions")

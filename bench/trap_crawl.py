@@ -1,4 +1,4 @@
-"""A crawl of the crawler-trap web (audit/testweb/trapweb.py) with the default bounds: its peak memory, its time,
+"""A crawl of the crawler-trap web (audit/testbed/trapweb.py) with the default bounds: its peak memory, its time,
 and what its bounds cut. The done-when of issue 12: it stops by itself and stays under 1 GiB.
 
     .venv/bin/python bench/trap_crawl.py [--out bench/results-trap-crawl.json] [-s NAME=VALUE ...]
@@ -22,8 +22,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit.store import Store  # noqa: E402
-from audit.testweb.trapweb import TrapWeb  # noqa: E402
+from audit.store.db import Store  # noqa: E402
+from audit.testbed.trapweb import TrapWeb  # noqa: E402
 
 
 def _tree_rss(proc: psutil.Process) -> int:

@@ -22,14 +22,14 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from audit import settings as audit_settings
-from audit.bounds import PAGE_META, count_cut
-from audit.html import ParsedPage, parse_page
-from audit.htmltree import read_html
+from audit.crawl.bounds import PAGE_META, count_cut
+from audit.crawl.resume import ResumeState, resume_state_for, stats_of
+from audit.decode.html import ParsedPage, parse_page
+from audit.decode.htmltree import read_html
+from audit.decode.pagefacts import page_facts
 from audit.httputil import content_type, headers_dict, is_html, is_image_type
-from audit.pagefacts import page_facts
-from audit.recorder import PageRefs
 from audit.records import ImageFetch, ImageRef, PageItem
-from audit.resume import ResumeState, resume_state_for, stats_of
+from audit.store.recorder import PageRefs
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class ProvenanceSpider(scrapy.Spider):
     hosts).
 
     With ``JOBDIR``, a run that follows a killed one starts again from the start URLs with Scrapy's request state
-    discarded, and does not download again the images the store already holds (:mod:`audit.resume`,
+    discarded, and does not download again the images the store already holds (:mod:`audit.crawl.resume`,
     :meth:`already_fetched`)."""
 
     name = "provenance"
@@ -119,17 +119,17 @@ class ProvenanceSpider(scrapy.Spider):
     @classmethod
     def update_settings(cls, settings: Any) -> None:
         """With ``AUDIT_REDIS_URL``, this crawl is one worker of a shared crawl: scrapy-redis' queue and duplicate
-        filter in Redis, and the :mod:`audit.distributed` extension (heartbeat, dead workers' requests, end)."""
+        filter in Redis, and the :mod:`audit.crawl.shared` extension (heartbeat, dead workers' requests, end)."""
         super().update_settings(settings)
         url = settings.get("AUDIT_REDIS_URL")
         if url:
-            from audit.distributed import redis_settings
+            from audit.crawl.shared import redis_settings
 
             if settings.get("JOBDIR"):
                 raise ValueError("a shared crawl (AUDIT_REDIS_URL) keeps its state in Redis: drop JOBDIR")
             for name, value in redis_settings(url, settings.get("AUDIT_REDIS_KEY") or "provaudit:provenance").items():
                 settings.set(name, value, priority="spider")  # a user's own -s NAME=VALUE still wins
-            extensions = {**settings.getdict("EXTENSIONS"), "audit.distributed.SharedCrawl": 500}
+            extensions = {**settings.getdict("EXTENSIONS"), "audit.crawl.shared.SharedCrawl": 500}
             settings.set("EXTENSIONS", extensions, priority=max(settings.getpriority("EXTENSIONS") or 0, 30))
 
     @classmethod
@@ -176,7 +176,7 @@ class ProvenanceSpider(scrapy.Spider):
         return bool(self.settings.getbool("AUDIT_FOLLOW_LINKS", audit_settings.DEFAULTS["AUDIT_FOLLOW_LINKS"]))
 
     def _page_meta(self) -> dict[str, Any]:
-        # PAGE_META: a link followed, which audit.bounds.CrawlBounds may cut
+        # PAGE_META: a link followed, which audit.crawl.bounds.CrawlBounds may cut
         return {"download_maxsize": int(audit_settings.get(self.settings, "AUDIT_MAX_PAGE_BYTES")), PAGE_META: True}
 
     def _image_meta(self) -> dict[str, Any]:
@@ -190,7 +190,7 @@ class ProvenanceSpider(scrapy.Spider):
                 self.crawler.stats.set_value(key, value)
         shared = self.settings.get("AUDIT_REDIS_URL")
         if shared:
-            from audit.distributed import claim_seeding, connect, mark_seeded
+            from audit.crawl.shared import claim_seeding, connect, mark_seeded
 
             # a shared crawl: the first worker pushes the start URLs into the shared queue, the others take from it
             server, key = connect(shared), self.settings.get("AUDIT_REDIS_KEY")

@@ -32,20 +32,20 @@ DOWNLOADER_MIDDLEWARES = {
     # robots.txt as RFC 9309 says (an unreachable file means "disallow everything"; AUDIT_ROBOTS_UNREACHABLE), and
     # robots.txt / tdmrep.json fetches that failed without a response recorded in host_policies
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-    "audit.robots.RobotsTxtMiddleware": 100,
-    # Content-Encoding undone by our own bounded decoder (audit.contentcoding), the one ingest and thumbnails use;
-    # at Scrapy's slot (590), so the WARC middleware (950) records the bytes as served
+    "audit.crawl.robots.RobotsTxtMiddleware": 100,
+    # Content-Encoding undone by our own bounded decoder (audit.decode.contentcoding), the one ingest and thumbnails
+    # use; at Scrapy's slot (590), so the WARC middleware (950) records the bytes as served
     "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
-    "audit.httpcompression.HttpDecompressionMiddleware": 590,
-    "audit.proxy.ProxyMiddleware": 740,
-    "audit.warc.WarcMiddleware": 950,
+    "audit.crawl.httpcompression.HttpDecompressionMiddleware": 590,
+    "audit.crawl.proxy.ProxyMiddleware": 740,
+    "audit.crawl.warc.WarcMiddleware": 950,
 }
-# Polite bounds (audit/bounds.py): links cut past AUDIT_MAX_DEPTH, AUDIT_MAX_PAGES(_PER_HOST) or as URL traps, next
-# to the spider; at most AUDIT_MAX_QUEUED_PER_HOST requests of a host waiting in the scheduler
-SPIDER_MIDDLEWARES = {"audit.bounds.CrawlBounds": 950}
-SCHEDULER = "audit.bounds.BoundedScheduler"
+# Polite bounds (audit/crawl/bounds.py): links cut past AUDIT_MAX_DEPTH, AUDIT_MAX_PAGES(_PER_HOST) or as URL traps,
+# next to the spider; at most AUDIT_MAX_QUEUED_PER_HOST requests of a host waiting in the scheduler
+SPIDER_MIDDLEWARES = {"audit.crawl.bounds.CrawlBounds": 950}
+SCHEDULER = "audit.crawl.bounds.BoundedScheduler"
 ITEM_PIPELINES = {
-    "audit.pipeline.AuditPipeline": 300,
+    "audit.crawl.pipeline.AuditPipeline": 300,
 }
 
 globals().update(_AUDIT_DEFAULTS)

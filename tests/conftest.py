@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.groundtruth import load_ground_truth
-from audit.store import Store
-from audit.testweb import TestWeb, TestWebServer, build_web
+from audit.store.db import Store
+from audit.testbed.groundtruth import load_ground_truth
+from audit.testbed.testweb import TestWeb, TestWebServer, build_web
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -1,12 +1,13 @@
-"""Coverage-guided fuzzing (atheris, libFuzzer) of the image metadata path: bytes -> ``audit.image.analyse_image``
-(Pillow decode, fingerprints, EXIF/IPTC/XMP/C2PA) and ``audit.metadata.read_metadata`` on its own.
+"""Coverage-guided fuzzing (atheris, libFuzzer) of the image metadata path: bytes ->
+``audit.decode.imagefacts.analyse_image`` (Pillow decode, fingerprints, EXIF/IPTC/XMP/C2PA) and
+``audit.decode.metadata.read_metadata`` on its own.
 
 Not collected by pytest (no ``test_`` prefix); ``tests/test_fuzz.py`` runs it for a bounded time. By hand::
 
     .venv/bin/python tests/fuzz_metadata.py CORPUS_DIR [SEED_DIR...] -max_total_time=60
 
 The property: for any input, no exception escapes ``analyse_image`` (it returns an ``ImageRecord``, a bad file an
-``error``) nor ``audit.metadata.read_metadata`` (documented never to raise: per-field problems go to
+``error``) nor ``audit.decode.metadata.read_metadata`` (documented never to raise: per-field problems go to
 ``field_errors``), the record is JSON-safe as the store writes it, and the image signals read it without raising.
 libFuzzer reports an uncaught exception as a crash and exits non-zero."""
 
@@ -18,8 +19,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["audit"]):
-    from audit import metadata
-    from audit.image import analyse_image, inspect_dict
+    from audit.decode import metadata
+    from audit.decode.imagefacts import analyse_image, inspect_dict
     from audit.records import ImageRecord
     from audit.signals.image import image_signals
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.ingest import ingest
-from audit.store import Store
-from audit.testweb.archives import (
+from audit.ingest.run import ingest
+from audit.store.db import Store
+from audit.testbed.archives import (
     ARC_FILEDESC,
     Piece,
     Run,
@@ -209,7 +209,7 @@ def test_garbage_and_blank_lines_between_records_are_skipped_and_the_gap_named(t
 CEILING = textwrap.dedent("""
     import json, resource, sys
     from pathlib import Path
-    from audit.ingest import iter_archive
+    from audit.ingest.run import iter_archive
 
     def address_space():
         with open("/proc/self/statm") as fh:
@@ -262,7 +262,7 @@ def test_a_hostile_megabyte_stays_under_512_mib(tmp_path, case):
 def test_gzip_stream_reads_and_seeks_like_its_bytes(tmp_path):
     import random
 
-    from audit.bytestream import GzipStream
+    from audit.ingest.bytestream import GzipStream
 
     rng = random.Random(5)
     plain = bytes(rng.randrange(256) for _ in range(300_000)) + b"a" * 9_000_000
@@ -285,7 +285,7 @@ def test_gzip_stream_reads_and_seeks_like_its_bytes(tmp_path):
 
 
 def test_corrupt_gzip_data_ends_the_stream_with_its_member_offset(tmp_path):
-    from audit.bytestream import GzipStream
+    from audit.ingest.bytestream import GzipStream
 
     members = [zlib.compress(b"x" * 1000 + bytes([i]) * 100_000, wbits=31) for i in range(3)]
     broken = bytearray(members[1])

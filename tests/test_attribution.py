@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audit.attribution import Evidence, attribute
+from audit.derive.attribution import Evidence, attribute
 
 
 def E(kind: str, country: str, strength: str, **kw) -> Evidence:  # noqa: N802

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from audit.evaluate import evaluate
-from audit.store import Store
+from audit.store.db import Store
+from audit.testbed.evaluate import evaluate
 from conftest import ROOT, provaudit
 
 # Run the CLI with an audit hook that records every attempt to reach another machine: connect, name lookups,

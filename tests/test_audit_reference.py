@@ -1,4 +1,5 @@
-"""The set-wise audit (audit.analysis) against the plain row-by-row one (audit.reference): same tables, row for row.
+"""The set-wise audit (audit.derive.run) against the plain row-by-row one (audit.derive.reference): same tables, row
+for row.
 
 Also: the audit in worker processes equals the audit in one process, the robots.txt pre-filter never hides an
 opt-out, and a store written with an older definition of the derived tables is rebuilt with the current one."""
@@ -15,12 +16,12 @@ import duckdb
 import pytest
 from protego import Protego
 
-from audit.analysis import ROBOTS_URL_FILTER, collapse, run_audit
-from audit.attribution import Evidence, attribute
-from audit.reference import reference_audit
+from audit.derive.attribution import Evidence, attribute
+from audit.derive.reference import reference_audit
+from audit.derive.run import ROBOTS_URL_FILTER, collapse, run_audit
 from audit.signals.base import Signal, Strength
 from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefilter, robots_url_fragments
-from audit.store import Store
+from audit.store.db import Store
 
 KEYS = {
     "opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "evidence"),

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import audit.batch as batch
-from audit.batch import fingerprint_files
-from audit.fingerprint import Fingerprint, fingerprint
-from audit.image import analyse_image
-from audit.testweb.images import render
+import audit.decode.batch as batch
+from audit.decode.batch import fingerprint_files
+from audit.decode.fingerprint import Fingerprint, fingerprint
+from audit.decode.imagefacts import analyse_image
+from audit.testbed.testweb.images import render
 
 
 def _jpeg(seed: int, size: tuple[int, int] = (640, 480)) -> bytes:

@@ -12,7 +12,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from audit.store import Store
+from audit.store.db import Store
 from conftest import provaudit
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from audit.analysis import run_audit
-from audit.image import analyse_image
-from audit.ingest import ingest
+from audit.decode.imagefacts import analyse_image
+from audit.derive.run import run_audit
+from audit.ingest.run import ingest
 from audit.signals.image import image_signals
-from audit.store import Store
+from audit.store.db import Store
 from conftest import ROOT
 
 DATA = ROOT / "tests" / "data" / "c2pa"

@@ -2,7 +2,7 @@
 
 Real crawls of the loopback test web run in a subprocess (``provaudit crawl``) while this process opens the same
 DuckDB file read-only, as a notebook does. DuckDB lets one process write a file or any number read it, never both: the
-crawl holds its store only while it writes a batch (``audit.store.StoreWriter``), keeps its rows while a reader holds
+crawl holds its store only while it writes a batch (``audit.store.db.StoreWriter``), keeps its rows while a reader holds
 the file, spools them beside the store past a bound or at its end, and the next writer adds the spool. Whatever the
 reader does, the store ends up equal to an undisturbed crawl's."""
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audit.store import Spool, Store
+from audit.store.db import Spool, Store
 from conftest import ROOT, crawl_args
 
 logger = logging.getLogger(__name__)

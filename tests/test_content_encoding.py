@@ -1,4 +1,4 @@
-"""Content encodings undone in one place of our own (audit.contentcoding), bounded, for the crawl (its downloader
+"""Content encodings undone in one place of our own (audit.decode.contentcoding), bounded, for the crawl (its downloader
 middleware), archive ingest and report thumbnails: brotli (which warcio's own decoding fails on), gzip, deflate, zstd
 and chains of them; compression bombs stop at the size limit with a recorded error; unknown and broken encodings are
 recorded errors. The crawl's WARC keeps the bytes as served (still encoded)."""
@@ -28,11 +28,11 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from audit.contentcoding import SUPPORTED, BodyTooLarge, ContentEncodingError, decode, decode_prefix
-from audit.ingest import ingest
-from audit.store import Store
-from audit.testweb.metadata import build_exif
-from audit.warc import WarcFile
+from audit.crawl.warc import WarcFile
+from audit.decode.contentcoding import SUPPORTED, BodyTooLarge, ContentEncodingError, decode, decode_prefix
+from audit.ingest.run import ingest
+from audit.store.db import Store
+from audit.testbed.testweb.writers import build_exif
 from conftest import ROOT, provaudit
 
 PAGE = b"""<!doctype html><html lang="fr"><head><title>Atelier photo</title></head><body>
@@ -82,7 +82,7 @@ def _zstd(data: bytes) -> bytes:
             return __import__(name, fromlist=["compress"]).compress(data)  # type: ignore[no-any-return]
         except ImportError:
             continue
-    pytest.fail("no zstd module, although audit.contentcoding lists zstd")
+    pytest.fail("no zstd module, although audit.decode.contentcoding lists zstd")
 
 
 DATA = b"<p>bonjour</p>" * 500
@@ -162,7 +162,7 @@ def test_a_bomb_stops_at_the_limit_without_the_memory(tmp_path, encoding):
     code = f"""
 import resource, sys
 from pathlib import Path
-from audit.contentcoding import decode, BodyTooLarge
+from audit.decode.contentcoding import decode, BodyTooLarge
 body = Path({str(path)!r}).read_bytes()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

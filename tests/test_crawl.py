@@ -10,8 +10,8 @@ import sys
 
 from warcio.archiveiterator import ArchiveIterator
 
-from audit.groundtruth import check_against_ground_truth, load_ground_truth
-from audit.store import Store
+from audit.store.db import Store
+from audit.testbed.groundtruth import check_against_ground_truth, load_ground_truth
 from conftest import ROOT, crawl_args, only_crawl_id, provaudit
 
 
@@ -141,7 +141,7 @@ def test_warc_records_are_gzip_members_and_compressed_bodies_are_stored(tmp_path
     import hashlib
     import zlib
 
-    from audit.warc import WarcFile, already_compressed
+    from audit.crawl.warc import WarcFile, already_compressed
 
     jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 400
     html = b"<html><body>" + b"<p>bonjour</p>" * 2000 + b"</body></html>"
@@ -180,8 +180,8 @@ def test_warc_records_are_gzip_members_and_compressed_bodies_are_stored(tmp_path
 def test_recorder_links_sightings_whose_image_arrives_later(tmp_path):
     import datetime as dt
 
-    from audit.recorder import PageRefs, Recorder
     from audit.records import ImageFetch, ImageRecord, ImageRef, PageItem
+    from audit.store.recorder import PageRefs, Recorder
 
     now = dt.datetime.now(dt.UTC)
     with Store.open(tmp_path / "r.duckdb") as store:

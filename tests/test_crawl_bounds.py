@@ -1,6 +1,6 @@
-"""Polite crawl bounds: a crawl of an endless link space (the trap web, audit/testweb/trapweb.py) with the default
+"""Polite crawl bounds: a crawl of an endless link space (the trap web, audit/testbed/trapweb.py) with the default
 settings stops by itself, and the store's crawl stats and `provaudit crawl`'s summary say what was cut, per reason.
-The bounds themselves (audit/bounds.py, audit/traps.py) on generated URLs."""
+The bounds themselves (audit/crawl/bounds.py, audit/crawl/traps.py) on generated URLs."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from audit.bounds import CUT_REASONS, PageAdmission, PageLimits
+from audit.crawl.bounds import CUT_REASONS, PageAdmission, PageLimits
+from audit.crawl.traps import calendar_position, repeated_segment
 from audit.settings import DEFAULTS
-from audit.store import Store
-from audit.testweb.trapweb import TrapWeb
-from audit.traps import calendar_position, repeated_segment
+from audit.store.db import Store
+from audit.testbed.trapweb import TrapWeb
 from conftest import ROOT
 
 CRAWL_BOUND = 900  # seconds: the crawl must stop by itself well before (the endless web took 3.4 GB at 150 s)

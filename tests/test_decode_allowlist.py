@@ -1,5 +1,5 @@
-"""Only the formats the tool needs are decoded, chosen by the bytes (audit.imageformats), on every path that opens
-an image; workers die with everything they started (audit.sandbox); lookup and thumbnails are bounded.
+"""Only the formats the tool needs are decoded, chosen by the bytes (audit.decode.formats), on every path that opens
+an image; workers die with everything they started (audit.decode.workers); lookup and thumbnails are bounded.
 
 No test here needs Ghostscript: Pillow's EPS plugin must not be registered at all, a PostScript payload must be refused
 by its bytes, and a stand-in ``gs`` first on PATH (it only notes that it ran) must never run."""
@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from audit.imageformats import DECODED, FormatNotDecoded, identify, open_image
-from audit.lookup import lookup
-from audit.sandbox import Bounds, Job, WorkerPool
-from audit.store import Store
-from audit.thumbnails import thumbnails
-from audit.warc import WarcFile
+from audit.crawl.warc import WarcFile
+from audit.decode.formats import DECODED, FormatNotDecoded, identify, open_image
+from audit.decode.thumbnails import thumbnails
+from audit.decode.workers import Bounds, Job, WorkerPool
+from audit.outputs.lookup import lookup
+from audit.store.db import Store
 from conftest import ROOT
 
 EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n%%EndComments\n"
@@ -85,8 +85,9 @@ def test_only_the_decoded_formats_are_registered_whatever_imports_pillow(tmp_pat
 import json, sys
 import imagehash, scrapy, c2pa, pillow_heif
 from PIL import Image
-import audit.image, audit.ingest, audit.inspect, audit.lookup, audit.batch, audit.metadata, audit.thumbnails
-import audit.report, spiders.provenance
+import audit.decode.imagefacts, audit.ingest.run, audit.outputs.inspection, audit.outputs.lookup
+import audit.decode.batch, audit.decode.metadata, audit.decode.thumbnails
+import audit.outputs.report, spiders.provenance
 Image.init()
 Image.preinit()
 from PIL import EpsImagePlugin, PdfImagePlugin, IptcImagePlugin, FitsImagePlugin, PsdImagePlugin
@@ -110,7 +111,7 @@ print(json.dumps({{"open": sorted(Image.OPEN), "id": sorted(Image.ID)}}))
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_other_formats_are_refused_by_their_bytes(name):
-    from audit.image import analyse_image
+    from audit.decode.imagefacts import analyse_image
 
     data, error = REFUSED[name]
     kind = identify(data[:64])

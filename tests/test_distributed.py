@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from audit.checkpoints import ENV
-from audit.store import Store
+from audit.store.db import Store
 from conftest import ROOT, crawl_args, provaudit
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from audit.export import ExportError, export_store, import_export, partition_name
-from audit.merge import MergeError, merge_stores
-from audit.store import TABLES, Store
+from audit.store.db import TABLES, Store
+from audit.store.export import ExportError, export_store, import_export, partition_name
+from audit.store.merge import MergeError, merge_stores
 from conftest import provaudit
 
 

@@ -1,4 +1,4 @@
-"""Failing servers: a real ``provaudit crawl`` of the fault-injecting web (``audit/testweb/faults.py``) into a real
+"""Failing servers: a real ``provaudit crawl`` of the fault-injecting web (``audit/testbed/faults.py``) into a real
 DuckDB file. The crawl finishes in bounded time; every faulty URL has a row saying what failed, where and why; the
 good images beside them are recorded normally; retries are bounded; the summary and ``crawls.stats`` count the
 failures; a host whose robots.txt is unreachable (5xx, no response) is not crawled (RFC 9309), or with
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from loopsite import LoopSite
 
-from audit.store import Store
-from audit.testweb.faults import CHAIN_LENGTH, GOOD_IMAGES, IMAGE_FAULTS, PAGE_FAULTS, SIZE_LIMIT_HINT, FaultyWeb
+from audit.store.db import Store
+from audit.testbed.faults import CHAIN_LENGTH, GOOD_IMAGES, IMAGE_FAULTS, PAGE_FAULTS, SIZE_LIMIT_HINT, FaultyWeb
 from conftest import ROOT
 from spiders import settings as project
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from audit.fingerprint import Fingerprint, bits_to_int, fingerprint, hamming, reference_fingerprint
+from audit.decode.fingerprint import Fingerprint, bits_to_int, fingerprint, hamming, reference_fingerprint
 
 PHOTOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "photos" / "exif-samples" / "jpg"
 

@@ -5,9 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from audit import geo
-from audit.geo import BORDER_RADIUS_KM, GeoHit, country_at, zone_countries, zone_country
-from audit.testweb import build_web
+from audit.signals import geo
+from audit.signals.geo import BORDER_RADIUS_KM, GeoHit, country_at, zone_countries, zone_country
+from audit.testbed.testweb import build_web
 
 # (name, lat, lon, country, near a border within BORDER_RADIUS_KM?) — None: not asserted (see the comments)
 LANDMARKS = [
@@ -116,7 +116,7 @@ def test_ground_truth_gps_of_the_test_web(tmp_path_factory):
 
 
 def test_test_web_baarle_hertog_city_point_lies_in_a_dutch_counter_enclave():
-    # audit.testweb.world places the city "Baarle-Hertog" (BE) at 51.4420, 4.9290: OSM puts that point in the
+    # audit.testbed.testweb.world places the city "Baarle-Hertog" (BE) at 51.4420, 4.9290: OSM puts that point in the
     # Netherlands, ~60 m from Belgium. The geocoder says so, and flags the border.
     hit = country_at(51.4420, 4.9290)
     assert hit is not None and hit.country == "NL" and hit.border_km is not None and hit.border_km < 0.2

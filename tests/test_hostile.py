@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from audit.image import analyse_image
-from audit.ingest import ingest
-from audit.metadata import read_metadata
-from audit.sandbox import AnalysisPool, Bounds
-from audit.store import Store
+from audit.decode.imagefacts import analyse_image
+from audit.decode.metadata import read_metadata
+from audit.decode.workers import AnalysisPool, Bounds
+from audit.ingest.run import ingest
+from audit.store.db import Store
 from conftest import CORPORA, ROOT
 
 FOLDERS = (CORPORA / "bad-images", CORPORA / "photos")

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.export import ExportError, export_store, import_export
-from audit.merge import MergeError, merge_stores
-from audit.store import TABLES, NotAStore, Store, StoreIncomplete, UnsafeStore
+from audit.store.db import TABLES, NotAStore, Store, StoreIncomplete, UnsafeStore
+from audit.store.export import ExportError, export_store, import_export
+from audit.store.merge import MergeError, merge_stores
 from conftest import ROOT, provaudit
 
 
@@ -403,7 +403,7 @@ def test_the_audit_leaves_a_store_s_own_objects_named_like_its_temporary_tables(
 def test_an_export_manifest_that_is_a_fifo_or_too_large_is_refused_in_one_line(tmp_path):
     """The manifest of an export folder is read only if it is a regular file of bounded size (a FIFO hung the
     ingest; a huge one was read whole)."""
-    from audit.export import MAX_MANIFEST_BYTES, read_manifest
+    from audit.store.export import MAX_MANIFEST_BYTES, read_manifest
 
     fifo_dir = tmp_path / "fifo-export"
     fifo_dir.mkdir()

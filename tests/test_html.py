@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from audit.html import absolute_url, parse_page, srcset_urls
+from audit.decode.html import absolute_url, parse_page, srcset_urls
 
 PAGE = """<!doctype html>
 <html lang="fr-BE"><head><title>Actu  locale</title>

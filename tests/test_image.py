@@ -13,8 +13,8 @@ import imagehash
 import pytest
 from PIL import Image
 
-from audit.fingerprint import hamming
-from audit.image import analyse_image, inspect_dict
+from audit.decode.fingerprint import hamming
+from audit.decode.imagefacts import analyse_image, inspect_dict
 from audit.records import ImageRecord
 
 CORPORA = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"
@@ -98,7 +98,7 @@ def test_huge_declared_size_is_bounded_quietly(tmp_path):
     # what a user sees: run in a fresh interpreter, as the CLI does (pytest rewrites warning filters per test)
     png = tmp_path / "big.png"
     png.write_bytes(_png_declaring(10_000, 10_000))
-    code = ("import sys; from pathlib import Path; from audit.image import analyse_image; "
+    code = ("import sys; from pathlib import Path; from audit.decode.imagefacts import analyse_image; "
             "print(analyse_image(Path(sys.argv[1]).read_bytes(), max_pixels=1_000_000).error)")
     proc = subprocess.run([sys.executable, "-c", code, str(png)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

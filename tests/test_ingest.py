@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from audit.ingest import IngestError, ingest, is_archive
-from audit.store import Store
+from audit.ingest.run import IngestError, ingest, is_archive
+from audit.store.db import Store
 from conftest import ROOT
 
 

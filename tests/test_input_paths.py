@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.ingest import IngestError, ingest
-from audit.store import Store
-from audit.testweb.archives import flat, image, page, png_bytes
+from audit.ingest.run import IngestError, ingest
+from audit.store.db import Store
+from audit.testbed.archives import flat, image, page, png_bytes
 
 SPARSE = 40 * 10**9  # 40 GB, all holes: over the default AUDIT_MAX_FILE_BYTES (4 GiB)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from audit.checkpoints import ENV
-from audit.store import Store
+from audit.store.db import Store
 from conftest import ROOT
 
 DERIVED = ("signals", "opt_outs", "clusters", "attributions")

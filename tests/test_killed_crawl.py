@@ -23,10 +23,10 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from audit.checkpoints import ENV
-from audit.crawlid import JOBDIR_FILE
-from audit.resume import SCHEDULER_STATE, prepare_resume
-from audit.store import Store
-from audit.warc import WarcFile, scan_warc
+from audit.crawl.resume import SCHEDULER_STATE, prepare_resume
+from audit.crawl.warc import WarcFile, scan_warc
+from audit.ids import JOBDIR_FILE
+from audit.store.db import Store
 from conftest import ROOT, crawl_args, only_crawl_id
 
 logger = logging.getLogger(__name__)
@@ -331,7 +331,7 @@ def test_warc_repair_cuts_an_incomplete_record_and_appends_after_it(tmp_path, ca
     with open(path, "ab") as fh:
         fh.write(cut)
     assert scan_warc(path).dropped == len(cut)
-    with caplog.at_level(logging.WARNING, logger="audit.warc"):
+    with caplog.at_level(logging.WARNING, logger="audit.crawl.warc"):
         warc = WarcFile(path)  # a resumed crawl's writer
     assert f"{len(cut)} bytes of an incomplete record" in caplog.text
     assert path.stat().st_size == whole
@@ -401,8 +401,8 @@ def test_sightings_written_before_a_kill_are_linked_when_a_later_run_closes(tmp_
     only the link the recorder makes in its last write completes it."""
     import datetime as dt
 
-    from audit.recorder import PageRefs, Recorder
     from audit.records import ImageFetch, ImageRecord, ImageRef, PageItem
+    from audit.store.recorder import PageRefs, Recorder
     now = dt.datetime.now(dt.UTC)
     page = PageItem(url="http://a.example/", status=200, fetched_at=now)
     ref = ImageRef(page_url="http://a.example/", image_url="http://a.example/1.jpg", fetched_at=now)

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageOps
 from rich.console import Console
 
-from audit.lookup import LookupMatch, LookupResult, SightingInfo, lookup, lookup_json, lookup_table
-from audit.store import Store
+from audit.outputs.lookup import LookupMatch, LookupResult, SightingInfo, lookup, lookup_json, lookup_table
+from audit.store.db import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 UNRELATED = ROOT.parent / "shared" / "corpora" / "photos" / "exif-samples" / "jpg" / "gps" / "DSCN0010.jpg"

@@ -10,7 +10,7 @@ import exifread
 import pytest
 from PIL import Image, TiffImagePlugin
 
-from audit.metadata import (
+from audit.decode.metadata import (
     MAX_VALUE_CHARS,
     merge_location,
     offset_from_gps,

@@ -7,8 +7,8 @@ import re
 
 import numpy as np
 
-from audit.image import analyse_image
-from audit.neardup import HashSet, cluster_labels, near_duplicate_pairs
+from audit.decode.imagefacts import analyse_image
+from audit.derive.neardup import HashSet, cluster_labels, near_duplicate_pairs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tiff", ".ppm", ".pgm", ".pbm"}
 

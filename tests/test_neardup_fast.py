@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit import neardup
-from audit.neardup import (
+from audit.derive import neardup
+from audit.derive.neardup import (
     HashSet,
     cluster_labels,
     near_duplicate_pairs,

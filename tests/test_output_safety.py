@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from audit.store import Store
-from audit.testweb import TestWebServer, build_web
+from audit.store.db import Store
+from audit.testbed.testweb import TestWebServer, build_web
 from audit.textsafe import csv_cell, json_dumps, rich_text, terminal_text
 from conftest import ROOT
 
@@ -296,14 +296,14 @@ def test_lookup_prints_scraped_text_inert(hostile, tmp_path):
             assert "<script>alert" in proc.stdout  # shown as typed...
             assert "[bold red]MARKUP[/] [link=http://evil.test]click[/link]" in proc.stdout  # ...markup included
             assert ":warning:" in proc.stdout
-            assert "INFO audit.lookup: lookup" in proc.stderr  # the -v log line, escaped too
+            assert "INFO audit.outputs.lookup: lookup" in proc.stderr  # the -v log line, escaped too
 
 
 def test_lookup_log_lines_cannot_be_forged_and_metadata_stays_inert(hostile, tmp_path):
     """A file name with line breaks cannot add a log record of its own (-v); a photo whose XMP carries hostile text
     (a near-duplicate of a store image) prints it inert in the table and only escaped in --json."""
     db, photo, _ = hostile
-    forged = tmp_path / "me\nCRITICAL audit.lookup: forged record\r\n.jpg"
+    forged = tmp_path / "me\nCRITICAL audit.outputs.lookup: forged record\r\n.jpg"
     shutil.copy(photo, forged)
     with_xmp = tmp_path / "with-xmp.jpg"
     with Image.open(photo) as img:

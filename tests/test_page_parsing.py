@@ -17,10 +17,10 @@ from loopsite import LoopSite
 from lxml import etree
 from parsel import Selector
 
-import audit.html
-from audit.html import parse_page
-from audit.pagefacts import page_facts
-from audit.store import Store
+import audit.decode.html
+from audit.decode.html import parse_page
+from audit.decode.pagefacts import page_facts
+from audit.store.db import Store
 from conftest import ROOT
 
 URL = "http://site.test/page.html"
@@ -42,15 +42,15 @@ def deep(depth: int, images: int = 3) -> str:
 def _text_work(html: str, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[int, Any]:
     """Characters handed to the text cleaner while parsing ``html`` (captions, alt texts, titles), and the result."""
     seen = [0]
-    clean = audit.html._clean_text
+    clean = audit.decode.html._clean_text
 
     def counting(text: str | None) -> str | None:
         seen[0] += len(text or "")
         return clean(text)
 
-    monkeypatch.setattr(audit.html, "_clean_text", counting)
+    monkeypatch.setattr(audit.decode.html, "_clean_text", counting)
     parsed = parse_page(html, URL, **kw)
-    monkeypatch.setattr(audit.html, "_clean_text", clean)
+    monkeypatch.setattr(audit.decode.html, "_clean_text", clean)
     return seen[0], parsed
 
 
@@ -64,7 +64,8 @@ def test_caption_work_is_linear_in_the_number_of_images(monkeypatch):
         assert chars <= 2.2 * half_chars, (n, chars, half_chars)
         assert parsed.nodes <= 2.2 * half.nodes, (n, parsed.nodes, half.nodes)
     refs = work[4000][1].image_refs
-    assert refs[0].caption.startswith("caption 0 caption 1 caption 2") and len(refs[0].caption) == audit.html.MAX_TEXT
+    assert refs[0].caption.startswith("caption 0 caption 1 caption 2")
+    assert len(refs[0].caption) == audit.decode.html.MAX_TEXT
     assert {r.caption for r in refs} == {refs[0].caption} and refs[3999].alt_text == "photo 3999"
 
 
@@ -137,8 +138,8 @@ def _markup(draw: st.DrawFn, depth: int = 0) -> str:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_markup(), min_size=1, max_size=4).map("".join))
 def test_visible_text_is_the_xpath_it_replaces(html):
-    from audit.htmltree import read_html
-    from audit.pagefacts import MAX_TEXT, _visible_text
+    from audit.decode.htmltree import read_html
+    from audit.decode.pagefacts import MAX_TEXT, _visible_text
 
     root = read_html(html).selector.root
     parts = Selector(root=root, type="html").xpath(_VISIBLE).getall()

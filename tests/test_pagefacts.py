@@ -6,7 +6,7 @@ import json
 
 from parsel import Selector
 
-from audit.pagefacts import MAX_PHONES, MAX_VALUE, page_facts
+from audit.decode.pagefacts import MAX_PHONES, MAX_VALUE, page_facts
 
 BELGIAN = """<!DOCTYPE html>
 <html lang="fr-BE"><head>

@@ -1,4 +1,4 @@
-"""The near-duplicate search partitioned by hash substring (audit/partition.py) returns exactly the pairs of the
+"""The near-duplicate search partitioned by hash substring (audit/derive/partition.py) returns exactly the pairs of the
 single-process search, each pair once, whatever the number of partitions; also on skewed (clustered) hashes."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.neardup import pairs_within
-from audit.partition import block_layout, block_values, partitioned_pairs, search_partition, shuffle
+from audit.derive.neardup import pairs_within
+from audit.derive.partition import block_layout, block_values, partitioned_pairs, search_partition, shuffle
 
 
 def _random(n: int, seed: int = 0) -> np.ndarray:

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.html import MAX_TEXT, absolute_url, looks_like_image_url, parse_page, srcset_urls
-from audit.pagefacts import page_facts
+from audit.decode.html import MAX_TEXT, absolute_url, looks_like_image_url, parse_page, srcset_urls
+from audit.decode.pagefacts import page_facts
 from audit.records import ImageRecord
 from audit.signals import OptOut, Signal, Strength, consent, countries, host, languages, network, page, text
 from audit.signals import c2pa as c2pa_signals

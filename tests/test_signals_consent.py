@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from audit.pagefacts import page_facts
+from audit.decode.pagefacts import page_facts
 from audit.signals.consent import (
     DEFAULT_AGENTS,
     header_opt_outs,
@@ -105,7 +105,7 @@ def test_tdmrep_json() -> None:
 
 
 def test_test_web_robots_and_headers(tmp_path) -> None:
-    from audit.testweb import build_web
+    from audit.testbed.testweb import build_web
 
     web = build_web(tmp_path, photos=60, seed=5)
     hosts = web.manifest["hosts"]
@@ -162,8 +162,8 @@ def test_the_audit_counts_an_unreachable_robots_txt_as_a_complete_disallow(crawl
     import re
     import shutil
 
-    from audit.reference import reference_audit
-    from audit.store import Store
+    from audit.derive.reference import reference_audit
+    from audit.store.db import Store
     from conftest import provaudit
 
     db = tmp_path / "unreachable.duckdb"

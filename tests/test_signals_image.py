@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from audit.image import analyse_image
+from audit.decode.imagefacts import analyse_image
 from audit.records import ImageRecord
 from audit.signals.base import Strength
 from audit.signals.countries import country_from_code, country_from_name
@@ -21,7 +21,7 @@ from audit.signals.image import (
     parse_offset_minutes,
     utc_offset_signals,
 )
-from audit.testweb import build_web
+from audit.testbed.testweb import build_web
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "photos"
 EXIFTOOL = PHOTOS / "exiftool-t-images"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.pagefacts import page_facts
+from audit.decode.pagefacts import page_facts
 from audit.signals.base import Signal, Strength
 from audit.signals.host import host_signals
 from audit.signals.languages import LANGUAGE_COUNTRIES, parse_tag
@@ -158,7 +158,7 @@ def test_server_ip() -> None:
 
 
 def test_test_web(tmp_path) -> None:
-    from audit.testweb import build_web
+    from audit.testbed.testweb import build_web
 
     web = build_web(tmp_path, photos=60, seed=5)
     hosts = web.manifest["hosts"]

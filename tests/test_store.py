@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from audit.store import TABLES, Spool, Store, StoreBusy, StoreError, StoreWriter
+from audit.store.db import TABLES, Spool, Store, StoreBusy, StoreError, StoreWriter
 
 
 def test_schema_created_and_insert_is_idempotent(tmp_path):
@@ -139,8 +139,8 @@ def test_a_read_command_on_a_busy_store_fails_with_one_line(tmp_path):
 
 
 def _items(n: int, now: dt.datetime) -> list[object]:
-    from audit.recorder import PageRefs
     from audit.records import ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
+    from audit.store.recorder import PageRefs
 
     refs = tuple(ImageRef(page_url="http://a.example/", image_url=f"http://a.example/{i}.jpg", fetched_at=now)
                  for i in range(n))
@@ -167,7 +167,7 @@ EXPECTED_SIGHTINGS = [(f"http://a.example/{i}.jpg", f"{i:064x}") for i in range(
 
 
 def test_rows_wait_in_memory_then_in_the_spool_and_the_next_batch_adds_them(tmp_path):
-    from audit.recorder import Recorder
+    from audit.store.recorder import Recorder
 
     db = tmp_path / "s.duckdb"
     writer = StoreWriter(db)
@@ -195,7 +195,7 @@ def test_rows_wait_in_memory_then_in_the_spool_and_the_next_batch_adds_them(tmp_
 
 
 def test_a_store_held_at_the_end_keeps_the_rows_in_the_spool_for_the_next_writer(tmp_path, caplog):
-    from audit.recorder import Recorder
+    from audit.store.recorder import Recorder
 
     db = tmp_path / "s.duckdb"
     writer = StoreWriter(db)
@@ -205,7 +205,7 @@ def test_a_store_held_at_the_end_keeps_the_rows_in_the_spool_for_the_next_writer
         rec.begin(source="test", kind="crawl", settings={}, warc_path=None)
         for item in _items(6, now):
             rec.add(item)
-        with caplog.at_level(logging.ERROR, logger="audit.recorder"):
+        with caplog.at_level(logging.ERROR, logger="audit.store.recorder"):
             started = time.monotonic()
             assert not rec.finish({"finish_reason": "finished"})
             assert time.monotonic() - started >= 0.5
@@ -244,7 +244,7 @@ def test_crawl_rows_merge_in_any_order_and_a_spool_file_is_added_once(tmp_path):
 
 
 def test_policy_host_matches_sighting_hosts_and_keeps_odd_ports():
-    from audit.recorder import host_of, policy_host
+    from audit.store.recorder import host_of, policy_host
 
     assert policy_host("http://WWW.Example.FR/robots.txt") == host_of("http://www.example.fr/a.jpg") == "www.example.fr"
     assert policy_host("https://user:pw@www.example.fr:443/robots.txt") == "www.example.fr"

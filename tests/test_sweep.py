@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from audit.store import Store
-from audit.sweep import POLICIES, Policy, SweepResult, compare_policies, parse_policy, sweep, write_sweep
+from audit.outputs.sweep import POLICIES, Policy, SweepResult, compare_policies, parse_policy, sweep, write_sweep
+from audit.store.db import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTRY = "FR"

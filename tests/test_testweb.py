@@ -18,8 +18,8 @@ import exifread
 import pytest
 from PIL import Image, IptcImagePlugin
 
-from audit.testweb import TestWeb, TestWebServer, build_web
-from audit.testweb.build import GENERATOR_VERSION
+from audit.testbed.testweb import TestWeb, TestWebServer, build_web
+from audit.testbed.testweb.build import GENERATOR_VERSION
 
 SEED = 7  # a tiny web whose 40 photos cover every format and every kind of metadata
 GT_KEYS = {"image_url", "photo_id", "residence_country", "capture_country", "transforms", "kept_metadata", "gps",

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from audit import textsafe
-from audit.summary import markdown_table
+from audit.outputs.summary import markdown_table
 from audit.textsafe import (
     csv_cell,
     html_text,

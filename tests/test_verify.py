@@ -8,9 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from audit.simulate import simulate_deletion, sloppy_vendor
-from audit.store import Store
-from audit.verify import (
+from audit.outputs.verify import (
     POLICIES,
     Match,
     Remaining,
@@ -20,6 +18,8 @@ from audit.verify import (
     verify,
     write_verification,
 )
+from audit.store.db import Store
+from audit.testbed.simulate import simulate_deletion, sloppy_vendor
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTRY = "FR"

@@ -19,10 +19,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from audit.geo import country_at, valid_position
-
-from .base import OptOut, Signal, Strength
-from .countries import country_from_code, country_from_name
+from audit.signals.base import OptOut, Signal, Strength
+from audit.signals.countries import country_from_code, country_from_name
+from audit.signals.geo import country_at, valid_position
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from urllib.parse import unquote, urlsplit
 
 from protego import Protego
 
-from ..httputil import header_values
-from .base import OptOut
+from audit.httputil import header_values
+from audit.signals.base import OptOut
 
 logger = logging.getLogger(__name__)
 

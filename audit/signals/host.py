@@ -11,8 +11,8 @@ from functools import lru_cache
 
 import tldextract
 
-from .base import Signal, Strength
-from .languages import country_code
+from audit.signals.base import Signal, Strength
+from audit.signals.languages import country_code
 
 logger = logging.getLogger(__name__)
 

@@ -16,12 +16,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, TypeGuard
 
-from audit.geo import country_at, valid_position, zone_countries
-from audit.metadata import offset_minutes
+from audit.decode.metadata import offset_minutes
 from audit.records import ImageRecord
-
-from .base import Signal, Strength
-from .countries import country_from_code, country_from_name
+from audit.signals.base import Signal, Strength
+from audit.signals.countries import country_from_code, country_from_name
+from audit.signals.geo import country_at, valid_position, zone_countries
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +289,7 @@ def _offset_source(exif: Mapping[str, Any] | None, utc_offset: str | None) -> st
 def image_signals(record: ImageRecord) -> list[Signal]:
     """Every country signal of one image's metadata: GPS, UTC offset, IPTC/XMP location, C2PA content credentials,
     camera model."""
-    from .c2pa import location_signals as c2pa_location_signals
+    from audit.signals.c2pa import location_signals as c2pa_location_signals
 
     signals = gps_signals(record.gps_lat, record.gps_lon, record.gps_alt)
     signals += utc_offset_signals(record.utc_offset, record.taken_at, _offset_source(record.exif, record.utc_offset))

@@ -1,4 +1,4 @@
-"""Country signals from a page's facts (:func:`audit.pagefacts.page_facts`) and its response headers.
+"""Country signals from a page's facts (:func:`audit.decode.pagefacts.page_facts`) and its response headers.
 
 Declared language tags, geo.* meta tags, schema.org addresses and phone numbers. Each signal quotes the raw value it
 came from. A tag naming a region (``fr-BE``) points at that country (MEDIUM); a bare language (``fr``) is consistent
@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 import phonenumbers
 import pycountry
 
-from ..httputil import header_values
-from .base import Signal, Strength
-from .host import cctld_country
-from .languages import LangTag, country_code, language_countries, parse_tag
+from audit.httputil import header_values
+from audit.signals.base import Signal, Strength
+from audit.signals.host import cctld_country
+from audit.signals.languages import LangTag, country_code, language_countries, parse_tag
 
 logger = logging.getLogger(__name__)
 
@@ -179,9 +179,9 @@ def _position_signal_uncached(kind: str, value: str, evidence: str) -> list[Sign
     if pos is None:
         return []
     try:
-        from audit.geo import country_at  # another module; imported lazily
+        from audit.signals.geo import country_at  # another module; imported lazily
     except ImportError:
-        logger.warning("audit.geo is not available: %s ignored", kind)
+        logger.warning("audit.signals.geo is not available: %s ignored", kind)
         return []
     hit = country_at(*pos)
     if hit is None:

@@ -11,8 +11,8 @@ import re
 import threading
 from typing import Any
 
-from .base import Signal, Strength
-from .languages import language_countries
+from audit.signals.base import Signal, Strength
+from audit.signals.languages import language_countries
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,156 @@
+"""The Scrapy item pipeline: a thin adapter that analyses image bodies off the event loop and hands every item to a
+:class:`~audit.store.recorder.Recorder`, which writes in bulk."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import signals
+
+from audit import settings as audit_settings
+from audit.crawl.robots import policy_failed
+from audit.crawl.warc import warc_path_for
+from audit.decode.workers import AnalysisPool, Bounds
+from audit.ids import crawl_id_for
+from audit.records import POLICY_PATHS, ImageFetch, PolicyFile
+from audit.store.db import StoreWriter
+from audit.store.recorder import Recorder
+
+logger = logging.getLogger(__name__)
+
+RECORDED_SETTINGS = (
+    "BOT_NAME", "USER_AGENT", "ROBOTSTXT_OBEY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "DOWNLOAD_DELAY", "AUTOTHROTTLE_ENABLED", "DEPTH_LIMIT", "JOBDIR", "CLOSESPIDER_PAGECOUNT",
+)
+
+
+class AuditPipeline:
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        s = crawler.settings
+        self.db_path = Path(audit_settings.get(s, "AUDIT_DB"))
+        self.batch_size = int(audit_settings.get(s, "AUDIT_BATCH_SIZE"))
+        self.spool_rows = int(audit_settings.get(s, "AUDIT_SPOOL_ROWS"))
+        self.finish_wait = float(audit_settings.get(s, "AUDIT_STORE_FINISH_WAIT"))
+        self.max_pixels = int(audit_settings.get(s, "AUDIT_MAX_IMAGE_PIXELS"))
+        self.threads = max(1, int(audit_settings.get(s, "AUDIT_ANALYSIS_THREADS")))
+        self.bounds = Bounds(timeout=float(audit_settings.get(s, "AUDIT_ANALYSIS_TIMEOUT")),
+                             max_memory=int(audit_settings.get(s, "AUDIT_ANALYSIS_MEMORY")),
+                             max_pixels=self.max_pixels)
+        self._local = threading.local()  # each analysis thread drives one AnalysisPool (they are not thread-safe)
+        self._pools: list[AnalysisPool] = []
+        self._pools_lock = threading.Lock()
+        self.source = str(audit_settings.get(s, "AUDIT_SOURCE"))
+        self.store: StoreWriter | None = None
+        self.recorder: Recorder | None = None
+        self.pool: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> AuditPipeline:
+        pipe = cls(crawler)
+        crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(pipe.response_received, signal=signals.response_received)
+        crawler.signals.connect(pipe.policy_failed, signal=policy_failed)
+        return pipe
+
+    def response_received(self, response: Any, request: Any, spider: Any = None) -> None:
+        """Keep every robots.txt and tdmrep.json the crawl fetched: the audit reports which collected images their
+        rules forbade."""
+        kind = POLICY_PATHS.get(urlsplit(response.url).path)
+        if self.recorder is None or kind is None:
+            return
+        body = response.body.decode("utf-8", errors="replace")
+        self.recorder.add(PolicyFile(kind=kind, url=response.url, status=response.status, body=body,
+                                     fetched_at=dt.datetime.now(dt.UTC)))
+
+    def policy_failed(self, policy: PolicyFile) -> None:
+        """A robots.txt or tdmrep.json that failed without a response (:mod:`audit.crawl.robots`): recorded with its
+        error, so the audit knows the host's rules were unreachable."""
+        if self.recorder is not None:
+            self.recorder.add(policy)
+
+    def crawl_settings(self) -> dict[str, Any]:
+        s = self.crawler.settings
+        recorded = {name: s.get(name) for name in RECORDED_SETTINGS}
+        recorded.update({st.name: s.get(st.name, st.default) for st in audit_settings.SETTINGS})
+        return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v)) for k, v in recorded.items()}
+
+    def open_spider(self) -> None:
+        crawl_id = crawl_id_for(self.crawler)
+        # held only while a batch is written: a notebook or `provaudit report` can open the store in between
+        self.store = StoreWriter(self.db_path)
+        self.recorder = Recorder(self.store, crawl_id, batch_size=self.batch_size, spool_rows=self.spool_rows,
+                                 finish_wait=self.finish_wait)
+        warc = str(warc_path_for(self.crawler)) if self.crawler.settings.getbool("AUDIT_WARC", True) else None
+        self.recorder.begin(source=self.source, kind="crawl", settings=self.crawl_settings(), warc_path=warc)
+        done_with = getattr(getattr(self.crawler.engine, "scheduler", None), "done_with", None)
+        if done_with is not None:  # a worker of a shared crawl (audit.crawl.shared)
+            self.recorder.on_commit = done_with
+        self.crawler._provaudit_pipeline = self
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="provaudit-analyse")
+        logger.info("recording crawl %s into %s", crawl_id, self.db_path)
+
+    def _analyse(self, item: ImageFetch) -> ImageFetch:
+        """Runs in an analysis thread, which hands the bytes to its own worker process and waits: decoding and
+        metadata parsing neither hold the crawler's GIL nor can a hostile file hang or crash the crawl (a worker
+        over the time or memory bound is killed and replaced; the image is still recorded, with the error)."""
+        body = item.body or b""
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = AnalysisPool(1, bounds=self.bounds)
+            self._local.pool = pool
+            with self._pools_lock:
+                self._pools.append(pool)
+        return dataclasses.replace(item, record=pool.analyse(body), body=None)
+
+    async def process_item(self, item: Any) -> Any:
+        if isinstance(item, ImageFetch) and item.body is not None:
+            assert self.pool is not None
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                item = self._analyse(item)
+            else:
+                item = await loop.run_in_executor(self.pool, self._analyse, item)
+        if self.recorder is not None:
+            self.recorder.add(item)
+        return item
+
+    def flush(self) -> None:
+        """Write what is buffered now (a shared crawl's worker does so when it runs out of requests)."""
+        if self.recorder is not None:
+            self.recorder.flush()
+
+    def close_spider(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        with self._pools_lock:
+            pools, self._pools = self._pools, []
+        for pool in pools:
+            stats = dict(pool.stats)
+            pool.close()
+            if stats.get("timed_out") or stats.get("crashed"):
+                logger.warning("image analysis: %s", stats)
+
+    def spider_closed(self, spider: Any = None, reason: str = "") -> None:
+        if self.recorder is None or self.store is None:
+            return
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        keep = {k: v for k, v in stats.items() if isinstance(v, int | float | str) and not k.startswith("log_count")}
+        keep["finish_reason"] = reason
+        # the recorder's last write links every sighting of the crawl still without its image, those an earlier run
+        # wrote before their image arrived included (a resumed run records them again: INSERT OR IGNORE keeps them)
+        self.recorder.finish(keep)
+        counts = dict(self.recorder.counts)
+        self.store.close()
+        self.store = None
+        self.recorder = None
+        logger.info("crawl recorded: %s", counts)

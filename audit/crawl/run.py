@@ -1,0 +1,101 @@
+"""Run the provenance spider from Python (what ``provaudit crawl`` and ``provaudit demo`` call).
+
+Scrapy's reactor can run once per process, so :func:`run_crawl` is meant to be called once per process (the CLI);
+tests run the CLI in a subprocess.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+from audit.crawl.resume import ResumeState, resume_state_for
+from audit.crawl.warc import warc_path_for
+from audit.ids import crawl_id_for
+from audit.records import ImageFetch, PageItem
+from audit.store.recorder import PageRefs
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class CrawlResult:
+    crawl_id: str
+    db_path: Path
+    warc_path: Path | None
+    stats: dict[str, Any] = field(default_factory=dict)
+    resume: ResumeState | None = None  # how the run started: fresh, resumed, or resumed after a kill
+
+    @property
+    def finish_reason(self) -> str:
+        return str(self.stats.get("finish_reason", ""))
+
+
+def project_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The project's Scrapy settings (``spiders.settings``) with ``overrides`` applied, whatever the cwd."""
+    settings = Settings()
+    settings.setmodule("spiders.settings", priority="project")
+    if overrides:
+        settings.setdict(dict(overrides), priority="cmdline")
+    return settings
+
+
+def run_crawl(
+    start_urls: Sequence[str],
+    db_path: str | Path,
+    *,
+    allowed_domains: Sequence[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> CrawlResult:
+    """Crawl ``start_urls`` into the store at ``db_path`` (created if needed) and return the crawl's id and stats.
+
+    ``settings`` are Scrapy settings (``AUDIT_*`` included) applied over the project's. ``progress`` is called with
+    ``("page", 1)``, ``("image", 1)`` and ``("bytes", n)`` as items are recorded."""
+    from spiders.provenance import ProvenanceSpider
+
+    overrides = dict(settings or {})
+    overrides["AUDIT_DB"] = str(db_path)
+    if overrides.get("AUDIT_REDIS_URL"):
+        from audit.crawl.shared import check_redis, redis_key
+
+        check_redis(str(overrides["AUDIT_REDIS_URL"]))
+        overrides.setdefault("AUDIT_REDIS_KEY", redis_key(start_urls))
+    # The caller owns logging (the CLI configures the root handler); Scrapy only sets its loggers' levels.
+    overrides["LOG_INSTALL_ROOT_HANDLER"] = False
+    merged = project_settings(overrides)
+    process = CrawlerProcess(merged)
+    level = merged.get("LOG_LEVEL", "INFO")
+    for name in ("scrapy", "twisted", "py.warnings"):
+        logging.getLogger(name).setLevel(level)
+    crawler = process.create_crawler(ProvenanceSpider)
+    crawl_id = crawl_id_for(crawler)
+    # with JOBDIR: resumed cleanly, or after a kill (Scrapy's state discarded); here, so that a store locked by
+    # another writer is reported before the crawl starts
+    resume = resume_state_for(crawler)
+
+    if progress is not None:
+        def on_item(item: Any, **_: Any) -> None:
+            if isinstance(item, PageItem | PageRefs):
+                progress("page", 1)
+            elif isinstance(item, ImageFetch):
+                progress("image", 1)
+                if item.record is not None:
+                    progress("bytes", item.record.size)
+
+        crawler.signals.connect(on_item, signal=signals.item_scraped, weak=False)
+
+    process.crawl(crawler, start_urls=list(start_urls), allowed_domains=list(allowed_domains or []))
+    process.start()
+    stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+    warc = warc_path_for(crawler) if crawler.settings.getbool("AUDIT_WARC", True) else None
+    return CrawlResult(crawl_id=crawl_id, db_path=Path(db_path), warc_path=warc, stats=stats, resume=resume)

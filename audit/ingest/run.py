@@ -1,0 +1,439 @@
+"""Ingest what others crawled: WARC/ARC archives (Common Crawl, Archive-It, our own crawls) and folders of image
+files (a vendor's data export), through the same items and :class:`~audit.store.recorder.Recorder` as a live crawl."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import gzip
+import logging
+import os
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from audit.decode.formats import HEAD_BYTES, identify
+from audit.decode.html import looks_like_image_url, parse_page
+from audit.decode.htmltree import read_html
+from audit.decode.pagefacts import page_facts
+from audit.decode.workers import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, AnalysisPool, Bounds
+from audit.httputil import is_html, is_image_type
+from audit.ids import ingest_crawl_id
+from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
+from audit.ingest.warcpayload import BodyTooLarge, ContentEncodingError, RecordPayload
+from audit.inputs import (
+    DEFAULT_MAX_FILE_BYTES,
+    Refused,
+    check_regular,
+    open_regular,
+    sha256_open,
+    sha256_regular,
+    walk_entries,
+)
+from audit.records import POLICY_PATHS, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
+from audit.store.db import Store
+from audit.store.recorder import Recorder
+
+logger = logging.getLogger(__name__)
+
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+Progress = Callable[[str, int], None]
+Item = PageItem | ImageRef | ImageFetch | PolicyFile
+MAX_POLICY_BYTES = 512 * 1024
+MAX_ERRORS_PER_ARCHIVE = 100  # errors recorded per archive file; the rest are counted
+
+
+class IngestError(Exception):
+    """An input path cannot be ingested at all (does not exist, cannot be read)."""
+
+
+@dataclass
+class IngestResult:
+    crawl_id: str
+    pages: int = 0
+    images: int = 0
+    sightings: int = 0
+    records: int = 0
+    errors: list[str] = field(default_factory=list)
+    analysis: dict[str, int] = field(default_factory=dict)  # AnalysisPool.stats: analysed, timed_out, crashed
+    skipped: list[str] = field(default_factory=list)  # paths in folders not read ("<path>: <why>"), also in errors
+
+
+def is_archive(path: Path) -> bool:
+    """A WARC or ARC file, by its name or, failing that, by its first bytes (also inside gzip). Only a regular file
+    is opened (without blocking): anything else is not an archive by content."""
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        return True
+    try:
+        with open_regular(path, None) as fh:
+            return _is_archive_file(path, fh)
+    except (Refused, OSError):
+        return False
+
+
+def _is_archive_file(path: Path, fh: BinaryIO) -> bool:
+    """:func:`is_archive` of an open regular file (read from its start; its position is left anywhere)."""
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        return True
+    try:
+        fh.seek(0)
+        head = fh.read(64)
+        if head.startswith(b"\x1f\x8b"):
+            fh.seek(0)
+            with gzip.GzipFile(fileobj=fh) as gz:
+                head = gz.read(64)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error):
+        return False
+    return head.startswith((b"WARC/", b"filedesc://"))
+
+
+def sniff_image(data: bytes) -> bool:
+    """Whether ``data`` (a payload's first bytes) starts like an image of a format the tool decodes
+    (:func:`audit.decode.formats.identify`)."""
+    kind = identify(data)
+    return kind is not None and kind.decoded
+
+
+def file_sha256(path: Path, max_bytes: int | None = None) -> str:
+    """SHA-256 of a regular file of at most ``max_bytes`` bytes; :class:`audit.inputs.Refused` for anything else
+    (a FIFO, a device, a file over the limit), before a byte is read."""
+    return sha256_regular(path, max_bytes)
+
+
+def _header_dict(http_headers: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if http_headers is None:
+        return out
+    for name, value in http_headers.headers[:100]:
+        out.setdefault(name.lower()[:200], []).append(value[:2000])
+    return out
+
+
+def _parse_warc_date(value: str | None) -> dt.datetime:
+    if value:
+        for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y%m%d%H%M%S"):
+            try:
+                return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
+            except ValueError:
+                continue
+    return dt.datetime.now(dt.UTC)
+
+
+class _ArchiveErrors:
+    """The errors of one archive, each naming the file and the offset; at most ``MAX_ERRORS_PER_ARCHIVE`` kept."""
+
+    def __init__(self, path: Path, sink: list[str] | None) -> None:
+        self.path = path
+        self.sink = sink if sink is not None else []
+        self.count = 0
+
+    def add(self, offset: int | str, what: str) -> None:
+        self.count += 1
+        message = f"{self.path}: offset {offset}: {what}"
+        if self.count <= MAX_ERRORS_PER_ARCHIVE:
+            logger.warning("%s", message)
+            self.sink.append(message)
+        elif self.count == MAX_ERRORS_PER_ARCHIVE + 1:
+            self.sink.append(f"{self.path}: more errors, not listed")
+
+
+def iter_archive(
+    path: Path, *, max_image_bytes: int, max_page_bytes: int, errors: list[str] | None = None,
+    limits: ArchiveLimits | None = None, max_file_bytes: int | None = None,
+) -> Iterator[Item]:
+    """Items from one WARC/ARC file: pages with their image references, and images with their bytes (``body``;
+    the caller analyses them).
+
+    Never raises for a broken archive: each break is appended to ``errors`` as ``"<file>: offset <n>: <what>"``.
+    Records are framed by :func:`audit.ingest.archive.read_archive` (bounded header lines and blocks; a record is read
+    only when its Content-Length fits; reading resumes at the next record start after a broken one, so the good
+    records before and after it are kept and no item is made of another record's bytes). A record whose content
+    cannot be read is an error of its own; the next record is read normally. A file that is not a regular file,
+    or is larger than ``max_file_bytes``, is one error."""
+    log = _ArchiveErrors(path, errors)
+    limits = limits or ArchiveLimits()
+    if limits.max_body is None:  # what _record_items may read of a block, with room for HTTP framing and encodings
+        limits = dataclasses.replace(limits, max_body=max(max_image_bytes, max_page_bytes, MAX_POLICY_BYTES)
+                                     + 1024 * 1024)
+    try:
+        for framed in read_archive(path, limits=limits, report=log.add, max_file_bytes=max_file_bytes):
+            try:
+                items = list(_record_items(framed.record, max_image_bytes=max_image_bytes,
+                                           max_page_bytes=max_page_bytes))
+            except Exception as exc:  # content that breaks its decoders (encodings, HTML): this record only
+                log.add(framed.where, f"record unreadable ({short_reason(exc)}); the next record is read")
+                continue
+            yield from items
+    except Refused as exc:
+        log.add(0, f"archive not read: {exc}")
+
+
+def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> Iterator[Item]:
+    """The items of one archive record (none for requests, metadata, revisits, non-image resources)."""
+    if record.rec_type not in ("response", "resource"):
+        return
+    url = record.rec_headers.get_header("WARC-Target-URI")
+    if not url:
+        return
+    url = url.strip("<>")
+    when = _parse_warc_date(record.rec_headers.get_header("WARC-Date"))
+    http = record.http_headers if record.rec_type == "response" else None
+    status = int(http.get_statuscode() or 0) if http is not None and http.get_statuscode() else None
+    ctype = (http.get_header("Content-Type") if http is not None else None) or record.rec_headers.get_header(
+        "Content-Type"
+    )
+    ip = record.rec_headers.get_header("WARC-IP-Address")
+    headers = _header_dict(http)
+    payload = RecordPayload(record)  # de-chunked, content encoding undone (audit.decode.contentcoding), bounded
+    if is_html(ctype):
+        try:
+            body = payload.read(max_page_bytes)
+        except ContentEncodingError as exc:  # too large, or an unknown or broken content encoding
+            why = str(exc) if payload.encodings else f"page larger than {max_page_bytes} bytes"
+            yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, content_type=ctype,
+                           headers=headers, error=f"{why}, not parsed")
+            return
+        text = body.decode(_charset(ctype) or "utf-8", errors="replace")
+        tree = read_html(text)
+        parsed = parse_page(tree, url, fetched_at=when)
+        yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, lang=parsed.lang,
+                       content_type=ctype, headers=headers, facts=page_facts(tree, url), error=parsed.error)
+        yield from parsed.image_refs
+        return
+    policy = POLICY_PATHS.get(urlsplit(url).path)
+    if policy is not None:
+        error = None
+        try:
+            raw = payload.read(MAX_POLICY_BYTES)
+        except BodyTooLarge:  # the start of an over-long file is read, as before
+            raw = payload.head(MAX_POLICY_BYTES, limit=MAX_POLICY_BYTES)
+        except ContentEncodingError as exc:
+            raw, error = b"", str(exc)
+        yield PolicyFile(kind=policy, url=url, status=status or 0, body=raw.decode("utf-8", errors="replace"),
+                         fetched_at=when, error=error)
+        return
+    if status is not None and not 200 <= status < 300:
+        return  # redirects and errors of non-page resources: nothing to record as content
+    head = payload.head(HEAD_BYTES, limit=max_image_bytes)
+    if not (is_image_type(ctype) or looks_like_image_url(url) or sniff_image(head)):
+        return
+    try:
+        body = payload.read(max_image_bytes)
+    except ContentEncodingError as exc:  # too large, or an unknown or broken content encoding
+        why = str(exc) if payload.encodings else f"image larger than {max_image_bytes} bytes"
+        yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
+                         server_ip=ip, headers=headers, error=why)
+        return
+    yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
+                     server_ip=ip, headers=headers, body=body)
+
+
+def _charset(ctype: str | None) -> str | None:
+    if not ctype or "charset=" not in ctype.lower():
+        return None
+    value = ctype.lower().split("charset=", 1)[1].split(";")[0].strip().strip("\"'")
+    try:
+        "".encode(value)
+    except LookupError:
+        return None
+    return value
+
+
+def _file_url(path: Path) -> str:
+    """The ``file://`` URL of a path found or named: its folder resolved, its own name kept (a symlink is named
+    as itself, not as its target)."""
+    return (path.parent.resolve() / path.name).as_uri()
+
+
+def _refused(path: Path, why: str, errors: list[str] | None, skipped: list[str] | None) -> Iterator[Item]:
+    """The rows of a path that is not read: a sighting of its URL and a failed fetch saying why."""
+    message = f"{path}: {why}"
+    logger.warning("%s", message)
+    for sink in (errors, skipped):
+        if sink is not None:
+            sink.append(message)
+    url = _file_url(path)
+    when = dt.datetime.now(dt.UTC)
+    yield ImageRef(page_url=None, image_url=url, ref_kind="file", fetched_at=when)
+    yield ImageFetch(url=url, final_url=url, fetched_at=when, error=why)
+
+
+def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = 8 * 1024 * 1024,
+               errors: list[str] | None = None, max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+               limits: ArchiveLimits | None = None, skipped: list[str] | None = None) -> Iterator[Item]:
+    """Items from a folder of files (or one file): every entry is recorded by its URL (``file://``), a regular file
+    with its bytes (``body``; the caller analyses them), readable or not.
+
+    Only regular files are read, and only when at most ``max_file_bytes`` bytes (checked before reading; one over
+    ``max_image_bytes`` is hashed, not decoded). A symlink is followed only to a regular file inside ``root``. Any
+    other entry -- a FIFO, socket or device, a symlink leading outside ``root``, to a folder, to something that is
+    not a regular file or nowhere, a file over the size limit, a file that cannot be opened -- is recorded as a
+    failed fetch saying why, appended to ``errors`` and ``skipped``; nothing is opened that could block. WARC/ARC
+    files found in a folder are read as archives (their errors go to ``errors``)."""
+    entries = walk_entries(root) if root.is_dir() else iter([(root, root, None)])
+    for path, target, refusal in entries:
+        if target is None:
+            yield from _refused(path, refusal or "not read", errors, skipped)
+            continue
+        try:
+            with open_regular(target, max_file_bytes) as fh:
+                st = os.fstat(fh.fileno())
+                when = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
+                if root.is_dir() and _is_archive_file(path, fh):
+                    archive = True
+                elif st.st_size > max_image_bytes:
+                    archive = False
+                    record = ImageRecord(sha256=sha256_open(fh, max_file_bytes), size=st.st_size,
+                                         error=f"file larger than {max_image_bytes} bytes, not decoded")
+                    fetch = ImageFetch(url=_file_url(path), final_url=_file_url(path), fetched_at=when,
+                                       record=record)
+                else:
+                    archive = False
+                    fh.seek(0)
+                    body = fh.read(max_image_bytes + 1)
+                    if len(body) > max_image_bytes:
+                        raise Refused(f"file grew past {max_image_bytes} bytes while it was read: not read")
+                    fetch = ImageFetch(url=_file_url(path), final_url=_file_url(path), fetched_at=when, body=body)
+        except Refused as exc:
+            yield from _refused(path, str(exc), errors, skipped)
+            continue
+        except OSError as exc:
+            yield from _refused(path, f"cannot read file: {exc.strerror or exc}", errors, skipped)
+            continue
+        if archive:
+            yield from iter_archive(target, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                    errors=errors, limits=limits, max_file_bytes=max_file_bytes)
+            continue
+        url = _file_url(path)
+        yield ImageRef(page_url=None, image_url=url, ref_kind="file", fetched_at=when)
+        yield fetch
+
+
+def analysed(items: Iterator[Item], pool: AnalysisPool, window: int | None = None) -> Iterator[Item]:
+    """``items`` in order, each :class:`ImageFetch` carrying a ``body`` given its record (analysed in ``pool``,
+    bounded in time and memory) in place of the body; up to ``window`` analyses in flight."""
+    window = window or 2 * pool.size
+    pending: deque[tuple[Item, Future[ImageRecord] | None]] = deque()
+    in_flight = 0
+
+    def pop() -> Item:
+        nonlocal in_flight
+        item, future = pending.popleft()
+        if future is None:
+            return item
+        in_flight -= 1
+        assert isinstance(item, ImageFetch)
+        return dataclasses.replace(item, record=pool.result(future), body=None)
+
+    try:
+        for item in items:
+            if isinstance(item, ImageFetch) and item.body is not None and item.record is None:
+                pending.append((item, pool.submit(item.body)))
+                in_flight += 1
+            else:
+                pending.append((item, None))
+            while pending and (in_flight >= window or pending[0][1] is None or pending[0][1].done()):
+                yield pop()
+    except Exception:
+        while pending:  # the items broke off: what was read before is kept
+            yield pop()
+        raise
+    while pending:
+        yield pop()
+
+
+def ingest(
+    store: Store,
+    paths: Sequence[str | Path],
+    *,
+    crawl_id: str | None = None,
+    batch_size: int = 500,
+    max_image_bytes: int = 32 * 1024 * 1024,
+    max_page_bytes: int = 8 * 1024 * 1024,
+    max_pixels: int = 64_000_000,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    workers: int = 2,
+    progress: Progress | None = None,
+    max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+    archive_limits: ArchiveLimits | None = None,
+) -> IngestResult:
+    """Ingest archives, folders and image files into ``store`` as one crawl.
+
+    The crawl id is derived from the inputs (an archive or file by its content digest, a folder by its absolute
+    path) unless given, so ingesting the same inputs again adds no rows. Images are analysed in ``workers`` worker
+    processes, each file bounded by ``timeout`` seconds, ``max_memory`` bytes of address space and ``max_pixels``
+    decoded pixels (see :mod:`audit.decode.workers`); a file over a bound is still recorded, with its error. A broken
+    archive is recorded as errors naming the file and the offset; the records before and after each break are
+    kept; archive records are read within ``archive_limits`` (header lines and blocks).
+
+    Every path named must be a folder or a regular file of at most ``max_file_bytes`` bytes (a symlink to one
+    counts), else :class:`IngestError` names it and why, before anything is read or recorded: nothing hangs on a
+    FIFO or reads ``/dev/zero``. Inside folders, paths that are not read are recorded as failed fetches (see
+    :func:`iter_files`) and listed in ``skipped``."""
+    bounds = Bounds(timeout=timeout, max_memory=max_memory, max_pixels=max_pixels)
+    resolved = [Path(p) for p in paths]
+    for p in resolved:
+        if not p.exists():
+            raise IngestError(f"no such file or folder: {p}")
+        if p.is_dir():
+            continue
+        try:
+            check_regular(p.stat(), max_file_bytes)
+        except Refused as exc:
+            raise IngestError(f"cannot ingest {p}: {exc}") from exc
+        except OSError as exc:
+            raise IngestError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    try:
+        keys = sorted(f"dir:{p.resolve()}" if p.is_dir() else f"file:{file_sha256(p, max_file_bytes)}"
+                      for p in resolved)
+    except Refused as exc:  # a path changed since it was checked
+        raise IngestError(f"cannot ingest: {exc}") from exc
+    except OSError as exc:
+        raise IngestError(f"cannot read {exc.filename}: {exc.strerror or exc}") from exc
+    crawl_id = crawl_id or ingest_crawl_id("ingest", "\n".join(keys))
+    kind = "warc" if all(is_archive(p) for p in resolved) else "files"
+    recorder = Recorder(store, crawl_id, batch_size=batch_size)
+    recorder.begin(source=" ".join(str(p) for p in resolved), kind=kind,
+                   settings={"max_image_bytes": max_image_bytes, "max_page_bytes": max_page_bytes,
+                             "max_pixels": max_pixels, "timeout": timeout, "max_memory": max_memory,
+                             "max_file_bytes": max_file_bytes},
+                   warc_path=None)
+    result = IngestResult(crawl_id=crawl_id)
+    with AnalysisPool(workers, bounds=bounds) as pool:
+        for path in resolved:
+            items: Iterator[Item]
+            if is_archive(path):
+                items = iter_archive(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                     errors=result.errors, limits=archive_limits, max_file_bytes=max_file_bytes)
+            else:
+                items = iter_files(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                   errors=result.errors, max_file_bytes=max_file_bytes, limits=archive_limits,
+                                   skipped=result.skipped)
+            try:
+                for item in analysed(items, pool):
+                    recorder.add(item)
+                    result.records += 1
+                    if isinstance(item, PageItem):
+                        result.pages += 1
+                    elif isinstance(item, ImageRef):
+                        result.sightings += 1
+                    elif isinstance(item, ImageFetch) and item.record is not None:
+                        result.images += 1
+                    if progress is not None:
+                        progress(type(item).__name__, 1)
+            except (OSError, EOFError, ValueError) as exc:  # e.g. a file removed while being read
+                message = f"{path}: reading stopped after {result.records} records: {exc}"
+                logger.warning("%s", message)
+                result.errors.append(message)
+        result.analysis = dict(pool.stats)
+    stats: dict[str, Any] = {"errors": result.errors} if result.errors else {}
+    if result.analysis.get("timed_out") or result.analysis.get("crashed"):
+        stats["analysis"] = result.analysis
+    recorder.finish(stats)
+    return result

@@ -1,0 +1,99 @@
+"""What ``provaudit inspect`` shows for one file: what the store would record, the signals in the image itself and
+the country they point to.
+
+Files are analysed in a worker process under :class:`audit.decode.workers.Bounds` (time, memory, pixels), so a file that
+hangs or crashes a decoder gives an object whose ``error`` says so, and the next file is still inspected."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from audit.decode.imagefacts import inspect_dict
+from audit.decode.workers import AnalysisPool, Bounds
+from audit.derive.attribution import Evidence, attribute
+from audit.inputs import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_READ_BYTES
+from audit.inputs import Refused, open_regular, sha256_open
+from audit.records import ImageRecord
+from audit.signals.image import image_signals
+
+EMPTY_KEYS = ("sha256", "format", "width", "height", "phash", "dhash", "gps", "taken_at", "utc_offset", "location")
+DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
+
+
+def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
+                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, workers: int = 1,
+                  start_method: str | None = "fork",
+                  max_read_bytes: int | None = DEFAULT_MAX_READ_BYTES) -> Iterator[dict[str, Any]]:
+    """The inspect object of each file, in order; a file that cannot be read gives an object whose ``error`` says
+    why. Never raises for a bad file. ``start_method="fork"`` is right from a process without threads (the CLI).
+
+    Only regular files are read (a symlink to one is followed), opened without blocking and checked before a byte
+    is read: a FIFO, ``/dev/zero`` or a device gives an error object at once, a file over ``max_read_bytes`` is not
+    read, one over ``max_file_bytes`` is hashed but not decoded."""
+    bounds = bounds or Bounds()
+
+    def contents() -> Iterator[tuple[tuple[str, ImageRecord | dict[str, Any] | None], bytes]]:
+        for path in paths:
+            name = str(path)
+            try:
+                with open_regular(path, max_read_bytes) as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    if size > max_file_bytes:
+                        record = ImageRecord(sha256=sha256_open(fh, max_read_bytes), size=size,
+                                             error=f"file larger than {max_file_bytes} bytes, not decoded")
+                        yield (name, record), b""
+                        continue
+                    data = fh.read(max_file_bytes + 1)
+                if len(data) > max_file_bytes:
+                    raise Refused(f"file grew past {max_file_bytes} bytes while it was read: not read")
+            except Refused as exc:
+                yield (name, _unreadable(name, str(exc))), b""
+                continue
+            except OSError as exc:
+                yield (name, _unreadable(name, f"cannot read file: {exc.strerror or exc}")), b""
+                continue
+            yield (name, None), data
+
+    with AnalysisPool(workers, bounds=bounds, start_method=start_method) as pool:
+        for (name, known), record in pool.map(contents()):
+            if isinstance(known, dict):
+                yield known
+            else:
+                yield inspect_record(name, known if known is not None else record)
+
+
+def inspect_file(path: str | Path, *, max_pixels: int = 64_000_000, bounds: Bounds | None = None) -> dict[str, Any]:
+    """The inspect object of one file; a file that cannot be read gives an object whose ``error`` says why."""
+    bounds = bounds or Bounds(max_pixels=max_pixels)
+    return next(inspect_files([path], bounds=bounds))
+
+
+def _unreadable(path: str, error: str) -> dict[str, Any]:
+    return {"path": path, **dict.fromkeys(EMPTY_KEYS), "error": error, "signals": [], "country": None,
+            "attribution": None}
+
+
+def inspect_record(path: str, record: ImageRecord) -> dict[str, Any]:
+    """The inspect object of an analysed file: the record's fields, its image-level signals and attribution."""
+    obj = inspect_dict(path, record)
+    signals = image_signals(record)
+    obj["signals"] = [
+        {"kind": s.kind, "country": s.country, "strength": str(s.strength), "evidence": s.evidence,
+         **({"weight": round(s.weight, 4)} if s.weight != 1 else {}), **({"detail": s.detail} if s.detail else {})}
+        for s in signals
+    ]
+    result = attribute(Evidence(kind=s.kind, country=s.country, strength=str(s.strength), weight=s.weight,
+                                border_km=_float(s.detail.get("near_border_km"))) for s in signals)
+    obj["country"] = result.country
+    obj["attribution"] = {"score": result.score, "tier": result.tier, "explanation": result.explanation}
+    return obj
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,398 @@
+"""The figures of the claim report, computed from a store: a JSON-safe dict, one key per section."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from audit.decode.workers import Bounds
+from audit.outputs.sweep import compare_policies, has_ground_truth
+from audit.settings import DEFAULTS
+from audit.store.db import Store
+from audit.testbed.evaluate import Rate
+
+logger = logging.getLogger(__name__)
+DEFAULT_MAX_IMAGE_BYTES = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"])
+
+CLEARVIEW_CLAIM = (
+    "there is no way to determine if a person has French citizenship purely from a public photo from the "
+    "internet, therefore it is impossible to delete data from French residents"
+)
+CLAIM_SOURCE = "Clearview AI, answering the CNIL's 2022 order to delete the data of people in France"
+
+TIERS = ("strong", "medium", "weak")
+MODES = {"direct": ("direct_country", "direct_tier"), "propagated": ("country", "tier")}
+LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("strong", ("strong",)),
+    ("medium", ("medium",)),
+    ("weak", ("weak",)),
+    ("strong or medium", ("strong", "medium")),
+    ("any tier", ("strong", "medium", "weak")),
+)
+STRENGTH_RANK = "CASE {c} WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
+THRESHOLDS = [round(i / 20, 2) for i in range(20)]
+# A search engine honouring these would not list the image for the sighting (Google's documented rules).
+SEARCH_BLOCK_SQL = """
+    (kind = 'robots_txt' AND value = 'disallow' AND applies_to = 'Googlebot-Image')
+    OR (kind IN ('x_robots_tag', 'meta_robots') AND value IN ('noindex', 'noimageindex', 'none')
+        AND lower(applies_to) IN ('*', 'googlebot', 'googlebot-image', 'robots'))
+"""
+# Reservations against AI training / text-and-data mining.
+AI_BLOCK_SQL = """
+    (kind = 'robots_txt' AND value = 'disallow' AND applies_to IN ('GPTBot', 'CCBot', 'Google-Extended'))
+    OR (kind IN ('x_robots_tag', 'meta_robots') AND value IN ('noai', 'noimageai'))
+    OR (kind = 'tdm_reservation')
+"""
+
+
+def rate(hits: Any, n: Any) -> dict[str, Any]:
+    return Rate(int(hits or 0), int(n or 0)).as_dict()
+
+
+def _in(values: Iterable[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, dt.datetime | dt.date) else (None if value is None else str(value))
+
+
+def normalise_country(country: str) -> str:
+    cc = country.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", cc):
+        raise ValueError(f"country must be an ISO 3166-1 alpha-2 code, not {country!r}")
+    return cc
+
+
+# A signal points to country $1: the same rows as the view signal_countries gives for it, without unnesting every
+# multi-country signal of the store first.
+POINTS_TO = "((candidates IS NULL AND country = $1) OR list_contains(candidates, $1))"
+
+
+def totals(store: Store) -> tuple[int, int]:
+    """Audited images, and sightings of those images."""
+    images = int(store.query("SELECT count(*) FROM attributions")[0][0])
+    sightings = int(store.query(
+        "SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM attributions)")[0][0])
+    return images, sightings
+
+
+def headline(store: Store, cc: str, truth: bool) -> dict[str, Any]:
+    """Share of images and sightings carrying the country, per tier, before and after propagation."""
+    n_img, n_seen = totals(store)
+    rows: list[dict[str, Any]] = []
+    for level, tiers in LEVELS:
+        row: dict[str, Any] = {"level": level}
+        for mode, (col, tcol) in MODES.items():
+            cond = f"a.{col} = $1 AND a.{tcol} IN ({_in(tiers)})"
+            img = store.query(f"SELECT count(*) FROM attributions a WHERE {cond}", [cc])[0][0]
+            seen = store.query(f"SELECT count(*) FROM sightings s JOIN attributions a USING (sha256) WHERE {cond}",
+                               [cc])[0][0]
+            row[mode] = {"images": rate(img, n_img), "sightings": rate(seen, n_seen)}
+        rows.append(row)
+    row = {"level": "any signal (raw)"}
+    for mode, via in (("direct", "AND via_sha256 IS NULL"), ("propagated", "")):
+        sub = f"SELECT sha256 FROM signals WHERE {POINTS_TO} {via}"
+        img = store.query(f"SELECT count(*) FROM attributions WHERE sha256 IN ({sub})", [cc])[0][0]
+        seen = store.query(f"SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM attributions) "
+                           f"AND sha256 IN ({sub})", [cc])[0][0]
+        row[mode] = {"images": rate(img, n_img), "sightings": rate(seen, n_seen)}
+    rows.append(row)
+    out: dict[str, Any] = {"images": n_img, "sightings": n_seen, "rows": rows, "truth": None}
+    if truth:
+        out["truth"] = truth_headline(store, cc)
+    return out
+
+
+TRUTH_SELECT = """SELECT sha256, any_value(residence_country) AS residence FROM ground_truth
+    WHERE sha256 IN (SELECT sha256 FROM attributions) GROUP BY sha256"""
+TRUTH_CTE = f"_truth AS ({TRUTH_SELECT})"
+
+
+def truth_headline(store: Store, cc: str) -> dict[str, Any]:
+    """Against ground truth: how many of the country's residents' images are attributed to it (recall), and the
+    opposite error: images attributed to the country whose subject lives elsewhere."""
+    residents, with_truth = store.query(
+        f"WITH {TRUTH_CTE} SELECT count(*) FILTER (WHERE residence = $1), count(*) FROM _truth", [cc])[0]
+    rows = []
+    for level, tiers in LEVELS:
+        row: dict[str, Any] = {"level": level}
+        for mode, (col, tcol) in MODES.items():
+            attributed, right = store.query(f"""
+                WITH {TRUTH_CTE}
+                SELECT count(*), count(*) FILTER (WHERE t.residence = $1)
+                FROM _truth t JOIN attributions a USING (sha256) WHERE a.{col} = $1 AND a.{tcol} IN ({_in(tiers)})""",
+                [cc])[0]
+            row[mode] = {"recall": rate(right, residents), "wrong_residence": rate(attributed - right, attributed)}
+        rows.append(row)
+    return {"residents": int(residents), "images_with_truth": int(with_truth), "rows": rows}
+
+
+def signal_kinds(store: Store, cc: str) -> list[dict[str, Any]]:
+    """Images per signal kind pointing to the country: from the image's own signals, and with propagation."""
+    return [{"kind": k, "strength": s, "direct_images": int(d), "images": int(n)} for k, s, d, n in store.query("""
+        SELECT kind, max_by(strength, CASE strength WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END),
+               count(DISTINCT sha256) FILTER (WHERE via_sha256 IS NULL), count(DISTINCT sha256)
+        FROM signals WHERE {POINTS_TO} AND sha256 IN (SELECT sha256 FROM attributions)
+        GROUP BY kind ORDER BY 4 DESC, 1""".replace("{POINTS_TO}", POINTS_TO), [cc])]
+
+
+def hosts(store: Store, cc: str, limit: int = 30) -> dict[str, Any]:
+    """Page hosts: images, sightings, and the share of their images attributed to the country (any tier)."""
+    rows = store.query("""
+        SELECT coalesce(s.page_host, '(no page)') AS host, count(DISTINCT s.sha256), count(*),
+               count(DISTINCT s.sha256) FILTER (WHERE a.country = $1 AND a.tier <> 'none')
+        FROM sightings s JOIN attributions a USING (sha256) GROUP BY 1 ORDER BY 4 DESC, 2 DESC, 1""", [cc])
+    return {"hosts": len(rows), "rows": [
+        {"host": h, "images": int(i), "sightings": int(n), "attributed": rate(c, i)} for h, i, n, c in rows[:limit]]}
+
+
+def threshold_curve(store: Store, cc: str, truth: bool) -> list[dict[str, Any]]:
+    """Per score threshold: images attributed to the country with a score at least that high (direct and
+    propagated), and with ground truth their precision and recall for residence."""
+    n_img = totals(store)[0]
+    values = ", ".join(f"({t})" for t in THRESHOLDS)
+    truth_join = f"LEFT JOIN ({TRUTH_SELECT}) tr USING (sha256)" if truth else ""
+    res = "tr.residence" if truth else "NULL"
+    residents = 0
+    if truth:
+        residents = int(store.query(f"WITH {TRUTH_CTE} SELECT count(*) FROM _truth WHERE residence = $1", [cc])[0][0])
+    out = []
+    for t, p_n, p_ok, d_n, d_ok in store.query(f"""
+        SELECT th.t,
+            count(*) FILTER (WHERE a.country = $1 AND a.tier <> 'none' AND a.score >= th.t),
+            count(*) FILTER (WHERE a.country = $1 AND a.tier <> 'none' AND a.score >= th.t AND {res} = $1),
+            count(*) FILTER (WHERE a.direct_country = $1 AND a.direct_tier <> 'none' AND a.direct_score >= th.t),
+            count(*) FILTER (WHERE a.direct_country = $1 AND a.direct_tier <> 'none' AND a.direct_score >= th.t
+                             AND {res} = $1)
+        FROM (VALUES {values}) th(t) CROSS JOIN attributions a {truth_join}
+        GROUP BY th.t ORDER BY th.t""", [cc]):
+        row: dict[str, Any] = {"threshold": float(t)}
+        for mode, n, ok in (("propagated", p_n, p_ok), ("direct", d_n, d_ok)):
+            row[mode] = {"coverage": rate(n, n_img)}
+            if truth:
+                row[mode]["precision"] = rate(ok, n)
+                row[mode]["recall"] = rate(ok, residents)
+        out.append(row)
+    return out
+
+
+def gps_points(store: Store, cc: str) -> dict[str, Any]:
+    """Images with EXIF GPS (rounded to 0.01°, about 1 km), with their attributed country."""
+    rows = store.query("""
+        SELECT round(i.gps_lat, 2), round(i.gps_lon, 2), coalesce(a.country, '') AS c, count(*)
+        FROM images i JOIN attributions a USING (sha256) WHERE i.gps_lat IS NOT NULL AND i.gps_lon IS NOT NULL
+        GROUP BY ALL ORDER BY 3, 1, 2""")
+    points = [{"lat": float(la), "lon": float(lo), "country": c or None, "images": int(n)} for la, lo, c, n in rows]
+    return {"images": sum(p["images"] for p in points), "points": points,
+            "attributed_to_country": sum(p["images"] for p in points if p["country"] == cc)}
+
+
+def evidence_sample(store: Store, cc: str, sample_size: int, truth: bool) -> list[dict[str, Any]]:
+    """A deterministic sample of images attributed to the country, interleaving tiers, with their sightings,
+    signals for the country and the near-duplicate copies that carried signals over."""
+    picked = store.query(f"""
+        SELECT sha256, country, score, tier, direct_country, direct_tier, explanation FROM (
+            SELECT a.*, row_number() OVER (PARTITION BY tier ORDER BY md5(sha256)) AS rn FROM attributions a
+            WHERE a.country = $1 AND a.tier <> 'none')
+        ORDER BY rn, {STRENGTH_RANK.format(c='tier')} DESC LIMIT $2""", [cc, sample_size])
+    truths: dict[str, str] = {}
+    if truth and picked:
+        truths = {sha: res for sha, res in store.query(
+            f"WITH {TRUTH_CTE} SELECT sha256, residence FROM _truth WHERE sha256 IN (SELECT unnest($1))",
+            [[p[0] for p in picked]])}
+    shas = [p[0] for p in picked]
+    sightings: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    n_seen: dict[str, int] = {}
+    if shas:  # one query per table for the whole sample, not one per image
+        for sha, iu, pu, ph, alt, cap, n in store.query("""
+                SELECT sha256, image_url, page_url, page_host, alt_text, caption, count(*) OVER (PARTITION BY sha256)
+                FROM sightings WHERE sha256 IN (SELECT unnest($1))
+                QUALIFY row_number() OVER (PARTITION BY sha256 ORDER BY page_url NULLS LAST, image_url) <= 5
+                ORDER BY sha256, page_url NULLS LAST, image_url""", [shas]):
+            sightings[sha].append({"image_url": iu, "page_url": pu, "page_host": ph, "alt_text": alt, "caption": cap})
+            n_seen[sha] = int(n)
+    signals: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if shas:
+        for sha, k, st, e, v, vu in store.query(f"""
+                WITH sc AS (
+                    SELECT sha256, kind, strength, evidence, via_sha256 FROM signals
+                    WHERE sha256 IN (SELECT unnest($1)) AND {POINTS_TO.replace("$1", "$2")}
+                    QUALIFY row_number() OVER (PARTITION BY sha256 ORDER BY {STRENGTH_RANK.format(c='strength')}
+                        DESC, via_sha256 NULLS FIRST, kind, evidence) <= 10),
+                via AS (
+                    SELECT sha256, min(coalesce(page_url, image_url)) AS url FROM sightings
+                    WHERE sha256 IN (SELECT via_sha256 FROM sc) GROUP BY sha256)
+                SELECT sc.sha256, sc.kind, sc.strength, sc.evidence, sc.via_sha256, via.url
+                FROM sc LEFT JOIN via ON via.sha256 = sc.via_sha256
+                ORDER BY sc.sha256, {STRENGTH_RANK.format(c='sc.strength')} DESC, sc.via_sha256 NULLS FIRST, sc.kind,
+                         sc.evidence""", [shas, cc]):
+            signals[sha].append({"kind": k, "strength": st, "evidence": e, "via_sha256": v, "via_url": vu})
+    sizes = {sha: int(n) for sha, n in store.query(
+        "SELECT sha256, size FROM clusters WHERE sha256 IN (SELECT unnest($1))", [shas])} if shas else {}
+    out = []
+    for sha, country, score, tier, dctry, dtier, explanation in picked:
+        out.append({
+            "sha256": sha, "country": country, "score": round(float(score), 4), "tier": tier,
+            "direct_country": dctry, "direct_tier": dtier, "explanation": explanation,
+            "sightings": n_seen.get(sha, 0), "sighting_sample": sightings.get(sha, []),
+            "signals": signals.get(sha, []), "cluster_size": sizes.get(sha, 1),
+            "residence": truths.get(sha) if truth else None, "thumbnail": None,
+        })
+    return out
+
+
+def opt_outs(store: Store, cc: str) -> dict[str, Any]:
+    """Opt-out and consent signals met, and how many collected images a search engine honouring them would not
+    have indexed (every sighting blocked), or that were collected despite an AI/TDM reservation."""
+    table = [{"kind": k, "value": v, "applies_to": a, "sightings": int(s), "images": int(i)}
+             for k, v, a, s, i in store.query("""
+        SELECT kind, value, applies_to, count(DISTINCT sighting_id), count(DISTINCT sha256) FROM opt_outs
+        WHERE kind <> 'tdm_policy' GROUP BY ALL ORDER BY 4 DESC, 1, 2, 3""")]
+    out: dict[str, Any] = {"table": table}
+    for name, cond in (("search_engine", SEARCH_BLOCK_SQL), ("ai_reservation", AI_BLOCK_SQL)):
+        groups: dict[str, Any] = {}
+        for scope, where in (("all", ""), ("country", "AND a.country = $1 AND a.tier <> 'none'")):
+            n, every, some, n_seen, n_blocked = store.query(f"""
+                WITH blocked AS (SELECT DISTINCT sighting_id FROM opt_outs WHERE {cond}),
+                per AS (
+                    SELECT s.sha256, count(*) AS n, count(b.sighting_id) AS nb
+                    FROM sightings s JOIN attributions a USING (sha256) LEFT JOIN blocked b USING (sighting_id)
+                    WHERE true {where} GROUP BY s.sha256)
+                SELECT count(*), count(*) FILTER (WHERE nb = n), count(*) FILTER (WHERE nb > 0),
+                       coalesce(sum(n), 0), coalesce(sum(nb), 0) FROM per""", [cc] if where else None)[0]
+            groups[scope] = {"images": int(n), "every_sighting_blocked": rate(every, n),
+                             "some_sighting_blocked": rate(some, n), "sightings_blocked": rate(n_blocked, n_seen)}
+        out[name] = groups
+    return out
+
+
+def crawls(store: Store) -> list[dict[str, Any]]:
+    rows = store.query("""
+        SELECT c.crawl_id, c.source, c.kind, c.started_at, c.finished_at,
+               (SELECT count(*) FROM pages p WHERE p.crawl_id = c.crawl_id),
+               (SELECT count(*) FROM sightings s WHERE s.crawl_id = c.crawl_id),
+               (SELECT count(DISTINCT sha256) FROM sightings s WHERE s.crawl_id = c.crawl_id),
+               (SELECT count(*) FROM fetches f WHERE f.crawl_id = c.crawl_id AND f.error IS NOT NULL)
+        FROM crawls c ORDER BY c.started_at, c.crawl_id""")
+    return [{"crawl_id": cid, "source": src, "kind": kind, "started_at": _iso(a), "finished_at": _iso(b),
+             "pages": int(p), "sightings": int(s), "images": int(i), "failed_fetches": int(f)}
+            for cid, src, kind, a, b, p, s, i, f in rows]
+
+
+def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 96, *, bounds: Bounds | None = None,
+                         max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> dict[str, Any]:
+    """Small JPEG data: URIs for the sampled images, read from the crawls' WARC files (the store keeps no image
+    bytes). Each response's payload is de-chunked and its content encoding undone (:mod:`audit.ingest.warcpayload`, at
+    most ``max_image_bytes``), checked against the image's sha256, then made into a thumbnail in the bounded worker
+    pool (:mod:`audit.decode.thumbnails`: only the decoded formats, under ``bounds``). An image that cannot be read or
+    decoded gets no thumbnail; a broken WARC file is skipped from where it breaks, with a warning."""
+    from audit.decode.thumbnails import thumbnails
+    from audit.ingest.archive import ArchiveLimits, read_archive
+    from audit.ingest.warcpayload import ContentEncodingError, RecordPayload
+    from audit.inputs import Refused
+
+    wanted: dict[str, str] = {}
+    for url, final, sha in store.query("""
+        SELECT url, final_url, sha256 FROM fetches WHERE sha256 IN (SELECT unnest($1))""",
+                                       [[i["sha256"] for i in items]]):
+        for u in (url, final):
+            if u:
+                wanted[u] = sha
+    warcs = [Path(p) for (p,) in store.query("SELECT DISTINCT warc_path FROM crawls WHERE warc_path IS NOT NULL")]
+    need = {i["sha256"] for i in items}
+    sent: set[str] = set()
+    # what a record may make the reader hold: the image, with room for HTTP framing and content encodings
+    limits = ArchiveLimits(max_body=max_image_bytes + 1024 * 1024)
+
+    def bodies() -> Iterator[tuple[str, bytes]]:
+        for path in warcs:
+            if need <= sent:
+                break
+            problems = 0
+
+            def problem(_offset: int | str, _what: str) -> None:
+                nonlocal problems  # counted, not logged: a path a store names may be any local file
+                problems += 1
+
+            try:
+                # the store names the file: only a regular file is read, framed and bounded (audit.ingest.archive)
+                for framed in read_archive(path, limits=limits, report=problem, max_file_bytes=None):
+                    record = framed.record
+                    if record.rec_type != "response":
+                        continue
+                    sha = wanted.get(record.rec_headers.get_header("WARC-Target-URI") or "")
+                    if not sha or sha in sent:
+                        continue
+                    try:
+                        body = RecordPayload(record).read(max_image_bytes)
+                    except ContentEncodingError as exc:
+                        logger.debug("no thumbnail for %s: %s", sha, exc)
+                        continue
+                    if hashlib.sha256(body).hexdigest() != sha:
+                        continue
+                    sent.add(sha)
+                    yield sha, body
+                    if need <= sent:
+                        break
+            except Refused as exc:
+                logger.warning("thumbnails: WARC %s not read: %s", path, exc)
+            except Exception as exc:  # noqa: BLE001 - a record's parsers may raise anything; its file is left
+                logger.warning("thumbnails: %s unreadable from some point (%s)", path, type(exc).__name__)
+            if problems:
+                logger.warning("thumbnails: %s has %d unreadable part(s) (not a WARC, or broken); they were skipped",
+                               path, problems)
+
+    found: dict[str, str] = {}
+    for sha, thumb in thumbnails(bodies(), bounds=bounds or Bounds(), size=size):
+        if thumb.data_uri is not None:
+            found[sha] = thumb.data_uri
+        else:
+            logger.debug("no thumbnail for %s: %s", sha, thumb.error)
+    logger.info("thumbnails: %d of %d found in %d WARC file(s)", len(found), len(need), len(warcs))
+    return {"found": len(found), "wanted": len(need), "warcs": len(warcs), "uris": found}
+
+
+def compute(store: Store, country: str, *, claim: str | None = None, thumbnails: bool = False,
+            sample_size: int = 40, bounds: Bounds | None = None,
+            max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> dict[str, Any]:
+    """Every figure of the report, as a JSON-safe dict. ``thumbnails``: with thumbnails of the sample, each made
+    under ``bounds`` from at most ``max_image_bytes`` (:func:`thumbnails_from_warc`)."""
+    cc = normalise_country(country)
+    if not store.query("SELECT count(*) FROM attributions")[0][0]:
+        raise ValueError("this store has no attributions yet: run `provaudit audit --db FILE` first")
+    truth = has_ground_truth(store)
+    sample = evidence_sample(store, cc, sample_size, truth)
+    thumbs: dict[str, Any] = {"enabled": thumbnails, "found": 0, "wanted": 0, "warcs": 0}
+    if thumbnails and sample:
+        got = thumbnails_from_warc(store, sample, bounds=bounds, max_image_bytes=max_image_bytes)
+        for item in sample:
+            item["thumbnail"] = got["uris"].get(item["sha256"])
+        thumbs.update(found=got["found"], wanted=got["wanted"], warcs=got["warcs"])
+    data = {
+        "country": cc,
+        "claim": {"text": claim if claim is not None else CLEARVIEW_CLAIM,
+                  "source": CLAIM_SOURCE if claim is None else None},
+        "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "store": store.path.name if store.path else None,
+        "ground_truth": truth,
+        "headline": headline(store, cc, truth),
+        "signal_kinds": signal_kinds(store, cc),
+        "hosts": hosts(store, cc),
+        "thresholds": threshold_curve(store, cc, truth),
+        "gps": gps_points(store, cc),
+        "sample": sample,
+        "thumbnails": thumbs,
+        "opt_outs": opt_outs(store, cc),
+        "sweep": compare_policies(store, cc),
+        "crawls": crawls(store),
+    }
+    json.dumps(data)  # fail here, not in write_report, if something is not JSON-safe
+    return data

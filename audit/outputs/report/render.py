@@ -1,0 +1,305 @@
+"""The claim report as one self-contained HTML file: inline CSS, inline SVG, no script, no remote resource.
+
+Every string that came from the web (URLs, alt text, captions, evidence, hosts, header values) goes through
+:func:`audit.textsafe.html_text` (imported as ``esc``); URLs become links only for http and https
+(:func:`audit.textsafe.http_href`, in :func:`link`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from audit.outputs.report.svg import bar_chart, interval_chart, line_chart, load_outlines, map_chart
+from audit.textsafe import html_text as esc
+from audit.textsafe import http_href
+
+logger = logging.getLogger(__name__)
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;
+color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+blockquote{border-left:4px solid #c33;margin:1em 0;padding:.5em 1em;background:#fbf3f3;font-style:italic}
+table{border-collapse:collapse;margin:.8em 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 6px;
+vertical-align:top;text-align:left}th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.key{font-size:1.15em;background:#f4f8fc;border:1px solid #cde;padding:.8em 1em}
+.ev{font-size:12px;word-break:break-all}.muted{color:#666}.sample{border:1px solid #ddd;margin:1em 0;padding:.6em}
+svg.chart{display:block;margin:.8em 0;max-width:100%;height:auto;font-family:sans-serif}
+code{font-size:12px}
+"""
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def link(url: Any, text: Any = None) -> str:
+    """An ``<a>`` for an http(s) URL, escaped text for anything else (``javascript:``, ``data:``, ``file:``)."""
+    if url is None:
+        return '<span class="muted">—</span>'
+    label = esc(text if text is not None else url)
+    href = http_href(url)
+    if href is not None:
+        return f'<a href="{href}" rel="noopener noreferrer nofollow">{label}</a>'
+    return f'<span class="url">{label}</span>'
+
+
+def pct(r: dict[str, Any] | None, *, interval: bool = True) -> str:
+    if not r:
+        return "—"
+    if not r["n"]:
+        return '<span class="muted">0/0</span>'
+    text = f'{100 * r["value"]:.1f}% <span class="muted">({r["hits"]:,}/{r["n"]:,})</span>'
+    if interval:
+        text += f' <span class="muted">[{100 * r["low"]:.1f}–{100 * r["high"]:.1f}]</span>'
+    return text
+
+
+def table(head: list[str], rows: list[list[str]], *, numeric: set[int] | None = None, tid: str = "") -> str:
+    numeric = numeric or set()
+    h = "".join(f"<th>{esc(c)}</th>" for c in head)
+    body = "".join("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    ident = f' id="{esc(tid)}"' if tid else ""
+    return f"<table{ident}><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _headline(d: dict[str, Any]) -> str:
+    cc = esc(d["country"])
+    h = d["headline"]
+    rows = h["rows"]
+    key = {r["level"]: r for r in rows}
+    sm = key["strong or medium"]["propagated"]["images"]
+    anyt = key["any tier"]["propagated"]["images"]
+    raw = key["any signal (raw)"]["propagated"]["images"]
+    parts = [f'<p class="key" id="headline-key">Of {h["images"]:,} distinct images collected, '
+             f'{pct(anyt)} are attributed to {cc} (any tier, with near-duplicate propagation), '
+             f'{pct(sm)} with a strong or medium attribution, and {pct(raw)} carry at least one signal for {cc}.']
+    t = h.get("truth")
+    if t:
+        tk = {r["level"]: r for r in t["rows"]}
+        parts.append(f' Against the test web\'s ground truth, {pct(tk["any tier"]["propagated"]["recall"])} of the '
+                     f'images of {cc} residents ({t["residents"]:,}) are attributed to {cc}, and of the images '
+                     f'attributed to {cc}, {pct(tk["any tier"]["propagated"]["wrong_residence"])} show someone '
+                     f'living elsewhere.')
+    parts.append("</p>")
+    head = ["level", "images: own signals", "images: + near-duplicates", "sightings: own signals",
+            "sightings: + near-duplicates"]
+    body = [[esc(r["level"]), pct(r["direct"]["images"]), pct(r["propagated"]["images"]),
+             pct(r["direct"]["sightings"]), pct(r["propagated"]["sightings"])] for r in rows]
+    parts.append(table(head, body, tid="headline-table"))
+    parts.append('<p class="muted">Shares with 95% Wilson intervals in brackets. "strong", "medium" and "weak": '
+                 f'the image\'s attribution is {cc} in exactly that tier; "strong or medium" and "any tier" are '
+                 f'cumulative; "any signal (raw)": at least one signal of any strength points to {cc}, even if '
+                 'the image is attributed elsewhere. A sighting carries the country when its image does.</p>')
+    parts.append(interval_chart("chart-headline", f"Share of images attributed to {d['country']}",
+                                [(r["level"], r["direct"]["images"], r["propagated"]["images"]) for r in rows],
+                                series=("own signals", "with near-duplicate propagation")))
+    if t:
+        parts.append(f"<h3>Against ground truth: recall and the opposite error</h3><p>{t['residents']:,} of the "
+                     f"{t['images_with_truth']:,} images with ground truth show a resident of {cc}. Recall: share "
+                     f"of those attributed to {cc}. Opposite error: share of the images attributed to {cc} whose "
+                     "subject lives elsewhere (they would be deleted wrongly).</p>")
+        body = [[esc(r["level"]), pct(r["direct"]["recall"]), pct(r["propagated"]["recall"]),
+                 pct(r["direct"]["wrong_residence"]), pct(r["propagated"]["wrong_residence"])] for r in t["rows"]]
+        parts.append(table(["level", "recall: own", "recall: + near-dup.", "residence elsewhere: own",
+                            "residence elsewhere: + near-dup."], body, tid="truth-table"))
+    return "".join(parts)
+
+
+def _signals(d: dict[str, Any]) -> str:
+    kinds = d["signal_kinds"]
+    cc = d["country"]
+    parts = [f"<p>Distinct images with at least one signal of each kind pointing to {esc(cc)}: from the image's own "
+             "sightings and content, and including signals carried over from near-duplicate copies.</p>"]
+    parts.append(bar_chart("chart-signals", f"Images per signal kind for {cc}",
+                           [(k["kind"], k["direct_images"], k["images"]) for k in kinds],
+                           series=("own signals", "with near-duplicates")))
+    parts.append(table(["kind", "strength", "images (own)", "images (+ near-dup.)"],
+                       [[esc(k["kind"]), esc(k["strength"]), f'{k["direct_images"]:,}', f'{k["images"]:,}']
+                        for k in kinds], numeric={2, 3}, tid="kinds-table"))
+    h = d["hosts"]
+    parts.append(f"<h3>Page hosts</h3><p>The {len(h['rows'])} hosts (of {h['hosts']:,}) with the most images "
+                 f"attributed to {esc(cc)}: distinct images, sightings, and share of their images attributed to "
+                 f"{esc(cc)} (any tier, with propagation).</p>")
+    parts.append(table(["page host", "images", "sightings", f"attributed to {cc}"],
+                       [[esc(r["host"]), f'{r["images"]:,}', f'{r["sightings"]:,}', pct(r["attributed"])]
+                        for r in h["rows"]], numeric={1, 2}, tid="hosts-table"))
+    return "".join(parts)
+
+
+def _thresholds(d: dict[str, Any]) -> str:
+    rows = d["thresholds"]
+    cc = d["country"]
+    if d["ground_truth"]:
+        lines = [(name, [(r[mode]["recall"]["value"], r[mode]["precision"]["value"]) for r in rows
+                         if r[mode]["precision"]["n"]]) for name, mode in
+                 (("with near-duplicates", "propagated"), ("own signals", "direct"))]
+        labels = [(r["propagated"]["recall"]["value"], r["propagated"]["precision"]["value"], f'≥{r["threshold"]:g}')
+                  for r in rows[::4] if r["propagated"]["precision"]["n"]]
+        chart = line_chart("chart-threshold", f"Precision and recall for {cc} residence by score threshold", lines,
+                           x_label="recall (share of residents' images attributed)",
+                           y_label="precision (share attributed who live there)", labels=labels)
+        intro = (f"<p>Each point is a score threshold: images attributed to {esc(cc)} with a score at least that "
+                 "high. Moving right deletes more of the residents' images; moving down deletes more people who "
+                 "live elsewhere.</p>")
+        head = ["score ≥", "images", "precision", "recall", "images (own)", "precision (own)", "recall (own)"]
+        body = [[f'{r["threshold"]:g}', f'{r["propagated"]["coverage"]["hits"]:,}', pct(r["propagated"]["precision"]),
+                 pct(r["propagated"]["recall"]), f'{r["direct"]["coverage"]["hits"]:,}',
+                 pct(r["direct"]["precision"]), pct(r["direct"]["recall"])] for r in rows]
+    else:
+        lines = [(name, [(r["threshold"], r[mode]["coverage"]["value"]) for r in rows]) for name, mode in
+                 (("with near-duplicates", "propagated"), ("own signals", "direct"))]
+        chart = line_chart("chart-threshold", f"Coverage of {cc} by score threshold", lines,
+                           x_label="minimum score", y_label=f"share of images attributed to {cc}")
+        intro = ("<p>No ground truth in this store: the curve shows how many images remain attributed to "
+                 f"{esc(cc)} as the minimum score rises.</p>")
+        head = ["score ≥", "images (+ near-dup.)", "images (own)"]
+        body = [[f'{r["threshold"]:g}', pct(r["propagated"]["coverage"]), pct(r["direct"]["coverage"])]
+                for r in rows]
+    return intro + chart + table(head, body, numeric={0, 1, 4}, tid="threshold-table")
+
+
+def _map(d: dict[str, Any], outlines: Path | None) -> str:
+    g = d["gps"]
+    shapes = None
+    note = "No outlines given: a plain scatter in an equirectangular projection."
+    if outlines is not None:
+        try:
+            shapes = load_outlines(outlines)
+            note = "Outlines: Natural Earth 1:110m (public domain), equirectangular projection."
+        except (OSError, ValueError) as exc:
+            logger.warning("cannot read outlines %s: %s", outlines, exc)
+            note = "The outlines file could not be read: a plain scatter."
+    chart = map_chart("chart-map", "Images with EXIF GPS, by attributed country", g["points"], d["country"], shapes)
+    return (f"<p>{g['images']:,} images carry EXIF GPS; {g['attributed_to_country']:,} of them are attributed to "
+            f"{esc(d['country'])}. Each dot is a position rounded to 0.01° (about 1 km), coloured by the image's "
+            f"attributed country (with propagation); the country's outline is shaded. {note}</p>" + chart)
+
+
+def _sample(d: dict[str, Any]) -> str:
+    th = d["thumbnails"]
+    if th["enabled"]:
+        note = (f"Thumbnails were requested: {th['found']} of {th['wanted']} found in the crawls' WARC files "
+                f"({th['warcs']}) and checked against their SHA-256. They are personal data: do not publish them.")
+    else:
+        note = "Links only: thumbnails are personal data and are embedded only on request (thumbnails=True)."
+    parts = [f"<p>A deterministic sample of {len(d['sample'])} images attributed to {esc(d['country'])}, "
+             f"interleaving tiers. {note}</p>"]
+    for item in d["sample"]:
+        parts.append('<div class="sample">')
+        if item.get("thumbnail") and str(item["thumbnail"]).startswith("data:image/jpeg;base64,"):
+            parts.append(f'<img src="{esc(item["thumbnail"])}" alt="thumbnail" style="float:right;max-width:96px">')
+        truth = f' · residence (ground truth): <b>{esc(item["residence"])}</b>' if item.get("residence") else ""
+        parts.append(f'<div><code>{esc(item["sha256"])}</code> · <b>{esc(item["country"])}</b> {esc(item["tier"])} '
+                     f'(score {item["score"]:.2f}; own signals: {esc(item["direct_country"])} '
+                     f'{esc(item["direct_tier"])}) · {item["sightings"]} sighting(s) · near-duplicate cluster of '
+                     f'{item["cluster_size"]}{truth}</div>')
+        parts.append(f'<div class="ev muted">{esc(item["explanation"])}</div>')
+        parts.append(table(["image", "page", "alt text", "caption"],
+                           [[link(s["image_url"]), link(s["page_url"]), esc(s["alt_text"]), esc(s["caption"])]
+                            for s in item["sighting_sample"]]))
+        parts.append(table(["signal", "strength", "evidence", "carried over from"],
+                           [[esc(s["kind"]), esc(s["strength"]), f'<span class="ev">{esc(s["evidence"])}</span>',
+                             (f'<code>{esc(str(s["via_sha256"])[:12])}…</code> on {link(s["via_url"])}'
+                              if s["via_sha256"] else "own")] for s in item["signals"]]))
+        parts.append('<div style="clear:both"></div></div>')
+    return "".join(parts)
+
+
+def _opt_outs(d: dict[str, Any]) -> str:
+    o = d["opt_outs"]
+    cc = esc(d["country"])
+    parts = [table(["kind", "value", "applies to", "sightings", "images"],
+                   [[esc(r["kind"]), esc(r["value"]), esc(r["applies_to"]), f'{r["sightings"]:,}', f'{r["images"]:,}']
+                    for r in o["table"]], numeric={3, 4}, tid="optouts-table")]
+    se, ai = o["search_engine"], o["ai_reservation"]
+    parts.append(f'<p class="key" id="search-engine-key">"Just like any other search engine"? A search engine '
+                 f'honouring Googlebot-Image rules in robots.txt and noindex / noimageindex / none directives would '
+                 f'not have indexed {pct(se["all"]["every_sighting_blocked"])} of the collected images (every '
+                 f'sighting blocked), and would have skipped at least one sighting of '
+                 f'{pct(se["all"]["some_sighting_blocked"])}. For images attributed to {cc}: '
+                 f'{pct(se["country"]["every_sighting_blocked"])}.</p>')
+    body = []
+    for name, g in (("search engine (Googlebot-Image, noindex, noimageindex, none)", se),
+                    ("AI / TDM reservation (GPTBot, CCBot, Google-Extended, noai, noimageai, TDMRep)", ai)):
+        for scope, label in (("all", "all images"), ("country", f"attributed to {d['country']}")):
+            body.append([esc(name), esc(label), f'{g[scope]["images"]:,}', pct(g[scope]["every_sighting_blocked"]),
+                         pct(g[scope]["some_sighting_blocked"]), pct(g[scope]["sightings_blocked"])])
+    parts.append(table(["directives honoured", "images", "collected", "every sighting opted out",
+                        "some sighting opted out", "sightings opted out"], body, numeric={2}, tid="ignored-table"))
+    return "".join(parts)
+
+
+def _sweep(d: dict[str, Any]) -> str:
+    rows = d["sweep"]
+    head = ["policy", "what is deleted", "images", "sightings"]
+    if d["ground_truth"]:
+        head += ["precision", "recall", "collateral (lives elsewhere)", "residents left behind"]
+    body = []
+    for r in rows:
+        line = [f"<code>{esc(r['policy'])}</code>", esc(r["description"]), f'{r["images"]:,}', f'{r["sightings"]:,}']
+        if d["ground_truth"]:
+            line += [pct(r["precision"]), pct(r["recall"]), pct(r["collateral"]), pct(r["left_behind"])]
+        body.append(line)
+    return ("<p>What a vendor acting in good faith would delete for the country under each policy "
+            "(<code>audit.outputs.sweep</code>; a CSV or Parquet list of the images comes from "
+            "<code>write_sweep</code>). Collateral: share of the deleted images whose subject lives elsewhere; "
+            "left behind: share of the residents' images not deleted.</p>"
+            + table(head, body, numeric={2, 3}, tid="sweep-table"))
+
+
+def _method(d: dict[str, Any]) -> str:
+    crawl_rows = [[esc(c["crawl_id"]), esc(c["source"]), esc(c["kind"]), esc(c["started_at"]), esc(c["finished_at"]),
+                   f'{c["pages"]:,}', f'{c["images"]:,}', f'{c["sightings"]:,}', f'{c["failed_fetches"]:,}']
+                  for c in d["crawls"]]
+    return (
+        "<ul>"
+        "<li><b>Location and residence, never citizenship.</b> Every signal says where a photo was taken, published, "
+        "hosted or described, and through that where its subject probably lives. None says what citizenship anyone "
+        "holds — and the deletion orders concern people located or residing in the country, not its citizens.</li>"
+        "<li><b>What the hashes cannot match.</b> Near-duplicates are found with pHash and dHash (mirrored copies "
+        "included): resizes, re-encodings, blur, contrast and mirrors match; 90° rotations and heavy crops do not, "
+        "so their signals are not carried over and the propagated figures are a lower bound.</li>"
+        "<li><b>Tiers.</b> strong: score ≥ 0.75 and a strong signal or two independent medium-or-better families; "
+        "medium: score ≥ 0.45; weak: any other support (docs/attribution.md).</li>"
+        "<li><b>Intervals.</b> 95% Wilson intervals treat images (or sightings) as independent draws; sightings of "
+        "one image, and images of one site, are not, so the sighting intervals are too narrow.</li>"
+        "<li><b>Scope.</b> The figures describe this crawl only, not the web or any vendor's collection. A test-web "
+        "crawl measures the method against known truth; its shares are not those of the real web.</li>"
+        "</ul>"
+        + table(["crawl", "source", "kind", "started", "finished", "pages", "images", "sightings", "failed fetches"],
+                crawl_rows, numeric={5, 6, 7, 8}, tid="crawls-table")
+    )
+
+
+def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
+    """The HTML report from the figures of :func:`audit.outputs.report.figures.compute`."""
+    cc = esc(d["country"])
+    claim = d["claim"]
+    source = f'<p class="muted">— {esc(claim["source"])}</p>' if claim.get("source") else ""
+    truth_note = ("This store has ground truth (a crawl of the built-in test web): precision and recall are measured."
+                  if d["ground_truth"] else "This store has no ground truth: only coverage can be measured.")
+    sections = [
+        ("claim", "The claim", f"<blockquote>{esc(claim['text'])}</blockquote>{source}<p>The question tested here "
+         f"is not citizenship but whether the images of people in {cc} can be told apart from the rest with the "
+         f"signals public photos carry. {truth_note}</p>"),
+        ("headline", f"How many images carry {cc}", _headline(d)),
+        ("signals", "Which signals carry the finding", _signals(d)),
+        ("thresholds", "How attribution varies with the confidence threshold", _thresholds(d)),
+        ("map", "Where the GPS-tagged images are", _map(d, outlines)),
+        ("evidence", "Evidence: a sample of attributed images", _sample(d)),
+        ("opt-outs", "Opt-out and consent signals ignored", _opt_outs(d)),
+        ("sweep", "The deletion sweep, policy by policy", _sweep(d)),
+        ("method", "Method and limits", _method(d)),
+    ]
+    nav = " · ".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title, _ in sections)
+    body = "".join(f'<section id="{sid}"><h2>{esc(title)}</h2>{content}</section>' for sid, title, content in sections)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex, noimageindex">'
+        f"<title>Provenance audit: can images of people in {cc} be found?</title><style>{CSS}</style></head><body>"
+        f"<h1>Can the images of people in {cc} be found and deleted?</h1>"
+        f'<p class="muted">provenance-audit report · store {esc(d["store"])} · generated {esc(d["generated_at"])} · '
+        f"figures also in report.json</p><nav>{nav}</nav>{body}</body></html>\n"
+    )

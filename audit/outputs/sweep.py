@@ -1,0 +1,248 @@
+"""The deletion sweep: which images a vendor acting in good faith would delete for one country, under a policy.
+
+A policy is data (:data:`POLICIES`): the minimum attribution tier for the country, read from the image's own
+signals (``direct_country``/``direct_tier``) or with near-duplicate propagation (``country``/``tier``), or
+``any-signal``: every image with at least one signal pointing to the country (view ``signal_countries``, any
+strength, propagated included), even when the image is attributed elsewhere.
+
+When the store has a ``ground_truth`` table (crawls of the built-in test web), the sweep is scored: precision,
+recall, collateral deletions and residents left behind, each with a 95% Wilson interval.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from audit.store.db import Store
+from audit.testbed.evaluate import Rate
+from audit.textsafe import csv_cell
+
+logger = logging.getLogger(__name__)
+
+TIER_RANK: dict[str, int] = {"strong": 3, "medium": 2, "weak": 1, "none": 0}
+STRENGTH_RANK_SQL = "CASE strength WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A deletion policy: which images count as the country's."""
+
+    name: str
+    description: str
+    min_tier: str | None  # strong, medium or weak; None for any-signal
+    propagated: bool  # use near-duplicate propagation (country/tier) rather than direct_country/direct_tier
+    any_signal: bool = False
+
+    def where(self) -> str:
+        """SQL condition on ``attributions a`` selecting the images to delete (parameter ``$1``: the country)."""
+        if self.any_signal:
+            return ("a.sha256 IN (SELECT sha256 FROM signals WHERE (candidates IS NULL AND country = $1) "
+                    "OR list_contains(candidates, $1))")
+        col, tier_col = ("a.country", "a.tier") if self.propagated else ("a.direct_country", "a.direct_tier")
+        tiers = [t for t, r in TIER_RANK.items() if r >= TIER_RANK[self.min_tier or "weak"] and r > 0]
+        return f"{col} = $1 AND {tier_col} IN ({', '.join(repr(t) for t in tiers)})"
+
+
+def _policies() -> dict[str, Policy]:
+    out: dict[str, Policy] = {}
+    for tier in ("strong", "medium", "weak"):
+        better = "" if tier == "strong" else " or better"
+        out[tier] = Policy(tier, f"attributed to the country, {tier}{better}, from the image's own signals", tier,
+                           False)
+        out[f"{tier}+nd"] = Policy(f"{tier}+nd", f"attributed to the country, {tier}{better}, with near-duplicate "
+                                   "propagation", tier, True)
+    out["any-signal"] = Policy("any-signal", "at least one signal of any strength points to the country "
+                               "(propagated included), even if attributed elsewhere", None, True, any_signal=True)
+    return out
+
+
+POLICIES: dict[str, Policy] = _policies()
+
+
+def parse_policy(name: str) -> Policy:
+    """The policy called ``name``; ValueError listing the valid names otherwise."""
+    try:
+        return POLICIES[name.strip()]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}: valid policies are {', '.join(POLICIES)}") from None
+
+
+def selected(store: Store, country: str, policy: str) -> set[str]:
+    """The sha256s a good-faith vendor deletes for ``country`` under ``policy``."""
+    pol = parse_policy(policy)
+    rows = store.query(f"SELECT a.sha256 FROM attributions a WHERE {pol.where()}", [country.strip().upper()])
+    return {str(r[0]) for r in rows}
+
+
+@dataclass
+class SweepResult:
+    country: str
+    policy: Policy
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    images: int = 0
+    sightings: int = 0
+    # scored against ground truth (None without one)
+    truth_images: int | None = None  # deleted images that have a ground truth
+    precision: Rate | None = None
+    recall: Rate | None = None
+    collateral: Rate | None = None  # deleted with residence elsewhere, over deleted images with truth
+    left_behind: Rate | None = None  # residents not deleted, over the country's residents' images
+
+    def summary(self) -> dict[str, Any]:
+        def r(x: Rate | None) -> dict[str, Any] | None:
+            return x.as_dict() if x is not None else None
+
+        return {
+            "policy": self.policy.name, "description": self.policy.description, "country": self.country,
+            "images": self.images, "sightings": self.sightings, "truth_images": self.truth_images,
+            "precision": r(self.precision), "recall": r(self.recall), "collateral": r(self.collateral),
+            "left_behind": r(self.left_behind),
+        }
+
+
+def has_ground_truth(store: Store) -> bool:
+    """Whether the store has a non-empty ``ground_truth`` table."""
+    try:
+        return bool(store.query("SELECT count(*) FROM ground_truth")[0][0])
+    except Exception:  # noqa: BLE001 - an older store without the table
+        return False
+
+
+TRUTH_SQL = """
+SELECT sha256, any_value(residence_country) AS residence FROM ground_truth
+WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256
+"""
+
+SWEEP_SQL = """
+WITH sel AS (SELECT a.* FROM attributions a WHERE {where}),
+sig AS (
+    SELECT sc.sha256, sc.kind, sc.strength, sc.evidence,
+           row_number() OVER (PARTITION BY sc.sha256 ORDER BY {rank} DESC, sc.weight DESC,
+                              sc.via_sha256 IS NOT NULL, sc.kind, sc.evidence) AS rn
+    FROM signals sc WHERE ((sc.candidates IS NULL AND sc.country = $2) OR list_contains(sc.candidates, $2))
+         AND sc.sha256 IN (SELECT sha256 FROM sel)
+),
+top AS (
+    SELECT sha256, string_agg(kind || ' (' || strength || '): ' || evidence, ' | ' ORDER BY rn) AS top_signals
+    FROM sig WHERE rn <= 3 GROUP BY sha256
+),
+seen AS (
+    SELECT sha256, count(*) AS sightings, list(DISTINCT image_url ORDER BY image_url) AS image_urls,
+           list(DISTINCT page_url ORDER BY page_url) FILTER (WHERE page_url IS NOT NULL) AS page_urls
+    FROM sightings WHERE sha256 IN (SELECT sha256 FROM sel) GROUP BY sha256
+)
+SELECT sel.sha256, sel.country, sel.score, sel.tier, sel.direct_country, sel.direct_tier,
+       coalesce(seen.sightings, 0), coalesce(seen.image_urls, []), coalesce(seen.page_urls, []),
+       sel.explanation, top.top_signals
+FROM sel LEFT JOIN seen USING (sha256) LEFT JOIN top USING (sha256)
+ORDER BY sel.score DESC NULLS LAST, sel.sha256
+"""
+
+
+def sweep(store: Store, country: str, policy: str) -> SweepResult:
+    """The images a vendor acting in good faith would delete for ``country`` under ``policy``."""
+    pol = parse_policy(policy)
+    cc = country.strip().upper()
+    result = SweepResult(country=cc, policy=pol)
+    sql = SWEEP_SQL.format(where=pol.where(), rank=STRENGTH_RANK_SQL.replace("strength", "sc.strength"))
+    for (sha, ctry, score, tier, dctry, dtier, n_seen, image_urls, page_urls, explanation,
+         top) in store.query(sql, [cc, cc]):  # $1 in the policy's condition, $2 above
+        evidence = "; ".join(x for x in (explanation, f"signals for {cc}: {top}" if top else None) if x)
+        result.rows.append({
+            "sha256": sha, "country": ctry, "score": float(score) if score is not None else None, "tier": tier,
+            "direct_country": dctry, "direct_tier": dtier, "sightings": int(n_seen),
+            "image_urls": list(image_urls), "page_urls": list(page_urls), "evidence": evidence,
+        })
+    result.images = len(result.rows)
+    result.sightings = sum(r["sightings"] for r in result.rows)
+    if has_ground_truth(store):
+        truth = {sha: res for sha, res in store.query(TRUTH_SQL)}
+        deleted = {r["sha256"] for r in result.rows}
+        with_truth = [sha for sha in deleted if sha in truth]
+        right = sum(1 for sha in with_truth if truth[sha] == cc)
+        residents = {sha for sha, res in truth.items() if res == cc}
+        found = len(residents & deleted)
+        result.truth_images = len(with_truth)
+        result.precision = Rate(right, len(with_truth))
+        result.collateral = Rate(len(with_truth) - right, len(with_truth))
+        result.recall = Rate(found, len(residents))
+        result.left_behind = Rate(len(residents) - found, len(residents))
+    logger.info("sweep %s %s: %d images, %d sightings", cc, pol.name, result.images, result.sightings)
+    return result
+
+
+SUMMARY_SQL = """
+WITH sel AS (SELECT a.sha256 FROM attributions a WHERE {where}),
+truth AS (SELECT sha256, any_value(residence_country) AS residence FROM ground_truth
+          WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256)
+SELECT (SELECT count(*) FROM sel),
+       (SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM sel)),
+       (SELECT count(*) FROM sel JOIN truth USING (sha256)),
+       (SELECT count(*) FROM sel JOIN truth USING (sha256) WHERE truth.residence = $1),
+       (SELECT count(*) FROM truth WHERE residence = $1)
+"""
+
+
+def sweep_summary(store: Store, country: str, policy: str) -> SweepResult:
+    """What :func:`sweep` reports about a policy (sizes and, with ground truth, precision and recall), counted in
+    the store without listing the images."""
+    pol = parse_policy(policy)
+    cc = country.strip().upper()
+    result = SweepResult(country=cc, policy=pol)
+    truth = has_ground_truth(store)
+    sql = SUMMARY_SQL.format(where=pol.where())
+    if not truth:
+        sql = sql.replace("FROM ground_truth", "FROM (SELECT NULL::VARCHAR AS sha256, NULL::VARCHAR AS "
+                          "residence_country WHERE false)")
+    images, sightings, with_truth, right, residents = store.query(sql, [cc])[0]
+    result.images, result.sightings = int(images), int(sightings)
+    if truth:
+        result.truth_images = int(with_truth)
+        result.precision = Rate(int(right), int(with_truth))
+        result.collateral = Rate(int(with_truth) - int(right), int(with_truth))
+        result.recall = Rate(int(right), int(residents))
+        result.left_behind = Rate(int(residents) - int(right), int(residents))
+    return result
+
+
+def compare_policies(store: Store, country: str) -> list[dict[str, Any]]:
+    """One summary per policy of :data:`POLICIES`, in order: size, precision, recall, collateral, left behind."""
+    return [sweep_summary(store, country, name).summary() for name in POLICIES]
+
+
+COLUMNS = ("sha256", "country", "score", "tier", "direct_country", "direct_tier", "sightings", "image_urls",
+           "page_urls", "evidence")
+
+
+def write_sweep(result: SweepResult, path: str | Path) -> Path:
+    """Write the sweep's rows as CSV (``.csv``, one URL per line inside the list cells, every cell through
+    :func:`audit.textsafe.csv_cell`: no formula start whatever the separator, no control or bidi character) or
+    Parquet (``.parquet``, lists kept as lists, values exact)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        with p.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(COLUMNS)
+            for row in result.rows:
+                w.writerow([csv_cell(row[c]) for c in COLUMNS])
+    elif suffix in (".parquet", ".pq"):
+        schema = pa.schema([
+            ("sha256", pa.string()), ("country", pa.string()), ("score", pa.float64()), ("tier", pa.string()),
+            ("direct_country", pa.string()), ("direct_tier", pa.string()), ("sightings", pa.int64()),
+            ("image_urls", pa.list_(pa.string())), ("page_urls", pa.list_(pa.string())), ("evidence", pa.string()),
+        ])
+        table = pa.Table.from_pydict({c: [row[c] for row in result.rows] for c in COLUMNS}, schema=schema)
+        meta = {b"provaudit.policy": result.policy.name.encode(), b"provaudit.country": result.country.encode()}
+        pq.write_table(table.replace_schema_metadata(meta), p)
+    else:
+        raise ValueError(f"cannot write {p.name}: use a .csv or .parquet file name")
+    logger.info("wrote %d rows to %s", len(result.rows), p)
+    return p

@@ -1,0 +1,129 @@
+"""The demo: build the test web, serve it, crawl it into a fresh store, load its ground truth, summarise."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audit.crawl.run import Progress, run_crawl
+from audit.derive.run import AUDIT_OPTIONS, run_audit
+from audit.outputs.report import write_report
+from audit.outputs.summary import store_summary
+from audit.outputs.verify import verify, write_verification
+from audit.store.db import Store
+from audit.testbed.evaluate import evaluate
+from audit.testbed.groundtruth import check_against_ground_truth, load_ground_truth
+from audit.testbed.simulate import simulate_deletion, sloppy_vendor
+
+logger = logging.getLogger(__name__)
+
+VERIFY_POLICY = "strong+nd"
+
+# Loopback test web: no politeness delays needed, but the same concurrency a careful crawler would use.
+TESTWEB_CRAWL_SETTINGS: dict[str, Any] = {
+    "AUTOTHROTTLE_ENABLED": False,
+    "CONCURRENT_REQUESTS": 32,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+    "DOWNLOAD_DELAY": 0,
+    "AUDIT_SOURCE": "built-in test web",
+}
+
+
+@dataclass
+class DemoResult:
+    db_path: Path
+    warc_path: Path | None
+    crawl_id: str
+    summary: dict[str, Any]
+    truth: dict[str, int]
+    seconds: dict[str, float]
+    audit: Any = None  # analysis.AuditResult
+    evaluation: Any = None  # evaluate.Evaluation
+    report: Path | None = None
+    verification: Path | None = None
+    verify_summary: dict[str, Any] | None = None
+
+
+def crawl_testweb(
+    web: Any,
+    db_path: Path,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> tuple[str, Path | None]:
+    """Serve ``web`` on loopback and crawl all of it into ``db_path``; returns (crawl id, WARC path)."""
+    from audit.testbed.testweb import TestWebServer
+
+    with TestWebServer(web) as server:
+        overrides = dict(TESTWEB_CRAWL_SETTINGS)
+        overrides["AUDIT_PROXY"] = server.proxy_url
+        overrides.update(settings or {})
+        result = run_crawl(web.start_urls, db_path, allowed_domains=web.allowed_domains, settings=overrides,
+                           progress=progress)
+    return result.crawl_id, result.warc_path
+
+
+def run_demo(
+    out_dir: str | Path,
+    *,
+    photos: int = 2000,
+    seed: int = 2022,
+    workers: int = 2,
+    country: str = "FR",
+    settings: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    stage: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """Everything ``provaudit demo`` does: build (cached) and serve the test web, crawl it into a fresh store, load
+    its ground truth, audit and evaluate the store, write the claim report for ``country``, then simulate a vendor
+    that deletes only part of what it should (``after-sloppy-vendor.duckdb``) and verify that deletion."""
+    from audit.testbed.testweb import build_web
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    web = build_web(out / "testweb", photos=photos, seed=seed, workers=workers)
+    seconds["build"] = time.perf_counter() - t0
+
+    db_path = out / "provenance.duckdb"
+    for old in [db_path, db_path.with_name(db_path.name + ".wal"), *out.glob("provenance-*.warc.gz")]:
+        old.unlink(missing_ok=True)
+    if stage:
+        stage(f"crawling {len(web.start_urls)} sites through a loopback proxy")
+    t1 = time.perf_counter()
+    crawl_id, warc = crawl_testweb(web, db_path, settings=settings, progress=progress)
+    seconds["crawl"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    with Store.open(db_path, options=AUDIT_OPTIONS) as store:
+        load_ground_truth(store, web.ground_truth_path)
+        summary = store_summary(store, crawl_id)
+        truth = check_against_ground_truth(store, crawl_id)
+        seconds["ground_truth"] = time.perf_counter() - t2
+        if stage:
+            stage("auditing: signals, near-duplicate clusters, attributions")
+        t3 = time.perf_counter()
+        audited = run_audit(store)
+        evaluation = evaluate(store)
+        seconds["audit"] = time.perf_counter() - t3
+        if stage:
+            stage(f"writing the claim report for {country}")
+        report_html, _ = write_report(store, country, out / "report.html")
+        if stage:
+            stage("simulating a vendor that deletes only part of what it should, and checking it")
+        deleted = sloppy_vendor(store, country, VERIFY_POLICY, seed=seed)
+    after_path = out / "after-sloppy-vendor.duckdb"
+    after_path.unlink(missing_ok=True)
+    simulate_deletion(db_path, after_path, deleted)  # the stores are closed: DuckDB attaches a file only once
+    with Store.open(db_path, read_only=True) as before, Store.open(after_path, read_only=True) as after:
+        verification = verify(before, after, country, VERIFY_POLICY)
+    verify_html, _ = write_verification(verification, out / "verify.html")
+    seconds["total"] = time.perf_counter() - t0
+    return DemoResult(db_path=db_path, warc_path=warc, crawl_id=crawl_id, summary=summary, truth=truth,
+                      seconds=seconds, audit=audited, evaluation=evaluation, report=report_html,
+                      verification=verify_html, verify_summary=verification.summary())

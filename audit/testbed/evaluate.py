@@ -1,0 +1,119 @@
+"""Compare attributions and signals with the test web's ground truth: coverage, precision and recall per tier and
+per signal kind, for the subject's residence country and for the capture country, with 95% Wilson intervals."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from audit.store.db import Store
+
+TIERS = ("strong", "medium", "weak")
+
+
+def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (0, 0 for n = 0)."""
+    if n <= 0:
+        return (0.0, 0.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    hits: int
+    n: int
+
+    @property
+    def value(self) -> float:
+        return self.hits / self.n if self.n else 0.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson(self.hits, self.n)
+
+    def as_dict(self) -> dict[str, Any]:
+        lo, hi = self.interval
+        return {"hits": self.hits, "n": self.n, "value": round(self.value, 4), "low": round(lo, 4),
+                "high": round(hi, 4)}
+
+
+@dataclass
+class Evaluation:
+    images: int
+    rows: list[dict[str, Any]] = field(default_factory=list)  # per tier (cumulative) and per kind
+    gps_images: int = 0
+    gps_right: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"images": self.images, "gps_images": self.gps_images, "gps_right_capture_country": self.gps_right,
+                "rows": self.rows}
+
+
+TRUTH_SQL = """
+CREATE OR REPLACE TEMP TABLE _truth AS
+SELECT sha256, any_value(residence_country) AS residence, any_value(capture_country) AS capture,
+       bool_or(list_contains(kept_metadata, 'gps')) AS kept_gps
+FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256
+"""
+
+
+def evaluate(store: Store, *, propagated: bool = True) -> Evaluation:
+    """Evaluate the store's attributions (and signals) against its ``ground_truth`` table."""
+    con = store.con
+    if not store.query("SELECT count(*) FROM ground_truth")[0][0]:
+        raise ValueError("this store has no ground truth (only crawls of the built-in test web have one)")
+    if not store.query("SELECT count(*) FROM attributions")[0][0]:
+        raise ValueError("this store has no attributions yet: run `provaudit audit --db FILE` first")
+    con.execute(TRUTH_SQL)
+    n = int(store.query("SELECT count(*) FROM _truth")[0][0])
+    ev = Evaluation(images=n)
+    col, tier_col = ("country", "tier") if propagated else ("direct_country", "direct_tier")
+    for i, tier in enumerate(TIERS):
+        allowed = ", ".join(f"'{t}'" for t in TIERS[: i + 1])
+        attributed, res_ok, cap_ok = store.query(f"""
+            SELECT count(*), count(*) FILTER (WHERE a.{col} = t.residence), count(*) FILTER (WHERE a.{col} = t.capture)
+            FROM _truth t JOIN attributions a USING (sha256) WHERE a.{tier_col} IN ({allowed})""")[0]
+        ev.rows.append({
+            "group": "tier", "name": f"{tier} or better" if i else tier,
+            "coverage": Rate(int(attributed), n).as_dict(),
+            "precision_residence": Rate(int(res_ok), int(attributed)).as_dict(),
+            "recall_residence": Rate(int(res_ok), n).as_dict(),
+            "precision_capture": Rate(int(cap_ok), int(attributed)).as_dict(),
+            "recall_capture": Rate(int(cap_ok), n).as_dict(),
+        })
+    via = "" if propagated else "AND s.via_sha256 IS NULL"
+    for kind, with_kind, res_ok, cap_ok, res_in, cap_in in store.query(f"""
+        WITH per AS (
+            SELECT s.sha256, s.kind, s.country, sum(s.weight) AS w FROM signal_countries s
+            WHERE s.sha256 IN (SELECT sha256 FROM _truth) {via} GROUP BY ALL
+        ), top AS (
+            SELECT sha256, kind, arg_max(country, w) AS country, list(country) AS countries FROM per GROUP BY ALL
+        )
+        SELECT top.kind, count(*), count(*) FILTER (WHERE top.country = t.residence),
+               count(*) FILTER (WHERE top.country = t.capture),
+               count(*) FILTER (WHERE list_contains(top.countries, t.residence)),
+               count(*) FILTER (WHERE list_contains(top.countries, t.capture))
+        FROM top JOIN _truth t USING (sha256) GROUP BY 1 ORDER BY 2 DESC"""):
+        ev.rows.append({
+            "group": "kind", "name": kind,
+            "coverage": Rate(int(with_kind), n).as_dict(),
+            "precision_residence": Rate(int(res_ok), int(with_kind)).as_dict(),
+            "recall_residence": Rate(int(res_ok), n).as_dict(),
+            "precision_capture": Rate(int(cap_ok), int(with_kind)).as_dict(),
+            "recall_capture": Rate(int(cap_ok), n).as_dict(),
+            # for kinds whose values fit several countries, whether the truth is among them
+            "contains_residence": Rate(int(res_in), int(with_kind)).as_dict(),
+            "contains_capture": Rate(int(cap_in), int(with_kind)).as_dict(),
+        })
+    gps_n, gps_ok = store.query("""
+        SELECT count(*), count(*) FILTER (WHERE EXISTS (
+            SELECT 1 FROM signals s WHERE s.sha256 = t.sha256 AND s.kind = 'exif_gps' AND s.via_sha256 IS NULL
+            AND s.country = t.capture))
+        FROM _truth t WHERE kept_gps""")[0]
+    ev.gps_images, ev.gps_right = int(gps_n), int(gps_ok)
+    return ev

@@ -1,0 +1,328 @@
+"""HTML pages and robots.txt of the test web, rendered to disk, with the (page URL, image URL) pairs they embed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from html import escape
+from pathlib import Path
+
+from audit.testbed.testweb.world import CITY_BY_NAME, COUNTRIES, Figure, Person, Post, Site, Variant, World
+
+logger = logging.getLogger(__name__)
+
+PER_PAGE = 12
+HOME_ITEMS = 10
+
+# Real ISO 3166-2 codes of the regions of the sites that publish geo.* meta tags.
+GEO_REGION = {"Lyon": "FR-ARA", "Paris": "FR-IDF", "Liège": "BE-WLG", "Zurich": "CH-ZH", "Cologne": "DE-NW",
+              "Milan": "IT-25", "Seville": "ES-AN"}
+# National phone number formats of the sites' cities ('#' is a digit; 555-01xx is the fictional North-American range).
+PHONE_FORMATS = {
+    "Paris": "01 ## ## ## ##", "Lyon": "04 78 ## ## ##", "Nantes": "02 40 ## ## ##", "Bordeaux": "05 56 ## ## ##",
+    "Toulouse": "05 61 ## ## ##", "Rennes": "02 99 ## ## ##", "Liège": "04 ### ## ##", "Ghent": "09 ### ## ##",
+    "Brussels": "02 ### ## ##", "Geneva": "022 ### ## ##", "Zurich": "044 ### ## ##",
+    "Montreal": "(514) 555-01##", "Toronto": "(416) 555-01##", "Quebec City": "(418) 555-01##",
+    "Cologne": "0221 #######", "Munich": "089 ########", "Hamburg": "040 #######", "Milan": "02 #### ####",
+    "Florence": "055 ### ####", "Manchester": "0161 496 0###", "London": "020 7946 0###", "Seville": "954 ## ## ##",
+    "Madrid": "91 ### ## ##", "Utrecht": "030 ### ####", "Chicago": "(312) 555-01##",
+}
+WORDS = {
+    "fr": ("Accueil", "Archives", "À propos", "Page", "Par", "Source", "Télécharger l'original", "suivante",
+           "Le photographe était sur place à {c}. Les habitants du quartier se sont retrouvés pour l'occasion."),
+    "de": ("Startseite", "Archiv", "Über uns", "Seite", "Von", "Quelle", "Original herunterladen", "weiter",
+           "Unser Fotograf war in {c} vor Ort. Viele Anwohner kamen zu dem Ereignis."),
+    "it": ("Home", "Archivio", "Chi siamo", "Pagina", "Di", "Fonte", "Scarica l'originale", "successiva",
+           "Il nostro fotografo era a {c}. Molti abitanti del quartiere erano presenti."),
+    "es": ("Inicio", "Archivo", "Quiénes somos", "Página", "Por", "Fuente", "Descargar original", "siguiente",
+           "Nuestro fotógrafo estuvo en {c}. Muchos vecinos se acercaron al evento."),
+    "nl": ("Home", "Archief", "Over ons", "Pagina", "Door", "Bron", "Origineel downloaden", "volgende",
+           "Onze fotograaf was in {c}. Veel buurtbewoners kwamen kijken."),
+    "en": ("Home", "Archive", "About", "Page", "By", "Source", "Download original", "next",
+           "Our photographer was in {c}. Many local residents turned out for the event."),
+}
+
+
+def _words(site: Site) -> tuple[str, ...]:
+    return WORDS.get((site.lang or "en")[:2], WORDS["en"])
+
+
+def _archive(site: Site) -> str:
+    return "/people/" if site.kind in ("photo_sharing", "social") else "/page/1/"
+
+
+def _og_locale(site: Site) -> str:
+    lang = site.lang or "en"
+    if "-" in lang:
+        return lang.replace("-", "_")
+    return f"{lang}_{site.country or 'US'}"
+
+
+def _phone(site: Site, rnd: random.Random) -> str | None:
+    fmt = PHONE_FORMATS.get(site.city or "")
+    return "".join(str(rnd.randint(0, 9)) if ch == "#" else ch for ch in fmt) if fmt else None
+
+
+def _ld(obj: object) -> str:
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+    return f'<script type="application/ld+json">{text}</script>'
+
+
+class _Renderer:
+    def __init__(self, world: World, www: Path) -> None:
+        self.world = world
+        self.www = www
+        self.rnd = random.Random(world.seed + 1)
+        self.embeds: dict[str, list[str]] = defaultdict(list)  # image URL -> page URLs
+        self.pages = 0
+        self.phones = {s.host: _phone(s, self.rnd) for s in world.sites}
+
+    # --- low level ---
+    def href(self, site: Site, page_path: str, url: str) -> str:
+        """How ``site`` writes a link to ``url`` from ``page_path``: relative when it can, like real sites."""
+        host, _, path = url.removeprefix("http://").partition("/")
+        path = "/" + path
+        if host != site.host:
+            return url[5:] if site.protocol_relative else url
+        if site.kind == "blog" and not path.endswith("/"):
+            base = page_path if page_path.endswith("/") else posixpath.dirname(page_path) + "/"
+            return posixpath.relpath(path, base)
+        return path
+
+    def img(self, site: Site, page: str, v: Variant, alt: str, srcset: Iterable[Variant] = ()) -> str:
+        attrs = f'src="{escape(self.href(site, page, v.url))}" alt="{escape(alt)}" width="{v.width}" ' \
+                f'height="{v.height}" loading="lazy"'
+        alts = list(srcset)
+        if alts:
+            cands = ", ".join(f"{escape(self.href(site, page, a.url))} {a.width}w" for a in alts + [v])
+            attrs += f' srcset="{cands}" sizes="(max-width: 600px) 100vw, 800px"'
+        return f"<img {attrs}>"
+
+    def figure(self, site: Site, page: str, fig: Figure) -> str:
+        v = fig.main
+        alt = fig.caption
+        if fig.small is not None and site.picture:
+            s = fig.small
+            inner = (f'<picture><source type="image/{s.format.lower()}" '
+                     f'srcset="{escape(self.href(site, page, s.url))} {s.width}w">'
+                     f"{self.img(site, page, v, alt)}</picture>")
+        else:
+            inner = self.img(site, page, v, alt, [fig.small] if fig.small is not None else [])
+        if fig.full is not None:
+            words = _words(site)
+            link = escape(self.href(site, page, fig.full.url))
+            inner = f'<a href="{link}">{inner}</a><p class="download"><a href="{link}">{escape(words[6])}</a></p>'
+        return f"<figure>{inner}<figcaption>{escape(fig.caption)}</figcaption></figure>"
+
+    @staticmethod
+    def figure_urls(fig: Figure) -> list[str]:
+        return [v.url for v in (fig.main, fig.small, fig.full) if v is not None]
+
+    def write(self, site: Site, path: str, title: str, body: str, images: Iterable[str], *,
+              og_image: Variant | None = None, head: str = "", description: str = "") -> None:
+        url = f"http://{site.host}{path}"
+        words = _words(site)
+        lines = [
+            "<!DOCTYPE html>",
+            f'<html lang="{escape(site.lang or "en")}">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)} | {escape(site.name)}</title>",
+            f'<meta name="description" content="{escape(description or title)}">',
+            f'<link rel="canonical" href="{escape(url)}">',
+            f'<meta property="og:site_name" content="{escape(site.name)}">',
+            f'<meta property="og:title" content="{escape(title)}">',
+            f'<meta property="og:url" content="{escape(url)}">',
+            f'<meta property="og:locale" content="{_og_locale(site)}">',
+        ]
+        if og_image is not None:
+            lines.append(f'<meta property="og:image" content="{escape(og_image.url)}">')
+        if site.robots.meta_robots:
+            lines.append(f'<meta name="robots" content="{escape(site.robots.meta_robots)}">')
+        if site.geo_meta and site.city:
+            c = CITY_BY_NAME[site.city]
+            lines += [f'<meta name="geo.region" content="{GEO_REGION.get(c.name, c.country)}">',
+                      f'<meta name="geo.placename" content="{escape(c.name)}">',
+                      f'<meta name="geo.position" content="{c.lat};{c.lon}">',
+                      f'<meta name="ICBM" content="{c.lat}, {c.lon}">']
+        for lang in site.hreflang:
+            lines.append(f'<link rel="alternate" hreflang="{lang}" href="{escape(url)}">')
+        if site.hreflang:
+            lines.append(f'<link rel="alternate" hreflang="x-default" href="{escape(url)}">')
+        if head:
+            lines.append(head)
+        footer = f"© {escape(site.name)}"
+        if site.city:
+            footer += f" — {escape(site.city)}, {escape(COUNTRIES[site.country or 'US'].name)}"
+        if self.phones.get(site.host):
+            footer += f' — <a href="tel:{escape(self.phones[site.host] or "")}">{self.phones[site.host]}</a>'
+        lines += [
+            "</head>",
+            "<body>",
+            f'<header><a class="brand" href="/">{escape(site.name)}</a><nav><a href="/">{words[0]}</a> '
+            f'<a href="{_archive(site)}">{words[1]}</a> <a href="/about/">{words[2]}</a></nav></header>',
+            f"<main>{body}</main>",
+            f"<footer>{footer}</footer>",
+            "</body>",
+            "</html>",
+        ]
+        target = self.www / site.host / path.lstrip("/")
+        if path.endswith("/"):
+            target = target / "index.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.pages += 1
+        for image_url in dict.fromkeys(images):
+            self.embeds[image_url].append(url)
+
+    # --- site pieces ---
+    def organisation(self, site: Site) -> dict[str, object]:
+        org: dict[str, object] = {"@type": "NewsMediaOrganization" if "news" in site.kind else "Organization",
+                                  "name": site.name, "url": f"http://{site.host}/"}
+        if site.country and site.city:
+            org["address"] = {"@type": "PostalAddress", "addressLocality": site.city,
+                              "addressCountry": site.country}
+            org["telephone"] = self.phones.get(site.host)
+        return org
+
+    def teaser(self, site: Site, page: str, post: Post) -> tuple[str, list[str]]:
+        link = f'<h2><a href="{escape(self.href(site, page, post.url))}">{escape(post.title)}</a></h2>'
+        if not site.listing_images:
+            return f"<article>{link}<time>{post.date.isoformat()}</time></article>", []
+        v = post.figures[0].main
+        return f"<article>{self.img(site, page, v, post.title)}{link}</article>", [v.url]
+
+    def listing(self, site: Site, base: str, first: str, posts: list[Post], title: str, intro: str = "") -> None:
+        """Paginated list of ``posts``: page 1 at ``first``, page n at ``<base>page/<n>/``."""
+        words = _words(site)
+        pages = max(1, -(-len(posts) // PER_PAGE))
+        for n in range(1, pages + 1):
+            path = first if n == 1 else f"{base}page/{n}/"
+            parts, images = [intro], []
+            for post in posts[(n - 1) * PER_PAGE : n * PER_PAGE]:
+                html, urls = self.teaser(site, path, post)
+                parts.append(html)
+                images += urls
+            if n < pages:
+                parts.append(f'<a rel="next" href="{base}page/{n + 1}/">{words[3]} {n + 1} ({words[7]})</a>')
+            self.write(site, path, f"{title} — {words[3]} {n}", "\n".join(parts), images,
+                       head='<meta name="robots" content="noindex, follow">' if n > 1 else "")
+
+    def post_page(self, site: Site, post: Post) -> None:
+        words = _words(site)
+        path = post.path
+        parts = [f"<h1>{escape(post.title)}</h1>"]
+        author = post.author
+        if author is not None and site.kind in ("photo_sharing", "social", "forum"):
+            prefix = "/people/" if site.kind == "photo_sharing" else "/u/"
+            where = f' <span class="location">{escape(author.city.name)}</span>' if site.kind == "forum" else ""
+            name = escape(author.name)
+            if site.kind != "forum":  # forums show the member's location, but have no profile pages here
+                name = f'<a href="{prefix}{author.username}/">{name}</a>'
+            parts.append(f'<p class="byline">{words[4]} {name}{where}</p>')
+        parts.append(f'<p><time datetime="{post.date.isoformat()}">{post.date.isoformat()}</time></p>')
+        figures = [self.figure(site, path, f) for f in post.figures]
+        parts.append(f'<div class="gallery">{"".join(figures)}</div>' if len(figures) > 1 else figures[0])
+        city = post.figures[0].main.photo.city.name
+        parts.append(f"<p>{escape(words[8].format(c=city))}</p>")
+        if post.source_url:
+            parts.append(f'<p class="source">{words[5]} : <a href="{escape(post.source_url)}">'
+                         f"{escape(post.source_url)}</a></p>")
+        head = ""
+        lead = post.figures[0].main
+        if site.json_ld:
+            head = _ld({"@context": "https://schema.org", "@type": "NewsArticle", "headline": post.title,
+                        "datePublished": post.date.isoformat(), "image": [lead.url],
+                        "publisher": self.organisation(site)})
+        images = [u for f in post.figures for u in self.figure_urls(f)]
+        self.write(site, path, post.title, "\n".join(parts), images, og_image=lead, head=head)
+
+    def directory(self, site: Site, posts: list[Post]) -> None:
+        """Members directory (text links only) at /people/, /people/page/<n>/."""
+        users = sorted({p.author.username: p.author for p in posts if p.author is not None}.items())
+        prefix = "/people/" if site.kind == "photo_sharing" else "/u/"
+        per = 50
+        pages = max(1, -(-len(users) // per))
+        for n in range(1, pages + 1):
+            path = "/people/" if n == 1 else f"/people/page/{n}/"
+            items = [f'<li><a href="{prefix}{u}/">{escape(p.name)}</a></li>' for u, p in users[(n - 1) * per : n * per]]
+            nxt = f'<a rel="next" href="/people/page/{n + 1}/">{n + 1}</a>' if n < pages else ""
+            self.write(site, path, "People", f"<ul>{''.join(items)}</ul>{nxt}", [])
+
+    def profiles(self, site: Site, posts: list[Post]) -> None:
+        by_user: dict[str, list[Post]] = defaultdict(list)
+        people: dict[str, Person] = {}
+        for post in posts:
+            if post.author is not None:
+                by_user[post.author.username].append(post)
+                people[post.author.username] = post.author
+        prefix = "/people/" if site.kind == "photo_sharing" else "/u/"
+        for user, items in sorted(by_user.items()):
+            p = people[user]
+            intro = (f'<section class="profile"><h1>{escape(p.name)}</h1><p class="location">'
+                     f"{escape(p.city.name)}, {escape(COUNTRIES[p.country].name)}</p></section>")
+            self.listing(site, f"{prefix}{user}/", f"{prefix}{user}/", items, p.name, intro)
+
+    def site(self, site: Site, posts: list[Post]) -> None:
+        words = _words(site)
+        posts = sorted(posts, key=lambda p: (p.date, p.path), reverse=True)
+        for post in posts:
+            self.post_page(site, post)
+        parts, images = [f"<h1>{escape(site.name)}</h1>"], []
+        for post in posts[:HOME_ITEMS]:
+            html, urls = self.teaser(site, "/", post)
+            parts.append(html)
+            images += urls
+        parts.append(f'<p><a href="{_archive(site)}">{words[1]}</a></p>')
+        head = _ld({"@context": "https://schema.org", **self.organisation(site)}) if site.json_ld else ""
+        self.write(site, "/", site.name, "\n".join(parts), images, head=head)
+        if site.kind in ("photo_sharing", "social"):  # no global archive: a members directory, then profiles
+            self.directory(site, posts)
+            self.profiles(site, posts)
+        else:
+            self.listing(site, "/", "/page/1/", posts, words[1])
+        self.write(site, "/about/", words[2], f"<h1>{words[2]}</h1><p>{escape(site.name)}</p>", [], head=head)
+
+
+def robots_txt(site: Site) -> str:
+    lines = []
+    for agent in site.robots.blocked_agents:
+        lines += [f"User-agent: {agent}", "Disallow: /", ""]
+    lines.append("User-agent: *")
+    lines += [f"Disallow: {p}" for p in site.robots.disallow_all] or ["Disallow:"]
+    return "\n".join(lines) + "\n"
+
+
+def tdmrep_json(site: Site) -> str | None:
+    """The TDMRep file of a site that reserves text-and-data-mining rights (W3C TDMRep community group report):
+    the publishers that also block AI crawlers in robots.txt."""
+    if not site.robots.tdmrep:
+        return None
+    rules = [{"location": "/*", "tdm-reservation": 1, "tdm-policy": f"https://{site.host}/tdm-policy.json"}]
+    return json.dumps(rules, indent=2) + "\n"
+
+
+def render_site_pages(world: World, www: Path) -> tuple[dict[str, list[str]], int]:
+    """Write every page and robots.txt under ``www/<host>/``; return image URL -> page URLs and the page count."""
+    r = _Renderer(world, www)
+    by_site: dict[str, list[Post]] = defaultdict(list)
+    for post in world.posts:
+        by_site[post.site.host].append(post)
+    for site in world.sites:
+        r.site(site, by_site[site.host])
+    for site in world.sites + world.image_hosts:
+        target = www / site.host / "robots.txt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(robots_txt(site), encoding="utf-8")
+        tdm = tdmrep_json(site)
+        if tdm is not None:
+            (www / site.host / ".well-known").mkdir(exist_ok=True)
+            (www / site.host / ".well-known" / "tdmrep.json").write_text(tdm, encoding="utf-8")
+    logger.debug("rendered %d pages", r.pages)
+    return dict(r.embeds), r.pages
+
