@@ -18,7 +18,9 @@ from protego import Protego
 
 from audit.derive.attribution import Evidence, attribute
 from audit.derive.reference import reference_audit
-from audit.derive.run import ROBOTS_URL_FILTER, collapse, run_audit
+from audit.derive.run import run_audit
+from audit.derive.sql import ROBOTS_URL_FILTER
+from audit.derive.units import collapse
 from audit.signals.base import Signal, Strength
 from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefilter, robots_url_fragments
 from audit.store.db import Store
