@@ -36,8 +36,8 @@ from audit.derive.neardup import (
 )
 from audit.outputs.sweep import POLICIES as SWEEP_POLICIES
 from audit.outputs.sweep import selected
+from audit.stats import wilson
 from audit.store.db import Store
-from audit.testbed.evaluate import wilson
 from audit.textsafe import html_text as _e
 from audit.textsafe import http_href, json_dumps
 

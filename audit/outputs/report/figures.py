@@ -15,8 +15,8 @@ from typing import Any
 from audit.decode.workers import Bounds
 from audit.outputs.sweep import compare_policies, has_ground_truth
 from audit.settings import DEFAULTS
+from audit.stats import Rate
 from audit.store.db import Store
-from audit.testbed.evaluate import Rate
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_IMAGE_BYTES = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"])
