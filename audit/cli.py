@@ -65,8 +65,8 @@ def _errors() -> Iterator[None]:
     import duckdb
 
     from audit.ingest.run import IngestError
+    from audit.schema import TABLES
     from audit.store.check import missing_object
-    from audit.store.db import TABLES
     from audit.store.export import ExportError
     from audit.store.merge import MergeError
 

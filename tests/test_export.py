@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from audit.store.db import TABLES, Store
+from audit.schema import TABLES
+from audit.store.db import Store
 from audit.store.export import ExportError, export_store, import_export, partition_name
 from audit.store.merge import MergeError, merge_stores
 from conftest import provaudit

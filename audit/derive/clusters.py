@@ -1,6 +1,6 @@
 """Near-duplicate clusters of a store's images, for an audit run: the pairs within the thresholds
 (:func:`audit.derive.neardup.near_duplicate_pairs`), joined transitively, each cluster named by its smallest
-sha256, into the temporary table ``_clusters``."""
+sha256, into the temporary table :data:`audit.schema.CLUSTERS`."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import numpy as np
 import pyarrow as pa
 
 from audit.derive.neardup import HashSet, cluster_labels, near_duplicate_pairs
+from audit.schema import CLUSTERS
 from audit.store.db import Store
 
 
 def cluster_images(store: Store, phash_threshold: int, dhash_threshold: int) -> tuple[int, int]:
-    """Write the temporary table ``_clusters`` (sha256, cluster_id, size): one row per image of ``store``, an image
-    without both hashes alone in its cluster. Returns the number of clusters of more than one image and the number
-    of images in them."""
+    """Write the temporary table :data:`~audit.schema.CLUSTERS` (sha256, cluster_id, size): one row per image of
+    ``store``, an image without both hashes alone in its cluster. Returns the number of clusters of more than one
+    image and the number of images in them."""
     con = store.con
     clusters = clustered_images = 0
     tbl = con.sql("SELECT sha256, phash, dhash, coalesce(phash_mirror, phash) AS pm, "
@@ -45,10 +46,10 @@ def cluster_images(store: Store, phash_threshold: int, dhash_threshold: int) -> 
     table = pa.table({"sha256": pa.array(sha.tolist(), pa.string()),
                       "cluster_id": pa.array(cluster_id.tolist(), pa.string()),
                       "size": pa.array(size, pa.int32())})
-    con.execute("DROP TABLE IF EXISTS temp.main._clusters")
+    con.execute(f"DROP TABLE IF EXISTS temp.main.{CLUSTERS}")
     con.register("_clusters_batch", table)
     try:
-        con.execute("CREATE TEMP TABLE _clusters AS SELECT * FROM _clusters_batch")
+        con.execute(f"CREATE TEMP TABLE {CLUSTERS} AS SELECT * FROM _clusters_batch")
     finally:
         con.unregister("_clusters_batch")
     return clusters, clustered_images

@@ -33,15 +33,18 @@ from audit.derive.clusters import cluster_images
 from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD
 from audit.derive.sql import (
     ATTRIBUTIONS_SQL,
+    CLUSTERS_SQL,
     DIRECT_SIGNALS_SQL,
     DISTINCT_SETS_SQL,
     EVIDENCE_SETS_SQL,
     EVIDENCE_VALUES_SQL,
     OPT_OUTS_SQL,
     PROPAGATE_SQL,
+    SETS_SQL,
 )
 from audit.derive.units import UNITS, extract
-from audit.store.db import TABLES_BY_NAME, Store
+from audit.schema import DERIVED, EVIDENCE, EVIDENCE_SETS, SET_ATTRIBUTIONS, TABLES_BY_NAME, TEMP_TABLES
+from audit.store.db import Store
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +75,10 @@ def _evidence_of(entry: dict[str, Any]) -> list[Evidence]:
 
 
 def _attribute_sets(store: Store, result: AuditResult) -> None:
-    """Run the attribution rule once per distinct evidence set and keep the answers in ``_attr``."""
+    """Run the attribution rule once per distinct evidence set and keep the answers in
+    :data:`~audit.schema.SET_ATTRIBUTIONS`."""
     con = store.con
-    for name in ("_evidence", "_sets", "_attr"):
+    for name in (EVIDENCE, EVIDENCE_SETS, SET_ATTRIBUTIONS):
         con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
     evidence: dict[int, list[Evidence]] = {}
     for entry in con.sql(EVIDENCE_VALUES_SQL).to_arrow_table().to_pylist():
@@ -85,7 +89,7 @@ def _attribute_sets(store: Store, result: AuditResult) -> None:
     con.execute(DISTINCT_SETS_SQL)
     cols: dict[str, list[Any]] = defaultdict(list)
     n = 0
-    for row in con.sql("SELECT set_id, evidence_set FROM _sets").to_arrow_table().to_pylist():
+    for row in con.sql(SETS_SQL).to_arrow_table().to_pylist():
         n += 1
         keys = row["evidence_set"] or []
         a: Attribution = attribute([e for k in keys for e in evidence[k]]) if keys else NONE
@@ -103,16 +107,11 @@ def _attribute_sets(store: Store, result: AuditResult) -> None:
     table = pa.Table.from_pydict({f.name: cols.get(f.name, []) for f in schema}, schema=schema)
     con.register("_attr_batch", table)
     try:
-        con.execute("CREATE TEMP TABLE _attr AS SELECT * FROM _attr_batch")
+        con.execute(f"CREATE TEMP TABLE {SET_ATTRIBUTIONS} AS SELECT * FROM _attr_batch")
     finally:
         con.unregister("_attr_batch")
     result.units["evidence"] = len(evidence)
     result.units["evidence_sets"] = n
-
-
-DERIVED = ("signals", "opt_outs", "clusters", "attributions")
-TEMP_TABLES = ("_u_image", "_o_image", "_u_page", "_o_page", "_u_host", "_u_text", "_o_robots", "_o_tdmrep",
-               "_o_fetch", "_clusters", "_evidence", "_sets", "_attr")
 
 
 def default_workers(sightings: int) -> int:
@@ -189,8 +188,7 @@ def run_audit(
                 con.execute(sql)
             checkpoint("audit-signals-written")
             con.execute(OPT_OUTS_SQL)
-            con.execute("INSERT INTO clusters (sha256, cluster_id, size) SELECT sha256, cluster_id, size "
-                        "FROM _clusters")
+            con.execute(CLUSTERS_SQL)
             result.signals = _count(store, "SELECT count(*) FROM signals")
             result.seconds["fan_out"] = time.perf_counter() - t
             t = time.perf_counter()
@@ -210,7 +208,7 @@ def run_audit(
             con.execute("ROLLBACK")
             raise
     finally:
-        for name in TEMP_TABLES:  # qualified: never a table of the store that happens to have the same name
+        for name in (t.name for t in TEMP_TABLES):  # qualified: never a store's table that happens to have that name
             try:
                 con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
             except Exception:  # noqa: BLE001 - clean-up after a failure must not hide it

@@ -5,6 +5,23 @@ here runs a query."""
 
 from __future__ import annotations
 
+from audit.schema import (
+    CLUSTERS,
+    EVIDENCE,
+    EVIDENCE_SETS,
+    O_FETCH,
+    O_IMAGE,
+    O_PAGE,
+    O_ROBOTS,
+    O_TDMREP,
+    ROBOTS_FRAGMENTS,
+    SET_ATTRIBUTIONS,
+    U_HOST,
+    U_IMAGE,
+    U_PAGE,
+    U_TEXT,
+)
+
 # --- the distinct inputs of each extraction unit ----------------------------------------------------------------
 
 IMAGES_SQL = """
@@ -37,7 +54,7 @@ FROM sightings WHERE sha256 IS NOT NULL AND (coalesce(alt_text, '') <> '' OR coa
 
 # Every URL governed by a robots.txt: the sighting's image under its image host's file, its page under the page
 # host's. A URL is looked up once however many sightings share it, and only if it contains the literal start of one
-# of its host's Disallow rules (``_robots_fragments``; URLs with ``%``, controls or non-ASCII always go through):
+# of its host's Disallow rules (``ROBOTS_FRAGMENTS``; URLs with ``%``, controls or non-ASCII always go through):
 # the others cannot be disallowed, and most URLs of a crawl are of that kind.
 ROBOTS_FRAGMENTS_SQL = """
 SELECT DISTINCT crawl_id, host, status, body, error FROM host_policies WHERE kind = 'robots.txt'
@@ -55,14 +72,14 @@ WITH u AS (
     ) WHERE url IS NOT NULL AND url <> ''
 ), candidates AS (
     SELECT DISTINCT u.crawl_id, u.host, u.url
-    FROM u JOIN _robots_fragments f ON f.crawl_id = u.crawl_id AND f.host = u.host
+    FROM u JOIN {fragments} f ON f.crawl_id = u.crawl_id AND f.host = u.host
     WHERE {url_filter}
 )
 SELECT DISTINCT c.crawl_id, c.host, c.url, hp.status, hp.body, hp.error
 FROM candidates c
 JOIN host_policies hp ON hp.crawl_id = c.crawl_id AND hp.host = c.host AND hp.kind = 'robots.txt'
 ORDER BY c.crawl_id, c.host
-""".format(url_filter=ROBOTS_URL_FILTER.format(url="u.url", fragment="f.fragment"))
+""".format(fragments=ROBOTS_FRAGMENTS, url_filter=ROBOTS_URL_FILTER.format(url="u.url", fragment="f.fragment"))
 
 
 TDMREP_SQL = """
@@ -104,11 +121,11 @@ def _fan_out_sql(source: str, join: str, sighting: str = "s.sighting_id", sha: s
 
 
 DIRECT_SIGNALS_SQL = [
-    _fan_out_sql("_u_image", "u.sha256 = i.sha256", sighting="NULL", sha="i.sha256", frm="images i"),
-    _fan_out_sql("_u_host", "u.host = s.page_host AND u.role = 'page'"),
-    _fan_out_sql("_u_host", "u.host = s.image_host AND u.role = 'image'"),
-    _fan_out_sql("_u_page", "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
-    _fan_out_sql("_u_text", "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '')"),
+    _fan_out_sql(U_IMAGE, "u.sha256 = i.sha256", sighting="NULL", sha="i.sha256", frm="images i"),
+    _fan_out_sql(U_HOST, "u.host = s.page_host AND u.role = 'page'"),
+    _fan_out_sql(U_HOST, "u.host = s.image_host AND u.role = 'image'"),
+    _fan_out_sql(U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
+    _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '')"),
 ]
 
 PROPAGATE_SQL = f"""
@@ -142,18 +159,18 @@ OPT_OUTS_SQL = f"""
 INSERT INTO opt_outs (sighting_id, sha256, kind, value, applies_to, evidence)
 SELECT sighting_id, any_value(sha256), kind, value, applies_to, arg_min(evidence, ord)
 FROM (
-    {_opt_out_join("_o_robots", "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url")}
+    {_opt_out_join(O_ROBOTS, "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url")}
     UNION ALL
-    {_opt_out_join("_o_robots", "o.crawl_id = s.crawl_id AND o.host = s.page_host AND o.url = s.page_url")
+    {_opt_out_join(O_ROBOTS, "o.crawl_id = s.crawl_id AND o.host = s.page_host AND o.url = s.page_url")
      .replace("o.ord", "o.ord + 10000")}
     UNION ALL
-    {_opt_out_join("_o_tdmrep", "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url")}
+    {_opt_out_join(O_TDMREP, "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url")}
     UNION ALL
-    {_opt_out_join("_o_fetch", "o.crawl_id = s.crawl_id AND o.url = s.image_url")}
+    {_opt_out_join(O_FETCH, "o.crawl_id = s.crawl_id AND o.url = s.image_url")}
     UNION ALL
-    {_opt_out_join("_o_page", "o.crawl_id = s.crawl_id AND o.url = s.page_url")}
+    {_opt_out_join(O_PAGE, "o.crawl_id = s.crawl_id AND o.url = s.page_url")}
     UNION ALL
-    {_opt_out_join("_o_image", "o.sha256 = s.sha256")}
+    {_opt_out_join(O_IMAGE, "o.sha256 = s.sha256")}
 )
 GROUP BY sighting_id, kind, value, applies_to
 """
@@ -166,7 +183,7 @@ EVIDENCE_COLUMNS = """kind, CASE WHEN len(candidates) > 0 THEN candidates ELSE [
            AS border_km, via_sha256 IS NULL AS direct"""
 
 EVIDENCE_SETS_SQL = f"""
-CREATE TEMP TABLE _evidence AS
+CREATE TEMP TABLE {EVIDENCE} AS
 SELECT sha256, list_sort(list_distinct(list(ev))) AS final_set,
        list_sort(list_distinct(list(ev) FILTER (WHERE direct))) AS direct_set
 FROM (SELECT sha256, direct, hash(kind, countries, strength, weight, border_km, direct) AS ev
@@ -180,14 +197,14 @@ SELECT hash(kind, countries, strength, weight, border_km, direct) AS ev, kind, c
 FROM (SELECT DISTINCT {EVIDENCE_COLUMNS} FROM signals)
 """
 
-DISTINCT_SETS_SQL = """
-CREATE TEMP TABLE _sets AS
+DISTINCT_SETS_SQL = f"""
+CREATE TEMP TABLE {EVIDENCE_SETS} AS
 SELECT evidence_set, (row_number() OVER ())::INTEGER AS set_id
-FROM (SELECT final_set AS evidence_set FROM _evidence UNION SELECT direct_set FROM _evidence
+FROM (SELECT final_set AS evidence_set FROM {EVIDENCE} UNION SELECT direct_set FROM {EVIDENCE}
       WHERE direct_set IS NOT NULL)
 """
 
-ATTRIBUTIONS_SQL = """
+ATTRIBUTIONS_SQL = f"""
 INSERT INTO attributions (sha256, country, score, tier, runner_up, runner_up_score, kinds, propagated,
                           direct_country, direct_score, direct_tier, explanation)
 SELECT i.sha256, f.country, coalesce(f.score, 0.0), coalesce(f.tier, 'none'), f.runner_up, f.runner_up_score,
@@ -195,9 +212,13 @@ SELECT i.sha256, f.country, coalesce(f.score, 0.0), coalesce(f.tier, 'none'), f.
        coalesce(f.country, '') <> coalesce(d.country, '') OR coalesce(f.tier, 'none') <> coalesce(d.tier, 'none'),
        d.country, coalesce(d.score, 0.0), coalesce(d.tier, 'none'), coalesce(f.explanation, 'no signal')
 FROM images i
-LEFT JOIN _evidence e ON e.sha256 = i.sha256
-LEFT JOIN _sets fs ON fs.evidence_set = e.final_set
-LEFT JOIN _sets ds ON ds.evidence_set = e.direct_set
-LEFT JOIN _attr f ON f.set_id = fs.set_id
-LEFT JOIN _attr d ON d.set_id = ds.set_id
+LEFT JOIN {EVIDENCE} e ON e.sha256 = i.sha256
+LEFT JOIN {EVIDENCE_SETS} fs ON fs.evidence_set = e.final_set
+LEFT JOIN {EVIDENCE_SETS} ds ON ds.evidence_set = e.direct_set
+LEFT JOIN {SET_ATTRIBUTIONS} f ON f.set_id = fs.set_id
+LEFT JOIN {SET_ATTRIBUTIONS} d ON d.set_id = ds.set_id
 """
+
+CLUSTERS_SQL = f"INSERT INTO clusters (sha256, cluster_id, size) SELECT sha256, cluster_id, size FROM {CLUSTERS}"
+
+SETS_SQL = f"SELECT set_id, evidence_set FROM {EVIDENCE_SETS}"

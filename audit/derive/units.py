@@ -31,6 +31,18 @@ from audit.derive.sql import (
     TEXTS_SQL,
 )
 from audit.records import ImageRecord
+from audit.schema import (
+    O_FETCH,
+    O_IMAGE,
+    O_PAGE,
+    O_ROBOTS,
+    O_TDMREP,
+    ROBOTS_FRAGMENTS,
+    U_HOST,
+    U_IMAGE,
+    U_PAGE,
+    U_TEXT,
+)
 from audit.signals.base import OptOut, Signal
 from audit.store.db import Store
 
@@ -175,16 +187,16 @@ def _batches(store: Store, sql: str, tables: dict[str, pa.Table] | None = None) 
 
 
 def _robots_fragments(store: Store) -> dict[str, pa.Table]:
-    """``_robots_fragments`` for :data:`ROBOTS_SQL`: per crawl and host, the strings a URL must contain to be worth
-    asking its robots.txt about (:func:`~audit.signals.consent.recorded_robots_fragments`: every URL of a host whose
-    robots.txt was unreachable)."""
+    """The table :data:`~audit.schema.ROBOTS_FRAGMENTS` for :data:`ROBOTS_SQL`: per crawl and host, the strings a URL
+    must contain to be worth asking its robots.txt about (:func:`~audit.signals.consent.recorded_robots_fragments`:
+    every URL of a host whose robots.txt was unreachable)."""
     from audit.signals.consent import recorded_robots_fragments
 
     rows: set[tuple[str, str, str]] = set()
     for crawl_id, host, status, body, error in store.con.execute(ROBOTS_FRAGMENTS_SQL).fetchall():
         rows.update((str(crawl_id), host, fragment) for fragment in recorded_robots_fragments(status, body, error))
     columns = list(zip(*sorted(rows), strict=True)) or [(), (), ()]
-    return {"_robots_fragments": pa.table({name: pa.array(list(col), pa.string())
+    return {ROBOTS_FRAGMENTS: pa.table({name: pa.array(list(col), pa.string())
                                            for name, col in zip(("crawl_id", "host", "fragment"), columns,
                                                                 strict=True)})}
 
@@ -309,15 +321,15 @@ class Units:
 
 
 UNITS = (
-    Units("images_with_metadata", IMAGES_SQL, _image_batch, [("sha256", pa.string())], "_u_image", "_o_image"),
-    Units("pages", PAGES_SQL, _page_batch, KEY_CRAWL_URL, "_u_page", "_o_page"),
-    Units("hosts", HOSTS_SQL, _host_batch, [("host", pa.string()), ("role", pa.string())], "_u_host", None,
+    Units("images_with_metadata", IMAGES_SQL, _image_batch, [("sha256", pa.string())], U_IMAGE, O_IMAGE),
+    Units("pages", PAGES_SQL, _page_batch, KEY_CRAWL_URL, U_PAGE, O_PAGE),
+    Units("hosts", HOSTS_SQL, _host_batch, [("host", pa.string()), ("role", pa.string())], U_HOST, None,
            parallel=False),
-    Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string())], "_u_text", None),
-    Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, "_o_robots",
+    Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string())], U_TEXT, None),
+    Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, O_ROBOTS,
            prepare=_robots_fragments),
-    Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, "_o_tdmrep", parallel=False),
-    Units("image_headers", FETCH_HEADERS_SQL, _fetch_batch, KEY_CRAWL_URL, None, "_o_fetch", parallel=False),
+    Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, O_TDMREP, parallel=False),
+    Units("image_headers", FETCH_HEADERS_SQL, _fetch_batch, KEY_CRAWL_URL, None, O_FETCH, parallel=False),
 )
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import duckdb
 
-from audit.store.db import TABLES, Store, StoreError
-from audit.store.export import DERIVED, insert_missing
+from audit.schema import DERIVED, TABLES
+from audit.store.db import Store, StoreError
+from audit.store.export import insert_missing
 
 logger = logging.getLogger(__name__)
 
