@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.errors import NotAStore, StoreIncomplete, UnsafeStore
+from audit.errors import ExportError, MergeError, NotAStore, StoreIncomplete, UnsafeStore
 from audit.schema import TABLES
 from audit.store.db import Store
-from audit.store.export import ExportError, export_store, import_export
-from audit.store.merge import MergeError, merge_stores
+from audit.store.export import export_store, import_export
+from audit.store.merge import merge_stores
 from conftest import ROOT, provaudit
 
 

@@ -31,7 +31,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.inputs import Refused, read_regular
+from audit.errors import ExportError, Refused
+from audit.inputs import read_regular
 from audit.schema import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Table
 from audit.settings import DEFAULTS
 from audit.store import sealed
@@ -45,10 +46,6 @@ MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a manifest lists tables and files: far below this
 EXPORT_KIND = "provaudit-export"
 _ROWS_PER_GROUP = 100_000
-
-
-class ExportError(Exception):
-    """An export that cannot be written or read back; the message says which file and why."""
 
 
 @dataclass
