@@ -10,6 +10,10 @@ text, URL under a robots.txt) into temporary tables; DuckDB then fans the result
 them across near-duplicate clusters and groups each image's evidence. The attribution rule runs once per distinct
 set of evidence, not once per image. ``audit.derive.reference`` computes the same tables row by row and is what this
 module is tested against.
+
+This module runs the steps in order; the distinct inputs and their extractors are :mod:`audit.derive.units`, the SQL
+is :mod:`audit.derive.sql`, the clustering :mod:`audit.derive.clusters`, and the tables (derived and temporary) are
+declared in :mod:`audit.schema`.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ PARALLEL_FROM = 50_000  # sightings from which the extractors run in worker proc
 
 @dataclass
 class AuditResult:
+    """What a run did: rows written, clusters found, attribution tiers, seconds and distinct inputs per step."""
+
     images: int = 0
     sightings: int = 0
     signals: int = 0
