@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from audit import __version__
-from audit.store.db import StoreError
+from audit.errors import AuditError
 from audit.textsafe import json_dumps, log_text, rich_text, terminal_text
 
 # emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
@@ -62,18 +62,18 @@ def _parse_setting(values: tuple[str, ...]) -> dict[str, Any]:
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    """The one place where errors become a one-line message and exit status 1: every :class:`AuditError` (the
+    library's errors meant for the user), a bad argument (``ValueError``) or a missing file; and a table or column
+    that a store lacks."""
     import duckdb
 
-    from audit.ingest.run import IngestError
+    from audit.schema import TABLES
     from audit.store.check import missing_object
-    from audit.store.db import TABLES
-    from audit.store.export import ExportError
-    from audit.store.merge import MergeError
 
     try:
         yield
-    except (StoreError, IngestError, ExportError, MergeError, FileNotFoundError, ValueError) as exc:
-        # the message may quote a file name or a scraped value: click prints it as is
+    except (AuditError, FileNotFoundError, ValueError) as exc:
+        # the message may quote a file name or a scraped value: made one line, without terminal controls
         raise click.ClickException(terminal_text(exc)) from exc
     except (duckdb.CatalogException, duckdb.BinderException) as exc:
         # a table or column a store written by an older provaudit (opened read-only) or a damaged one lacks

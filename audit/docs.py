@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from audit.schema import TABLES, TEMP_TABLES, VIEWS
 from audit.settings import SETTINGS
-from audit.store.db import TABLES, VIEWS
 
 
 def schema_markdown() -> str:
@@ -21,6 +21,12 @@ def schema_markdown() -> str:
         parts.append("")
     for view in VIEWS:
         parts.append(f"### view `{view.name}`\n\n{view.doc}\n")
+    parts.append("### Temporary tables of an audit run\n\n`provaudit audit` works in these, on its own connection "
+                 "only (never written to the store's file), and drops them when it ends, whether it succeeded or not; "
+                 "a table of the store with one of these names is never touched.\n")
+    parts.append("| table | holds |\n|---|---|")
+    parts.extend(f"| `{t.name}` | {t.doc} |" for t in TEMP_TABLES)
+    parts.append("")
     return "\n".join(parts)
 
 

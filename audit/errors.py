@@ -1,12 +1,53 @@
-"""Why a store cannot be opened or read: every error a ``Store`` raises is a :class:`StoreError`, whose message is one
-line naming the file (the command line prints it and exits with status 1)."""
+"""Every error provaudit raises for a condition its user must see: :class:`AuditError` and its subclasses.
+
+An ``AuditError``'s message is one line for the user, naming the file or value concerned and saying why (no
+traceback needed to understand it). The command line turns any ``AuditError`` that reaches it into that line and exit
+status 1, in one place (``audit.cli``). This module imports nothing but the standard library, so that any layer
+can raise these errors.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-class StoreError(Exception):
+class AuditError(Exception):
+    """Base class of provaudit's errors: ``str()`` is one line for the user."""
+
+
+# --- inputs ----------------------------------------------------------------------------------------------------
+
+
+class Refused(AuditError):
+    """A path that is not read: not a regular file, over the size limit, or not openable. The message is one line
+    without the path (the caller names it)."""
+
+
+class ContentEncodingError(AuditError, ValueError):
+    """A body that cannot be decoded: ``str()`` is the one-line reason. (Also a ``ValueError``, as before.)"""
+
+
+class BodyTooLarge(ContentEncodingError):
+    """A body over the size limit, once decoded (or before: :mod:`audit.ingest.warcpayload` raises it for the bytes
+    read)."""
+
+
+class HeaderTooLarge(AuditError):
+    """A header line or block of an archive record over its bound."""
+
+
+class IngestError(AuditError):
+    """An input path cannot be ingested at all (does not exist, cannot be read)."""
+
+
+class SharedCrawlError(AuditError, ValueError):
+    """The shared crawl's Redis cannot be used; the message says why. (Also a ``ValueError``, as before.)"""
+
+
+# --- stores ----------------------------------------------------------------------------------------------------
+
+
+class StoreError(AuditError):
     """The store cannot be opened or written (locked by another writer, not a DuckDB file, ...)."""
 
 
@@ -45,3 +86,11 @@ class UnsafeStore(StoreError):
 class StoreIncomplete(StoreError):
     """A table or column the store should have is missing: the store is damaged, or was written by an older
     provaudit and opened read-only (opening it for writing once adds what is missing)."""
+
+
+class ExportError(AuditError):
+    """An export that cannot be written or read back; the message says which file and why."""
+
+
+class MergeError(AuditError):
+    """A shard that cannot be merged; the message names it and says why."""

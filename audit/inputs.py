@@ -19,12 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from audit.errors import Refused
+
 DEFAULT_MAX_FILE_BYTES = 4 * 1024**3  # AUDIT_MAX_FILE_BYTES
-
-
-class Refused(Exception):
-    """A path that is not read: not a regular file, over the size limit, or not openable. The message is one line
-    without the path (the caller names it)."""
 
 
 def kind_of(mode: int) -> str:

@@ -40,6 +40,7 @@ EQUAL = """
 import json, sys
 from audit.store.db import Store
 from audit.derive.reference import reference_audit
+from audit.schema import DERIVED
 
 def sig(r):
     d = r["detail"]
@@ -61,7 +62,7 @@ def norm(table, r):
 with Store.open(sys.argv[1], read_only=True) as store:
     _, ref = reference_audit(store)
     out = {}
-    for table in ("signals", "opt_outs", "clusters", "attributions"):
+    for table in DERIVED:
         cur = store.con.execute(f"SELECT * FROM {table}")
         names = [d[0] for d in cur.description]
         fast = sorted((norm(table, dict(zip(names, row))) for row in cur.fetchall()), key=repr)

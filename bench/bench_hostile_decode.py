@@ -27,7 +27,8 @@ EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n%%EndComments\n{ } lo
 DECODE = """
 import resource, sys, time
 from pathlib import Path
-from audit.decode.contentcoding import decode, ContentEncodingError
+from audit.decode.contentcoding import decode
+from audit.errors import ContentEncodingError
 body = Path(sys.argv[1]).read_bytes()
 start = time.perf_counter()
 try:

@@ -35,7 +35,8 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from audit.store.db import TABLES, Store  # noqa: E402
+from audit.schema import TABLES  # noqa: E402
+from audit.store.db import Store  # noqa: E402
 
 
 def run(args: list[str | Path], env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -26,9 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit.store.db import TABLES_BY_NAME, Store  # noqa: E402
+from audit.schema import TABLES, TABLES_BY_NAME  # noqa: E402
+from audit.store.db import Store  # noqa: E402
 
-COPIED = ("crawls", "pages", "host_policies", "fetches", "images", "sightings", "ground_truth")
+COPIED = tuple(t.name for t in TABLES if not t.derived and t.name != "meta")  # what a crawl records
 URL_COLUMNS = {"url", "final_url", "image_url", "page_url"}
 HOST_COLUMNS = {"host", "image_host", "page_host"}
 HASH_MASKS = {"phash": 1, "phash_mirror": 1, "dhash": 2, "dhash_mirror": 2}

@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from audit.schema import TABLES as SCHEMA_TABLES  # noqa: E402
 from audit.store import sealed  # noqa: E402
 from audit.store.db import Store  # noqa: E402
 
-TABLES = ("crawls", "pages", "host_policies", "fetches", "images", "sightings", "ground_truth", "signals",
-          "opt_outs", "clusters", "attributions")
+TABLES = tuple(t.name for t in SCHEMA_TABLES if t.name != "meta")
 
 
 def _empty_db_bytes(tmp: Path) -> int:

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from audit.schema import DERIVED
 from audit.store.db import Store
 from audit.testbed.evaluate import evaluate
 from conftest import ROOT, provaudit
@@ -103,7 +104,7 @@ def test_audit_is_idempotent(audited):
     query = "SELECT * FROM attributions ORDER BY sha256"
     with Store.open(db, read_only=True) as store:
         before = store.query(query)
-        counts = {t: store.count(t) for t in ("signals", "opt_outs", "clusters", "attributions")}
+        counts = {t: store.count(t) for t in DERIVED}
     provaudit("audit", "--db", str(db))
     with Store.open(db, read_only=True) as store:
         assert store.query(query) == before

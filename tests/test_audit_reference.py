@@ -18,7 +18,10 @@ from protego import Protego
 
 from audit.derive.attribution import Evidence, attribute
 from audit.derive.reference import reference_audit
-from audit.derive.run import ROBOTS_URL_FILTER, collapse, run_audit
+from audit.derive.run import run_audit
+from audit.derive.sql import ROBOTS_URL_FILTER
+from audit.derive.units import collapse
+from audit.schema import DERIVED
 from audit.signals.base import Signal, Strength
 from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefilter, robots_url_fragments
 from audit.store.db import Store
@@ -43,7 +46,7 @@ def _norm(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
 
 def _tables(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
-    for table in ("signals", "opt_outs", "clusters", "attributions"):
+    for table in DERIVED:
         cur = store.con.execute(f"SELECT * FROM {table}")
         names = [d[0] for d in cur.description]
         out[table] = sorted((_norm(table, dict(zip(names, r, strict=True))) for r in cur.fetchall()), key=repr)

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audit.store.db import Spool, Store
+from audit.store.db import Store
+from audit.store.spool import Spool
 from conftest import ROOT, crawl_args
 
 logger = logging.getLogger(__name__)

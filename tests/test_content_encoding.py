@@ -29,7 +29,8 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from audit.crawl.warc import WarcFile
-from audit.decode.contentcoding import SUPPORTED, BodyTooLarge, ContentEncodingError, decode, decode_prefix
+from audit.decode.contentcoding import SUPPORTED, decode, decode_prefix
+from audit.errors import BodyTooLarge, ContentEncodingError
 from audit.ingest.run import ingest
 from audit.store.db import Store
 from audit.testbed.testweb.writers import build_exif
@@ -162,7 +163,8 @@ def test_a_bomb_stops_at_the_limit_without_the_memory(tmp_path, encoding):
     code = f"""
 import resource, sys
 from pathlib import Path
-from audit.decode.contentcoding import decode, BodyTooLarge
+from audit.decode.contentcoding import decode
+from audit.errors import BodyTooLarge
 body = Path({str(path)!r}).read_bytes()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

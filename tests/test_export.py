@@ -11,9 +11,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from audit.store.db import TABLES, Store
-from audit.store.export import ExportError, export_store, import_export, partition_name
-from audit.store.merge import MergeError, merge_stores
+from audit.errors import ExportError, MergeError
+from audit.schema import TABLES
+from audit.store.db import Store
+from audit.store.export import export_store, import_export, partition_name
+from audit.store.merge import merge_stores
 from conftest import provaudit
 
 

@@ -21,9 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.store.db import TABLES, NotAStore, Store, StoreIncomplete, UnsafeStore
-from audit.store.export import ExportError, export_store, import_export
-from audit.store.merge import MergeError, merge_stores
+from audit.errors import ExportError, MergeError, NotAStore, StoreIncomplete, UnsafeStore
+from audit.schema import TABLES
+from audit.store.db import Store
+from audit.store.export import export_store, import_export
+from audit.store.merge import merge_stores
 from conftest import ROOT, provaudit
 
 

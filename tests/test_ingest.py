@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from audit.ingest.run import IngestError, ingest, is_archive
+from audit.errors import IngestError
+from audit.ingest.run import ingest, is_archive
 from audit.store.db import Store
 from conftest import ROOT
 

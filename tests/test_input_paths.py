@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from audit.ingest.run import IngestError, ingest
+from audit.errors import IngestError
+from audit.ingest.run import ingest
 from audit.store.db import Store
 from audit.testbed.archives import flat, image, page, png_bytes
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from audit.checkpoints import ENV
+from audit.schema import DERIVED
 from audit.store.db import Store
 from conftest import ROOT
-
-DERIVED = ("signals", "opt_outs", "clusters", "attributions")
 
 
 def digest(db: Path) -> dict[str, tuple[int, int]]:

@@ -13,8 +13,8 @@ import pytest
 
 from audit.outputs.report import CLEARVIEW_CLAIM, build_report, write_report
 from audit.outputs.report.render import link
+from audit.stats import wilson
 from audit.store.db import Store
-from audit.testbed.evaluate import wilson
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTLINES = ROOT.parent / "shared" / "geo" / "ne_110m_admin_0_countries.json"

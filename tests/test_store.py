@@ -11,7 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from audit.store.db import TABLES, Spool, Store, StoreBusy, StoreError, StoreWriter
+from audit.schema import TABLES
+from audit.store.db import Store, StoreBusy, StoreError, StoreWriter
+from audit.store.spool import Spool
 
 
 def test_schema_created_and_insert_is_idempotent(tmp_path):

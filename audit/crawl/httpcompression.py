@@ -19,7 +19,8 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response, TextResponse
 from scrapy.responsetypes import responsetypes
 
-from audit.decode.contentcoding import ACCEPT_ENCODING, ContentEncodingError, decode, parse
+from audit.decode.contentcoding import ACCEPT_ENCODING, decode, parse
+from audit.errors import ContentEncodingError
 
 logger = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from scrapy_redis.scheduler import Scheduler
 from twisted.internet import task
 
 from audit import settings as audit_settings
+from audit.errors import SharedCrawlError
 from audit.ids import new_crawl_id
 
 logger = logging.getLogger(__name__)
@@ -67,10 +68,6 @@ def connect(redis_url: str) -> Any:
     import redis
 
     return redis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=10)
-
-
-class SharedCrawlError(ValueError):
-    """The shared crawl's Redis cannot be used; the message says why."""
 
 
 def check_redis(redis_url: str) -> None:

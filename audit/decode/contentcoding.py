@@ -21,6 +21,8 @@ import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from audit.errors import BodyTooLarge, ContentEncodingError
+
 log = logging.getLogger(__name__)
 
 MAX_ENCODINGS = 4  # encodings applied one over another that we undo; real servers apply one
@@ -50,15 +52,6 @@ _BROTLI = _brotli_module()
 
 SUPPORTED: tuple[str, ...] = ("gzip", "deflate") + (("br",) if _BROTLI else ()) + (("zstd",) if _ZSTD else ())
 ACCEPT_ENCODING = ", ".join(SUPPORTED)  # what a crawler may ask for: every encoding it can undo
-
-
-class ContentEncodingError(ValueError):
-    """A body that cannot be decoded: ``str()`` is the one-line reason."""
-
-
-class BodyTooLarge(ContentEncodingError):
-    """A body over the size limit, once decoded (or before: :mod:`audit.ingest.warcpayload` raises it for the bytes
-    read)."""
 
 
 def parse(values: str | bytes | Iterable[str | bytes] | None) -> list[str]:

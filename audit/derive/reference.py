@@ -25,7 +25,8 @@ from audit.derive.neardup import (
     cluster_labels,
     near_duplicate_pairs,
 )
-from audit.derive.run import AuditResult, _loads
+from audit.derive.run import AuditResult
+from audit.derive.units import parse_json as _loads
 from audit.records import ImageRecord
 from audit.signals.base import OptOut, Signal
 from audit.store.db import Store

@@ -47,6 +47,7 @@ from typing import Any, BinaryIO
 from warcio.limitreader import LimitReader
 from warcio.recordloader import ArcWarcRecordLoader
 
+from audit.errors import HeaderTooLarge
 from audit.ingest.bytestream import ByteStream, GzipStream, PlainStream
 from audit.inputs import open_regular
 
@@ -83,10 +84,6 @@ class ArchiveRecord:
     offset: int  # file offset of the record (gzip: of the member it starts in)
     where: str  # the same for messages: "1234", or for a record inside a gzip member "1234 (+56 decompressed)"
     record: Any  # warcio.recordloader.ArcWarcRecord
-
-
-class HeaderTooLarge(Exception):
-    """A header line or block over its bound."""
 
 
 class _HeaderLines:

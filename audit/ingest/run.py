@@ -22,13 +22,13 @@ from audit.decode.html import looks_like_image_url, parse_page
 from audit.decode.htmltree import read_html
 from audit.decode.pagefacts import page_facts
 from audit.decode.workers import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, AnalysisPool, Bounds
+from audit.errors import BodyTooLarge, ContentEncodingError, IngestError, Refused
 from audit.httputil import is_html, is_image_type
 from audit.ids import ingest_crawl_id
 from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
-from audit.ingest.warcpayload import BodyTooLarge, ContentEncodingError, RecordPayload
+from audit.ingest.warcpayload import RecordPayload
 from audit.inputs import (
     DEFAULT_MAX_FILE_BYTES,
-    Refused,
     check_regular,
     open_regular,
     sha256_open,
@@ -46,10 +46,6 @@ Progress = Callable[[str, int], None]
 Item = PageItem | ImageRef | ImageFetch | PolicyFile
 MAX_POLICY_BYTES = 512 * 1024
 MAX_ERRORS_PER_ARCHIVE = 100  # errors recorded per archive file; the rest are counted
-
-
-class IngestError(Exception):
-    """An input path cannot be ingested at all (does not exist, cannot be read)."""
 
 
 @dataclass

@@ -14,7 +14,8 @@ from typing import Any
 
 from warcio.bufferedreaders import ChunkedDataReader
 
-from audit.decode.contentcoding import BodyTooLarge, ContentEncodingError, decode, decode_prefix, parse
+from audit.decode.contentcoding import decode, decode_prefix, parse
+from audit.errors import BodyTooLarge, ContentEncodingError
 
 __all__ = ["BodyTooLarge", "ContentEncodingError", "RecordPayload"]
 

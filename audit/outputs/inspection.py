@@ -14,8 +14,9 @@ from typing import Any
 from audit.decode.imagefacts import inspect_dict
 from audit.decode.workers import AnalysisPool, Bounds
 from audit.derive.attribution import Evidence, attribute
+from audit.errors import Refused
 from audit.inputs import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_READ_BYTES
-from audit.inputs import Refused, open_regular, sha256_open
+from audit.inputs import open_regular, sha256_open
 from audit.records import ImageRecord
 from audit.signals.image import image_signals
 

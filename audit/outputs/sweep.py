@@ -20,8 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audit.stats import Rate
 from audit.store.db import Store
-from audit.testbed.evaluate import Rate
 from audit.textsafe import csv_cell
 
 logger = logging.getLogger(__name__)

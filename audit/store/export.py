@@ -31,10 +31,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.inputs import Refused, read_regular
+from audit.errors import ExportError, Refused
+from audit.inputs import read_regular
+from audit.schema import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Table
 from audit.settings import DEFAULTS
 from audit.store import sealed
-from audit.store.db import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Store, Table
+from audit.store.db import Store
 from audit.textsafe import csv_cell, json_dumps, json_text
 
 logger = logging.getLogger(__name__)
@@ -43,14 +45,7 @@ FORMATS = ("parquet", "csv")
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a manifest lists tables and files: far below this
 EXPORT_KIND = "provaudit-export"
-# Tables that `provaudit audit` rebuilds from the others; they are exported like the rest and read back with the
-# same no-duplicates rule, but an audit of the merged store recomputes them.
-DERIVED = ("signals", "opt_outs", "clusters", "attributions")
 _ROWS_PER_GROUP = 100_000
-
-
-class ExportError(Exception):
-    """An export that cannot be written or read back; the message says which file and why."""
 
 
 @dataclass

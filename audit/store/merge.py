@@ -16,17 +16,15 @@ from pathlib import Path
 
 import duckdb
 
-from audit.store.db import TABLES, Store, StoreError
-from audit.store.export import DERIVED, insert_missing
+from audit.errors import MergeError, StoreError
+from audit.schema import DERIVED, TABLES
+from audit.store.db import Store
+from audit.store.export import insert_missing
 
 logger = logging.getLogger(__name__)
 
 
 MERGE_BATCH_ROWS = 10_000
-
-
-class MergeError(Exception):
-    """A shard that cannot be merged; the message names it and says why."""
 
 
 @dataclass

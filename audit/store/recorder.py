@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from audit.records import ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
 from audit.settings import DEFAULTS
-from audit.store.db import Store, StoreBusy, StoreWriter, utc
+from audit.store.arrow import utc
+from audit.store.db import Store, StoreBusy, StoreWriter
 
 logger = logging.getLogger(__name__)
 

@@ -3,43 +3,13 @@ per signal kind, for the subject's residence country and for the capture country
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.stats import Rate
 from audit.store.db import Store
 
 TIERS = ("strong", "medium", "weak")
-
-
-def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (0, 0 for n = 0)."""
-    if n <= 0:
-        return (0.0, 0.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    hits: int
-    n: int
-
-    @property
-    def value(self) -> float:
-        return self.hits / self.n if self.n else 0.0
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson(self.hits, self.n)
-
-    def as_dict(self) -> dict[str, Any]:
-        lo, hi = self.interval
-        return {"hits": self.hits, "n": self.n, "value": round(self.value, 4), "low": round(lo, 4),
-                "high": round(hi, 4)}
 
 
 @dataclass

@@ -22,11 +22,14 @@ from pathlib import Path
 import pyarrow as pa
 
 from audit.outputs.verify import should_delete
-from audit.store.db import TABLES_BY_NAME, Store
+from audit.schema import TABLES, TABLES_BY_NAME
+from audit.store.db import Store
 
 log = logging.getLogger(__name__)
 
-IMAGE_TABLES = ("images", "sightings", "fetches", "signals", "opt_outs", "clusters", "attributions")
+# The tables whose rows belong to one image, which a deletion removes: every table with a sha256 column but
+# ground_truth, which describes what the test web served and stays as it was.
+IMAGE_TABLES = tuple(t.name for t in TABLES if "sha256" in t.column_names and t.name != "ground_truth")
 
 
 def simulate_deletion(before_path: Path, after_path: Path, delete: set[str]) -> dict[str, int]:

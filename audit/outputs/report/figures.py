@@ -15,8 +15,8 @@ from typing import Any
 from audit.decode.workers import Bounds
 from audit.outputs.sweep import compare_policies, has_ground_truth
 from audit.settings import DEFAULTS
+from audit.stats import Rate
 from audit.store.db import Store
-from audit.testbed.evaluate import Rate
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_IMAGE_BYTES = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"])
@@ -295,9 +295,9 @@ def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 
     pool (:mod:`audit.decode.thumbnails`: only the decoded formats, under ``bounds``). An image that cannot be read or
     decoded gets no thumbnail; a broken WARC file is skipped from where it breaks, with a warning."""
     from audit.decode.thumbnails import thumbnails
+    from audit.errors import ContentEncodingError, Refused
     from audit.ingest.archive import ArchiveLimits, read_archive
-    from audit.ingest.warcpayload import ContentEncodingError, RecordPayload
-    from audit.inputs import Refused
+    from audit.ingest.warcpayload import RecordPayload
 
     wanted: dict[str, str] = {}
     for url, final, sha in store.query("""

@@ -1,0 +1,224 @@
+"""The SQL of an audit run (:mod:`audit.derive.run`): the queries that list each kind of distinct input the
+extractors read (:mod:`audit.derive.units`), and the set-wise statements that fan the extractors' results out to the
+sightings, carry them across near-duplicate clusters, and write the opt-outs and attributions. Strings only: nothing
+here runs a query."""
+
+from __future__ import annotations
+
+from audit.schema import (
+    CLUSTERS,
+    EVIDENCE,
+    EVIDENCE_SETS,
+    O_FETCH,
+    O_IMAGE,
+    O_PAGE,
+    O_ROBOTS,
+    O_TDMREP,
+    ROBOTS_FRAGMENTS,
+    SET_ATTRIBUTIONS,
+    U_HOST,
+    U_IMAGE,
+    U_PAGE,
+    U_TEXT,
+)
+
+# --- the distinct inputs of each extraction unit ----------------------------------------------------------------
+
+IMAGES_SQL = """
+SELECT sha256, gps_lat, gps_lon, gps_alt, taken_at, utc_offset, location, iptc, xmp, c2pa,
+       CASE WHEN utc_offset IS NOT NULL THEN exif END AS exif
+FROM images
+WHERE gps_lat IS NOT NULL OR utc_offset IS NOT NULL OR location IS NOT NULL OR iptc IS NOT NULL
+   OR xmp IS NOT NULL OR c2pa IS NOT NULL
+"""
+
+PAGES_SQL = """
+SELECT p.crawl_id, p.url, p.facts, p.headers, p.server_ip
+FROM pages p
+WHERE EXISTS (SELECT 1 FROM sightings s WHERE s.crawl_id = p.crawl_id AND s.page_url = p.url
+              AND s.sha256 IS NOT NULL)
+"""
+
+HOSTS_SQL = """
+SELECT DISTINCT host, role FROM (
+    SELECT page_host AS host, 'page' AS role FROM sightings WHERE sha256 IS NOT NULL AND page_host IS NOT NULL
+    UNION ALL
+    SELECT image_host, 'image' FROM sightings WHERE sha256 IS NOT NULL AND image_host IS NOT NULL
+) WHERE host <> ''
+"""
+
+TEXTS_SQL = """
+SELECT DISTINCT coalesce(alt_text, '') AS alt, coalesce(caption, '') AS caption
+FROM sightings WHERE sha256 IS NOT NULL AND (coalesce(alt_text, '') <> '' OR coalesce(caption, '') <> '')
+"""
+
+# Every URL governed by a robots.txt: the sighting's image under its image host's file, its page under the page
+# host's. A URL is looked up once however many sightings share it, and only if it contains the literal start of one
+# of its host's Disallow rules (``ROBOTS_FRAGMENTS``; URLs with ``%``, controls or non-ASCII always go through):
+# the others cannot be disallowed, and most URLs of a crawl are of that kind.
+ROBOTS_FRAGMENTS_SQL = """
+SELECT DISTINCT crawl_id, host, status, body, error FROM host_policies WHERE kind = 'robots.txt'
+"""
+
+# Whether ``url`` may be disallowed by a rule starting with ``fragment`` (a superset of the pre-filter, tested).
+ROBOTS_URL_FILTER = "(contains(lower({url}), {fragment}) OR NOT regexp_full_match({url}, '[ -$&-~]*'))"
+
+ROBOTS_SQL = """
+WITH u AS (
+    SELECT DISTINCT crawl_id, host, url FROM (
+        SELECT crawl_id, image_host AS host, image_url AS url FROM sightings WHERE sha256 IS NOT NULL
+        UNION ALL
+        SELECT crawl_id, page_host, page_url FROM sightings WHERE sha256 IS NOT NULL AND page_url IS NOT NULL
+    ) WHERE url IS NOT NULL AND url <> ''
+), candidates AS (
+    SELECT DISTINCT u.crawl_id, u.host, u.url
+    FROM u JOIN {fragments} f ON f.crawl_id = u.crawl_id AND f.host = u.host
+    WHERE {url_filter}
+)
+SELECT DISTINCT c.crawl_id, c.host, c.url, hp.status, hp.body, hp.error
+FROM candidates c
+JOIN host_policies hp ON hp.crawl_id = c.crawl_id AND hp.host = c.host AND hp.kind = 'robots.txt'
+ORDER BY c.crawl_id, c.host
+""".format(fragments=ROBOTS_FRAGMENTS, url_filter=ROBOTS_URL_FILTER.format(url="u.url", fragment="f.fragment"))
+
+
+TDMREP_SQL = """
+SELECT DISTINCT s.crawl_id, s.image_host AS host, s.image_url AS url, hp.body
+FROM sightings s
+JOIN host_policies hp ON hp.crawl_id = s.crawl_id AND hp.host = s.image_host AND hp.kind = 'tdmrep.json'
+     AND hp.status = 200 AND hp.body IS NOT NULL
+WHERE s.sha256 IS NOT NULL AND s.image_url IS NOT NULL AND s.image_url <> ''
+"""
+
+# Only responses whose headers mention a directive can carry one (header names are matched case-insensitively).
+FETCH_HEADERS_SQL = """
+SELECT f.crawl_id, f.url, f.headers
+FROM fetches f
+WHERE f.headers IS NOT NULL
+  AND (lower(CAST(f.headers AS VARCHAR)) LIKE '%x-robots-tag%' OR lower(CAST(f.headers AS VARCHAR)) LIKE '%tdm-%')
+  AND EXISTS (SELECT 1 FROM sightings s WHERE s.crawl_id = f.crawl_id AND s.image_url = f.url
+              AND s.sha256 IS NOT NULL)
+"""
+
+
+# --- set-wise SQL -----------------------------------------------------------------------------------------------
+
+SIGNAL_ID = ("md5(concat_ws(chr(0), {sha}, coalesce({sighting}, ''), {kind}, "
+             "coalesce({country}, array_to_string({candidates}, ',')), {evidence}, coalesce({via}, '')))")
+
+SIGNAL_COLUMNS = "signal_id, sha256, sighting_id, kind, country, candidates, strength, weight, evidence, detail, " \
+                 "via_sha256"
+
+
+def _fan_out_sql(source: str, join: str, sighting: str = "s.sighting_id", sha: str = "s.sha256",
+                 frm: str = "sightings s") -> str:
+    sid = SIGNAL_ID.format(sha=sha, sighting=sighting, kind="u.kind", country="u.country",
+                           candidates="u.candidates", evidence="u.evidence", via="NULL")
+    where = "WHERE s.sha256 IS NOT NULL" if frm.startswith("sightings") else ""
+    return (f"INSERT INTO signals ({SIGNAL_COLUMNS}) "
+            f"SELECT {sid}, {sha}, {sighting}, u.kind, u.country, u.candidates, u.strength, u.weight, u.evidence, "
+            f"u.detail, NULL FROM {frm} JOIN {source} u ON {join} {where}")
+
+
+DIRECT_SIGNALS_SQL = [
+    _fan_out_sql(U_IMAGE, "u.sha256 = i.sha256", sighting="NULL", sha="i.sha256", frm="images i"),
+    _fan_out_sql(U_HOST, "u.host = s.page_host AND u.role = 'page'"),
+    _fan_out_sql(U_HOST, "u.host = s.image_host AND u.role = 'image'"),
+    _fan_out_sql(U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
+    _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '')"),
+]
+
+PROPAGATE_SQL = f"""
+INSERT INTO signals ({SIGNAL_COLUMNS})
+WITH first_url AS (
+    SELECT sha256, arg_min(coalesce(nullif(page_url, ''), image_url), sighting_id) AS url
+    FROM sightings WHERE sha256 IS NOT NULL GROUP BY sha256
+), prop AS (
+    SELECT t.sha256 AS target, s.sighting_id, s.kind, s.country, s.candidates, s.strength, s.weight,
+           'via near-duplicate ' || s.sha256 || ' on ' || coalesce(f.url, '') || ': ' || s.evidence AS evidence,
+           s.detail, s.sha256 AS via
+    FROM signals s
+    JOIN clusters c ON c.sha256 = s.sha256 AND c.size > 1
+    JOIN clusters t ON t.cluster_id = c.cluster_id AND t.sha256 <> s.sha256
+    LEFT JOIN first_url f ON f.sha256 = s.sha256
+    WHERE s.via_sha256 IS NULL
+)
+SELECT {SIGNAL_ID.format(sha="target", sighting="sighting_id", kind="kind", country="country",
+                         candidates="candidates", evidence="evidence", via="via")},
+       target, sighting_id, kind, country, candidates, strength, weight, evidence, detail, via
+FROM prop
+"""
+
+
+def _opt_out_join(source: str, join: str) -> str:
+    return (f"SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, o.evidence, o.ord "
+            f"FROM sightings s JOIN {source} o ON {join} WHERE s.sha256 IS NOT NULL")
+
+
+OPT_OUTS_SQL = f"""
+INSERT INTO opt_outs (sighting_id, sha256, kind, value, applies_to, evidence)
+SELECT sighting_id, any_value(sha256), kind, value, applies_to, arg_min(evidence, ord)
+FROM (
+    {_opt_out_join(O_ROBOTS, "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url")}
+    UNION ALL
+    {_opt_out_join(O_ROBOTS, "o.crawl_id = s.crawl_id AND o.host = s.page_host AND o.url = s.page_url")
+     .replace("o.ord", "o.ord + 10000")}
+    UNION ALL
+    {_opt_out_join(O_TDMREP, "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url")}
+    UNION ALL
+    {_opt_out_join(O_FETCH, "o.crawl_id = s.crawl_id AND o.url = s.image_url")}
+    UNION ALL
+    {_opt_out_join(O_PAGE, "o.crawl_id = s.crawl_id AND o.url = s.page_url")}
+    UNION ALL
+    {_opt_out_join(O_IMAGE, "o.sha256 = s.sha256")}
+)
+GROUP BY sighting_id, kind, value, applies_to
+"""
+
+# What the attribution reads of each signal. Each distinct piece of evidence gets a 64-bit key (collisions are
+# checked for), and an image's evidence becomes a sorted list of keys, cheap to group and compare.
+EVIDENCE_COLUMNS = """kind, CASE WHEN len(candidates) > 0 THEN candidates ELSE [country] END AS countries,
+       strength, coalesce(nullif(weight, 0), 1.0) AS weight,
+       CASE WHEN detail IS NOT NULL THEN TRY_CAST(json_extract_string(detail, '$.near_border_km') AS DOUBLE) END
+           AS border_km, via_sha256 IS NULL AS direct"""
+
+EVIDENCE_SETS_SQL = f"""
+CREATE TEMP TABLE {EVIDENCE} AS
+SELECT sha256, list_sort(list_distinct(list(ev))) AS final_set,
+       list_sort(list_distinct(list(ev) FILTER (WHERE direct))) AS direct_set
+FROM (SELECT sha256, direct, hash(kind, countries, strength, weight, border_km, direct) AS ev
+      FROM (SELECT sha256, {EVIDENCE_COLUMNS} FROM signals))
+GROUP BY sha256
+"""
+
+EVIDENCE_VALUES_SQL = f"""
+SELECT hash(kind, countries, strength, weight, border_km, direct) AS ev, kind, countries, strength, weight,
+       border_km, NOT direct AS propagated
+FROM (SELECT DISTINCT {EVIDENCE_COLUMNS} FROM signals)
+"""
+
+DISTINCT_SETS_SQL = f"""
+CREATE TEMP TABLE {EVIDENCE_SETS} AS
+SELECT evidence_set, (row_number() OVER ())::INTEGER AS set_id
+FROM (SELECT final_set AS evidence_set FROM {EVIDENCE} UNION SELECT direct_set FROM {EVIDENCE}
+      WHERE direct_set IS NOT NULL)
+"""
+
+ATTRIBUTIONS_SQL = f"""
+INSERT INTO attributions (sha256, country, score, tier, runner_up, runner_up_score, kinds, propagated,
+                          direct_country, direct_score, direct_tier, explanation)
+SELECT i.sha256, f.country, coalesce(f.score, 0.0), coalesce(f.tier, 'none'), f.runner_up, f.runner_up_score,
+       coalesce(f.kinds, []::VARCHAR[]),
+       coalesce(f.country, '') <> coalesce(d.country, '') OR coalesce(f.tier, 'none') <> coalesce(d.tier, 'none'),
+       d.country, coalesce(d.score, 0.0), coalesce(d.tier, 'none'), coalesce(f.explanation, 'no signal')
+FROM images i
+LEFT JOIN {EVIDENCE} e ON e.sha256 = i.sha256
+LEFT JOIN {EVIDENCE_SETS} fs ON fs.evidence_set = e.final_set
+LEFT JOIN {EVIDENCE_SETS} ds ON ds.evidence_set = e.direct_set
+LEFT JOIN {SET_ATTRIBUTIONS} f ON f.set_id = fs.set_id
+LEFT JOIN {SET_ATTRIBUTIONS} d ON d.set_id = ds.set_id
+"""
+
+CLUSTERS_SQL = f"INSERT INTO clusters (sha256, cluster_id, size) SELECT sha256, cluster_id, size FROM {CLUSTERS}"
+
+SETS_SQL = f"SELECT set_id, evidence_set FROM {EVIDENCE_SETS}"

@@ -1,0 +1,380 @@
+"""The extraction units of an audit run: each kind of distinct input (an image's metadata, a page, a host, an alt
+text, a URL under a robots.txt or tdmrep.json, an image response's headers), the query that lists them, the pure
+function that turns a batch of them into signal and opt-out rows, and the temporary tables those rows go to.
+
+:func:`extract` runs one unit over every distinct input, in a process pool when one is given; the batch functions
+are module-level so that worker processes can run them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import operator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import pyarrow as pa
+
+from audit.derive.sql import (
+    FETCH_HEADERS_SQL,
+    HOSTS_SQL,
+    IMAGES_SQL,
+    PAGES_SQL,
+    ROBOTS_FRAGMENTS_SQL,
+    ROBOTS_SQL,
+    TDMREP_SQL,
+    TEXTS_SQL,
+)
+from audit.records import ImageRecord
+from audit.schema import (
+    O_FETCH,
+    O_IMAGE,
+    O_PAGE,
+    O_ROBOTS,
+    O_TDMREP,
+    ROBOTS_FRAGMENTS,
+    U_HOST,
+    U_IMAGE,
+    U_PAGE,
+    U_TEXT,
+)
+from audit.signals.base import OptOut, Signal
+from audit.store.db import Store
+
+BATCH_ROWS = 20_000  # rows buffered before a flush to a temporary table
+UNIT_BATCH = 2_000  # distinct inputs read, and sent to a worker, at a time
+POOL_DEPTH = 4  # batches in flight per worker pool
+
+
+def parse_json(value: Any) -> Any:
+    """A JSON column's value as Python (DuckDB may hand it over parsed or as text); None when it is not JSON."""
+    if value is None or isinstance(value, dict | list):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _record_from_row(row: dict[str, Any]) -> ImageRecord:
+    taken = row.get("taken_at")
+    return ImageRecord(
+        sha256=row["sha256"], size=0, format=None, width=None, height=None,
+        exif=parse_json(row.get("exif")), iptc=parse_json(row.get("iptc")), xmp=parse_json(row.get("xmp")),
+        gps_lat=row.get("gps_lat"), gps_lon=row.get("gps_lon"), gps_alt=row.get("gps_alt"),
+        taken_at=taken if isinstance(taken, dt.datetime) else None, utc_offset=row.get("utc_offset"),
+        location=parse_json(row.get("location")), c2pa=parse_json(row.get("c2pa")),
+    )
+
+
+_GROUP_KEY = operator.attrgetter("kind", "strength", "evidence", "weight")
+
+
+def collapse(signals: Iterable[Signal]) -> list[tuple[Signal, list[str] | None]]:
+    """One entry per signal, except that the per-country signals of one ambiguous value (same kind, strength,
+    evidence and weight 1/n: a bare ``fr``, a UTC offset) become one entry with its candidate countries; exact
+    repeats are dropped. (Extractors emit a value's signals one after the other, so they are taken as runs.)"""
+    groups: dict[tuple[str, str, str, float], list[Signal]] = {}
+    out: list[tuple[Signal, list[str] | None]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for (kind, strength, evidence, weight), run in groupby(signals, _GROUP_KEY):
+        if weight < 1.0:
+            groups.setdefault((kind, str(strength), evidence, round(weight, 9)), []).extend(run)
+            continue
+        for s in run:
+            if (s.kind, s.country, s.evidence) not in seen:
+                seen.add((s.kind, s.country, s.evidence))
+                out.append((s, None))
+    for group in groups.values():
+        if len(group) == 1:
+            out.append((group[0], None))
+        else:
+            out.append((group[0], sorted({g.country for g in group})))
+    return out
+
+
+# --- temporary tables of per-unit results ---------------------------------------------------------------------
+
+SIGNAL_FIELDS = [("kind", pa.string()), ("country", pa.string()), ("candidates", pa.list_(pa.string())),
+                 ("strength", pa.string()), ("weight", pa.float64()), ("evidence", pa.string()),
+                 ("detail", pa.string())]
+OPT_OUT_FIELDS = [("ord", pa.int32()), ("kind", pa.string()), ("value", pa.string()), ("applies_to", pa.string()),
+                  ("evidence", pa.string())]
+
+
+def signal_rows(key: tuple[Any, ...], signals: Iterable[Signal]) -> list[tuple[Any, ...]]:
+    """Rows of a ``SIGNAL_FIELDS`` temporary table for one unit's signals."""
+    return [key + (s.kind, None if candidates else s.country, candidates, str(s.strength), float(s.weight),
+                   s.evidence, json.dumps(s.detail) if s.detail else None)
+            for s, candidates in collapse(signals)]
+
+
+def opt_out_rows(key: tuple[Any, ...], opt_outs: Iterable[OptOut], rank: int) -> list[tuple[Any, ...]]:
+    """Rows of an ``OPT_OUT_FIELDS`` temporary table; ``ord`` keeps the reference's order of precedence."""
+    return [key + (rank * 10_000 + i, o.kind, o.value, o.applies_to, o.evidence) for i, o in enumerate(opt_outs)]
+
+
+class _Sink:
+    """One temporary table, appended to in bulk from Arrow tables (small ones are gathered first)."""
+
+    def __init__(self, store: Store, name: str, schema: pa.Schema) -> None:
+        self.con = store.con
+        self.name = name
+        self.schema = schema
+        self.pending: list[pa.Table] = []
+        self.rows = 0
+        self.con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
+        cols = ", ".join(f"{f.name} {_duck_type(f.type)}" for f in schema)
+        self.con.execute(f"CREATE TEMP TABLE {name} ({cols})")
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.pending.append(table)
+            self.rows += table.num_rows
+        if self.rows >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch = pa.concat_tables(self.pending)
+        self.con.register("_sink_batch", batch)
+        try:
+            self.con.execute(f"INSERT INTO {self.name} SELECT * FROM _sink_batch")
+        finally:
+            self.con.unregister("_sink_batch")
+        self.pending = []
+        self.rows = 0
+
+
+def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    """Rows (tuples in ``schema``'s column order) as an Arrow table."""
+    if not rows:
+        return schema.empty_table()
+    columns = list(zip(*rows, strict=True))
+    return pa.Table.from_arrays([pa.array(list(col), type=f.type) for col, f in zip(columns, schema, strict=True)],
+                                schema=schema)
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_list(t):
+        return "VARCHAR[]"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    if pa.types.is_integer(t):
+        return "INTEGER"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    return "VARCHAR"
+
+
+def _batches(store: Store, sql: str, tables: dict[str, pa.Table] | None = None) -> Iterator[pa.RecordBatch]:
+    """The rows of ``sql``, a batch at a time (large columns such as page facts are not all in memory). They are
+    read on a second connection, so that results can be written on the store's own meanwhile; ``tables`` are
+    registered on it under their names for ``sql`` to read."""
+    cursor = store.con.cursor()
+    try:
+        for name, table in (tables or {}).items():
+            cursor.register(name, table)
+        yield from cursor.sql(sql).to_arrow_reader(UNIT_BATCH)
+    finally:
+        cursor.close()
+
+
+def _robots_fragments(store: Store) -> dict[str, pa.Table]:
+    """The table :data:`~audit.schema.ROBOTS_FRAGMENTS` for :data:`ROBOTS_SQL`: per crawl and host, the strings a URL
+    must contain to be worth asking its robots.txt about (:func:`~audit.signals.consent.recorded_robots_fragments`:
+    every URL of a host whose robots.txt was unreachable)."""
+    from audit.signals.consent import recorded_robots_fragments
+
+    rows: set[tuple[str, str, str]] = set()
+    for crawl_id, host, status, body, error in store.con.execute(ROBOTS_FRAGMENTS_SQL).fetchall():
+        rows.update((str(crawl_id), host, fragment) for fragment in recorded_robots_fragments(status, body, error))
+    columns = list(zip(*sorted(rows), strict=True)) or [(), (), ()]
+    return {ROBOTS_FRAGMENTS: pa.table({name: pa.array(list(col), pa.string())
+                                           for name, col in zip(("crawl_id", "host", "fragment"), columns,
+                                                                strict=True)})}
+
+
+# Each ``*_batch`` function turns a batch of input rows into (signal rows, opt-out rows). They are pure and
+# module-level, so that large stores can run them in worker processes.
+
+Batch = list[dict[str, Any]]
+BatchRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def _image_batch(rows: Batch) -> BatchRows:
+    from audit.signals.c2pa import training_opt_outs
+    from audit.signals.image import image_signals
+
+    sigs: list[tuple[Any, ...]] = []
+    opts: list[tuple[Any, ...]] = []
+    for row in rows:
+        record = _record_from_row(row)
+        key = (row["sha256"],)
+        sigs += signal_rows(key, image_signals(record))
+        if record.c2pa:
+            opts += opt_out_rows(key, training_opt_outs(record.c2pa), rank=6)
+    return sigs, opts
+
+
+_ip_cache: dict[str, list[Signal]] = {}
+
+
+def _page_batch(rows: Batch) -> BatchRows:
+    from audit.signals.consent import header_opt_outs, meta_opt_outs
+    from audit.signals.network import server_ip_signals
+    from audit.signals.page import page_signals
+
+    sigs: list[tuple[Any, ...]] = []
+    opts: list[tuple[Any, ...]] = []
+    for row in rows:
+        key = (str(row["crawl_id"]), row["url"])
+        facts = parse_json(row.get("facts"))
+        headers = parse_json(row.get("headers"))
+        facts = facts if isinstance(facts, dict) else {}
+        headers = headers if isinstance(headers, dict) else {}
+        signals = page_signals(facts, headers)
+        ip = row.get("server_ip")
+        if ip:
+            if ip not in _ip_cache:
+                _ip_cache[ip] = server_ip_signals(ip)
+            signals = signals + _ip_cache[ip]
+        sigs += signal_rows(key, signals)
+        opts += opt_out_rows(key, header_opt_outs(headers) + meta_opt_outs(facts), rank=5)
+    return sigs, opts
+
+
+def _host_batch(rows: Batch) -> BatchRows:
+    from audit.signals.host import host_signals
+
+    sigs: list[tuple[Any, ...]] = []
+    for row in rows:
+        sigs += signal_rows((row["host"], row["role"]), host_signals(row["host"], row["role"]))
+    return sigs, []
+
+
+def _text_batch(rows: Batch) -> BatchRows:
+    from audit.signals.text import text_language_signals
+
+    sigs: list[tuple[Any, ...]] = []
+    for row in rows:
+        sigs += signal_rows((row["alt"], row["caption"]),
+                            text_language_signals(row["alt"] or None, row["caption"] or None))
+    return sigs, []
+
+
+def _robots_batch(rows: Batch) -> BatchRows:
+    from audit.signals.consent import recorded_robots_opt_outs
+
+    opts: list[tuple[Any, ...]] = []
+    for row in rows:
+        # the file's rules (behind the pre-filter), or a complete disallow when it was unreachable (RFC 9309)
+        opts += opt_out_rows((str(row["crawl_id"]), row["host"], row["url"]),
+                             recorded_robots_opt_outs(row["status"], row["body"], row["error"], row["url"]), rank=1)
+    return [], opts
+
+
+def _tdmrep_batch(rows: Batch) -> BatchRows:
+    from audit.signals.consent import tdmrep_opt_outs
+
+    opts: list[tuple[Any, ...]] = []
+    for row in rows:
+        opts += opt_out_rows((str(row["crawl_id"]), row["host"], row["url"]),
+                             tdmrep_opt_outs(row["body"], row["url"]), rank=3)
+    return [], opts
+
+
+def _fetch_batch(rows: Batch) -> BatchRows:
+    from audit.signals.consent import header_opt_outs
+
+    opts: list[tuple[Any, ...]] = []
+    for row in rows:
+        parsed = parse_json(row["headers"])
+        if isinstance(parsed, dict):
+            opts += opt_out_rows((str(row["crawl_id"]), row["url"]), header_opt_outs(parsed), rank=4)
+    return [], opts
+
+
+KEY_CRAWL_URL = [("crawl_id", pa.string()), ("url", pa.string())]
+KEY_CRAWL_HOST_URL = [("crawl_id", pa.string()), ("host", pa.string()), ("url", pa.string())]
+
+
+@dataclass(frozen=True)
+class Units:
+    """One kind of distinct input: the query that lists them, the function that reads a batch of them, and the
+    temporary tables its signals and opt-outs go to."""
+
+    name: str
+    sql: str
+    run: Callable[[Batch], BatchRows]
+    keys: list[tuple[str, pa.DataType]]
+    signals_table: str | None
+    opt_outs_table: str | None
+    parallel: bool = True
+    prepare: Callable[[Store], dict[str, pa.Table]] | None = None  # Arrow tables that ``sql`` reads, by name
+
+
+UNITS = (
+    Units("images_with_metadata", IMAGES_SQL, _image_batch, [("sha256", pa.string())], U_IMAGE, O_IMAGE),
+    Units("pages", PAGES_SQL, _page_batch, KEY_CRAWL_URL, U_PAGE, O_PAGE),
+    Units("hosts", HOSTS_SQL, _host_batch, [("host", pa.string()), ("role", pa.string())], U_HOST, None,
+           parallel=False),
+    Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string())], U_TEXT, None),
+    Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, O_ROBOTS,
+           prepare=_robots_fragments),
+    Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, O_TDMREP, parallel=False),
+    Units("image_headers", FETCH_HEADERS_SQL, _fetch_batch, KEY_CRAWL_URL, None, O_FETCH, parallel=False),
+)
+
+
+def _schemas(units: Units) -> tuple[pa.Schema, pa.Schema]:
+    return pa.schema(units.keys + SIGNAL_FIELDS), pa.schema(units.keys + OPT_OUT_FIELDS)
+
+
+def _run_unit_batch(units: Units, batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table]:
+    """``units.run`` on one batch of input, with its rows returned as Arrow tables: in a worker process, the
+    conversions both ways happen there too, and the parent only moves Arrow buffers."""
+    sigs, opts = units.run(batch.to_pylist())
+    sig_schema, opt_schema = _schemas(units)
+    return _table(sigs, sig_schema), _table(opts, opt_schema)
+
+
+def extract(store: Store, units: Units, pool: Executor | None) -> int:
+    """Run ``units.run`` over every distinct input, in the pool when there is one, into its temporary tables.
+    Returns the number of distinct inputs read."""
+    tables = units.prepare(store) if units.prepare is not None else None
+    sig_schema, opt_schema = _schemas(units)
+    sig_sink = _Sink(store, units.signals_table, sig_schema) if units.signals_table else None
+    opt_sink = _Sink(store, units.opt_outs_table, opt_schema) if units.opt_outs_table else None
+    n = 0
+
+    def keep(out: tuple[pa.Table, pa.Table]) -> None:
+        sigs, opts = out
+        if sig_sink is not None:
+            sig_sink.add(sigs)
+        if opt_sink is not None:
+            opt_sink.add(opts)
+
+    if pool is None or not units.parallel:
+        for batch in _batches(store, units.sql, tables):
+            n += batch.num_rows
+            keep(_run_unit_batch(units, batch))
+    else:
+        pending: deque[Future[tuple[pa.Table, pa.Table]]] = deque()
+        for batch in _batches(store, units.sql, tables):
+            n += batch.num_rows
+            pending.append(pool.submit(_run_unit_batch, units, batch))
+            while len(pending) > 2 * POOL_DEPTH:  # bounded: batches are read no faster than they are worked on
+                keep(pending.popleft().result())
+        while pending:
+            keep(pending.popleft().result())
+    for sink in (sig_sink, opt_sink):
+        if sink is not None:
+            sink.flush()
+    return n

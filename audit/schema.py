@@ -1,0 +1,350 @@
+"""The provenance store's schema, declared once: every table (the recorded ones, the ones ``provaudit audit``
+derives from them, the temporary ones an audit run works in) and view, with a line of documentation per column.
+
+The DDL is generated from these declarations (:meth:`Table.ddl`), ``docs/schema.md`` is generated from them
+(``python -m audit.docs``; a test checks it is current), the Arrow schemas used for bulk writes are derived from them
+(:mod:`audit.store.arrow`), and every module that needs a list of tables (the derived ones, the core ones) takes it
+from here. Plain data: this module imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str
+    doc: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    # False for the large tables that only `provaudit audit` writes, in bulk, once per run: their key is unique by
+    # construction, and keeping an index on millions of rows would cost most of the audit's time.
+    indexed: bool = True
+    # True for the tables `provaudit audit` rebuilds from the others (dropped and written again in one transaction)
+    derived: bool = False
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def ddl(self) -> str:
+        cols = [f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
+        if self.indexed:
+            cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+
+C = Column
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "crawls",
+        "One row per crawl or ingest run: where the rows with this `crawl_id` came from.",
+        (
+            C("crawl_id", "VARCHAR", "Identifier of the crawl (live crawls) or of the ingested source.", False),
+            C("source", "VARCHAR", "What was crawled or ingested: start URLs, archive paths, folder paths."),
+            C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest) or `files` (folder ingest)."),
+            C("started_at", "TIMESTAMPTZ", "When the run started (UTC)."),
+            C("finished_at", "TIMESTAMPTZ", "When the run finished; NULL while running or if it was killed."),
+            C("settings", "JSON", "The settings the run used (AUDIT_*, concurrency, user agent, ...)."),
+            C("warc_path", "VARCHAR", "The WARC file holding every response of a live crawl, or NULL."),
+            C("stats", "JSON", "Counters at the end of the run (pages, images, errors, bytes)."),
+        ),
+        ("crawl_id",),
+    ),
+    Table(
+        "pages",
+        "One row per HTML page fetched (or read from an archive) in a crawl.",
+        (
+            C("crawl_id", "VARCHAR", "The crawl that fetched the page.", False),
+            C("url", "VARCHAR", "Final URL of the page (after redirects).", False),
+            C("host", "VARCHAR", "Host name of `url`, lower case."),
+            C("status", "INTEGER", "HTTP status code."),
+            C("fetched_at", "TIMESTAMPTZ", "When the response was received (UTC)."),
+            C("server_ip", "VARCHAR", "IP address the response came from (the proxy's when crawling through one)."),
+            C("lang", "VARCHAR", "The `<html lang>` attribute, as written in the page."),
+            C("content_type", "VARCHAR", "The Content-Type header."),
+            C("headers", "JSON", "Response headers: name (lower case) to list of values."),
+            C("facts", "JSON", "Raw facts of the page the signals read (og:locale, hreflang, geo meta, "
+              "schema.org addresses, phone numbers, robots meta), so the audit runs without the HTML."),
+            C("error", "VARCHAR", "Why the page could not be fetched or parsed, or NULL."),
+        ),
+        ("crawl_id", "url"),
+    ),
+    Table(
+        "host_policies",
+        "One row per robots.txt and `/.well-known/tdmrep.json` a crawl asked for (responses are also kept in the "
+        "WARC): the rules each host published for crawlers and text-and-data mining, or why none arrived.",
+        (
+            C("crawl_id", "VARCHAR", "The crawl that fetched it.", False),
+            C("host", "VARCHAR", "Lower-case host name the file governs, as in `sightings.image_host`, with "
+              "`:port` only for a non-default port (such files are not matched to sightings by the audit).", False),
+            C("kind", "VARCHAR", "`robots.txt` or `tdmrep.json`.", False),
+            C("url", "VARCHAR", "URL of the file."),
+            C("status", "INTEGER", "HTTP status code (a 404 means the host published none); NULL when no response "
+              "arrived (see `error`). A robots.txt answering 5xx or not at all means \"disallow everything\" "
+              "(RFC 9309, section 2.3.1.4)."),
+            C("body", "VARCHAR", "Its text (at most 512 KiB; Google reads at most 500 KiB of a robots.txt); NULL when "
+              "no response arrived."),
+            C("fetched_at", "TIMESTAMPTZ", "When it was fetched, or when the fetch failed (UTC)."),
+            C("error", "VARCHAR", "Why no response arrived (connection refused or reset, timeout, DNS failure, ...), "
+              "after the crawl's retries; NULL when one did."),
+        ),
+        ("crawl_id", "host", "kind"),
+    ),
+    Table(
+        "fetches",
+        "One row per image URL requested in a crawl: the response, or why there was none.",
+        (
+            C("crawl_id", "VARCHAR", "The crawl that requested the image.", False),
+            C("url", "VARCHAR", "The image URL as referenced by the page (before redirects).", False),
+            C("final_url", "VARCHAR", "The URL that answered, after redirects."),
+            C("status", "INTEGER", "HTTP status code, NULL when no response arrived."),
+            C("content_type", "VARCHAR", "The Content-Type header."),
+            C("fetched_at", "TIMESTAMPTZ", "When the response (or the failure) happened (UTC)."),
+            C("server_ip", "VARCHAR", "IP address the response came from."),
+            C("headers", "JSON", "Response headers: name (lower case) to list of values."),
+            C("bytes", "BIGINT", "Size of the body received."),
+            C("sha256", "VARCHAR", "SHA-256 of the body, the key into `images`; NULL when nothing was received."),
+            C("error", "VARCHAR", "Why the fetch failed (HTTP error, timeout, too large, ...), or NULL."),
+        ),
+        ("crawl_id", "url"),
+    ),
+    Table(
+        "images",
+        "One row per distinct image content (exact bytes), whatever URL or crawl it came from.",
+        (
+            C("sha256", "VARCHAR", "SHA-256 of the exact bytes served, hex.", False),
+            C("format", "VARCHAR", "Image format as Pillow names it (JPEG, PNG, WEBP, HEIF, ...); NULL if unreadable."),
+            C("width", "INTEGER", "Width in pixels."),
+            C("height", "INTEGER", "Height in pixels."),
+            C("bytes", "BIGINT", "Size of the content in bytes."),
+            C("phash", "UBIGINT", "64-bit perceptual hash (imagehash.phash bit order)."),
+            C("dhash", "UBIGINT", "64-bit difference hash (imagehash.dhash bit order)."),
+            C("phash_mirror", "UBIGINT", "pHash of the left-right mirrored image (matches mirrored copies)."),
+            C("dhash_mirror", "UBIGINT", "dHash of the left-right mirrored image."),
+            C("exif", "JSON", "Raw EXIF tags read (MakerNote and thumbnails left out)."),
+            C("iptc", "JSON", "Raw IPTC IIM datasets read."),
+            C("xmp", "JSON", "XMP properties read."),
+            C("gps_lat", "DOUBLE", "Decoded EXIF GPS latitude; NULL when absent or invalid (0/0, NaN, out of range)."),
+            C("gps_lon", "DOUBLE", "Decoded EXIF GPS longitude; NULL when absent or invalid."),
+            C("gps_alt", "DOUBLE", "Decoded EXIF GPS altitude in metres; NULL when absent or invalid."),
+            C("taken_at", "TIMESTAMP", "DateTimeOriginal, the camera's local time (no time zone)."),
+            C("utc_offset", "VARCHAR", "UTC offset of `taken_at` as `+HH:MM` (OffsetTimeOriginal or GPS time)."),
+            C("location", "JSON", "IPTC/XMP location fields found (city, province, country_code, country, source)."),
+            C("c2pa", "JSON", "The embedded C2PA manifest store (content credentials) read offline, or NULL."),
+            C("error", "VARCHAR", "Why the content is not a readable image, or NULL."),
+            C("field_errors", "VARCHAR[]", "Problems reading single metadata fields; the other fields were read."),
+        ),
+        ("sha256",),
+    ),
+    Table(
+        "sightings",
+        "One row per (crawl, image URL, page URL): where an image was seen.",
+        (
+            C("sighting_id", "VARCHAR", "Stable id: a digest of crawl_id, image_url and page_url.", False),
+            C("crawl_id", "VARCHAR", "The crawl that saw it.", False),
+            C("sha256", "VARCHAR", "The image content seen; NULL if the image could not be fetched."),
+            C("image_url", "VARCHAR", "URL of the image (a `file:` URL for folder ingests).", False),
+            C("page_url", "VARCHAR", "URL of the page that references it; NULL for an image met on its own."),
+            C("image_host", "VARCHAR", "Host of `image_url`."),
+            C("page_host", "VARCHAR", "Host of `page_url`."),
+            C("alt_text", "VARCHAR", "The `alt` attribute of the referencing element."),
+            C("caption", "VARCHAR", "The `<figcaption>` (or `title`) around the referencing element."),
+            C("ref_kind", "VARCHAR", "How the page references it: img, srcset, picture, og:image, link, file."),
+            C("attributes", "JSON", "The referencing element's attributes."),
+            C("fetched_at", "TIMESTAMPTZ", "When the referencing page was fetched (UTC)."),
+        ),
+        ("sighting_id",),
+    ),
+    Table(
+        "ground_truth",
+        "The built-in test web's truth for every image URL it serves (only for test-web crawls).",
+        (
+            C("image_url", "VARCHAR", "Image URL as served by the test web.", False),
+            C("photo_id", "VARCHAR", "The photo this image is a copy of (all copies share it)."),
+            C("residence_country", "VARCHAR", "ISO 3166-1 alpha-2 country where the photo's subject lives."),
+            C("capture_country", "VARCHAR", "ISO 3166-1 alpha-2 country where the photo was taken."),
+            C("transforms", "VARCHAR[]", "What was done to the original: resize, recompress, crop, mirror, ..."),
+            C("kept_metadata", "VARCHAR[]", "Metadata the served bytes still carry: exif, gps, iptc_location, ..."),
+            C("sha256", "VARCHAR", "SHA-256 of the served bytes."),
+            C("site", "VARCHAR", "Host of the site that published the image."),
+            C("site_kind", "VARCHAR", "Kind of that site: news, blog, photo-sharing, forum, aggregator, ..."),
+            C("page_urls", "VARCHAR[]", "Pages of the test web that reference the image."),
+        ),
+        ("image_url",),
+    ),
+    Table(
+        "signals",
+        "Every signal of a country found for an image: in its content (`sighting_id` NULL), on one sighting's page "
+        "or hosts, or carried over from a near-duplicate copy (`via_sha256`). Rebuilt by `provaudit audit`.",
+        (
+            C("signal_id", "VARCHAR", "Stable id: a digest of the other columns.", False),
+            C("sha256", "VARCHAR", "The image the signal speaks for.", False),
+            C("sighting_id", "VARCHAR", "The sighting it was found on; NULL for signals in the image itself."),
+            C("kind", "VARCHAR", "What it is: exif_gps, xmp_location, page_cctld, html_lang, phone, ... "
+              "(docs/signals.md)."),
+            C("country", "VARCHAR", "ISO 3166-1 alpha-2 country it points to; NULL when it fits several "
+              "(see `candidates`)."),
+            C("candidates", "VARCHAR[]", "For a value that fits n countries (a bare `fr`, a UTC offset): all of "
+              "them, each with `weight`; NULL otherwise. The view `signal_countries` has one row per country."),
+            C("strength", "VARCHAR", "strong, medium or weak (reasons in docs/signals-image.md, signals-page.md)."),
+            C("weight", "DOUBLE", "Weight per country: 1, or 1/n when the value fits n countries."),
+            C("evidence", "VARCHAR", "The raw value it came from, e.g. `EXIF GPS 48.856600,2.352200`."),
+            C("detail", "JSON", "Extra facts, e.g. `near_border_km`."),
+            C("via_sha256", "VARCHAR", "For a propagated signal: the near-duplicate copy it was found on."),
+        ),
+        ("signal_id",),
+        indexed=False,
+        derived=True,
+    ),
+    Table(
+        "opt_outs",
+        "Opt-out and consent signals met on a sighting: robots.txt rules, noindex/noimageindex/noai directives, "
+        "TDMRep reservations. Rebuilt by `provaudit audit`.",
+        (
+            C("sighting_id", "VARCHAR", "The sighting concerned.", False),
+            C("sha256", "VARCHAR", "Its image."),
+            C("kind", "VARCHAR", "robots_txt, x_robots_tag, meta_robots, tdm_reservation, ...", False),
+            C("value", "VARCHAR", "The directive: disallow, noindex, noimageindex, noai, noimageai, 1, ...", False),
+            C("applies_to", "VARCHAR", "The user agent named (`*` for all).", False),
+            C("evidence", "VARCHAR", "Where it was read."),
+        ),
+        ("sighting_id", "kind", "value", "applies_to"),
+        indexed=False,
+        derived=True,
+    ),
+    Table(
+        "clusters",
+        "Near-duplicate clusters: images whose perceptual hashes (or mirrored hashes) are within the threshold, "
+        "joined transitively. Rebuilt by `provaudit audit`.",
+        (
+            C("sha256", "VARCHAR", "An image.", False),
+            C("cluster_id", "VARCHAR", "The smallest sha256 of its cluster (an image alone is its own cluster)."),
+            C("size", "INTEGER", "Number of images in the cluster."),
+        ),
+        ("sha256",),
+        derived=True,
+    ),
+    Table(
+        "attributions",
+        "One row per image: the most likely country, how sure, and why. Rebuilt by `provaudit audit`.",
+        (
+            C("sha256", "VARCHAR", "The image.", False),
+            C("country", "VARCHAR", "Most likely country (ISO alpha-2), NULL when there is no signal."),
+            C("score", "DOUBLE", "Confidence in [0, 1]: support for the country, lowered by support for others."),
+            C("tier", "VARCHAR", "strong, medium, weak or none (rule in docs/attribution.md)."),
+            C("runner_up", "VARCHAR", "Second most supported country, if any."),
+            C("runner_up_score", "DOUBLE", "Its support."),
+            C("kinds", "VARCHAR[]", "Signal kinds behind the chosen country."),
+            C("propagated", "BOOLEAN", "Whether signals from near-duplicate copies were needed for this answer."),
+            C("direct_country", "VARCHAR", "The answer from this image's own signals only (before propagation)."),
+            C("direct_score", "DOUBLE", "Its score."),
+            C("direct_tier", "VARCHAR", "Its tier."),
+            C("explanation", "VARCHAR", "The rule applied, in words, with the contributions per country."),
+        ),
+        ("sha256",),
+        derived=True,
+    ),
+    Table(
+        "meta",
+        "Key/value facts about the store itself (schema version).",
+        (
+            C("key", "VARCHAR", "Name of the fact.", False),
+            C("value", "VARCHAR", "Its value."),
+        ),
+        ("key",),
+    ),
+)
+
+TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+# The tables every store has had since the first version of provaudit: a store opened read-only without them is
+# damaged or not a store. Tables added later (host_policies, the derived ones) may be missing from an older store.
+CORE_TABLES = frozenset({"crawls", "pages", "fetches", "images", "sightings", "ground_truth", "meta"})
+
+
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    name: str
+    doc: str
+    sql: str
+
+    def ddl(self) -> str:
+        return f"CREATE OR REPLACE VIEW {self.name} AS {self.sql}"
+
+
+VIEWS: tuple[View, ...] = (
+    View(
+        "signal_countries",
+        "`signals` with one row per (signal, country): a multi-country signal appears once per candidate. Query "
+        "this to ask \"which signals point to FR?\".",
+        "SELECT signal_id, sha256, sighting_id, kind, c.country, strength, weight, evidence, detail, via_sha256, "
+        "candidates IS NOT NULL AS ambiguous FROM signals, "
+        "unnest(CASE WHEN candidates IS NULL THEN [country] ELSE candidates END) AS c(country)",
+    ),
+)
+
+
+# The tables `provaudit audit` rebuilds from the others, in schema order. An export carries them like the rest; a
+# merge leaves them out (an audit of the merged store recomputes them).
+DERIVED: tuple[str, ...] = tuple(t.name for t in TABLES if t.derived)
+
+
+# --- the temporary tables of an audit run ---------------------------------------------------------------------
+# Created on the store's connection only (DuckDB's temp schema, never written to the file), always referred to as
+# ``temp.main.<name>`` when dropped so that a table of the store with the same name is never touched, and dropped when
+# the run ends, whether it succeeded or not. Their columns are set by the code that fills them
+# (:mod:`audit.derive.units`, :mod:`audit.derive.clusters`, :mod:`audit.derive.run`).
+
+
+@dataclass(frozen=True, slots=True)
+class TempTable:
+    name: str
+    doc: str
+
+
+U_IMAGE = "_u_image"
+O_IMAGE = "_o_image"
+U_PAGE = "_u_page"
+O_PAGE = "_o_page"
+U_HOST = "_u_host"
+U_TEXT = "_u_text"
+O_ROBOTS = "_o_robots"
+O_TDMREP = "_o_tdmrep"
+O_FETCH = "_o_fetch"
+CLUSTERS = "_clusters"
+EVIDENCE = "_evidence"
+EVIDENCE_SETS = "_sets"
+SET_ATTRIBUTIONS = "_attr"
+# not a table: an Arrow table registered on the cursor that reads the robots.txt units (:data:`ROBOTS_FRAGMENTS`)
+ROBOTS_FRAGMENTS = "_robots_fragments"
+
+TEMP_TABLES: tuple[TempTable, ...] = (
+    TempTable(U_IMAGE, "Signals found in each image's own metadata (EXIF, IPTC, XMP, C2PA), by `sha256`."),
+    TempTable(O_IMAGE, "Opt-outs in each image's own metadata (C2PA training assertions), by `sha256`."),
+    TempTable(U_PAGE, "Signals of each page (its facts, headers and server address), by `(crawl_id, url)`."),
+    TempTable(O_PAGE, "Opt-outs of each page (X-Robots-Tag headers, robots meta), by `(crawl_id, url)`."),
+    TempTable(U_HOST, "Signals of each host name, as a page host or an image host, by `(host, role)`."),
+    TempTable(U_TEXT, "Signals of each distinct alt text and caption, by `(alt, caption)`."),
+    TempTable(O_ROBOTS, "robots.txt rules that apply to each URL under one, by `(crawl_id, host, url)`."),
+    TempTable(O_TDMREP, "TDMRep reservations that apply to each image URL, by `(crawl_id, host, url)`."),
+    TempTable(O_FETCH, "Opt-outs in each image response's headers, by `(crawl_id, url)`."),
+    TempTable(CLUSTERS, "Each image's near-duplicate cluster and its size, before it is written to `clusters`."),
+    TempTable(EVIDENCE, "Each image's set of evidence keys, with and without propagated signals."),
+    TempTable(EVIDENCE_SETS, "Each distinct evidence set, numbered."),
+    TempTable(SET_ATTRIBUTIONS, "The attribution rule's answer for each distinct evidence set."),
+)
