@@ -43,6 +43,7 @@ from audit.derive.neardup import (
 )
 from audit.records import ImageRecord
 from audit.signals.base import OptOut, Signal
+from audit.signals.kinds import needed_columns
 from audit.store.db import TABLES_BY_NAME, Store
 
 logger = logging.getLogger(__name__)
@@ -206,12 +207,14 @@ def _batches(store: Store, sql: str, tables: dict[str, pa.Table] | None = None) 
 
 # --- per-unit extraction ----------------------------------------------------------------------------------------
 
-IMAGES_SQL = """
+# Only images where a kind can fire: one of the ``images.*`` columns some kind needs (audit.signals.kinds) is set.
+# EXIF is large: unless a kind needs it, it is read only for the UTC offset's source label.
+_IMAGE_NEEDS = needed_columns("images")
+IMAGES_SQL = f"""
 SELECT sha256, gps_lat, gps_lon, gps_alt, taken_at, utc_offset, location, iptc, xmp, c2pa,
-       CASE WHEN utc_offset IS NOT NULL THEN exif END AS exif
+       {"exif" if "exif" in _IMAGE_NEEDS else "CASE WHEN utc_offset IS NOT NULL THEN exif END AS exif"}
 FROM images
-WHERE gps_lat IS NOT NULL OR utc_offset IS NOT NULL OR location IS NOT NULL OR iptc IS NOT NULL
-   OR xmp IS NOT NULL OR c2pa IS NOT NULL
+WHERE {" OR ".join(f"{column} IS NOT NULL" for column in _IMAGE_NEEDS)}
 """
 
 PAGES_SQL = """
