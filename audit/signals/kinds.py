@@ -131,8 +131,8 @@ KINDS: tuple[SignalKind, ...] = (
     SignalKind("geo_position", Family.PAGE, Strength.MEDIUM, Says.PUBLISHER, ("pages.facts",),
                "`<meta name=\"geo.position\">`, reverse-geocoded: a position set once in the site's theme."),
     SignalKind("icbm", Family.PAGE, Strength.MEDIUM, Says.PUBLISHER, ("pages.facts",),
-               "`<meta name=\"ICBM\">`, reverse-geocoded; one piece of evidence with `geo_position` (one plugin "
-               "writes both).", same_evidence_as="geo_position"),
+               "`<meta name=\"ICBM\">`, reverse-geocoded; the plugins that write it write `geo.position` too.",
+               same_evidence_as="geo_position"),
     SignalKind("schema_address", Family.PAGE, Strength.MEDIUM, Says.PUBLISHER, ("pages.facts",),
                "A schema.org `addressCountry` (JSON-LD, microdata, RDFa): the organisation's address."),
     SignalKind("phone", Family.PAGE, Strength.MEDIUM, Says.PUBLISHER, ("pages.facts",),
