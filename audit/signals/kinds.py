@@ -24,8 +24,9 @@ class Strength(StrEnum):
       geo.position on a local page);
     - medium: points to a country but is often shared or copied (ccTLD, region-tagged language, schema.org address,
       national phone number);
-    - weak: consistent with several countries or easily misleading (UTC offset, bare language, server IP, camera
-      model)."""
+    - weak: consistent with several countries or easily misleading (UTC offset, bare language, server IP).
+
+    Each kind's strength (:attr:`SignalKind.strength`) is the most its extractor gives; it may give less."""
 
     STRONG = "strong"
     MEDIUM = "medium"
