@@ -1,9 +1,10 @@
-"""Generate the reference parts of the docs from their single definitions (schema, settings)."""
+"""Generate the reference parts of the docs from their single definitions (schema, settings, signal kinds)."""
 
 from __future__ import annotations
 
 from audit.schema import TABLES, TEMP_TABLES, VIEWS
 from audit.settings import SETTINGS
+from audit.signals.kinds import FAMILY_DOCS, KINDS, OPT_OUT_KINDS, Family, kinds_of
 
 
 def schema_markdown() -> str:
@@ -37,6 +38,32 @@ def settings_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+def kinds_markdown() -> str:
+    """The table of every registered signal kind (audit.signals.kinds.KINDS), in registry order."""
+    rows = ["| kind | family | says | strength | needs | what it is |", "|---|---|---|---|---|---|"]
+    for k in KINDS:
+        same = f" Counts as one piece of evidence with `{k.same_evidence_as}`." if k.same_evidence_as else ""
+        needs = ", ".join(f"`{n}`" for n in k.needs)
+        rows.append(f"| `{k.name}` | {k.family} | {k.says} | {k.strength} | {needs} | {k.doc}{same} |")
+    return "\n".join(rows) + "\n"
+
+
+def opt_out_kinds_markdown() -> str:
+    """The table of every registered opt-out kind (audit.signals.kinds.OPT_OUT_KINDS)."""
+    rows = ["| kind | what it is |", "|---|---|"]
+    rows += [f"| `{k.name}` | {k.doc} |" for k in OPT_OUT_KINDS]
+    return "\n".join(rows) + "\n"
+
+
+def families_markdown() -> str:
+    """The table of signal families and their kinds (audit.signals.kinds)."""
+    rows = ["| family | what it is | kinds |", "|---|---|---|"]
+    for family in Family:
+        kinds = ", ".join(f"`{k.name}`" for k in kinds_of(family))
+        rows.append(f"| {family} | {FAMILY_DOCS[family]} | {kinds} |")
+    return "\n".join(rows) + "\n"
+
+
 def refresh(path: str, name: str, text: str) -> bool:
     """Replace the generated part of a doc (between ``<!-- name:begin -->`` and ``<!-- name:end -->``)."""
     import re
@@ -53,3 +80,6 @@ def refresh(path: str, name: str, text: str) -> bool:
 if __name__ == "__main__":  # pragma: no cover
     refresh("docs/schema.md", "schema", schema_markdown())
     refresh("docs/settings.md", "settings", settings_markdown())
+    refresh("docs/signals.md", "kinds", kinds_markdown())
+    refresh("docs/signals.md", "opt-out-kinds", opt_out_kinds_markdown())
+    refresh("docs/attribution.md", "families", families_markdown())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from audit.derive.attribution import Evidence, attribute
 
 
@@ -51,3 +53,29 @@ def test_near_border_and_propagated_evidence_weigh_less():
     via = attribute([E("exif_gps", "FR", "strong", propagated=True)])
     assert border.score < plain.score and via.score < plain.score
     assert "only via near-duplicates" in via.explanation
+
+
+def test_locations_of_one_image_are_one_family_whatever_wrote_them():
+    """IPTC, XMP and C2PA locations of one image come from the same photographer's tools: two of them are one family,
+    so medium ones alone never reach the strong tier (a C2PA location used to count as a family of its own)."""
+    iptc_xmp = attribute([E("iptc_location", "FR", "medium"), E("xmp_location", "FR", "medium")])
+    iptc_c2pa = attribute([E("iptc_location", "FR", "medium"), E("c2pa_location", "FR", "medium")])
+    assert iptc_xmp.score >= 0.75 and iptc_c2pa.score == iptc_xmp.score
+    assert iptc_xmp.tier == "medium"
+    assert iptc_c2pa.tier == iptc_xmp.tier
+    # a second family (the page) is what makes it strong
+    assert attribute([E("iptc_location", "FR", "medium"), E("c2pa_location", "FR", "medium"),
+                      E("phone", "FR", "medium")]).tier == "strong"
+
+
+def test_icbm_and_geo_position_are_one_piece_of_evidence():
+    both = attribute([E("geo_position", "FR", "medium"), E("icbm", "FR", "medium")])
+    one = attribute([E("geo_position", "FR", "medium")])
+    assert both.score == one.score and both.kinds == ("geo_position",)
+
+
+def test_an_unregistered_kind_is_an_error_not_a_family_of_its_own():
+    with pytest.raises(ValueError, match="unknown signal kind 'c2pa'"):
+        attribute([E("iptc_location", "FR", "medium"), E("c2pa", "FR", "medium")])
+    with pytest.raises(ValueError, match="camera_model"):  # declared nowhere: nothing emits it
+        attribute([E("camera_model", "", "weak")])  # even evidence that would be skipped is checked

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from audit.schema import DERIVED
+from audit.signals.kinds import OPT_OUT_KINDS_BY_NAME, STRENGTH_RANK, Strength, signal_kind
 from audit.store.db import Store
 from audit.testbed.evaluate import evaluate
 from conftest import ROOT, provaudit
@@ -121,6 +122,25 @@ def test_evaluation_against_ground_truth(audited):
     assert strong["precision_residence"]["value"] >= 0.9
     proc = provaudit("evaluate", "--db", str(db), "--json")
     assert json.loads(proc.stdout)["images"] == ev.images
+
+
+def test_stored_kinds_are_registered_and_no_stronger_than_declared(audited):
+    """What the audit stores follows the registry: every kind declared, no signal stronger than its kind's strength,
+    and the evaluation's kind rows say what each kind says."""
+    db, _ = audited
+    with Store.open(db, read_only=True) as store:
+        stored = store.query("SELECT DISTINCT kind, strength FROM signals")
+        opt_outs = {k for (k,) in store.query("SELECT DISTINCT kind FROM opt_outs")}
+        ev = evaluate(store)
+    assert len({k for k, _ in stored}) >= 10  # the test web exercises most kinds
+    for kind, strength in stored:
+        declared = signal_kind(kind)
+        assert STRENGTH_RANK[Strength(strength)] <= STRENGTH_RANK[declared.strength], (kind, strength)
+    assert opt_outs and opt_outs <= set(OPT_OUT_KINDS_BY_NAME)
+    rows = [r for r in ev.rows if r["group"] == "kind"]
+    assert {r["name"] for r in rows} <= {k for k, _ in stored}
+    for r in rows:
+        assert (r["family"], r["says"]) == (signal_kind(r["name"]).family, signal_kind(r["name"]).says)
 
 
 def test_evaluate_without_ground_truth_is_a_clear_error(tmp_path):

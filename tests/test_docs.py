@@ -7,8 +7,15 @@ import re
 import click
 
 from audit.cli import main
-from audit.docs import schema_markdown, settings_markdown
+from audit.docs import (
+    families_markdown,
+    kinds_markdown,
+    opt_out_kinds_markdown,
+    schema_markdown,
+    settings_markdown,
+)
 from audit.settings import SETTINGS
+from audit.signals.kinds import KINDS, OPT_OUT_KINDS, Family
 from conftest import ROOT
 
 
@@ -27,6 +34,24 @@ def test_settings_doc_is_current():
     assert _between(text, "settings").strip() == settings_markdown().strip()
     for s in SETTINGS:
         assert f"`{s.name}`" in text
+
+
+def test_signal_kinds_doc_is_current_and_documents_every_kind():
+    """docs/signals.md's kinds tables are generated from the registry, so every registered kind is documented."""
+    text = (ROOT / "docs/signals.md").read_text()
+    kinds = _between(text, "kinds")
+    assert kinds.strip() == kinds_markdown().strip()
+    opt_outs = _between(text, "opt-out-kinds")
+    assert opt_outs.strip() == opt_out_kinds_markdown().strip()
+    for k in KINDS:
+        row = next(line for line in kinds.splitlines() if line.startswith(f"| `{k.name}` |"))
+        assert row.count(" | ") == 5 and k.doc in row and str(k.says) in row and str(k.family) in row
+    for o in OPT_OUT_KINDS:
+        assert f"| `{o.name}` | {o.doc} |" in opt_outs
+    families = _between((ROOT / "docs/attribution.md").read_text(), "families")
+    assert families.strip() == families_markdown().strip()
+    for f in Family:
+        assert f"\n| {f} |" in "\n" + families
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 
 from audit.outputs.report import CLEARVIEW_CLAIM, build_report, write_report
 from audit.outputs.report.render import link
+from audit.signals.kinds import KINDS_BY_NAME
 from audit.stats import wilson
 from audit.store.db import Store
 
@@ -148,6 +149,13 @@ def test_json_and_html_agree(written, store):
                 assert f"{100 * r['value']:.1f}% <span class=\"muted\">({r['hits']:,}/{r['n']:,})</span>" in html
     for k in data["signal_kinds"]:
         assert f"<td>{k['kind']}</td>" in html
+    # the legend: what each kind says and its family, from the registry of kinds
+    legend = html.split('id="kinds-legend"', 1)[1].split("</table>", 1)[0]
+    assert data["signal_kinds"]
+    for k in data["signal_kinds"]:
+        declared = KINDS_BY_NAME[k["kind"]]
+        assert (k["family"], k["says"]) == (declared.family, declared.says)
+        assert f"<td><code>{k['kind']}</code></td><td>{declared.says}</td><td>{declared.family}</td>" in legend
     for item in data["sample"]:
         assert item["sha256"] in html
     assert f"{data['gps']['images']:,} images carry EXIF GPS" in html

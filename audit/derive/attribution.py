@@ -6,14 +6,17 @@ The rule, in full (also in docs/attribution.md):
    countries), times 0.7 for GPS within a few km of a border, times 0.8 for a signal carried over from a
    near-duplicate copy.
 2. Per country and signal kind only the largest contribution counts: fifty pages of one site saying ``.fr`` are one
-   piece of evidence, not fifty (``geo.position`` and ``ICBM``, written together by one plugin, count as one kind).
+   piece of evidence, not fifty (``geo.position`` and ``ICBM``, written together by one plugin, count as one kind:
+   ``SignalKind.evidence_key``).
 3. A country's support is the noisy-OR of its kinds' contributions: ``p = 1 - Π(1 - c)``.
 4. The attributed country is the best supported one; its score is ``p_best × p_best / Σ p``: full support with no
    rival gives a score near ``p_best``, a rival of equal support halves it. Conflicting signals (a French-language
    page in Belgium, a French resident's photo with GPS in Spain) thus lower the score.
 5. Tier: ``strong`` when the score is at least 0.75 and the country is backed by a strong signal or by two
-   independent families of medium ones (e.g. the image's metadata and its page); ``medium`` from 0.45; ``weak``
-   for any other support; ``none`` without signals.
+   independent families of medium ones (e.g. the image's metadata and its page; ``SignalKind.family``); ``medium``
+   from 0.45; ``weak`` for any other support; ``none`` without signals.
+
+Every kind must be declared in :mod:`audit.signals.kinds`: evidence of any other kind raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -22,25 +25,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from audit.signals.kinds import signal_kind
+
 BASE = {"strong": 0.9, "medium": 0.5, "weak": 0.15}
-# Kinds that one page writes from one setting (a theme's geo plugin writes geo.position and ICBM together) count
-# as one piece of evidence.
-SAME_EVIDENCE = {"icbm": "geo_position"}
 BORDER_KM = 5.0
 BORDER_FACTOR = 0.7
 PROPAGATED_FACTOR = 0.8
 STRONG_SCORE = 0.75
 MEDIUM_SCORE = 0.45
-
-FAMILIES = {
-    "exif_gps": "image", "xmp_location": "image", "iptc_location": "image", "utc_offset": "image",
-    "camera_model": "image", "c2pa": "image",
-    "html_lang": "page", "content_language": "page", "og_locale": "page", "hreflang": "page",
-    "geo_region": "page", "geo_position": "page", "icbm": "page", "schema_address": "page", "phone": "page",
-    "page_cctld": "page_host", "page_geo_tld": "page_host",
-    "image_cctld": "image_host", "image_geo_tld": "image_host",
-    "alt_language": "text", "server_ip": "network",
-}
+# Which kinds count as one piece of evidence (rule 2: ``SignalKind.evidence_key``, e.g. ICBM with geo.position, which
+# one plugin writes together) and which kinds share a family (rule 5: ``SignalKind.family``, e.g. EXIF, IPTC, XMP and
+# C2PA locations of one image) is declared in audit.signals.kinds, the registry of kinds.
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +86,16 @@ _STRENGTH_ORDER = {"strong": 0, "medium": 1, "weak": 2}
 
 def attribute(evidence: Iterable[Evidence]) -> Attribution:
     """The attribution of one image from all its evidence (its own and, if given, its copies'). The result depends
-    on the set of evidence only: neither its order nor repeats of one piece change it."""
+    on the set of evidence only: neither its order nor repeats of one piece change it. Evidence of a kind not declared
+    in :mod:`audit.signals.kinds` raises ``ValueError``."""
     best_per_kind: dict[str, dict[str, tuple[float, Evidence]]] = defaultdict(dict)
     for ev in evidence:
+        kind = signal_kind(ev.kind).evidence_key  # ValueError for an unregistered kind
         if not ev.country:
             continue
         c = contribution(ev)
         if c <= 0:
             continue
-        kind = SAME_EVIDENCE.get(ev.kind, ev.kind)
         current = best_per_kind[ev.country].get(kind)
         if current is None or c > current[0] or (c == current[0] and _rank(ev) < _rank(current[1])):
             best_per_kind[ev.country][kind] = (c, ev)
@@ -117,7 +113,7 @@ def attribute(evidence: Iterable[Evidence]) -> Attribution:
     score = p_best * p_best / total if total > 0 else 0.0
     kinds = best_per_kind[country]
     strong_backing = any(ev.strength == "strong" for _, ev in kinds.values())
-    medium_families = {FAMILIES.get(k, k) for k, (_, ev) in kinds.items() if ev.strength in ("strong", "medium")}
+    medium_families = {signal_kind(k).family for k, (_, ev) in kinds.items() if ev.strength in ("strong", "medium")}
     if score >= STRONG_SCORE and (strong_backing or len(medium_families) >= 2):
         tier = "strong"
     elif score >= MEDIUM_SCORE:

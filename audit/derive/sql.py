@@ -1,7 +1,7 @@
 """The SQL of an audit run (:mod:`audit.derive.run`): the queries that list each kind of distinct input the
 extractors read (:mod:`audit.derive.units`), and the set-wise statements that fan the extractors' results out to the
-sightings, carry them across near-duplicate clusters, and write the opt-outs and attributions. Strings only: nothing
-here runs a query."""
+sightings, carry them across near-duplicate clusters, and write the opt-outs and attributions. Strings only (the
+images query lists the columns the registered signal kinds need): nothing here runs a query."""
 
 from __future__ import annotations
 
@@ -21,15 +21,18 @@ from audit.schema import (
     U_PAGE,
     U_TEXT,
 )
+from audit.signals.kinds import needed_columns
 
 # --- the distinct inputs of each extraction unit ----------------------------------------------------------------
 
-IMAGES_SQL = """
+# Only images where a kind can fire: one of the ``images.*`` columns some kind needs (audit.signals.kinds) is set.
+# EXIF is large: unless a kind needs it, it is read only for the UTC offset's source label.
+_IMAGE_NEEDS = needed_columns("images")
+IMAGES_SQL = f"""
 SELECT sha256, gps_lat, gps_lon, gps_alt, taken_at, utc_offset, location, iptc, xmp, c2pa,
-       CASE WHEN utc_offset IS NOT NULL THEN exif END AS exif
+       {"exif" if "exif" in _IMAGE_NEEDS else "CASE WHEN utc_offset IS NOT NULL THEN exif END AS exif"}
 FROM images
-WHERE gps_lat IS NOT NULL OR utc_offset IS NOT NULL OR location IS NOT NULL OR iptc IS NOT NULL
-   OR xmp IS NOT NULL OR c2pa IS NOT NULL
+WHERE {" OR ".join(f"{column} IS NOT NULL" for column in _IMAGE_NEEDS)}
 """
 
 PAGES_SQL = """

@@ -1,24 +1,13 @@
-"""The value objects every signal extractor returns."""
+"""The value objects every signal extractor returns. Their ``kind`` must be declared in :mod:`audit.signals.kinds`
+(``Strength`` lives there too and is re-exported here)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from audit.signals.kinds import KINDS_BY_NAME, OPT_OUT_KINDS_BY_NAME, Strength
 
-class Strength(StrEnum):
-    """How much one signal says about a country (the reasons per kind are in docs/signals.md).
-
-    - strong: the value names a place directly and is rarely wrong about it (EXIF GPS, IPTC/XMP location,
-      geo.position on a local page);
-    - medium: points to a country but is often shared or copied (ccTLD, region-tagged language, schema.org address,
-      national phone number);
-    - weak: consistent with several countries or easily misleading (UTC offset, bare language, server IP, camera
-      model)."""
-
-    STRONG = "strong"
-    MEDIUM = "medium"
-    WEAK = "weak"
+__all__ = ["OptOut", "Signal", "Strength"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +16,8 @@ class Signal:
 
     ``weight`` is 1 for a signal naming one country; a value consistent with ``n`` countries (a bare ``fr``, a UTC
     offset) yields one signal per candidate with ``weight = 1/n``. ``detail`` holds extra facts as short strings
-    (e.g. ``{"near_border_km": "2.1"}``)."""
+    (e.g. ``{"near_border_km": "2.1"}``). Building one of a kind not in :data:`audit.signals.kinds.KINDS` raises
+    ``ValueError``."""
 
     kind: str
     country: str  # ISO 3166-1 alpha-2, upper case
@@ -36,14 +26,23 @@ class Signal:
     weight: float = 1.0
     detail: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS_BY_NAME:
+            raise ValueError(f"unknown signal kind {self.kind!r}: declare it in audit.signals.kinds.KINDS")
+
 
 @dataclass(frozen=True, slots=True)
 class OptOut:
     """An opt-out or consent signal met on a sighting's page, image or host: not a country, but what a regulator
-    asks next. ``kind`` e.g. ``robots_txt``, ``x_robots_tag``, ``meta_robots``, ``tdm_reservation``, ``c2pa_training``;
-    ``value`` the directive (``noimageindex``, ``noai``, ``disallow:Googlebot-Image``, ...)."""
+    asks next. ``kind`` one of :data:`audit.signals.kinds.OPT_OUT_KINDS` (``robots_txt``, ``x_robots_tag``,
+    ``meta_robots``, ``tdm_reservation``, ``c2pa_training``, ...; any other raises ``ValueError``); ``value`` the
+    directive (``noimageindex``, ``noai``, ``disallow:Googlebot-Image``, ...)."""
 
     kind: str
     value: str
     evidence: str
     applies_to: str = "*"  # the user agent the directive names, or "*"
+
+    def __post_init__(self) -> None:
+        if self.kind not in OPT_OUT_KINDS_BY_NAME:
+            raise ValueError(f"unknown opt-out kind {self.kind!r}: declare it in audit.signals.kinds.OPT_OUT_KINDS")

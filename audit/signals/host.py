@@ -142,11 +142,11 @@ def host_signals(host: str, role: str) -> list[Signal]:
     cc = cctld_country(h)
     if cc is not None:
         country, tld = cc
-        signals.append(Signal(kind=f"{role}_cctld", country=country, strength=Strength.MEDIUM,
-                              evidence=f"host {h} (ccTLD .{tld})"))
+        signals.append(Signal(kind="page_cctld" if role == "page" else "image_cctld", country=country,
+                              strength=Strength.MEDIUM, evidence=f"host {h} (ccTLD .{tld})"))
     geo = geo_tld_country(h)
     if geo is not None:
         country, tld = geo
-        signals.append(Signal(kind=f"{role}_geo_tld", country=country, strength=Strength.MEDIUM,
-                              evidence=f"host {h} (geographic TLD .{tld})"))
+        signals.append(Signal(kind="page_geo_tld" if role == "page" else "image_geo_tld", country=country,
+                              strength=Strength.MEDIUM, evidence=f"host {h} (geographic TLD .{tld})"))
     return signals

@@ -246,7 +246,7 @@ def location_signals(location: Mapping[str, Any] | None, iptc: Mapping[str, Any]
         if not isinstance(location, Mapping):
             return []
         source, block = _from_merged(location)
-        signal = _location_signal(f"{source}_location", source.upper(), block)
+        signal = _location_signal("iptc_location" if source == "iptc" else "xmp_location", source.upper(), block)
         return [signal] if signal is not None else []
     for block in xmp_location_blocks(xmp):
         xmp_signal = _location_signal("xmp_location", "XMP", block)

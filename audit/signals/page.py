@@ -21,6 +21,7 @@ import pycountry
 from audit.httputil import header_values
 from audit.signals.base import Signal, Strength
 from audit.signals.host import cctld_country
+from audit.signals.kinds import signal_kind
 from audit.signals.languages import LangTag, country_code, language_countries, parse_tag
 
 logger = logging.getLogger(__name__)
@@ -68,14 +69,16 @@ def _split_tags(value: str) -> list[str]:
 
 
 def language_signals(
-    kind: str, tags: Iterable[tuple[str, str]], *, region_strength: Strength = Strength.MEDIUM
+    kind: str, tags: Iterable[tuple[str, str]], *, region_strength: Strength | None = None
 ) -> list[Signal]:
     """Signals for language tags given as ``(tag, evidence)`` pairs, all from one field.
 
-    Region-tagged values name their country (``region_strength``, MEDIUM by default) -- unless they name several
-    countries, which then share a weight of 1 as WEAK signals; bare languages spread WEAK signals over their
-    countries. A field's signals weigh 1 in total.
+    Region-tagged values name their country (``region_strength``, by default the kind's registered strength:
+    MEDIUM, WEAK for ``og_locale``) -- unless they name several countries, which then share a weight of 1 as WEAK
+    signals; bare languages spread WEAK signals over their countries. A field's signals weigh 1 in total.
     """
+    if region_strength is None:
+        region_strength = signal_kind(kind).strength
     # A site writes the same few values on every page: each distinct field is worked out once (Signals are frozen).
     return list(_language_signals(kind, tuple(tags), region_strength))
 
@@ -291,9 +294,9 @@ def page_signals(facts: Mapping[str, Any], headers: Mapping[str, Any]) -> list[S
 
     og = _str(facts.get("og_locale"))
     if og:
-        # og:locale is WEAK even with a region: CMSs and Facebook's own default write en_US on sites of any country
-        signals += language_signals("og_locale", [(og, f'<meta property="og:locale" content="{_clip(og, 40)}">')],
-                                    region_strength=Strength.WEAK)
+        # og:locale is WEAK even with a region (its registered strength): CMSs and Facebook's own default write
+        # en_US on sites of any country
+        signals += language_signals("og_locale", [(og, f'<meta property="og:locale" content="{_clip(og, 40)}">')])
 
     signals += _hreflang_signals(facts)
 

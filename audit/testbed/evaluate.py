@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.signals.kinds import KINDS_BY_NAME, signal_kind
 from audit.stats import Rate
 from audit.store.db import Store
 
@@ -15,7 +16,9 @@ TIERS = ("strong", "medium", "weak")
 @dataclass
 class Evaluation:
     images: int
-    rows: list[dict[str, Any]] = field(default_factory=list)  # per tier (cumulative) and per kind
+    # per tier (cumulative) and per kind; a kind's row has its family and what it says (audit.signals.kinds): one
+    # that says "capture place" is to be read against the capture country, the others against the residence
+    rows: list[dict[str, Any]] = field(default_factory=list)
     gps_images: int = 0
     gps_right: int = 0
 
@@ -69,8 +72,10 @@ def evaluate(store: Store, *, propagated: bool = True) -> Evaluation:
                count(*) FILTER (WHERE list_contains(top.countries, t.residence)),
                count(*) FILTER (WHERE list_contains(top.countries, t.capture))
         FROM top JOIN _truth t USING (sha256) GROUP BY 1 ORDER BY 2 DESC"""):
+        declared = KINDS_BY_NAME.get(kind)  # a foreign or hand-edited store may hold other kinds: shown as they are
         ev.rows.append({
             "group": "kind", "name": kind,
+            "family": str(declared.family) if declared else None, "says": str(declared.says) if declared else None,
             "coverage": Rate(int(with_kind), n).as_dict(),
             "precision_residence": Rate(int(res_ok), int(with_kind)).as_dict(),
             "recall_residence": Rate(int(res_ok), n).as_dict(),
@@ -82,8 +87,8 @@ def evaluate(store: Store, *, propagated: bool = True) -> Evaluation:
         })
     gps_n, gps_ok = store.query("""
         SELECT count(*), count(*) FILTER (WHERE EXISTS (
-            SELECT 1 FROM signals s WHERE s.sha256 = t.sha256 AND s.kind = 'exif_gps' AND s.via_sha256 IS NULL
+            SELECT 1 FROM signals s WHERE s.sha256 = t.sha256 AND s.kind = ? AND s.via_sha256 IS NULL
             AND s.country = t.capture))
-        FROM _truth t WHERE kept_gps""")[0]
+        FROM _truth t WHERE kept_gps""", [signal_kind("exif_gps").name])[0]
     ev.gps_images, ev.gps_right = int(gps_n), int(gps_ok)
     return ev

@@ -15,6 +15,7 @@ from typing import Any
 from audit.decode.workers import Bounds
 from audit.outputs.sweep import compare_policies, has_ground_truth
 from audit.settings import DEFAULTS
+from audit.signals.kinds import KINDS_BY_NAME
 from audit.stats import Rate
 from audit.store.db import Store
 
@@ -135,9 +136,16 @@ def truth_headline(store: Store, cc: str) -> dict[str, Any]:
     return {"residents": int(residents), "images_with_truth": int(with_truth), "rows": rows}
 
 
+def _declared(kind: str) -> dict[str, str | None]:
+    declared = KINDS_BY_NAME.get(kind)
+    return {"family": str(declared.family) if declared else None, "says": str(declared.says) if declared else None}
+
+
 def signal_kinds(store: Store, cc: str) -> list[dict[str, Any]]:
-    """Images per signal kind pointing to the country: from the image's own signals, and with propagation."""
-    return [{"kind": k, "strength": s, "direct_images": int(d), "images": int(n)} for k, s, d, n in store.query("""
+    """Images per signal kind pointing to the country: from the image's own signals, and with propagation; with the
+    kind's family and what it says (``None`` for a kind the registry does not declare, as a foreign store may hold)."""
+    return [{"kind": k, "strength": s, "direct_images": int(d), "images": int(n), **_declared(k)}
+            for k, s, d, n in store.query("""
         SELECT kind, max_by(strength, CASE strength WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END),
                count(DISTINCT sha256) FILTER (WHERE via_sha256 IS NULL), count(DISTINCT sha256)
         FROM signals WHERE {POINTS_TO} AND sha256 IN (SELECT sha256 FROM attributions)

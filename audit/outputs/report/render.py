@@ -8,10 +8,12 @@ Every string that came from the web (URLs, alt text, captions, evidence, hosts, 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from audit.outputs.report.svg import bar_chart, interval_chart, line_chart, load_outlines, map_chart
+from audit.signals.kinds import KINDS_BY_NAME
 from audit.textsafe import html_text as esc
 from audit.textsafe import http_href
 
@@ -106,6 +108,11 @@ def _headline(d: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _code_spans(escaped: str) -> str:
+    """Markdown code spans (`x`) of already escaped text as ``<code>`` elements."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
 def _signals(d: dict[str, Any]) -> str:
     kinds = d["signal_kinds"]
     cc = d["country"]
@@ -117,6 +124,15 @@ def _signals(d: dict[str, Any]) -> str:
     parts.append(table(["kind", "strength", "images (own)", "images (+ near-dup.)"],
                        [[esc(k["kind"]), esc(k["strength"]), f'{k["direct_images"]:,}', f'{k["images"]:,}']
                         for k in kinds], numeric={2, 3}, tid="kinds-table"))
+    legend = [KINDS_BY_NAME[k["kind"]] for k in kinds if k["kind"] in KINDS_BY_NAME]
+    if legend:
+        parts.append('<p class="muted">What each kind is, whose country it says (the photo\'s capture place, the '
+                     "publisher's, the page's audience, the host's) and its family: kinds of one family are not "
+                     "independent evidence (docs/signals.md, docs/attribution.md).</p>")
+        parts.append(table(["kind", "says", "family", "what it is"],
+                           [[f"<code>{esc(k.name)}</code>", esc(k.says), esc(k.family), _code_spans(esc(k.doc))]
+                            for k in legend],
+                           tid="kinds-legend"))
     h = d["hosts"]
     parts.append(f"<h3>Page hosts</h3><p>The {len(h['rows'])} hosts (of {h['hosts']:,}) with the most images "
                  f"attributed to {esc(cc)}: distinct images, sightings, and share of their images attributed to "
