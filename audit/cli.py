@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from audit import __version__
-from audit.store.db import StoreError
+from audit.errors import StoreError
 from audit.textsafe import json_dumps, log_text, rich_text, terminal_text
 
 # emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji

@@ -97,7 +97,7 @@ def _c2pa(data: bytes) -> dict[str, Any] | None:
     is larger than we keep)."""
     if not all(marker in data for marker in C2PA_MARKERS):
         return None
-    from audit.signals.c2pa import read_manifest
+    from audit.decode.c2pa import read_manifest
 
     manifest = read_manifest(data)
     if manifest is not None and len(json.dumps(manifest, default=str)) > MAX_C2PA_JSON:
