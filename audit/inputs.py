@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-DEFAULT_MAX_FILE_BYTES = 4 * 1024**3  # AUDIT_MAX_FILE_BYTES
+from audit.settings import DEFAULTS
+
+DEFAULT_MAX_FILE_BYTES = int(DEFAULTS["AUDIT_MAX_FILE_BYTES"])
 
 
 class Refused(Exception):

@@ -20,6 +20,7 @@ from audit.decode.fingerprint import fingerprint
 from audit.decode.formats import FormatNotDecoded, open_image
 from audit.decode.metadata import Metadata, clip, read_metadata
 from audit.records import ImageRecord
+from audit.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def _size(img: Image.Image) -> tuple[int, int]:
     return width, height
 
 
-def analyse_image(data: bytes, *, max_pixels: int = 64_000_000) -> ImageRecord:
+def analyse_image(data: bytes, *, max_pixels: int = int(DEFAULTS["AUDIT_MAX_IMAGE_PIXELS"])) -> ImageRecord:
     """The ``ImageRecord`` of ``data``: sha256 and size always; format, size, hashes and metadata when readable.
     Only the formats of :mod:`audit.decode.formats` are decoded, chosen by the bytes: any other gives the error
     ``format not decoded: <what the bytes are>``."""
