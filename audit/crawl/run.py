@@ -29,6 +29,8 @@ Progress = Callable[[str, int], None]
 
 @dataclass
 class CrawlResult:
+    """What :func:`run_crawl` returns: the crawl's id, its store and WARC, Scrapy's stats, and how the run started."""
+
     crawl_id: str
     db_path: Path
     warc_path: Path | None
