@@ -9,7 +9,11 @@ lazily, on first use, so that ``import audit`` stays cheap (no Scrapy, DuckDB or
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+# typing is not imported at run time (it is most of what ``import audit`` would cost); type checkers see it
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
