@@ -1,44 +1,107 @@
 """provenance-audit: crawl public images with their source URLs and measure, with evidence, which signals of where
 they come from they carry.
 
-The public API is listed in ``__all__``; names are imported lazily so that ``import audit`` stays cheap.
+The public API is :data:`__all__`, listed with one line each in ``docs/api.md``; notebooks and scripts import from
+here (``from audit import Store, run_audit, sweep``), never from the submodules, which may move. Names are imported
+lazily, on first use, so that ``import audit`` stays cheap (no Scrapy, DuckDB or NumPy until they are needed).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+# typing is not imported at run time (it is most of what ``import audit`` would cost); type checkers see it
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
+# name -> the module that defines it ("module:name" when it is defined under another name), in the order data flows:
+# inputs, decoding, signals, the store, the audit, the outputs, then the test bed. No name may be that of a module or
+# package of audit/ (``audit.ingest`` is the package; its function is exported as ``run_ingest``).
+_EXPORTS: dict[str, str] = {
+    # inputs: a live crawl, archives and folders, an export read back
+    "run_crawl": "audit.crawl.run",
+    "run_ingest": "audit.ingest.run:ingest",
+    "import_export": "audit.store.export",
+    # from bytes to facts
+    "analyse_image": "audit.decode.imagefacts",
+    "inspect_dict": "audit.decode.imagefacts",
+    "parse_page": "audit.decode.html",
+    "Bounds": "audit.decode.workers",
+    # signals of origin
+    "Signal": "audit.signals.base",
+    "Strength": "audit.signals.base",
+    "OptOut": "audit.signals.base",
+    "KINDS": "audit.signals.kinds",
+    "signal_kind": "audit.signals.kinds",
+    # the store
     "Store": "audit.store.db",
-    "StoreError": "audit.store.db",
-    "TABLES": "audit.store.db",
+    "AuditError": "audit.errors",
+    "StoreError": "audit.errors",
+    "TABLES": "audit.schema",
     "Recorder": "audit.store.recorder",
     "ImageRecord": "audit.records",
     "ImageRef": "audit.records",
     "ImageFetch": "audit.records",
     "PageItem": "audit.records",
-    "analyse_image": "audit.decode.imagefacts",
-    "inspect_dict": "audit.decode.imagefacts",
-    "parse_page": "audit.decode.html",
-    "ingest": "audit.ingest.run",
-    "run_crawl": "audit.crawl.run",
-    "run_demo": "audit.testbed.demo",
-    "load_ground_truth": "audit.testbed.groundtruth",
+    "export_store": "audit.store.export",
+    "merge_stores": "audit.store.merge",
+    # the audit
+    "run_audit": "audit.derive.run",
+    "attribute": "audit.derive.attribution",
+    "Evidence": "audit.derive.attribution",
+    # outputs
+    "build_report": "audit.outputs.report",
+    "write_report": "audit.outputs.report",
+    "POLICIES": "audit.outputs.policies",
+    "sweep": "audit.outputs.sweep",
+    "write_sweep": "audit.outputs.sweep",
+    "compare_policies": "audit.outputs.sweep",
+    "verify": "audit.outputs.verify",
+    "write_verification": "audit.outputs.verify",
+    "lookup": "audit.outputs.lookup",
+    "lookup_json": "audit.outputs.lookup",
+    "lookup_table": "audit.outputs.lookup",
+    "wilson": "audit.stats",
+    "Rate": "audit.stats",
     "store_summary": "audit.outputs.summary",
+    "markdown_table": "audit.outputs.summary",
+    "host_coverage": "audit.outputs.summary",
+    "country_coverage": "audit.outputs.summary",
+    "inspect_files": "audit.outputs.inspection",
+    # the test bed: test web, ground truth, evaluation, simulated deletions, demo
     "build_web": "audit.testbed.testweb",
     "TestWebServer": "audit.testbed.testweb",
+    "load_ground_truth": "audit.testbed.groundtruth",
+    "evaluate": "audit.testbed.evaluate",
+    "simulate_deletion": "audit.testbed.simulate",
+    "sloppy_vendor": "audit.testbed.simulate",
+    "run_demo": "audit.testbed.demo",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+# what the exported values that are data, not functions or classes, are (their type's docstring would not say)
+_DATA_DOCS: dict[str, str] = {
+    "TABLES": "Every table of the store, declared once: name, doc, columns, key (docs/schema.md is made from it).",
+    "KINDS": "Every signal kind, declared once: name, family, strength, what it says, what it needs "
+             "(docs/signals.md is made from it).",
+    "POLICIES": "The deletion policies by name (strong, strong+nd, ..., any-signal): which images count as a "
+                "country's.",
+}
+
+__all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    where = _EXPORTS.get(name)
+    if where is None:
         raise AttributeError(f"module 'audit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attribute = where.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

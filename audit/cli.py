@@ -17,7 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from audit import __version__
+from audit.derive.thresholds import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD
 from audit.errors import AuditError
+from audit.outputs.policies import DEFAULT_POLICY, POLICY_NAMES
+from audit.settings import DEFAULTS
 from audit.textsafe import json_dumps, log_text, rich_text, terminal_text
 
 # emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
@@ -132,7 +135,8 @@ def main(verbose: int) -> None:
               help="Scrapy JOBDIR: stop with Ctrl-C and run the same command again to resume.")
 @click.option("--proxy", help="HTTP proxy for every request (e.g. the test web's proxy URL).")
 @click.option("--max-pages", type=int, default=0, show_default=True, help="Stop after this many pages (0: no limit).")
-@click.option("--depth", type=int, default=0, help="Maximum link depth (AUDIT_MAX_DEPTH) [default: 40].")
+@click.option("--depth", type=int, default=0,
+              help=f"Maximum link depth (AUDIT_MAX_DEPTH) [default: {DEFAULTS['AUDIT_MAX_DEPTH']}].")
 @click.option("--no-warc", is_flag=True, help="Do not write the WARC evidence file.")
 @click.option("--no-throttle", is_flag=True, help="Turn AutoThrottle off (for loopback or your own servers).")
 @click.option("--redis", "redis_url", metavar="redis://HOST:PORT/DB",
@@ -193,7 +197,6 @@ _TIMEOUT = click.FloatRange(min=0, min_open=True)
 
 def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
     from audit.decode.workers import Bounds
-    from audit.settings import DEFAULTS
 
     return Bounds(timeout=timeout if timeout is not None else float(DEFAULTS["AUDIT_ANALYSIS_TIMEOUT"]),
                   max_memory=int(DEFAULTS["AUDIT_ANALYSIS_MEMORY"]),
@@ -207,11 +210,14 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
 @click.option("--crawl-id", help="Record under this crawl id (default: derived from the inputs, so re-ingesting "
               "the same inputs adds nothing).")
 @click.option("--timeout", type=_TIMEOUT, default=None, metavar="SECONDS",
-              help="Per-image analysis time bound (default: AUDIT_ANALYSIS_TIMEOUT, 30).")
+              help=f"Per-image analysis time bound (default: AUDIT_ANALYSIS_TIMEOUT, "
+              f"{DEFAULTS['AUDIT_ANALYSIS_TIMEOUT']:g}).")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=None,
-              help="Analysis worker processes (default: AUDIT_ANALYSIS_PROCESSES, 2).")
+              help=f"Analysis worker processes (default: AUDIT_ANALYSIS_PROCESSES, "
+              f"{DEFAULTS['AUDIT_ANALYSIS_PROCESSES']}).")
 @click.option("--max-file-bytes", type=click.IntRange(min=1), default=None, metavar="BYTES",
-              help="Largest file read, archives included (default: AUDIT_MAX_FILE_BYTES, 4 GiB).")
+              help=f"Largest file read, archives included (default: AUDIT_MAX_FILE_BYTES, "
+              f"{DEFAULTS['AUDIT_MAX_FILE_BYTES'] / 1024**3:g} GiB).")
 def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: float | None,
            workers: int | None, max_file_bytes: int | None) -> None:
     """Ingest WARC/ARC archives, folders of image files or single image files into the store DB; a folder written
@@ -219,7 +225,6 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
     from audit.ingest.archive import ArchiveLimits
     from audit.ingest.run import ingest as run_ingest
     from audit.outputs.summary import store_summary
-    from audit.settings import DEFAULTS
     from audit.store.db import Store
     from audit.store.export import import_export, is_export
 
@@ -261,14 +266,14 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line and file.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=64_000_000, show_default=True,
-              help="Do not decode images with more pixels than this.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=int(DEFAULTS["AUDIT_MAX_IMAGE_PIXELS"]),
+              show_default=True, help="Do not decode images with more pixels than this (AUDIT_MAX_IMAGE_PIXELS).")
 @click.option("--timeout", type=_TIMEOUT, default=None, metavar="SECONDS",
-              help="Per-file analysis time bound (default: AUDIT_ANALYSIS_TIMEOUT, 30).")
+              help=f"Per-file analysis time bound (default: AUDIT_ANALYSIS_TIMEOUT, "
+              f"{DEFAULTS['AUDIT_ANALYSIS_TIMEOUT']:g}).")
 def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: float | None) -> None:
     """Show what the store would record for each image FILE: digest, size, hashes, GPS, time, location."""
     from audit.outputs.inspection import inspect_files
-    from audit.settings import DEFAULTS
 
     failed = 0
     with _errors():
@@ -412,9 +417,9 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
 @main.command("audit")
 @click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The store to audit (its signals, clusters and attributions are replaced).")
-@click.option("--phash-threshold", default=10, show_default=True, type=click.IntRange(0, 32),
+@click.option("--phash-threshold", default=DEFAULT_PHASH_THRESHOLD, show_default=True, type=click.IntRange(0, 32),
               help="Largest pHash distance between near-duplicates.")
-@click.option("--dhash-threshold", default=14, show_default=True, type=click.IntRange(0, 32),
+@click.option("--dhash-threshold", default=DEFAULT_DHASH_THRESHOLD, show_default=True, type=click.IntRange(0, 32),
               help="Largest dHash distance between near-duplicates.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Processes running the signal extractors [default: one per core from 50,000 sightings, else 1].")
@@ -501,7 +506,6 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
                    sample_size: int) -> None:
     """Write the claim report for COUNTRY: one self-contained HTML file and report.json with the same figures."""
     from audit.outputs.report import write_report
-    from audit.settings import DEFAULTS
     from audit.store.db import Store
 
     _check_country(country)
@@ -516,8 +520,9 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
 @main.command("sweep")
 @click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country, e.g. FR.")
-@click.option("--policy", default="strong+nd", show_default=True,
-              help="strong, strong+nd, medium, medium+nd, weak, weak+nd or any-signal (+nd: with near-duplicates).")
+@click.option("--policy", type=click.Choice(POLICY_NAMES), default=DEFAULT_POLICY, show_default=True,
+              help="Which images count as the country's (+nd: with near-duplicate propagation; any-signal: any "
+              "signal points to it).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the list, with evidence per image, as .csv or .parquet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -570,8 +575,9 @@ def _require_audit(store: Any) -> None:
 @click.option("--after", "after", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Store from after it (a re-crawl, or the vendor's export ingested with provaudit ingest).")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country whose data should be gone, e.g. FR.")
-@click.option("--policy", default="strong+nd", show_default=True,
-              help="Deletion policy: strong, strong+nd, medium, medium+nd, weak, weak+nd or any-signal.")
+@click.option("--policy", type=click.Choice(POLICY_NAMES), default=DEFAULT_POLICY, show_default=True,
+              help="Deletion policy (+nd: with near-duplicate propagation; any-signal: any signal points to the "
+              "country).")
 @click.option("--out", "out_html", type=click.Path(dir_okay=False, path_type=Path), default="verify.html",
               show_default=True, help="HTML summary to write (the JSON goes beside it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -608,7 +614,6 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
 def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool) -> None:
     """A person's view: every sighting of their PHOTOS (same or near-duplicate), what each reveals, and the country."""
     from audit.outputs.lookup import lookup, lookup_json, lookup_table
-    from audit.settings import DEFAULTS
     from audit.store.db import Store
 
     with _errors(), Store.open(db, read_only=True) as store:

@@ -1,4 +1,5 @@
-"""Generate the reference parts of the docs from their single definitions (schema, settings, signal kinds)."""
+"""Generate the reference parts of the docs from their single definitions (schema, settings, signal kinds, the
+public API)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,35 @@ def families_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+def api_doc_line(name: str) -> str:
+    """The one-line description of a name of the public API: the first line of its docstring (for data, the line
+    :mod:`audit` gives it)."""
+    import inspect
+
+    import audit
+
+    if name in audit._DATA_DOCS:
+        return audit._DATA_DOCS[name]
+    value = getattr(audit, name)
+    doc = value.__dict__.get("__doc__") if inspect.isclass(value) else getattr(value, "__doc__", None)
+    text = " ".join((doc or "").strip().split("\n\n")[0].split())
+    first = text.split(". ")[0].rstrip(".")
+    return first + "." if first else ""
+
+
+def api_markdown() -> str:
+    """The public API (``audit.__all__``), one line each, grouped by the module that defines each name."""
+    import audit
+
+    rows = ["| name | defined in | what it is |", "|---|---|---|"]
+    for name in audit.__all__:
+        if name == "__version__":
+            continue
+        module = audit._EXPORTS[name].partition(":")[0]
+        rows.append(f"| `{name}` | `{module}` | {api_doc_line(name)} |")
+    return "\n".join(rows) + "\n"
+
+
 def refresh(path: str, name: str, text: str) -> bool:
     """Replace the generated part of a doc (between ``<!-- name:begin -->`` and ``<!-- name:end -->``)."""
     import re
@@ -83,3 +113,4 @@ if __name__ == "__main__":  # pragma: no cover
     refresh("docs/signals.md", "kinds", kinds_markdown())
     refresh("docs/signals.md", "opt-out-kinds", opt_out_kinds_markdown())
     refresh("docs/attribution.md", "families", families_markdown())
+    refresh("docs/api.md", "api", api_markdown())

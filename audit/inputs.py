@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from audit.errors import Refused
+from audit.settings import DEFAULTS
 
-DEFAULT_MAX_FILE_BYTES = 4 * 1024**3  # AUDIT_MAX_FILE_BYTES
+DEFAULT_MAX_FILE_BYTES = int(DEFAULTS["AUDIT_MAX_FILE_BYTES"])
 
 
 def kind_of(mode: int) -> str:

@@ -9,17 +9,15 @@ import datetime as dt
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import signals
 
 from audit import settings as audit_settings
-from audit.crawl.robots import policy_failed
-from audit.crawl.warc import warc_path_for
+from audit.crawl.context import crawl_context
+from audit.crawl.events import flush_rows, policy_failed
 from audit.decode.workers import AnalysisPool, Bounds
-from audit.ids import crawl_id_for
 from audit.records import POLICY_PATHS, ImageFetch, PolicyFile
 from audit.store.db import StoreWriter
 from audit.store.recorder import Recorder
@@ -32,11 +30,23 @@ RECORDED_SETTINGS = (
 )
 
 
+def recorded_settings(settings: Any) -> dict[str, Any]:
+    """The settings a crawl records in its ``crawls`` row: every ``AUDIT_*`` one and Scrapy's that shape a crawl,
+    each as a JSON scalar."""
+    recorded = {name: settings.get(name) for name in RECORDED_SETTINGS}
+    recorded.update({st.name: settings.get(st.name, st.default) for st in audit_settings.SETTINGS})
+    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v)) for k, v in recorded.items()}
+
+
 class AuditPipeline:
+    """Reads its settings once, when Scrapy builds it; the crawl id and paths come from the crawl's
+    :class:`~audit.crawl.context.CrawlContext`."""
+
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
+        self.context = crawl_context(crawler)
         s = crawler.settings
-        self.db_path = Path(audit_settings.get(s, "AUDIT_DB"))
+        self.db_path = self.context.db_path
         self.batch_size = int(audit_settings.get(s, "AUDIT_BATCH_SIZE"))
         self.spool_rows = int(audit_settings.get(s, "AUDIT_SPOOL_ROWS"))
         self.finish_wait = float(audit_settings.get(s, "AUDIT_STORE_FINISH_WAIT"))
@@ -49,6 +59,7 @@ class AuditPipeline:
         self._pools: list[AnalysisPool] = []
         self._pools_lock = threading.Lock()
         self.source = str(audit_settings.get(s, "AUDIT_SOURCE"))
+        self.settings_recorded = recorded_settings(s)
         self.store: StoreWriter | None = None
         self.recorder: Recorder | None = None
         self.pool: ThreadPoolExecutor | None = None
@@ -59,6 +70,7 @@ class AuditPipeline:
         crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(pipe.response_received, signal=signals.response_received)
         crawler.signals.connect(pipe.policy_failed, signal=policy_failed)
+        crawler.signals.connect(pipe.flush, signal=flush_rows)
         return pipe
 
     def response_received(self, response: Any, request: Any, spider: Any = None) -> None:
@@ -72,29 +84,23 @@ class AuditPipeline:
                                      fetched_at=dt.datetime.now(dt.UTC)))
 
     def policy_failed(self, policy: PolicyFile) -> None:
-        """A robots.txt or tdmrep.json that failed without a response (:mod:`audit.crawl.robots`): recorded with its
-        error, so the audit knows the host's rules were unreachable."""
+        """A robots.txt or tdmrep.json that failed without a response (sent by
+        :class:`audit.crawl.robots.RobotsTxtMiddleware`): recorded with its error, so the audit knows the host's rules
+        were unreachable."""
         if self.recorder is not None:
             self.recorder.add(policy)
 
-    def crawl_settings(self) -> dict[str, Any]:
-        s = self.crawler.settings
-        recorded = {name: s.get(name) for name in RECORDED_SETTINGS}
-        recorded.update({st.name: s.get(st.name, st.default) for st in audit_settings.SETTINGS})
-        return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v)) for k, v in recorded.items()}
-
     def open_spider(self) -> None:
-        crawl_id = crawl_id_for(self.crawler)
+        crawl_id = self.context.crawl_id
         # held only while a batch is written: a notebook or `provaudit report` can open the store in between
         self.store = StoreWriter(self.db_path)
         self.recorder = Recorder(self.store, crawl_id, batch_size=self.batch_size, spool_rows=self.spool_rows,
                                  finish_wait=self.finish_wait)
-        warc = str(warc_path_for(self.crawler)) if self.crawler.settings.getbool("AUDIT_WARC", True) else None
-        self.recorder.begin(source=self.source, kind="crawl", settings=self.crawl_settings(), warc_path=warc)
+        warc = str(self.context.warc_path) if self.context.warc_path is not None else None
+        self.recorder.begin(source=self.source, kind="crawl", settings=self.settings_recorded, warc_path=warc)
         done_with = getattr(getattr(self.crawler.engine, "scheduler", None), "done_with", None)
         if done_with is not None:  # a worker of a shared crawl (audit.crawl.shared)
             self.recorder.on_commit = done_with
-        self.crawler._provaudit_pipeline = self
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="provaudit-analyse")
         logger.info("recording crawl %s into %s", crawl_id, self.db_path)
 
@@ -125,7 +131,8 @@ class AuditPipeline:
         return item
 
     def flush(self) -> None:
-        """Write what is buffered now (a shared crawl's worker does so when it runs out of requests)."""
+        """Write what is buffered now (a shared crawl's worker asks, with the ``flush_rows`` signal, when it runs out
+        of requests)."""
         if self.recorder is not None:
             self.recorder.flush()
 

@@ -24,12 +24,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-from audit import settings as audit_settings
-from audit.crawl.warc import repair_warc_for
-from audit.ids import crawl_id_for
-from audit.store.db import Store
+from audit.crawl.context import CrawlContext
+from audit.crawl.warc import repair_warc_once
+from audit.store.db import DEFAULT_LOCK_WAIT, Store
 
 logger = logging.getLogger(__name__)
 
@@ -94,19 +92,20 @@ def committed_fetches(
 
 def prepare_resume(
     db_path: Path, crawl_id: str, jobdir: Path | None,
-    warc_responses: Callable[[], frozenset[str]] | None = None,
+    warc_responses: Callable[[], frozenset[str]] | None = None, *, lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> ResumeState:
     """Decide how a run of crawl ``crawl_id`` starts, before Scrapy's scheduler reads ``jobdir``: fresh, resumed
     after a clean close (``JOBDIR`` state kept), or resumed after a kill (state discarded, the committed image
     fetches loaded). Marks the crawl running. ``warc_responses`` repairs the crawl's WARC and returns the response
-    URIs it holds (None: no WARC)."""
+    URIs it holds (None: no WARC). The store is opened waiting up to ``lock_wait`` seconds for another process to
+    let go of it (``AUDIT_STORE_LOCK_WAIT``)."""
     if jobdir is None:
         return ResumeState(crawl_id)
     state = scheduler_state(jobdir)
     closed: bool | None = None
     fetched: frozenset[str] = frozenset()
     if db_path.exists():
-        with Store.open(db_path) as store:
+        with Store.open(db_path, wait=lock_wait) as store:
             closed = previous_run(store, crawl_id)
             if closed is False:
                 fetched = committed_fetches(store, crawl_id, warc_responses() if warc_responses else None)
@@ -129,25 +128,18 @@ def prepare_resume(
     return ResumeState(crawl_id, jobdir, resumed=True, unclean=True, discarded=discarded, fetched=fetched)
 
 
-def resume_state_for(crawler: Any) -> ResumeState:
-    """:func:`prepare_resume` for a Scrapy crawler, once (cached on the crawler, like its crawl id). Must run before
-    the engine opens the spider, when the scheduler reads ``JOBDIR``: the spider's ``from_crawler`` calls it."""
-    cached: ResumeState | None = getattr(crawler, "_provaudit_resume", None)
-    if cached is not None:
-        return cached
-    settings = crawler.settings
-    jobdir = settings.get("JOBDIR")
-    warc: Callable[[], frozenset[str]] | None = None
-    if settings.getbool("AUDIT_WARC", audit_settings.DEFAULTS["AUDIT_WARC"]):
-        warc = partial(_warc_responses, crawler)
-    state = prepare_resume(Path(audit_settings.get(settings, "AUDIT_DB")), crawl_id_for(crawler),
-                           Path(jobdir) if jobdir else None, warc)
-    crawler._provaudit_resume = state
-    return state
+def resume_state_for(context: CrawlContext) -> ResumeState:
+    """:func:`prepare_resume` for a crawl, once (kept in its :class:`~audit.crawl.context.CrawlContext`). Must run
+    before the engine opens the spider, when the scheduler reads ``JOBDIR``: the spider's ``from_crawler`` calls it."""
+    if context.resume is None:
+        warc = partial(_warc_responses, context) if context.warc_path is not None else None
+        context.resume = prepare_resume(context.db_path, context.crawl_id, context.jobdir, warc,
+                                        lock_wait=context.lock_wait)
+    return context.resume
 
 
-def _warc_responses(crawler: Any) -> frozenset[str]:
-    return repair_warc_for(crawler, response_uris=True).response_uris or frozenset()
+def _warc_responses(context: CrawlContext) -> frozenset[str]:
+    return repair_warc_once(context, response_uris=True).response_uris or frozenset()
 
 
 def stats_of(state: ResumeState) -> Iterable[tuple[str, int]]:

@@ -7,8 +7,8 @@ everything instead. Here ``AUDIT_ROBOTS_UNREACHABLE = "disallow"`` (the default)
 Scrapy's behaviour. A 4xx still means "no rules" (section 2.3.1.3), and a 2xx is parsed as before.
 
 Every robots.txt and ``/.well-known/tdmrep.json`` that failed without a response (after the crawl's retries) is sent
-to the :data:`policy_failed` signal as a :class:`~audit.records.PolicyFile` with its ``error``; the pipeline records it
-in ``host_policies`` (responses, whatever their status, are recorded from ``response_received``).
+to the :data:`audit.crawl.events.policy_failed` signal as a :class:`~audit.records.PolicyFile` with its ``error``; the
+pipeline records it in ``host_policies`` (responses, whatever their status, are recorded from ``response_received``).
 """
 
 from __future__ import annotations
@@ -31,12 +31,11 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from audit import settings as audit_settings
+from audit.crawl.events import policy_failed
+from audit.crawl.failures import describe_failure
 from audit.records import POLICY_PATHS, PolicyFile
 
 logger = logging.getLogger(__name__)
-
-#: Signal sent with ``policy=PolicyFile(...)`` for a robots.txt or tdmrep.json that failed without a response.
-policy_failed = object()
 
 UNREACHABLE_MODES = ("disallow", "allow")
 
@@ -56,9 +55,7 @@ class UnreachableRobots(RobotParser):
 
 
 def describe(exc: BaseException) -> str:
-    """What failed, in the words the crawl uses for pages and images (``spiders.provenance.describe_failure``)."""
-    from spiders.provenance import describe_failure
-
+    """What failed, in the words the crawl uses for pages and images (:func:`audit.crawl.failures.describe_failure`)."""
     return describe_failure(Failure(exc))[1]
 
 

@@ -16,9 +16,9 @@ from scrapy import signals
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from audit.crawl.context import crawl_context
 from audit.crawl.resume import ResumeState, resume_state_for
-from audit.crawl.warc import warc_path_for
-from audit.ids import crawl_id_for
+from audit.crawl.spider import ProvenanceSpider
 from audit.records import ImageFetch, PageItem
 from audit.store.recorder import PageRefs
 
@@ -29,6 +29,8 @@ Progress = Callable[[str, int], None]
 
 @dataclass
 class CrawlResult:
+    """What :func:`run_crawl` returns: the crawl's id, its store and WARC, Scrapy's stats, and how the run started."""
+
     crawl_id: str
     db_path: Path
     warc_path: Path | None
@@ -61,8 +63,6 @@ def run_crawl(
 
     ``settings`` are Scrapy settings (``AUDIT_*`` included) applied over the project's. ``progress`` is called with
     ``("page", 1)``, ``("image", 1)`` and ``("bytes", n)`` as items are recorded."""
-    from spiders.provenance import ProvenanceSpider
-
     overrides = dict(settings or {})
     overrides["AUDIT_DB"] = str(db_path)
     if overrides.get("AUDIT_REDIS_URL"):
@@ -78,10 +78,10 @@ def run_crawl(
     for name in ("scrapy", "twisted", "py.warnings"):
         logging.getLogger(name).setLevel(level)
     crawler = process.create_crawler(ProvenanceSpider)
-    crawl_id = crawl_id_for(crawler)
+    context = crawl_context(crawler)
     # with JOBDIR: resumed cleanly, or after a kill (Scrapy's state discarded); here, so that a store locked by
     # another writer is reported before the crawl starts
-    resume = resume_state_for(crawler)
+    resume = resume_state_for(context)
 
     if progress is not None:
         def on_item(item: Any, **_: Any) -> None:
@@ -97,5 +97,5 @@ def run_crawl(
     process.crawl(crawler, start_urls=list(start_urls), allowed_domains=list(allowed_domains or []))
     process.start()
     stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
-    warc = warc_path_for(crawler) if crawler.settings.getbool("AUDIT_WARC", True) else None
-    return CrawlResult(crawl_id=crawl_id, db_path=Path(db_path), warc_path=warc, stats=stats, resume=resume)
+    return CrawlResult(crawl_id=context.crawl_id, db_path=Path(db_path), warc_path=context.warc_path, stats=stats,
+                       resume=resume)

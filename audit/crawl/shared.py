@@ -29,8 +29,10 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Request
 from scrapy_redis.scheduler import Scheduler
 from twisted.internet import task
+from twisted.python.failure import Failure
 
 from audit import settings as audit_settings
+from audit.crawl.events import flush_rows
 from audit.errors import SharedCrawlError
 from audit.ids import new_crawl_id
 
@@ -125,7 +127,7 @@ class SharedScheduler(Scheduler):
     worker_id: str = ""
     taken_key: str = ""
     key: str = ""
-    ttl: float = 10.0
+    ttl: float = float(audit_settings.DEFAULTS["AUDIT_REDIS_WORKER_TTL"])
     _taken: dict[str, bytes]
 
     @classmethod
@@ -209,17 +211,19 @@ class SharedCrawl:
     """The extension that runs a worker's part of a shared crawl: heartbeat, taking over dead workers' requests,
     and deciding when the whole crawl is done (it keeps the worker open while others may still add requests)."""
 
-    def __init__(self, crawler: Any) -> None:
+    def __init__(self, crawler: Any, *, redis_url: str, key: str, ttl: float) -> None:
         self.crawler = crawler
-        self.key = crawler.settings.get("AUDIT_REDIS_KEY")
-        self.server = connect(crawler.settings.get("AUDIT_REDIS_URL"))
-        self.ttl = float(audit_settings.get(crawler.settings, "AUDIT_REDIS_WORKER_TTL"))
+        self.key = key
+        self.server = connect(redis_url)
+        self.ttl = ttl
         self.done_checks = 0
         self.loop: task.LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> SharedCrawl:
-        ext = cls(crawler)
+        settings = crawler.settings
+        ext = cls(crawler, redis_url=settings.get("AUDIT_REDIS_URL"), key=settings.get("AUDIT_REDIS_KEY"),
+                  ttl=float(audit_settings.get(settings, "AUDIT_REDIS_WORKER_TTL")))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
@@ -270,9 +274,9 @@ class SharedCrawl:
 
     def spider_idle(self, spider: Any = None) -> None:
         # Idle: nothing of ours is in flight. Store what is buffered, then nothing we took is unfinished.
-        pipeline = getattr(self.crawler, "_provaudit_pipeline", None)
-        if pipeline is not None:
-            pipeline.flush()
+        for _, result in self.crawler.signals.send_catch_log(signal=flush_rows):
+            if isinstance(result, Failure):  # rows not stored: the requests they came from stay taken
+                result.raiseException()
         self.scheduler.forget_taken()
         self.take_over_dead()
         done = self.crawl_done()

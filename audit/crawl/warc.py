@@ -28,16 +28,13 @@ from warcio.warcwriter import WARCWriter
 
 from audit import settings as audit_settings
 from audit.checkpoints import checkpoint
-from audit.ids import crawl_id_for
+from audit.crawl.context import CrawlContext, crawl_context
+from audit.crawl.context import default_warc_path as default_warc_path
 
 logger = logging.getLogger(__name__)
 
 SOFTWARE = "provenance-audit"
-
-
-def default_warc_path(db_path: str | Path, crawl_id: str) -> Path:
-    db = Path(db_path)
-    return db.with_name(f"{db.stem}-{crawl_id}.warc.gz")
+DEFAULT_LEVEL = int(audit_settings.DEFAULTS["AUDIT_WARC_GZIP_LEVEL"])  # gzip level of a record
 
 
 def _reason(status: int) -> str:
@@ -192,14 +189,17 @@ def repair_warc(path: str | Path, *, response_uris: bool = False) -> WarcScan:
     return scan
 
 
-def repair_warc_for(crawler: Any, *, response_uris: bool = False) -> WarcScan:
-    """:func:`repair_warc` on a crawler's WARC file, once per crawler (the resume logic and
-    :class:`WarcMiddleware` both ask, before anything is written to it)."""
-    cached: WarcScan | None = getattr(crawler, "_provaudit_warc_scan", None)
+def repair_warc_once(context: CrawlContext, *, response_uris: bool = False) -> WarcScan:
+    """:func:`repair_warc` on a crawl's WARC file, once per crawl (kept in its
+    :class:`~audit.crawl.context.CrawlContext`: the resume logic and :class:`WarcMiddleware` both ask, before anything
+    is written to it). The crawl must write a WARC (``context.warc_path`` set)."""
+    if context.warc_path is None:
+        raise ValueError(f"crawl {context.crawl_id} writes no WARC (AUDIT_WARC is off)")
+    cached = context.warc_scan
     if cached is not None and (cached.response_uris is not None or not response_uris):
         return cached
-    scan = repair_warc(warc_path_for(crawler), response_uris=response_uris)
-    crawler._provaudit_warc_scan = scan
+    scan = repair_warc(context.warc_path, response_uris=response_uris)
+    context.warc_scan = scan
     return scan
 
 
@@ -213,7 +213,7 @@ class WarcFile:
     """
 
     def __init__(
-        self, path: str | Path, *, info: dict[str, str] | None = None, level: int = 6, repair: bool = True
+        self, path: str | Path, *, info: dict[str, str] | None = None, level: int = DEFAULT_LEVEL, repair: bool = True
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,8 +290,10 @@ class WarcMiddleware:
 
     MAX_PENDING = 256
 
-    def __init__(self, crawler: Any) -> None:
+    def __init__(self, crawler: Any, context: CrawlContext | None = None, *, level: int = DEFAULT_LEVEL) -> None:
         self.crawler = crawler
+        self.context = context if context is not None else crawl_context(crawler)
+        self.level = level
         self.warc: WarcFile | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
@@ -299,24 +301,25 @@ class WarcMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> WarcMiddleware:
-        if not crawler.settings.getbool("AUDIT_WARC", audit_settings.DEFAULTS["AUDIT_WARC"]):
+        context = crawl_context(crawler)
+        if context.warc_path is None:  # AUDIT_WARC is off
             raise NotConfigured
-        mw = cls(crawler)
+        mw = cls(crawler, context, level=int(audit_settings.get(crawler.settings, "AUDIT_WARC_GZIP_LEVEL")))
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         return mw
 
     def path(self) -> Path:
-        return warc_path_for(self.crawler)
+        assert self.context.warc_path is not None
+        return self.context.warc_path
 
     def spider_opened(self, spider: Any = None) -> None:
         if self.warc is None:
-            level = int(audit_settings.get(self.crawler.settings, "AUDIT_WARC_GZIP_LEVEL"))
-            scan = repair_warc_for(self.crawler)  # a resumed crawl appends: after its last complete record
+            scan = repair_warc_once(self.context)  # a resumed crawl appends: after its last complete record
             if scan.dropped and self.crawler.stats is not None:
                 self.crawler.stats.set_value("provaudit/warc_bytes_dropped", scan.dropped)
-            self.warc = WarcFile(self.path(), info={"software": SOFTWARE, "crawl-id": crawl_id_for(self.crawler)},
-                                 level=level, repair=False)
+            self.warc = WarcFile(self.path(), info={"software": SOFTWARE, "crawl-id": self.context.crawl_id},
+                                 level=self.level, repair=False)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="provaudit-warc")
             logger.info("writing WARC to %s", self.warc.path)
 
@@ -365,10 +368,3 @@ class WarcMiddleware:
         self._drain(self.MAX_PENDING)
         checkpoint("crawl-response")
         return response
-
-
-def warc_path_for(crawler: Any) -> Path:
-    explicit = crawler.settings.get("AUDIT_WARC_PATH")
-    if explicit:
-        return Path(explicit)
-    return default_warc_path(audit_settings.get(crawler.settings, "AUDIT_DB"), crawl_id_for(crawler))

@@ -28,6 +28,7 @@ from typing import IO, BinaryIO
 from audit.decode.fingerprint import Fingerprint, fingerprint
 from audit.decode.formats import FormatNotDecoded, open_image
 from audit.decode.imagefacts import _message  # also silences DecompressionBombWarning, as the store
+from audit.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ Result = tuple[Path, str, Fingerprint | None, str | None]
 _Outcome = tuple[Fingerprint | None, str | None]
 
 DEFAULT_CHUNK = 16
-DEFAULT_MAX_PIXELS = 64_000_000  # analyse_image's default
+DEFAULT_MAX_PIXELS = int(DEFAULTS["AUDIT_MAX_IMAGE_PIXELS"])  # analyse_image's default
 
 
 def _fingerprint_image(source: IO[bytes], max_pixels: int) -> _Outcome:

@@ -20,6 +20,7 @@ from audit.decode.fingerprint import fingerprint
 from audit.decode.formats import FormatNotDecoded, open_image
 from audit.decode.metadata import Metadata, clip, read_metadata
 from audit.records import ImageRecord
+from audit.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def _size(img: Image.Image) -> tuple[int, int]:
     return width, height
 
 
-def analyse_image(data: bytes, *, max_pixels: int = 64_000_000) -> ImageRecord:
+def analyse_image(data: bytes, *, max_pixels: int = int(DEFAULTS["AUDIT_MAX_IMAGE_PIXELS"])) -> ImageRecord:
     """The ``ImageRecord`` of ``data``: sha256 and size always; format, size, hashes and metadata when readable.
     Only the formats of :mod:`audit.decode.formats` are decoded, chosen by the bytes: any other gives the error
     ``format not decoded: <what the bytes are>``."""
@@ -97,7 +98,7 @@ def _c2pa(data: bytes) -> dict[str, Any] | None:
     is larger than we keep)."""
     if not all(marker in data for marker in C2PA_MARKERS):
         return None
-    from audit.signals.c2pa import read_manifest
+    from audit.decode.c2pa import read_manifest
 
     manifest = read_manifest(data)
     if manifest is not None and len(json.dumps(manifest, default=str)) > MAX_C2PA_JSON:

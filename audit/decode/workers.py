@@ -38,15 +38,16 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, Self, TypeVar
 
 from audit.records import ImageRecord
+from audit.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_MEMORY = 2 * 1024**3
-DEFAULT_MAX_PIXELS = 64_000_000
+DEFAULT_TIMEOUT = float(DEFAULTS["AUDIT_ANALYSIS_TIMEOUT"])
+DEFAULT_MAX_MEMORY = int(DEFAULTS["AUDIT_ANALYSIS_MEMORY"])
+DEFAULT_MAX_PIXELS = int(DEFAULTS["AUDIT_MAX_IMAGE_PIXELS"])
 
 
 @dataclass(frozen=True, slots=True)

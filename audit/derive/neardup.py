@@ -34,6 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from audit.derive.thresholds import DEFAULT_DHASH_THRESHOLD as DEFAULT_DHASH_THRESHOLD
+from audit.derive.thresholds import DEFAULT_PHASH_THRESHOLD as DEFAULT_PHASH_THRESHOLD
+
 numba: Any
 try:
     import numba
@@ -43,8 +46,6 @@ except ImportError:  # pragma: no cover - the brute force still works, only slow
     numba = None
     HAVE_NUMBA = False
 
-DEFAULT_PHASH_THRESHOLD = 10
-DEFAULT_DHASH_THRESHOLD = 14
 BLOCK = 2048
 #: below this many hashes the blocked brute force is used (it is as fast there and needs no compilation)
 BRUTE_FORCE_BELOW = 4096

@@ -50,11 +50,12 @@ from warcio.recordloader import ArcWarcRecordLoader
 from audit.errors import HeaderTooLarge
 from audit.ingest.bytestream import ByteStream, GzipStream, PlainStream
 from audit.inputs import open_regular
+from audit.settings import DEFAULTS
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_LINE = 64 * 1024  # AUDIT_ARCHIVE_MAX_HEADER_LINE
-DEFAULT_MAX_HEADER = 1024 * 1024  # AUDIT_ARCHIVE_MAX_HEADER_BYTES
+DEFAULT_MAX_LINE = int(DEFAULTS["AUDIT_ARCHIVE_MAX_HEADER_LINE"])
+DEFAULT_MAX_HEADER = int(DEFAULTS["AUDIT_ARCHIVE_MAX_HEADER_BYTES"])
 
 _WARC_LINE = rb"WARC/[0-9]\.[0-9]{1,3}\r?\n"
 _ARC_LINE = rb"(?:https?|dns|ftp|filedesc):[^\s]{0,4000} [0-9]{1,3}(?:\.[0-9]{1,3}){3} [0-9]{12,18} [^\s]+ [0-9]+\r?\n"

@@ -21,7 +21,7 @@ from audit.decode.formats import HEAD_BYTES, identify
 from audit.decode.html import looks_like_image_url, parse_page
 from audit.decode.htmltree import read_html
 from audit.decode.pagefacts import page_facts
-from audit.decode.workers import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, AnalysisPool, Bounds
+from audit.decode.workers import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT, AnalysisPool, Bounds
 from audit.errors import BodyTooLarge, ContentEncodingError, IngestError, Refused
 from audit.httputil import is_html, is_image_type
 from audit.ids import ingest_crawl_id
@@ -36,6 +36,7 @@ from audit.inputs import (
     walk_entries,
 )
 from audit.records import POLICY_PATHS, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
+from audit.settings import DEFAULTS
 from audit.store.db import Store
 from audit.store.recorder import Recorder
 
@@ -259,7 +260,7 @@ def _refused(path: Path, why: str, errors: list[str] | None, skipped: list[str] 
     yield ImageFetch(url=url, final_url=url, fetched_at=when, error=why)
 
 
-def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = 8 * 1024 * 1024,
+def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = int(DEFAULTS["AUDIT_MAX_PAGE_BYTES"]),
                errors: list[str] | None = None, max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
                limits: ArchiveLimits | None = None, skipped: list[str] | None = None) -> Iterator[Item]:
     """Items from a folder of files (or one file): every entry is recorded by its URL (``file://``), a regular file
@@ -348,13 +349,13 @@ def ingest(
     paths: Sequence[str | Path],
     *,
     crawl_id: str | None = None,
-    batch_size: int = 500,
-    max_image_bytes: int = 32 * 1024 * 1024,
-    max_page_bytes: int = 8 * 1024 * 1024,
-    max_pixels: int = 64_000_000,
+    batch_size: int = int(DEFAULTS["AUDIT_BATCH_SIZE"]),
+    max_image_bytes: int = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+    max_page_bytes: int = int(DEFAULTS["AUDIT_MAX_PAGE_BYTES"]),
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     timeout: float = DEFAULT_TIMEOUT,
     max_memory: int = DEFAULT_MAX_MEMORY,
-    workers: int = 2,
+    workers: int = int(DEFAULTS["AUDIT_ANALYSIS_PROCESSES"]),
     progress: Progress | None = None,
     max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
     archive_limits: ArchiveLimits | None = None,

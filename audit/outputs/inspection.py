@@ -18,10 +18,11 @@ from audit.errors import Refused
 from audit.inputs import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_READ_BYTES
 from audit.inputs import open_regular, sha256_open
 from audit.records import ImageRecord
+from audit.settings import DEFAULTS
 from audit.signals.image import image_signals
 
 EMPTY_KEYS = ("sha256", "format", "width", "height", "phash", "dhash", "gps", "taken_at", "utc_offset", "location")
-DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_FILE_BYTES = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"])  # largest image decoded
 
 
 def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
@@ -64,12 +65,6 @@ def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
                 yield known
             else:
                 yield inspect_record(name, known if known is not None else record)
-
-
-def inspect_file(path: str | Path, *, max_pixels: int = 64_000_000, bounds: Bounds | None = None) -> dict[str, Any]:
-    """The inspect object of one file; a file that cannot be read gives an object whose ``error`` says why."""
-    bounds = bounds or Bounds(max_pixels=max_pixels)
-    return next(inspect_files([path], bounds=bounds))
 
 
 def _unreadable(path: str, error: str) -> dict[str, Any]:

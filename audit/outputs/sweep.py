@@ -1,9 +1,8 @@
 """The deletion sweep: which images a vendor acting in good faith would delete for one country, under a policy.
 
-A policy is data (:data:`POLICIES`): the minimum attribution tier for the country, read from the image's own
-signals (``direct_country``/``direct_tier``) or with near-duplicate propagation (``country``/``tier``), or
-``any-signal``: every image with at least one signal pointing to the country (view ``signal_countries``, any
-strength, propagated included), even when the image is attributed elsewhere.
+A policy is data (:data:`POLICIES`, declared in :mod:`audit.outputs.policies`): the minimum attribution tier for the
+country, read from the image's own signals or with near-duplicate propagation, or ``any-signal``: every image with at
+least one signal pointing to the country, even when the image is attributed elsewhere.
 
 When the store has a ``ground_truth`` table (crawls of the built-in test web), the sweep is scored: precision,
 recall, collateral deletions and residents left behind, each with a 95% Wilson interval.
@@ -20,58 +19,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audit.outputs.policies import POLICIES as POLICIES
+from audit.outputs.policies import TIER_RANK as TIER_RANK
+from audit.outputs.policies import Policy as Policy
+from audit.outputs.policies import parse_policy
 from audit.stats import Rate
 from audit.store.db import Store
 from audit.textsafe import csv_cell
 
 logger = logging.getLogger(__name__)
 
-TIER_RANK: dict[str, int] = {"strong": 3, "medium": 2, "weak": 1, "none": 0}
 STRENGTH_RANK_SQL = "CASE strength WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """A deletion policy: which images count as the country's."""
-
-    name: str
-    description: str
-    min_tier: str | None  # strong, medium or weak; None for any-signal
-    propagated: bool  # use near-duplicate propagation (country/tier) rather than direct_country/direct_tier
-    any_signal: bool = False
-
-    def where(self) -> str:
-        """SQL condition on ``attributions a`` selecting the images to delete (parameter ``$1``: the country)."""
-        if self.any_signal:
-            return ("a.sha256 IN (SELECT sha256 FROM signals WHERE (candidates IS NULL AND country = $1) "
-                    "OR list_contains(candidates, $1))")
-        col, tier_col = ("a.country", "a.tier") if self.propagated else ("a.direct_country", "a.direct_tier")
-        tiers = [t for t, r in TIER_RANK.items() if r >= TIER_RANK[self.min_tier or "weak"] and r > 0]
-        return f"{col} = $1 AND {tier_col} IN ({', '.join(repr(t) for t in tiers)})"
-
-
-def _policies() -> dict[str, Policy]:
-    out: dict[str, Policy] = {}
-    for tier in ("strong", "medium", "weak"):
-        better = "" if tier == "strong" else " or better"
-        out[tier] = Policy(tier, f"attributed to the country, {tier}{better}, from the image's own signals", tier,
-                           False)
-        out[f"{tier}+nd"] = Policy(f"{tier}+nd", f"attributed to the country, {tier}{better}, with near-duplicate "
-                                   "propagation", tier, True)
-    out["any-signal"] = Policy("any-signal", "at least one signal of any strength points to the country "
-                               "(propagated included), even if attributed elsewhere", None, True, any_signal=True)
-    return out
-
-
-POLICIES: dict[str, Policy] = _policies()
-
-
-def parse_policy(name: str) -> Policy:
-    """The policy called ``name``; ValueError listing the valid names otherwise."""
-    try:
-        return POLICIES[name.strip()]
-    except KeyError:
-        raise ValueError(f"unknown policy {name!r}: valid policies are {', '.join(POLICIES)}") from None
 
 
 def selected(store: Store, country: str, policy: str) -> set[str]:

@@ -104,9 +104,3 @@ def country_from_name(name: str | None) -> str | None:
     if not name:
         return None
     return country_names().get(normalise(name))
-
-
-def country_name(alpha_2: str) -> str:
-    """The English short name of a country (its code if unknown)."""
-    found = pycountry.countries.get(alpha_2=alpha_2)
-    return str(found.name) if found is not None else alpha_2

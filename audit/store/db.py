@@ -35,6 +35,8 @@ from audit.store.spool import Spool
 
 logger = logging.getLogger(__name__)
 
+#: seconds :meth:`Store.open` waits for another process to let go of the file, unless told (AUDIT_STORE_LOCK_WAIT)
+DEFAULT_LOCK_WAIT = float(DEFAULTS["AUDIT_STORE_LOCK_WAIT"])
 
 # -- who holds the file ----------------------------------------------------------------------------------------------
 
@@ -111,7 +113,7 @@ class Store:
         self._layout = layout
 
     @classmethod
-    def open(cls, path: str | Path, *, read_only: bool = False, wait: float | None = None,
+    def open(cls, path: str | Path, *, read_only: bool = False, wait: float = DEFAULT_LOCK_WAIT,
              schema: bool = True, options: Mapping[str, Any] | None = None) -> Store:
         """Open the store at ``path`` (created if missing, unless ``read_only``).
 
@@ -122,9 +124,10 @@ class Store:
         first tables raises :class:`NotAStore` or :class:`StoreIncomplete`. ``options`` are DuckDB settings for this
         connection (e.g. ``{"preserve_insertion_order": False}`` for a bulk rebuild), fixed while it is open.
 
-        While another process holds the file, try again for up to ``wait`` seconds (default
-        ``AUDIT_STORE_LOCK_WAIT``), then raise :class:`StoreBusy` naming that process. Opened for writing, the
-        schema is brought up to date and rows left in the store's spool by a writer that could not get the file
+        While another process holds the file, try again for up to ``wait`` seconds (by default the default of
+        ``AUDIT_STORE_LOCK_WAIT``; a crawl passes its own setting), then raise :class:`StoreBusy` naming that
+        process. Opened for writing, the schema is brought up to date and rows left in the store's spool by a writer
+        that could not get the file
         (:class:`Spool`) are added first. ``schema=False`` skips the check and the schema update: only for a caller
         that opened this store with them a moment ago (:class:`StoreWriter`, between two batches)."""
         p = Path(path)
@@ -132,7 +135,7 @@ class Store:
             raise StoreError(f"no store at {p}")
         if not read_only:
             p.parent.mkdir(parents=True, exist_ok=True)
-        con = _connect(p, read_only, float(DEFAULTS["AUDIT_STORE_LOCK_WAIT"] if wait is None else wait), options)
+        con = _connect(p, read_only, float(wait), options)
         try:
             # schema=False: the caller (a crawl's writer, between two batches) opened, checked and brought this
             # store up to date itself a moment ago

@@ -128,7 +128,7 @@ class Recorder:
         store: Store | StoreWriter,
         crawl_id: str,
         *,
-        batch_size: int = 500,
+        batch_size: int = int(DEFAULTS["AUDIT_BATCH_SIZE"]),
         spool_rows: int = int(DEFAULTS["AUDIT_SPOOL_ROWS"]),
         finish_wait: float = float(DEFAULTS["AUDIT_STORE_FINISH_WAIT"]),
     ) -> None:

@@ -76,11 +76,6 @@ def simulate_deletion(before_path: Path, after_path: Path, delete: set[str]) -> 
     return removed
 
 
-def copy_store(before_path: Path, after_path: Path) -> dict[str, int]:
-    """An unchanged copy (no deletion): a vendor that deleted nothing."""
-    return simulate_deletion(before_path, after_path, set())
-
-
 def sloppy_vendor(before: Store, country: str, policy: str, *, seed: int, miss_rate: float = 0.0) -> set[str]:
     """What a sloppy vendor deletes when told to apply ``policy`` for ``country`` (see the module doc): the named
     images whose own signals attribute them to ``country`` at the strong tier, nothing else. With ``miss_rate`` > 0
