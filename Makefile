@@ -9,7 +9,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck pytest browser redis docs clean
+.PHONY: demo test test-fast lint typecheck pytest browser redis docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ pytest: $(VENV)/.installed-dev browser redis
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest
+
+# The unit tests alone (tests/unit/: pure functions, no server, no store built): under a minute.
+test-fast: $(VENV)/.installed-dev
+	$(VENV)/bin/pytest -q tests/unit
 
 # Regenerate the parts of docs/schema.md and docs/settings.md made from their single definitions.
 docs: $(VENV)/.installed

@@ -1,11 +1,12 @@
 """Named points in long-running work where a test can stop the process, so that it is killed exactly there.
 
-Tests of what a SIGKILL leaves behind (``tests/test_killed_*.py``, ``tests/test_distributed.py``) must not race the
-machine's speed: killing a process some time after a log line lands at a different point on a loaded machine, or
-after the work has ended. Instead they start the command with ``PROVAUDIT_STOP_AT=<name>`` (or ``<name>:<n>``) in its
-environment: the ``n``-th time (default: the first) the process reaches :func:`checkpoint` of that name, it writes
-``provaudit: stopped at checkpoint <name>:<n>`` on standard error and the calling thread blocks until the process is
-killed. The test waits for that line, then kills. Without the variable a checkpoint costs one comparison.
+Tests of what a SIGKILL leaves behind (``tests/store/test_killed_audit.py``, ``tests/crawl/test_killed_crawl.py``,
+``tests/crawl/test_distributed.py``) must not race the machine's speed: killing a process some time after a log line
+lands at a different point on a loaded machine, or after the work has ended. Instead they start the command with
+``PROVAUDIT_STOP_AT=<name>`` (or ``<name>:<n>``) in its environment: the ``n``-th time (default: the first) the
+process reaches :func:`checkpoint` of that name, it writes ``provaudit: stopped at checkpoint <name>:<n>`` on standard
+error and the calling thread blocks until the process is killed. The test waits for that line, then kills. Without the
+variable a checkpoint costs one comparison.
 
 The points (each named where it is called):
 

@@ -66,7 +66,7 @@ Signed numbers are guarded too: ``-3.5`` is written ``'-3.5``. An exemption for 
 safe: in a reader that splits the line on another separator than the file's, the field that starts with the
 number does not end with its cell but runs on into the next cells, which hold scraped text — ``-1`` followed by
 the cell ``5+cmd|' /C calc'!A0`` reads, split on ``;`` in a locale whose decimal mark is ``,``, as the formula
-``-1,5+cmd|' /C calc'!A0``. (The property test of ``tests/test_textsafe.py`` found exactly this against an
+``-1,5+cmd|' /C calc'!A0``. (The property test of ``tests/unit/test_textsafe.py`` found exactly this against an
 exemption.) Unsigned numbers, dates and everything else that does not start with a formula character are written
 as they are; for typed values, use the Parquet files. The guard inserts ``'`` only as text, so a JSON text written
 to a cell stays valid JSON when its formula starts are inside strings (the ``'`` goes after the string's opening

@@ -1,3 +1,6 @@
+"""Shared fixtures. The tests are grouped by what they need, one folder each, and each folder is also a marker
+(``pytest -m unit``): see :data:`GROUPS`."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,6 +16,28 @@ from audit.testbed.testweb import TestWeb, TestWebServer, build_web
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CORPORA = SHARED / "corpora"
+
+# folder (and marker) -> what its tests need
+GROUPS = {
+    "unit": "nothing but Python and small files: pure functions, in-process (make test-fast)",
+    "store": "real DuckDB stores, archives, worker processes, the demo store",
+    "crawl": "real crawls: loopback web servers, Scrapy, Redis",
+    "outputs": "the demo store's reports, sweeps, verifications and lookups, a headless browser, notebooks",
+}
+# session fixtures that build a test web, crawl it or run the demo: never in tests/unit (tests/unit/test_groups.py)
+HEAVY_FIXTURES = frozenset({"small_web", "server", "crawled", "audited_store", "demo_out", "store_path", "store"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, needs in GROUPS.items():
+        config.addinivalue_line("markers", f"{name}: {needs}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = item.path.parent.name
+        if group in GROUPS:
+            item.add_marker(group)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ process), computed as P independent pieces whose union is exactly the same pair 
 
 :func:`partitioned_pairs` simulates the machines on this one: the shuffle writes one file per partition (as a cluster
 would write to object storage) and P worker processes each read theirs and search it. The result equals
-``pairs_within(hashes, t)`` exactly (tests/test_partitioned_search.py; bench/bench_partition.py at 200,000 hashes).
+``pairs_within(hashes, t)`` exactly (tests/store/test_partitioned_search.py; bench/bench_partition.py at 200,000
+hashes).
 """
 
 from __future__ import annotations

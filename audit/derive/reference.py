@@ -3,7 +3,7 @@
 ``audit.derive.run.run_audit`` computes the same tables set-wise (each page, host, text and robots.txt once, the
 fan-out to sightings, the propagation through clusters and the attribution in DuckDB). This module walks every
 image and sighting in Python instead; it is kept as the reference the fast path is checked against
-(tests/test_audit_reference.py) and is far too slow for large stores. It writes nothing.
+(tests/store/test_audit_reference.py) and is far too slow for large stores. It writes nothing.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from audit.signals.kinds import KINDS_BY_NAME
 from audit.stats import wilson
 from audit.store.db import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUTLINES = ROOT.parent / "shared" / "geo" / "ne_110m_admin_0_countries.json"
 COUNTRY = "FR"
 CHARTS = ("chart-headline", "chart-signals", "chart-threshold", "chart-map")

@@ -17,7 +17,7 @@ from audit.decode.fingerprint import hamming
 from audit.decode.imagefacts import analyse_image, inspect_dict
 from audit.records import ImageRecord
 
-CORPORA = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"
+CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
 PHOTOS = CORPORA / "photos"
 EXIFTOOL = PHOTOS / "exiftool-t-images"
 INSPECT_KEYS = {"path", "sha256", "format", "width", "height", "phash", "dhash", "gps", "taken_at", "utc_offset",

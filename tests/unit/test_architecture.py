@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "audit"
 
 # The layers, low to high. A module may import modules of its own layer and of layers of a strictly lower rank;
@@ -184,7 +184,7 @@ def test_every_module_has_a_layer():
             layer_of(module)
         except LookupError:
             missing.append(module)
-    assert not missing, f"add these modules to a layer of LAYERS in tests/test_architecture.py: {missing}"
+    assert not missing, f"add these modules to a layer of LAYERS in tests/unit/test_architecture.py: {missing}"
 
 
 def test_no_import_cycles():

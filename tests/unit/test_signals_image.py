@@ -23,7 +23,7 @@ from audit.signals.image import (
 )
 from audit.testbed.testweb import build_web
 
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "photos"
+PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "photos"
 EXIFTOOL = PHOTOS / "exiftool-t-images"
 
 

@@ -12,7 +12,7 @@ import pytest
 from audit.outputs.sweep import POLICIES, Policy, SweepResult, compare_policies, parse_policy, sweep, write_sweep
 from audit.store.db import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COUNTRY = "FR"
 RANK = {"strong": 3, "medium": 2, "weak": 1, "none": 0}
 

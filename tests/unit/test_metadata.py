@@ -21,7 +21,7 @@ from audit.decode.metadata import (
     read_metadata,
 )
 
-CORPORA = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"
+CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
 PHOTOS = CORPORA / "photos"
 EXIFTOOL = PHOTOS / "exiftool-t-images"
 R = TiffImagePlugin.IFDRational

@@ -363,10 +363,10 @@ manifest_store = st.fixed_dictionaries({
 
 @PROFILE
 @given(manifest_store | json_value.filter(lambda v: isinstance(v, dict)))
-def test_c2pa_location_signals_and_training_opt_outs(store):
-    signals = check_signals(c2pa_signals.location_signals(store))
+def test_c2pa_location_signals_and_training_opt_outs(manifest_json):
+    signals = check_signals(c2pa_signals.location_signals(manifest_json))
     assert all(s.kind == "c2pa_location" for s in signals)
-    for o in check_opt_outs(c2pa_signals.training_opt_outs(store)):
+    for o in check_opt_outs(c2pa_signals.training_opt_outs(manifest_json)):
         assert o.kind == "c2pa_training"
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from audit.outputs.lookup import LookupMatch, LookupResult, SightingInfo, lookup, lookup_json, lookup_table
 from audit.store.db import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNRELATED = ROOT.parent / "shared" / "corpora" / "photos" / "exif-samples" / "jpg" / "gps" / "DSCN0010.jpg"
 
 

@@ -24,8 +24,8 @@ from audit.signals.c2pa import (
 
 c2pa = pytest.importorskip("c2pa")
 
-DATA = Path(__file__).resolve().parent / "data" / "c2pa"
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "photos"
+DATA = Path(__file__).resolve().parents[1] / "data" / "c2pa"
+PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "photos"
 # the JUMBF description-box UUID of a C2PA manifest store ("c2pa" + 0011-0010-8000-00AA00389B71)
 C2PA_STORE_UUID = b"c2pa\x00\x11\x00\x10\x80\x00\x00\xaa\x008\x9bq"
 SIGNER = "provaudit tests"

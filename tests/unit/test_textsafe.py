@@ -5,8 +5,8 @@ separator a spreadsheet splits the file with.
 The checks below do not reuse the module's own predicates: the characters that must never be raw are listed here
 from the finding (C0/C1 controls, DEL, the bidi controls U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C,
 U+2028/U+2029, zero-width and other format characters), and the formula characters are derived from Unicode's
-NFKC normalisation. Examples: ``EXAMPLES`` (150) derandomized, as in tests/test_properties.py; ``HYPOTHESIS_EXAMPLES``
-runs more, random ones."""
+NFKC normalisation. Examples: ``EXAMPLES`` (150) derandomized, as in tests/unit/test_properties.py;
+``HYPOTHESIS_EXAMPLES`` runs more, random ones."""
 
 from __future__ import annotations
 

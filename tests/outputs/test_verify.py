@@ -21,7 +21,7 @@ from audit.outputs.verify import (
 from audit.store.db import Store
 from audit.testbed.simulate import simulate_deletion, sloppy_vendor
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COUNTRY = "FR"
 
 

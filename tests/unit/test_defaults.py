@@ -12,7 +12,7 @@ from audit.outputs.policies import DEFAULT_POLICY, POLICIES, POLICY_NAMES
 from audit.settings import DEFAULTS
 from conftest import provaudit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # A parameter, dataclass field, module constant or ``click.option`` of one of these names stands for this default.
 DEFAULT_OF: dict[str, object] = {

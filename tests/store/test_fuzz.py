@@ -1,8 +1,8 @@
 """A short coverage-guided fuzz run (atheris) of the image metadata path, bounded in time, as part of the test suite.
 
-``tests/fuzz_metadata.py`` is run in a subprocess for ``FUZZ_SECONDS`` (25 s by default; set the environment variable
-for a longer run) under a hard timeout, seeded with real photos of ``../shared/corpora/photos`` (EXIF, IPTC, XMP,
-extended XMP, GPS, maker notes; JPEG, GIF, WebP, HEIC). The test fails on any uncaught exception, crash, hang
+``tests/store/fuzz_metadata.py`` is run in a subprocess for ``FUZZ_SECONDS`` (25 s by default; set the environment
+variable for a longer run) under a hard timeout, seeded with real photos of ``../shared/corpora/photos`` (EXIF, IPTC,
+XMP, extended XMP, GPS, maker notes; JPEG, GIF, WebP, HEIC). The test fails on any uncaught exception, crash, hang
 (``-timeout``) or memory blow-up (``-rss_limit_mb``), and reports the number of executions."""
 
 from __future__ import annotations

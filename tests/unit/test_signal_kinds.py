@@ -27,7 +27,7 @@ from audit.signals.kinds import (
 )
 from audit.store.db import TABLES
 
-SIGNALS = Path(__file__).resolve().parents[1] / "audit" / "signals"
+SIGNALS = Path(__file__).resolve().parents[2] / "audit" / "signals"
 
 
 @dataclass(frozen=True)

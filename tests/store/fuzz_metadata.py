@@ -2,9 +2,9 @@
 ``audit.decode.imagefacts.analyse_image`` (Pillow decode, fingerprints, EXIF/IPTC/XMP/C2PA) and
 ``audit.decode.metadata.read_metadata`` on its own.
 
-Not collected by pytest (no ``test_`` prefix); ``tests/test_fuzz.py`` runs it for a bounded time. By hand::
+Not collected by pytest (no ``test_`` prefix); ``tests/store/test_fuzz.py`` runs it for a bounded time. By hand::
 
-    .venv/bin/python tests/fuzz_metadata.py CORPUS_DIR [SEED_DIR...] -max_total_time=60
+    .venv/bin/python tests/store/fuzz_metadata.py CORPUS_DIR [SEED_DIR...] -max_total_time=60
 
 The property: for any input, no exception escapes ``analyse_image`` (it returns an ``ImageRecord``, a bad file an
 ``error``) nor ``audit.decode.metadata.read_metadata`` (documented never to raise: per-field problems go to

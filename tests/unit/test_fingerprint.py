@@ -11,7 +11,7 @@ from PIL import Image, ImageOps
 
 from audit.decode.fingerprint import Fingerprint, bits_to_int, fingerprint, hamming, reference_fingerprint
 
-PHOTOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "photos" / "exif-samples" / "jpg"
+PHOTOS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "photos" / "exif-samples" / "jpg"
 
 
 def _jpegs(limit: int) -> list[Path]:
