@@ -31,6 +31,7 @@ from audit.crawl.bounds import PAGE_META, count_cut
 from audit.crawl.context import crawl_context
 from audit.crawl.failures import describe_failure
 from audit.crawl.resume import ResumeState, resume_state_for, stats_of
+from audit.decode.formats import HEAD_BYTES, sniff_image
 from audit.decode.html import ParsedPage, parse_page
 from audit.decode.htmltree import read_html
 from audit.decode.pagefacts import page_facts
@@ -234,7 +235,8 @@ class ProvenanceSpider(scrapy.Spider):
         ctype = content_type(response.headers)
         now = _now()
         if not isinstance(response, TextResponse) or not (is_html(ctype) or ctype is None):
-            if is_image_type(ctype):  # a link without an image extension led to an image
+            # a link without an image extension led to an image: by its type, or by its bytes whatever the type said
+            if is_image_type(ctype) or sniff_image(response.body[:HEAD_BYTES]):
                 referer = response.request.headers.get("Referer") if response.request else None
                 page_url = referer.decode("latin-1") if referer else None
                 yield ImageRef(page_url=page_url, image_url=response.url, ref_kind="link", fetched_at=now)

@@ -140,6 +140,13 @@ def _iso_media(head: bytes) -> Kind | None:
     return None  # MP4, QuickTime...: no image
 
 
+def sniff_image(head: bytes) -> bool:
+    """Whether ``head`` (a payload's first bytes) starts like an image of a format the tool decodes, whatever the
+    ``Content-Type`` said (an icon served as ``application/octet-stream`` is still an icon)."""
+    kind = identify(head)
+    return kind is not None and kind.decoded
+
+
 def identify(head: bytes) -> Kind | None:
     """What ``head`` (a file's first bytes, :data:`HEAD_BYTES` of them is enough) is: a :class:`Kind` whose
     ``formats`` say which decoders may open it (empty for a known format the tool does not decode), or None when

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from audit.decode.formats import HEAD_BYTES, identify
+from audit.decode.formats import HEAD_BYTES, sniff_image
 from audit.decode.html import looks_like_image_url, parse_page
 from audit.decode.htmltree import read_html
 from audit.decode.pagefacts import page_facts
@@ -87,13 +87,6 @@ def _is_archive_file(path: Path, fh: BinaryIO) -> bool:
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error):
         return False
     return head.startswith((b"WARC/", b"filedesc://"))
-
-
-def sniff_image(data: bytes) -> bool:
-    """Whether ``data`` (a payload's first bytes) starts like an image of a format the tool decodes
-    (:func:`audit.decode.formats.identify`)."""
-    kind = identify(data)
-    return kind is not None and kind.decoded
 
 
 def file_sha256(path: Path, max_bytes: int | None = None) -> str:
