@@ -10,11 +10,12 @@ Route = Callable[[str], tuple[int, str, bytes]]  # path (with query) -> status, 
 
 
 class LoopSite(ThreadingHTTPServer):
-    """Serves ``route(path)`` on 127.0.0.1 until closed; counts the requests it answered."""
+    """Serves ``route(path)`` on ``host`` (a loopback address) until closed; counts the requests it answered and keeps
+    their paths."""
 
     daemon_threads = True
 
-    def __init__(self, route: Route) -> None:
+    def __init__(self, route: Route, host: str = "127.0.0.1") -> None:
         site = self
         self.requests = 0
         self._lock = threading.Lock()
@@ -28,6 +29,7 @@ class LoopSite(ThreadingHTTPServer):
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
                 with site._lock:
                     site.requests += 1
+                    site.paths.append(self.path)
                 status, ctype, body = route(self.path)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -35,13 +37,15 @@ class LoopSite(ThreadingHTTPServer):
                 self.end_headers()
                 self.wfile.write(body)
 
-        super().__init__(("127.0.0.1", 0), Handler)
+        self.paths: list[str] = []
+        super().__init__((host, 0), Handler)
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self.thread.start()
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
 
     def close(self) -> None:
         self.shutdown()

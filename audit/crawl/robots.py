@@ -82,8 +82,10 @@ class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
         if netloc not in self._parsers:
             self._parsers[netloc] = Deferred()
             robots_url = f"{url.scheme}://{url.netloc}/robots.txt"
+            # allow_offsite: a host is asked for its rules because the crawl is about to fetch from it (an image CDN
+            # outside the allowed domains included), so its robots.txt is never filtered as off-site
             robots_request = Request(robots_url, priority=self.DOWNLOAD_PRIORITY,
-                                     meta={"dont_obey_robotstxt": True}, callback=NO_CALLBACK)
+                                     meta={"dont_obey_robotstxt": True, "allow_offsite": True}, callback=NO_CALLBACK)
             parser: RobotParser | None = None
             try:
                 assert self.crawler.engine is not None
