@@ -13,6 +13,7 @@ the crawl's other components is in the crawl's :class:`~audit.crawl.context.Craw
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -324,8 +325,21 @@ class ProvenanceSpider(scrapy.Spider):
             body=response.body,
         )
 
-    def parse_image(self, response: Response) -> Iterable[Any]:
-        yield self._fetch_item(response, _now())
+    async def parse_image(self, response: Response) -> AsyncIterator[Any]:
+        """An image request's response. An HTML page that answered it (a wiki's ``File:…jpg`` description page
+        behind a link, a soft 404 behind an ``<img>``) is no image: the fetch is recorded with that error and no
+        bytes, so the sighting holds no image; within the allowed domains the page is read as a page, so the
+        images it shows are found."""
+        now = _now()
+        ctype = content_type(response.headers)
+        if is_html(ctype) and not sniff_image(response.body[:HEAD_BYTES]):
+            fetch = self._fetch_item(response, now)
+            yield dataclasses.replace(fetch, body=None, error=f"not an image: an HTML page answered ({ctype})")
+            if self.follow_links and self.is_allowed(response.url) and isinstance(response, TextResponse):
+                async for item in self.parse(response):
+                    yield item
+            return
+        yield self._fetch_item(response, now)
 
     def image_failed(self, failure: Failure) -> Iterable[Any]:
         request = failure.request  # type: ignore[attr-defined]
