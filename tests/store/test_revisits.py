@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,12 @@ from audit.ingest.run import ingest
 from audit.store.db import Store
 
 PYWB = "warc/pywb"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``provaudit ARGS`` in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "audit.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
 
 
 def _revisits(path: Path) -> int:
@@ -54,7 +63,8 @@ def test_url_agnostic_revisit_across_files(corpora, tmp_path):
     with revisit.open("rb") as fh:
         (rec,) = [r for r in ArchiveIterator(fh) if r.rec_type == "revisit"]
         url = rec.rec_headers.get_header("WARC-Target-URI")
-        when = dt.datetime.strptime(rec.rec_headers.get_header("WARC-Date"), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        stamp = rec.rec_headers.get_header("WARC-Date")
+        when = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     for order in ([orig, revisit], [revisit, orig]):  # the original before or after the revisit
         with Store.open(tmp_path / f"{order[0].name}.duckdb") as store:
             result = ingest(store, order, workers=1)
@@ -113,7 +123,8 @@ def test_generated_revisits_within_and_across_files(tmp_path):
         result = ingest(store, [first, second], workers=1)
         assert result.errors == []
         assert (result.revisits_resolved, result.revisits_unresolved) == (3, 0)
-        fetches = {url: (_utc(when), sha) for url, when, sha in store.query("SELECT url, fetched_at, sha256 FROM fetches")}
+        rows = store.query("SELECT url, fetched_at, sha256 FROM fetches")
+        fetches = {url: (_utc(when), sha) for url, when, sha in rows}
         assert fetches["http://mirror.example/staff.png"][0] == dt.datetime(2021, 6, 1, 0, 0, 2, tzinfo=dt.UTC)
         assert fetches["http://mirror.example/staff.png"][1] == fetches["http://a.example/photo.png"][1]
         assert fetches["http://a.example/late-again.png"][0] == dt.datetime(2022, 2, 2, tzinfo=dt.UTC)
@@ -145,3 +156,20 @@ def test_revisit_of_a_page_at_another_url_has_its_own_sightings(tmp_path, gzip):
                          "http://copy.example/x/": dt.datetime(2023, 3, 3, tzinfo=dt.UTC)}
         refs = {r[0]: r[1] for r in store.query("SELECT page_url, image_url FROM sightings")}
         assert refs["http://copy.example/x/"] == "http://copy.example/x/photo.png"
+
+
+@pytest.mark.timeout(120)
+def test_the_cli_summary_counts_revisits(corpora, tmp_path):
+    paths = [corpora / PYWB / "dupes.warc.gz", corpora / PYWB / "example-url-agnostic-revisit.warc.gz"]
+    with Store.open(tmp_path / "api.duckdb") as store:
+        result = ingest(store, paths, workers=1)
+    assert result.revisits_resolved + result.revisits_unresolved == sum(_revisits(p) for p in paths)
+    assert result.revisits_resolved > 0 and result.revisits_unresolved > 0
+    proc = cli("ingest", *map(str, paths), "--db", str(tmp_path / "s.duckdb"), "--workers", "1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(rf"WARC revisits recorded as captures of their original +│ +{result.revisits_resolved} │",
+                     proc.stdout), proc.stdout
+    assert re.search(rf"WARC revisits with no original in this ingest +│ +{result.revisits_unresolved} │",
+                     proc.stdout), proc.stdout
+    assert (f"{result.revisits_unresolved}revisitrecord(s)hadnooriginalinthisingest"
+            in re.sub(r"\s", "", proc.stderr))
