@@ -261,6 +261,10 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
     _print_summary(f"ingest {result.crawl_id}", summary)
     for err in result.errors:
         console.print(f"[yellow]warning:[/] {rich_text(err)}")
+    if result.revisits_unresolved:
+        console.print(f"[yellow]warning:[/] {result.revisits_unresolved} WARC revisit record(s) had no original in "
+                      "this ingest: their captures are not recorded (ingest them with the archives holding the "
+                      "originals)")
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         console.print(f"[yellow]warning:[/] {result.analysis.get('timed_out', 0)} image(s) over the time bound, "
                       f"{result.analysis.get('crashed', 0)} crashed a decoder: recorded with their errors")

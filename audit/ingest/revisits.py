@@ -24,9 +24,6 @@ from audit.ingest.archive import ArchiveLimits, Report, read_archive
 
 logger = logging.getLogger(__name__)
 
-MAX_NAMED = 20  # unresolved revisits named one by one in the errors; the rest are counted
-
-
 @dataclass(frozen=True)
 class Location:
     """Where a record is: its file, the file offset read from (gzip: its member's) and its ``where`` string."""
@@ -107,17 +104,6 @@ class RevisitIndex:
         if revisit.digest:
             return self.by_digest.get(revisit.digest)
         return None
-
-    def unresolved_message(self, names: list[Revisit]) -> list[str]:
-        """The error lines for revisits with no original: one summary line, then up to :data:`MAX_NAMED` named."""
-        if not names:
-            return []
-        lines = [f"{len(names)} revisit record(s) had no original in this ingest: their captures are not recorded"]
-        for r in names[:MAX_NAMED]:
-            lines.append(f"{r.path}: offset {r.where}: revisit of {r.url} at {r.date}: no original in this ingest")
-        if len(names) > MAX_NAMED:
-            lines.append(f"{len(names) - MAX_NAMED} more revisit(s) with no original, not listed")
-        return lines
 
 
 def read_original(location: Location, *, limits: ArchiveLimits, report: Report,

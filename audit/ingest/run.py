@@ -234,7 +234,8 @@ def _revisit_items(revisit: Revisit, index: RevisitIndex, *, errors: list[str] |
 def resolve_pending(index: RevisitIndex, *, errors: list[str] | None, limits: ArchiveLimits | None = None,
                     max_image_bytes: int, max_page_bytes: int, max_file_bytes: int | None) -> Iterator[Item]:
     """The items of the revisits in ``index.pending`` whose original was read after them; the others are counted
-    in ``index.unresolved`` and named in ``errors``. ``index.pending`` is empty afterwards."""
+    in ``index.unresolved`` and each named in ``errors`` (``"<file>: offset <n>: revisit of <url> ..."``).
+    ``index.pending`` is empty afterwards."""
     limits = _archive_limits(limits, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes)
     pending, index.pending = index.pending, []
     missing: list[Revisit] = []
@@ -245,10 +246,11 @@ def resolve_pending(index: RevisitIndex, *, errors: list[str] | None, limits: Ar
         yield from _revisit_items(revisit, index, errors=errors, limits=limits, max_image_bytes=max_image_bytes,
                                   max_page_bytes=max_page_bytes, max_file_bytes=max_file_bytes)
     index.unresolved += len(missing)
-    for line in index.unresolved_message(missing):
-        logger.warning("%s", line)
-        if errors is not None:
-            errors.append(line)
+    logs: dict[Path, _ArchiveErrors] = {}
+    for revisit in missing:  # each named as an error of its own archive (at most MAX_ERRORS_PER_ARCHIVE listed)
+        log = logs.setdefault(revisit.path, _ArchiveErrors(revisit.path, errors))
+        log.add(revisit.where, f"revisit of {revisit.url} at {revisit.date}: no original in this ingest, "
+                               "capture not recorded")
 
 
 def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_url: str | None = None,
