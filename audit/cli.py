@@ -255,9 +255,16 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
                                 max_header=int(DEFAULTS["AUDIT_ARCHIVE_MAX_HEADER_BYTES"])))
         summary = store_summary(store, result.crawl_id)
     summary["skipped"] = len(result.skipped)
+    if result.revisits_resolved or result.revisits_unresolved:
+        summary["revisits_resolved"] = result.revisits_resolved
+        summary["revisits_unresolved"] = result.revisits_unresolved
     _print_summary(f"ingest {result.crawl_id}", summary)
     for err in result.errors:
         console.print(f"[yellow]warning:[/] {rich_text(err)}")
+    if result.revisits_unresolved:
+        console.print(f"[yellow]warning:[/] {result.revisits_unresolved} WARC revisit record(s) had no original in "
+                      "this ingest: their captures are not recorded (ingest them with the archives holding the "
+                      "originals)")
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         console.print(f"[yellow]warning:[/] {result.analysis.get('timed_out', 0)} image(s) over the time bound, "
                       f"{result.analysis.get('crashed', 0)} crashed a decoder: recorded with their errors")
@@ -321,6 +328,8 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "with_location": "images with IPTC/XMP location", "with_utc_offset": "images with a UTC offset",
         "image_bytes": "image bytes", "fetch_errors": "image fetches that failed",
         "skipped": "paths not read (not regular files, outside the folder, too large)",
+        "revisits_resolved": "WARC revisits recorded as captures of their original",
+        "revisits_unresolved": "WARC revisits with no original in this ingest",
         "retries": "requests retried", "retries_exhausted": "requests that failed every retry",
         "robots_forbidden": "requests forbidden by robots.txt",
         **{"cut_" + reason: "cut: " + what for reason, what in CUT_REASONS.items()},

@@ -60,7 +60,8 @@ TABLES: tuple[Table, ...] = (
             C("finished_at", "TIMESTAMPTZ", "When the run finished; NULL while running or if it was killed."),
             C("settings", "JSON", "The settings the run used (AUDIT_*, concurrency, user agent, ...)."),
             C("warc_path", "VARCHAR", "The WARC file holding every response of a live crawl, or NULL."),
-            C("stats", "JSON", "Counters at the end of the run (pages, images, errors, bytes)."),
+            C("stats", "JSON", "Counters at the end of the run (pages, images, errors, bytes; for an ingest "
+              "with WARC revisit records, `revisits`: how many were resolved and how many had no original)."),
         ),
         ("crawl_id",),
     ),

@@ -127,9 +127,12 @@ def _log_report(where: str, what: str) -> None:
 
 
 def read_archive(path: str | Path, *, limits: ArchiveLimits | None = None, report: Report | None = None,
-                 max_file_bytes: int | None = None) -> Iterator[ArchiveRecord]:
+                 max_file_bytes: int | None = None, start: int = 0) -> Iterator[ArchiveRecord]:
     """Every well-framed record of the WARC/ARC file ``path`` (plain or gzip), in order; each problem passed to
     ``report(offset, message)`` (default: logged). See the module doc for what is guaranteed.
+
+    ``start`` is a file offset to begin at instead of the file's start: an :attr:`ArchiveRecord.offset` met
+    before (for a gzip file, the start of a gzip member), to read a record again under the same bounds.
 
     ``path`` must be a regular file of at most ``max_file_bytes`` bytes (:func:`audit.inputs.open_regular`
     raises :class:`audit.inputs.Refused` otherwise, before anything is read). Read a record's body before asking
@@ -138,18 +141,18 @@ def read_archive(path: str | Path, *, limits: ArchiveLimits | None = None, repor
     report = report or _log_report
     with open_regular(path, max_file_bytes) as fh:
         compressed = fh.read(2) == b"\x1f\x8b"
-        start: int | None = 0
-        while start is not None:
-            stream: ByteStream = GzipStream(fh, start) if compressed else PlainStream(fh, start)
+        at: int | None = start
+        while at is not None:
+            stream: ByteStream = GzipStream(fh, at) if compressed else PlainStream(fh, at)
             framer = _Framer(stream, limits, report)
-            yield from framer.records()
+            yield from framer.records(0 if compressed else at)
             if not isinstance(stream, GzipStream) or stream.error is None:
                 return
             error = stream.error
             failed_at, failed_where = framer.failure or (error.member_offset, str(error.member_offset))
-            start = next_gzip_record(fh, error.member_offset + 1)
-            rest = ("no record after it" if start is None else
-                    f"resumed at the next record, offset {start} ({start - failed_at:,} bytes skipped)")
+            at = next_gzip_record(fh, error.member_offset + 1)
+            rest = ("no record after it" if at is None else
+                    f"resumed at the next record, offset {at} ({at - failed_at:,} bytes skipped)")
             report(failed_where, f"record unreadable ({error.message}); {rest}")
 
 
@@ -188,8 +191,9 @@ class _Framer:
         self.noted_shared_member = False
         self.gzip = isinstance(stream, GzipStream)
 
-    def records(self) -> Iterator[ArchiveRecord]:
-        pos: int | None = 0
+    def records(self, first: int = 0) -> Iterator[ArchiveRecord]:
+        """The records from stream position ``first`` on."""
+        pos: int | None = first
         previous_member: int | None = None
         while pos is not None:
             self.s.seek(pos)

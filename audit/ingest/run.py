@@ -26,6 +26,7 @@ from audit.errors import BodyTooLarge, ContentEncodingError, IngestError, Refuse
 from audit.httputil import is_html, is_image_type
 from audit.ids import ingest_crawl_id
 from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
+from audit.ingest.revisits import Location, Revisit, RevisitIndex, read_original, revisit_of
 from audit.ingest.warcpayload import RecordPayload
 from audit.inputs import (
     DEFAULT_MAX_FILE_BYTES,
@@ -59,6 +60,8 @@ class IngestResult:
     errors: list[str] = field(default_factory=list)
     analysis: dict[str, int] = field(default_factory=dict)  # AnalysisPool.stats: analysed, timed_out, crashed
     skipped: list[str] = field(default_factory=list)  # paths in folders not read ("<path>: <why>"), also in errors
+    revisits_resolved: int = 0  # WARC revisit records recorded as captures of their original's content
+    revisits_unresolved: int = 0  # WARC revisit records whose original is not in the ingest (named in errors)
 
 
 def is_archive(path: Path) -> bool:
@@ -134,7 +137,7 @@ class _ArchiveErrors:
 
 def iter_archive(
     path: Path, *, max_image_bytes: int, max_page_bytes: int, errors: list[str] | None = None,
-    limits: ArchiveLimits | None = None, max_file_bytes: int | None = None,
+    limits: ArchiveLimits | None = None, max_file_bytes: int | None = None, revisits: RevisitIndex | None = None,
 ) -> Iterator[Item]:
     """Items from one WARC/ARC file: pages with their image references, and images with their bytes (``body``;
     the caller analyses them).
@@ -144,40 +147,123 @@ def iter_archive(
     only when its Content-Length fits; reading resumes at the next record start after a broken one, so the good
     records before and after it are kept and no item is made of another record's bytes). A record whose content
     cannot be read is an error of its own; the next record is read normally. A file that is not a regular file,
-    or is larger than ``max_file_bytes``, is one error."""
+    or is larger than ``max_file_bytes``, is one error.
+
+    A revisit record yields the items of its original (:mod:`audit.ingest.revisits`) at its own URI and date: at
+    once when the original was read before (in this file, or in an earlier file sharing ``revisits``), else it waits
+    in ``revisits.pending`` for :func:`resolve_pending`. Without ``revisits`` the file has an index of its own and
+    its pending revisits are resolved (or reported as having no original) at its end."""
     log = _ArchiveErrors(path, errors)
-    limits = limits or ArchiveLimits()
-    if limits.max_body is None:  # what _record_items may read of a block, with room for HTTP framing and encodings
-        limits = dataclasses.replace(limits, max_body=max(max_image_bytes, max_page_bytes, MAX_POLICY_BYTES)
-                                     + 1024 * 1024)
+    own_index = revisits is None
+    index = revisits if revisits is not None else RevisitIndex()
+    limits = _archive_limits(limits, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes)
     try:
         for framed in read_archive(path, limits=limits, report=log.add, max_file_bytes=max_file_bytes):
+            record = framed.record
+            if record.rec_type == "revisit":
+                revisit = revisit_of(record, path, framed.where)
+                if revisit is None:
+                    log.add(framed.where, "revisit record without WARC-Target-URI: not read")
+                elif index.find(revisit) is None:
+                    index.pending.append(revisit)
+                else:
+                    yield from _revisit_items(revisit, index, errors=errors, limits=limits,
+                                              max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                              max_file_bytes=max_file_bytes)
+                continue
             try:
-                items = list(_record_items(framed.record, max_image_bytes=max_image_bytes,
+                items = list(_record_items(record, max_image_bytes=max_image_bytes,
                                            max_page_bytes=max_page_bytes))
             except Exception as exc:  # content that breaks its decoders (encodings, HTML): this record only
                 log.add(framed.where, f"record unreadable ({short_reason(exc)}); the next record is read")
                 continue
+            if record.rec_type in ("response", "resource"):
+                index.add_original(record, Location(path, framed.offset, framed.where))
             yield from items
     except Refused as exc:
         log.add(0, f"archive not read: {exc}")
+    if own_index:
+        yield from resolve_pending(index, errors=errors, limits=limits, max_image_bytes=max_image_bytes,
+                                   max_page_bytes=max_page_bytes, max_file_bytes=max_file_bytes)
 
 
-def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int) -> Iterator[Item]:
-    """The items of one archive record (none for requests, metadata, revisits, non-image resources)."""
+def _archive_limits(limits: ArchiveLimits | None, *, max_image_bytes: int, max_page_bytes: int) -> ArchiveLimits:
+    """``limits`` with ``max_body`` set, when unset, to what :func:`_record_items` may read of a block (with room
+    for HTTP framing and encodings)."""
+    limits = limits or ArchiveLimits()
+    if limits.max_body is None:
+        limits = dataclasses.replace(limits, max_body=max(max_image_bytes, max_page_bytes, MAX_POLICY_BYTES)
+                                     + 1024 * 1024)
+    return limits
+
+
+def _revisit_items(revisit: Revisit, index: RevisitIndex, *, errors: list[str] | None, limits: ArchiveLimits,
+                   max_image_bytes: int, max_page_bytes: int, max_file_bytes: int | None) -> Iterator[Item]:
+    """The items of ``revisit``'s original (found in ``index``), read again from its offset, as captured at the
+    revisit's URI, date and address; counted in ``index.resolved``. An original that cannot be read again is an
+    error of the revisit."""
+    location = index.find(revisit)
+    assert location is not None
+    log = _ArchiveErrors(revisit.path, errors)
+    problems: list[str] = []
+    try:
+        items: list[Item] = []
+        for original in read_original(location, limits=limits, report=lambda _w, what: problems.append(what),
+                                      max_file_bytes=max_file_bytes):
+            items = list(_record_items(original, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                       as_url=revisit.url, as_date=revisit.date, as_ip=revisit.server_ip))
+            break
+        else:
+            raise ValueError(problems[0] if problems else f"no record at offset {location.where}")
+    except Exception as exc:  # the original changed or broke since it was read: this revisit only
+        log.add(revisit.where, f"revisit of {revisit.url}: its original ({location.path}: offset "
+                               f"{location.where}) could not be read again ({short_reason(exc)})")
+        index.unresolved += 1
+        return
+    index.resolved += 1
+    yield from items
+
+
+def resolve_pending(index: RevisitIndex, *, errors: list[str] | None, limits: ArchiveLimits | None = None,
+                    max_image_bytes: int, max_page_bytes: int, max_file_bytes: int | None) -> Iterator[Item]:
+    """The items of the revisits in ``index.pending`` whose original was read after them; the others are counted
+    in ``index.unresolved`` and each named in ``errors`` (``"<file>: offset <n>: revisit of <url> ..."``).
+    ``index.pending`` is empty afterwards."""
+    limits = _archive_limits(limits, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes)
+    pending, index.pending = index.pending, []
+    missing: list[Revisit] = []
+    for revisit in pending:
+        if index.find(revisit) is None:
+            missing.append(revisit)
+            continue
+        yield from _revisit_items(revisit, index, errors=errors, limits=limits, max_image_bytes=max_image_bytes,
+                                  max_page_bytes=max_page_bytes, max_file_bytes=max_file_bytes)
+    index.unresolved += len(missing)
+    logs: dict[Path, _ArchiveErrors] = {}
+    for revisit in missing:  # each named as an error of its own archive (at most MAX_ERRORS_PER_ARCHIVE listed)
+        log = logs.setdefault(revisit.path, _ArchiveErrors(revisit.path, errors))
+        log.add(revisit.where, f"revisit of {revisit.url} at {revisit.date}: no original in this ingest, "
+                               "capture not recorded")
+
+
+def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_url: str | None = None,
+                  as_date: str | None = None, as_ip: str | None = None) -> Iterator[Item]:
+    """The items of one archive record (none for requests, metadata, revisits, non-image resources). ``as_url``,
+    ``as_date`` (a WARC-Date) and ``as_ip`` give the capture another URI, date and address than the record's own
+    (a revisit's, whose content this record holds)."""
     if record.rec_type not in ("response", "resource"):
         return
-    url = record.rec_headers.get_header("WARC-Target-URI")
+    url = as_url or record.rec_headers.get_header("WARC-Target-URI")
     if not url:
         return
     url = url.strip("<>")
-    when = _parse_warc_date(record.rec_headers.get_header("WARC-Date"))
+    when = _parse_warc_date(as_date or record.rec_headers.get_header("WARC-Date"))
     http = record.http_headers if record.rec_type == "response" else None
     status = int(http.get_statuscode() or 0) if http is not None and http.get_statuscode() else None
     ctype = (http.get_header("Content-Type") if http is not None else None) or record.rec_headers.get_header(
         "Content-Type"
     )
-    ip = record.rec_headers.get_header("WARC-IP-Address")
+    ip = as_ip or record.rec_headers.get_header("WARC-IP-Address")
     headers = _header_dict(http)
     payload = RecordPayload(record)  # de-chunked, content encoding undone (audit.decode.contentcoding), bounded
     if is_html(ctype):
@@ -255,7 +341,8 @@ def _refused(path: Path, why: str, errors: list[str] | None, skipped: list[str] 
 
 def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = int(DEFAULTS["AUDIT_MAX_PAGE_BYTES"]),
                errors: list[str] | None = None, max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
-               limits: ArchiveLimits | None = None, skipped: list[str] | None = None) -> Iterator[Item]:
+               limits: ArchiveLimits | None = None, skipped: list[str] | None = None,
+               revisits: RevisitIndex | None = None) -> Iterator[Item]:
     """Items from a folder of files (or one file): every entry is recorded by its URL (``file://``), a regular file
     with its bytes (``body``; the caller analyses them), readable or not.
 
@@ -264,7 +351,8 @@ def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = int(DE
     other entry -- a FIFO, socket or device, a symlink leading outside ``root``, to a folder, to something that is
     not a regular file or nowhere, a file over the size limit, a file that cannot be opened -- is recorded as a
     failed fetch saying why, appended to ``errors`` and ``skipped``; nothing is opened that could block. WARC/ARC
-    files found in a folder are read as archives (their errors go to ``errors``)."""
+    files found in a folder are read as archives (their errors go to ``errors``; their revisits resolved through
+    ``revisits``, see :func:`iter_archive`)."""
     entries = walk_entries(root) if root.is_dir() else iter([(root, root, None)])
     for path, target, refusal in entries:
         if target is None:
@@ -297,7 +385,7 @@ def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = int(DE
             continue
         if archive:
             yield from iter_archive(target, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                    errors=errors, limits=limits, max_file_bytes=max_file_bytes)
+                                    errors=errors, limits=limits, max_file_bytes=max_file_bytes, revisits=revisits)
             continue
         url = _file_url(path)
         yield ImageRef(page_url=None, image_url=url, ref_kind="file", fetched_at=when)
@@ -365,7 +453,12 @@ def ingest(
     Every path named must be a folder or a regular file of at most ``max_file_bytes`` bytes (a symlink to one
     counts), else :class:`IngestError` names it and why, before anything is read or recorded: nothing hangs on a
     FIFO or reads ``/dev/zero``. Inside folders, paths that are not read are recorded as failed fetches (see
-    :func:`iter_files`) and listed in ``skipped``."""
+    :func:`iter_files`) and listed in ``skipped``.
+
+    WARC revisit records are recorded as captures (a page, its sightings, an image fetch) at their own URI and date,
+    with the content of their original, found by ``WARC-Refers-To``, target URI and date, or payload digest in any
+    archive of the ingest (before or after the revisit); ``revisits_resolved`` counts them, ``revisits_unresolved``
+    those whose original is not in the ingest (named in ``errors``)."""
     bounds = Bounds(timeout=timeout, max_memory=max_memory, max_pixels=max_pixels)
     resolved = [Path(p) for p in paths]
     for p in resolved:
@@ -395,16 +488,22 @@ def ingest(
                              "max_file_bytes": max_file_bytes},
                    warc_path=None)
     result = IngestResult(crawl_id=crawl_id)
+    revisits = RevisitIndex()  # originals of every archive of this ingest, for the revisits of any of them
     with AnalysisPool(workers, bounds=bounds) as pool:
-        for path in resolved:
+        for path in [*resolved, None]:
             items: Iterator[Item]
-            if is_archive(path):
+            if path is None:  # revisits whose original came in a later record or file
+                items = resolve_pending(revisits, errors=result.errors, limits=archive_limits,
+                                        max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                        max_file_bytes=max_file_bytes)
+            elif is_archive(path):
                 items = iter_archive(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                     errors=result.errors, limits=archive_limits, max_file_bytes=max_file_bytes)
+                                     errors=result.errors, limits=archive_limits, max_file_bytes=max_file_bytes,
+                                     revisits=revisits)
             else:
                 items = iter_files(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                    errors=result.errors, max_file_bytes=max_file_bytes, limits=archive_limits,
-                                   skipped=result.skipped)
+                                   skipped=result.skipped, revisits=revisits)
             try:
                 for item in analysed(items, pool):
                     recorder.add(item)
@@ -418,11 +517,14 @@ def ingest(
                     if progress is not None:
                         progress(type(item).__name__, 1)
             except (OSError, EOFError, ValueError) as exc:  # e.g. a file removed while being read
-                message = f"{path}: reading stopped after {result.records} records: {exc}"
+                message = f"{path or 'revisits'}: reading stopped after {result.records} records: {exc}"
                 logger.warning("%s", message)
                 result.errors.append(message)
         result.analysis = dict(pool.stats)
+    result.revisits_resolved, result.revisits_unresolved = revisits.resolved, revisits.unresolved
     stats: dict[str, Any] = {"errors": result.errors} if result.errors else {}
+    if revisits.resolved or revisits.unresolved:
+        stats["revisits"] = {"resolved": revisits.resolved, "unresolved": revisits.unresolved}
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         stats["analysis"] = result.analysis
     recorder.finish(stats)

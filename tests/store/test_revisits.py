@@ -1,0 +1,175 @@
+"""WARC revisit records: resolved to their original within a file and across the files of one ingest, each capture
+recorded at its own URI and date; revisits with no original counted and named."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from audit.ingest.run import ingest
+from audit.store.db import Store
+
+PYWB = "warc/pywb"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``provaudit ARGS`` in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "audit.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _revisits(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for record in ArchiveIterator(fh) if record.rec_type == "revisit")
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def _utc(value: object) -> dt.datetime:
+    assert isinstance(value, dt.datetime)
+    return value.astimezone(dt.UTC)
+
+
+def test_real_crawl_revisits_are_all_resolved(corpora, tmp_path):
+    warc = corpora / PYWB / "iana.warc.gz"
+    expected = _revisits(warc)
+    assert expected > 100  # the file is a real crawl with many revisits
+    with Store.open(tmp_path / "s.duckdb") as store:
+        result = ingest(store, [warc], workers=1)
+        assert result.errors == []
+        assert (result.revisits_resolved, result.revisits_unresolved) == (expected, 0)
+        (stats,) = store.query("SELECT stats FROM crawls")[0]
+        assert '"revisits"' in stats and f'"resolved": {expected}' in stats
+
+
+def test_url_agnostic_revisit_across_files(corpora, tmp_path):
+    orig = corpora / PYWB / "example-url-agnostic-orig.warc.gz"
+    revisit = corpora / PYWB / "example-url-agnostic-revisit.warc.gz"
+    assert (_revisits(orig), _revisits(revisit)) == (0, 1)
+    with revisit.open("rb") as fh:
+        (rec,) = [r for r in ArchiveIterator(fh) if r.rec_type == "revisit"]
+        url = rec.rec_headers.get_header("WARC-Target-URI")
+        stamp = rec.rec_headers.get_header("WARC-Date")
+        when = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    for order in ([orig, revisit], [revisit, orig]):  # the original before or after the revisit
+        with Store.open(tmp_path / f"{order[0].name}.duckdb") as store:
+            result = ingest(store, order, workers=1)
+            assert (result.revisits_resolved, result.revisits_unresolved) == (1, 0), result.errors
+            rows = store.query("SELECT fetched_at FROM pages WHERE url = ?", [url])
+            assert [_utc(r[0]) for r in rows] == [when]
+
+
+def test_revisit_file_alone_reports_its_revisits_unresolved(corpora, tmp_path):
+    for name in ("example-url-agnostic-revisit.warc.gz", "dupes.warc.gz"):
+        warc = corpora / PYWB / name
+        with Store.open(tmp_path / f"{name}.duckdb") as store:
+            result = ingest(store, [warc], workers=1)
+            assert result.revisits_resolved + result.revisits_unresolved == _revisits(warc)
+            assert result.revisits_unresolved > 0
+            named = [e for e in result.errors if "no original in this ingest" in e]
+            assert len(named) == result.revisits_unresolved
+            assert all(e.startswith(f"{warc}: offset ") for e in named), named
+
+
+def _response(writer: WARCWriter, url: str, date: str, ctype: str, body: bytes):  # type: ignore[no-untyped-def]
+    http = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
+    record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http,
+                                       warc_headers_dict={"WARC-Date": date})
+    writer.write_record(record)
+    return record
+
+
+def _revisit(writer: WARCWriter, url: str, date: str, digest: str, refers_uri: str, refers_date: str) -> None:
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+    writer.write_record(writer.create_revisit_record(url, digest, refers_uri, refers_date, http_headers=http,
+                                                     warc_headers_dict={"WARC-Date": date}))
+
+
+def test_generated_revisits_within_and_across_files(tmp_path):
+    page = b'<html><body><img src="/photo.png" alt="staff"></body></html>'
+    photo, late = _png((200, 10, 10)), _png((10, 10, 200))
+    first, second = tmp_path / "a.warc.gz", tmp_path / "b.warc.gz"
+    with first.open("wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        p = _response(w, "http://a.example/", "2020-01-01T00:00:00Z", "text/html", page)
+        i = _response(w, "http://a.example/photo.png", "2020-01-01T00:00:01Z", "image/png", photo)
+        # same payload digest, later date: the page and the image captured again
+        _revisit(w, "http://a.example/", "2021-06-01T00:00:00Z", p.rec_headers.get_header("WARC-Payload-Digest"),
+                 "http://a.example/", "2020-01-01T00:00:00Z")
+        _revisit(w, "http://mirror.example/staff.png", "2021-06-01T00:00:02Z",
+                 i.rec_headers.get_header("WARC-Payload-Digest"), "http://a.example/photo.png",
+                 "2020-01-01T00:00:01Z")
+        # the original of this one is in the second file
+        with second.open("wb") as other:
+            w2 = WARCWriter(other, gzip=True)
+            o = _response(w2, "http://b.example/late.png", "2019-05-05T00:00:00Z", "image/png", late)
+        _revisit(w, "http://a.example/late-again.png", "2022-02-02T00:00:00Z",
+                 o.rec_headers.get_header("WARC-Payload-Digest"), "http://b.example/late.png", "2019-05-05T00:00:00Z")
+    with Store.open(tmp_path / "s.duckdb") as store:
+        result = ingest(store, [first, second], workers=1)
+        assert result.errors == []
+        assert (result.revisits_resolved, result.revisits_unresolved) == (3, 0)
+        rows = store.query("SELECT url, fetched_at, sha256 FROM fetches")
+        fetches = {url: (_utc(when), sha) for url, when, sha in rows}
+        assert fetches["http://mirror.example/staff.png"][0] == dt.datetime(2021, 6, 1, 0, 0, 2, tzinfo=dt.UTC)
+        assert fetches["http://mirror.example/staff.png"][1] == fetches["http://a.example/photo.png"][1]
+        assert fetches["http://a.example/late-again.png"][0] == dt.datetime(2022, 2, 2, tzinfo=dt.UTC)
+        assert fetches["http://a.example/late-again.png"][1] == fetches["http://b.example/late.png"][1]
+        assert store.count("images") == 2  # the revisits' bytes are the originals': no new image content
+
+    with Store.open(tmp_path / "alone.duckdb") as store:
+        result = ingest(store, [first], workers=1)
+        assert (result.revisits_resolved, result.revisits_unresolved) == (2, 1)
+        assert any("late-again.png" in e and "no original" in e for e in result.errors)
+        urls = {r[0] for r in store.query("SELECT url FROM fetches")}
+        assert "http://a.example/late-again.png" not in urls and "http://mirror.example/staff.png" in urls
+
+
+@pytest.mark.parametrize("gzip", [True, False])
+def test_revisit_of_a_page_at_another_url_has_its_own_sightings(tmp_path, gzip):
+    page = b'<html><body><img src="photo.png"></body></html>'
+    warc = tmp_path / ("p.warc.gz" if gzip else "p.warc")
+    with warc.open("wb") as fh:
+        w = WARCWriter(fh, gzip=gzip)
+        p = _response(w, "http://a.example/dir/", "2020-01-01T00:00:00Z", "text/html", page)
+        _revisit(w, "http://copy.example/x/", "2023-03-03T00:00:00Z", p.rec_headers.get_header("WARC-Payload-Digest"),
+                 "http://a.example/dir/", "2020-01-01T00:00:00Z")
+    with Store.open(tmp_path / "s.duckdb") as store:
+        result = ingest(store, [warc], workers=1)
+        assert (result.revisits_resolved, result.revisits_unresolved) == (1, 0)
+        pages = {url: _utc(when) for url, when in store.query("SELECT url, fetched_at FROM pages")}
+        assert pages == {"http://a.example/dir/": dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+                         "http://copy.example/x/": dt.datetime(2023, 3, 3, tzinfo=dt.UTC)}
+        refs = {r[0]: r[1] for r in store.query("SELECT page_url, image_url FROM sightings")}
+        assert refs["http://copy.example/x/"] == "http://copy.example/x/photo.png"
+
+
+@pytest.mark.timeout(120)
+def test_the_cli_summary_counts_revisits(corpora, tmp_path):
+    paths = [corpora / PYWB / "dupes.warc.gz", corpora / PYWB / "example-url-agnostic-revisit.warc.gz"]
+    with Store.open(tmp_path / "api.duckdb") as store:
+        result = ingest(store, paths, workers=1)
+    assert result.revisits_resolved + result.revisits_unresolved == sum(_revisits(p) for p in paths)
+    assert result.revisits_resolved > 0 and result.revisits_unresolved > 0
+    proc = cli("ingest", *map(str, paths), "--db", str(tmp_path / "s.duckdb"), "--workers", "1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(rf"WARC revisits recorded as captures of their original +│ +{result.revisits_resolved} │",
+                     proc.stdout), proc.stdout
+    assert re.search(rf"WARC revisits with no original in this ingest +│ +{result.revisits_unresolved} │",
+                     proc.stdout), proc.stdout
+    assert (f"{result.revisits_unresolved}WARCrevisitrecord(s)hadnooriginalinthisingest"
+            in re.sub(r"\s", "", proc.stderr))
