@@ -397,7 +397,8 @@ def parse_page(
     max_nodes: int = int(DEFAULTS["AUDIT_MAX_PAGE_NODES"]),
     noscript_text: bool = True,
 ) -> ParsedPage:
-    """Every image reference (``<img src/srcset>``, ``<picture><source>``, ``og:image``, links to image files) and
+    """Every image reference (``<img src/srcset>`` and its lazy-loading attributes, ``<picture><source>``,
+    ``og:image``, CSS ``url()``, JSON-LD and the other ways the module's docstring lists, links to image files) and
     every other link of a page, as absolute URLs. Duplicate references to the same image URL are kept once (the
     first, which usually carries the alt text). An image's caption is the text of its nearest ``<figure>``'s
     ``<figcaption>`` children, or else its ``title``.
