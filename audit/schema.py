@@ -164,7 +164,12 @@ TABLES: tuple[Table, ...] = (
             C("page_host", "VARCHAR", "Host of `page_url`."),
             C("alt_text", "VARCHAR", "The `alt` attribute of the referencing element."),
             C("caption", "VARCHAR", "The `<figcaption>` (or `title`) around the referencing element."),
-            C("ref_kind", "VARCHAR", "How the page references it: img, srcset, picture, og:image, link, file."),
+            C("ref_kind", "VARCHAR", "How the page references it: img, srcset, picture, og:image, link, file; "
+              "lazy (a lazy-loading attribute such as `data-src`), css (`url()` in a `style` attribute or "
+              "`<style>` block), background (`background=`), input (`<input type=image>`), icon "
+              "(`<link rel=icon>` and kin), link-image (`<link rel=image_src>` or `rel=preload as=image`), "
+              "poster (`<video poster>`), svg (SVG `<image>`), microdata (`itemprop=image`), json-ld (JSON-LD "
+              "image keys)."),
             C("attributes", "JSON", "The referencing element's attributes."),
             C("fetched_at", "TIMESTAMPTZ", "When the referencing page was fetched (UTC)."),
         ),

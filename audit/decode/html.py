@@ -3,6 +3,16 @@
 Pages are hostile: :func:`parse_page` reads the tree in one pass whose work is linear in the page (each element is
 visited once; a caption is read once per ``<figure>``, a bounded number of text nodes), and stops after a budget of
 nodes, recording what it found so far and an error saying where it stopped.
+
+Besides ``<img>``, ``<picture>``, ``og:image`` and links to image files, a page names images in many other places,
+each read with its own bound and recorded with its own ``ref_kind``: lazy-loading attributes (``data-src`` and its
+kin, ``lazy``), CSS ``url()`` in ``style`` attributes and ``<style>`` blocks (:mod:`audit.decode.cssurls`, ``css``),
+``background=`` attributes (``background``), ``<input type="image">`` (``input``), ``<link rel="icon">`` and kin
+(``icon``), ``<link rel="image_src">`` and ``<link rel="preload" as="image">`` (``link-image``), ``<video poster>``
+(``poster``), SVG ``<image href>`` (``svg``), microdata ``itemprop="image"`` (``microdata``), JSON-LD image keys
+(:mod:`audit.decode.jsonld`, ``json-ld``) and ``<noscript>`` fallbacks kept as text (read with the same parser, their
+own kinds). Every distinct http(s) URL an element names is recorded: a lazy image's placeholder ``src`` (a
+``blank.gif``) is kept beside its real URL, as the page does name it; ``data:`` URLs never are.
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -19,7 +29,9 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import etree
 from parsel import Selector
 
+from audit.decode.cssurls import MAX_CSS_CHARS, css_urls
 from audit.decode.htmltree import HtmlTree, read_html, top_level
+from audit.decode.jsonld import jsonld_urls
 from audit.records import ImageRef
 from audit.settings import DEFAULTS
 
@@ -40,6 +52,19 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 logger = logging.getLogger(__name__)
 
 _IMAGE_META = ("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src")
+# lazy-loading libraries' attributes naming an <img>'s real URL, and its real srcset
+LAZY_ATTRIBUTES = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "data-echo",
+                   "data-hi-res-src", "data-full-src", "data-large-file", "data-orig-file", "data-bg",
+                   "data-background")
+LAZY_SRCSET_ATTRIBUTES = ("data-srcset", "data-lazy-srcset")
+_BACKGROUND_ATTRIBUTE_TAGS = frozenset({"body", "table", "td", "th", "tr"})
+_ICON_RELS = frozenset({"icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"})
+MAX_CSS_URLS = 1000  # url() entries read in one page's style attributes and <style> blocks
+MAX_JSONLD_BLOCKS = 20  # <script type="application/ld+json"> blocks read in one page
+MAX_JSONLD_URLS = 1000  # image URLs taken from one page's JSON-LD
+MAX_NOSCRIPTS = 50  # <noscript> fallbacks kept as text read in one page
+MAX_NOSCRIPT_CHARS = 64 * 1024  # characters of one such fallback read
+MAX_PROBLEMS = 5  # distinct reasons for a cut listed in a page's error
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +150,8 @@ class _Found:
     metas: list[Any] = field(default_factory=list)  # <meta> with a property or name
     anchors: list[Any] = field(default_factory=list)  # <a href>
     titles: list[Any] = field(default_factory=list)  # <head><title>
+    others: list[tuple[Any, str]] = field(default_factory=list)  # an element naming images another way, and how
+    noscripts: list[Any] = field(default_factory=list)  # <noscript> whose fallback markup was kept as text
     base_href: str | None = None  # the first <base href>
 
 
@@ -138,6 +165,8 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
     without_img = 0  # pictures[without_img:] have no <img> yet: an <img> is the first of every one of them
     for event, el in (pair for top in tops for pair in etree.iterwalk(top, events=("start", "end"))):
         tag = el.tag
+        if not isinstance(tag, str):
+            continue
         if event == "end":
             if tag == "figure":
                 figures.pop()
@@ -147,6 +176,7 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
             continue
         if not budget.take():
             break
+        _other_ways(el, tag, found.others)
         if tag == "img":
             figure = figures[-1] if figures else None
             found.imgs.append((el, figure))
@@ -174,7 +204,39 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
             parent = el.getparent()
             if parent is not None and parent.tag == "head":
                 found.titles.append(el)
+        elif tag == "noscript":
+            if el.text and "<" in el.text:
+                found.noscripts.append(el)
     return found
+
+
+def _other_ways(el: Any, tag: str, others: list[tuple[Any, str]]) -> None:
+    """Add to ``others`` each way, other than ``<img>``, ``<picture>``, ``<meta>`` and ``<a>``, in which ``el`` may
+    name an image (a constant number of attribute look-ups)."""
+    style = el.get("style")
+    if style and "url(" in style.lower():
+        others.append((el, "style"))
+    if tag != "img" and (el.get("data-bg") or el.get("data-background")):
+        others.append((el, "lazy-bg"))
+    if tag in _BACKGROUND_ATTRIBUTE_TAGS and el.get("background"):
+        others.append((el, "background"))
+    itemprop = el.get("itemprop")
+    if itemprop and "image" in itemprop.lower().split():
+        others.append((el, "microdata"))
+    if tag == "style":
+        others.append((el, "style-block"))
+    elif tag == "script":
+        if (el.get("type") or "").strip().lower() == "application/ld+json":
+            others.append((el, "json-ld"))
+    elif tag == "input":
+        if (el.get("type") or "").strip().lower() == "image":
+            others.append((el, "input"))
+    elif tag == "link":
+        others.append((el, "link"))
+    elif tag == "video":
+        others.append((el, "poster"))
+    elif tag == "image":  # SVG <image> inside an <svg>
+        others.append((el, "svg"))
 
 
 def _text_of(elements: Iterable[Any], budget: _Budget) -> tuple[bool, str | None]:
@@ -232,6 +294,99 @@ def _tree(html: str | Selector | HtmlTree | None) -> HtmlTree:
     return read_html(html)
 
 
+class _OtherRefs:
+    """The candidate URLs of the elements that name images other ways than ``<img>``, ``<picture>``, ``<meta>`` and
+    ``<a>``, within the page's bounds on CSS ``url()`` entries and JSON-LD; each cut is added to ``problems``."""
+
+    def __init__(self, base: str, problems: list[str]) -> None:
+        self.base = base
+        self.problems = problems
+        self.css_left = MAX_CSS_URLS
+        self.jsonld_blocks = 0
+        self.jsonld_left = MAX_JSONLD_URLS
+
+    def note(self, problem: str) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    def css(self, text: str, kind: str) -> list[tuple[str | None, str]]:
+        """The image URLs of a piece of CSS: a url() in a declaration showing images, or to an image file."""
+        if self.css_left <= 0:
+            self.note(f"the page's CSS holds more than {MAX_CSS_URLS:,} url() entries: the rest were "
+                                 "not read")
+            return []
+        found, read, cut = css_urls(text, self.css_left)
+        self.css_left -= read
+        if len(text) > MAX_CSS_CHARS:
+            self.note(f"a block of CSS of {len(text):,} characters was read to its first "
+                                 f"{MAX_CSS_CHARS:,}")
+        if cut:
+            self.note(f"the page's CSS holds more than {MAX_CSS_URLS:,} url() entries: the rest were "
+                                 "not read")
+            self.css_left = 0
+        out: list[tuple[str | None, str]] = []
+        for raw, shows_image in found:
+            if shows_image:
+                out.append((raw, kind))
+            else:
+                resolved = absolute_url(self.base, raw)
+                if resolved is not None and looks_like_image_url(resolved):
+                    out.append((raw, kind))
+        return out
+
+    def candidates(self, el: Any, way: str) -> list[tuple[str | None, str]]:
+        if way == "style":
+            return self.css(el.get("style") or "", "css")
+        if way == "style-block":
+            return self.css(el.text or "", "css")
+        if way == "lazy-bg":
+            out: list[tuple[str | None, str]] = []
+            for name in ("data-bg", "data-background"):
+                value = el.get(name)
+                if value:
+                    out += self.css(value, "lazy") if "url(" in value.lower() else [(value, "lazy")]
+            return out
+        if way == "background":
+            return [(el.get("background"), "background")]
+        if way == "microdata":
+            return [(el.get(name), "microdata") for name in ("src", "href", "content")]
+        if way == "input":
+            return [(el.get("src"), "input")]
+        if way == "poster":
+            return [(el.get("poster"), "poster")]
+        if way == "svg":
+            return [(el.get("href"), "svg"), (el.get("xlink:href"), "svg")]
+        if way == "link":
+            rels = set((el.get("rel") or "").lower().split())
+            if rels & _ICON_RELS:
+                return [(el.get("href"), "icon")]
+            if "image_src" in rels:
+                return [(el.get("href"), "link-image")]
+            if "preload" in rels and (el.get("as") or "").strip().lower() == "image":
+                return [(el.get("href"), "link-image"),
+                        *((c, "link-image") for c in srcset_urls(el.get("imagesrcset")))]
+            return []
+        if way == "json-ld":
+            return self.jsonld(el.text or "")
+        return []
+
+    def jsonld(self, text: str) -> list[tuple[str | None, str]]:
+        if self.jsonld_blocks >= MAX_JSONLD_BLOCKS:
+            self.note(f"the page holds more than {MAX_JSONLD_BLOCKS} JSON-LD blocks: the rest were not "
+                                 "read")
+            return []
+        self.jsonld_blocks += 1
+        if self.jsonld_left <= 0:
+            self.note(f"the page's JSON-LD names more than {MAX_JSONLD_URLS:,} image URLs: the rest "
+                                 "were not read")
+            return []
+        urls, problem = jsonld_urls(text, self.jsonld_left)
+        self.jsonld_left -= len(urls)
+        if problem:
+            self.note(problem)
+        return [(u, "json-ld") for u in urls]
+
+
 def parse_page(
     html: str | Selector | HtmlTree | None,
     url: str,
@@ -240,8 +395,10 @@ def parse_page(
     max_refs: int = 10_000,
     max_links: int = 10_000,
     max_nodes: int = int(DEFAULTS["AUDIT_MAX_PAGE_NODES"]),
+    noscript_text: bool = True,
 ) -> ParsedPage:
-    """Every image reference (``<img src/srcset>``, ``<picture><source>``, ``og:image``, links to image files) and
+    """Every image reference (``<img src/srcset>`` and its lazy-loading attributes, ``<picture><source>``,
+    ``og:image``, CSS ``url()``, JSON-LD and the other ways the module's docstring lists, links to image files) and
     every other link of a page, as absolute URLs. Duplicate references to the same image URL are kept once (the
     first, which usually carries the alt text). An image's caption is the text of its nearest ``<figure>``'s
     ``<figcaption>`` children, or else its ``title``.
@@ -250,7 +407,12 @@ def parse_page(
     in the page: one pass over its elements, then each reference, caption and link text read once. After
     ``max_nodes`` elements visited, or as many text nodes and URLs read after that pass, it stops, and the page keeps
     what was found up to there with :attr:`ParsedPage.error` saying so (as it says why a page's tree is not the
-    whole page, see :class:`audit.decode.htmltree.HtmlTree`)."""
+    whole page, see :class:`audit.decode.htmltree.HtmlTree`).
+
+    The other ways a page names images (see the module's docstring) are read in the same pass, each bounded (CSS
+    ``url()`` entries, JSON-LD blocks, values and depth, ``<noscript>`` fallbacks and their size); a cut there is
+    said in :attr:`ParsedPage.error` too. ``noscript_text`` is False for the markup of a ``<noscript>`` fallback
+    itself, which is read once, never nested further."""
     tree = _tree(html)
     root = tree.selector.root
     if not isinstance(root, etree._Element):  # a Selector over JSON or plain text
@@ -303,21 +465,48 @@ def parse_page(
         if len(refs) >= max_refs or budget.cut:
             full = full or len(refs) >= max_refs
             break
-        src = img.get("src") or img.get("data-src")
-        srcset = srcset_urls(img.get("srcset") or img.get("data-srcset"))
-        add_all([(src, "img"), *((c, "srcset") for c in srcset)], img, partial(describe, img, figure))
+        candidates = [(img.get("src"), "img"), *((c, "srcset") for c in srcset_urls(img.get("srcset")))]
+        candidates += [(img.get(name), "lazy") for name in LAZY_ATTRIBUTES]
+        candidates += [(c, "lazy") for name in LAZY_SRCSET_ATTRIBUTES for c in srcset_urls(img.get(name))]
+        add_all(candidates, img, partial(describe, img, figure))
     for source, picture in found.sources:
         if len(refs) >= max_refs or budget.cut:
             full = full or len(refs) >= max_refs
             break
         first = found.first_img.get(picture, (None, None))  # its alt text and caption are the picture's
-        add_all(((c, "picture") for c in srcset_urls(source.get("srcset"))), source, partial(describe, *first))
+        candidates = [(c, "picture") for c in srcset_urls(source.get("srcset"))]
+        candidates += [(c, "lazy") for name in LAZY_SRCSET_ATTRIBUTES for c in srcset_urls(source.get(name))]
+        add_all(candidates, source, partial(describe, *first))
     for meta in found.metas:
         if len(refs) >= max_refs or budget.cut:
             break
         key = (meta.get("property") or meta.get("name") or "").lower()
         if key in _IMAGE_META:
             add_all([(meta.get("content"), "og:image")], meta, partial(describe, None, None))
+    problems: list[str] = []
+    other_refs = _OtherRefs(base, problems)
+    for el, way in found.others:
+        if len(refs) >= max_refs or budget.cut:
+            full = full or len(refs) >= max_refs
+            break
+        add_all(other_refs.candidates(el, way), el, partial(describe, None, None))
+    for noscript in found.noscripts[:MAX_NOSCRIPTS] if noscript_text else ():
+        if len(refs) >= max_refs or budget.cut:
+            full = full or len(refs) >= max_refs
+            break
+        text = noscript.text
+        if len(text) > MAX_NOSCRIPT_CHARS:
+            problems.append(f"a <noscript> fallback of {len(text):,} characters was read to its first "
+                            f"{MAX_NOSCRIPT_CHARS:,}")
+        inner = parse_page(text[:MAX_NOSCRIPT_CHARS], base, fetched_at=fetched_at, max_refs=max_refs - len(refs),
+                           max_links=0, max_nodes=min(budget.left, max_nodes), noscript_text=False)
+        budget.take(inner.nodes)
+        for ref in inner.image_refs:
+            if ref.image_url not in refs:
+                refs[ref.image_url] = replace(ref, page_url=url)
+    if len(found.noscripts) > MAX_NOSCRIPTS and noscript_text:
+        problems.append(f"the page holds {len(found.noscripts):,} <noscript> fallbacks as text: the first "
+                        f"{MAX_NOSCRIPTS} were read")
 
     links: list[str] = []
     seen_links: set[str] = set()
@@ -345,6 +534,7 @@ def parse_page(
             else:
                 links_cut += 1
     errors = [tree.error] if tree.error else []
+    errors += list(dict.fromkeys(problems))[:MAX_PROBLEMS]
     if full:
         errors.append(f"the page references more than {max_refs:,} images: the first {max_refs:,} were kept")
     if walked.cut or budget.cut:

@@ -63,3 +63,175 @@ def test_empty_and_garbage_pages_do_not_raise():
     assert parse_page("", "http://a.fr/").image_refs == []
     page = parse_page("<img src=x.jpg><<<>>\x00<a href=", "http://a.fr/")
     assert [r.image_url for r in page.image_refs] == ["http://a.fr/x.jpg"]
+
+
+def _kinds(page):
+    return {r.image_url: r.ref_kind for r in page.image_refs}
+
+
+def test_lazy_loading_placeholders_keep_the_real_url():
+    html = """<html><body>
+    <div class="staff"><img src="/wp-content/themes/x/blank.gif" data-src="/staff/jane-doe.jpg" alt="Jane Doe"></div>
+    <img class="lazyload" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-lazy-src="/uploads/2021/05/team.jpg"
+         data-lazy-srcset="/uploads/2021/05/team-300.jpg 300w, /uploads/2021/05/team-1024.jpg 1024w" alt="team">
+    <img data-original="/o.jpg"><img data-hi-res-src="/hi.jpg" data-large-file="/large.jpg" data-orig-file="/orig.jpg">
+    <img data-echo="/echo.png" data-url="/url.webp" data-full-src="/full.jpg" data-lazy="/lazy.gif">
+    <picture><source data-srcset="/p.avif 1x" type="image/avif"><img data-src="/p.jpg" alt="p"></picture>
+    <div class="hero" data-bg="/hero.jpg"></div><section data-background="url('/section.png')"></section>
+    </body></html>"""
+    page = parse_page(html, "https://uni.example.ac.uk/people/")
+    base = "https://uni.example.ac.uk"
+    assert _kinds(page) == {
+        base + "/wp-content/themes/x/blank.gif": "img", base + "/staff/jane-doe.jpg": "lazy",
+        base + "/uploads/2021/05/team.jpg": "lazy", base + "/uploads/2021/05/team-300.jpg": "lazy",
+        base + "/uploads/2021/05/team-1024.jpg": "lazy", base + "/o.jpg": "lazy", base + "/hi.jpg": "lazy",
+        base + "/large.jpg": "lazy", base + "/orig.jpg": "lazy", base + "/echo.png": "lazy",
+        base + "/url.webp": "lazy", base + "/full.jpg": "lazy", base + "/lazy.gif": "lazy",
+        base + "/p.jpg": "lazy", base + "/p.avif": "lazy", base + "/hero.jpg": "lazy", base + "/section.png": "lazy",
+    }
+    refs = {r.image_url: r for r in page.image_refs}
+    assert refs[base + "/staff/jane-doe.jpg"].alt_text == "Jane Doe"
+    assert refs[base + "/p.avif"].alt_text == "p"
+    assert page.error is None
+
+
+def test_noscript_fallback_kept_as_text_is_read():
+    html = """<html><body><noscript><img src="/in-tree.jpg"></noscript></body></html>"""
+    assert _kinds(parse_page(html, "http://a.fr/")) == {"http://a.fr/in-tree.jpg": "img"}
+    # a tree whose <noscript> kept its markup as text (as an HTML5 parser with scripting on does)
+    from lxml import html as lxml_html
+    from parsel import Selector
+
+    root = lxml_html.fromstring("<html><body><p>x</p></body></html>")
+    body = root.find("body")
+    noscript = lxml_html.Element("noscript")
+    noscript.text = '<img src="/fallback.jpg" alt="fb"><a href="/big.png">big</a>'
+    body.append(noscript)
+    page = parse_page(Selector(root=root), "http://a.fr/dir/page.html")
+    refs = {r.image_url: r for r in page.image_refs}
+    assert set(refs) == {"http://a.fr/fallback.jpg", "http://a.fr/big.png"}
+    assert refs["http://a.fr/fallback.jpg"].page_url == "http://a.fr/dir/page.html"
+    assert refs["http://a.fr/fallback.jpg"].alt_text == "fb"
+    assert refs["http://a.fr/big.png"].ref_kind == "link"
+
+
+def test_css_backgrounds_in_style_attributes_and_blocks():
+    html = r"""<html><head><style>
+    @import url("/theme.css");
+    @font-face { font-family: X; src: url(/fonts/x.woff2) format("woff2"); }
+    .portrait { background-image: url( "/people/economist.jpg" ); }
+    .banner{background:#fff url('/img/banner') no-repeat}
+    ul { list-style-image: url(/bullet.svg); }
+    .sprite { mask: url(/m.png) }
+    .x { background: url(/a\29 b.png) }
+    .js { background: url(javascript:alert(1)) } .d { background: url(data:image/png;base64,AAAA) }
+    .f { background: url(file:///etc/passwd.jpg) }
+    </style></head>
+    <body><div class="cover" style="background-image:URL(&quot;https://cdn.social.example/covers/4411.jpg&quot;);height:300px"></div>
+    <span style="color:red">no url</span>
+    <table background="/tablebg.gif"><tr><td background="cell.jpg">x</td></tr></table>
+    </body></html>"""
+    page = parse_page(html, "https://www.example.org/about/")
+    assert _kinds(page) == {
+        "https://www.example.org/people/economist.jpg": "css", "https://www.example.org/img/banner": "css",
+        "https://www.example.org/bullet.svg": "css", "https://www.example.org/m.png": "css",
+        "https://www.example.org/a)b.png": "css", "https://cdn.social.example/covers/4411.jpg": "css",
+        "https://www.example.org/tablebg.gif": "background", "https://www.example.org/about/cell.jpg": "background",
+    }
+    assert page.error is None
+
+
+def test_other_elements_naming_images():
+    html = """<html><head>
+    <link rel="shortcut icon" href="/favicon.ico"><link rel="apple-touch-icon" href="/apple.png">
+    <link rel="image_src" href="/share.jpg"><link rel="stylesheet" href="/s.css">
+    <link rel="preload" as="image" href="/hero.webp" imagesrcset="/hero-2x.webp 2x">
+    <link rel="preload" as="font" href="/f.woff2">
+    </head><body>
+    <form><input type="image" src="/go.png" alt="go"><input type="text" src="/no.png"></form>
+    <video poster="/poster.jpg" src="/v.mp4"></video>
+    <svg><image href="/svg.png"></image><image xlink:href="/xlink.png"></image></svg>
+    <div itemscope itemtype="https://schema.org/Person"><span itemprop="name">A</span>
+    <meta itemprop="image" content="/person.jpg"><link itemprop="image" href="/person2.jpg"></div>
+    </body></html>"""
+    page = parse_page(html, "https://shop.example.com/")
+    b = "https://shop.example.com"
+    assert _kinds(page) == {
+        b + "/favicon.ico": "icon", b + "/apple.png": "icon", b + "/share.jpg": "link-image",
+        b + "/hero.webp": "link-image", b + "/hero-2x.webp": "link-image", b + "/go.png": "input",
+        b + "/poster.jpg": "poster", b + "/svg.png": "svg", b + "/xlink.png": "svg", b + "/person.jpg": "microdata",
+        b + "/person2.jpg": "microdata",
+    }
+
+
+ARTICLE_JSONLD = """<html><head>
+<script type="application/ld+json">
+{"@context": "https://schema.org", "@graph": [
+  {"@type": "WebPage", "@id": "https://news.example/a#webpage",
+   "primaryImageOfPage": {"@id": "https://news.example/a#primaryimage"}},
+  {"@type": "ImageObject", "@id": "https://news.example/a#primaryimage",
+   "url": "https://news.example/wp-content/uploads/minister.jpg",
+   "contentUrl": "https://news.example/wp-content/uploads/minister.jpg", "caption": "The minister"},
+  {"@type": "Organization", "name": "News", "logo": {"@type": "ImageObject", "url": "https://news.example/logo.png"}},
+  {"@type": "NewsArticle", "headline": "H", "url": "https://news.example/a",
+   "image": ["https://news.example/1x1.jpg", {"@type": "ImageObject", "contentUrl": "/4x3.jpg"}],
+   "thumbnailUrl": "https://news.example/thumb.jpg",
+   "video": {"@type": "VideoObject", "contentUrl": "https://news.example/v.mp4",
+             "thumbnailUrl": ["https://news.example/vthumb.jpg"]},
+   "author": {"@type": "Person", "name": "R", "image": {"@type": "ImageObject", "url": "https://news.example/r.jpg"}}}
+]}
+</script>
+<script type="application/ld+json">not json {</script>
+</head><body></body></html>"""
+
+
+def test_json_ld_images_nested_arrays_and_graph():
+    page = parse_page(ARTICLE_JSONLD, "https://news.example/a")
+    assert _kinds(page) == {u: "json-ld" for u in (
+        "https://news.example/wp-content/uploads/minister.jpg", "https://news.example/logo.png",
+        "https://news.example/1x1.jpg", "https://news.example/4x3.jpg", "https://news.example/thumb.jpg",
+        "https://news.example/vthumb.jpg", "https://news.example/r.jpg",
+    )}
+    assert page.error == "a JSON-LD block is not valid JSON"
+
+
+def test_hostile_css_and_json_ld_are_bounded(caplog):
+    import time
+
+    huge = "a{color:red}" * (10_000_000 // 12) + ".late{background:url(/late.jpg)}"
+    many = "".join(f".c{i}{{background:url(/u{i}.png)}}" for i in range(100_000))
+    unterminated = "x{background:url(\"" * 200_000
+    deep50 = '{"image": ' * 50 + '"https://a.fr/deep.jpg"' + "}" * 50
+    deep_huge = "[" * 400_000 + "]" * 400_000
+    schemes = ".a{background:url(javascript:alert(1))}.b{background:url(data:image/png;base64,AA)}" \
+              ".c{background:url(file:///x.jpg)}.d{background:url(  'jav\\61script:x' )}"
+    html = (f"<html><head><style>{huge}</style><style>{many}</style><style>{unterminated}</style>"
+            f"<style>{schemes}</style>"
+            f'<script type="application/ld+json">{deep50}</script>'
+            f'<script type="application/ld+json">{deep_huge}</script></head>'
+            '<body><div style="background:url(/attr.jpg)"></div></body></html>')
+    start = time.monotonic()
+    page = parse_page(html, "https://a.fr/")
+    assert time.monotonic() - start < 20
+    urls = {r.image_url for r in page.image_refs}
+    assert "https://a.fr/late.jpg" not in urls  # past the first 256 KiB of its block
+    assert "https://a.fr/u0.png" in urls and "https://a.fr/u999.png" in urls and "https://a.fr/u1000.png" not in urls
+    assert "https://a.fr/attr.jpg" not in urls  # the page's url() entries were used up
+    assert "https://a.fr/deep.jpg" not in urls  # deeper than 20 levels
+    assert not any(u.startswith(("javascript", "data", "file")) for u in urls)
+    assert len(page.image_refs) == 1000
+    assert f"a block of CSS of {len(huge):,} characters was read to its first 262,144" in page.error
+    assert "the page's CSS holds more than 1,000 url() entries" in page.error
+    assert "nests deeper than 20 levels" in page.error
+    assert "nested too deep to parse" in page.error or "not valid JSON" in page.error
+
+
+def test_json_ld_bounds_on_blocks_and_size():
+    block = '<script type="application/ld+json">{"image": "/i%d.jpg"}</script>'
+    html = "<html><head>" + "".join(block % i for i in range(30)) + "</head></html>"
+    page = parse_page(html, "https://a.fr/")
+    assert {r.image_url for r in page.image_refs} == {f"https://a.fr/i{i}.jpg" for i in range(20)}
+    assert page.error == "the page holds more than 20 JSON-LD blocks: the rest were not read"
+    big = '<script type="application/ld+json">{"image": "/big.jpg", "x": "' + "y" * 1_100_000 + '"}</script>'
+    page = parse_page("<html><head>" + big + "</head></html>", "https://a.fr/")
+    assert page.image_refs == [] and "was not read (over 1,048,576)" in page.error

@@ -439,7 +439,8 @@ def test_parse_page(html, url):
         parts = urlsplit(ref.image_url)
         assert parts.scheme in ("http", "https") and parts.hostname and not parts.fragment
         assert ref.page_url == url
-        assert ref.ref_kind in ("img", "srcset", "picture", "og:image", "link")
+        assert ref.ref_kind in ("img", "srcset", "picture", "og:image", "link", "lazy", "css", "background", "input",
+                                "icon", "link-image", "poster", "svg", "microdata", "json-ld")
         for value in (ref.alt_text, ref.caption):
             assert value is None or (isinstance(value, str) and 0 < len(value) <= MAX_TEXT and value == value.strip())
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in ref.attributes.items())
