@@ -324,6 +324,7 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
     labels = {
         "pages": "pages fetched", "page_errors": "pages that failed", "sightings": "image sightings",
         "image_urls": "distinct image URLs", "images": "distinct images (by content)",
+        "images_without_page": "images tied to no page",
         "readable_images": "readable images", "with_exif": "images with EXIF", "with_gps": "images with EXIF GPS",
         "with_location": "images with IPTC/XMP location", "with_utc_offset": "images with a UTC offset",
         "image_bytes": "image bytes", "fetch_errors": "image fetches that failed",

@@ -7,16 +7,23 @@ from typing import Any
 from audit.store.db import Store
 from audit.textsafe import markdown_cell
 
+# the images one crawl holds: those its sightings show, and those it fetched that no sighting shows
+_HELD_BY_CRAWL = "WHERE sha256 IN (SELECT sha256 FROM s UNION ALL SELECT sha256 FROM fetches WHERE crawl_id = $c)"
+
 
 def store_summary(store: Store, crawl_id: str | None = None) -> dict[str, Any]:
-    """Counts of pages, sightings, distinct images and the metadata they carry (for one crawl, or the whole store)."""
+    """Counts of pages, sightings, distinct images and the metadata they carry (for one crawl, or the whole store).
+
+    The images counted are every image the crawl (or store) holds: those its sightings show and those it fetched
+    that no sighting shows (an archive's image response no archived page references); ``images_without_page``
+    counts the images no sighting ties to a page."""
     where = "WHERE crawl_id = $c" if crawl_id else ""
     params = {"c": crawl_id} if crawl_id else {}
     q = store.con.execute
     row = q(
         f"""
         WITH s AS (SELECT * FROM sightings {where}),
-             i AS (SELECT * FROM images WHERE sha256 IN (SELECT sha256 FROM s))
+             i AS (SELECT * FROM images {_HELD_BY_CRAWL if crawl_id else ""})
         SELECT
           (SELECT count(*) FROM pages {where}),
           (SELECT count(*) FROM pages {where + (' AND' if where else 'WHERE')} error IS NOT NULL),
@@ -29,13 +36,15 @@ def store_summary(store: Store, crawl_id: str | None = None) -> dict[str, Any]:
           (SELECT count(*) FROM i WHERE location IS NOT NULL),
           (SELECT count(*) FROM i WHERE utc_offset IS NOT NULL),
           (SELECT coalesce(sum(bytes), 0) FROM i),
-          (SELECT count(*) FROM fetches {where + (' AND' if where else 'WHERE')} error IS NOT NULL)
+          (SELECT count(*) FROM fetches {where + (' AND' if where else 'WHERE')} error IS NOT NULL),
+          (SELECT count(*) FROM i WHERE sha256 NOT IN (SELECT sha256 FROM s WHERE page_url IS NOT NULL
+                                                                            AND sha256 IS NOT NULL))
         """,
         params,
     ).fetchall()[0]
     assert row is not None
     keys = ("pages", "page_errors", "sightings", "image_urls", "images", "readable_images", "with_exif",
-            "with_gps", "with_location", "with_utc_offset", "image_bytes", "fetch_errors")
+            "with_gps", "with_location", "with_utc_offset", "image_bytes", "fetch_errors", "images_without_page")
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
 
