@@ -258,6 +258,8 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
     if result.revisits_resolved or result.revisits_unresolved:
         summary["revisits_resolved"] = result.revisits_resolved
         summary["revisits_unresolved"] = result.revisits_unresolved
+    if result.referer_links:
+        summary["referer_links"] = result.referer_links
     _print_summary(f"ingest {result.crawl_id}", summary)
     for err in result.errors:
         console.print(f"[yellow]warning:[/] {rich_text(err)}")
@@ -331,6 +333,7 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "skipped": "paths not read (not regular files, outside the folder, too large)",
         "revisits_resolved": "WARC revisits recorded as captures of their original",
         "revisits_unresolved": "WARC revisits with no original in this ingest",
+        "referer_links": "images linked to a page by their request's Referer",
         "retries": "requests retried", "retries_exhausted": "requests that failed every retry",
         "robots_forbidden": "requests forbidden by robots.txt",
         **{"cut_" + reason: "cut: " + what for reason, what in CUT_REASONS.items()},

@@ -169,7 +169,8 @@ TABLES: tuple[Table, ...] = (
               "`<style>` block), background (`background=`), input (`<input type=image>`), icon "
               "(`<link rel=icon>` and kin), link-image (`<link rel=image_src>` or `rel=preload as=image`), "
               "poster (`<video poster>`), svg (SVG `<image>`), microdata (`itemprop=image`), json-ld (JSON-LD "
-              "image keys)."),
+              "image keys); referer (in an archive: the image's request record names the archived page as its "
+              "`Referer`, and the page's HTML does not reference it)."),
             C("attributes", "JSON", "The referencing element's attributes."),
             C("fetched_at", "TIMESTAMPTZ", "When the referencing page was fetched (UTC)."),
         ),

@@ -26,6 +26,7 @@ from audit.errors import BodyTooLarge, ContentEncodingError, IngestError, Refuse
 from audit.httputil import is_html, is_image_type
 from audit.ids import ingest_crawl_id
 from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
+from audit.ingest.referers import RefererLinks
 from audit.ingest.revisits import Location, Revisit, RevisitIndex, read_original, revisit_of
 from audit.ingest.warcpayload import RecordPayload
 from audit.inputs import (
@@ -62,6 +63,7 @@ class IngestResult:
     skipped: list[str] = field(default_factory=list)  # paths in folders not read ("<path>: <why>"), also in errors
     revisits_resolved: int = 0  # WARC revisit records recorded as captures of their original's content
     revisits_unresolved: int = 0  # WARC revisit records whose original is not in the ingest (named in errors)
+    referer_links: int = 0  # images linked to the archived page their request record's Referer names
 
 
 def is_archive(path: Path) -> bool:
@@ -138,6 +140,7 @@ class _ArchiveErrors:
 def iter_archive(
     path: Path, *, max_image_bytes: int, max_page_bytes: int, errors: list[str] | None = None,
     limits: ArchiveLimits | None = None, max_file_bytes: int | None = None, revisits: RevisitIndex | None = None,
+    referers: RefererLinks | None = None,
 ) -> Iterator[Item]:
     """Items from one WARC/ARC file: pages with their image references, and images with their bytes (``body``;
     the caller analyses them).
@@ -152,10 +155,16 @@ def iter_archive(
     A revisit record yields the items of its original (:mod:`audit.ingest.revisits`) at its own URI and date: at
     once when the original was read before (in this file, or in an earlier file sharing ``revisits``), else it waits
     in ``revisits.pending`` for :func:`resolve_pending`. Without ``revisits`` the file has an index of its own and
-    its pending revisits are resolved (or reported as having no original) at its end."""
+    its pending revisits are resolved (or reported as having no original) at its end.
+
+    The ``Referer`` of each request record, and the pages and images read, go to ``referers``
+    (:mod:`audit.ingest.referers`), which links images to the archived pages that requested them; without
+    ``referers`` the file has its own and its links come at its end."""
     log = _ArchiveErrors(path, errors)
     own_index = revisits is None
     index = revisits if revisits is not None else RevisitIndex()
+    own_links = referers is None
+    links = referers if referers is not None else RefererLinks()
     limits = _archive_limits(limits, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes)
     try:
         for framed in read_archive(path, limits=limits, report=log.add, max_file_bytes=max_file_bytes):
@@ -167,9 +176,14 @@ def iter_archive(
                 elif index.find(revisit) is None:
                     index.pending.append(revisit)
                 else:
-                    yield from _revisit_items(revisit, index, errors=errors, limits=limits,
-                                              max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                              max_file_bytes=max_file_bytes)
+                    revisited = list(_revisit_items(revisit, index, errors=errors, limits=limits,
+                                                    max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                                    max_file_bytes=max_file_bytes))
+                    links.saw(revisited)
+                    yield from revisited
+                continue
+            if record.rec_type == "request":
+                links.request(record)
                 continue
             try:
                 items = list(_record_items(record, max_image_bytes=max_image_bytes,
@@ -179,12 +193,25 @@ def iter_archive(
                 continue
             if record.rec_type in ("response", "resource"):
                 index.add_original(record, Location(path, framed.offset, framed.where))
+            links.saw(items)
             yield from items
     except Refused as exc:
         log.add(0, f"archive not read: {exc}")
     if own_index:
-        yield from resolve_pending(index, errors=errors, limits=limits, max_image_bytes=max_image_bytes,
-                                   max_page_bytes=max_page_bytes, max_file_bytes=max_file_bytes)
+        pending = list(resolve_pending(index, errors=errors, limits=limits, max_image_bytes=max_image_bytes,
+                                       max_page_bytes=max_page_bytes, max_file_bytes=max_file_bytes))
+        links.saw(pending)
+        yield from pending
+    if own_links:
+        yield from links.links()
+
+
+def _last_items(pending: Iterator[Item], referers: RefererLinks) -> Iterator[Item]:
+    """The items of an ingest's last step: its pending revisits, then the images linked to pages by ``Referer``."""
+    resolved = list(pending)
+    referers.saw(resolved)
+    yield from resolved
+    yield from referers.links()
 
 
 def _archive_limits(limits: ArchiveLimits | None, *, max_image_bytes: int, max_page_bytes: int) -> ArchiveLimits:
@@ -342,7 +369,7 @@ def _refused(path: Path, why: str, errors: list[str] | None, skipped: list[str] 
 def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = int(DEFAULTS["AUDIT_MAX_PAGE_BYTES"]),
                errors: list[str] | None = None, max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
                limits: ArchiveLimits | None = None, skipped: list[str] | None = None,
-               revisits: RevisitIndex | None = None) -> Iterator[Item]:
+               revisits: RevisitIndex | None = None, referers: RefererLinks | None = None) -> Iterator[Item]:
     """Items from a folder of files (or one file): every entry is recorded by its URL (``file://``), a regular file
     with its bytes (``body``; the caller analyses them), readable or not.
 
@@ -385,7 +412,8 @@ def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = int(DE
             continue
         if archive:
             yield from iter_archive(target, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                    errors=errors, limits=limits, max_file_bytes=max_file_bytes, revisits=revisits)
+                                    errors=errors, limits=limits, max_file_bytes=max_file_bytes, revisits=revisits,
+                                    referers=referers)
             continue
         url = _file_url(path)
         yield ImageRef(page_url=None, image_url=url, ref_kind="file", fetched_at=when)
@@ -489,21 +517,22 @@ def ingest(
                    warc_path=None)
     result = IngestResult(crawl_id=crawl_id)
     revisits = RevisitIndex()  # originals of every archive of this ingest, for the revisits of any of them
+    referers = RefererLinks()  # what the request records of every archive say about which page asked for an image
     with AnalysisPool(workers, bounds=bounds) as pool:
         for path in [*resolved, None]:
             items: Iterator[Item]
-            if path is None:  # revisits whose original came in a later record or file
-                items = resolve_pending(revisits, errors=result.errors, limits=archive_limits,
-                                        max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                        max_file_bytes=max_file_bytes)
+            if path is None:  # revisits whose original came in a later record or file, then Referer links
+                items = _last_items(resolve_pending(revisits, errors=result.errors, limits=archive_limits,
+                                                    max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                                    max_file_bytes=max_file_bytes), referers)
             elif is_archive(path):
                 items = iter_archive(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                      errors=result.errors, limits=archive_limits, max_file_bytes=max_file_bytes,
-                                     revisits=revisits)
+                                     revisits=revisits, referers=referers)
             else:
                 items = iter_files(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                    errors=result.errors, max_file_bytes=max_file_bytes, limits=archive_limits,
-                                   skipped=result.skipped, revisits=revisits)
+                                   skipped=result.skipped, revisits=revisits, referers=referers)
             try:
                 for item in analysed(items, pool):
                     recorder.add(item)
@@ -525,6 +554,9 @@ def ingest(
     stats: dict[str, Any] = {"errors": result.errors} if result.errors else {}
     if revisits.resolved or revisits.unresolved:
         stats["revisits"] = {"resolved": revisits.resolved, "unresolved": revisits.unresolved}
+    result.referer_links = referers.linked
+    if referers.linked or referers.dropped:
+        stats["referers"] = {"linked": referers.linked, "not_remembered": referers.dropped}
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         stats["analysis"] = result.analysis
     recorder.finish(stats)
