@@ -27,7 +27,7 @@ from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefil
 from audit.store.db import Store
 
 KEYS = {
-    "opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "evidence"),
+    "opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "origin", "evidence"),
     "clusters": ("sha256", "cluster_id", "size"),
     "attributions": ("sha256", "country", "score", "tier", "runner_up", "runner_up_score", "kinds", "propagated",
                      "direct_country", "direct_score", "direct_tier", "explanation"),
@@ -76,7 +76,7 @@ def test_signal_ids_are_unique(store_path):
     with Store.open(store_path, read_only=True) as store:
         total, distinct = store.query("SELECT count(*), count(DISTINCT signal_id) FROM signals")[0]
         keys, distinct_keys = store.query(
-            "SELECT count(*), count(DISTINCT (sighting_id, kind, value, applies_to)) FROM opt_outs")[0]
+            "SELECT count(*), count(DISTINCT (sighting_id, kind, value, applies_to, origin)) FROM opt_outs")[0]
     assert total == distinct > 0
     assert keys == distinct_keys > 0
 
