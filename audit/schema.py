@@ -229,7 +229,7 @@ TABLES: tuple[Table, ...] = (
             C("evidence", "VARCHAR", "Where it was read (for tdmrep.json, the file's URL)."),
             C("origin", "VARCHAR", "Whose declaration it is: `image host`, `page publisher` or `image` (their "
               "sources in docs/signals.md, opt-out origins). The same directive from the page's publisher and from "
-              "the image's host is two rows.", False),
+              "the image's host is two rows. NULL only in a store audited by an older version (audit it again).")
         ),
         ("sighting_id", "kind", "value", "applies_to", "origin"),
         indexed=False,

@@ -8,9 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from audit.derive.reference import reference_audit
 from audit.derive.run import run_audit
 from audit.store.db import Store
+from audit.store.export import export_store, import_export
 
 CRAWL = "c1"
 PAGE = "https://www.journal.example.fr/article/1"
@@ -75,3 +78,22 @@ def test_a_reservation_of_other_paths_is_none(tmp_path):
     rules = json.dumps([{"location": "/private/*", "tdm-reservation": 1}, {"location": "/", "tdm-reservation": 0}])
     fast, plain = _audited(_store(tmp_path / "s.duckdb", page_tdmrep=rules, image_tdmrep=rules))
     assert fast == plain == []
+
+
+def test_a_store_audited_before_origins_exports_and_imports(tmp_path):
+    """An older store's opt-outs (no origin column) are exported with a NULL origin, and such an export imports."""
+    path = _store(tmp_path / "s.duckdb", page_tdmrep=RESERVE_ALL, image_tdmrep=None)
+    with Store.open(path) as store:
+        run_audit(store, workers=1)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE old_opt_outs AS SELECT * EXCLUDE (origin) FROM opt_outs")
+    con.execute("DROP TABLE opt_outs")
+    con.execute("ALTER TABLE old_opt_outs RENAME TO opt_outs")
+    con.close()
+    with Store.open(path, read_only=True) as store:
+        export_store(store, tmp_path / "export", fmt="parquet")
+    with Store.open(tmp_path / "new.duckdb") as store:
+        result = import_export(store, tmp_path / "export")
+        assert result.added["opt_outs"] == 2
+        assert sorted(store.query("SELECT kind, origin FROM opt_outs")) == [("tdm_policy", None),
+                                                                             ("tdm_reservation", None)]
