@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from audit.schema import TABLES, TEMP_TABLES, VIEWS
 from audit.settings import SETTINGS
-from audit.signals.kinds import FAMILY_DOCS, KINDS, OPT_OUT_KINDS, Family, kinds_of
+from audit.signals.kinds import FAMILY_DOCS, KINDS, OPT_OUT_KINDS, ORIGIN_DOCS, Family, Origin, kinds_of
 
 
 def schema_markdown() -> str:
@@ -53,6 +53,13 @@ def opt_out_kinds_markdown() -> str:
     """The table of every registered opt-out kind (audit.signals.kinds.OPT_OUT_KINDS)."""
     rows = ["| kind | what it is |", "|---|---|"]
     rows += [f"| `{k.name}` | {k.doc} |" for k in OPT_OUT_KINDS]
+    return "\n".join(rows) + "\n"
+
+
+def opt_out_origins_markdown() -> str:
+    """The table of whose declaration an opt-out can be (audit.signals.kinds.Origin, the ``opt_outs.origin`` column)."""
+    rows = ["| origin | whose declaration, read where |", "|---|---|"]
+    rows += [f"| `{o.value}` | {ORIGIN_DOCS[o]} |" for o in Origin]
     return "\n".join(rows) + "\n"
 
 
@@ -112,5 +119,6 @@ if __name__ == "__main__":  # pragma: no cover
     refresh("docs/settings.md", "settings", settings_markdown())
     refresh("docs/signals.md", "kinds", kinds_markdown())
     refresh("docs/signals.md", "opt-out-kinds", opt_out_kinds_markdown())
+    refresh("docs/signals.md", "opt-out-origins", opt_out_origins_markdown())
     refresh("docs/attribution.md", "families", families_markdown())
     refresh("docs/api.md", "api", api_markdown())

@@ -220,16 +220,19 @@ TABLES: tuple[Table, ...] = (
     Table(
         "opt_outs",
         "Opt-out and consent signals met on a sighting: robots.txt rules, noindex/noimageindex/noai directives, "
-        "TDMRep reservations. Rebuilt by `provaudit audit`.",
+        "TDMRep reservations, each with whose declaration it is (`origin`). Rebuilt by `provaudit audit`.",
         (
             C("sighting_id", "VARCHAR", "The sighting concerned.", False),
             C("sha256", "VARCHAR", "Its image."),
             C("kind", "VARCHAR", "robots_txt, x_robots_tag, meta_robots, tdm_reservation, ...", False),
             C("value", "VARCHAR", "The directive: disallow, noindex, noimageindex, noai, noimageai, 1, ...", False),
             C("applies_to", "VARCHAR", "The user agent named (`*` for all).", False),
-            C("evidence", "VARCHAR", "Where it was read."),
+            C("evidence", "VARCHAR", "Where it was read (for tdmrep.json, the file's URL)."),
+            C("origin", "VARCHAR", "Whose declaration it is: `image host`, `page publisher` or `image` (their "
+              "sources in docs/signals.md, opt-out origins). The same directive from the page's publisher and from "
+              "the image's host is two rows. NULL only in a store audited by an older version (audit it again).")
         ),
-        ("sighting_id", "kind", "value", "applies_to"),
+        ("sighting_id", "kind", "value", "applies_to", "origin"),
         indexed=False,
         derived=True,
     ),
@@ -348,7 +351,8 @@ TEMP_TABLES: tuple[TempTable, ...] = (
     TempTable(U_HOST, "Signals of each host name, as a page host or an image host, by `(host, role)`."),
     TempTable(U_TEXT, "Signals of each distinct alt text and caption, by `(alt, caption)`."),
     TempTable(O_ROBOTS, "robots.txt rules that apply to each URL under one, by `(crawl_id, host, url)`."),
-    TempTable(O_TDMREP, "TDMRep reservations that apply to each image URL, by `(crawl_id, host, url)`."),
+    TempTable(O_TDMREP, "TDMRep reservations that apply to each image URL under its host's tdmrep.json, and each page "
+              "URL under its host's, by `(crawl_id, host, url)`."),
     TempTable(O_FETCH, "Opt-outs in each image response's headers, by `(crawl_id, url)`."),
     TempTable(CLUSTERS, "Each image's near-duplicate cluster and its size, before it is written to `clusters`."),
     TempTable(EVIDENCE, "Each image's set of evidence keys, with and without propagated signals."),

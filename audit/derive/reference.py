@@ -29,6 +29,7 @@ from audit.derive.run import AuditResult
 from audit.derive.units import parse_json as _loads
 from audit.records import ImageRecord
 from audit.signals.base import OptOut, Signal
+from audit.signals.kinds import Origin
 from audit.store.db import Store
 
 logger = logging.getLogger(__name__)
@@ -142,28 +143,37 @@ def sighting_signals(row: dict[str, Any], cache: _Cache) -> list[Signal]:
     return out
 
 
-def sighting_opt_outs(row: dict[str, Any], cache: _Cache) -> list[OptOut]:
-    """Opt-outs that applied to one sighting: robots.txt of the image's and the page's host, the image host's
-    tdmrep.json, X-Robots-Tag and TDMRep headers of both responses, and the page's robots/TDM meta tags."""
+def sighting_opt_outs(row: dict[str, Any], cache: _Cache) -> list[tuple[Origin, OptOut]]:
+    """Opt-outs that applied to one sighting, each with whose declaration it is: the image host's robots.txt and
+    tdmrep.json for the image URL and the image response's headers (``image host``); the page host's robots.txt and
+    tdmrep.json for the page URL and the page's headers and robots/TDM meta tags (``page publisher``)."""
     from audit.signals.consent import header_opt_outs, meta_opt_outs, recorded_robots_opt_outs, tdmrep_opt_outs
 
-    out: list[OptOut] = []
+    image: list[OptOut] = []
+    page: list[OptOut] = []
+    crawl = str(row["crawl_id"])
+
+    def tdmrep(role: str, url: str) -> list[OptOut]:
+        host, body, source = row[f"{role}_host"], row[f"{role}_tdmrep"], row.get(f"{role}_tdmrep_url")
+        return cache.get(("tdmrep", crawl, str(host), url), lambda: tdmrep_opt_outs(body, url, source))
+
     if row.get("image_url"):  # no robots.txt row, a 4xx: nothing; unreachable: a complete disallow (RFC 9309)
-        out += recorded_robots_opt_outs(row.get("image_robots_status"), row.get("image_robots"),
-                                        row.get("image_robots_error"), row["image_url"])
+        image += recorded_robots_opt_outs(row.get("image_robots_status"), row.get("image_robots"),
+                                          row.get("image_robots_error"), row["image_url"])
     if row.get("page_url"):
-        out += recorded_robots_opt_outs(row.get("page_robots_status"), row.get("page_robots"),
-                                        row.get("page_robots_error"), row["page_url"])
+        page += recorded_robots_opt_outs(row.get("page_robots_status"), row.get("page_robots"),
+                                         row.get("page_robots_error"), row["page_url"])
     if row.get("image_tdmrep") is not None and row.get("image_url"):
-        out += cache.get(("tdmrep", str(row["crawl_id"]), row["image_url"]),
-                         lambda: tdmrep_opt_outs(row["image_tdmrep"], row["image_url"]))
+        image += tdmrep("image", row["image_url"])
+    if row.get("page_tdmrep") is not None and row.get("page_url"):
+        page += tdmrep("page", row["page_url"])
     if row.get("image_headers"):
-        out += header_opt_outs(_loads(row["image_headers"]) or {})
+        image += header_opt_outs(_loads(row["image_headers"]) or {})
     if row.get("page_found"):
-        key = ("optouts", str(row["crawl_id"]), str(row.get("page_url")))
-        out += cache.get(key, lambda: header_opt_outs(_loads(row.get("page_headers")) or {})
-                         + meta_opt_outs(_loads(row.get("facts")) or {}))
-    return out
+        key = ("optouts", crawl, str(row.get("page_url")))
+        page += cache.get(key, lambda: header_opt_outs(_loads(row.get("page_headers")) or {})
+                          + meta_opt_outs(_loads(row.get("facts")) or {}))
+    return [(Origin.IMAGE_HOST, o) for o in image] + [(Origin.PAGE_PUBLISHER, o) for o in page]
 
 
 SIGHTINGS_SQL = """
@@ -172,7 +182,8 @@ SELECT s.sighting_id, s.crawl_id, s.sha256, s.image_url, s.page_url, s.image_hos
        p.url IS NOT NULL AS page_found, p.facts, p.headers AS page_headers, p.server_ip,
        f.headers AS image_headers,
        ri.body AS image_robots, ri.status AS image_robots_status, ri.error AS image_robots_error,
-       rp.body AS page_robots, rp.status AS page_robots_status, rp.error AS page_robots_error, ti.body AS image_tdmrep
+       rp.body AS page_robots, rp.status AS page_robots_status, rp.error AS page_robots_error,
+       ti.body AS image_tdmrep, ti.url AS image_tdmrep_url, tp.body AS page_tdmrep, tp.url AS page_tdmrep_url
 FROM sightings s
 LEFT JOIN pages p ON p.crawl_id = s.crawl_id AND p.url = s.page_url
 LEFT JOIN fetches f ON f.crawl_id = s.crawl_id AND f.url = s.image_url
@@ -180,6 +191,8 @@ LEFT JOIN host_policies ri ON ri.crawl_id = s.crawl_id AND ri.host = s.image_hos
 LEFT JOIN host_policies rp ON rp.crawl_id = s.crawl_id AND rp.host = s.page_host AND rp.kind = 'robots.txt'
 LEFT JOIN host_policies ti ON ti.crawl_id = s.crawl_id AND ti.host = s.image_host AND ti.kind = 'tdmrep.json'
      AND ti.status = 200
+LEFT JOIN host_policies tp ON tp.crawl_id = s.crawl_id AND tp.host = s.page_host AND tp.kind = 'tdmrep.json'
+     AND tp.status = 200
 WHERE s.sha256 IS NOT NULL
 ORDER BY s.sighting_id
 """
@@ -221,17 +234,18 @@ def reference_audit(
     t1 = time.perf_counter()
     say("reading sightings")
     cache = _Cache()
-    opt_rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    opt_rows: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
     first_url: dict[str, str] = {}
     for row in _rows(store, SIGHTINGS_SQL):
         result.sightings += 1
         sha, sid = row["sha256"], row["sighting_id"]
         first_url.setdefault(sha, row.get("page_url") or row["image_url"])
         signal_rows += _signal_rows(sha, sid, sighting_signals(row, cache))
-        for o in sighting_opt_outs(row, cache) + image_opt_outs.get(sha, []):
-            opt_rows.setdefault((sid, o.kind, o.value, o.applies_to), {
+        met = sighting_opt_outs(row, cache) + [(Origin.IMAGE, o) for o in image_opt_outs.get(sha, [])]
+        for origin, o in met:  # a directive met twice from one origin: the first one's evidence
+            opt_rows.setdefault((sid, o.kind, o.value, o.applies_to, origin.value), {
                 "sighting_id": sid, "sha256": sha, "kind": o.kind, "value": o.value,
-                "applies_to": o.applies_to, "evidence": o.evidence})
+                "applies_to": o.applies_to, "origin": origin.value, "evidence": o.evidence})
     result.seconds["sighting_signals"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()

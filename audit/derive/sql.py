@@ -21,7 +21,7 @@ from audit.schema import (
     U_PAGE,
     U_TEXT,
 )
-from audit.signals.kinds import needed_columns
+from audit.signals.kinds import Origin, needed_columns
 
 # --- the distinct inputs of each extraction unit ----------------------------------------------------------------
 
@@ -85,12 +85,21 @@ ORDER BY c.crawl_id, c.host
 """.format(fragments=ROBOTS_FRAGMENTS, url_filter=ROBOTS_URL_FILTER.format(url="u.url", fragment="f.fragment"))
 
 
+# Every URL governed by a tdmrep.json: the sighting's image under its image host's file (what the image host
+# declared), its page under the page host's (what the page's publisher declared, also for images on a CDN).
 TDMREP_SQL = """
-SELECT DISTINCT s.crawl_id, s.image_host AS host, s.image_url AS url, hp.body
-FROM sightings s
-JOIN host_policies hp ON hp.crawl_id = s.crawl_id AND hp.host = s.image_host AND hp.kind = 'tdmrep.json'
+WITH u AS (
+    SELECT DISTINCT crawl_id, host, url FROM (
+        SELECT crawl_id, image_host AS host, image_url AS url FROM sightings WHERE sha256 IS NOT NULL
+        UNION ALL
+        SELECT crawl_id, page_host, page_url FROM sightings WHERE sha256 IS NOT NULL
+    ) WHERE url IS NOT NULL AND url <> ''
+)
+SELECT u.crawl_id, u.host, u.url, hp.body, hp.url AS source
+FROM u
+JOIN host_policies hp ON hp.crawl_id = u.crawl_id AND hp.host = u.host AND hp.kind = 'tdmrep.json'
      AND hp.status = 200 AND hp.body IS NOT NULL
-WHERE s.sha256 IS NOT NULL AND s.image_url IS NOT NULL AND s.image_url <> ''
+ORDER BY u.crawl_id, u.host
 """
 
 # Only responses whose headers mention a directive can carry one (header names are matched case-insensitively).
@@ -153,29 +162,34 @@ FROM prop
 """
 
 
-def _opt_out_join(source: str, join: str) -> str:
-    return (f"SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, o.evidence, o.ord "
-            f"FROM sightings s JOIN {source} o ON {join} WHERE s.sha256 IS NOT NULL")
+def _opt_out_join(source: str, join: str, origin: Origin, offset: int = 0) -> str:
+    return (f"SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, o.evidence, o.ord + {offset} AS ord, "
+            f"'{origin.value}' AS origin FROM sightings s JOIN {source} o ON {join} WHERE s.sha256 IS NOT NULL")
 
 
+# Each source of opt-outs with whose declaration it is (audit.signals.kinds.Origin). Within one origin, the evidence
+# kept for a directive met twice is the first in the reference's order (``ord``: rank, then position).
+_IMAGE_URL = "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url"
+_PAGE_URL = "o.crawl_id = s.crawl_id AND o.host = s.page_host AND o.url = s.page_url"
 OPT_OUTS_SQL = f"""
-INSERT INTO opt_outs (sighting_id, sha256, kind, value, applies_to, evidence)
-SELECT sighting_id, any_value(sha256), kind, value, applies_to, arg_min(evidence, ord)
+INSERT INTO opt_outs (sighting_id, sha256, kind, value, applies_to, origin, evidence)
+SELECT sighting_id, any_value(sha256), kind, value, applies_to, origin, arg_min(evidence, ord)
 FROM (
-    {_opt_out_join(O_ROBOTS, "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url")}
+    {_opt_out_join(O_ROBOTS, _IMAGE_URL, Origin.IMAGE_HOST)}
     UNION ALL
-    {_opt_out_join(O_ROBOTS, "o.crawl_id = s.crawl_id AND o.host = s.page_host AND o.url = s.page_url")
-     .replace("o.ord", "o.ord + 10000")}
+    {_opt_out_join(O_ROBOTS, _PAGE_URL, Origin.PAGE_PUBLISHER, offset=10_000)}
     UNION ALL
-    {_opt_out_join(O_TDMREP, "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url")}
+    {_opt_out_join(O_TDMREP, _IMAGE_URL, Origin.IMAGE_HOST)}
     UNION ALL
-    {_opt_out_join(O_FETCH, "o.crawl_id = s.crawl_id AND o.url = s.image_url")}
+    {_opt_out_join(O_TDMREP, _PAGE_URL, Origin.PAGE_PUBLISHER, offset=10_000)}
     UNION ALL
-    {_opt_out_join(O_PAGE, "o.crawl_id = s.crawl_id AND o.url = s.page_url")}
+    {_opt_out_join(O_FETCH, "o.crawl_id = s.crawl_id AND o.url = s.image_url", Origin.IMAGE_HOST)}
     UNION ALL
-    {_opt_out_join(O_IMAGE, "o.sha256 = s.sha256")}
+    {_opt_out_join(O_PAGE, "o.crawl_id = s.crawl_id AND o.url = s.page_url", Origin.PAGE_PUBLISHER)}
+    UNION ALL
+    {_opt_out_join(O_IMAGE, "o.sha256 = s.sha256", Origin.IMAGE)}
 )
-GROUP BY sighting_id, kind, value, applies_to
+GROUP BY sighting_id, kind, value, applies_to, origin
 """
 
 # What the attribution reads of each signal. Each distinct piece of evidence gets a 64-bit key (collisions are

@@ -286,7 +286,7 @@ def _tdmrep_batch(rows: Batch) -> BatchRows:
     opts: list[tuple[Any, ...]] = []
     for row in rows:
         opts += opt_out_rows((str(row["crawl_id"]), row["host"], row["url"]),
-                             tdmrep_opt_outs(row["body"], row["url"]), rank=3)
+                             tdmrep_opt_outs(row["body"], row["url"], row.get("source")), rank=3)
     return [], opts
 
 

@@ -279,9 +279,10 @@ def _location_matches(pattern: str, path: str) -> bool:
     return re.match(regex + ("$" if anchored else ""), path) is not None
 
 
-def tdmrep_opt_outs(tdmrep_json: str, url: str) -> list[OptOut]:
+def tdmrep_opt_outs(tdmrep_json: str, url: str, source: str | None = None) -> list[OptOut]:
     """TDMRep opt-outs from ``/.well-known/tdmrep.json`` for ``url``: the first rule whose ``location`` matches the
-    URL's path decides; ``tdm-reservation: 1`` is an opt-out from text-and-data mining (with its ``tdm-policy``)."""
+    URL's path decides; ``tdm-reservation: 1`` is an opt-out from text-and-data mining (with its ``tdm-policy``).
+    The evidence names the file as ``source`` (its URL) when given, else as ``tdmrep.json``."""
     if not tdmrep_json or len(tdmrep_json) > MAX_TDMREP or not url:
         return []
     try:
@@ -302,7 +303,7 @@ def tdmrep_opt_outs(tdmrep_json: str, url: str) -> list[OptOut]:
         reservation = rule.get("tdm-reservation")
         if str(reservation).strip() != "1":
             return []  # explicitly not reserved
-        where = f'tdmrep.json location "{_clip(location, 80)}":'
+        where = f'{_clip(source, 200) if source else "tdmrep.json"} location "{_clip(location, 80)}":'
         policy = rule.get("tdm-policy")
         return _tdm(["1"], [policy] if isinstance(policy, str) else [], where)
     return []

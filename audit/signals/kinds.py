@@ -166,6 +166,26 @@ OPT_OUT_KINDS: tuple[OptOutKind, ...] = (
     OptOutKind("c2pa_training", "A C2PA training-and-mining entry whose use is `notAllowed` or `constrained`."),
 )
 
+
+
+class Origin(StrEnum):
+    """Whose declaration an opt-out is (the ``origin`` column of ``opt_outs``). One directive met in two places (the
+    page publisher's tdmrep.json and the image host's) is two opt-outs, one per origin."""
+
+    IMAGE_HOST = "image host"
+    PAGE_PUBLISHER = "page publisher"
+    IMAGE = "image"
+
+
+ORIGIN_DOCS: Mapping[Origin, str] = MappingProxyType({
+    Origin.IMAGE_HOST: "the host serving the image: its robots.txt and `/.well-known/tdmrep.json` applied to the "
+                       "image URL, and the headers of the image response",
+    Origin.PAGE_PUBLISHER: "the site of the page showing the image: its robots.txt and `/.well-known/tdmrep.json` "
+                           "applied to the page URL, and the page's headers and meta tags (also when the image is "
+                           "hosted elsewhere, on a CDN)",
+    Origin.IMAGE: "the image itself: the training-and-mining assertions of its C2PA manifest, wherever it is found",
+})
+
 KINDS_BY_NAME: Mapping[str, SignalKind] = MappingProxyType({k.name: k for k in KINDS})
 OPT_OUT_KINDS_BY_NAME: Mapping[str, OptOutKind] = MappingProxyType({k.name: k for k in OPT_OUT_KINDS})
 
@@ -218,3 +238,5 @@ def _check(kinds: tuple[SignalKind, ...], opt_outs: tuple[OptOutKind, ...]) -> N
 
 
 _check(KINDS, OPT_OUT_KINDS)  # at import: a malformed registry never runs
+if set(ORIGIN_DOCS) != set(Origin):  # pragma: no cover - a registry edit that forgot one
+    raise ValueError("every opt-out origin needs its entry in ORIGIN_DOCS")

@@ -123,6 +123,11 @@ def test_signal_kinds_hosts_and_opt_outs(written, raw, store):
     check(se["every_sighting_blocked"], sum(all(v) for v in by_image.values()), len(by_image))
     check(se["some_sighting_blocked"], sum(any(v) for v in by_image.values()), len(by_image))
     assert data["opt_outs"]["table"], "the demo web serves robots.txt rules and noimageindex"
+    origins: dict[tuple[str, str, str], set[str]] = {}
+    for kind, value, agent, origin in store.query("SELECT kind, value, applies_to, origin FROM opt_outs"):
+        origins.setdefault((kind, value, agent), set()).add(origin)
+    for row in data["opt_outs"]["table"]:  # whose declarations they were
+        assert row["origins"] == sorted(origins[(row["kind"], row["value"], row["applies_to"])])
 
 
 def test_sweep_and_crawls_sections(written, store):

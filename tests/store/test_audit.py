@@ -91,13 +91,19 @@ def test_opt_outs_come_from_every_source(audited, small_web):
         kinds = {r[0] for r in store.query("SELECT DISTINCT kind FROM opt_outs")}
         tdm_hosts = {r[0] for r in store.query(
             "SELECT DISTINCT s.image_host FROM opt_outs o JOIN sightings s USING (sighting_id) "
-            "WHERE o.kind = 'tdm_reservation' AND o.evidence LIKE '%tdmrep.json%'")}
+            "WHERE o.kind = 'tdm_reservation' AND o.evidence LIKE '%tdmrep.json%' AND o.origin = 'image host'")}
+        publishers = set(store.query(
+            "SELECT DISTINCT s.page_host, s.image_host FROM opt_outs o JOIN sightings s USING (sighting_id) "
+            "WHERE o.kind = 'tdm_reservation' AND o.evidence LIKE '%tdmrep.json%' AND o.origin = 'page publisher'"))
     # every crawled host's robots.txt and tdmrep.json were fetched and kept: 200 where published, 404 elsewhere
     for host in reserving & {k.split()[0] for k in policies}:
         assert policies[f"{host} tdmrep.json"] == 200
     assert 404 in policies.values()
     assert {"robots_txt", "tdm_reservation"} <= kinds
     assert tdm_hosts and tdm_hosts <= reserving
+    # a publisher's tdmrep.json covers the images its pages show, those on hosts that reserve nothing too
+    assert publishers and {page for page, _ in publishers} <= reserving
+    assert {image for _, image in publishers} - reserving
 
 
 def test_audit_is_idempotent(audited):

@@ -27,7 +27,7 @@ from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefil
 from audit.store.db import Store
 
 KEYS = {
-    "opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "evidence"),
+    "opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "origin", "evidence"),
     "clusters": ("sha256", "cluster_id", "size"),
     "attributions": ("sha256", "country", "score", "tier", "runner_up", "runner_up_score", "kinds", "propagated",
                      "direct_country", "direct_score", "direct_tier", "explanation"),
@@ -76,7 +76,7 @@ def test_signal_ids_are_unique(store_path):
     with Store.open(store_path, read_only=True) as store:
         total, distinct = store.query("SELECT count(*), count(DISTINCT signal_id) FROM signals")[0]
         keys, distinct_keys = store.query(
-            "SELECT count(*), count(DISTINCT (sighting_id, kind, value, applies_to)) FROM opt_outs")[0]
+            "SELECT count(*), count(DISTINCT (sighting_id, kind, value, applies_to, origin)) FROM opt_outs")[0]
     assert total == distinct > 0
     assert keys == distinct_keys > 0
 
@@ -104,6 +104,23 @@ def test_old_derived_tables_are_rebuilt(store_path, fast_tables, tmp_path):
                                   "AND constraint_type = 'PRIMARY KEY'")[0][0]
         assert constraints == 0
         assert _tables(store) == fast_tables
+
+
+def test_opt_outs_without_origin_are_rebuilt(store_path, fast_tables, tmp_path):
+    """A store audited before opt-outs had an origin (old columns and primary key) is audited into the current
+    table: the same directive from the page's publisher and from the image's host no longer collides."""
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store_path, copy)
+    with Store.open(copy) as store:
+        store.con.execute("DROP TABLE opt_outs")
+        store.con.execute("CREATE TABLE opt_outs (sighting_id VARCHAR NOT NULL, sha256 VARCHAR, kind VARCHAR NOT NULL, "
+                          "value VARCHAR NOT NULL, applies_to VARCHAR NOT NULL, evidence VARCHAR, "
+                          "PRIMARY KEY (sighting_id, kind, value, applies_to))")
+    with Store.open(copy) as store:  # an older store opened by this version gains the column, then is audited
+        run_audit(store, workers=1)
+        assert _tables(store) == fast_tables
+        assert {r[0] for r in store.query("SELECT DISTINCT origin FROM opt_outs")} <= {"image host", "page publisher",
+                                                                                      "image"}
 
 
 def test_workers_must_be_positive(store_path, tmp_path):

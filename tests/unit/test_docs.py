@@ -11,11 +11,12 @@ from audit.docs import (
     families_markdown,
     kinds_markdown,
     opt_out_kinds_markdown,
+    opt_out_origins_markdown,
     schema_markdown,
     settings_markdown,
 )
 from audit.settings import SETTINGS
-from audit.signals.kinds import KINDS, OPT_OUT_KINDS, Family
+from audit.signals.kinds import KINDS, OPT_OUT_KINDS, ORIGIN_DOCS, Family, Origin
 from conftest import ROOT
 
 
@@ -48,6 +49,10 @@ def test_signal_kinds_doc_is_current_and_documents_every_kind():
         assert row.count(" | ") == 5 and k.doc in row and str(k.says) in row and str(k.family) in row
     for o in OPT_OUT_KINDS:
         assert f"| `{o.name}` | {o.doc} |" in opt_outs
+    origins = _between(text, "opt-out-origins")
+    assert origins.strip() == opt_out_origins_markdown().strip()
+    for origin in Origin:
+        assert f"| `{origin.value}` | {ORIGIN_DOCS[origin]} |" in origins
     families = _between((ROOT / "docs/attribution.md").read_text(), "families")
     assert families.strip() == families_markdown().strip()
     for f in Family:

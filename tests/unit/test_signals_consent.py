@@ -102,6 +102,10 @@ def test_tdmrep_json() -> None:
     assert tdmrep_opt_outs("{not json", "https://x.example/") == []
     assert tdmrep_opt_outs('{"location": "*"}', "https://x.example/") == []
     assert tdmrep_opt_outs("[1, null, {}]", "https://x.example/") == []
+    assert out[0].evidence.startswith('tdmrep.json location "/images/*.jpg$"')
+    named = tdmrep_opt_outs(rules, "https://x.example/images/2024/a.jpg", "https://x.example/.well-known/tdmrep.json")
+    assert [o.evidence for o in named] == [o.evidence.replace("tdmrep.json", "https://x.example/.well-known/tdmrep.json",
+                                                              1) for o in out]  # the evidence names the file
 
 
 def test_test_web_robots_and_headers(tmp_path) -> None:

@@ -260,10 +260,14 @@ def evidence_sample(store: Store, cc: str, sample_size: int, truth: bool) -> lis
 def opt_outs(store: Store, cc: str) -> dict[str, Any]:
     """Opt-out and consent signals met, and how many collected images a search engine honouring them would not
     have indexed (every sighting blocked), or that were collected despite an AI/TDM reservation."""
-    table = [{"kind": k, "value": v, "applies_to": a, "sightings": int(s), "images": int(i)}
-             for k, v, a, s, i in store.query("""
-        SELECT kind, value, applies_to, count(DISTINCT sighting_id), count(DISTINCT sha256) FROM opt_outs
-        WHERE kind <> 'tdm_policy' GROUP BY ALL ORDER BY 4 DESC, 1, 2, 3""")]
+    # whose declarations they were (page publisher, image host, image); a store audited before opt-outs had an
+    # origin, opened read-only, has none to show
+    origins = ("list_sort(list(DISTINCT origin) FILTER (WHERE origin IS NOT NULL))"
+               if "origin" in store.columns.get("opt_outs", ()) else "[]::VARCHAR[]")
+    table = [{"kind": k, "value": v, "applies_to": a, "sightings": int(s), "images": int(i), "origins": list(o or [])}
+             for k, v, a, s, i, o in store.query(f"""
+        SELECT kind, value, applies_to, count(DISTINCT sighting_id), count(DISTINCT sha256), {origins} FROM opt_outs
+        WHERE kind <> 'tdm_policy' GROUP BY kind, value, applies_to ORDER BY 4 DESC, 1, 2, 3""")]
     out: dict[str, Any] = {"table": table}
     for name, cond in (("search_engine", SEARCH_BLOCK_SQL), ("ai_reservation", AI_BLOCK_SQL)):
         groups: dict[str, Any] = {}

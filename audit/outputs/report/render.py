@@ -225,9 +225,10 @@ def _sample(d: dict[str, Any]) -> str:
 def _opt_outs(d: dict[str, Any]) -> str:
     o = d["opt_outs"]
     cc = esc(d["country"])
-    parts = [table(["kind", "value", "applies to", "sightings", "images"],
-                   [[esc(r["kind"]), esc(r["value"]), esc(r["applies_to"]), f'{r["sightings"]:,}', f'{r["images"]:,}']
-                    for r in o["table"]], numeric={3, 4}, tid="optouts-table")]
+    parts = [table(["kind", "value", "applies to", "declared by", "sightings", "images"],
+                   [[esc(r["kind"]), esc(r["value"]), esc(r["applies_to"]), esc(", ".join(r.get("origins") or [])),
+                     f'{r["sightings"]:,}', f'{r["images"]:,}'] for r in o["table"]], numeric={4, 5},
+                   tid="optouts-table")]
     se, ai = o["search_engine"], o["ai_reservation"]
     parts.append(f'<p class="key" id="search-engine-key">"Just like any other search engine"? A search engine '
                  f'honouring Googlebot-Image rules in robots.txt and noindex / noimageindex / none directives would '
