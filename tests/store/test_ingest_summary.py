@@ -3,38 +3,23 @@ tied to no page (an archive's image responses that no archived page references).
 
 from __future__ import annotations
 
-import io
-
-from PIL import Image
-from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+from warcs import png, write_response
 
 from audit.ingest.run import ingest
 from audit.outputs.summary import store_summary
 from audit.store.db import Store
 
 
-def _png(color: tuple[int, int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), color).save(out, "PNG")
-    return out.getvalue()
-
-
-def _response(writer: WARCWriter, url: str, ctype: str, body: bytes) -> None:
-    http = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
-    writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http,
-                                                  warc_headers_dict={"WARC-Date": "2021-05-01T10:00:00Z"}))
-
-
 def test_images_no_page_references_are_counted_and_named(tmp_path):
     warc = tmp_path / "site.warc.gz"
     with warc.open("wb") as fh:
         w = WARCWriter(fh, gzip=True)
-        _response(w, "http://example.org/", "text/html", b'<html><body><img src="/shown.png"></body></html>')
-        _response(w, "http://example.org/shown.png", "image/png", _png((200, 10, 10)))
+        write_response(w, "http://example.org/", "text/html", b'<html><body><img src="/shown.png"></body></html>')
+        write_response(w, "http://example.org/shown.png", "image/png", png((200, 10, 10)))
         # captured (the crawler found them elsewhere: a sitemap, a feed), referenced by no archived page
-        _response(w, "http://example.org/orphan-1.png", "image/png", _png((10, 200, 10)))
-        _response(w, "http://example.org/orphan-2.png", "image/png", _png((10, 10, 200)))
+        write_response(w, "http://example.org/orphan-1.png", "image/png", png((10, 200, 10)))
+        write_response(w, "http://example.org/orphan-2.png", "image/png", png((10, 10, 200)))
     with Store.open(tmp_path / "s.duckdb") as store:
         result = ingest(store, [warc], workers=1)
         summary = store_summary(store, result.crawl_id)

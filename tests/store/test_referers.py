@@ -3,12 +3,9 @@ reference them (a CSS background from a stylesheet, an image inserted by script)
 
 from __future__ import annotations
 
-import io
-
-from PIL import Image
 from warcio.archiveiterator import ArchiveIterator
-from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+from warcs import png, write_response
 
 from audit.ingest.run import ingest
 from audit.outputs.summary import store_summary
@@ -37,31 +34,17 @@ def test_a_real_crawl_s_referers_link_its_images_to_their_pages(corpora, tmp_pat
     assert summary["images_without_page"] == 0  # the homepage logo, requested by the homepage, was tied to none
 
 
-def _png(color: tuple[int, int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), color).save(out, "PNG")
-    return out.getvalue()
-
-
-def _write(w: WARCWriter, url: str, ctype: str, body: bytes, referer: str | None = None) -> None:
-    headers = [("Host", "example.org")] + ([("Referer", referer)] if referer else [])
-    request = StatusAndHeaders("GET / HTTP/1.1", headers, is_http_request=True)
-    w.write_record(w.create_warc_record(url, "request", http_headers=request))
-    http = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
-    w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
-
-
 def test_referers_link_only_to_archived_pages_and_never_twice(tmp_path):
     warc = tmp_path / "site.warc.gz"
     page = "http://example.org/team"
     with warc.open("wb") as fh:
         w = WARCWriter(fh, gzip=True)
-        _write(w, page, "text/html", b'<html><head><link rel="stylesheet" href="/site.css"></head>'
+        write_response(w, page, "text/html", b'<html><head><link rel="stylesheet" href="/site.css"></head>'
                                      b'<body><img src="/logo.png"><div class="hero"></div></body></html>')
-        _write(w, "http://example.org/site.css", "text/css", b".hero{background:url(/hero.png)}", referer=page)
-        _write(w, "http://example.org/logo.png", "image/png", _png((1, 2, 3)), referer=page)  # also in the HTML
-        _write(w, "http://example.org/hero.png", "image/png", _png((200, 2, 3)), referer=page)  # only the CSS
-        _write(w, "http://example.org/ad.png", "image/png", _png((2, 200, 3)),
+        write_response(w, "http://example.org/site.css", "text/css", b".hero{background:url(/hero.png)}", referer=page)
+        write_response(w, "http://example.org/logo.png", "image/png", png((1, 2, 3)), referer=page)  # also in the HTML
+        write_response(w, "http://example.org/hero.png", "image/png", png((200, 2, 3)), referer=page)  # only the CSS
+        write_response(w, "http://example.org/ad.png", "image/png", png((2, 200, 3)),
                referer="http://elsewhere.example/")  # a page that is not in the archive
     with Store.open(tmp_path / "s.duckdb") as store:
         result = ingest(store, [warc], workers=1)

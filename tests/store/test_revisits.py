@@ -4,17 +4,15 @@ recorded at its own URI and date; revisits with no original counted and named.""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from warcio.archiveiterator import ArchiveIterator
-from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+from warcs import png, write_response, write_revisit
 
 from audit.ingest.run import ingest
 from audit.store.db import Store
@@ -31,12 +29,6 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def _revisits(path: Path) -> int:
     with path.open("rb") as fh:
         return sum(1 for record in ArchiveIterator(fh) if record.rec_type == "revisit")
-
-
-def _png(color: tuple[int, int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), color).save(out, "PNG")
-    return out.getvalue()
 
 
 def _utc(value: object) -> dt.datetime:
@@ -85,40 +77,27 @@ def test_revisit_file_alone_reports_its_revisits_unresolved(corpora, tmp_path):
             assert all(e.startswith(f"{warc}: offset ") for e in named), named
 
 
-def _response(writer: WARCWriter, url: str, date: str, ctype: str, body: bytes):  # type: ignore[no-untyped-def]
-    http = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
-    record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http,
-                                       warc_headers_dict={"WARC-Date": date})
-    writer.write_record(record)
-    return record
-
-
-def _revisit(writer: WARCWriter, url: str, date: str, digest: str, refers_uri: str, refers_date: str) -> None:
-    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-    writer.write_record(writer.create_revisit_record(url, digest, refers_uri, refers_date, http_headers=http,
-                                                     warc_headers_dict={"WARC-Date": date}))
-
-
 def test_generated_revisits_within_and_across_files(tmp_path):
     page = b'<html><body><img src="/photo.png" alt="staff"></body></html>'
-    photo, late = _png((200, 10, 10)), _png((10, 10, 200))
+    photo, late = png((200, 10, 10)), png((10, 10, 200))
     first, second = tmp_path / "a.warc.gz", tmp_path / "b.warc.gz"
     with first.open("wb") as fh:
         w = WARCWriter(fh, gzip=True)
-        p = _response(w, "http://a.example/", "2020-01-01T00:00:00Z", "text/html", page)
-        i = _response(w, "http://a.example/photo.png", "2020-01-01T00:00:01Z", "image/png", photo)
+        p = write_response(w, "http://a.example/", "text/html", page, date="2020-01-01T00:00:00Z")
+        i = write_response(w, "http://a.example/photo.png", "image/png", photo, date="2020-01-01T00:00:01Z")
         # same payload digest, later date: the page and the image captured again
-        _revisit(w, "http://a.example/", "2021-06-01T00:00:00Z", p.rec_headers.get_header("WARC-Payload-Digest"),
-                 "http://a.example/", "2020-01-01T00:00:00Z")
-        _revisit(w, "http://mirror.example/staff.png", "2021-06-01T00:00:02Z",
-                 i.rec_headers.get_header("WARC-Payload-Digest"), "http://a.example/photo.png",
-                 "2020-01-01T00:00:01Z")
+        write_revisit(w, "http://a.example/", "2021-06-01T00:00:00Z", p.rec_headers.get_header("WARC-Payload-Digest"),
+                      "http://a.example/", "2020-01-01T00:00:00Z")
+        write_revisit(w, "http://mirror.example/staff.png", "2021-06-01T00:00:02Z",
+                      i.rec_headers.get_header("WARC-Payload-Digest"), "http://a.example/photo.png",
+                      "2020-01-01T00:00:01Z")
         # the original of this one is in the second file
         with second.open("wb") as other:
             w2 = WARCWriter(other, gzip=True)
-            o = _response(w2, "http://b.example/late.png", "2019-05-05T00:00:00Z", "image/png", late)
-        _revisit(w, "http://a.example/late-again.png", "2022-02-02T00:00:00Z",
-                 o.rec_headers.get_header("WARC-Payload-Digest"), "http://b.example/late.png", "2019-05-05T00:00:00Z")
+            o = write_response(w2, "http://b.example/late.png", "image/png", late, date="2019-05-05T00:00:00Z")
+        write_revisit(w, "http://a.example/late-again.png", "2022-02-02T00:00:00Z",
+                      o.rec_headers.get_header("WARC-Payload-Digest"), "http://b.example/late.png",
+                      "2019-05-05T00:00:00Z")
     with Store.open(tmp_path / "s.duckdb") as store:
         result = ingest(store, [first, second], workers=1)
         assert result.errors == []
@@ -145,9 +124,9 @@ def test_revisit_of_a_page_at_another_url_has_its_own_sightings(tmp_path, gzip):
     warc = tmp_path / ("p.warc.gz" if gzip else "p.warc")
     with warc.open("wb") as fh:
         w = WARCWriter(fh, gzip=gzip)
-        p = _response(w, "http://a.example/dir/", "2020-01-01T00:00:00Z", "text/html", page)
-        _revisit(w, "http://copy.example/x/", "2023-03-03T00:00:00Z", p.rec_headers.get_header("WARC-Payload-Digest"),
-                 "http://a.example/dir/", "2020-01-01T00:00:00Z")
+        p = write_response(w, "http://a.example/dir/", "text/html", page, date="2020-01-01T00:00:00Z")
+        write_revisit(w, "http://copy.example/x/", "2023-03-03T00:00:00Z",
+                      p.rec_headers.get_header("WARC-Payload-Digest"), "http://a.example/dir/", "2020-01-01T00:00:00Z")
     with Store.open(tmp_path / "s.duckdb") as store:
         result = ingest(store, [warc], workers=1)
         assert (result.revisits_resolved, result.revisits_unresolved) == (1, 0)
