@@ -37,6 +37,7 @@ from PIL import Image  # noqa: E402
 
 from audit.schema import TABLES  # noqa: E402
 from audit.store.db import Store  # noqa: E402
+from audit.testbed.stores import craft_store  # noqa: E402
 
 
 def run(args: list[str | Path], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -69,16 +70,6 @@ def make_store(work: Path) -> tuple[Path, Path]:
         if r["status"]:
             raise SystemExit(f"could not build the base store: {r['said']}")
     return db, photos / "p0.jpg"
-
-
-def craft(src: Path | None, dst: Path, *sql: str) -> Path:
-    if src is not None:
-        shutil.copy(src, dst)
-    con = duckdb.connect(str(dst))
-    for statement in sql:
-        con.execute(statement)
-    con.close()
-    return dst
 
 
 def leaky_sql(secret: Path) -> tuple[str, ...]:
@@ -131,7 +122,7 @@ def main() -> None:
         marker = f"PROVAUDIT-SECRET-{uuid.uuid4().hex}"
         secret = work / "passwd"
         secret.write_text(f"root:x:0:0:{marker}:/root:/bin/bash\n")
-        leaky = craft(db, work / "leaky.duckdb", *leaky_sql(secret))
+        leaky = craft_store(db, work / "leaky.duckdb", *leaky_sql(secret))
 
         def attack(name: str, argv: list[str | Path], out: Path, expect: str,
                    env: dict[str, str] | None = None) -> None:
@@ -159,7 +150,7 @@ def main() -> None:
                 "ingest": ["ingest", photo, "--db", target],
             }[command]
             attack(f"sightings a view over read_text(local file): {command}", argv, out, "sightings is a view")
-        macro = craft(db, work / "macro.duckdb", "CREATE MACRO coalesce(a, b) AS 'pwned'")
+        macro = craft_store(db, work / "macro.duckdb", "CREATE MACRO coalesce(a, b) AS 'pwned'")
         attack("store macro shadowing coalesce(): report", ["report", "--db", macro, "--country", "FR", "--out",
                                                             work / "m.html"], work / "none", "macro")
         lite = work / "lite.duckdb"
@@ -181,7 +172,7 @@ def main() -> None:
         empty.write_bytes(b"")
         attack("empty file as a store: evaluate", ["evaluate", "--db", empty], work / "none", "an empty file")
         for table in ("sightings", "attributions"):
-            missing = craft(db, work / f"no-{table}.duckdb", f"DROP TABLE {table}")
+            missing = craft_store(db, work / f"no-{table}.duckdb", f"DROP TABLE {table}")
             attack(f"store missing {table}: report", ["report", "--db", missing, "--country", "FR", "--out",
                    work / "x.html"], work / "none", table)
         target = work / "merge-target.duckdb"

@@ -26,6 +26,7 @@ from audit.schema import TABLES
 from audit.store.db import Store
 from audit.store.export import export_store, import_export
 from audit.store.merge import merge_stores
+from audit.testbed.stores import craft_store
 from conftest import ROOT, provaudit
 
 
@@ -42,17 +43,6 @@ def _refused(proc: subprocess.CompletedProcess[str], *words: str) -> str:
     for word in words:
         assert word in said, (word, said)
     return said
-
-
-def _craft(src: Path | None, dst: Path, *sql: str) -> Path:
-    """A copy of the store ``src`` (or a new DuckDB file) changed by ``sql``, run by DuckDB as an attacker would."""
-    if src is not None:
-        shutil.copy(src, dst)
-    con = duckdb.connect(str(dst))
-    for statement in sql:
-        con.execute(statement)
-    con.close()
-    return dst
 
 
 def _all_text(root: Path) -> bytes:
@@ -87,7 +77,7 @@ def _leaky_sql(secret_path: Path) -> tuple[str, ...]:
 @pytest.fixture(scope="module")
 def leaky_store(audited_store, secret, tmp_path_factory) -> Path:
     path, _ = secret
-    return _craft(audited_store, tmp_path_factory.mktemp("leaky") / "store.duckdb", *_leaky_sql(path))
+    return craft_store(audited_store, tmp_path_factory.mktemp("leaky") / "store.duckdb", *_leaky_sql(path))
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +169,7 @@ def _computed_country() -> tuple[str, ...]:
      ("signal_countries is not provaudit's definition",)),
 ])
 def test_a_store_with_macros_types_or_computed_columns_is_refused(payload, words, audited_store, tmp_path):
-    db = _craft(audited_store, tmp_path / "store.duckdb", *payload)
+    db = craft_store(audited_store, tmp_path / "store.duckdb", *payload)
     _refused(_run("evaluate", "--db", db), "refused", *words)
     _refused(_run("report", "--db", db, "--country", "FR", "--out", tmp_path / "r.html"), "refused")
     assert not (tmp_path / "r.html").exists()
@@ -188,7 +178,7 @@ def test_a_store_with_macros_types_or_computed_columns_is_refused(payload, words
 
 
 def test_a_writable_open_puts_back_provaudit_s_view(audited_store, tmp_path):
-    db = _craft(audited_store, tmp_path / "store.duckdb",
+    db = craft_store(audited_store, tmp_path / "store.duckdb",
                 "CREATE OR REPLACE VIEW signal_countries AS SELECT 'x' AS sha256, 'FR' AS country")
     with pytest.raises(UnsafeStore, match="signal_countries"):
         Store.open(db, read_only=True)
@@ -262,7 +252,7 @@ def test_the_same_store_twice_in_one_process(audited_store):
     ("attributions", "needs it"),  # a table added by a later version: only the commands that read it fail
 ])
 def test_a_store_missing_a_table_gets_one_line(table, outcome, audited_store, photo, tmp_path):
-    db = _craft(audited_store, tmp_path / "store.duckdb", f"DROP TABLE {table}")
+    db = craft_store(audited_store, tmp_path / "store.duckdb", f"DROP TABLE {table}")
     out = tmp_path / "out"
     out.mkdir()
     commands = _commands(db, audited_store, photo, out)
@@ -286,7 +276,7 @@ def test_a_store_missing_a_table_gets_one_line(table, outcome, audited_store, ph
 
 
 def test_an_empty_duckdb_database_is_not_a_store_when_read(tmp_path, audited_store, photo):
-    db = _craft(None, tmp_path / "store.duckdb", "CREATE TABLE notes (x INTEGER)")
+    db = craft_store(None, tmp_path / "store.duckdb", "CREATE TABLE notes (x INTEGER)")
     out = tmp_path / "out"
     out.mkdir()
     commands = _commands(db, audited_store, photo, out)
@@ -295,7 +285,7 @@ def test_an_empty_duckdb_database_is_not_a_store_when_read(tmp_path, audited_sto
             continue
         _refused(_run(*commands[name]), "not a provaudit store")
     with pytest.raises(StoreIncomplete):
-        Store.open(_craft(audited_store, tmp_path / "damaged.duckdb", "DROP TABLE images"), read_only=True)
+        Store.open(craft_store(audited_store, tmp_path / "damaged.duckdb", "DROP TABLE images"), read_only=True)
 
 
 # -- merge shards ---------------------------------------------------------------------------------------------------
@@ -305,8 +295,8 @@ def test_a_hostile_merge_shard_adds_nothing(audited_store, secret, tmp_path):
     path, marker = secret
     good = tmp_path / "good.duckdb"
     shutil.copy(audited_store, good)
-    leaky = _craft(audited_store, tmp_path / "leaky.duckdb", *_leaky_sql(path))
-    macro = _craft(audited_store, tmp_path / "macro.duckdb", "CREATE MACRO coalesce(a, b) AS 'pwned'")
+    leaky = craft_store(audited_store, tmp_path / "leaky.duckdb", *_leaky_sql(path))
+    macro = craft_store(audited_store, tmp_path / "macro.duckdb", "CREATE MACRO coalesce(a, b) AS 'pwned'")
     target = tmp_path / "target.duckdb"
     for shard in (leaky, macro):
         proc = _run("merge", good, shard, "--db", target)
@@ -391,7 +381,7 @@ def test_a_parquet_page_larger_than_the_import_memory_is_refused_before_it_is_re
 def test_the_audit_leaves_a_store_s_own_objects_named_like_its_temporary_tables(audited_store, tmp_path):
     """The audit's scratch tables live in DuckDB's temp catalog; a store's own table or view with the same name is
     neither dropped nor in the way."""
-    db = _craft(audited_store, tmp_path / "store.duckdb", "CREATE TABLE _attr AS SELECT 42 AS mine",
+    db = craft_store(audited_store, tmp_path / "store.duckdb", "CREATE TABLE _attr AS SELECT 42 AS mine",
                 "CREATE VIEW _clusters AS SELECT 'not yours' AS x")
     provaudit("audit", "--db", str(db))
     with Store.open(db, read_only=True) as store, Store.open(audited_store, read_only=True) as original:
