@@ -43,6 +43,17 @@ class ImageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ArchivedAt:
+    """Where an archive holds one capture: its file (as named to the ingest) and the record's file offset (gzip: of
+    its member); for a WARC revisit record, ``revisit_of`` says where the content it repeats was read
+    (``"<file>: offset <n>"``)."""
+
+    archive: str
+    offset: int
+    revisit_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PageItem:
     """One HTML page fetched (or read from an archive)."""
 
@@ -55,6 +66,7 @@ class PageItem:
     headers: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
     facts: dict[str, Any] | None = None  # audit.decode.pagefacts.page_facts() of the HTML
+    archived_at: ArchivedAt | None = None  # the archive record it was read from (ingests only)
 
 
 POLICY_PATHS = {"/robots.txt": "robots.txt", "/.well-known/tdmrep.json": "tdmrep.json"}
@@ -101,3 +113,4 @@ class ImageFetch:
     record: ImageRecord | None = None
     error: str | None = None
     body: bytes | None = field(default=None, repr=False, compare=False)  # in transit only, never stored
+    archived_at: ArchivedAt | None = None  # the archive record it was read from (ingests only)

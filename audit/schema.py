@@ -124,6 +124,33 @@ TABLES: tuple[Table, ...] = (
         ("crawl_id", "url"),
     ),
     Table(
+        "captures",
+        "One row per capture of a page or an image: `pages` and `fetches` keep one row per URL and crawl (the first "
+        "capture), so an archive that captured a URL several times (a re-crawl, WARC revisit records) keeps each "
+        "capture here, at its own date.",
+        (
+            C("capture_id", "VARCHAR", "Stable id: a digest of crawl_id, kind, url, fetched_at, archive and "
+              "archive_offset.", False),
+            C("crawl_id", "VARCHAR", "The crawl or ingest that recorded it.", False),
+            C("kind", "VARCHAR", "`page` (a row of `pages` has its URL) or `image` (a row of `fetches` has it).",
+              False),
+            C("url", "VARCHAR", "The URL captured, as in `pages.url` or `fetches.url`.", False),
+            C("fetched_at", "TIMESTAMPTZ", "When it was captured (UTC): the response's time, or the record's "
+              "`WARC-Date`."),
+            C("status", "INTEGER", "HTTP status code; NULL when no response arrived."),
+            C("sha256", "VARCHAR", "For an image: SHA-256 of the content captured; NULL for pages and failures."),
+            C("server_ip", "VARCHAR", "IP address the response came from."),
+            C("error", "VARCHAR", "Why the capture could not be read, or NULL."),
+            C("archive", "VARCHAR", "The archive file that holds the capture (as named to `provaudit ingest`); NULL "
+              "for a live crawl (its WARC is `crawls.warc_path`)."),
+            C("archive_offset", "BIGINT", "File offset of the capture's record in `archive` (gzip: of the member it "
+              "starts in)."),
+            C("revisit_of", "VARCHAR", "For a WARC revisit record: where the content it repeats was read, "
+              "`<file>: offset <n>`; NULL for a record that holds its own content."),
+        ),
+        ("capture_id",),
+    ),
+    Table(
         "images",
         "One row per distinct image content (exact bytes), whatever URL or crawl it came from.",
         (

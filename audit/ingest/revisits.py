@@ -48,13 +48,14 @@ class Revisit:
     refers_to_uri: str | None
     refers_to_date: str | None
     digest: str | None
+    offset: int = 0  # file offset of the revisit record (gzip: of its member)
 
 
 def _clean(value: str | None) -> str | None:
     return value.strip().strip("<>").strip() if value else None
 
 
-def revisit_of(record: Any, path: Path, where: str) -> Revisit | None:
+def revisit_of(record: Any, path: Path, where: str, offset: int = 0) -> Revisit | None:
     """The :class:`Revisit` a warcio revisit record stands for (None when it names no target URI)."""
     h = record.rec_headers
     url = _clean(h.get_header("WARC-Target-URI"))
@@ -65,7 +66,7 @@ def revisit_of(record: Any, path: Path, where: str) -> Revisit | None:
                    refers_to=_clean(h.get_header("WARC-Refers-To")),
                    refers_to_uri=_clean(h.get_header("WARC-Refers-To-Target-URI")),
                    refers_to_date=_clean(h.get_header("WARC-Refers-To-Date")),
-                   digest=_clean(h.get_header("WARC-Payload-Digest")))
+                   digest=_clean(h.get_header("WARC-Payload-Digest")), offset=offset)
 
 
 @dataclass

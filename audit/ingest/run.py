@@ -37,7 +37,7 @@ from audit.inputs import (
     sha256_regular,
     walk_entries,
 )
-from audit.records import POLICY_PATHS, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
+from audit.records import POLICY_PATHS, ArchivedAt, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
 from audit.settings import DEFAULTS
 from audit.store.db import Store
 from audit.store.recorder import Recorder
@@ -170,7 +170,7 @@ def iter_archive(
         for framed in read_archive(path, limits=limits, report=log.add, max_file_bytes=max_file_bytes):
             record = framed.record
             if record.rec_type == "revisit":
-                revisit = revisit_of(record, path, framed.where)
+                revisit = revisit_of(record, path, framed.where, framed.offset)
                 if revisit is None:
                     log.add(framed.where, "revisit record without WARC-Target-URI: not read")
                 elif index.find(revisit) is None:
@@ -187,7 +187,8 @@ def iter_archive(
                 continue
             try:
                 items = list(_record_items(record, max_image_bytes=max_image_bytes,
-                                           max_page_bytes=max_page_bytes))
+                                           max_page_bytes=max_page_bytes,
+                                           archived_at=ArchivedAt(str(path), framed.offset)))
             except Exception as exc:  # content that breaks its decoders (encodings, HTML): this record only
                 log.add(framed.where, f"record unreadable ({short_reason(exc)}); the next record is read")
                 continue
@@ -237,8 +238,11 @@ def _revisit_items(revisit: Revisit, index: RevisitIndex, *, errors: list[str] |
         items: list[Item] = []
         for original in read_original(location, limits=limits, report=lambda _w, what: problems.append(what),
                                       max_file_bytes=max_file_bytes):
+            at = ArchivedAt(str(revisit.path), revisit.offset,
+                            revisit_of=f"{location.path}: offset {location.where}")
             items = list(_record_items(original, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                       as_url=revisit.url, as_date=revisit.date, as_ip=revisit.server_ip))
+                                       as_url=revisit.url, as_date=revisit.date, as_ip=revisit.server_ip,
+                                       archived_at=at))
             break
         else:
             raise ValueError(problems[0] if problems else f"no record at offset {location.where}")
@@ -274,10 +278,12 @@ def resolve_pending(index: RevisitIndex, *, errors: list[str] | None, limits: Ar
 
 
 def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_url: str | None = None,
-                  as_date: str | None = None, as_ip: str | None = None) -> Iterator[Item]:
+                  as_date: str | None = None, as_ip: str | None = None,
+                  archived_at: ArchivedAt | None = None) -> Iterator[Item]:
     """The items of one archive record (none for requests, metadata, revisits, non-image resources). ``as_url``,
     ``as_date`` (a WARC-Date) and ``as_ip`` give the capture another URI, date and address than the record's own
-    (a revisit's, whose content this record holds)."""
+    (a revisit's, whose content this record holds); ``archived_at`` says where the capture is (the revisit's record
+    for a revisit), and goes on its page and image fetch."""
     if record.rec_type not in ("response", "resource"):
         return
     url = as_url or record.rec_headers.get_header("WARC-Target-URI")
@@ -299,13 +305,14 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_
         except ContentEncodingError as exc:  # too large, or an unknown or broken content encoding
             why = str(exc) if payload.encodings else f"page larger than {max_page_bytes} bytes"
             yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, content_type=ctype,
-                           headers=headers, error=f"{why}, not parsed")
+                           headers=headers, error=f"{why}, not parsed", archived_at=archived_at)
             return
         text = body.decode(_charset(ctype) or "utf-8", errors="replace")
         tree = read_html(text)
         parsed = parse_page(tree, url, fetched_at=when)
         yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, lang=parsed.lang,
-                       content_type=ctype, headers=headers, facts=page_facts(tree, url), error=parsed.error)
+                       content_type=ctype, headers=headers, facts=page_facts(tree, url), error=parsed.error,
+                       archived_at=archived_at)
         yield from parsed.image_refs
         return
     policy = POLICY_PATHS.get(urlsplit(url).path)
@@ -330,10 +337,10 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_
     except ContentEncodingError as exc:  # too large, or an unknown or broken content encoding
         why = str(exc) if payload.encodings else f"image larger than {max_image_bytes} bytes"
         yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
-                         server_ip=ip, headers=headers, error=why)
+                         server_ip=ip, headers=headers, error=why, archived_at=archived_at)
         return
     yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
-                     server_ip=ip, headers=headers, body=body)
+                     server_ip=ip, headers=headers, body=body, archived_at=archived_at)
 
 
 def _charset(ctype: str | None) -> str | None:

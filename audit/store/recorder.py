@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
-from audit.records import ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
+from audit.records import ArchivedAt, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
 from audit.settings import DEFAULTS
 from audit.store.arrow import utc
 from audit.store.db import Store, StoreBusy, StoreWriter
@@ -74,6 +74,17 @@ def sighting_id(crawl_id: str, image_url: str, page_url: str | None) -> str:
     return h.hexdigest()
 
 
+def capture_id(crawl_id: str, kind: str, url: str, fetched_at: dt.datetime | None,
+               archived_at: ArchivedAt | None) -> str:
+    """Stable identifier of one capture, so that replaying the same input finds the same row."""
+    h = hashlib.blake2b(digest_size=16)
+    where = (archived_at.archive, str(archived_at.offset)) if archived_at is not None else ("", "")
+    for part in (crawl_id, kind, url, fetched_at.isoformat() if fetched_at else "", *where):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
 def _json(value: Any) -> str | None:
     if value is None:
         return None
@@ -121,7 +132,8 @@ class Recorder:
     """
 
     RETRY_INTERVAL = 0.25  # seconds between two tries while another process holds the store
-    TABLES = ("crawls", "images", "fetches", "pages", "sightings", "host_policies")  # the order rows are written in
+    # the order rows are written in
+    TABLES = ("crawls", "images", "fetches", "pages", "captures", "sightings", "host_policies")
 
     def __init__(
         self,
@@ -226,6 +238,31 @@ class Recorder:
                 "error": page.error,
             },
         )
+        self._capture("page", page.url, page.fetched_at, status=page.status, sha256=None,
+                      server_ip=page.server_ip, error=page.error, archived_at=page.archived_at)
+
+    def _capture(self, kind: str, url: str, fetched_at: dt.datetime, *, status: int | None, sha256: str | None,
+                 server_ip: str | None, error: str | None, archived_at: ArchivedAt | None) -> None:
+        self.counts["captures"] += 1
+        if archived_at is not None and archived_at.revisit_of is not None:
+            self.counts["revisit_captures"] += 1
+        self._push(
+            "captures",
+            {
+                "capture_id": capture_id(self.crawl_id, kind, url, fetched_at, archived_at),
+                "crawl_id": self.crawl_id,
+                "kind": kind,
+                "url": url,
+                "fetched_at": utc(fetched_at),
+                "status": status,
+                "sha256": sha256,
+                "server_ip": server_ip,
+                "error": error,
+                "archive": archived_at.archive if archived_at is not None else None,
+                "archive_offset": archived_at.offset if archived_at is not None else None,
+                "revisit_of": archived_at.revisit_of if archived_at is not None else None,
+            },
+        )
 
     def add_policy(self, policy: PolicyFile) -> None:
         self.counts[policy.kind] += 1
@@ -299,6 +336,9 @@ class Recorder:
                 "error": fetch.error,
             },
         )
+        self._capture("image", fetch.url, fetch.fetched_at, status=fetch.status,
+                      sha256=rec.sha256 if rec is not None else None, server_ip=fetch.server_ip,
+                      error=fetch.error, archived_at=fetch.archived_at)
 
     # -- writing -----------------------------------------------------------------------------------------------
     def _push(self, table: str, row: dict[str, Any]) -> None:

@@ -48,6 +48,12 @@ def test_crawl_finds_everything_the_ground_truth_holds(crawled, small_web):
         assert total > 0 and with_lang == total and with_ip == total
         (finished,) = store.query("SELECT finished_at IS NOT NULL FROM crawls")[0]
         assert finished
+        # a live crawl fetches each URL once: one capture per page and per image fetch, with its date and content
+        captures = store.query("SELECT kind, url, fetched_at, sha256, archive FROM captures")
+        assert len(captures) == store.count("pages") + store.count("fetches")
+        fetched = dict(store.query("SELECT url, sha256 FROM fetches"))
+        assert {u: sha for kind, u, _, sha, _ in captures if kind == "image"} == fetched
+        assert all(when is not None and archive is None for *_, when, _, archive in captures)
 
 
 def test_warc_holds_every_response(crawled, small_web):
@@ -79,8 +85,10 @@ def test_warc_reingests_to_the_same_sightings(crawled, tmp_path):
     with Store.open(db, read_only=True) as a, Store.open(db2, read_only=True) as b:
         crawled_rows = set(a.query(query))
         ingested_rows = set(b.query(query))
-        counts = {t: b.count(t) for t in ("pages", "images", "sightings", "fetches")}
+        counts = {t: b.count(t) for t in ("pages", "images", "sightings", "fetches", "captures")}
+        captured = {r for r in b.query("SELECT kind, url, archive FROM captures")}
     assert ingested_rows == crawled_rows
+    assert {archive for _, _, archive in captured} == {str(warc)}  # each capture names the WARC it is in
     provaudit("ingest", str(warc), "--db", str(db2))  # again: idempotent
     with Store.open(db2, read_only=True) as b:
         assert {t: b.count(t) for t in counts} == counts

@@ -118,6 +118,67 @@ def test_generated_revisits_within_and_across_files(tmp_path):
         assert "http://a.example/late-again.png" not in urls and "http://mirror.example/staff.png" in urls
 
 
+def test_every_capture_of_one_url_is_kept_at_its_own_date(tmp_path):
+    """A page and an image captured, then revisited twice at the same URLs: `pages` and `fetches` keep one row per
+    URL, `captures` keeps every capture with its date, its record's offset and, for a revisit, its original."""
+    page = b'<html><body><img src="/photo.png"></body></html>'
+    warc = tmp_path / "again.warc.gz"
+    with warc.open("wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        p = write_response(w, "http://a.example/", "text/html", page, date="2020-01-01T00:00:00Z")
+        i = write_response(w, "http://a.example/photo.png", "image/png", png((1, 2, 3)), date="2020-01-01T00:00:01Z")
+        for year in (2021, 2022):
+            write_revisit(w, "http://a.example/", f"{year}-06-01T00:00:00Z",
+                          p.rec_headers.get_header("WARC-Payload-Digest"), "http://a.example/", "2020-01-01T00:00:00Z")
+            write_revisit(w, "http://a.example/photo.png", f"{year}-06-01T00:00:01Z",
+                          i.rec_headers.get_header("WARC-Payload-Digest"), "http://a.example/photo.png",
+                          "2020-01-01T00:00:01Z")
+    with warc.open("rb") as fh:
+        offsets = [it.get_record_offset() for it in [ArchiveIterator(fh)] for _ in it]
+    with Store.open(tmp_path / "s.duckdb") as store:
+        result = ingest(store, [warc], workers=1)
+        assert (result.revisits_resolved, result.revisits_unresolved) == (4, 0), result.errors
+        assert store.count("pages") == 1 and store.count("fetches") == 1
+        rows = store.query("SELECT kind, url, fetched_at, sha256, archive, archive_offset, revisit_of FROM captures "
+                           "ORDER BY kind, fetched_at")
+        assert [(k, u, _utc(t).year) for k, u, t, *_ in rows] == [
+            ("image", "http://a.example/photo.png", 2020), ("image", "http://a.example/photo.png", 2021),
+            ("image", "http://a.example/photo.png", 2022), ("page", "http://a.example/", 2020),
+            ("page", "http://a.example/", 2021), ("page", "http://a.example/", 2022)]
+        (sha,) = store.query("SELECT sha256 FROM fetches")[0]
+        assert [r[3] for r in rows[:3]] == [sha] * 3 and [r[3] for r in rows[3:]] == [None] * 3
+        assert {r[4] for r in rows} == {str(warc)}
+        assert sorted(r[5] for r in rows) == sorted(offsets)  # each capture names its own record
+        originals = {r[0]: f"{warc}: offset {r[5]}" for r in rows if _utc(r[2]).year == 2020}
+        assert [r[6] for r in rows] == [None, originals["image"], originals["image"],
+                                        None, originals["page"], originals["page"]]
+        again = ingest(store, [warc], workers=1)  # replaying the same archive adds no capture
+        assert again.errors == [] and store.count("captures") == 6
+
+
+def test_real_archive_keeps_each_capture(corpora, tmp_path):
+    """pywb's iana.warc.gz revisits many URLs it captured before: each revisit of an image is a capture of its own,
+    at the revisit's URI and date (revisits of scripts and stylesheets give no image or page capture)."""
+    warc = corpora / PYWB / "iana.warc.gz"
+    with warc.open("rb") as fh:
+        revisits = {(r.rec_headers.get_header("WARC-Target-URI"), r.rec_headers.get_header("WARC-Date"))
+                    for r in ArchiveIterator(fh) if r.rec_type == "revisit"}
+    with warc.open("rb") as fh:
+        svg = sum(1 for r in ArchiveIterator(fh) if r.rec_type == "revisit"
+                  and (r.http_headers.get_header("Content-Type") or "").startswith("image/"))
+    with Store.open(tmp_path / "s.duckdb") as store:
+        result = ingest(store, [warc], workers=1)
+        rows = store.query("SELECT url, fetched_at FROM captures WHERE revisit_of IS NOT NULL")
+        captured = {(url, _utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")) for url, when in rows}
+        assert len(rows) == len(captured) >= svg > 0
+        assert captured <= revisits
+        assert len(rows) <= result.revisits_resolved
+        # every page and image URL has its captures, and a URL captured several times has one row per capture
+        distinct = store.query("SELECT count(DISTINCT (kind, url)) FROM captures")[0][0]
+        assert distinct == store.count("pages") + store.count("fetches")
+        assert store.count("captures") > distinct
+
+
 @pytest.mark.parametrize("gzip", [True, False])
 def test_revisit_of_a_page_at_another_url_has_its_own_sightings(tmp_path, gzip):
     page = b'<html><body><img src="photo.png"></body></html>'

@@ -212,7 +212,8 @@ def test_a_store_held_at_the_end_keeps_the_rows_in_the_spool_for_the_next_writer
             assert not rec.finish({"finish_reason": "finished"})
             assert time.monotonic() - started >= 0.5
         assert f"held by process {holder.pid}" in caplog.text and str(writer.spool.dir) in caplog.text
-        assert rec.buffered == 0 and writer.spool.rows() == 1 + 1 + 6 + 6 + 6 + 1 + 1  # crawls twice, the rest
+        # crawls twice, the rest, and a capture per page and image fetch
+        assert rec.buffered == 0 and writer.spool.rows() == 1 + 1 + 6 + 6 + 6 + 1 + 1 + 7
     with Store.open(db) as store:  # the next writer adds the spool first
         assert store.count("sightings") == 6
     assert not writer.spool.dir.exists()
