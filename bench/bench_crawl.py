@@ -4,6 +4,11 @@ memory and the share of time the reactor was blocked.
 
     python bench/bench_crawl.py --photos 2000            # ~5,000 sightings
     python bench/bench_crawl.py --photos 38000 --dir /var/tmp/web38k   # ~100,000 sightings (the issue's size)
+    python bench/bench_crawl.py --against 90407fc --repeat 3   # this tree's crawl against an earlier revision's
+
+``--against REV`` also crawls the same test web with the project as it was at git revision REV (extracted with
+``git archive`` into a temporary folder, run with this environment's packages), alternating which goes first, and
+prints the ratio of this tree's images/s to REV's for each run and their median.
 
 The test web has ~2.64 sightings per photo; 38,000 photos give ~100,000 sightings, ~60,000 image URLs and ~5.4 GB of
 images (built in ~15 minutes on two cores; ``--dir`` keeps it for the next run). Peak RSS is sampled every 0.2 s
@@ -64,15 +69,15 @@ BASELINE = ("from crawl_baseline import BaselineSpider as SPIDER\n"
             "settings.set('DOWNLOADER_MIDDLEWARES', {'audit.crawl.proxy.ProxyMiddleware': 740}, priority='cmdline')")
 
 
-def run(kind: str, setup: str, settings: dict[str, str], web, server) -> dict:
-    code = RUN.format(root=str(ROOT), bench=str(ROOT / "bench"), settings=settings, setup=setup,
+def run(kind: str, setup: str, settings: dict[str, str], web, server, root: Path = ROOT) -> dict:
+    code = RUN.format(root=str(root), bench=str(ROOT / "bench"), settings=settings, setup=setup,
                       start=" ".join(web.start_urls), allowed=" ".join(web.allowed_domains))
-    if kind == "ours":
+    if kind != "baseline":
         code = code.replace("start_urls=" + repr(" ".join(web.start_urls)), "start_urls=" + repr(web.start_urls))
         code = code.replace("allowed_domains=" + repr(" ".join(web.allowed_domains)),
                             "allowed_domains=" + repr(web.allowed_domains))
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err, text=True, cwd=ROOT)
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err, text=True, cwd=root)
         sampled, maxrss_kb = wait_sampling_rss(proc)
         out.seek(0)
         err.seek(0)
@@ -111,8 +116,11 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, help="where to build/cache the test web (default: a temp dir)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--repeat", type=int, default=1, help="run the pair of crawls this many times")
+    ap.add_argument("--against", metavar="REV", help="also crawl with the project at this git revision")
+    ap.add_argument("--no-scrapy", action="store_true", help="skip the ImagesPipeline baseline")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-crawl-"))
+    before = checkout(args.against, work / "before") if args.against else None
     t0 = time.perf_counter()
     web = build_web(args.dir or work / "web", photos=args.photos, seed=args.seed)
     print(f"test web: {args.photos} photos, {web.image_urls:,} image URLs, {web.sightings:,} sightings "
@@ -123,18 +131,38 @@ def main() -> None:
             common = dict(CONCURRENCY, AUDIT_PROXY=server.proxy_url)
             for i in range(args.repeat):
                 out = work / f"run{i}"
-                results = {"baseline": run("baseline", BASELINE, dict(common, IMAGES_STORE=str(out / "images")),
-                                           web, server)}
-                shutil.rmtree(out, ignore_errors=True)
-                results["ours"] = run("ours", OURS, dict(common, AUDIT_DB=str(out / "bench.duckdb")), web, server)
-                shutil.rmtree(out, ignore_errors=True)
+                results: dict[str, dict] = {}
+                if not args.no_scrapy:
+                    results["baseline"] = run("baseline", BASELINE, dict(common, IMAGES_STORE=str(out / "images")),
+                                              web, server)
+                    shutil.rmtree(out, ignore_errors=True)
+                order = ["ours", "before"] if i % 2 == 0 else ["before", "ours"]
+                for name in order:
+                    if name == "before" and before is None:
+                        continue
+                    results[name] = run(name, OURS, dict(common, AUDIT_DB=str(out / "bench.duckdb")), web, server,
+                                        root=before if name == "before" else ROOT)
+                    shutil.rmtree(out, ignore_errors=True)
                 report(results, web.image_urls)
                 runs.append(results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if before is not None:
+        ratios = sorted(r["ratio"]["ours_vs_before"] for r in runs)
+        print(f"median ratio this tree / {args.against} (images/s) over {len(ratios)} runs: "
+              f"{ratios[len(ratios) // 2]:.3f}x", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"photos": args.photos, "sightings": web.sightings,
+        args.json.write_text(json.dumps({"photos": args.photos, "sightings": web.sightings, "against": args.against,
                                          "image_urls": web.image_urls, "runs": runs}, indent=2))
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The project's files at git revision ``rev``, extracted into ``into`` (``git archive``: no worktree left)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def report(results: dict[str, dict], image_urls: int) -> None:
@@ -143,9 +171,15 @@ def report(results: dict[str, dict], image_urls: int) -> None:
         print(f"{name:9s} {r['seconds']:7.1f} s  {r['images_per_s']:7.1f} images/s  peak RSS {r['peak_rss_mb']:6.0f} MB"
               f" (sampled {r['peak_rss_sampled_mb']:.0f} MB)  reactor blocked {r['blocked_fraction']:.1%}"
               f"  ({r['responses']:,} responses)", flush=True)
-    ratio = results["ours"]["images_per_s"] / results["baseline"]["images_per_s"]
-    results["ratio"] = {"images_per_s": ratio}
-    print(f"ratio ours/baseline (images/s): {ratio:.2f}x", flush=True)
+    results["ratio"] = {}
+    if "baseline" in results:
+        ratio = results["ours"]["images_per_s"] / results["baseline"]["images_per_s"]
+        results["ratio"]["images_per_s"] = ratio
+        print(f"ratio ours/baseline (images/s): {ratio:.2f}x", flush=True)
+    if "before" in results:
+        ratio = results["ours"]["images_per_s"] / results["before"]["images_per_s"]
+        results["ratio"]["ours_vs_before"] = ratio
+        print(f"ratio ours/before (images/s): {ratio:.3f}x", flush=True)
 
 if __name__ == "__main__":
     main()
