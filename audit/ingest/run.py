@@ -4,12 +4,13 @@ files (a vendor's data export), through the same items and :class:`~audit.store.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import datetime as dt
 import gzip
 import logging
 import os
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -427,12 +428,20 @@ def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = int(DE
         yield fetch
 
 
-def analysed(items: Iterator[Item], pool: AnalysisPool, window: int | None = None) -> Iterator[Item]:
+SAME_BYTES_REMEMBERED = 4096  # recent contents whose analysis `analysed` reuses for the same bytes met again
+
+
+def analysed(items: Iterator[Item], pool: AnalysisPool, window: int | None = None,
+             remember: int = SAME_BYTES_REMEMBERED) -> Iterator[Item]:
     """``items`` in order, each :class:`ImageFetch` carrying a ``body`` given its record (analysed in ``pool``,
-    bounded in time and memory) in place of the body; up to ``window`` analyses in flight."""
+    bounded in time and memory) in place of the body; up to ``window`` analyses in flight. The same bytes met again
+    within the last ``remember`` distinct contents (a WARC revisit, one image at several URLs) are not analysed
+    again: they get the record of their first analysis (counted in ``pool.stats["reused"]``)."""
     window = window or 2 * pool.size
     pending: deque[tuple[Item, Future[ImageRecord] | None]] = deque()
     in_flight = 0
+    recent: OrderedDict[bytes, Future[ImageRecord]] = OrderedDict()
+    pool.stats.setdefault("reused", 0)
 
     def pop() -> Item:
         nonlocal in_flight
@@ -443,10 +452,22 @@ def analysed(items: Iterator[Item], pool: AnalysisPool, window: int | None = Non
         assert isinstance(item, ImageFetch)
         return dataclasses.replace(item, record=pool.result(future), body=None)
 
+    def analysis(body: bytes) -> Future[ImageRecord]:
+        key = hashlib.sha256(body).digest()
+        future = recent.get(key)
+        if future is not None:
+            recent.move_to_end(key)
+            pool.stats["reused"] += 1
+            return future
+        future = recent[key] = pool.submit(body)
+        if len(recent) > remember:
+            recent.popitem(last=False)
+        return future
+
     try:
         for item in items:
             if isinstance(item, ImageFetch) and item.body is not None and item.record is None:
-                pending.append((item, pool.submit(item.body)))
+                pending.append((item, analysis(item.body)))
                 in_flight += 1
             else:
                 pending.append((item, None))

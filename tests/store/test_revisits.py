@@ -156,6 +156,32 @@ def test_every_capture_of_one_url_is_kept_at_its_own_date(tmp_path):
         assert again.errors == [] and store.count("captures") == 6
 
 
+def test_the_same_bytes_are_analysed_once(tmp_path):
+    """One photo served at three URLs and revisited twice: decoded and fingerprinted once, every capture recorded
+    with that one record."""
+    photo, other = png((9, 9, 9)), png((200, 0, 0))
+    warc = tmp_path / "same.warc.gz"
+    with warc.open("wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        first = write_response(w, "http://a.example/1.png", "image/png", photo, date="2020-01-01T00:00:00Z")
+        write_response(w, "http://a.example/2.png", "image/png", photo, date="2020-01-01T00:00:01Z")
+        write_response(w, "http://b.example/3.png", "image/png", photo, date="2020-01-01T00:00:02Z")
+        write_response(w, "http://b.example/other.png", "image/png", other, date="2020-01-01T00:00:03Z")
+        for day in (2, 3):
+            write_revisit(w, "http://a.example/1.png", f"2020-01-0{day}T00:00:00Z",
+                          first.rec_headers.get_header("WARC-Payload-Digest"), "http://a.example/1.png",
+                          "2020-01-01T00:00:00Z")
+    with Store.open(tmp_path / "s.duckdb") as store:
+        result = ingest(store, [warc], workers=1)
+        assert result.errors == [] and result.revisits_resolved == 2
+        assert (result.analysis["analysed"], result.analysis["reused"]) == (2, 4)
+        assert store.count("images") == 2 and store.count("captures") == 6
+        (shas,) = store.query("SELECT count(DISTINCT sha256), count(*) FROM captures WHERE url LIKE '%/1.png' "
+                              "OR url LIKE '%/2.png' OR url LIKE '%/3.png'")
+        assert shas == (1, 5)
+        assert store.query("SELECT count(*) FROM images WHERE phash IS NOT NULL")[0][0] == 2
+
+
 def test_real_archive_keeps_each_capture(corpora, tmp_path):
     """pywb's iana.warc.gz revisits many URLs it captured before: each revisit of an image is a capture of its own,
     at the revisit's URI and date (revisits of scripts and stylesheets give no image or page capture)."""
