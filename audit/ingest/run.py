@@ -4,9 +4,9 @@ files (a vendor's data export), through the same items and :class:`~audit.store.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import datetime as dt
 import gzip
+import hashlib
 import logging
 import os
 import zlib
