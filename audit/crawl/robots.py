@@ -34,6 +34,7 @@ from audit import settings as audit_settings
 from audit.crawl.events import policy_failed
 from audit.crawl.failures import describe_failure
 from audit.records import POLICY_PATHS, PolicyFile
+from audit.signals.consent import deciding_rule
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,16 @@ class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
             self._stats.inc_value("robotstxt/forbidden")
             raise IgnoreRequest(f"Forbidden by robots.txt: it is unreachable ({rp.reason}), so nothing on "
                                 f"{urlparse_cached(request).netloc} may be fetched (RFC 9309)")
-        super().process_request_2(rp, request)
+        try:
+            super().process_request_2(rp, request)
+        except IgnoreRequest:
+            # say which rule forbade it: the fetch's error then carries it into the store
+            agent = self._robotstxt_useragent or request.headers.get(b"User-Agent", self._default_useragent)
+            name = agent.decode("latin-1") if isinstance(agent, bytes) else str(agent or "")
+            rule = deciding_rule(getattr(rp, "rp", None), request.url, name)
+            if rule is None:
+                raise
+            raise IgnoreRequest(f"Forbidden by robots.txt of {urlparse_cached(request).netloc}: {rule}") from None
 
     def process_exception(self, request: Request, exception: BaseException) -> None:
         """A tdmrep.json that failed without a response, once the retry middleware has given up on it."""

@@ -71,6 +71,27 @@ def _agent_groups(parser: Protego, agents: tuple[str, ...]) -> tuple[int, ...]:
 _GROUPS: dict[tuple[int, tuple[str, ...]], tuple[Protego, tuple[int, ...]]] = {}
 
 
+def deciding_rule(parser: Any, url: str, agent: str) -> str | None:
+    """The robots.txt rule that decides whether ``agent`` may fetch ``url``, as ``"Disallow: /private/ (User-agent:
+    *)"``; None when no rule matches, or when ``parser`` (a protego ``Protego``) does not tell: which group and rule
+    applied is not protego's public API, so this reads it defensively and never raises."""
+    try:
+        from protego._utils import _quote_path
+
+        ruleset = parser._get_matching_rule_set(agent)
+        if ruleset is None:
+            return None
+        quoted = _quote_path(url)
+        for rule in ruleset._rules:  # sorted as protego decides: longest pattern first, Allow before Disallow
+            if rule.value.match(quoted):
+                field = "Allow" if rule.field == "allow" else "Disallow"
+                pattern = _clip(str(rule.value._pattern), 200)
+                return f"{field}: {pattern} (User-agent: {_clip(str(ruleset.user_agent), 60)})"
+    except Exception:  # noqa: BLE001 - a parser change must not break the crawl or the audit
+        logger.debug("could not tell which robots.txt rule decided %s", url, exc_info=True)
+    return None
+
+
 def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT_AGENTS) -> list[OptOut]:
     """One ``robots_txt`` opt-out per agent that robots.txt forbids to fetch ``url`` (``*`` stands for any crawler
     without a group of its own)."""
@@ -97,8 +118,10 @@ def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT
         if allowed is None:
             continue
         if not allowed:
+            rule = deciding_rule(parser, url, agent)
             out.append(OptOut(kind="robots_txt", value="disallow", applies_to=agent,
-                              evidence=f"robots.txt disallows {_clip(path, 120)} for {agent}"))
+                              evidence=f"robots.txt disallows {_clip(path, 120)} for {agent}"
+                              + (f": {rule}" if rule else "")))
     return out
 
 

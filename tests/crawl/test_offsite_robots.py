@@ -48,5 +48,7 @@ def test_an_off_site_image_host_s_robots_txt_is_fetched_and_obeyed(tmp_path):
         sightings = store.query("SELECT page_url FROM sightings WHERE image_url = ?", [image_url])
     assert policies == [(cdn_host, 200, "User-agent: *\nDisallow: /\n")], policies
     assert len(fetches) == 1 and fetches[0][0] is None and "robots.txt" in fetches[0][1], fetches
+    # the refusal names the host and the rule that decided it
+    assert fetches[0][1].endswith(f"Forbidden by robots.txt of {cdn_host}: Disallow: / (User-agent: *)"), fetches
     assert sightings, "the page still says it shows the image"
 

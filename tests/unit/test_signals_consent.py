@@ -7,6 +7,7 @@ import json
 from audit.decode.pagefacts import page_facts
 from audit.signals.consent import (
     DEFAULT_AGENTS,
+    deciding_rule,
     header_opt_outs,
     meta_opt_outs,
     recorded_robots_fragments,
@@ -52,6 +53,22 @@ def test_robots_per_agent_groups() -> None:
     assert robots_opt_outs("garbage \x00 not robots", "https://x.example/") == []
     everything = robots_opt_outs("User-agent: *\nDisallow: /\n", "https://x.example/a", ("provaudit", "GPTBot"))
     assert agents(everything) == {"provaudit", "GPTBot"}
+
+
+def test_the_deciding_rule_is_named() -> None:
+    from protego import Protego
+
+    parser = Protego.parse(ROBOTS)
+    assert deciding_rule(parser, "https://x.example/photos/a.jpg", "Googlebot-Image") == (
+        "Disallow: /photos/ (User-agent: googlebot-image)")
+    # the longer Allow wins, and is named
+    assert deciding_rule(parser, "https://x.example/photos/public/a.jpg", "Googlebot-Image") == (
+        "Allow: /photos/public/ (User-agent: googlebot-image)")
+    assert deciding_rule(parser, "https://x.example/admin/x", "provaudit") == "Disallow: /admin/ (User-agent: *)"
+    assert deciding_rule(parser, "https://x.example/news/", "provaudit") is None  # no rule matches
+    assert deciding_rule(None, "https://x.example/", "provaudit") is None  # a parser that does not tell
+    evidence = {o.applies_to: o.evidence for o in robots_opt_outs(ROBOTS, "https://x.example/photos/a.jpg")}
+    assert evidence["GPTBot"] == "robots.txt disallows /photos/a.jpg for GPTBot: Disallow: / (User-agent: gptbot)"
 
 
 def test_x_robots_tag_variants() -> None:
