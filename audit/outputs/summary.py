@@ -16,7 +16,9 @@ def store_summary(store: Store, crawl_id: str | None = None) -> dict[str, Any]:
 
     The images counted are every image the crawl (or store) holds: those its sightings show and those it fetched
     that no sighting shows (an archive's image response no archived page references); ``images_without_page``
-    counts the images no sighting ties to a page."""
+    counts the images no sighting ties to a page. ``captures`` counts every capture of a page or an image (an
+    archive may hold several of one URL), ``revisit_captures`` those read through a WARC revisit record (both absent
+    for a store made before captures were recorded)."""
     where = "WHERE crawl_id = $c" if crawl_id else ""
     params = {"c": crawl_id} if crawl_id else {}
     q = store.con.execute
@@ -45,7 +47,13 @@ def store_summary(store: Store, crawl_id: str | None = None) -> dict[str, Any]:
     assert row is not None
     keys = ("pages", "page_errors", "sightings", "image_urls", "images", "readable_images", "with_exif",
             "with_gps", "with_location", "with_utc_offset", "image_bytes", "fetch_errors", "images_without_page")
-    return dict(zip(keys, (int(v) for v in row), strict=True))
+    out = dict(zip(keys, (int(v) for v in row), strict=True))
+    has_captures = q("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'captures'"
+                     ).fetchall()[0][0]
+    if has_captures:
+        captures = q(f"SELECT count(*), count(revisit_of) FROM captures {where}", params).fetchall()[0]
+        out["captures"], out["revisit_captures"] = int(captures[0]), int(captures[1])
+    return out
 
 
 def host_coverage(store: Store, *, limit: int = 50) -> list[dict[str, Any]]:

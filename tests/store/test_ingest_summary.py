@@ -27,3 +27,4 @@ def test_images_no_page_references_are_counted_and_named(tmp_path):
     assert summary["images"] == 3 and whole["images"] == 3  # was 1: only the image a sighting showed
     assert summary["images_without_page"] == 2 and whole["images_without_page"] == 2
     assert summary["sightings"] == 1
+    assert summary["captures"] == whole["captures"] == 4 and summary["revisit_captures"] == 0

@@ -233,7 +233,14 @@ def test_the_cli_summary_counts_revisits(corpora, tmp_path):
     assert result.revisits_resolved > 0 and result.revisits_unresolved > 0
     proc = cli("ingest", *map(str, paths), "--db", str(tmp_path / "s.duckdb"), "--workers", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert re.search(rf"WARC revisits recorded as captures of their original +│ +{result.revisits_resolved} │",
+    assert re.search(rf"WARC revisits resolved to their original +│ +{result.revisits_resolved} │",
+                     proc.stdout), proc.stdout
+    with Store.open(tmp_path / "s.duckdb", read_only=True) as store:
+        revisit_captures = store.query("SELECT count(*) FROM captures WHERE revisit_of IS NOT NULL")[0][0]
+        captures = store.count("captures")
+    assert 0 < revisit_captures < captures
+    assert re.search(rf"captures read through a WARC revisit record +│ +{revisit_captures} │", proc.stdout)
+    assert re.search(rf"captures of pages and images \(several of one URL counted apart\) +│ +{captures} │",
                      proc.stdout), proc.stdout
     assert re.search(rf"WARC revisits with no original in this ingest +│ +{result.revisits_unresolved} │",
                      proc.stdout), proc.stdout
