@@ -69,6 +69,9 @@ def revisit_of(record: Any, path: Path, where: str, offset: int = 0) -> Revisit 
                    digest=_clean(h.get_header("WARC-Payload-Digest")), offset=offset)
 
 
+REREAD_RECORDS = 200_000  # records re-reading originals may pass over in one ingest (see RevisitIndex.reread_left)
+
+
 @dataclass
 class RevisitIndex:
     """The originals seen so far in one ingest, and the revisits that could not yet be resolved."""
@@ -79,6 +82,10 @@ class RevisitIndex:
     pending: list[Revisit] = field(default_factory=list)
     resolved: int = 0
     unresolved: int = 0
+    # records that re-reading originals may pass over in one ingest: an original inside a gzip member that holds many
+    # records (a whole file compressed as one member) is found again by reading the member from its start, so
+    # without a bound N revisits of such a file would cost N readings of it
+    reread_left: int = field(default_factory=lambda: REREAD_RECORDS)
 
     def add_original(self, record: Any, location: Location) -> None:
         """Remember a response or resource record (the first one wins for a digest or a capture)."""
@@ -107,14 +114,25 @@ class RevisitIndex:
         return None
 
 
+class RereadBudgetSpent(ValueError):
+    """Re-reading originals for revisits passed over more records than :attr:`RevisitIndex.reread_left` allowed."""
+
+
 def read_original(location: Location, *, limits: ArchiveLimits, report: Report,
-                  max_file_bytes: int | None) -> Iterator[Any]:
+                  max_file_bytes: int | None, index: RevisitIndex | None = None) -> Iterator[Any]:
     """The warcio record at ``location``, read again from its offset by :func:`read_archive` (the same bounds and
-    framing as the first time); yields it once (read its body before resuming), or nothing when it is not found."""
+    framing as the first time); yields it once (read its body before resuming), or nothing when it is not found.
+    Every record passed over on the way is taken from ``index.reread_left``; once it is spent, raises
+    :class:`RereadBudgetSpent`."""
     for framed in read_archive(location.path, limits=limits, report=report, max_file_bytes=max_file_bytes,
                                start=location.offset):
         if framed.where == location.where:
             yield framed.record
             return
+        if index is not None:  # a record passed over on the way to the original (several records in one member)
+            if index.reread_left <= 0:
+                raise RereadBudgetSpent("the ingest's bound of records re-read for revisits is spent (many records "
+                                        "per gzip member: `warcio recompress` the file)")
+            index.reread_left -= 1
         if framed.offset > location.offset:
             return

@@ -238,7 +238,7 @@ def _revisit_items(revisit: Revisit, index: RevisitIndex, *, errors: list[str] |
     try:
         items: list[Item] = []
         for original in read_original(location, limits=limits, report=lambda _w, what: problems.append(what),
-                                      max_file_bytes=max_file_bytes):
+                                      max_file_bytes=max_file_bytes, index=index):
             at = ArchivedAt(str(revisit.path), revisit.offset,
                             revisit_of=f"{location.path}: offset {location.where}")
             items = list(_record_items(original, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,

@@ -182,6 +182,36 @@ def test_the_same_bytes_are_analysed_once(tmp_path):
         assert store.query("SELECT count(*) FROM images WHERE phash IS NOT NULL")[0][0] == 2
 
 
+def test_revisits_in_one_gzip_member_are_bounded(tmp_path, monkeypatch):
+    """A whole WARC compressed as one gzip member: each revisit's original is found by reading the member from its
+    start. The records passed over are bounded per ingest; past the bound a revisit is unresolved and says why."""
+    import gzip as gz
+
+    from audit.ingest import revisits as revisits_module
+
+    plain = tmp_path / "one.warc"
+    with plain.open("wb") as fh:
+        w = WARCWriter(fh, gzip=False)
+        firsts = [write_response(w, f"http://a.example/{i}.png", "image/png", png((i, 0, 0)),
+                                 date="2020-01-01T00:00:00Z") for i in range(30)]
+        for i, first in enumerate(firsts):
+            write_revisit(w, f"http://a.example/{i}.png", "2021-01-01T00:00:00Z",
+                          first.rec_headers.get_header("WARC-Payload-Digest"), f"http://a.example/{i}.png",
+                          "2020-01-01T00:00:00Z")
+    member = tmp_path / "one.warc.gz"
+    member.write_bytes(gz.compress(plain.read_bytes()))
+    with Store.open(tmp_path / "all.duckdb") as store:
+        result = ingest(store, [member], workers=1)
+        assert (result.revisits_resolved, result.revisits_unresolved) == (30, 0)
+    # 30 revisits pass over 0 + 1 + ... + 29 = 435 records: a bound of 100 resolves the first few only
+    monkeypatch.setattr(revisits_module, "REREAD_RECORDS", 100)
+    with Store.open(tmp_path / "bounded.duckdb") as store:
+        result = ingest(store, [member], workers=1)
+    assert result.revisits_resolved == 14 and result.revisits_unresolved == 16  # 0+1+...+13 = 91 <= 100 < 105
+    spent = [e for e in result.errors if "bound of records re-read for revisits is spent" in e]
+    assert len(spent) == 16 and all(e.startswith(f"{member}: offset ") for e in spent), result.errors[:3]
+
+
 def test_real_archive_keeps_each_capture(corpora, tmp_path):
     """pywb's iana.warc.gz revisits many URLs it captured before: each revisit of an image is a capture of its own,
     at the revisit's URI and date (revisits of scripts and stylesheets give no image or page capture)."""
