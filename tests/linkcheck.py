@@ -18,12 +18,16 @@ Used by ``bench/link_accuracy.py`` (the tables of ``docs/accuracy.md``) and ``te
 
 from __future__ import annotations
 
+import gzip
+import io
 import re
 import tempfile
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from refparser import image_refs
@@ -97,6 +101,33 @@ class ReferenceRead:
     pairs: dict[Pair, set[str]] = field(default_factory=dict)
 
 
+def _read_file(path: Path, *, whole_gzip: bool = False) -> tuple[list[tuple[str, Any, _Original | None]], str | None]:
+    """The revisit, response and resource records of one file (type, WARC headers, content), and why reading
+    stopped early (None when it did not). A record whose content cannot be read is left out and named."""
+    records: list[tuple[str, Any, _Original | None]] = []
+    problems: list[str] = []
+    try:
+        with path.open("rb") as fh:
+            stream: Any = io.BytesIO(gzip.decompress(fh.read())) if whole_gzip else fh
+            for record in ArchiveIterator(stream, arc2warc=True):
+                h = record.rec_headers
+                url = (h.get_header("WARC-Target-URI") or "").strip().strip("<>")
+                if record.rec_type == "revisit":
+                    records.append(("revisit", h, None))
+                elif record.rec_type in ("response", "resource") and url:
+                    try:
+                        body = record.content_stream().read()
+                    except Exception as exc:  # a broken chunking or encoding: this record only
+                        problems.append(f"{url}: {type(exc).__name__}")
+                        continue
+                    records.append((record.rec_type, h,
+                                    _Original(url, _ctype(record), _status(record), body, _charset(record))))
+    except Exception as exc:  # the file breaks: what was read before stays
+        first = (str(exc).strip().splitlines() or [""])[0]
+        problems.append(f"reading stopped ({type(exc).__name__}: {first[:80]})")
+    return records, "; ".join(problems) or None
+
+
 def read_reference(paths: Sequence[Path]) -> ReferenceRead:
     """Read ``paths`` as one ingest: HTML pages and image URLs, revisits resolved within the set, then every page
     parsed by the reference parser. A file warcio cannot read to its end is kept up to the break and named in
@@ -108,33 +139,33 @@ def read_reference(paths: Sequence[Path]) -> ReferenceRead:
     revisits: list[tuple[str, str | None, str | None, str | None, str | None]] = []
     captures: list[tuple[str, _Original]] = []
     for path in paths:
-        try:
-            with path.open("rb") as fh:
-                for record in ArchiveIterator(fh, arc2warc=True):
-                    h = record.rec_headers
-                    url = (h.get_header("WARC-Target-URI") or "").strip().strip("<>")
-                    if record.rec_type == "revisit":
-                        revisits.append((url, h.get_header("WARC-Refers-To"),
-                                         h.get_header("WARC-Refers-To-Target-URI"),
-                                         h.get_header("WARC-Refers-To-Date"), h.get_header("WARC-Payload-Digest")))
-                        continue
-                    if record.rec_type not in ("response", "resource") or not url:
-                        continue
-                    try:
-                        body = record.content_stream().read()
-                    except Exception as exc:  # a broken chunking or encoding: this record only
-                        out.unreadable.append(f"{path.name}: {url}: {type(exc).__name__}")
-                        continue
-                    original = _Original(url, _ctype(record), _status(record), body, _charset(record))
-                    for key, index in ((h.get_header("WARC-Record-ID"), by_id),
-                                       (h.get_header("WARC-Payload-Digest"), by_digest)):
-                        if key:
-                            index.setdefault(key.strip(), original)
-                    if h.get_header("WARC-Date"):
-                        by_capture.setdefault((url, h.get_header("WARC-Date").strip()), original)
-                    captures.append((url, original))
-        except Exception as exc:  # the file breaks: what was read before stays
-            out.unreadable.append(f"{path.name}: reading stopped ({type(exc).__name__}: {str(exc)[:80]})")
+        records, problem = _read_file(path)
+        if problem is not None and path.read_bytes()[:2] == b"\x1f\x8b":
+            # gzip not one record per member (a whole file as one stream, a record over several members): warcio
+            # refuses it; the reference then reads the file decompressed as one stream
+            try:
+                again, problem_again = _read_file(path, whole_gzip=True)
+            except (OSError, EOFError, zlib.error) as exc:
+                again, problem_again = [], f"{type(exc).__name__}"
+            if len(again) >= len(records):
+                records, problem = again, problem_again and f"decompressed whole, then {problem_again}"
+        if problem is not None:
+            out.unreadable.append(f"{path.name}: {problem}")
+        for rec_type, h, original in records:
+            url = (h.get_header("WARC-Target-URI") or "").strip().strip("<>")
+            if rec_type == "revisit":
+                revisits.append((url, h.get_header("WARC-Refers-To"), h.get_header("WARC-Refers-To-Target-URI"),
+                                 h.get_header("WARC-Refers-To-Date"), h.get_header("WARC-Payload-Digest")))
+                continue
+            if original is None:
+                continue
+            for key, index in ((h.get_header("WARC-Record-ID"), by_id),
+                               (h.get_header("WARC-Payload-Digest"), by_digest)):
+                if key:
+                    index.setdefault(key.strip(), original)
+            if h.get_header("WARC-Date"):
+                by_capture.setdefault((url, h.get_header("WARC-Date").strip()), original)
+            captures.append((url, original))
     for url, refers_id, refers_uri, refers_date, digest in revisits:
         out.revisits += 1
         found = (by_id.get((refers_id or "").strip())
