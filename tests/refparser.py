@@ -7,7 +7,9 @@ the pairs). It favours plainness over speed and guards only against what real pa
 
 :func:`image_refs` returns ``(image URL, kind)`` pairs, URLs resolved against ``<base href>`` and the page URL,
 ``data:``, ``javascript:`` and other non-http(s) URLs dropped, fragments kept (the comparison normalises them).
-An ``<a href>`` (or ``<area href>``) counts only when ``is_image(url)`` says the archive holds an image for it.
+An ``<a href>`` counts only when ``is_image(url)`` says the archive holds an image for it. A
+lazy image's placeholder ``src`` (a ``blank.gif``) counts beside its real URL: the page names it and a browser
+without script loads it (``data:`` placeholders are dropped with every ``data:`` URL).
 Images named by linked stylesheets are not read (another part of issue 14 adds them).
 """
 
@@ -83,14 +85,6 @@ def srcset_urls(value: str) -> list[str]:
     return urls
 
 
-def _is_placeholder(src: str) -> bool:
-    """A ``src`` that only holds the place of a lazily loaded image: inline data, or a tiny blank/spacer GIF."""
-    path = urlsplit(src.strip()).path.lower().rsplit("/", 1)[-1]
-    return src.strip().lower().startswith("data:") or bool(
-        re.fullmatch(r"(blank|spacer|pixel|transparent|placeholder|empty|clear|grey|gray|loading|lazy)[\w-]*\."
-                     r"(gif|png|svg)", path))
-
-
 def _jsonld_images(node: object, depth: int = 0) -> Iterator[str]:
     """Image URLs of a parsed JSON-LD value: strings under image keys, ``ImageObject`` URLs, nested and in arrays."""
     if depth > 40:
@@ -164,7 +158,7 @@ def _raw_refs(root: etree._Element, is_image: Callable[[str], bool], page_url: s
         if tag == "img":
             lazy = [(a, attrs[a]) for a in LAZY_SRC + LAZY_SRCSET if attrs.get(a, "").strip()]
             src = attrs.get("src", "")
-            if src.strip() and not (lazy and _is_placeholder(src)):
+            if src.strip():  # a lazy image's placeholder (blank.gif) too: the page names it, a browser loads it
                 yield src, "noscript" if in_noscript else "img"
             for value in srcset_urls(attrs.get("srcset", "")):
                 yield value, "srcset"
@@ -212,7 +206,7 @@ def _raw_refs(root: etree._Element, is_image: Callable[[str], bool], page_url: s
                 data = None
             for value in _jsonld_images(data):
                 yield value, "json-ld"
-        elif tag in ("a", "area") and attrs.get("href"):
+        elif tag == "a" and attrs.get("href"):  # (<area href> is left out, as the issue's list does)
             href = attrs["href"].strip()
             if is_image(_resolve(href, base, page_url) or ""):
                 yield href, "link"
