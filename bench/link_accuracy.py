@@ -25,9 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from linkcheck import Comparison, check, check_testweb, pct, totals  # noqa: E402
+from linkcheck import Comparison, check, check_pages, check_testweb, pct, totals  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
+TEAM_PAGE = ROOT / "tests" / "data" / "pages" / "team.html"  # a real-looking page naming images in every way
+TEAM_URL = "https://www.example-news.co.uk/about/team/"
+TEAM_IMAGES = {"https://www.example-news.co.uk/staff/ada-full.jpg"}  # its <a href> targets served as images
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".warc.gz.bad")
 # files that make one ingest: revisits in the first whose originals are in the others
 GROUPS = {
@@ -133,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{truth['production']}/{truth['truth']}.\n")
         print(kind_table([c]))
         with_pages.append(c)
+    team, _, _ = check_pages("tests/data/pages/team.html", {TEAM_URL: TEAM_PAGE.read_text(encoding="utf-8")},
+                             TEAM_IMAGES)
+    print("\n### A real-looking page naming images in every way of issue 14 (`tests/data/pages/team.html`)\n")
+    print(archive_table([team]))
+    print()
+    print(kind_table([team]))
+    with_pages.append(team)
     lines = [line for c in with_pages + [c for c in results if not c.pages_both] for line in differences(c, args.show)]
     print("\n### Differences\n")
     print("\n".join(lines) if lines else "None.")

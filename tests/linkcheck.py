@@ -341,15 +341,27 @@ def check_testweb(www: Path, ground_truth: Sequence[dict[str, object]] = ()) -> 
     URL the test web serves it at; an ``<a href>`` is an image link for both when the web serves an image file
     there (as the crawl keeps a link sighting only for an image response). Also returns, per parser, how many of
     the ground truth's (page, image) embeds it finds (``truth``, ``reference``, ``production``)."""
-    from audit.decode.html import parse_page
-    from audit.decode.htmltree import read_html
-
     files = {_testweb_page_url(www, p): p for p in sorted(www.rglob("*.html"))}
     images = {norm(f"http://{p.relative_to(www).as_posix()}") for p in www.rglob("*")
               if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
+    pages = {url: path.read_text(encoding="utf-8", errors="replace") for url, path in files.items()}
+    c, ref, prod = check_pages("test web", pages, images)
+    truth = {(norm(page), norm(str(row["image_url"]))) for row in ground_truth
+             for page in row.get("page_urls") or []}  # type: ignore[union-attr]
+    found = {"truth": len(truth), "reference": len(truth & ref.pairs.keys()),
+             "production": len(truth & prod.pairs.keys())}
+    return c, found
+
+
+def check_pages(name: str, pages: dict[str, str], images: set[str]) -> tuple[Comparison, ReferenceRead,
+                                                                                ProductionRead]:
+    """Both parsers over ``pages`` (URL -> HTML) directly (the page parser as the crawl and the ingest call it); an
+    ``<a href>`` is an image link for both when its URL is in ``images`` (normalised by :func:`norm`)."""
+    from audit.decode.html import parse_page
+    from audit.decode.htmltree import read_html
+
     ref, prod = ReferenceRead(), ProductionRead()
-    for url, path in files.items():
-        html = path.read_text(encoding="utf-8", errors="replace")
+    for url, html in pages.items():
         ref.pages[url] = [html]
         prod.pages.add(norm(url))
         for image_url, kind in image_refs(html, url, is_image=lambda u: norm(u) in images):
@@ -357,8 +369,4 @@ def check_testweb(www: Path, ground_truth: Sequence[dict[str, object]] = ()) -> 
         for item in parse_page(read_html(html), url).image_refs:
             if item.ref_kind != "link" or norm(item.image_url) in images:
                 prod.pairs.setdefault((norm(url), norm(item.image_url)), item.ref_kind)
-    truth = {(norm(page), norm(str(row["image_url"]))) for row in ground_truth
-             for page in row.get("page_urls") or []}  # type: ignore[union-attr]
-    found = {"truth": len(truth), "reference": len(truth & ref.pairs.keys()),
-             "production": len(truth & prod.pairs.keys())}
-    return compare("test web", ref, prod), found
+    return compare(name, ref, prod), ref, prod

@@ -4,6 +4,8 @@ response at that URL: a link to a MediaWiki ``File:…jpg`` description page (HT
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from warcio.warcwriter import WARCWriter
 from warcs import png, write_response
@@ -54,3 +56,15 @@ def test_link_kept_when_the_image_is_in_another_file_of_the_ingest(tmp_path):
             links = _links(store)
         assert links.get("https://an.example.org/full/portrait.jpg") == "link", order
         assert "https://an.example.org/wiki/Imachen:Iglesia_(Escopete).jpg" not in links
+
+
+def test_cli_summary_counts_the_links_left_out(tmp_path):
+    warc = tmp_path / "wiki.warc.gz"
+    with warc.open("wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        write_response(writer, "https://an.example.org/wiki/E", "text/html", PAGE)
+    proc = subprocess.run([sys.executable, "-m", "audit.cli", "ingest", str(warc), "--db", str(tmp_path / "s.duckdb"),
+                           "--workers", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "links to image-looking URLs the archives hold no image for" in proc.stdout
