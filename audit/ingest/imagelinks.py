@@ -9,9 +9,10 @@ URLs the archives hold an image response for (in any file, before or after the p
 links whose URL is one of them; the others are counted in ``not_images`` (the archive holds no image there: an
 HTML page, or nothing at all).
 
-Hostile archives are bounded: at most ``max_entries`` links are held and image URLs remembered; links past the bound
-are passed through at once, as before this check (counted in ``unchecked``), never an error of the archive; an
-image URL past the bound is not remembered, so a held link to it is dropped as if no image were archived there.
+Hostile archives are bounded: at most ``max_held`` links are held (a few hundred bytes each) and ``max_images`` image
+URLs remembered; links past the bound are passed through at once, as before this check (counted in ``unchecked``),
+never an error of the archive; an image URL past its bound is not remembered, so a held link to it is dropped as if
+no image were archived there.
 """
 
 from __future__ import annotations
@@ -23,30 +24,32 @@ from typing import Any
 from audit.records import ImageFetch, ImageRef
 
 MAX_URL = 8192
-DEFAULT_MAX_ENTRIES = 500_000
+DEFAULT_MAX_HELD = 200_000  # links held back: with their alt text, caption and attributes, well under 1 GB
+DEFAULT_MAX_IMAGES = 500_000  # image URLs remembered, as audit.ingest.referers does
 
 
 @dataclass
 class ImageLinks:
     """The ``link`` references held back over the archives of one ingest, and the image URLs archived."""
 
-    max_entries: int = DEFAULT_MAX_ENTRIES
+    max_held: int = DEFAULT_MAX_HELD
+    max_images: int = DEFAULT_MAX_IMAGES
     held: list[ImageRef] = field(default_factory=list)
     images: set[str] = field(default_factory=set)  # URLs the archives hold an image response for
     kept: int = 0  # links released: the archive holds an image at their URL
     not_images: int = 0  # links dropped: the archive holds no image at their URL
-    unchecked: int = 0  # links passed through unchecked: past max_entries
+    unchecked: int = 0  # links passed through unchecked: past max_held
 
     def hold(self, items: Iterable[Any]) -> Iterator[Any]:
         """``items`` without their ``link`` image references, which are held until :meth:`release`; every image
         response among them is noted."""
         for item in items:
             if isinstance(item, ImageRef) and item.ref_kind == "link":
-                if len(self.held) < self.max_entries:
+                if len(self.held) < self.max_held:
                     self.held.append(item)
                     continue
                 self.unchecked += 1
-            elif isinstance(item, ImageFetch) and len(item.url) <= MAX_URL and len(self.images) < self.max_entries:
+            elif isinstance(item, ImageFetch) and len(item.url) <= MAX_URL and len(self.images) < self.max_images:
                 self.images.add(item.url)
             yield item
 
