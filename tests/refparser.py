@@ -29,7 +29,9 @@ LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url
 LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
 # on any element, a lazy background (the lazysizes/lozad convention)
 LAZY_BACKGROUND = ("data-bg", "data-background")
-ICON_RELS = {"icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "fluid-icon"}
+ICON_RELS = {"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"}  # ("shortcut icon" has icon)
+# elements whose background= browsers draw (the HTML standard's rendering section)
+BACKGROUND_TAGS = {"body", "table", "thead", "tbody", "tfoot", "tr", "td", "th"}
 META_IMAGE = {"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"}
 # JSON-LD keys whose value is an image (a URL, an ImageObject, or a list); contentUrl counts inside an ImageObject
 JSONLD_IMAGE_KEYS = {"image", "thumbnailurl", "logo", "primaryimageofpage", "thumbnail"}
@@ -37,7 +39,7 @@ IMAGE_OBJECT_URL_KEYS = ("url", "contentUrl", "thumbnailUrl")
 KEEP_SCHEMES = {"http", "https"}
 
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)"'\s]*))\s*\)""", re.I)
+_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|((?:[^)"'\s\\]|\\.)*))\s*\)""", re.I)
 _CSS_IMPORT = re.compile(r"""@import\s+(?:url\(\s*)?["']?([^"')\s;]*)""", re.I)
 _FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}", re.I | re.S)
 _CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\(.)")
@@ -132,8 +134,7 @@ def _microdata_value(el: etree._Element) -> str | None:
         return el.get("href")
     if tag == "object":
         return el.get("data")
-    text = el.text_content().strip()
-    return text if text.startswith(("http://", "https://", "/")) else None
+    return None  # any other element's value is its text, not a reference to an image
 
 
 def parse_html(html: str | bytes) -> etree._Element | None:
@@ -177,7 +178,7 @@ def _raw_refs(root: etree._Element, is_image: Callable[[str], bool], page_url: s
         elif tag == "link":
             rels = set(attrs.get("rel", "").lower().split())
             href = attrs.get("href", "")
-            if rels & ICON_RELS and ("icon" in rels or rels - {"shortcut"}) and href:
+            if rels & ICON_RELS and href:
                 yield href, "icon"
             if "image_src" in rels and href:
                 yield href, "link-image"
@@ -213,12 +214,14 @@ def _raw_refs(root: etree._Element, is_image: Callable[[str], bool], page_url: s
         if attrs.get("style"):
             for value in css_urls(attrs["style"]):
                 yield value, "css"
-        if attrs.get("background", "").strip():
+        if tag in BACKGROUND_TAGS and attrs.get("background", "").strip():
             yield attrs["background"], "background"
         if tag != "img":
             for name in LAZY_BACKGROUND:
-                if attrs.get(name, "").strip():
-                    yield attrs[name], "lazy"
+                value = attrs.get(name, "").strip()
+                if value:  # a URL, or CSS naming one (data-bg="url(/a.jpg)")
+                    for url in (css_urls(value) if "url(" in value.lower() else [value]):
+                        yield url, "lazy"
         if "itemprop" in attrs and {"image", "thumbnailurl", "logo"} & set(attrs["itemprop"].lower().split()):
             value = _microdata_value(el)
             if value:

@@ -61,8 +61,10 @@ LAZY_ATTRIBUTES = ("data-src", "data-original", "data-lazy-src", "data-lazy", "d
                    "data-hi-res-src", "data-full-src", "data-large-file", "data-orig-file", "data-bg",
                    "data-background")
 LAZY_SRCSET_ATTRIBUTES = ("data-srcset", "data-lazy-srcset")
-_BACKGROUND_ATTRIBUTE_TAGS = frozenset({"body", "table", "td", "th", "tr"})
-_ICON_RELS = frozenset({"icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"})
+# the elements whose background= attribute browsers draw (the HTML standard's rendering section)
+_BACKGROUND_ATTRIBUTE_TAGS = frozenset({"body", "table", "thead", "tbody", "tfoot", "tr", "td", "th"})
+# rel tokens of an icon ("shortcut icon" has "icon"; "shortcut" alone names nothing)
+_ICON_RELS = frozenset({"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"})
 MAX_CSS_URLS = 1000  # url() entries read in one page's style attributes and <style> blocks
 MAX_JSONLD_BLOCKS = 20  # <script type="application/ld+json"> blocks read in one page
 MAX_JSONLD_URLS = 1000  # image URLs taken from one page's JSON-LD

@@ -1,6 +1,7 @@
-"""Two ways real pages name images that the page parser once lost: the second and later ``<source>`` of a
-``<picture>`` (libxml2 does not know ``<source>`` has no end tag and nests each in the one before), and ``srcset``
-candidates whose URL holds a comma (image CDNs' transformation URLs)."""
+"""What the independent reference parser (``tests/refparser.py``) found the page parser doing wrong: the second and
+later ``<source>`` of a ``<picture>`` were lost (libxml2 does not know ``<source>`` has no end tag and nests each in
+the one before), ``srcset`` candidates whose URL holds a comma (image CDNs' transformation URLs) were cut, the
+``background=`` of ``<thead>``/``<tbody>``/``<tfoot>`` was not read, and ``rel="shortcut"`` alone was an icon."""
 
 from __future__ import annotations
 
@@ -55,3 +56,25 @@ def test_srcset_urls_with_commas():
 def test_cdn_transformation_urls_in_srcset():
     assert _refs(CDN_PAGE) == {f"{CLOUDINARY}/w_400,c_scale/team/lee.jpg": "img",
                                f"{CLOUDINARY}/w_800,c_scale,q_auto/team/lee.jpg": "srcset"}
+
+
+TABLE = """<!DOCTYPE html><html><body>
+<table width="600" background="/img/table.gif">
+<thead background="/img/head.gif"><tr><th>Name</th></tr></thead>
+<tbody background="/img/rows.jpg"><tr><td background="/img/cell.gif">Staff</td></tr></tbody>
+<tfoot background="/img/foot.gif"><tr><td>end</td></tr></tfoot>
+</table></body></html>"""
+
+
+def test_background_of_every_table_part():
+    base = "https://www.example.org/img/"
+    assert _refs(TABLE) == {base + name: "background"
+                            for name in ("table.gif", "head.gif", "rows.jpg", "cell.gif", "foot.gif")}
+
+
+def test_icon_rels():
+    head = ('<html><head><link rel="shortcut icon" href="/favicon.ico"><link rel="shortcut" href="/not-an-icon.ico">'
+            '<link rel="apple-touch-icon-precomposed" href="/touch.png"><link rel="mask-icon" href="/mask.svg">'
+            "</head><body></body></html>")
+    assert _refs(head, "https://a.fr/") == {"https://a.fr/favicon.ico": "icon", "https://a.fr/touch.png": "icon",
+                                            "https://a.fr/mask.svg": "icon"}
