@@ -260,6 +260,8 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
         summary["revisits_unresolved"] = result.revisits_unresolved
     if result.referer_links:
         summary["referer_links"] = result.referer_links
+    if result.links_not_images:
+        summary["links_not_images"] = result.links_not_images
     _print_summary(f"ingest {result.crawl_id}", summary)
     for err in result.errors:
         console.print(f"[yellow]warning:[/] {rich_text(err)}")
@@ -336,6 +338,7 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "revisits_resolved": "WARC revisits resolved to their original",
         "revisits_unresolved": "WARC revisits with no original in this ingest",
         "referer_links": "images linked to a page by their request's Referer",
+        "links_not_images": "links to image-looking URLs the archives hold no image for (not sightings)",
         "retries": "requests retried", "retries_exhausted": "requests that failed every retry",
         "robots_forbidden": "requests forbidden by robots.txt",
         **{"cut_" + reason: "cut: " + what for reason, what in CUT_REASONS.items()},

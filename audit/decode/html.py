@@ -48,6 +48,10 @@ MAX_TEXT_CHARS = 64 * MAX_TEXT
 _SPACE = re.compile(r"\s+")
 _URL_CONTROLS = str.maketrans("", "", "\t\r\n")  # what urlsplit removes from a URL
 _C0_OR_SPACE = "".join(map(chr, range(0x21)))  # what urlsplit strips from a URL's start
+# one srcset candidate: separators, its URL (to the next whitespace, trailing commas not part of it), then either
+# those commas or its descriptors (to the next comma outside parentheses). Whitespace is any Unicode whitespace (the
+# standard says ASCII), so that no URL found ever holds one.
+_SRCSET_CANDIDATE = re.compile(r"[\s,]*(\S*[^\s,])?(?:,+|\s+(?:[^,(]+|\([^)]*\)?)*)?")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 logger = logging.getLogger(__name__)
 
@@ -57,8 +61,10 @@ LAZY_ATTRIBUTES = ("data-src", "data-original", "data-lazy-src", "data-lazy", "d
                    "data-hi-res-src", "data-full-src", "data-large-file", "data-orig-file", "data-bg",
                    "data-background")
 LAZY_SRCSET_ATTRIBUTES = ("data-srcset", "data-lazy-srcset")
-_BACKGROUND_ATTRIBUTE_TAGS = frozenset({"body", "table", "td", "th", "tr"})
-_ICON_RELS = frozenset({"icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"})
+# the elements whose background= attribute browsers draw (the HTML standard's rendering section)
+_BACKGROUND_ATTRIBUTE_TAGS = frozenset({"body", "table", "thead", "tbody", "tfoot", "tr", "td", "th"})
+# rel tokens of an icon ("shortcut icon" has "icon"; "shortcut" alone names nothing)
+_ICON_RELS = frozenset({"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"})
 MAX_CSS_URLS = 1000  # url() entries read in one page's style attributes and <style> blocks
 MAX_JSONLD_BLOCKS = 20  # <script type="application/ld+json"> blocks read in one page
 MAX_JSONLD_URLS = 1000  # image URLs taken from one page's JSON-LD
@@ -104,15 +110,22 @@ def absolute_url(base: str, href: str | None) -> str | None:
 
 
 def srcset_urls(srcset: str | None) -> list[str]:
-    """The candidate URLs of a ``srcset`` attribute, in order (descriptors dropped)."""
+    """The candidate URLs of a ``srcset`` attribute, in order (descriptors dropped), split as the HTML standard
+    splits them: a candidate's URL runs to the next whitespace, so it may hold commas (an image CDN's
+    ``/w_400,c_scale/a.jpg``), and only trailing commas end it; its descriptors run to the next comma outside
+    parentheses. Linear in the attribute's length (one regular-expression scan)."""
     if not srcset:
         return []
-    urls = []
-    for candidate in srcset.split(","):
-        parts = candidate.strip().split()
-        if parts:
-            urls.append(parts[0])
-    return urls
+    return [m.group(1) for m in _SRCSET_CANDIDATE.finditer(srcset) if m.group(1)]
+
+
+def _picture_of(source: Any) -> Any:
+    """The ``<picture>`` a ``<source>`` belongs to, or None. libxml2 does not know that ``<source>`` has no end tag:
+    it nests each ``<source>`` of a picture in the one before, so the picture is the parent of the outermost."""
+    parent = source.getparent()
+    while parent is not None and parent.tag == "source":
+        parent = parent.getparent()
+    return parent if parent is not None and parent.tag == "picture" else None
 
 
 def looks_like_image_url(url: str) -> bool:
@@ -191,9 +204,9 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
         elif tag == "picture":
             pictures.append(el)
         elif tag == "source":
-            parent = el.getparent()
-            if parent is not None and parent.tag == "picture":
-                found.sources.append((el, parent))
+            picture = _picture_of(el)
+            if picture is not None:
+                found.sources.append((el, picture))
         elif tag == "meta":
             if el.get("property") is not None or el.get("name") is not None:
                 found.metas.append(el)

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import gzip
 import hashlib
+import itertools
 import logging
 import os
 import zlib
@@ -27,6 +28,7 @@ from audit.errors import BodyTooLarge, ContentEncodingError, IngestError, Refuse
 from audit.httputil import is_html, is_image_type
 from audit.ids import ingest_crawl_id
 from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
+from audit.ingest.imagelinks import ImageLinks
 from audit.ingest.referers import RefererLinks
 from audit.ingest.revisits import Location, Revisit, RevisitIndex, read_original, revisit_of
 from audit.ingest.warcpayload import RecordPayload
@@ -65,6 +67,7 @@ class IngestResult:
     revisits_resolved: int = 0  # WARC revisit records recorded as captures of their original's content
     revisits_unresolved: int = 0  # WARC revisit records whose original is not in the ingest (named in errors)
     referer_links: int = 0  # images linked to the archived page their request record's Referer names
+    links_not_images: int = 0  # <a href> links to image-looking URLs the archives hold no image for: not recorded
 
 
 def is_archive(path: Path) -> bool:
@@ -514,7 +517,11 @@ def ingest(
     WARC revisit records are recorded as captures (a page, its sightings, an image fetch) at their own URI and date,
     with the content of their original, found by ``WARC-Refers-To``, target URI and date, or payload digest in any
     archive of the ingest (before or after the revisit); ``revisits_resolved`` counts them, ``revisits_unresolved``
-    those whose original is not in the ingest (named in ``errors``)."""
+    those whose original is not in the ingest (named in ``errors``).
+
+    An ``<a href>`` to an image-looking URL (``ref_kind`` ``link``) is recorded as a sighting only when an archive of
+    the ingest holds an image response at that URL (:mod:`audit.ingest.imagelinks`): a link to a MediaWiki
+    ``File:…jpg`` page is no image; ``links_not_images`` counts the links left out."""
     bounds = Bounds(timeout=timeout, max_memory=max_memory, max_pixels=max_pixels)
     resolved = [Path(p) for p in paths]
     for p in resolved:
@@ -546,13 +553,15 @@ def ingest(
     result = IngestResult(crawl_id=crawl_id)
     revisits = RevisitIndex()  # originals of every archive of this ingest, for the revisits of any of them
     referers = RefererLinks()  # what the request records of every archive say about which page asked for an image
+    image_links = ImageLinks()  # <a href> links to image-looking URLs, kept where the archives hold an image
     with AnalysisPool(workers, bounds=bounds) as pool:
         for path in [*resolved, None]:
             items: Iterator[Item]
             if path is None:  # revisits whose original came in a later record or file, then Referer links
-                items = _last_items(resolve_pending(revisits, errors=result.errors, limits=archive_limits,
-                                                    max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                                    max_file_bytes=max_file_bytes), referers)
+                last = _last_items(resolve_pending(revisits, errors=result.errors, limits=archive_limits,
+                                                   max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
+                                                   max_file_bytes=max_file_bytes), referers)
+                items = itertools.chain(image_links.hold(last), image_links.release())
             elif is_archive(path):
                 items = iter_archive(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                      errors=result.errors, limits=archive_limits, max_file_bytes=max_file_bytes,
@@ -561,6 +570,8 @@ def ingest(
                 items = iter_files(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                    errors=result.errors, max_file_bytes=max_file_bytes, limits=archive_limits,
                                    skipped=result.skipped, revisits=revisits, referers=referers)
+            if path is not None:
+                items = image_links.hold(items)
             try:
                 for item in analysed(items, pool):
                     recorder.add(item)
@@ -583,6 +594,10 @@ def ingest(
     if revisits.resolved or revisits.unresolved:
         stats["revisits"] = {"resolved": revisits.resolved, "unresolved": revisits.unresolved}
     result.referer_links = referers.linked
+    result.links_not_images = image_links.not_images
+    if image_links.not_images or image_links.unchecked:
+        stats["image_links"] = {"kept": image_links.kept, "not_images": image_links.not_images,
+                                "unchecked": image_links.unchecked}
     if referers.linked or referers.dropped:
         stats["referers"] = {"linked": referers.linked, "not_remembered": referers.dropped}
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
