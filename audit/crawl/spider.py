@@ -49,6 +49,7 @@ T = TypeVar("T")
 PARSE_THREADS = 2  # large pages parsed at once, off the event loop
 STYLESHEET_LIMIT = "provaudit_stylesheet_limit"  # request meta: a stylesheet's byte bound (its download stops there)
 _STYLESHEET_READ = "provaudit_stylesheet_bytes"  # request meta: bytes of a stylesheet received so far
+STYLESHEET_STATE = "provaudit_stylesheets"  # the key of the StylesheetCache in the JOBDIR spider state
 
 
 def _split(value: str | Iterable[str] | None) -> list[str]:
@@ -128,7 +129,7 @@ class ProvenanceSpider(scrapy.Spider):
         self.options = SpiderOptions()  # from_crawler reads the crawl's
         self.resume = ResumeState(crawl_id="")
         self._parse_pool: ThreadPoolExecutor | None = None
-        self.stylesheets = StylesheetCache()
+        self._stylesheets: StylesheetCache | None = None
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -155,6 +156,19 @@ class ProvenanceSpider(scrapy.Spider):
         # before the engine opens the spider: the scheduler reads JOBDIR then, and after a kill it must not
         spider.resume = resume_state_for(crawl_context(crawler))
         return spider
+
+    @property
+    def stylesheets(self) -> StylesheetCache:
+        """The crawl's linked stylesheets (:mod:`audit.crawl.stylesheets`). With ``JOBDIR`` it lives in the spider
+        state Scrapy keeps across a clean pause, so pages waiting for a stylesheet still in the request queue get
+        its images on resume; after a kill, whose request state is discarded, it starts afresh."""
+        if self._stylesheets is None:
+            state = getattr(self, "state", None)  # set by Scrapy's SpiderState extension, with JOBDIR only
+            kept = state.get(STYLESHEET_STATE) if isinstance(state, dict) and not self.resume.unclean else None
+            self._stylesheets = kept if isinstance(kept, StylesheetCache) else StylesheetCache()
+            if isinstance(state, dict):
+                state[STYLESHEET_STATE] = self._stylesheets
+        return self._stylesheets
 
     def already_fetched(self, request: scrapy.Request) -> bool:
         """Whether an image request need not be sent: a run of this crawl that was killed already committed its

@@ -91,3 +91,35 @@ def test_linked_stylesheets_are_fetched_once_and_their_images_recorded_for_each_
     with gzip.open(warc_path, "rb") as fh:
         kept = {r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(fh) if r.rec_type == "response"}
     assert {a_css, b_css, origin + "/big.css"} <= kept
+
+
+def test_a_page_waiting_for_a_stylesheet_gets_its_images_after_a_clean_pause(tmp_path):
+    """With JOBDIR, a crawl paused (here: after its first page) while the stylesheet is still in the request queue
+    resumes with the page still waiting for it: the stylesheet's images are the page's sightings."""
+    bg = PHOTOS[0].read_bytes()
+
+    def site(path: str) -> tuple[int, str, bytes]:
+        if path == "/":
+            return 200, "text/html", b'<html><head><link rel="stylesheet" href="/a.css"></head><body></body></html>'
+        if path == "/a.css":
+            return 200, "text/css", b".hero{background:url(/bg.jpg)}"
+        if path == "/bg.jpg":
+            return 200, "image/jpeg", bg
+        return 404, "text/plain", b"not found"
+
+    db, jobdir = tmp_path / "paused.duckdb", tmp_path / "job"
+    with LoopSite(site) as publisher:
+        args = [sys.executable, "-m", "audit.cli", "crawl", publisher.origin + "/", "--db", str(db),
+                "--allowed-domain", "127.0.0.1", "--no-throttle", "--no-warc", "--jobdir", str(jobdir)]
+        first = subprocess.run([*args, "--max-pages", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        first_paths = list(publisher.paths)
+        second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        origin = publisher.origin
+    assert first.returncode == 0 and second.returncode == 0, (first.stderr[-2000:], second.stderr[-2000:])
+    with Store.open(db, read_only=True) as store:
+        rows = store.query("SELECT page_url, ref_kind, sha256 FROM sightings WHERE image_url = ?",
+                           [origin + "/bg.jpg"])
+        sheets = store.query("SELECT url, error FROM stylesheets")
+    assert "/a.css" not in first_paths, first_paths  # the pause came before the stylesheet was fetched
+    assert rows and rows[0][:2] == (origin + "/", "stylesheet") and rows[0][2] is not None, rows
+    assert sheets == [(origin + "/a.css", None)]
