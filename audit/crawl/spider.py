@@ -152,6 +152,7 @@ class ProvenanceSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.options = SpiderOptions.from_settings(crawler.settings)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
         crawler.signals.connect(spider.bytes_received, signal=signals.bytes_received)
         # before the engine opens the spider: the scheduler reads JOBDIR then, and after a kill it must not
         spider.resume = resume_state_for(crawl_context(crawler))
@@ -346,6 +347,11 @@ class ProvenanceSpider(scrapy.Spider):
                       # the byte bound stops the download (bytes_received); this bounds a compressed body, decoded
                       "download_maxsize": 16 * self.options.max_stylesheet_bytes},
             )
+
+    def headers_received(self, headers: Any, body_length: int, request: scrapy.Request, spider: Any = None) -> None:
+        """A response starts: a stylesheet's byte count starts again (a retry, a redirect's target)."""
+        if STYLESHEET_LIMIT in request.meta:
+            request.meta[_STYLESHEET_READ] = 0
 
     def bytes_received(self, data: bytes, request: scrapy.Request, spider: Any = None) -> None:
         """Stop a stylesheet's download once more than its byte bound arrived: the response keeps what arrived

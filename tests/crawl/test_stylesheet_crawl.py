@@ -89,8 +89,10 @@ def test_linked_stylesheets_are_fetched_once_and_their_images_recorded_for_each_
     off = sheets[off_css]
     assert off[0] is None and "robots.txt" in off[3], off
     with gzip.open(warc_path, "rb") as fh:
-        kept = {r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(fh) if r.rec_type == "response"}
-    assert {a_css, b_css, origin + "/big.css"} <= kept
+        kept = {r.rec_headers.get_header("WARC-Target-URI"): r.rec_headers.get_header("WARC-Truncated")
+                for r in ArchiveIterator(fh) if r.rec_type == "response"}
+    assert {a_css, b_css, origin + "/big.css"} <= set(kept)
+    assert kept[origin + "/big.css"] == "length" and kept[a_css] is None  # the cut stylesheet says so
 
 
 def test_a_page_waiting_for_a_stylesheet_gets_its_images_after_a_clean_pause(tmp_path):
