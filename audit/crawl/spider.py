@@ -50,6 +50,7 @@ PARSE_THREADS = 2  # large pages parsed at once, off the event loop
 STYLESHEET_LIMIT = "provaudit_stylesheet_limit"  # request meta: a stylesheet's byte bound (its download stops there)
 _STYLESHEET_READ = "provaudit_stylesheet_bytes"  # request meta: bytes of a stylesheet received so far
 STYLESHEET_STATE = "provaudit_stylesheets"  # the key of the StylesheetCache in the JOBDIR spider state
+STYLESHEET_PAGES = "provaudit_stylesheet_pages"  # request meta: the pages waiting for a stylesheet when requested
 
 
 def _split(value: str | Iterable[str] | None) -> list[str]:
@@ -344,6 +345,7 @@ class ProvenanceSpider(scrapy.Spider):
                 sheet, callback=self.parse_stylesheet, errback=self.stylesheet_failed, priority=8, dont_filter=True,
                 headers={"Referer": referer},
                 meta={"allow_offsite": True, STYLESHEET_LIMIT: self.options.max_stylesheet_bytes,
+                      STYLESHEET_PAGES: self.stylesheets.waiting(sheet),
                       # the byte bound stops the download (bytes_received); this bounds a compressed body, decoded
                       "download_maxsize": 16 * self.options.max_stylesheet_bytes},
             )
@@ -376,16 +378,18 @@ class ProvenanceSpider(scrapy.Spider):
         body = response.body[:limit]
         fetch = StylesheetFetch(url=url, final_url=response.url, fetched_at=now, status=response.status,
                                 content_type=ctype, bytes=len(body))
+        carried = response.request.meta.get(STYLESHEET_PAGES, []) if response.request else []
         if is_html(ctype):
             yield dataclasses.replace(fetch, error=f"not a stylesheet: an HTML page answered ({ctype})")
-            yield from self._stylesheet_outcome(*self.stylesheets.fetched(url), url, fetch_images=True)
+            yield from self._stylesheet_outcome(*self.stylesheets.fetched(url, carried=carried), url,
+                                                fetch_images=True)
             return
         cut = "download_stopped" in response.flags or len(response.body) > limit
         refs = read_stylesheet(body, response.url, content_type=ctype, max_bytes=limit, cut=cut)
         yield dataclasses.replace(fetch, image_urls=refs.image_urls, imports=refs.imports, skipped=refs.skipped,
                                   error=refs.error)
-        yield from self._stylesheet_outcome(*self.stylesheets.fetched(url, refs.image_urls, refs.imports), url,
-                                            fetch_images=True)
+        yield from self._stylesheet_outcome(*self.stylesheets.fetched(url, refs.image_urls, refs.imports, carried),
+                                            url, fetch_images=True)
 
     def stylesheet_failed(self, failure: Failure) -> Iterable[Any]:
         """A stylesheet that could not be fetched (an HTTP error, robots.txt, the network): recorded with why; the
@@ -399,7 +403,8 @@ class ProvenanceSpider(scrapy.Spider):
         yield StylesheetFetch(url=url, final_url=response.url if response is not None else None, fetched_at=_now(),
                               status=status, content_type=content_type(response.headers) if response is not None
                               else None, error=reason)
-        yield from self._stylesheet_outcome(*self.stylesheets.fetched(url), url, fetch_images=True)
+        carried = request.meta.get(STYLESHEET_PAGES, [])
+        yield from self._stylesheet_outcome(*self.stylesheets.fetched(url, carried=carried), url, fetch_images=True)
 
     def policy_requests(self, url: str) -> Iterable[scrapy.Request]:
         """Once per origin: its ``/.well-known/tdmrep.json`` (robots.txt is fetched by Scrapy's RobotsTxtMiddleware).

@@ -8,6 +8,11 @@ whose stylesheets are known. A page linking a stylesheet still in flight waits f
 fetched gets its images at once, without a second request. ``@import`` rules are followed one level deep: the
 stylesheets a page's stylesheet imports are the page's too, theirs are not (an ``@import`` loop ends there).
 
+A stylesheet's request carries the pages that waited for it when it was made (:meth:`StylesheetCache.waiting`):
+in a shared crawl another worker may fetch it, whose cache never saw them; :meth:`StylesheetCache.fetched` adds them.
+(Pages of the first worker that link the stylesheet while it is in flight elsewhere wait in vain: a shared crawl may
+miss those sightings.)
+
 Plain state, no Scrapy: bounded in the stylesheets remembered (``max_entries``) and the pages waiting for one
 (``max_waiting``); what is past a bound is counted in ``dropped`` and not linked.
 """
@@ -15,12 +20,14 @@ Plain state, no Scrapy: bounded in the stylesheets remembered (``max_entries``) 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from audit.records import ImageRef
 
 DEFAULT_MAX_ENTRIES = 50_000  # stylesheets remembered per crawl
 DEFAULT_MAX_WAITING = 10_000  # pages waiting for one stylesheet in flight
+Waiting = tuple[str, dt.datetime | None, int]  # a page waiting for a stylesheet: its URL, when fetched, link depth
 
 
 @dataclass(slots=True)
@@ -28,7 +35,7 @@ class _Sheet:
     done: bool = False
     images: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
-    waiting: list[tuple[str, dt.datetime | None, int]] = field(default_factory=list)  # page, its time, depth
+    waiting: list[Waiting] = field(default_factory=list)
 
 
 @dataclass
@@ -61,16 +68,23 @@ class StylesheetCache:
             return [], []
         return self._resolve(sheet, entry, page, fetched_at, depth)
 
-    def fetched(self, sheet: str, images: tuple[str, ...] = (),
-                imports: tuple[str, ...] = ()) -> tuple[list[str], list[ImageRef]]:
-        """``sheet`` was fetched and names ``images`` and ``imports`` (both empty when it failed). Returns the
-        stylesheets to request now (what it imports, for the pages that wait for it) and the sightings of every page
-        that waited for it."""
+    def waiting(self, sheet: str) -> list[Waiting]:
+        """The pages waiting for ``sheet`` (page URL, when fetched, depth), for its request to carry."""
+        entry = self.sheets.get(sheet)
+        return list(entry.waiting) if entry is not None else []
+
+    def fetched(self, sheet: str, images: tuple[str, ...] = (), imports: tuple[str, ...] = (),
+                carried: Sequence[Waiting] = ()) -> tuple[list[str], list[ImageRef]]:
+        """``sheet`` was fetched and names ``images`` and ``imports`` (both empty when it failed); ``carried`` are
+        the pages its request carried (:meth:`waiting`). Returns the stylesheets to request now (what it imports,
+        for the pages that wait for it) and the sightings of every page that waited for it."""
         entry = self.sheets.get(sheet)
         if entry is None:
             entry = self.sheets[sheet] = _Sheet()
         entry.done, entry.images, entry.imports = True, images, imports
         waiting, entry.waiting = entry.waiting, []
+        known = {page for page, _, _ in waiting}
+        waiting += [w for w in carried if w[0] not in known][:max(0, self.max_waiting - len(waiting))]
         requests: list[str] = []
         refs: list[ImageRef] = []
         for page, when, depth in waiting:

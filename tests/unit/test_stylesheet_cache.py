@@ -45,3 +45,15 @@ def test_a_failed_stylesheet_links_nothing_and_the_bounds_hold():
     assert cache.fetched(A) == ([], [])
     assert cache.link(A, "http://p/3", T) == ([], [])  # known to have failed: not requested again
     assert cache.dropped == 2
+
+
+def test_the_pages_a_request_carries_are_linked_by_a_cache_that_never_saw_them():
+    first = StylesheetCache()  # the worker whose page linked the stylesheet
+    assert first.link(A, "http://p/1", T) == ([A], [])
+    carried = first.waiting(A)
+    assert carried == [("http://p/1", T, 0)]
+    other = StylesheetCache()  # a shared crawl's other worker, which took the request
+    _, refs = other.fetched(A, ("http://i/bg.jpg",), (), carried)
+    assert _pairs(refs) == {("http://p/1", "http://i/bg.jpg", A, "stylesheet")}
+    _, refs = first.fetched(A, ("http://i/bg.jpg",), (), carried)  # the same worker: the page is linked once
+    assert len(refs) == 1
