@@ -94,11 +94,13 @@ def read_stylesheet(
     what it reads, whatever the stylesheet holds. ``cut`` says the body was already cut before it came here (the
     download stopped at the size bound). Never raises."""
     problems: list[str] = []
-    if cut or len(body) > max_bytes:
-        size = f"{len(body):,} bytes" if len(body) > max_bytes else "more bytes"
-        problems.append(f"stylesheet of {size} read to its first {min(len(body), max_bytes):,} "
+    if len(body) > max_bytes:
+        problems.append(f"stylesheet of {len(body):,} bytes read to its first {max_bytes:,} "
                         "(AUDIT_MAX_STYLESHEET_BYTES)")
         body = body[:max_bytes]
+    elif cut:
+        problems.append(f"stylesheet cut short where its download stopped: read to its first {len(body):,} bytes "
+                        "(AUDIT_MAX_STYLESHEET_BYTES)")
     text = stylesheet_text(body, content_type)
     found, _read, urls_cut = css_urls(text, MAX_STYLESHEET_URLS, max_chars=len(text))
     if urls_cut:

@@ -335,7 +335,8 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_
         yield from parsed.image_refs
         return
     if is_css(ctype) and (status is None or 200 <= status < 300):
-        yield _stylesheet_item(payload, url, when=when, status=status, ctype=ctype)
+        truncated = bool(record.rec_headers.get_header("WARC-Truncated"))  # the crawl that archived it cut it
+        yield _stylesheet_item(payload, url, when=when, status=status, ctype=ctype, truncated=truncated)
         return
     policy = POLICY_PATHS.get(urlsplit(url).path)
     if policy is not None:
@@ -366,10 +367,11 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_
 
 
 def _stylesheet_item(payload: RecordPayload, url: str, *, when: dt.datetime, status: int | None,
-                     ctype: str | None) -> StylesheetFetch:
+                     ctype: str | None, truncated: bool = False) -> StylesheetFetch:
     """An archived stylesheet, read to at most :data:`MAX_STYLESHEET_BYTES` decoded bytes (a longer one is cut there,
-    and says so), with what it names; one whose content encoding is broken is recorded with that error."""
-    cut = False
+    and says so, as does one whose record is ``WARC-Truncated``), with what it names; one whose content encoding is
+    broken is recorded with that error."""
+    cut = truncated
     try:
         body = payload.read(MAX_STYLESHEET_BYTES)
     except BodyTooLarge:

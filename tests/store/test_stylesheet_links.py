@@ -3,11 +3,13 @@ that links the stylesheet, whatever the order of the records and files: ``ref_ki
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 from warcs import png, write_response
 
@@ -95,6 +97,23 @@ def test_an_oversized_or_failed_stylesheet_is_recorded_with_what_was_cut(tmp_pat
     assert ("http://example.org/early.jpg", PAGE) in rows and ("http://example.org/late.jpg", PAGE) not in rows
     assert bytes_read == 2 * 1024 * 1024
     assert "read to its first 2,097,152" in error
+
+
+def test_a_stylesheet_the_archiving_crawl_cut_says_so(tmp_path):
+    warc = tmp_path / "cut.warc.gz"
+    with warc.open("wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        write_response(w, PAGE, "text/html", b'<link rel="stylesheet" href="/cut.css">')
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/css")], protocol="HTTP/1.1")
+        body = b".a{background:url(/a.jpg)}"
+        w.write_record(w.create_warc_record("http://example.org/cut.css", "response", payload=io.BytesIO(body),
+                                            http_headers=http, warc_headers_dict={"WARC-Truncated": "length"}))
+    with Store.open(tmp_path / "s.duckdb") as store:
+        ingest(store, [warc], workers=1)
+        rows = _sightings(store)
+        (error,) = store.query("SELECT error FROM stylesheets")[0]
+    assert ("http://example.org/a.jpg", PAGE) in rows
+    assert error is not None and "AUDIT_MAX_STYLESHEET_BYTES" in error
 
 
 def test_a_real_archive_s_stylesheets_link_their_images(corpora, tmp_path):
