@@ -338,7 +338,6 @@ class ProvenanceSpider(scrapy.Spider):
         for image, sheet in named_by.items():  # the stylesheet is the Referer, as a browser sends it
             yield from self.image_requests(image, sheet)
         for sheet in requests:
-            yield from self.policy_requests(sheet)
             if self.crawler.stats is not None:
                 self.crawler.stats.inc_value("provaudit/stylesheets_requested")
             yield scrapy.Request(
