@@ -262,6 +262,9 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
         summary["referer_links"] = result.referer_links
     if result.links_not_images:
         summary["links_not_images"] = result.links_not_images
+    if result.stylesheets or result.stylesheet_links:
+        summary["stylesheets"] = result.stylesheets
+        summary["stylesheet_links"] = result.stylesheet_links
     _print_summary(f"ingest {result.crawl_id}", summary)
     for err in result.errors:
         console.print(f"[yellow]warning:[/] {rich_text(err)}")
@@ -339,6 +342,8 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "revisits_unresolved": "WARC revisits with no original in this ingest",
         "referer_links": "images linked to a page by their request's Referer",
         "links_not_images": "links to image-looking URLs the archives hold no image for (not sightings)",
+        "stylesheets": "stylesheets read (text/css)",
+        "stylesheet_links": "images linked to a page by a stylesheet it links",
         "retries": "requests retried", "retries_exhausted": "requests that failed every retry",
         "robots_forbidden": "requests forbidden by robots.txt",
         **{"cut_" + reason: "cut: " + what for reason, what in CUT_REASONS.items()},

@@ -67,6 +67,9 @@ class PageItem:
     error: str | None = None
     facts: dict[str, Any] | None = None  # audit.decode.pagefacts.page_facts() of the HTML
     archived_at: ArchivedAt | None = None  # the archive record it was read from (ingests only)
+    # the stylesheets the page links (audit.decode.html.ParsedPage.stylesheets): not a column; the images they name
+    # become sightings of the page (ref_kind "stylesheet") once each stylesheet is read
+    stylesheets: tuple[str, ...] = ()
 
 
 POLICY_PATHS = {"/robots.txt": "robots.txt", "/.well-known/tdmrep.json": "tdmrep.json"}
@@ -83,6 +86,24 @@ class PolicyFile:
     status: int | None
     body: str
     fetched_at: dt.datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StylesheetFetch:
+    """One linked stylesheet fetched (or read from an archive): the image and ``@import`` URLs it names
+    (:func:`audit.decode.stylesheets.read_stylesheet`), or why it could not be read. ``error`` also says what was cut
+    of one that was read."""
+
+    url: str
+    fetched_at: dt.datetime
+    status: int | None = None
+    final_url: str | None = None
+    content_type: str | None = None
+    bytes: int | None = None
+    image_urls: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+    skipped: int = 0
     error: str | None = None
 
 

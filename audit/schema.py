@@ -151,6 +151,30 @@ TABLES: tuple[Table, ...] = (
         ("capture_id",),
     ),
     Table(
+        "stylesheets",
+        "One row per linked stylesheet a crawl fetched (or an ingest read from an archive), once per crawl however "
+        "many pages link it: what it named, or why it could not be read. The images it names are sightings of each "
+        "page that links it (`ref_kind` `stylesheet`). Responses are also kept in the WARC.",
+        (
+            C("crawl_id", "VARCHAR", "The crawl that fetched it.", False),
+            C("url", "VARCHAR", "The stylesheet URL as a page (or an `@import` rule) named it.", False),
+            C("final_url", "VARCHAR", "The URL that answered, after redirects (relative `url()` entries are "
+              "resolved against it)."),
+            C("status", "INTEGER", "HTTP status code, NULL when no response arrived."),
+            C("content_type", "VARCHAR", "The Content-Type header."),
+            C("fetched_at", "TIMESTAMPTZ", "When the response (or the failure) happened (UTC)."),
+            C("bytes", "BIGINT", "Bytes of the body read (at most `AUDIT_MAX_STYLESHEET_BYTES`)."),
+            C("images", "INTEGER", "Distinct http(s) image URLs its `url()` entries name."),
+            C("imports", "VARCHAR[]", "The stylesheets its `@import` rules name (followed one level deep)."),
+            C("skipped", "INTEGER", "`url()` and `@import` entries that are no http(s) URL (`data:`, "
+              "`javascript:`, `file:`, ...): never followed."),
+            C("error", "VARCHAR", "Why it could not be fetched or read (HTTP error, robots.txt, timeout, ...), or "
+              "what was cut (a body over `AUDIT_MAX_STYLESHEET_BYTES`, `url()` entries past the bounds); NULL "
+              "when it was read whole."),
+        ),
+        ("crawl_id", "url"),
+    ),
+    Table(
         "images",
         "One row per distinct image content (exact bytes), whatever URL or crawl it came from.",
         (
@@ -193,7 +217,9 @@ TABLES: tuple[Table, ...] = (
             C("caption", "VARCHAR", "The `<figcaption>` (or `title`) around the referencing element."),
             C("ref_kind", "VARCHAR", "How the page references it: img, srcset, picture, og:image, link, file; "
               "lazy (a lazy-loading attribute such as `data-src`), css (`url()` in a `style` attribute or "
-              "`<style>` block), background (`background=`), input (`<input type=image>`), icon "
+              "`<style>` block), stylesheet (`url()` in a stylesheet the page links, `attributes` names it as "
+              "`{\"stylesheet\": url}`; see the `stylesheets` table), background (`background=`), input "
+              "(`<input type=image>`), icon "
               "(`<link rel=icon>` and kin), link-image (`<link rel=image_src>` or `rel=preload as=image`), "
               "poster (`<video poster>`), svg (SVG `<image>`), microdata (`itemprop=image`), json-ld (JSON-LD "
               "image keys); referer (in an archive: the image's request record names the archived page as its "

@@ -83,6 +83,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest HTML page downloaded, in bytes, as served and once its `Content-Encoding` is undone.",
     ),
     Setting(
+        "AUDIT_MAX_STYLESHEET_BYTES",
+        2 * 1024 * 1024,
+        "Largest linked stylesheet read, in bytes (crawl and archive ingest): a crawl stops downloading a larger one "
+        "there and reads the bytes it has; the cut is recorded in `stylesheets.error`.",
+    ),
+    Setting(
+        "AUDIT_MAX_STYLESHEETS_PER_PAGE",
+        32,
+        "Stylesheets of one page read (`<link rel=stylesheet>`, `<link rel=preload as=style>`, `@import` in its "
+        "`<style>` blocks), in document order; the rest are not fetched and the page's `error` says so. Each "
+        "stylesheet is fetched once per crawl, its `@import` rules one level deep.",
+    ),
+    Setting(
         "AUDIT_MAX_FILE_BYTES",
         4 * 1024**3,
         "Largest file `provaudit ingest` and `inspect` read at all (archives and image files, found in a folder or "

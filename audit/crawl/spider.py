@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
+from scrapy.exceptions import StopDownload
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
@@ -32,18 +33,24 @@ from audit.crawl.bounds import PAGE_META, count_cut
 from audit.crawl.context import crawl_context
 from audit.crawl.failures import describe_failure
 from audit.crawl.resume import ResumeState, resume_state_for, stats_of
+from audit.crawl.stylesheets import StylesheetCache
 from audit.decode.formats import HEAD_BYTES, sniff_image
 from audit.decode.html import ParsedPage, parse_page
 from audit.decode.htmltree import read_html
 from audit.decode.pagefacts import page_facts
+from audit.decode.stylesheets import read_stylesheet
 from audit.httputil import content_type, headers_dict, is_html, is_image_type
-from audit.records import ImageFetch, ImageRef, PageItem
+from audit.records import ImageFetch, ImageRef, PageItem, StylesheetFetch
 from audit.store.recorder import PageRefs
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PARSE_THREADS = 2  # large pages parsed at once, off the event loop
+STYLESHEET_LIMIT = "provaudit_stylesheet_limit"  # request meta: a stylesheet's byte bound (its download stops there)
+_STYLESHEET_READ = "provaudit_stylesheet_bytes"  # request meta: bytes of a stylesheet received so far
+STYLESHEET_STATE = "provaudit_stylesheets"  # the key of the StylesheetCache in the JOBDIR spider state
+STYLESHEET_PAGES = "provaudit_stylesheet_pages"  # request meta: the pages waiting for a stylesheet when requested
 
 
 def _split(value: str | Iterable[str] | None) -> list[str]:
@@ -73,6 +80,8 @@ class SpiderOptions:
     max_page_nodes: int = int(_DEFAULTS["AUDIT_MAX_PAGE_NODES"])
     max_links_per_page: int = int(_DEFAULTS["AUDIT_MAX_LINKS_PER_PAGE"])  # 0: no bound
     page_thread_bytes: int = int(_DEFAULTS["AUDIT_PAGE_THREAD_BYTES"])
+    max_stylesheet_bytes: int = int(_DEFAULTS["AUDIT_MAX_STYLESHEET_BYTES"])
+    max_stylesheets_per_page: int = int(_DEFAULTS["AUDIT_MAX_STYLESHEETS_PER_PAGE"])
     redis_url: str = ""  # a worker of a shared crawl: the start URLs go into this Redis
     redis_key: str = ""
 
@@ -91,6 +100,8 @@ class SpiderOptions:
             max_page_nodes=number("AUDIT_MAX_PAGE_NODES"),
             max_links_per_page=number("AUDIT_MAX_LINKS_PER_PAGE"),
             page_thread_bytes=number("AUDIT_PAGE_THREAD_BYTES"),
+            max_stylesheet_bytes=number("AUDIT_MAX_STYLESHEET_BYTES"),
+            max_stylesheets_per_page=number("AUDIT_MAX_STYLESHEETS_PER_PAGE"),
             redis_url=str(settings.get("AUDIT_REDIS_URL") or ""),
             redis_key=str(settings.get("AUDIT_REDIS_KEY") or ""),
         )
@@ -119,6 +130,7 @@ class ProvenanceSpider(scrapy.Spider):
         self.options = SpiderOptions()  # from_crawler reads the crawl's
         self.resume = ResumeState(crawl_id="")
         self._parse_pool: ThreadPoolExecutor | None = None
+        self._stylesheets: StylesheetCache | None = None
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -141,9 +153,24 @@ class ProvenanceSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.options = SpiderOptions.from_settings(crawler.settings)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
+        crawler.signals.connect(spider.bytes_received, signal=signals.bytes_received)
         # before the engine opens the spider: the scheduler reads JOBDIR then, and after a kill it must not
         spider.resume = resume_state_for(crawl_context(crawler))
         return spider
+
+    @property
+    def stylesheets(self) -> StylesheetCache:
+        """The crawl's linked stylesheets (:mod:`audit.crawl.stylesheets`). With ``JOBDIR`` it lives in the spider
+        state Scrapy keeps across a clean pause, so pages waiting for a stylesheet still in the request queue get
+        its images on resume; after a kill, whose request state is discarded, it starts afresh."""
+        if self._stylesheets is None:
+            state = getattr(self, "state", None)  # set by Scrapy's SpiderState extension, with JOBDIR only
+            kept = state.get(STYLESHEET_STATE) if isinstance(state, dict) and not self.resume.unclean else None
+            self._stylesheets = kept if isinstance(kept, StylesheetCache) else StylesheetCache()
+            if isinstance(state, dict):
+                state[STYLESHEET_STATE] = self._stylesheets
+        return self._stylesheets
 
     def already_fetched(self, request: scrapy.Request) -> bool:
         """Whether an image request need not be sent: a run of this crawl that was killed already committed its
@@ -211,7 +238,8 @@ class ProvenanceSpider(scrapy.Spider):
         max_nodes = self.options.max_page_nodes
         max_links = self.options.max_links_per_page or 10**9
         tree = read_html(response.text)
-        parsed = parse_page(tree, response.url, fetched_at=now, max_nodes=max_nodes, max_links=max_links)
+        parsed = parse_page(tree, response.url, fetched_at=now, max_nodes=max_nodes, max_links=max_links,
+                            max_stylesheets=self.options.max_stylesheets_per_page)
         return parsed, page_facts(tree, response.url, max_nodes=max_nodes)
 
     async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
@@ -266,27 +294,116 @@ class ProvenanceSpider(scrapy.Spider):
         yield PageRefs(page=page, refs=tuple(parsed.image_refs))
         for request in self.page_requests(response, parsed):
             yield request
+        for sheet in parsed.stylesheets:
+            for item in self._stylesheet_outcome(*self.stylesheets.link(sheet, response.url, now), response.url,
+                                                 fetch_images=False):
+                yield item
 
     def page_requests(self, response: Response, parsed: ParsedPage) -> Iterable[scrapy.Request]:
         """The requests a parsed page leads to: policy files, its images, and its links within the allowed
         domains."""
         yield from self.policy_requests(response.url)
         for ref in parsed.image_refs:
-            yield from self.policy_requests(ref.image_url)
-            request = scrapy.Request(
-                ref.image_url, callback=self.parse_image, errback=self.image_failed, meta=self._image_meta(),
-                priority=10, headers={"Referer": response.url},
-            )
-            if self.already_fetched(request):
-                if self.crawler.stats is not None:
-                    self.crawler.stats.inc_value("provaudit/image_fetches_already_recorded")
-                continue
-            yield request
+            yield from self.image_requests(ref.image_url, response.url)
         if self.follow_links:
             for link in parsed.links:
                 if not self.is_allowed(link):
                     continue
                 yield scrapy.Request(link, callback=self.parse, errback=self.page_failed, meta=self._page_meta())
+
+    def image_requests(self, image_url: str, referer: str) -> Iterable[scrapy.Request]:
+        """The policy files of an image's origin and the image itself, asked for by ``referer`` (a page, or the
+        stylesheet naming it); none when a killed run of this crawl already fetched the image."""
+        yield from self.policy_requests(image_url)
+        request = scrapy.Request(
+            image_url, callback=self.parse_image, errback=self.image_failed, meta=self._image_meta(),
+            priority=10, headers={"Referer": referer},
+        )
+        if self.already_fetched(request):
+            if self.crawler.stats is not None:
+                self.crawler.stats.inc_value("provaudit/image_fetches_already_recorded")
+            return
+        yield request
+
+    # -- linked stylesheets: each fetched once per crawl (audit.crawl.stylesheets), its images sightings of the pages
+    def _stylesheet_outcome(self, requests: list[str], refs: list[ImageRef], referer: str, *,
+                            fetch_images: bool) -> Iterable[Any]:
+        """The items and requests of what :class:`StylesheetCache` answered: the sightings it made, the images they
+        name when ``fetch_images`` (a stylesheet just fetched: a page linking one fetched before needs no request,
+        its images were requested then), and the stylesheets to fetch, asked for by ``referer``."""
+        yield from refs
+        named_by: dict[str, str] = {}
+        for ref in refs if fetch_images else ():
+            named_by.setdefault(ref.image_url, ref.attributes["stylesheet"])
+        for image, sheet in named_by.items():  # the stylesheet is the Referer, as a browser sends it
+            yield from self.image_requests(image, sheet)
+        for sheet in requests:
+            if self.crawler.stats is not None:
+                self.crawler.stats.inc_value("provaudit/stylesheets_requested")
+            yield scrapy.Request(
+                sheet, callback=self.parse_stylesheet, errback=self.stylesheet_failed, priority=8, dont_filter=True,
+                headers={"Referer": referer},
+                meta={"allow_offsite": True, STYLESHEET_LIMIT: self.options.max_stylesheet_bytes,
+                      STYLESHEET_PAGES: self.stylesheets.waiting(sheet),
+                      # the byte bound stops the download (bytes_received); this bounds a compressed body, decoded
+                      "download_maxsize": 16 * self.options.max_stylesheet_bytes},
+            )
+
+    def headers_received(self, headers: Any, body_length: int, request: scrapy.Request, spider: Any = None) -> None:
+        """A response starts: a stylesheet's byte count starts again (a retry, a redirect's target)."""
+        if STYLESHEET_LIMIT in request.meta:
+            request.meta[_STYLESHEET_READ] = 0
+
+    def bytes_received(self, data: bytes, request: scrapy.Request, spider: Any = None) -> None:
+        """Stop a stylesheet's download once more than its byte bound arrived: the response keeps what arrived
+        (flagged ``download_stopped``) and is read to the bound, the cut recorded."""
+        limit = request.meta.get(STYLESHEET_LIMIT)
+        if limit is None:
+            return
+        got = request.meta.get(_STYLESHEET_READ, 0) + len(data)
+        request.meta[_STYLESHEET_READ] = got
+        if got > limit:
+            raise StopDownload(fail=False)
+
+    def parse_stylesheet(self, response: Response) -> Iterable[Any]:
+        """A stylesheet's response: recorded in ``stylesheets`` with what it names (read to
+        ``AUDIT_MAX_STYLESHEET_BYTES``, relative URLs resolved against the URL that answered), its images recorded
+        as sightings of every page that links it and requested, its ``@import`` rules followed one level."""
+        now = _now()
+        redirects = response.request.meta.get("redirect_urls") if response.request else None
+        url = redirects[0] if redirects else response.url
+        ctype = content_type(response.headers)
+        limit = self.options.max_stylesheet_bytes
+        body = response.body[:limit]
+        fetch = StylesheetFetch(url=url, final_url=response.url, fetched_at=now, status=response.status,
+                                content_type=ctype, bytes=len(body))
+        carried = response.request.meta.get(STYLESHEET_PAGES, []) if response.request else []
+        if is_html(ctype):
+            yield dataclasses.replace(fetch, error=f"not a stylesheet: an HTML page answered ({ctype})")
+            yield from self._stylesheet_outcome(*self.stylesheets.fetched(url, carried=carried), url,
+                                                fetch_images=True)
+            return
+        cut = "download_stopped" in response.flags or len(response.body) > limit
+        refs = read_stylesheet(body, response.url, content_type=ctype, max_bytes=limit, cut=cut)
+        yield dataclasses.replace(fetch, image_urls=refs.image_urls, imports=refs.imports, skipped=refs.skipped,
+                                  error=refs.error)
+        yield from self._stylesheet_outcome(*self.stylesheets.fetched(url, refs.image_urls, refs.imports, carried),
+                                            url, fetch_images=True)
+
+    def stylesheet_failed(self, failure: Failure) -> Iterable[Any]:
+        """A stylesheet that could not be fetched (an HTTP error, robots.txt, the network): recorded with why; the
+        pages waiting for it get no sightings from it."""
+        request = failure.request  # type: ignore[attr-defined]
+        status, reason = describe_failure(failure)
+        response = getattr(failure.value, "response", None)
+        redirects = request.meta.get("redirect_urls")
+        url = redirects[0] if redirects else request.url
+        logger.info("stylesheet not fetched: %s (%s)", url, reason)
+        yield StylesheetFetch(url=url, final_url=response.url if response is not None else None, fetched_at=_now(),
+                              status=status, content_type=content_type(response.headers) if response is not None
+                              else None, error=reason)
+        carried = request.meta.get(STYLESHEET_PAGES, [])
+        yield from self._stylesheet_outcome(*self.stylesheets.fetched(url, carried=carried), url, fetch_images=True)
 
     def policy_requests(self, url: str) -> Iterable[scrapy.Request]:
         """Once per origin: its ``/.well-known/tdmrep.json`` (robots.txt is fetched by Scrapy's RobotsTxtMiddleware).

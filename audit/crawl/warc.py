@@ -244,8 +244,10 @@ class WarcFile:
         body: bytes,
         ip_address: str | None = None,
         date: dt.datetime | None = None,
+        truncated: str | None = None,
     ) -> None:
-        """Write one response record and the request record that produced it."""
+        """Write one response record and the request record that produced it; ``truncated`` is the record's
+        ``WARC-Truncated`` reason (``length``: the download was stopped at a size bound), if any."""
         date = date or dt.datetime.now(dt.UTC)
         warc_date = date.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         # The body is stored as received but already de-chunked: drop Transfer-Encoding and state the real length.
@@ -257,6 +259,8 @@ class WarcFile:
         extra = {"WARC-Date": warc_date}
         if ip_address:
             extra["WARC-IP-Address"] = ip_address
+        if truncated:
+            extra["WARC-Truncated"] = truncated
         response = self._writer.create_warc_record(
             url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http_headers,
             warc_headers_dict=extra,
@@ -364,6 +368,8 @@ class WarcMiddleware:
             body=response.body,
             ip_address=str(response.ip_address) if response.ip_address else None,
             date=dt.datetime.now(dt.UTC),
+            # a download stopped at its size bound (a stylesheet: audit.crawl.spider.bytes_received) keeps what arrived
+            truncated="length" if "download_stopped" in response.flags else None,
         ))
         self._drain(self.MAX_PENDING)
         checkpoint("crawl-response")

@@ -34,13 +34,13 @@ def _unescape(match: re.Match[str]) -> str:
     return "" if match.group(2) else match.group(3)
 
 
-def css_urls(css: str, max_urls: int) -> tuple[list[tuple[str, bool]], int, bool]:
+def css_urls(css: str, max_urls: int, *, max_chars: int = MAX_CSS_CHARS) -> tuple[list[tuple[str, bool]], int, bool]:
     """The ``url()`` entries of ``css`` (unquoted, CSS escapes decoded), each with whether its declaration's property
     shows images, in order; how many ``url(`` openings were read; and whether ``css`` holds more than ``max_urls``
-    of them (only its first :data:`MAX_CSS_CHARS` characters are read: the caller can tell when it is longer).
-    Reads at most ``max_urls`` ``url(`` openings, each within :data:`MAX_URL_CHARS`
+    of them (only its first ``max_chars`` characters, :data:`MAX_CSS_CHARS` unless given, are read: the caller can
+    tell when it is longer). Reads at most ``max_urls`` ``url(`` openings, each within :data:`MAX_URL_CHARS`
     characters: linear in the text read, whatever it holds."""
-    css = css[:MAX_CSS_CHARS]
+    css = css[:max_chars]
     found: list[tuple[str, bool]] = []
     seen = 0
     for start in _URL_START.finditer(css):
@@ -61,3 +61,32 @@ def css_urls(css: str, max_urls: int) -> tuple[list[tuple[str, bool]], int, bool
         shows_image = prop is not None and prop.group(1).lower().startswith(_IMAGE_PROPERTIES)
         found.append((url, shows_image))
     return found, seen, False
+
+
+MAX_IMPORT_SCAN = 256  # ``@import`` rules looked at in one piece of CSS
+_IMPORT_START = re.compile(r"@import\b", re.I)
+_IMPORT_BODY = re.compile(
+    rf"""@import[\t\n\f\r ]*(?:url\([\t\n\f\r ]*(?:"((?:[^"\\\n]|{_ESC})*)"|'((?:[^'\\\n]|{_ESC})*)'|"""
+    rf"""((?:[^"'()\\\s]|{_ESC})*))[\t\n\f\r ]*\)|"((?:[^"\\\n]|{_ESC})*)"|'((?:[^'\\\n]|{_ESC})*)')""",
+    re.I | re.S,
+)
+
+
+def import_urls(css: str, max_imports: int, *, max_chars: int = MAX_CSS_CHARS) -> tuple[list[str], bool]:
+    """The URLs ``@import`` rules of ``css`` name (unquoted, CSS escapes decoded), in order, and whether there were
+    more than ``max_imports`` of them. Reads at most ``max_chars`` characters and :data:`MAX_IMPORT_SCAN` ``@import``
+    openings, each within :data:`MAX_URL_CHARS` characters: linear in the text read."""
+    css = css[:max_chars]
+    found: list[str] = []
+    for seen, start in enumerate(_IMPORT_START.finditer(css)):
+        if seen >= MAX_IMPORT_SCAN or len(found) >= max_imports:
+            return found, True
+        pos = start.start()
+        match = _IMPORT_BODY.match(css, pos, min(len(css), pos + MAX_URL_CHARS))
+        if match is None:
+            continue
+        raw = next((g for g in match.groups() if g is not None), "")
+        url = _ESCAPE.sub(_unescape, raw).strip()
+        if url:
+            found.append(url)
+    return found, False

@@ -29,7 +29,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import etree
 from parsel import Selector
 
-from audit.decode.cssurls import MAX_CSS_CHARS, css_urls
+from audit.decode.cssurls import MAX_CSS_CHARS, css_urls, import_urls
 from audit.decode.htmltree import HtmlTree, read_html, top_level
 from audit.decode.jsonld import jsonld_urls
 from audit.records import ImageRef
@@ -71,6 +71,7 @@ MAX_JSONLD_URLS = 1000  # image URLs taken from one page's JSON-LD
 MAX_NOSCRIPTS = 50  # <noscript> fallbacks kept as text read in one page
 MAX_NOSCRIPT_CHARS = 64 * 1024  # characters of one such fallback read
 MAX_PROBLEMS = 5  # distinct reasons for a cut listed in a page's error
+MAX_STYLESHEETS = int(DEFAULTS["AUDIT_MAX_STYLESHEETS_PER_PAGE"])  # stylesheets of one page read, by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,8 @@ class ParsedPage:
     error: str | None = None  # why the references may be incomplete (parsing cut, page flattened), or None
     nodes: int = 0  # nodes read: elements visited plus text nodes read (the work the budget bounds)
     links_cut: int = 0  # links past max_links (each time one appears)
+    # linked stylesheets (<link rel=stylesheet>, <link rel=preload as=style>, @import in <style>), absolute, in order
+    stylesheets: list[str] = field(default_factory=list)
 
 
 def _clean_text(text: str | None) -> str | None:
@@ -299,6 +302,30 @@ def _attributes(el: Any) -> dict[str, str]:
     return attrs
 
 
+def stylesheet_links(others: Iterable[tuple[Any, str]], base: str, max_stylesheets: int) -> tuple[list[str], bool]:
+    """The stylesheets named by the ``<link>`` and ``<style>`` elements of ``others`` (as :func:`_walk` collects
+    them), resolved against ``base``, each once, in document order: ``<link rel="stylesheet">`` (not ``alternate``),
+    ``<link rel="preload" as="style">`` and ``@import`` rules; and whether there were more than ``max_stylesheets``."""
+    found: dict[str, None] = {}
+    for el, way in others:
+        if way == "link":
+            rels = set((el.get("rel") or "").lower().split())
+            preload = "preload" in rels and (el.get("as") or "").strip().lower() == "style"
+            raws = [el.get("href")] if ("stylesheet" in rels and "alternate" not in rels) or preload else []
+        elif way == "style-block":
+            raws = import_urls(el.text or "", max_stylesheets + 1)[0]
+        else:
+            continue
+        for raw in raws:
+            url = absolute_url(base, raw)
+            if url is None or url in found:
+                continue
+            if len(found) >= max_stylesheets:
+                return list(found), True
+            found[url] = None
+    return list(found), False
+
+
 def _tree(html: str | Selector | HtmlTree | None) -> HtmlTree:
     if isinstance(html, HtmlTree):
         return html
@@ -409,6 +436,7 @@ def parse_page(
     max_links: int = 10_000,
     max_nodes: int = int(DEFAULTS["AUDIT_MAX_PAGE_NODES"]),
     noscript_text: bool = True,
+    max_stylesheets: int = MAX_STYLESHEETS,
 ) -> ParsedPage:
     """Every image reference (``<img src/srcset>`` and its lazy-loading attributes, ``<picture><source>``,
     ``og:image``, CSS ``url()``, JSON-LD and the other ways the module's docstring lists, links to image files) and
@@ -425,7 +453,11 @@ def parse_page(
     The other ways a page names images (see the module's docstring) are read in the same pass, each bounded (CSS
     ``url()`` entries, JSON-LD blocks, values and depth, ``<noscript>`` fallbacks and their size); a cut there is
     said in :attr:`ParsedPage.error` too. ``noscript_text`` is False for the markup of a ``<noscript>`` fallback
-    itself, which is read once, never nested further."""
+    itself, which is read once, never nested further.
+
+    The stylesheets the page links are listed in :attr:`ParsedPage.stylesheets` (at most ``max_stylesheets``; a
+    cut is said in the error): their images are read from the stylesheets themselves
+    (:mod:`audit.decode.stylesheets`)."""
     tree = _tree(html)
     root = tree.selector.root
     if not isinstance(root, etree._Element):  # a Selector over JSON or plain text
@@ -546,6 +578,10 @@ def parse_page(
                 links.append(href)
             else:
                 links_cut += 1
+    stylesheets, sheets_cut = stylesheet_links(found.others, base, max_stylesheets) if noscript_text else ([], False)
+    if sheets_cut:
+        problems.append(f"the page links more than {max_stylesheets} stylesheets (AUDIT_MAX_STYLESHEETS_PER_PAGE): "
+                        f"the first {max_stylesheets} were read")
     errors = [tree.error] if tree.error else []
     errors += list(dict.fromkeys(problems))[:MAX_PROBLEMS]
     if full:
@@ -555,4 +591,5 @@ def parse_page(
                       "and links after that point were not read")
         logger.info("%s: %s", url, errors[-1])
     return ParsedPage(url=url, lang=lang, title=title, image_refs=list(refs.values()), links=links,
-                      error="; ".join(errors) or None, nodes=walked.used + budget.used, links_cut=links_cut)
+                      error="; ".join(errors) or None, nodes=walked.used + budget.used, links_cut=links_cut,
+                      stylesheets=stylesheets)

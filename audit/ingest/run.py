@@ -23,6 +23,7 @@ from audit.decode.formats import HEAD_BYTES, sniff_image
 from audit.decode.html import looks_like_image_url, parse_page
 from audit.decode.htmltree import read_html
 from audit.decode.pagefacts import page_facts
+from audit.decode.stylesheets import is_css, read_stylesheet
 from audit.decode.workers import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT, AnalysisPool, Bounds
 from audit.errors import BodyTooLarge, ContentEncodingError, IngestError, Refused
 from audit.httputil import is_html, is_image_type
@@ -31,6 +32,7 @@ from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
 from audit.ingest.imagelinks import ImageLinks
 from audit.ingest.referers import RefererLinks
 from audit.ingest.revisits import Location, Revisit, RevisitIndex, read_original, revisit_of
+from audit.ingest.stylesheets import StylesheetLinks
 from audit.ingest.warcpayload import RecordPayload
 from audit.inputs import (
     DEFAULT_MAX_FILE_BYTES,
@@ -40,7 +42,16 @@ from audit.inputs import (
     sha256_regular,
     walk_entries,
 )
-from audit.records import POLICY_PATHS, ArchivedAt, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
+from audit.records import (
+    POLICY_PATHS,
+    ArchivedAt,
+    ImageFetch,
+    ImageRecord,
+    ImageRef,
+    PageItem,
+    PolicyFile,
+    StylesheetFetch,
+)
 from audit.settings import DEFAULTS
 from audit.store.db import Store
 from audit.store.recorder import Recorder
@@ -49,9 +60,10 @@ logger = logging.getLogger(__name__)
 
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 Progress = Callable[[str, int], None]
-Item = PageItem | ImageRef | ImageFetch | PolicyFile
+Item = PageItem | ImageRef | ImageFetch | PolicyFile | StylesheetFetch
 MAX_POLICY_BYTES = 512 * 1024
 MAX_ERRORS_PER_ARCHIVE = 100  # errors recorded per archive file; the rest are counted
+MAX_STYLESHEET_BYTES = int(DEFAULTS["AUDIT_MAX_STYLESHEET_BYTES"])  # of one archived stylesheet read
 
 
 @dataclass
@@ -68,6 +80,8 @@ class IngestResult:
     revisits_unresolved: int = 0  # WARC revisit records whose original is not in the ingest (named in errors)
     referer_links: int = 0  # images linked to the archived page their request record's Referer names
     links_not_images: int = 0  # <a href> links to image-looking URLs the archives hold no image for: not recorded
+    stylesheet_links: int = 0  # images linked to an archived page by a stylesheet it links (an archived text/css)
+    stylesheets: int = 0  # archived stylesheets read (text/css responses, revisits included)
 
 
 def is_archive(path: Path) -> bool:
@@ -144,7 +158,7 @@ class _ArchiveErrors:
 def iter_archive(
     path: Path, *, max_image_bytes: int, max_page_bytes: int, errors: list[str] | None = None,
     limits: ArchiveLimits | None = None, max_file_bytes: int | None = None, revisits: RevisitIndex | None = None,
-    referers: RefererLinks | None = None,
+    referers: RefererLinks | None = None, stylesheets: StylesheetLinks | None = None,
 ) -> Iterator[Item]:
     """Items from one WARC/ARC file: pages with their image references, and images with their bytes (``body``;
     the caller analyses them).
@@ -163,12 +177,19 @@ def iter_archive(
 
     The ``Referer`` of each request record, and the pages and images read, go to ``referers``
     (:mod:`audit.ingest.referers`), which links images to the archived pages that requested them; without
-    ``referers`` the file has its own and its links come at its end."""
+    ``referers`` the file has its own and its links come at its end.
+
+    The stylesheets pages link and the ``text/css`` responses read go to ``stylesheets``
+    (:mod:`audit.ingest.stylesheets`), which links pages to the images their stylesheets name; without
+    ``stylesheets`` the file has its own and its links come at its end (after the ``Referer`` links: a page and
+    image pair linked by ``Referer`` is not linked again)."""
     log = _ArchiveErrors(path, errors)
     own_index = revisits is None
     index = revisits if revisits is not None else RevisitIndex()
     own_links = referers is None
     links = referers if referers is not None else RefererLinks()
+    own_sheets = stylesheets is None
+    sheets = stylesheets if stylesheets is not None else StylesheetLinks()
     limits = _archive_limits(limits, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes)
     try:
         for framed in read_archive(path, limits=limits, report=log.add, max_file_bytes=max_file_bytes):
@@ -184,6 +205,7 @@ def iter_archive(
                                                     max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                                     max_file_bytes=max_file_bytes))
                     links.saw(revisited)
+                    sheets.saw(revisited)
                     yield from revisited
                 continue
             if record.rec_type == "request":
@@ -199,6 +221,7 @@ def iter_archive(
             if record.rec_type in ("response", "resource"):
                 index.add_original(record, Location(path, framed.offset, framed.where))
             links.saw(items)
+            sheets.saw(items)
             yield from items
     except Refused as exc:
         log.add(0, f"archive not read: {exc}")
@@ -206,17 +229,28 @@ def iter_archive(
         pending = list(resolve_pending(index, errors=errors, limits=limits, max_image_bytes=max_image_bytes,
                                        max_page_bytes=max_page_bytes, max_file_bytes=max_file_bytes))
         links.saw(pending)
+        sheets.saw(pending)
         yield from pending
     if own_links:
-        yield from links.links()
+        by_referer = list(links.links())
+        sheets.saw(by_referer)
+        yield from by_referer
+    if own_sheets:
+        yield from sheets.links()
 
 
-def _last_items(pending: Iterator[Item], referers: RefererLinks) -> Iterator[Item]:
-    """The items of an ingest's last step: its pending revisits, then the images linked to pages by ``Referer``."""
+def _last_items(pending: Iterator[Item], referers: RefererLinks, stylesheets: StylesheetLinks) -> Iterator[Item]:
+    """The items of an ingest's last step: its pending revisits, then the images linked to pages by ``Referer``, then
+    those linked by the stylesheets the pages link (where no ``Referer`` did: the archive's own record of which page
+    asked for an image comes first)."""
     resolved = list(pending)
     referers.saw(resolved)
+    stylesheets.saw(resolved)
     yield from resolved
-    yield from referers.links()
+    for ref in referers.links():
+        stylesheets.saw((ref,))
+        yield ref
+    yield from stylesheets.links()
 
 
 def _archive_limits(limits: ArchiveLimits | None, *, max_image_bytes: int, max_page_bytes: int) -> ArchiveLimits:
@@ -316,8 +350,12 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_
         parsed = parse_page(tree, url, fetched_at=when)
         yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, lang=parsed.lang,
                        content_type=ctype, headers=headers, facts=page_facts(tree, url), error=parsed.error,
-                       archived_at=archived_at)
+                       archived_at=archived_at, stylesheets=tuple(parsed.stylesheets))
         yield from parsed.image_refs
+        return
+    if is_css(ctype) and (status is None or 200 <= status < 300):
+        truncated = bool(record.rec_headers.get_header("WARC-Truncated"))  # the crawl that archived it cut it
+        yield _stylesheet_item(payload, url, when=when, status=status, ctype=ctype, truncated=truncated)
         return
     policy = POLICY_PATHS.get(urlsplit(url).path)
     if policy is not None:
@@ -345,6 +383,25 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_
         return
     yield ImageFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
                      server_ip=ip, headers=headers, body=body, archived_at=archived_at)
+
+
+def _stylesheet_item(payload: RecordPayload, url: str, *, when: dt.datetime, status: int | None,
+                     ctype: str | None, truncated: bool = False) -> StylesheetFetch:
+    """An archived stylesheet, read to at most :data:`MAX_STYLESHEET_BYTES` decoded bytes (a longer one is cut there,
+    and says so, as does one whose record is ``WARC-Truncated``), with what it names; one whose content encoding is
+    broken is recorded with that error."""
+    cut = truncated
+    try:
+        body = payload.read(MAX_STYLESHEET_BYTES)
+    except BodyTooLarge:
+        body, cut = payload.head(MAX_STYLESHEET_BYTES, limit=MAX_STYLESHEET_BYTES), True
+    except ContentEncodingError as exc:
+        return StylesheetFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
+                               error=str(exc))
+    refs = read_stylesheet(body, url, content_type=ctype, max_bytes=MAX_STYLESHEET_BYTES, cut=cut)
+    return StylesheetFetch(url=url, final_url=url, fetched_at=when, status=status, content_type=ctype,
+                           bytes=len(body), image_urls=refs.image_urls, imports=refs.imports, skipped=refs.skipped,
+                           error=refs.error)
 
 
 def _charset(ctype: str | None) -> str | None:
@@ -380,7 +437,8 @@ def _refused(path: Path, why: str, errors: list[str] | None, skipped: list[str] 
 def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = int(DEFAULTS["AUDIT_MAX_PAGE_BYTES"]),
                errors: list[str] | None = None, max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
                limits: ArchiveLimits | None = None, skipped: list[str] | None = None,
-               revisits: RevisitIndex | None = None, referers: RefererLinks | None = None) -> Iterator[Item]:
+               revisits: RevisitIndex | None = None, referers: RefererLinks | None = None,
+               stylesheets: StylesheetLinks | None = None) -> Iterator[Item]:
     """Items from a folder of files (or one file): every entry is recorded by its URL (``file://``), a regular file
     with its bytes (``body``; the caller analyses them), readable or not.
 
@@ -424,7 +482,7 @@ def iter_files(root: Path, *, max_image_bytes: int, max_page_bytes: int = int(DE
         if archive:
             yield from iter_archive(target, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                     errors=errors, limits=limits, max_file_bytes=max_file_bytes, revisits=revisits,
-                                    referers=referers)
+                                    referers=referers, stylesheets=stylesheets)
             continue
         url = _file_url(path)
         yield ImageRef(page_url=None, image_url=url, ref_kind="file", fetched_at=when)
@@ -554,22 +612,24 @@ def ingest(
     revisits = RevisitIndex()  # originals of every archive of this ingest, for the revisits of any of them
     referers = RefererLinks()  # what the request records of every archive say about which page asked for an image
     image_links = ImageLinks()  # <a href> links to image-looking URLs, kept where the archives hold an image
+    stylesheets = StylesheetLinks()  # the stylesheets archived pages link, and what archived stylesheets name
     with AnalysisPool(workers, bounds=bounds) as pool:
         for path in [*resolved, None]:
             items: Iterator[Item]
             if path is None:  # revisits whose original came in a later record or file, then Referer links
                 last = _last_items(resolve_pending(revisits, errors=result.errors, limits=archive_limits,
                                                    max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
-                                                   max_file_bytes=max_file_bytes), referers)
+                                                   max_file_bytes=max_file_bytes), referers, stylesheets)
                 items = itertools.chain(image_links.hold(last), image_links.release())
             elif is_archive(path):
                 items = iter_archive(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                      errors=result.errors, limits=archive_limits, max_file_bytes=max_file_bytes,
-                                     revisits=revisits, referers=referers)
+                                     revisits=revisits, referers=referers, stylesheets=stylesheets)
             else:
                 items = iter_files(path, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                    errors=result.errors, max_file_bytes=max_file_bytes, limits=archive_limits,
-                                   skipped=result.skipped, revisits=revisits, referers=referers)
+                                   skipped=result.skipped, revisits=revisits, referers=referers,
+                                   stylesheets=stylesheets)
             if path is not None:
                 items = image_links.hold(items)
             try:
@@ -600,6 +660,10 @@ def ingest(
                                 "unchecked": image_links.unchecked}
     if referers.linked or referers.dropped:
         stats["referers"] = {"linked": referers.linked, "not_remembered": referers.dropped}
+    result.stylesheet_links, result.stylesheets = stylesheets.linked, stylesheets.read
+    if stylesheets.read or stylesheets.linked or stylesheets.dropped:
+        stats["stylesheets"] = {"read": stylesheets.read, "linked": stylesheets.linked,
+                                "not_remembered": stylesheets.dropped}
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         stats["analysis"] = result.analysis
     recorder.finish(stats)

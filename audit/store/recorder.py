@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
-from audit.records import ArchivedAt, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile
+from audit.records import ArchivedAt, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile, StylesheetFetch
 from audit.settings import DEFAULTS
 from audit.store.arrow import utc
 from audit.store.db import Store, StoreBusy, StoreWriter
@@ -133,7 +133,7 @@ class Recorder:
 
     RETRY_INTERVAL = 0.25  # seconds between two tries while another process holds the store
     # the order rows are written in
-    TABLES = ("crawls", "images", "fetches", "pages", "captures", "sightings", "host_policies")
+    TABLES = ("crawls", "images", "fetches", "pages", "captures", "sightings", "host_policies", "stylesheets")
 
     def __init__(
         self,
@@ -214,6 +214,8 @@ class Recorder:
             self.add_image(item)
         elif isinstance(item, PolicyFile):
             self.add_policy(item)
+        elif isinstance(item, StylesheetFetch):
+            self.add_stylesheet(item)
         else:
             raise TypeError(f"cannot record {type(item).__name__}")
         self._item_done()
@@ -279,6 +281,27 @@ class Recorder:
                 "body": policy.body[:MAX_POLICY_CHARS] if policy.status is not None else None,
                 "fetched_at": utc(policy.fetched_at),
                 "error": policy.error,
+            },
+        )
+
+    def add_stylesheet(self, sheet: StylesheetFetch) -> None:
+        self.counts["stylesheets"] += 1
+        if sheet.error:
+            self.counts["stylesheet_errors"] += 1
+        self._push(
+            "stylesheets",
+            {
+                "crawl_id": self.crawl_id,
+                "url": sheet.url,
+                "final_url": sheet.final_url,
+                "status": sheet.status,
+                "content_type": sheet.content_type,
+                "fetched_at": utc(sheet.fetched_at),
+                "bytes": sheet.bytes,
+                "images": len(sheet.image_urls),
+                "imports": list(sheet.imports),
+                "skipped": sheet.skipped,
+                "error": sheet.error,
             },
         )
 
@@ -425,8 +448,8 @@ class Recorder:
     def _committed(self) -> None:
         if self.on_commit is None:
             return
-        urls = [row["url"] for table in ("pages", "fetches", "host_policies") for row in self._buffers[table]
-                if row.get("url")]
+        tables = ("pages", "fetches", "host_policies", "stylesheets")
+        urls = [row["url"] for table in tables for row in self._buffers[table] if row.get("url")]
         if urls:
             self.on_commit(urls)
 

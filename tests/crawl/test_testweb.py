@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import io
 import json
+import re
 import urllib.error
 import urllib.request
 import urllib.robotparser
@@ -218,9 +219,12 @@ class _Links(HTMLParser):
         super().__init__()
         self.links: list[str] = []
         self.images: list[str] = []
+        self.stylesheets: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
+        if tag == "link" and "stylesheet" in a.get("rel", "").lower().split() and a.get("href"):
+            self.stylesheets.append(a["href"])
         if tag == "a" and a.get("href"):
             target = self.images if a["href"].lower().endswith(IMAGE_SUFFIXES) else self.links
             target.append(a["href"])
@@ -245,6 +249,8 @@ def test_every_image_is_reachable_from_start_urls(web: TestWeb, gt: list[dict],
     seen: set[str] = set()
     queue = list(web.start_urls)
     pairs: dict[str, set[str]] = defaultdict(set)
+    sheets: dict[str, list[str]] = {}  # stylesheet URL -> the image URLs its url() entries name, resolved against it
+    through_css: set[tuple[str, str]] = set()
     while queue:
         url = queue.pop()
         if url in seen:
@@ -257,12 +263,26 @@ def test_every_image_is_reachable_from_start_urls(web: TestWeb, gt: list[dict],
             parser.feed(resp.read().decode("utf-8"))
         for img in parser.images:
             pairs[urljoin(url, img)].add(url)
+        for href in parser.stylesheets:
+            sheet = urljoin(url, href)
+            if sheet not in sheets:
+                with opener.open(sheet) as resp:
+                    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/css"), sheet
+                    css = resp.read().decode("utf-8")
+                sheets[sheet] = [urljoin(sheet, u) for u in re.findall(r"url\(\s*['\"]?([^'\")]+)", css)]
+            for img in sheets[sheet]:
+                pairs[img].add(url)
+                through_css.add((img, url))
         for link in parser.links:
             target = urldefrag(urljoin(url, link)).url
             if target.startswith("http://") and urlsplit(target).hostname in allowed and target not in seen:
                 queue.append(target)
     truth = {r["image_url"]: set(r["page_urls"]) for r in gt}
     assert dict(pairs) == truth
+    # the sites with a linked stylesheet show a figure's photo as every page's banner, only through it
+    css_hosts = {h for h, info in web.hosts.items() if info.get("stylesheet")}
+    assert through_css and {urlsplit(page).hostname for _, page in through_css} <= css_hosts  # (those with posts)
+    assert all(page in truth[img] for img, page in through_css)
     assert sum(len(p) for p in pairs.values()) == web.sightings
     for url in truth:
         assert robots[urlsplit(url).hostname].can_fetch("*", url), url  # type: ignore[index]

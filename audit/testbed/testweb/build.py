@@ -18,7 +18,7 @@ from audit.testbed.testweb.world import Variant, build_world
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 MANIFEST = "manifest.json"
 GROUND_TRUTH = "ground_truth.jsonl"
 WWW = "www"
@@ -146,7 +146,7 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
             "image_host": s.img_host, "robots_txt": robots_txt(s), "blocked_agents": list(s.robots.blocked_agents),
             "disallow_all": list(s.robots.disallow_all), "x_robots_tag": s.robots.x_robots_tag,
             "meta_robots": s.robots.meta_robots, "tdmrep": s.robots.tdmrep, "geo_meta": s.geo_meta,
-            "json_ld": s.json_ld,
+            "json_ld": s.json_ld, "stylesheet": s.stylesheet,
         }
     manifest = {
         "generator_version": GENERATOR_VERSION,

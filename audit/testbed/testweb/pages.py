@@ -16,6 +16,7 @@ from audit.testbed.testweb.world import CITY_BY_NAME, COUNTRIES, Figure, Person,
 logger = logging.getLogger(__name__)
 
 PER_PAGE = 12
+STYLESHEET = "/static/site.css"  # of the sites with Site.stylesheet
 HOME_ITEMS = 10
 
 # Real ISO 3166-2 codes of the regions of the sites that publish geo.* meta tags.
@@ -80,6 +81,7 @@ class _Renderer:
         self.embeds: dict[str, list[str]] = defaultdict(list)  # image URL -> page URLs
         self.pages = 0
         self.phones = {s.host: _phone(s, self.rnd) for s in world.sites}
+        self.banners: dict[str, Variant] = {}  # host -> the photo its stylesheet sets as the banner background
 
     # --- low level ---
     def href(self, site: Site, page_path: str, url: str) -> str:
@@ -156,6 +158,10 @@ class _Renderer:
             lines.append(f'<link rel="alternate" hreflang="x-default" href="{escape(url)}">')
         if head:
             lines.append(head)
+        banner = self.banners.get(site.host)
+        if banner is not None:  # the page shows the banner only through its linked stylesheet
+            lines.append(f'<link rel="stylesheet" href="{STYLESHEET}">')
+            images = [*images, banner.url]
         footer = f"© {escape(site.name)}"
         if site.city:
             footer += f" — {escape(site.city)}, {escape(COUNTRIES[site.country or 'US'].name)}"
@@ -166,6 +172,7 @@ class _Renderer:
             "<body>",
             f'<header><a class="brand" href="/">{escape(site.name)}</a><nav><a href="/">{words[0]}</a> '
             f'<a href="{_archive(site)}">{words[1]}</a> <a href="/about/">{words[2]}</a></nav></header>',
+            *(['<div class="banner"></div>'] if banner is not None else []),
             f"<main>{body}</main>",
             f"<footer>{footer}</footer>",
             "</body>",
@@ -268,9 +275,24 @@ class _Renderer:
                      f"{escape(p.city.name)}, {escape(COUNTRIES[p.country].name)}</p></section>")
             self.listing(site, f"{prefix}{user}/", f"{prefix}{user}/", items, p.name, intro)
 
+    def stylesheet(self, site: Site, banner: Variant) -> None:
+        """``/static/site.css`` of ``site``: its banner is ``banner``, named relative to the stylesheet (as CSS
+        resolves it, not against the page) when on the site's own host."""
+        self.banners[site.host] = banner
+        url = self.href(site, STYLESHEET, banner.url)
+        if url.startswith("/"):
+            url = posixpath.relpath(url, posixpath.dirname(STYLESHEET))
+        css = (f".banner {{ height: 180px; background: #223 url('{url}') center / cover no-repeat; }}\n"
+               "body { font-family: sans-serif; }\n")
+        target = self.www / site.host / STYLESHEET.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(css, encoding="utf-8")
+
     def site(self, site: Site, posts: list[Post]) -> None:
         words = _words(site)
         posts = sorted(posts, key=lambda p: (p.date, p.path), reverse=True)
+        if site.stylesheet and posts:
+            self.stylesheet(site, posts[0].figures[0].main)
         for post in posts:
             self.post_page(site, post)
         parts, images = [f"<h1>{escape(site.name)}</h1>"], []

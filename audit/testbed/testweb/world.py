@@ -229,6 +229,7 @@ class Site:
     hreflang: tuple[str, ...] = ()
     listing_images: bool = True
     protocol_relative: bool = False
+    stylesheet: bool = False  # every page links /static/site.css, whose banner background is a figure's photo
     robots: Robots = field(default_factory=Robots)
 
     @property
@@ -246,7 +247,7 @@ SITES: tuple[Site, ...] = (
          listing_images=False, robots=Robots(("GPTBot",), ("/admin/",))),
     Site("www.lemag-hebdo.com", "FR", "magazine", "fr", "Paris", "Le Mag Hebdo", "img.cdnstatic.net", json_ld=True,
          hreflang=("fr", "en"), protocol_relative=True, robots=Robots(_AI, (), x_robots_tag="noai")),
-    Site("www.carnets-de-marie.fr", "FR", "blog", "fr", "Bordeaux", "Les carnets de Marie",
+    Site("www.carnets-de-marie.fr", "FR", "blog", "fr", "Bordeaux", "Les carnets de Marie", stylesheet=True,
          robots=Robots((), ("/wp-admin/",))),
     Site("www.petitsvoyages.net", "FR", "blog", "fr", "Toulouse", "Petits voyages", srcset=True,
          robots=Robots((), ("/wp-admin/",), meta_robots="noai, noimageai")),
@@ -278,7 +279,8 @@ SITES: tuple[Site, ...] = (
     Site("www.thames-notebook.co.uk", "GB", "blog", "en-GB", "London", "Thames Notebook"),
     Site("www.noticias-sevilla.es", "ES", "local_news", "es", "Seville", "Noticias Sevilla", geo_meta=True),
     Site("www.viajes-de-lucia.es", "ES", "blog", "es-ES", "Madrid", "Los viajes de Lucía"),
-    Site("www.utrecht-courant.nl", "NL", "local_news", "nl", "Utrecht", "Utrechtse Courant", json_ld=True),
+    Site("www.utrecht-courant.nl", "NL", "local_news", "nl", "Utrecht", "Utrechtse Courant", json_ld=True,
+         stylesheet=True),
     Site("www.lakeshore-tribune.com", "US", "local_news", "en-US", "Chicago", "Lakeshore Tribune",
          "cdn.imgcache.net", json_ld=True, srcset=True, robots=Robots(_AI, ("/admin/",))),
     Site("www.snapfolio.com", None, "photo_sharing", "en", None, "Snapfolio", "static.snapfolio.com",
