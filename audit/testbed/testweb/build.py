@@ -14,11 +14,11 @@ from pathlib import Path
 
 from audit.testbed.testweb.images import write_variant
 from audit.testbed.testweb.pages import render_site_pages, robots_txt
-from audit.testbed.testweb.world import Variant, build_world
+from audit.testbed.testweb.world import SITE_BY_HOST, Variant, build_world
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 MANIFEST = "manifest.json"
 GROUND_TRUTH = "ground_truth.jsonl"
 WWW = "www"
@@ -58,6 +58,13 @@ class TestWeb:
     def ground_truth(self) -> list[dict[str, object]]:
         with self.ground_truth_path.open(encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
+
+    def robots_refused(self) -> list[dict[str, object]]:
+        """The images the pages name on a host whose robots.txt forbids every crawler to fetch them: served, but
+        never fetched by a crawl that obeys robots.txt (which records each as refused). Not in the ground truth,
+        whose images a crawl must fetch; each with its ``host``, ``rule``, ``page_urls`` and ``ref_kinds``."""
+        refused: list[dict[str, object]] = self.manifest.get("robots_refused", [])  # type: ignore[assignment]
+        return refused
 
     @classmethod
     def load(cls, root: Path) -> TestWeb:
@@ -110,10 +117,13 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
     if missing:
         raise RuntimeError(f"{len(missing)} generated images are not embedded in any page, e.g. {missing[0]}")
     files = _write_all(world.variants, www, workers)
+    # images on a host whose robots.txt refuses every crawler are served, but listed apart from the ground truth
+    refused = [v for v in world.variants if SITE_BY_HOST[v.host].robots.refuses_all]
+    truth = sorted((v for v in world.variants if not SITE_BY_HOST[v.host].robots.refuses_all), key=lambda v: v.url)
     gt_path = out_dir / GROUND_TRUTH
     tmp = gt_path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        for v in sorted(world.variants, key=lambda v: v.url):
+        for v in truth:
             p = v.photo
             site = next(s for s in world.sites if s.host == v.site)
             row = {
@@ -132,6 +142,7 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
                 "site": v.site,
                 "site_kind": site.kind,
                 "page_urls": sorted(embeds[v.url]),
+                "ref_kinds": dict(sorted(embeds[v.url].items())),  # page URL -> how that page names the image
                 "bytes": files[v.url][1],
                 "capture_city": p.city.name,
                 "subject": p.person.username,
@@ -146,7 +157,7 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
             "image_host": s.img_host, "robots_txt": robots_txt(s), "blocked_agents": list(s.robots.blocked_agents),
             "disallow_all": list(s.robots.disallow_all), "x_robots_tag": s.robots.x_robots_tag,
             "meta_robots": s.robots.meta_robots, "tdmrep": s.robots.tdmrep, "geo_meta": s.geo_meta,
-            "json_ld": s.json_ld,
+            "json_ld": s.json_ld, "patterns": list(s.patterns),
         }
     manifest = {
         "generator_version": GENERATOR_VERSION,
@@ -155,8 +166,12 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
         "start_urls": [f"http://{s.host}/" for s in sites],
         "allowed_domains": sorted(hosts),
         "ground_truth": GROUND_TRUTH,
-        "sightings": sum(len(v) for v in embeds.values()),
-        "image_urls": len(world.variants),
+        "sightings": sum(len(embeds[v.url]) for v in truth),
+        "image_urls": len(truth),
+        "robots_refused": [
+            {"image_url": v.url, "host": v.host, "rule": "Disallow: /", "sha256": files[v.url][0],
+             "page_urls": sorted(embeds[v.url]), "ref_kinds": dict(sorted(embeds[v.url].items()))}
+            for v in sorted(refused, key=lambda v: v.url)],
         "pages": pages,
         "bytes": sum(size for _, size in files.values()),
         "hosts": hosts,
