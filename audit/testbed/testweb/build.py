@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from audit.signals.consent import DEFAULT_AGENTS
 from audit.testbed.testweb.images import write_variant
 from audit.testbed.testweb.pages import render_site_pages, robots_txt
-from audit.testbed.testweb.world import SITE_BY_HOST, Variant, build_world
+from audit.testbed.testweb.world import SITE_BY_HOST, Site, Variant, build_world
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,12 @@ class TestWeb:
         return cls(root=root, photos=m["photos"], seed=m["seed"], start_urls=list(m["start_urls"]),
                    allowed_domains=list(m["allowed_domains"]), ground_truth_path=root / m["ground_truth"],
                    sightings=m["sightings"], image_urls=m["image_urls"])
+
+
+def _blocked_agents(site: Site) -> list[str]:
+    """The agents robots.txt shuts out of the whole host: those named in it, or every agent the audit asks about
+    (``*`` included) for a host that disallows everything to every crawler."""
+    return list(DEFAULT_AGENTS) if site.robots.refuses_all else list(site.robots.blocked_agents)
 
 
 def _cached(out_dir: Path, photos: int, seed: int) -> TestWeb | None:
@@ -154,7 +161,7 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
     for s in world.sites + world.image_hosts:
         hosts[s.host] = {
             "country": s.country, "kind": s.kind, "lang": s.lang, "city": s.city, "name": s.name,
-            "image_host": s.img_host, "robots_txt": robots_txt(s), "blocked_agents": list(s.robots.blocked_agents),
+            "image_host": s.img_host, "robots_txt": robots_txt(s), "blocked_agents": _blocked_agents(s),
             "disallow_all": list(s.robots.disallow_all), "x_robots_tag": s.robots.x_robots_tag,
             "meta_robots": s.robots.meta_robots, "tdmrep": s.robots.tdmrep, "geo_meta": s.geo_meta,
             "json_ld": s.json_ld, "patterns": list(s.patterns),
