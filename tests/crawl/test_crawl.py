@@ -50,6 +50,50 @@ def test_crawl_finds_everything_the_ground_truth_holds(crawled, small_web):
         assert finished
 
 
+# the reference kinds the test web's patterns produce besides img/srcset/picture/og:image/link (issue 14)
+PATTERN_KINDS = {"lazy", "css", "background", "input", "icon", "poster", "svg", "microdata", "json-ld"}
+
+
+def test_crawl_records_every_pair_the_way_its_page_names_it(crawled, small_web):
+    """Recall per reference kind: every (image, page) pair of the ground truth is a sighting whose ref_kind is the
+    one the truth says (lazy placeholders, CSS backgrounds, JSON-LD, microdata, icons, ... each found)."""
+    db, crawl_id = crawled
+    expected = {(r["image_url"], page): kind for r in small_web.ground_truth() for page, kind in r["ref_kinds"].items()}
+    assert PATTERN_KINDS <= set(expected.values())
+    with Store.open(db, read_only=True) as store:
+        rows = store.query("SELECT image_url, page_url, ref_kind FROM sightings WHERE crawl_id = ?", [crawl_id])
+    got: dict[tuple[str, str], set[str]] = {}
+    for image, page, kind in rows:
+        got.setdefault((image, page), set()).add(kind)
+    assert {pair: got.get(pair) for pair in expected} == {pair: {kind} for pair, kind in expected.items()}
+
+
+def test_images_their_host_s_robots_txt_forbids_are_recorded_as_refused(crawled, small_web):
+    """The image CDN of the test web whose robots.txt says ``Disallow: /``: its images are never fetched, each is
+    a fetch recorded as refused by robots.txt, and still a sighting on every page that names it."""
+    db, crawl_id = crawled
+    refused = small_web.robots_refused()
+    assert refused
+    with Store.open(db, read_only=True) as store:
+        for r in refused:
+            fetches = store.query("SELECT sha256, error FROM fetches WHERE crawl_id = ? AND url = ?",
+                                  [crawl_id, r["image_url"]])
+            assert fetches and all(sha is None and "robots.txt" in (error or "") for sha, error in fetches), fetches
+            pages = {p for (p,) in store.query("SELECT page_url FROM sightings WHERE crawl_id = ? AND image_url = ?",
+                                               [crawl_id, r["image_url"]])}
+            assert pages == set(r["page_urls"])
+        hosts = {r["host"] for r in refused}
+        policies = store.query("SELECT host, status, body FROM host_policies WHERE kind = 'robots.txt' "
+                               f"AND host IN ({', '.join('?' * len(hosts))})", sorted(hosts))
+        in_images = {sha for (sha,) in store.query("SELECT sha256 FROM images WHERE sha256 IN "
+                                                  f"({', '.join('?' * len(refused))})",
+                                                  [r["sha256"] for r in refused])}
+    assert {(h, status) for h, status, _ in policies} == {(h, 200) for h in hosts}
+    assert all("Disallow: /" in body for _, _, body in policies)
+    # their bytes reached the store only where a host that allows it serves the same file
+    assert in_images <= {r["sha256"] for r in small_web.ground_truth()}
+
+
 def test_warc_holds_every_response(crawled, small_web):
     db, crawl_id = crawled
     warcs = list(db.parent.glob("*.warc.gz"))
