@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -99,12 +100,19 @@ def test_warc_holds_every_response(crawled, small_web):
     warcs = list(db.parent.glob("*.warc.gz"))
     assert len(warcs) == 1 and crawl_id in warcs[0].name
     responses: dict[str, int] = {}
+    record_ids: set[str] = set()
+    revisits: dict[str, str] = {}  # a payload the file already held (AUDIT_WARC_DEDUP): URL -> the record it refers to
     with open(warcs[0], "rb") as fh:
         for rec in ArchiveIterator(fh):
-            if rec.rec_type == "response":
+            if rec.rec_type in ("response", "revisit"):
                 url = rec.rec_headers.get_header("WARC-Target-URI")
                 responses[url] = rec.http_headers.get_statuscode() and int(rec.http_headers.get_statuscode())
                 rec.content_stream().read()
+                if rec.rec_type == "response":
+                    record_ids.add(rec.rec_headers.get_header("WARC-Record-ID"))
+                else:
+                    revisits[url] = rec.rec_headers.get_header("WARC-Refers-To")
+    assert set(revisits.values()) <= record_ids  # every revisit's payload is in a response record of the file
     with Store.open(db, read_only=True) as store:
         urls = {r[0] for r in store.query("SELECT url FROM pages UNION SELECT final_url FROM fetches "
                                           "WHERE final_url IS NOT NULL")}
@@ -129,6 +137,47 @@ def test_warc_reingests_to_the_same_sightings(crawled, tmp_path):
     with Store.open(db2, read_only=True) as b:
         assert {t: b.count(t) for t in counts} == counts
         assert b.count("crawls") == 1
+
+
+def test_warc_keeps_identical_payloads_as_revisits_that_ingest_resolves(crawled, small_web, tmp_path):
+    """The test web serves some files under two URLs (the CSS sites' listings version their thumbnails): the crawl's
+    WARC holds each payload once, the other fetches as identical-payload-digest revisit records referring to it
+    (AUDIT_WARC_DEDUP, on by default), and an ingest of that WARC resolves every one of them to the same bytes the
+    crawl recorded, at the revisit's own URL."""
+    db, crawl_id = crawled
+    warc = next(db.parent.glob("*.warc.gz"))
+    responses: dict[str, tuple[str, str]] = {}  # record id -> (target URI, payload digest)
+    revisits: dict[str, tuple[str, str, str]] = {}  # target URI -> (refers to, refers-to URI, digest)
+    with open(warc, "rb") as fh:
+        for rec in ArchiveIterator(fh):
+            h = rec.rec_headers
+            if rec.rec_type == "response":
+                responses[h.get_header("WARC-Record-ID")] = (h.get_header("WARC-Target-URI"),
+                                                             h.get_header("WARC-Payload-Digest"))
+            elif rec.rec_type == "revisit":
+                assert h.get_header("WARC-Profile").endswith("/revisit/identical-payload-digest")
+                revisits[h.get_header("WARC-Target-URI")] = (h.get_header("WARC-Refers-To"),
+                                                            h.get_header("WARC-Refers-To-Target-URI"),
+                                                            h.get_header("WARC-Payload-Digest"))
+            rec.content_stream().read()
+    truth = {r["image_url"]: r["sha256"] for r in small_web.ground_truth()}
+    assert any("?ver=" in uri for uri in revisits)
+    for uri, (refers_to, refers_uri, digest) in revisits.items():
+        assert responses[refers_to] == (refers_uri, digest), uri
+        if uri in truth:
+            assert truth[uri] == truth[refers_uri]
+    db2 = tmp_path / "revisits.duckdb"
+    proc = provaudit("ingest", str(warc), "--db", str(db2))
+    assert "had no original" not in proc.stdout
+    resolved = re.search(r"revisits recorded as captures of their original\s*│\s*(\d+)", proc.stdout)
+    unresolved = re.search(r"revisits with no original in this ingest\s*│\s*(\d+)", proc.stdout)
+    assert resolved and unresolved, proc.stdout
+    assert (int(resolved.group(1)), int(unresolved.group(1))) == (len(revisits), 0)
+    query = "SELECT url, sha256 FROM fetches WHERE url IN ({})".format(", ".join("?" * len(revisits)))
+    with Store.open(db, read_only=True) as a, Store.open(db2, read_only=True) as b:
+        crawled_shas = dict(a.query(query, list(revisits)))
+        ingested_shas = dict(b.query(query, list(revisits)))
+    assert ingested_shas == crawled_shas and None not in crawled_shas.values()
 
 
 def test_jobdir_pause_and_resume(small_web, server, crawled, tmp_path):

@@ -124,17 +124,20 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
     if missing:
         raise RuntimeError(f"{len(missing)} generated images are not embedded in any page, e.g. {missing[0]}")
     files = _write_all(world.variants, www, workers)
+    # every URL the pages name: a served file's, or the same with a query string (the server ignores queries)
+    served = {v.url: v for v in world.variants}
+    named = sorted((url, served[url.split("?", 1)[0]]) for url in embeds)
     # images on a host whose robots.txt refuses every crawler are served, but listed apart from the ground truth
-    refused = [v for v in world.variants if SITE_BY_HOST[v.host].robots.refuses_all]
-    truth = sorted((v for v in world.variants if not SITE_BY_HOST[v.host].robots.refuses_all), key=lambda v: v.url)
+    refused = [(url, v) for url, v in named if SITE_BY_HOST[v.host].robots.refuses_all]
+    truth = [(url, v) for url, v in named if not SITE_BY_HOST[v.host].robots.refuses_all]
     gt_path = out_dir / GROUND_TRUTH
     tmp = gt_path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        for v in truth:
+        for url, v in truth:
             p = v.photo
             site = next(s for s in world.sites if s.host == v.site)
             row = {
-                "image_url": v.url,
+                "image_url": url,
                 "photo_id": p.photo_id,
                 "residence_country": p.person.country,
                 "capture_country": p.city.country,
@@ -148,8 +151,8 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
                 "host": v.host,
                 "site": v.site,
                 "site_kind": site.kind,
-                "page_urls": sorted(embeds[v.url]),
-                "ref_kinds": dict(sorted(embeds[v.url].items())),  # page URL -> how that page names the image
+                "page_urls": sorted(embeds[url]),
+                "ref_kinds": dict(sorted(embeds[url].items())),  # page URL -> how that page names the image
                 "bytes": files[v.url][1],
                 "capture_city": p.city.name,
                 "subject": p.person.username,
@@ -173,12 +176,12 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
         "start_urls": [f"http://{s.host}/" for s in sites],
         "allowed_domains": sorted(hosts),
         "ground_truth": GROUND_TRUTH,
-        "sightings": sum(len(embeds[v.url]) for v in truth),
+        "sightings": sum(len(embeds[url]) for url, _ in truth),
         "image_urls": len(truth),
         "robots_refused": [
-            {"image_url": v.url, "host": v.host, "rule": "Disallow: /", "sha256": files[v.url][0],
-             "page_urls": sorted(embeds[v.url]), "ref_kinds": dict(sorted(embeds[v.url].items()))}
-            for v in sorted(refused, key=lambda v: v.url)],
+            {"image_url": url, "host": v.host, "rule": "Disallow: /", "sha256": files[v.url][0],
+             "page_urls": sorted(embeds[url]), "ref_kinds": dict(sorted(embeds[url].items()))}
+            for url, v in refused],
         "pages": pages,
         "bytes": sum(size for _, size in files.values()),
         "hosts": hosts,

@@ -60,6 +60,8 @@ WORDS = {
 
 # A 1x1 transparent GIF: the placeholder lazy-loading libraries put in src (a data: URL names no image to fetch).
 BLANK_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+# The query a CSS site's listings add to their thumbnails' URLs (as WordPress themes version their assets).
+CACHE_BUSTER = "?ver=2"
 # The attributes of the lazy-loading libraries the "lazy" sites use (lazysizes, jQuery lazyload, WP Rocket):
 # the real URL and the real srcset.
 LAZY_ATTRIBUTES = (("data-src", "data-srcset"), ("data-original", "data-lazy-srcset"),
@@ -183,7 +185,10 @@ class _Renderer:
             return f'<img {attrs}><noscript><img src="{url}" alt="{escape(alt)}" {size}></noscript>'
         if style == "css":
             n = refs.next_id()
-            refs.add(v.url, "css")
+            # the listings' thumbnails carry a cache-busting query: the same file under a second URL, which a crawl
+            # fetches twice (its WARC keeps the second as a revisit record)
+            target = v.url + CACHE_BUSTER if listing else v.url
+            refs.add(target, "css")
             smaller = ""
             if alts:
                 rules = "".join(f"@media (max-width: {a.width}px) {{ #img-{n} {{ background-image: url("
@@ -193,7 +198,7 @@ class _Renderer:
                     refs.add(a.url, "css")
             label = f'role="img" aria-label="{escape(alt)}"'
             if listing:
-                return (f"<style>.thumb-{n} {{ background-image: url({self.href(site, page, v.url)}); "
+                return (f"<style>.thumb-{n} {{ background-image: url({self.href(site, page, target)}); "
                         f"aspect-ratio: {v.width} / {v.height} }}</style>{smaller}"
                         f'<div class="thumb thumb-{n}" id="img-{n}" {label}></div>')
             return (f'{smaller}<div class="hero" id="img-{n}" {label} style="background-image: url({url}); '
