@@ -114,7 +114,7 @@ class WarcScan:
     size: int  # bytes in the file when scanned
     end: int  # offset just past the last complete record
     records: int  # complete records
-    response_uris: frozenset[str] | None = None  # WARC-Target-URI of every complete response record, if asked
+    response_uris: frozenset[str] | None = None  # WARC-Target-URI of every complete response or revisit record
 
     @property
     def dropped(self) -> int:
@@ -127,7 +127,8 @@ _SCAN_HEAD = 16 * 1024  # decompressed bytes kept per record to read its WARC he
 
 
 def _response_uri(head: bytes) -> str | None:
-    """The WARC-Target-URI of a record whose decompressed start is ``head``, if it is a response record."""
+    """The WARC-Target-URI of a record whose decompressed start is ``head``, if it is a response record, or a revisit
+    record (:class:`WarcFile` writes one only after the response whose payload it refers to)."""
     block = head.split(b"\r\n\r\n", 1)[0]
     rec_type: bytes | None = None
     uri: str | None = None
@@ -138,7 +139,7 @@ def _response_uri(head: bytes) -> str | None:
             rec_type = value.strip()
         elif name == b"warc-target-uri":
             uri = value.strip().strip(b"<>").decode("utf-8", "replace")
-    return uri if rec_type == b"response" else None
+    return uri if rec_type in (b"response", b"revisit") else None
 
 
 def scan_warc(path: str | Path, *, response_uris: bool = False) -> WarcScan:

@@ -294,3 +294,46 @@ def test_recorder_links_sightings_whose_image_arrives_later(tmp_path):
                     "http://a.example/1.jpg http://a.example/": f"{1:064x}",
                     "http://a.example/2.jpg http://a.example/": None,
                     "http://a.example/0.jpg http://b.example/": f"{0:064x}"}
+
+
+def test_warc_dedup_writes_a_revisit_for_a_payload_the_file_already_holds(tmp_path):
+    from audit.crawl.warc import WarcFile, payload_digest, scan_warc
+
+    jpeg = b"\xff\xd8\xff\xe0" + os.urandom(5000)
+
+    def write(warc: WarcFile, url: str, status: int = 200, body: bytes = jpeg) -> None:
+        warc.write_exchange(url=url, method="GET", request_headers=[("Host", "a.example")], request_body=b"",
+                            status=status, response_headers=[("Content-Type", "image/jpeg")], body=body)
+
+    def records(path):
+        with open(path, "rb") as fh:
+            return [(r.rec_type, *(r.rec_headers.get_header(h) for h in ("WARC-Target-URI", "WARC-Refers-To",
+                                                                          "WARC-Payload-Digest", "WARC-Record-ID")),
+                     len(r.content_stream().read()))
+                    for r in ArchiveIterator(fh, check_digests=True) if r.rec_type in ("response", "revisit")]
+
+    deduped = tmp_path / "dedup.warc.gz"
+    warc = WarcFile(deduped, dedup=True)
+    write(warc, "http://a.example/a.jpg")
+    write(warc, "http://a.example/a.jpg?ver=2")
+    write(warc, "http://a.example/missing.jpg", status=404)  # an error page is never a revisit
+    write(warc, "http://a.example/other.jpg", body=jpeg + b"x")
+    write(warc, "http://b.example/copy.jpg")
+    warc.close()
+    got = records(deduped)
+    assert [(t, u) for t, u, *_ in got] == [
+        ("response", "http://a.example/a.jpg"), ("revisit", "http://a.example/a.jpg?ver=2"),
+        ("response", "http://a.example/missing.jpg"), ("response", "http://a.example/other.jpg"),
+        ("revisit", "http://b.example/copy.jpg")]
+    first = got[0]
+    for _, _, refers_to, digest, _, length in (got[1], got[4]):
+        assert (refers_to, digest, length) == (first[4], payload_digest(jpeg), 0)
+    assert warc.revisits == 2
+    assert scan_warc(deduped, response_uris=True).response_uris == {u for _, u, *_ in got}  # a resume knows them
+
+    whole = tmp_path / "whole.warc.gz"
+    warc = WarcFile(whole)  # deduplication is asked for (AUDIT_WARC_DEDUP), not the default of a bare writer
+    write(warc, "http://a.example/a.jpg")
+    write(warc, "http://a.example/a.jpg?ver=2")
+    warc.close()
+    assert [t for t, *_ in records(whole)] == ["response", "response"]
