@@ -140,7 +140,7 @@ def test_warc_reingests_to_the_same_sightings(crawled, tmp_path):
 
 
 def test_warc_keeps_identical_payloads_as_revisits_that_ingest_resolves(crawled, small_web, tmp_path):
-    """The test web serves some files under two URLs (the CSS sites' listings version their thumbnails): the crawl's
+    """The test web serves some files under two URLs (the CSS sites' home pages version their thumbnails): the crawl's
     WARC holds each payload once, the other fetches as identical-payload-digest revisit records referring to it
     (AUDIT_WARC_DEDUP, on by default), and an ingest of that WARC resolves every one of them to the same bytes the
     crawl recorded, at the revisit's own URL."""

@@ -1,4 +1,7 @@
-"""HTML pages and robots.txt of the test web, rendered to disk, with the (page URL, image URL) pairs they embed."""
+"""HTML pages and robots.txt of the test web, rendered to disk, with the (page URL, image URL) pairs they embed and
+the reference kind (`sightings.ref_kind`) the page parser records for each: the sites name images in all the ways
+of `Site.patterns` (lazy loading, CSS backgrounds, `background=`, image inputs, video posters, SVG, icons,
+microdata, JSON-LD)."""
 
 from __future__ import annotations
 
@@ -60,7 +63,7 @@ WORDS = {
 
 # A 1x1 transparent GIF: the placeholder lazy-loading libraries put in src (a data: URL names no image to fetch).
 BLANK_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
-# The query a CSS site's listings add to their thumbnails' URLs (as WordPress themes version their assets).
+# The query a CSS site's home page adds to its thumbnails' URLs (as WordPress themes version their assets).
 CACHE_BUSTER = "?ver=2"
 # The attributes of the lazy-loading libraries the "lazy" sites use (lazysizes, jQuery lazyload, WP Rocket):
 # the real URL and the real srcset.
@@ -185,9 +188,9 @@ class _Renderer:
             return f'<img {attrs}><noscript><img src="{url}" alt="{escape(alt)}" {size}></noscript>'
         if style == "css":
             n = refs.next_id()
-            # the listings' thumbnails carry a cache-busting query: the same file under a second URL, which a crawl
+            # the home page's thumbnails carry a cache-busting query: the same file under a second URL, which a crawl
             # fetches twice (its WARC keeps the second as a revisit record)
-            target = v.url + CACHE_BUSTER if listing else v.url
+            target = v.url + CACHE_BUSTER if listing and page == "/" else v.url
             refs.add(target, "css")
             smaller = ""
             if alts:
