@@ -32,6 +32,14 @@ SETTINGS: tuple[Setting, ...] = (
         "CPU than the whole rest of their record for a ~3% saving. Every record stays its own gzip member.",
     ),
     Setting(
+        "AUDIT_WARC_DEDUP",
+        True,
+        "Write a response whose payload (a 2xx body) is identical to one already written in the same WARC file by "
+        "this crawl process as a `revisit` record (profile `identical-payload-digest`, `WARC-Refers-To` the first "
+        "record) instead of a second copy, as Heritrix and `wget --warc-dedup` do. `provaudit ingest` resolves such "
+        "records to their original. Off: every response is written whole.",
+    ),
+    Setting(
         "AUDIT_WARC_PATH",
         None,
         "Explicit WARC file path; by default `<store folder>/<store name>-<crawl id>.warc.gz`.",
