@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit import settings as audit_settings
-from audit.errors import AuditError
+from audit.errors import RenderError
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,6 @@ SCROLL_JS = """async ([times, pause]) => {
     await new Promise(r => setTimeout(r, pause));
   }
 }"""
-
-
-class RenderError(AuditError, ValueError):
-    """The rendered crawl cannot start (no browser at ``AUDIT_RENDER_BROWSER``, scrapy-playwright missing)."""
 
 
 @dataclass(frozen=True, slots=True)
