@@ -48,18 +48,58 @@ CHROMIUM_ARGS = (
 )
 # what the browser does not fetch: Scrapy fetches the images a rendered DOM names
 ABORTED_RESOURCES = frozenset({"image", "media", "font"})
-SCROLL_PAUSE_MS = 300
+SCROLL_PAUSE_MS = 250
+SETTLE_PAUSES = 24  # at most this many pauses waiting for a page to settle, after load and after each scroll
 
-# Scroll to the bottom ``times`` times, pausing after each so that scroll handlers and lazy loaders run and the
-# requests they start (a JSON API) are answered before the DOM is read.
-SCROLL_JS = """async ([times, pause]) => {
-  await new Promise(r => setTimeout(r, pause));
+# Before the page's own scripts run (PageMethod init callback): count the page's fetch() and XMLHttpRequest calls in
+# flight, so that the scroll script knows when the requests a script started (a JSON API, the next batch of an
+# infinite scroll) have been answered.
+TRACK_JS = """(() => {
+  let pending = 0;
+  Object.defineProperty(window, '__provauditPending', {value: () => pending});
+  const f = window.fetch;
+  if (f) {
+    window.fetch = function (...args) {
+      pending++;
+      return f.apply(this, args).finally(() => { setTimeout(() => { pending--; }, 0); });
+    };
+  }
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (...args) {
+    pending++;
+    this.addEventListener('loadend', () => { setTimeout(() => { pending--; }, 0); });
+    return send.apply(this, args);
+  };
+})();"""
+
+# Wait for the page to settle (no request of its scripts in flight and the DOM unchanged for one pause), then
+# ``times`` times: scroll to the bottom and settle again, so that scroll handlers and lazy loaders have run and
+# what they fetched is in the DOM when it is read. Each wait is bounded (SETTLE_PAUSES pauses).
+SCROLL_JS = """async ([times, pause, most]) => {
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const pending = () => (window.__provauditPending ? window.__provauditPending() : 0);
+  const shape = () => document.getElementsByTagName('*').length + ':' + document.documentElement.scrollHeight;
+  const settle = async () => {
+    let last = shape();
+    for (let k = 0; k < most; k++) {
+      await sleep(pause);
+      const now = shape();
+      if (pending() === 0 && now === last) return;
+      last = now;
+    }
+  };
+  await settle();
   for (let i = 0; i < times; i++) {
     window.scrollTo(0, document.documentElement.scrollHeight);
     window.dispatchEvent(new Event('scroll'));
-    await new Promise(r => setTimeout(r, pause));
+    await settle();
   }
 }"""
+
+
+async def track_requests(page: Any, request: Any) -> None:
+    """``playwright_page_init_callback``: install :data:`TRACK_JS` in the page before it loads."""
+    await page.add_init_script(TRACK_JS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +226,9 @@ class Renderer:
         if self._page_methods is None:
             from scrapy_playwright.page import PageMethod
 
-            methods = []
-            if self.options.scrolls:
-                methods.append(PageMethod("evaluate", SCROLL_JS, [self.options.scrolls, SCROLL_PAUSE_MS]))
-            self._page_methods = methods
+            # with no scrolls, the page still settles once (a JSON API answered after the load event)
+            self._page_methods = [PageMethod("evaluate", SCROLL_JS,
+                                             [self.options.scrolls, SCROLL_PAUSE_MS, SETTLE_PAUSES])]
         return self._page_methods
 
     def request(self, url: str, raw_image_urls: frozenset[str], callback: Callable[..., Any],
@@ -205,11 +244,12 @@ class Renderer:
             "playwright_include_page": True,
             "playwright_page_methods": self._methods(),
             "playwright_page_goto_kwargs": {"wait_until": "load"},
+            "playwright_page_init_callback": "audit.crawl.render.track_requests",
             "download_maxsize": max_bytes,
             RENDER_META: number,
             RAW_REFS_META: raw_image_urls,
         }
-        return scrapy.Request(url, callback=callback, errback=errback, meta=meta, dont_filter=True, priority=-5)
+        return scrapy.Request(url, callback=callback, errback=errback, meta=meta, dont_filter=True)
 
     def _count_done(self, number: int) -> Any:
         """Count one page of context ``number`` done; the context to close if that was its last page."""

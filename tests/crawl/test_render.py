@@ -168,3 +168,35 @@ def test_the_browser_is_launched_quiet_and_headless():
     assert set(CHROMIUM_ARGS) <= set(launch["args"])
     assert {"--disable-background-networking", "--disable-component-update", "--disable-sync"} <= set(CHROMIUM_ARGS)
     assert launch["proxy"] == {"server": "http://127.0.0.1:1"}
+
+
+def test_the_test_web_gains_the_scripted_hosts_with_their_ground_truth(tmp_path_factory):
+    """``build_web(scripted=True)``: the scripted hosts show the web's own images, and their pages are in those
+    images' ground truth; the rendered crawl of those hosts finds every such link, the plain crawl none."""
+    from audit.testbed.testweb import build_web
+
+    web = build_web(tmp_path_factory.mktemp("web-scripted"), photos=40, seed=11, scripted=True)
+    starts = [f"http://{h}/" for h in sorted(SCRIPTED)]
+    assert set(starts) <= set(web.start_urls) and SCRIPTED <= set(web.hosts)
+    truth = {(i, p) for i, p in _truth(web) if p in starts}
+    assert len(truth) == 27
+    assert sum(len(r["page_urls"]) for r in web.ground_truth()) == web.sightings  # type: ignore[arg-type]
+    out = tmp_path_factory.mktemp("web-scripted-crawls")
+    with TestWebServer(web) as srv:
+        for name, extra in (("plain", ()), ("rendered", ("--render",))):
+            db = out / f"{name}.duckdb"
+            provaudit("crawl", *starts, "--db", str(db), "--proxy", srv.proxy_url, "--no-throttle", *extra)
+            got = {(i, p) for i, p, _ in _sightings(db)}
+            assert len(got & truth) == (27 if extra else 0), name
+            if extra:
+                with Store.open(db, read_only=True) as store:
+                    fetched = dict(store.query("SELECT url, sha256 FROM fetches"))
+                shas = {str(r["image_url"]): r["sha256"] for r in web.ground_truth()}
+                assert all(fetched[i] == shas[i] for i, _ in truth)
+
+
+def test_a_default_test_web_has_no_scripted_hosts(tmp_path):
+    from audit.testbed.testweb import build_web
+
+    web = build_web(tmp_path, photos=8, seed=3)
+    assert not SCRIPTED & set(web.hosts)

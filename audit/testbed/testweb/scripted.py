@@ -165,7 +165,7 @@ def write_scripted_host(www: Path, site: ScriptedHost, images: Sequence[Scripted
 SCRIPTED_IMAGE_HOST = "img.scriptcdn.net"
 
 
-def _png(index: int, width: int, height: int) -> bytes:
+def tiny_png(index: int, width: int, height: int) -> bytes:
     """A small, distinct PNG (its own colour and stripes), deterministic in ``index``."""
     import io
 
@@ -201,7 +201,7 @@ def build_scripted_web(out_dir: Path, *, images_per_host: int = 9) -> Path:
         for n in range(images_per_host):
             index += 1
             name = f"photos/{site.pattern}-{n:03d}"
-            data = _png(index, 64, 48)
+            data = tiny_png(index, 64, 48)
             (img_root / f"{name}.png").write_bytes(data)
             url = f"http://{SCRIPTED_IMAGE_HOST}/{name}.png"
             shown.append(ScriptedImage(url, f"{site.name} {n}"))
@@ -224,3 +224,28 @@ def build_scripted_web(out_dir: Path, *, images_per_host: int = 9) -> Path:
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return out_dir
+
+
+def add_scripted_hosts(variants: Sequence[tuple[str, str, int, int]], www: Path,
+                       images_per_host: int = 9) -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:
+    """Add the :data:`SCRIPTED_HOSTS` to a built test web (``build_web(..., scripted=True)``): each shows
+    ``images_per_host`` of the web's own images, given as ``(url, alt, width, height)`` and picked evenly from
+    ``variants`` (sorted by URL, so the choice depends on the seed only). Returns image URL -> the scripted pages
+    that show it (to add to the ground truth's ``page_urls``), and the hosts' manifest entries."""
+    ordered = sorted(variants)
+    embeds: dict[str, list[str]] = {}
+    hosts: dict[str, dict[str, object]] = {}
+    step = max(1, len(ordered) // (images_per_host * len(SCRIPTED_HOSTS) + 1))
+    picks = ordered[::step]
+    for k, site in enumerate(SCRIPTED_HOSTS):
+        chosen = picks[k * images_per_host:(k + 1) * images_per_host]
+        shown = [ScriptedImage(url, alt, width, height) for url, alt, width, height in chosen]
+        for url, pages in write_scripted_host(www, site, shown).items():
+            embeds.setdefault(url, []).extend(pages)
+        hosts[site.host] = {
+            "country": site.country, "kind": "scripted", "lang": site.lang, "city": None, "name": site.name,
+            "image_host": None, "robots_txt": "User-agent: *\nDisallow:\n", "blocked_agents": [],
+            "disallow_all": [], "x_robots_tag": None, "meta_robots": None, "tdmrep": False, "geo_meta": False,
+            "json_ld": False, "pattern": site.pattern,
+        }
+    return embeds, hosts
