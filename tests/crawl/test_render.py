@@ -200,3 +200,19 @@ def test_a_default_test_web_has_no_scripted_hosts(tmp_path):
 
     web = build_web(tmp_path, photos=8, seed=3)
     assert not SCRIPTED & set(web.hosts)
+
+
+def test_scrapy_crawl_renders_with_the_setting(scripted_web, scripted_server, tmp_path):
+    """``scrapy crawl provenance -s AUDIT_RENDER=True``: the same rendered crawl from Scrapy's own command line."""
+    db = tmp_path / "scrapy-render.duckdb"
+    start = f"http://{SCRIPTED_HOSTS[0].host}/"
+    proc = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "provenance", "-a", f"start_urls={start}", "-s", f"AUDIT_DB={db}",
+         "-s", f"AUDIT_PROXY={scripted_server.proxy_url}", "-s", "AUDIT_RENDER=True", "-s",
+         "AUTOTHROTTLE_ENABLED=False", "-s", "LOG_LEVEL=WARNING"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    truth = {(i, p) for i, p in _truth(scripted_web) if p == start}
+    assert len(truth) == 9
+    assert {(i, p) for i, p, _ in _sightings(db)} == truth
