@@ -290,6 +290,12 @@ class ProvenanceSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             return
         raw = response.meta.get(RAW_REFS_META) or frozenset()
+        if len(response.body) > self.options.max_page_bytes:  # the browser does not bound what a script builds
+            logger.info("rendered DOM of %s cut at AUDIT_MAX_PAGE_BYTES (%d of %d bytes read)", response.url,
+                        self.options.max_page_bytes, len(response.body))
+            if self.crawler.stats is not None:
+                self.crawler.stats.inc_value("provaudit/render/dom_cut")
+            response = response.replace(body=response.body[: self.options.max_page_bytes])
         parsed, _ = self.read_page(response, _now())
         only = [dataclasses.replace(r, rendered=True) for r in parsed.image_refs if r.image_url not in raw]
         if self.crawler.stats is not None and only:

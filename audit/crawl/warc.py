@@ -284,13 +284,17 @@ class WarcFile:
             self._recent.popitem(last=False)
 
     def write_conversion(self, *, url: str, body: bytes, content_type: str = "text/html; charset=utf-8",
-                         date: dt.datetime | None = None) -> None:
+                         date: dt.datetime | None = None, max_bytes: int | None = None) -> None:
         """Write a ``conversion`` record: ``body`` is what ``url``'s response became (the DOM a browser rendered
         from it). It names the response by ``WARC-Refers-To-Target-URI`` always, and by ``WARC-Refers-To`` and
-        ``WARC-Refers-To-Date`` when this writer wrote that response recently. Readers that look for ``response``
-        records (ingest) pass it by."""
+        ``WARC-Refers-To-Date`` when this writer wrote that response recently. A body longer than ``max_bytes`` is
+        cut there and the record says so (``WARC-Truncated: length``). Readers that look for ``response`` records
+        (ingest) pass it by."""
         date = date or dt.datetime.now(dt.UTC)
         extra = {"WARC-Date": date.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "WARC-Refers-To-Target-URI": url}
+        if max_bytes is not None and len(body) > max_bytes:
+            body = body[:max_bytes]
+            extra["WARC-Truncated"] = "length"
         recent = self._recent.get(url)
         if recent is not None:
             extra["WARC-Refers-To"], extra["WARC-Refers-To-Date"] = recent
@@ -372,7 +376,8 @@ class WarcMiddleware:
         """In the writer thread."""
         try:
             if exchange.pop("conversion", False):
-                warc.write_conversion(url=url, body=exchange["body"], date=exchange["date"])
+                warc.write_conversion(url=url, body=exchange["body"], date=exchange["date"],
+                                      max_bytes=exchange.get("max_bytes"))
             else:
                 warc.write_exchange(url=url, **exchange)
         except OSError:
@@ -386,7 +391,7 @@ class WarcMiddleware:
         if RENDER_META in request.meta:  # a rendered DOM (audit.crawl.render): next to the page's response record
             self._pending.append(self._writer.submit(
                 self._write, self.warc, url=request.url, body=response.body, date=dt.datetime.now(dt.UTC),
-                conversion=True,
+                conversion=True, max_bytes=request.meta.get("download_maxsize"),
             ))
             self._drain(self.MAX_PENDING)
             return response
