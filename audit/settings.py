@@ -256,8 +256,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AUDIT_RENDER_TIMEOUT",
         30.0,
-        "Seconds the browser may take to load one page (navigation and scrolling each); a page that takes longer "
-        "keeps only its raw HTML's references.",
+        "Seconds the browser may take to load one page (its `load` event); a page that takes longer keeps only its "
+        "raw HTML's references. After loading, and after each scroll, the page gets at most 6 s to settle (no "
+        "request of its scripts in flight, the DOM unchanged for 250 ms).",
     ),
     Setting(
         "AUDIT_RENDER_SCROLLS",

@@ -182,7 +182,7 @@ def render_settings(options: RenderOptions) -> dict[str, Any]:
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(options),
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": options.timeout * 1000,
-        "PLAYWRIGHT_ABORT_REQUEST": abort_request,
+        "PLAYWRIGHT_ABORT_REQUEST": "audit.crawl.render.abort_request",
     }
 
 
