@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,26 @@ def test_a_rendered_dom_past_the_page_bound_is_cut_and_says_so(scripted_web, scr
         conversions = [(r.rec_headers.get_header("WARC-Truncated"), len(r.content_stream().read()))
                        for r in ArchiveIterator(fh) if r.rec_type == "conversion"]
     assert conversions == [("length", 700)]
+
+
+def test_a_page_that_never_settles_is_read_after_a_bounded_wait(scripted_web, scripted_server, tmp_path):
+    """A script that never stops changing the DOM (and keeps a request in flight): the page is read all the same,
+    after the bounded settling wait, with what the script inserted by then."""
+    host = SCRIPTED_HOSTS[0].host
+    page = scripted_web.www / host / "endless" / "index.html"
+    page.parent.mkdir(exist_ok=True)
+    image = "http://img.scriptcdn.net/photos/api-000.png"
+    page.write_text(
+        "<!DOCTYPE html><html><body><main></main><script>"
+        f"var img = document.createElement('img'); img.src = '{image}'; document.querySelector('main').append(img);"
+        "setInterval(function () { document.body.append(document.createElement('p')); }, 50);"
+        "fetch('/api/photos.json').then(function () { return new Promise(function () {}); });"
+        "</script></body></html>", encoding="utf-8")
+    db = tmp_path / "endless.duckdb"
+    url = f"http://{host}/endless/"
+    t0 = time.monotonic()
+    provaudit("crawl", url, "--db", str(db), "--proxy", scripted_server.proxy_url, "--no-throttle", "--render",
+              "-s", "AUDIT_RENDER_SCROLLS=1", "-s", "AUDIT_FOLLOW_LINKS=False")
+    assert time.monotonic() - t0 < 90  # two settling waits of at most 6 s each, plus start-up
+    assert {(i, p) for i, p, _ in _sightings(db)} == {(image, url)}
+    assert _stats(db)["provaudit/render/pages"] == 1
