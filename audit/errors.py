@@ -44,6 +44,11 @@ class SharedCrawlError(AuditError, ValueError):
     """The shared crawl's Redis cannot be used; the message says why. (Also a ``ValueError``, as before.)"""
 
 
+class RenderError(AuditError, ValueError):
+    """The rendered crawl (``AUDIT_RENDER``) cannot start: no browser at ``AUDIT_RENDER_BROWSER``, or
+    scrapy-playwright is not installed; the message says what to install."""
+
+
 # --- stores ----------------------------------------------------------------------------------------------------
 
 

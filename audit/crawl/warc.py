@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -36,6 +36,7 @@ from audit import settings as audit_settings
 from audit.checkpoints import checkpoint
 from audit.crawl.context import CrawlContext, crawl_context
 from audit.crawl.context import default_warc_path as default_warc_path
+from audit.crawl.render import RENDER_META
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +227,8 @@ class WarcFile:
     which are stored in gzip members at level 0: still valid gzip, read by any WARC reader, at a fraction of the CPU.
     """
 
+    RECENT_RESPONSES = 4096  # response records remembered for the conversion records that refer to them
+
     def __init__(
         self, path: str | Path, *, info: dict[str, str] | None = None, level: int = DEFAULT_LEVEL, repair: bool = True,
         dedup: bool = False,
@@ -242,6 +245,9 @@ class WarcFile:
         self.revisits = 0  # responses written as revisit records
         # payload digest -> (record id, target URI, WARC-Date) of the first response written with it, when deduplicating
         self._originals: dict[str, tuple[str, str, str]] | None = {} if dedup else None
+        # URL -> (WARC-Record-ID, WARC-Date) of its latest response records, for the conversion records of a
+        # rendered crawl that refer to them; bounded (a page is rendered soon after its response is written)
+        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         if self._fh.tell() == 0:
             self._write(self._writer.create_warcinfo_record(self.path.name, info or {"software": SOFTWARE}))
 
@@ -307,11 +313,37 @@ class WarcFile:
             url, "request", payload=io.BytesIO(request_body), length=len(request_body), http_headers=req_headers,
             warc_headers_dict={"WARC-Date": warc_date},
         )
-        request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
+        record_id = response.rec_headers.get_header("WARC-Record-ID")
+        request.rec_headers.add_header("WARC-Concurrent-To", record_id)
         self._write(response, 0 if original is not None or already_compressed(body) else self.level)
         self._write(request)
         if original is not None:
             self.revisits += 1
+        self._recent[url] = (record_id, warc_date)
+        self._recent.move_to_end(url)
+        if len(self._recent) > self.RECENT_RESPONSES:
+            self._recent.popitem(last=False)
+
+    def write_conversion(self, *, url: str, body: bytes, content_type: str = "text/html; charset=utf-8",
+                         date: dt.datetime | None = None, max_bytes: int | None = None) -> None:
+        """Write a ``conversion`` record: ``body`` is what ``url``'s response became (the DOM a browser rendered
+        from it). It names the response by ``WARC-Refers-To-Target-URI`` always, and by ``WARC-Refers-To`` and
+        ``WARC-Refers-To-Date`` when this writer wrote that response recently. A body longer than ``max_bytes`` is
+        cut there and the record says so (``WARC-Truncated: length``). Readers that look for ``response`` records
+        (ingest) pass it by."""
+        date = date or dt.datetime.now(dt.UTC)
+        extra = {"WARC-Date": date.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "WARC-Refers-To-Target-URI": url}
+        if max_bytes is not None and len(body) > max_bytes:
+            body = body[:max_bytes]
+            extra["WARC-Truncated"] = "length"
+        recent = self._recent.get(url)
+        if recent is not None:
+            extra["WARC-Refers-To"], extra["WARC-Refers-To-Date"] = recent
+        record = self._writer.create_warc_record(
+            url, "conversion", payload=io.BytesIO(body), length=len(body), warc_content_type=content_type,
+            warc_headers_dict=extra,
+        )
+        self._write(record)
 
     def flush(self) -> None:
         with self._lock:
@@ -389,7 +421,11 @@ class WarcMiddleware:
     def _write(self, warc: WarcFile, url: str, **exchange: Any) -> None:
         """In the writer thread."""
         try:
-            warc.write_exchange(url=url, **exchange)
+            if exchange.pop("conversion", False):
+                warc.write_conversion(url=url, body=exchange["body"], date=exchange["date"],
+                                      max_bytes=exchange.get("max_bytes"))
+            else:
+                warc.write_exchange(url=url, **exchange)
         except OSError:
             logger.exception("could not write %s to the WARC file", url)
             self._errors += 1  # only this thread writes it until spider_closed
@@ -398,6 +434,13 @@ class WarcMiddleware:
         if self.warc is None:
             self.spider_opened()
         assert self.warc is not None and self._writer is not None
+        if RENDER_META in request.meta:  # a rendered DOM (audit.crawl.render): next to the page's response record
+            self._pending.append(self._writer.submit(
+                self._write, self.warc, url=request.url, body=response.body, date=dt.datetime.now(dt.UTC),
+                conversion=True, max_bytes=request.meta.get("download_maxsize"),
+            ))
+            self._drain(self.MAX_PENDING)
+            return response
         self._pending.append(self._writer.submit(
             self._write,
             self.warc,

@@ -83,12 +83,14 @@ def _blocked_agents(site: Site) -> list[str]:
     return list(DEFAULT_AGENTS) if site.robots.refuses_all else list(site.robots.blocked_agents)
 
 
-def _cached(out_dir: Path, photos: int, seed: int) -> TestWeb | None:
+def _cached(out_dir: Path, photos: int, seed: int, scripted: bool = False) -> TestWeb | None:
     try:
         m = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if (m.get("photos"), m.get("seed"), m.get("generator_version")) != (photos, seed, GENERATOR_VERSION):
+        return None
+    if bool(m.get("scripted")) != scripted:
         return None
     return TestWeb.load(out_dir)
 
@@ -105,10 +107,14 @@ def _write_all(variants: list[Variant], www: Path, workers: int) -> dict[str, tu
     return {url: (sha, size) for url, sha, size in results}
 
 
-def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: int = 2) -> TestWeb:
-    """Generate the test web under ``out_dir`` (or return the one already built there with the same parameters)."""
+def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: int = 2,
+              scripted: bool = False) -> TestWeb:
+    """Generate the test web under ``out_dir`` (or return the one already built there with the same parameters).
+    With ``scripted``, it also has the hosts whose images appear only through script
+    (:mod:`audit.testbed.testweb.scripted`: what only a rendered crawl finds), in its ground truth like every other
+    page; off by default, since a plain crawl cannot find those links."""
     out_dir = Path(out_dir)
-    cached = _cached(out_dir, photos, seed)
+    cached = _cached(out_dir, photos, seed, scripted)
     if cached is not None:
         logger.info("test web already built in %s (photos=%d, seed=%d)", out_dir, photos, seed)
         return cached
@@ -120,6 +126,16 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
         shutil.rmtree(www)
     world = build_world(photos, seed)
     embeds, pages = render_site_pages(world, www)
+    scripted_hosts: dict[str, dict[str, object]] = {}
+    if scripted:
+        from audit.testbed.testweb.scripted import add_scripted_hosts
+
+        shown = [(v.url, v.photo.title, v.width, v.height) for v in world.variants
+                 if not SITE_BY_HOST[v.host].robots.refuses_all]  # images a crawler may fetch
+        extra, scripted_hosts = add_scripted_hosts(shown, www)
+        for url, page_urls in extra.items():  # shown by script as an <img>: in the rendered DOM only
+            embeds[url] = {**embeds.get(url, {}), **{page: "img" for page in page_urls}}
+        pages += len(scripted_hosts)
     missing = [v.url for v in world.variants if v.url not in embeds]
     if missing:
         raise RuntimeError(f"{len(missing)} generated images are not embedded in any page, e.g. {missing[0]}")
@@ -169,11 +185,12 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
             "meta_robots": s.robots.meta_robots, "tdmrep": s.robots.tdmrep, "geo_meta": s.geo_meta,
             "json_ld": s.json_ld, "stylesheet": s.stylesheet, "patterns": list(s.patterns),
         }
+    hosts.update(scripted_hosts)
     manifest = {
         "generator_version": GENERATOR_VERSION,
         "photos": photos,
         "seed": seed,
-        "start_urls": [f"http://{s.host}/" for s in sites],
+        "start_urls": [f"http://{s.host}/" for s in sites] + [f"http://{h}/" for h in scripted_hosts],
         "allowed_domains": sorted(hosts),
         "ground_truth": GROUND_TRUTH,
         "sightings": sum(len(embeds[url]) for url, _ in truth),
@@ -185,6 +202,7 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
         "pages": pages,
         "bytes": sum(size for _, size in files.values()),
         "hosts": hosts,
+        "scripted": scripted,
     }
     tmp = out_dir / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
