@@ -31,6 +31,7 @@ from twisted.python.failure import Failure
 from audit import settings as audit_settings
 from audit.crawl.bounds import PAGE_META, count_cut
 from audit.crawl.context import crawl_context
+from audit.crawl.events import LOCAL_REQUEST
 from audit.crawl.failures import describe_failure
 from audit.crawl.render import RAW_REFS_META, Renderer, RenderOptions
 from audit.crawl.resume import ResumeState, resume_state_for, stats_of
@@ -389,7 +390,9 @@ class ProvenanceSpider(scrapy.Spider):
             yield scrapy.Request(
                 sheet, callback=self.parse_stylesheet, errback=self.stylesheet_failed, priority=8, dont_filter=True,
                 headers={"Referer": referer},
-                meta={"allow_offsite": True, STYLESHEET_LIMIT: self.options.max_stylesheet_bytes,
+                # LOCAL_REQUEST: in a shared crawl this worker fetches it, since only its cache knows the pages
+                # that wait for it (another worker's answer would never reach them)
+                meta={"allow_offsite": True, LOCAL_REQUEST: True, STYLESHEET_LIMIT: self.options.max_stylesheet_bytes,
                       STYLESHEET_PAGES: self.stylesheets.waiting(sheet),
                       # the byte bound stops the download (bytes_received); this bounds a compressed body, decoded
                       "download_maxsize": 16 * self.options.max_stylesheet_bytes},
