@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 from loopsite import LoopSite
 
@@ -15,17 +18,24 @@ from conftest import CORPORA, ROOT
 PHOTO = next((CORPORA / "photos").rglob("*.jpg"))  # a real camera photo
 
 
-def test_an_off_site_image_host_s_robots_txt_is_fetched_and_obeyed(tmp_path):
+RULES = b"User-agent: *\nDisallow: /\n"
+
+
+def _crawl_past_a_refusing_cdn(db: Path, images_html: Callable[[str], str],
+                               rules_delay: float = 0.0) -> tuple[subprocess.CompletedProcess[str], list[str], str]:
+    """Crawl a one-page site whose page (``images_html(cdn_origin)``) shows images of a CDN whose robots.txt says
+    ``Disallow: /`` (answered after ``rules_delay`` seconds); returns the crawl, the paths the CDN was asked for, and
+    the CDN's origin."""
     photo = PHOTO.read_bytes()
 
     def cdn(path: str) -> tuple[int, str, bytes]:
         if path == "/robots.txt":
-            return 200, "text/plain", b"User-agent: *\nDisallow: /\n"
+            time.sleep(rules_delay)
+            return 200, "text/plain", RULES
         return 200, "image/jpeg", photo
 
-    db = tmp_path / "cdn.duckdb"
     with LoopSite(cdn, host="127.0.0.2") as images:
-        page = f'<html><body><img src="{images.origin}/staff/portrait.jpg" alt="our director"></body></html>'.encode()
+        page = f"<html><body>{images_html(images.origin)}</body></html>".encode()
 
         def site(path: str) -> tuple[int, str, bytes]:
             if path == "/":
@@ -36,9 +46,15 @@ def test_an_off_site_image_host_s_robots_txt_is_fetched_and_obeyed(tmp_path):
             proc = subprocess.run([sys.executable, "-m", "audit.cli", "crawl", publisher.origin + "/", "--db", str(db),
                                    "--allowed-domain", "127.0.0.1", "--no-throttle", "--no-warc"],
                                   cwd=ROOT, capture_output=True, text=True, timeout=300)
-        cdn_paths = list(images.paths)
-        image_url = images.origin + "/staff/portrait.jpg"
-        cdn_host = images.origin.removeprefix("http://")  # host_policies.host keeps a port that is not the default
+        return proc, list(images.paths), images.origin
+
+
+def test_an_off_site_image_host_s_robots_txt_is_fetched_and_obeyed(tmp_path):
+    db = tmp_path / "cdn.duckdb"
+    proc, cdn_paths, origin = _crawl_past_a_refusing_cdn(
+        db, lambda cdn: f'<img src="{cdn}/staff/portrait.jpg" alt="our director">')
+    image_url = origin + "/staff/portrait.jpg"
+    cdn_host = origin.removeprefix("http://")  # host_policies.host keeps a port that is not the default
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert cdn_paths == ["/robots.txt"], cdn_paths  # the rules were asked for, the image was never requested
     with Store.open(db, read_only=True) as store:
@@ -53,36 +69,14 @@ def test_an_off_site_image_host_s_robots_txt_is_fetched_and_obeyed(tmp_path):
     assert sightings, "the page still says it shows the image"
 
 
-
 def test_every_request_waiting_for_a_host_s_rules_gets_them(tmp_path):
     """Twenty images of one CDN named by one page: their requests reach the robots.txt middleware together, all
     before the CDN's rules have arrived, and every one of them is refused (a waiting request once got no rules, and
     was fetched, when several waited on the same answer)."""
-    import time
-
-    photo = PHOTO.read_bytes()
-
-    def cdn(path: str) -> tuple[int, str, bytes]:
-        if path == "/robots.txt":
-            time.sleep(0.5)  # slow rules: every image request arrives while they are awaited
-            return 200, "text/plain", b"User-agent: *\nDisallow: /\n"
-        return 200, "image/jpeg", photo
-
     db = tmp_path / "cdn.duckdb"
-    with LoopSite(cdn, host="127.0.0.2") as images:
-        imgs = "".join(f'<img src="{images.origin}/p/{i}.jpg">' for i in range(20))
-        page = f"<html><body>{imgs}</body></html>".encode()
-
-        def site(path: str) -> tuple[int, str, bytes]:
-            if path == "/":
-                return 200, "text/html", page
-            return 404, "text/plain", b"not found"
-
-        with LoopSite(site) as publisher:
-            proc = subprocess.run([sys.executable, "-m", "audit.cli", "crawl", publisher.origin + "/", "--db", str(db),
-                                   "--allowed-domain", "127.0.0.1", "--no-throttle", "--no-warc"],
-                                  cwd=ROOT, capture_output=True, text=True, timeout=300)
-        cdn_paths = list(images.paths)
+    # slow rules: every image request arrives while they are awaited
+    proc, cdn_paths, _ = _crawl_past_a_refusing_cdn(
+        db, lambda cdn: "".join(f'<img src="{cdn}/p/{i}.jpg">' for i in range(20)), rules_delay=0.5)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert cdn_paths == ["/robots.txt"], cdn_paths
     with Store.open(db, read_only=True) as store:
