@@ -260,12 +260,14 @@ def _host_batch(rows: Batch) -> BatchRows:
 
 
 def _text_batch(rows: Batch) -> BatchRows:
+    from audit.signals.places import text_place_signals
     from audit.signals.text import text_language_signals
 
     sigs: list[tuple[Any, ...]] = []
     for row in rows:
+        alt, caption = row["alt"] or None, row["caption"] or None
         sigs += signal_rows((row["alt"], row["caption"]),
-                            text_language_signals(row["alt"] or None, row["caption"] or None))
+                            text_language_signals(alt, caption) + text_place_signals(alt, caption))
     return sigs, []
 
 

@@ -9,7 +9,9 @@ is Perth, Australia). What stays ambiguous gives a weak ``1/n`` signal per candi
 
 Strength (never more than the kind's medium): a city, region or country named in alt text, a caption or a ``title``
 attribute, qualified or unambiguous, is medium; everything else is weak: a name resolved by hints or population, a
-demonym ("française"), anything in a URL, the page title or a heading, and a destination ("flight to Rome").
+demonym ("française"), anything in a URL, the page title or a heading, a destination ("flight to Rome"), and a town
+under :data:`BARE_CITY_POPULATION_MIN` people named by a bare capitalised word (no locative, no qualifier: it may be
+a person, "Lucas — Liège"), which gives nothing at all when the text names another place more clearly.
 Names that are also common words, brands or people (:data:`STOP_NAMES`: Nice, Reading, Bath, Mobile, Jordan,
 Georgia...) give nothing unless a qualifier or a hint supports them, and the phrases of :data:`STOP_PHRASES` ("Paris
 Hilton", "French fries", "Swiss army knife") are skipped. In prose a name must be capitalised as written, unless
@@ -37,7 +39,9 @@ MAX_TOKENS = 300  # words of one text read
 MAX_SIGNALS = 5  # places reported from one text
 MAX_CANDIDATES = 3  # an ambiguous name with more candidate countries gives nothing
 DOMINANCE = 5  # a city this many times more populous than every other candidate wins
-URL_CITY_POPULATION_MIN = 100_000  # a bare word of a URL path names a city only if it is this large
+URL_CITY_POPULATION_MIN = 100_000
+BARE_CITY_POPULATION_MIN = 100_000  # a smaller town, bare (no "in", no qualifier), is weak; beside a clearer place,
+# nothing  # a bare word of a URL path names a city only if it is this large
 
 # Names that are also common words, brands, people or foods: they give nothing without a qualifier or a hint.
 STOP_NAMES = frozenset({
@@ -173,6 +177,7 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
         i = found.end
 
     signals: dict[str, Signal] = {}
+    bare: set[int] = set()  # ids of the signals of bare small towns
     consumed: set[int] = set()  # spans used as another's qualifier
     for s_index, span in enumerate(spans):
         if s_index in consumed or len(signals) >= MAX_SIGNALS:
@@ -228,25 +233,56 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
 
         destination = before in _DESTINATION_PREPOSITIONS and any(
             k in _DESTINATION_WORDS for k in keys[max(0, span.start - 4):span.start - 1])
+        # a small town named by a bare capitalised word may be a person ("Lucas — Liège": Lucas, Brazil)
+        bare_small = (prose and resolved_by in ("unique", "population") and before not in LOCATIVES
+                      and all(m.place.kind == "city" and m.place.population < BARE_CITY_POPULATION_MIN
+                              for m in by_country.values()))
         medium = (where in PROSE_MEDIUM and resolved_by in ("qualifier", "unique") and not destination
-                  and all(m.place.kind != "demonym" for m in by_country.values()))
+                  and not bare_small and all(m.place.kind != "demonym" for m in by_country.values()))
         strength = Strength.MEDIUM if medium else Strength.WEAK
         weight = 1.0 if resolved_by else 1 / len(by_country)
         ambiguity = str(len(_best_per_country(span.matches)))
+        written = span.written[:60].replace('"', "'")
         for country, m in sorted(by_country.items()):
             place = m.place
-            written = span.written[:60].replace('"', "'")
-            evidence = (f'{where} "{written}": {place.kind} {place.name[:60]}, {country}'
-                        + (f" (pop. {place.population})" if place.population else ""))
-            detail = {"where": where, "matched": span.written[:100], "place": place.name[:100],
-                      "place_kind": place.kind, "population": str(place.population), "candidates": ambiguity,
-                      "resolved_by": resolved_by or "ambiguous"}
+            if resolved_by:
+                evidence = (f'{where} "{written}": {place.kind} {place.name[:60]}, {country}'
+                            + (f" (pop. {place.population})" if place.population else ""))
+                detail = {"where": where, "matched": span.written[:100], "place": place.name[:100],
+                          "place_kind": place.kind, "population": str(place.population), "candidates": ambiguity,
+                          "resolved_by": resolved_by}
+            else:  # one value, n candidates: the same evidence for each, so the audit stores it once
+                places = ", ".join(f"{p.place.name[:40]} {c}" for c, p in sorted(by_country.items()))
+                evidence = f'{where} "{written}": ambiguous, {places}'
+                detail = {"where": where, "matched": span.written[:100], "candidates": ambiguity,
+                          "resolved_by": "ambiguous"}
             if destination:
                 detail["destination"] = "yes"
             signal = Signal(kind="place_in_text", country=country, strength=strength, evidence=evidence,
                             weight=weight, detail=detail)
+            if bare_small:
+                bare.add(id(signal))
             old = signals.get(country)
             if old is None or (old.strength == Strength.WEAK and strength == Strength.MEDIUM) \
                     or (old.strength == strength and old.weight < weight):
                 signals[country] = signal
+    if any(id(s) not in bare for s in signals.values()):
+        return [s for s in signals.values() if id(s) not in bare]
     return list(signals.values())
+
+
+def text_place_signals(alt_text: str | None, caption: str | None, *, hints: Iterable[str] = ()) -> list[Signal]:
+    """``place_in_text`` signals of a sighting's alt text and caption, at most one per country: the stronger (then
+    the heavier, then the alt text's) when both name one. Same guarantees as :func:`place_signals`."""
+    best: dict[str, Signal] = {}
+    seen: set[str] = set()
+    for where, text in (("alt", alt_text), ("caption", caption)):
+        if not text or text in seen:
+            continue
+        seen.add(text)
+        for s in place_signals(text, where, hints=hints):
+            old = best.get(s.country)
+            if old is None or (s.strength == Strength.MEDIUM and old.strength == Strength.WEAK) \
+                    or (s.strength == old.strength and s.weight > old.weight):
+                best[s.country] = s
+    return list(best.values())

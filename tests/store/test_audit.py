@@ -154,3 +154,21 @@ def test_evaluate_without_ground_truth_is_a_clear_error(tmp_path):
     Store.open(db).close()
     proc = provaudit("evaluate", "--db", str(db), check=False)
     assert proc.returncode == 1 and "no ground truth" in proc.stderr
+
+
+def test_audit_reads_places_named_in_captions(audited):
+    """The test web captions its photos with the city they were taken in ("Marché à Lyon"): the audit turns them
+    into ``place_in_text`` signals, and the resolved ones name the photo's capture country."""
+    db, _ = audited
+    with Store.open(db, read_only=True) as store:
+        rows = store.query("""
+            SELECT s.strength, s.country, s.evidence, g.capture_country
+            FROM signals s
+            JOIN sightings x ON x.sighting_id = s.sighting_id
+            JOIN ground_truth g ON g.image_url = x.image_url
+            WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.country IS NOT NULL""")
+    assert rows, "no place_in_text signal on a test web whose captions name cities"
+    medium = [r for r in rows if r[0] == "medium"]
+    assert medium
+    right = sum(1 for r in medium if r[1] == r[3])
+    assert right / len(medium) >= 0.95, [r for r in medium if r[1] != r[3]][:5]

@@ -100,7 +100,8 @@ def test_url_path_is_weak() -> None:
 
 
 def test_valence_is_not_valencia() -> None:
-    assert _countries(place_signals("Le pont de Valence", "caption")) == {"FR": (Strength.MEDIUM, 1.0)}
+    assert _countries(place_signals("Chloé à Valence", "caption")) == {"FR": (Strength.MEDIUM, 1.0)}
+    assert _countries(place_signals("Le pont de Valence", "caption")) == {"FR": (Strength.WEAK, 1.0)}  # bare town
     assert place_signals("Valencia", "caption") == []  # VE, ES, US...: nothing without a reason to choose
     s = _one(place_signals("Valencia", "caption", hints=["ES"]))
     assert (s.country, s.strength, s.detail["resolved_by"]) == ("ES", Strength.WEAK, "hint")
@@ -183,3 +184,15 @@ def test_hostile_caption_is_bounded() -> None:
     late = "x " * MAX_CHARS + "Chloé in Strasbourg"  # past the bound: not read
     assert place_signals(late, "caption") == []
     assert place_signals("/a" * 500_000 + "/lille/", "url") == []
+
+
+def test_a_bare_small_town_may_be_a_person() -> None:
+    """The test web's "Lucas — Liège": Lucas is also a town of 27,000 in Brazil."""
+    s = _one(place_signals("Lucas — Liège", "alt"))
+    assert (s.country, s.strength) == ("BE", Strength.MEDIUM)
+    s = _one(place_signals("Lucas", "alt"))  # alone: weak
+    assert (s.country, s.strength) == ("BR", Strength.WEAK)
+    s = _one(place_signals("Chloé in Annecy", "caption"))  # a small town after "in" stays medium
+    assert (s.country, s.strength) == ("FR", Strength.MEDIUM)
+    s = _one(place_signals("Lucas in Annecy", "caption"))
+    assert (s.country, s.strength) == ("FR", Strength.MEDIUM)
