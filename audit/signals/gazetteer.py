@@ -240,7 +240,7 @@ _gazetteer: Gazetteer | None = None
 
 
 def gazetteer() -> Gazetteer:
-    """The process's gazetteer, built on first use (about a second) and kept; thread-safe."""
+    """The process's gazetteer, built on first use (about 1.3 s, 20 MB kept) and kept; thread-safe."""
     global _gazetteer
     if _gazetteer is None:
         with _lock:
