@@ -260,14 +260,15 @@ def _host_batch(rows: Batch) -> BatchRows:
 
 
 def _text_batch(rows: Batch) -> BatchRows:
-    from audit.signals.places import text_place_signals
+    from audit.signals.places import host_hints, text_place_signals
     from audit.signals.text import text_language_signals
 
     sigs: list[tuple[Any, ...]] = []
     for row in rows:
         alt, caption = row["alt"] or None, row["caption"] or None
-        sigs += signal_rows((row["alt"], row["caption"]),
-                            text_language_signals(alt, caption) + text_place_signals(alt, caption))
+        places = text_place_signals(alt, caption, hints=host_hints(row["page_host"]))
+        sigs += signal_rows((row["alt"], row["caption"], row["page_host"]),
+                            text_language_signals(alt, caption) + places)
     return sigs, []
 
 
@@ -327,7 +328,8 @@ UNITS = (
     Units("pages", PAGES_SQL, _page_batch, KEY_CRAWL_URL, U_PAGE, O_PAGE),
     Units("hosts", HOSTS_SQL, _host_batch, [("host", pa.string()), ("role", pa.string())], U_HOST, None,
            parallel=False),
-    Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string())], U_TEXT, None),
+    Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string()),
+                                            ("page_host", pa.string())], U_TEXT, None),
     Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, O_ROBOTS,
            prepare=_robots_fragments),
     Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, O_TDMREP, parallel=False),

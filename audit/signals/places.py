@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from audit.signals.base import Signal, Strength
@@ -219,14 +220,16 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
             by_country = {c: m for c, m in by_country.items() if c in hint_set}
             resolved_by = "hint"
         if not resolved_by and len(by_country) == 1:
-            resolved_by = "hint" if hint_set & set(by_country) else "unique"
+            resolved_by = "unique"  # a hint that agrees never lowers it
         if not resolved_by and all(m.place.kind == "city" for m in by_country.values()):
             ranked = sorted(by_country.values(), key=lambda m: -m.place.population)
             if ranked[0].place.population >= DOMINANCE * max(1, ranked[1].place.population):
                 by_country, resolved_by = {ranked[0].place.country: ranked[0]}, "population"
         if len(by_country) == 1 and not resolved_by:
             resolved_by = "unique"
-        if " ".join(keys[span.start:span.end]) in STOP_NAMES and resolved_by not in ("qualifier", "hint"):
+        supported = resolved_by in ("qualifier", "hint") or (resolved_by and hint_set >= set(by_country))
+        stop = " ".join(keys[span.start:span.end]) in STOP_NAMES
+        if stop and not supported:
             continue
         if not resolved_by and (len(by_country) > MAX_CANDIDATES or (prose and before not in LOCATIVES)):
             continue  # an unresolved name counts only after "in", "à", "bei"...: "Sunset over the bay" is no place
@@ -238,6 +241,7 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
                       and all(m.place.kind == "city" and m.place.population < BARE_CITY_POPULATION_MIN
                               for m in by_country.values()))
         medium = (where in PROSE_MEDIUM and resolved_by in ("qualifier", "unique") and not destination
+                  and (not stop or resolved_by == "qualifier")
                   and not bare_small and all(m.place.kind != "demonym" for m in by_country.values()))
         strength = Strength.MEDIUM if medium else Strength.WEAK
         weight = 1.0 if resolved_by else 1 / len(by_country)
@@ -286,3 +290,14 @@ def text_place_signals(alt_text: str | None, caption: str | None, *, hints: Iter
                     or (s.strength == old.strength and s.weight > old.weight):
                 best[s.country] = s
     return list(best.values())
+
+
+@lru_cache(maxsize=4096)
+def host_hints(host: str | None) -> frozenset[str]:
+    """The countries a page host names by its ccTLD or geographic gTLD (``www.example.es`` -> ``{"ES"}``), as the
+    ``hints`` of :func:`place_signals`; empty for a generic or unknown host."""
+    if not host:
+        return frozenset()
+    from audit.signals.host import host_signals
+
+    return frozenset(s.country for s in host_signals(host, "page") if s.weight == 1.0)

@@ -172,3 +172,31 @@ def test_audit_reads_places_named_in_captions(audited):
     assert medium
     right = sum(1 for r in medium if r[1] == r[3])
     assert right / len(medium) >= 0.95, [r for r in medium if r[1] != r[3]][:5]
+
+
+def test_page_host_is_the_hint_for_an_ambiguous_place(crawled, tmp_path):
+    """"Fiesta in Valencia" names cities of Venezuela, Spain, the US and Ecuador: on a ``.es`` page the audit reads
+    it as Spain's; on a ``.com`` page it gives nothing. The row-by-row reference audit agrees."""
+    from audit.derive.reference import reference_audit
+    from audit.derive.run import run_audit
+
+    db, _ = crawled
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(db, copy)
+    with Store.open(copy) as store:
+        hosts = [h for (h,) in store.query("SELECT DISTINCT page_host FROM sightings WHERE sha256 IS NOT NULL "
+                                           "AND (page_host LIKE '%.es' OR page_host LIKE '%.com')")]
+        assert any(h.endswith(".es") for h in hosts) and any(h.endswith(".com") for h in hosts)
+        store.con.execute("UPDATE sightings SET alt_text = 'Fiesta in Valencia', caption = NULL "
+                          "WHERE page_host LIKE '%.es' OR page_host LIKE '%.com'")
+        run_audit(store, workers=1)
+        rows = store.query("""
+            SELECT x.page_host, s.country, s.weight, s.candidates FROM signals s
+            JOIN sightings x ON x.sighting_id = s.sighting_id
+            WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.evidence LIKE '%"Valencia"%'""")
+        _, plain = reference_audit(store)
+    assert rows and {(country, weight) for host, country, weight, _ in rows} == {("ES", 1.0)}
+    assert all(host.endswith(".es") for host, *_ in rows)
+    plain_rows = [s for s in plain["signals"] if s["kind"] == "place_in_text" and '"Valencia"' in s["evidence"]
+                  and not s.get("via_sha256")]
+    assert len(plain_rows) == len(rows)

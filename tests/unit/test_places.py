@@ -10,7 +10,15 @@ import pytest
 
 from audit.signals.base import Signal, Strength
 from audit.signals.gazetteer import fold, gazetteer, key
-from audit.signals.places import MAX_CHARS, MAX_SIGNALS, STOP_NAMES, place_signals, url_text
+from audit.signals.places import (
+    MAX_CHARS,
+    MAX_SIGNALS,
+    STOP_NAMES,
+    host_hints,
+    place_signals,
+    text_place_signals,
+    url_text,
+)
 
 
 def _one(signals: list[Signal]) -> Signal:
@@ -196,3 +204,21 @@ def test_a_bare_small_town_may_be_a_person() -> None:
     assert (s.country, s.strength) == ("FR", Strength.MEDIUM)
     s = _one(place_signals("Lucas in Annecy", "caption"))
     assert (s.country, s.strength) == ("FR", Strength.MEDIUM)
+
+
+def test_hints_choose_but_never_lower() -> None:
+    assert host_hints("www.example.es") == {"ES"} and host_hints("shop.example.co.uk") == {"GB"}
+    assert host_hints("example.com") == host_hints("example.io") == host_hints(None) == frozenset()
+    s = _one(place_signals("Fiesta in Valencia", "caption", hints=host_hints("www.example.es")))
+    assert (s.country, s.weight, s.detail["resolved_by"]) == ("ES", 1.0, "hint")
+    s = _one(place_signals("Chloé in Strasbourg", "caption", hints={"FR"}))  # agreeing hint: still medium
+    assert (s.strength, s.detail["resolved_by"]) == (Strength.MEDIUM, "unique")
+    s = _one(place_signals("Chloé in Strasbourg", "caption", hints={"DE"}))  # a contrary hint changes nothing
+    assert (s.country, s.strength) == ("FR", Strength.MEDIUM)
+
+
+def test_alt_and_caption_together() -> None:
+    signals = text_place_signals("Lyon", "Chloé in Strasbourg, France")
+    assert _countries(signals) == {"FR": (Strength.MEDIUM, 1.0)}
+    assert text_place_signals("Valencia", None, hints={"ES"})[0].country == "ES"
+    assert text_place_signals(None, None) == []
