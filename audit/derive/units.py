@@ -23,6 +23,7 @@ import pyarrow as pa
 from audit.derive.sql import (
     FETCH_HEADERS_SQL,
     HOSTS_SQL,
+    IMAGE_URLS_SQL,
     IMAGES_SQL,
     PAGES_SQL,
     ROBOTS_FRAGMENTS_SQL,
@@ -42,6 +43,7 @@ from audit.schema import (
     U_IMAGE,
     U_PAGE,
     U_TEXT,
+    U_URL,
 )
 from audit.signals.base import OptOut, Signal
 from audit.store.db import Store
@@ -272,6 +274,15 @@ def _text_batch(rows: Batch) -> BatchRows:
     return sigs, []
 
 
+def _url_batch(rows: Batch) -> BatchRows:
+    from audit.signals.places import place_signals
+
+    sigs: list[tuple[Any, ...]] = []
+    for row in rows:
+        sigs += signal_rows((row["url"],), place_signals(row["url"], "url"))
+    return sigs, []
+
+
 def _robots_batch(rows: Batch) -> BatchRows:
     from audit.signals.consent import recorded_robots_opt_outs
 
@@ -330,6 +341,7 @@ UNITS = (
            parallel=False),
     Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string()),
                                             ("page_host", pa.string())], U_TEXT, None),
+    Units("image_urls", IMAGE_URLS_SQL, _url_batch, [("url", pa.string())], U_URL, None),
     Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, O_ROBOTS,
            prepare=_robots_fragments),
     Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, O_TDMREP, parallel=False),

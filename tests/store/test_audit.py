@@ -200,3 +200,19 @@ def test_page_host_is_the_hint_for_an_ambiguous_place(crawled, tmp_path):
     plain_rows = [s for s in plain["signals"] if s["kind"] == "place_in_text" and '"Valencia"' in s["evidence"]
                   and not s.get("via_sha256")]
     assert len(plain_rows) == len(rows)
+
+
+def test_audit_reads_places_in_image_urls(audited):
+    """Image file names on the test web carry the caption's slug (``lea-paris-5e23dc-800.jpg``): weak signals that
+    name the capture country."""
+    db, _ = audited
+    with Store.open(db, read_only=True) as store:
+        rows = store.query("""
+            SELECT s.strength, s.country, g.capture_country
+            FROM signals s
+            JOIN sightings x ON x.sighting_id = s.sighting_id
+            JOIN ground_truth g ON g.image_url = x.image_url
+            WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.evidence LIKE 'url "%'""")
+    assert rows and {r[0] for r in rows} == {"weak"}
+    resolved = [r for r in rows if r[1] is not None]
+    assert sum(1 for r in resolved if r[1] == r[2]) / len(resolved) >= 0.9
