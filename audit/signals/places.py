@@ -9,9 +9,11 @@ is Perth, Australia). What stays ambiguous gives a weak ``1/n`` signal per candi
 
 Strength (never more than the kind's medium): a city, region or country named in alt text, a caption or a ``title``
 attribute, qualified or unambiguous, is medium; everything else is weak: a name resolved by hints or population, a
-demonym ("française"), anything in a URL, the page title or a heading, a destination ("flight to Rome"), and a town
-under :data:`BARE_CITY_POPULATION_MIN` people named by a bare capitalised word (no locative, no qualifier: it may be
-a person, "Lucas — Liège"), which gives nothing at all when the text names another place more clearly.
+demonym ("française"), anything in a URL, the page title or a heading, a destination ("flight to Rome"), and a region
+or a city under :data:`BARE_CITY_MEDIUM_MIN` people named by a bare capitalised word (no locative before it, no
+qualifier after it: "Hartford Slim-Fit Trousers"); a bare town under :data:`BARE_CITY_POPULATION_MIN` gives nothing
+("Lucas — Liège": Lucas, Brazil), and so does an alternate name ("Gold" for Gold Coast) without a locative or a
+qualifier, or in a URL.
 Names that are also common words, brands or people (:data:`STOP_NAMES`: Nice, Reading, Bath, Mobile, Jordan,
 Georgia...) give nothing unless a qualifier or a hint supports them, and the phrases of :data:`STOP_PHRASES` ("Paris
 Hilton", "French fries", "Swiss army knife") are skipped. In prose a name must be capitalised as written, unless
@@ -40,9 +42,12 @@ MAX_TOKENS = 300  # words of one text read
 MAX_SIGNALS = 5  # places reported from one text
 MAX_CANDIDATES = 3  # an ambiguous name with more candidate countries gives nothing
 DOMINANCE = 5  # a city this many times more populous than every other candidate wins
-URL_CITY_POPULATION_MIN = 100_000
-BARE_CITY_POPULATION_MIN = 100_000  # a smaller town, bare (no "in", no qualifier), is weak; beside a clearer place,
-# nothing  # a bare word of a URL path names a city only if it is this large
+URL_CITY_POPULATION_MIN = 100_000  # a bare word of a URL path names a city only if it is this large
+# A city named by a bare capitalised word (no locative before it, no qualifier after it) may be a person, a brand or
+# a product ("Lucas", "Hartford Slim-Fit Trousers", "Barba Napoli shirt"): under BARE_CITY_POPULATION_MIN people it
+# gives nothing, under BARE_CITY_MEDIUM_MIN it is weak.
+BARE_CITY_POPULATION_MIN = 100_000
+BARE_CITY_MEDIUM_MIN = 1_000_000
 
 # Names that are also common words, brands, people or foods: they give nothing without a qualifier or a hint.
 STOP_NAMES = frozenset({
@@ -53,7 +58,9 @@ STOP_NAMES = frozenset({
     "nancy", "troy", "angers", "tours", "grand", "man", "pop", "ede", "goes", "ham", "hamm", "sue", "gap", "bra",
     "como", "ma", "la", "none", "vice", "cork", "derby", "wells", "jersey", "guernsey", "kent", "essex", "indiana",
     "virginia", "carolina", "adelaide", "alexandria", "camden", "columbia", "hamilton", "kingston", "richmond",
-    "santa", "san", "french", "swiss", "german", "spanish", "italian", "english", "dutch",
+    "santa", "san", "gold", "spring", "vista", "santos", "pool", "mary", "falcon", "store", "male", "island",
+    "kawasaki", "hitachi", "toyota", "mango", "edison", "hollywood", "hampton", "george", "hartford", "central",
+    "french", "swiss", "german", "spanish", "italian", "english", "dutch",
 })
 
 # Phrases whose place name names no place: their words are skipped.
@@ -71,8 +78,10 @@ for _phrase in STOP_PHRASES:
     _STOP_PHRASES_BY_FIRST_WORD.setdefault(_phrase[0], []).append(_phrase)
 
 # Prepositions after which a name written in lower case is still read ("used Peugeot 108 in wirral-cheshire").
-LOCATIVES = frozenset({"in", "at", "near", "a", "en", "au", "aux", "dans", "bei", "im", "nel", "nella", "cerca", "pres",
-                       "vicino", "te", "nahe", "around"})  # folded: "à" is "a", "près" is "pres"
+LOCATIVES = frozenset({"in", "at", "near", "à", "a", "en", "au", "aux", "dans", "bei", "im", "nel", "nella", "cerca",
+                       "près", "vicino", "te", "nahe", "around"})  # case-folded, accents kept: "à" is not "a"
+# ... except that the English article "a" does not make a lower-case word a place ("makes a save": Savé, Benin)
+_LOWER_CASE_LOCATIVES = LOCATIVES - {"a"}
 
 # "flight to Rome", "vol pour Rome", "Flug nach Rom": a destination, not where the photo was taken.
 _DESTINATION_WORDS = frozenset({
@@ -181,19 +190,21 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
         i = found.end
 
     signals: dict[str, Signal] = {}
-    bare: set[int] = set()  # ids of the signals of bare small towns
     consumed: set[int] = set()  # spans used as another's qualifier
     for s_index, span in enumerate(spans):
         if s_index in consumed or len(signals) >= MAX_SIGNALS:
             continue
         first = words[span.start].group()
         before = keys[span.start - 1] if span.start else ""
-        if prose and not first[:1].isupper() and before not in LOCATIVES \
+        before_written = words[span.start - 1].group().casefold() if span.start else ""
+        if prose and not first[:1].isupper() and before_written not in _LOWER_CASE_LOCATIVES \
                 and not all(m.place.kind == "demonym" for m in span.matches):
             continue
         candidates = [m for m in span.matches if prose or m.place.kind != "demonym"]
         if any(m.primary for m in candidates):
             candidates = [m for m in candidates if m.primary]
+        elif not prose:
+            continue  # alternate names are not read in URLs
         if not candidates:
             continue
 
@@ -234,18 +245,25 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
         stop = " ".join(keys[span.start:span.end]) in STOP_NAMES
         if stop and not supported:
             continue
-        if not resolved_by and (len(by_country) > MAX_CANDIDATES or (prose and before not in LOCATIVES)):
+        if not resolved_by and (len(by_country) > MAX_CANDIDATES or (prose and before_written not in LOCATIVES)):
             continue  # an unresolved name counts only after "in", "à", "bei"...: "Sunset over the bay" is no place
 
         destination = before in _DESTINATION_PREPOSITIONS and any(
             k in _DESTINATION_WORDS for k in keys[max(0, span.start - 4):span.start - 1])
-        # a small town named by a bare capitalised word may be a person ("Lucas — Liège": Lucas, Brazil)
-        bare_small = (prose and resolved_by in ("unique", "population") and before not in LOCATIVES
-                      and all(m.place.kind == "city" and m.place.population < BARE_CITY_POPULATION_MIN
-                              for m in by_country.values()))
+        located = before_written in LOCATIVES or resolved_by == "qualifier"
+        places = list(by_country.values())
+        # an alternate name alone ("Gold" for Gold Coast, "Dual" for Douala) counts only in prose after a locative
+        # ("in Firenze") or with a qualifier
+        if not any(m.primary for m in places) and not (prose and located):
+            continue
+        bare = prose and not located and resolved_by != "hint"
+        if bare and all(m.place.kind == "city" and m.place.population < BARE_CITY_POPULATION_MIN for m in places):
+            continue  # "Lucas — Liège": Lucas, Brazil
+        bare_weak = bare and any(m.place.kind == "region" or (m.place.kind == "city" and m.place.population
+                                                             < BARE_CITY_MEDIUM_MIN) for m in places)
         medium = (where in PROSE_MEDIUM and resolved_by in ("qualifier", "unique") and not destination
                   and (not stop or resolved_by == "qualifier")
-                  and not bare_small and all(m.place.kind != "demonym" for m in by_country.values()))
+                  and not bare_weak and all(m.place.kind != "demonym" for m in places))
         strength = Strength.MEDIUM if medium else Strength.WEAK
         weight = 1.0 if resolved_by else 1 / len(by_country)
         ambiguity = str(len(_best_per_country(span.matches)))
@@ -259,22 +277,18 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
                           "place_kind": place.kind, "population": str(place.population), "candidates": ambiguity,
                           "resolved_by": resolved_by}
             else:  # one value, n candidates: the same evidence for each, so the audit stores it once
-                places = ", ".join(f"{p.place.name[:40]} {c}" for c, p in sorted(by_country.items()))
-                evidence = f'{where} "{written}": ambiguous, {places}'
+                listed = ", ".join(f"{p.place.name[:40]} {c}" for c, p in sorted(by_country.items()))
+                evidence = f'{where} "{written}": ambiguous, {listed}'
                 detail = {"where": where, "matched": span.written[:100], "candidates": ambiguity,
                           "resolved_by": "ambiguous"}
             if destination:
                 detail["destination"] = "yes"
             signal = Signal(kind="place_in_text", country=country, strength=strength, evidence=evidence,
                             weight=weight, detail=detail)
-            if bare_small:
-                bare.add(id(signal))
             old = signals.get(country)
             if old is None or (old.strength == Strength.WEAK and strength == Strength.MEDIUM) \
                     or (old.strength == strength and old.weight < weight):
                 signals[country] = signal
-    if any(id(s) not in bare for s in signals.values()):
-        return [s for s in signals.values() if id(s) not in bare]
     return list(signals.values())
 
 
