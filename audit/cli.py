@@ -143,10 +143,12 @@ def main(verbose: int) -> None:
               help="Be one worker of a shared crawl: queue and seen requests in this Redis, rows in this worker's "
               "own --db shard (merge the shards with provaudit merge).")
 @click.option("--redis-key", help="Name of the shared crawl in Redis [default: derived from the URLs].")
+@click.option("--render", is_flag=True, help="Also render each page in the system's headless Chromium and record "
+              "the images only its rendered DOM shows (AUDIT_RENDER; needs the `render` extra).")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE", help="Any Scrapy or AUDIT_* setting.")
 def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Path | None, proxy: str | None,
           max_pages: int, depth: int, no_warc: bool, no_throttle: bool, redis_url: str | None,
-          redis_key: str | None, settings: tuple[str, ...]) -> None:
+          redis_key: str | None, render: bool, settings: tuple[str, ...]) -> None:
     """Crawl the sites at URLS into the store DB (the WARC file is written beside it)."""
     from audit.crawl.run import run_crawl
     from audit.outputs.summary import store_summary
@@ -170,6 +172,8 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
         overrides["AUDIT_REDIS_URL"] = redis_url
     if redis_key:
         overrides["AUDIT_REDIS_KEY"] = f"provaudit:{redis_key}"
+    if render:
+        overrides["AUDIT_RENDER"] = True
     overrides.update(_parse_setting(settings))
     with _errors(), _progress({"pages": None, "images": None, "MB": None}) as progress:
         result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)

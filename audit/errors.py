@@ -40,8 +40,18 @@ class IngestError(AuditError):
     """An input path cannot be ingested at all (does not exist, cannot be read)."""
 
 
+class RereadBudgetSpent(AuditError, ValueError):
+    """Re-reading WARC revisit originals passed over more records than one ingest allows (an archive with many records
+    per gzip member); the revisit stays unresolved, its error says why."""
+
+
 class SharedCrawlError(AuditError, ValueError):
     """The shared crawl's Redis cannot be used; the message says why. (Also a ``ValueError``, as before.)"""
+
+
+class RenderError(AuditError, ValueError):
+    """The rendered crawl (``AUDIT_RENDER``) cannot start: no browser at ``AUDIT_RENDER_BROWSER``, or
+    scrapy-playwright is not installed; the message says what to install."""
 
 
 # --- stores ----------------------------------------------------------------------------------------------------

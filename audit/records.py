@@ -118,6 +118,7 @@ class ImageRef:
     ref_kind: str = "img"  # img, srcset, picture, og:image, link, file
     attributes: dict[str, str] = field(default_factory=dict)
     fetched_at: dt.datetime | None = None  # when the page holding the reference was fetched
+    rendered: bool = False  # found only in the page's rendered DOM (a rendered crawl), not in its raw HTML
 
 
 @dataclass(frozen=True, slots=True)

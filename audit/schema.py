@@ -226,6 +226,9 @@ TABLES: tuple[Table, ...] = (
               "`Referer`, and the page's HTML does not reference it)."),
             C("attributes", "JSON", "The referencing element's attributes."),
             C("fetched_at", "TIMESTAMPTZ", "When the referencing page was fetched (UTC)."),
+            C("rendered", "BOOLEAN", "True when the reference appears only in the page's rendered DOM (a rendered "
+              "crawl, `provaudit crawl --render`: inserted by script or loaded on scroll), false when the raw HTML "
+              "holds it; NULL in rows written before this column existed."),
         ),
         ("sighting_id",),
     ),

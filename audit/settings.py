@@ -32,6 +32,14 @@ SETTINGS: tuple[Setting, ...] = (
         "CPU than the whole rest of their record for a ~3% saving. Every record stays its own gzip member.",
     ),
     Setting(
+        "AUDIT_WARC_DEDUP",
+        True,
+        "Write a response whose payload (a 2xx body) is identical to one already written in the same WARC file by "
+        "this crawl process as a `revisit` record (profile `identical-payload-digest`, `WARC-Refers-To` the first "
+        "record) instead of a second copy, as Heritrix and `wget --warc-dedup` do. `provaudit ingest` resolves such "
+        "records to their original. Off: every response is written whole.",
+    ),
+    Setting(
         "AUDIT_WARC_PATH",
         None,
         "Explicit WARC file path; by default `<store folder>/<store name>-<crawl id>.warc.gz`.",
@@ -249,6 +257,41 @@ SETTINGS: tuple[Setting, ...] = (
         2,
         "Worker processes that analyse images for `provaudit ingest` (`--workers`), each bounded by "
         "`AUDIT_ANALYSIS_TIMEOUT` and `AUDIT_ANALYSIS_MEMORY`.",
+    ),
+    Setting(
+        "AUDIT_RENDER",
+        False,
+        "Rendered crawl (`provaudit crawl --render`): each HTML page is also loaded in a headless Chromium "
+        "(scrapy-playwright), scrolled, and its rendered DOM read by the same parser as the raw HTML; image "
+        "references found only there (inserted by script, loaded on scroll) are recorded as sightings with "
+        "`rendered` true, and the rendered DOM is kept in the WARC as a `conversion` record next to the raw "
+        "`response`. Images are still fetched by Scrapy. Needs the `render` extra and a system Chromium "
+        "(`AUDIT_RENDER_BROWSER`); no browser is downloaded.",
+    ),
+    Setting(
+        "AUDIT_RENDER_BROWSER",
+        "/usr/bin/chromium",
+        "Path of the Chromium the rendered crawl launches (Debian's package by default; `make browser` installs "
+        "it). A missing or non-executable file stops the crawl before it starts, with a message saying so.",
+    ),
+    Setting(
+        "AUDIT_RENDER_TIMEOUT",
+        30.0,
+        "Seconds the browser may take to load one page (its `load` event); a page that takes longer keeps only its "
+        "raw HTML's references. After loading, and after each scroll, the page gets at most 6 s to settle (no "
+        "request of its scripts in flight, the DOM unchanged for 250 ms).",
+    ),
+    Setting(
+        "AUDIT_RENDER_SCROLLS",
+        3,
+        "Times the rendered page is scrolled to its bottom (with a short pause after each) before its DOM is read, "
+        "so infinite scroll and lazy-loading scripts insert their images. 0: no scrolling.",
+    ),
+    Setting(
+        "AUDIT_RENDER_PAGES_PER_CONTEXT",
+        50,
+        "Pages rendered in one browser context before it is closed and a new one opened: what bounds the "
+        "browser's memory over a long crawl.",
     ),
 )
 

@@ -149,8 +149,9 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     if before is not None:
         ratios = sorted(r["ratio"]["ours_vs_before"] for r in runs)
-        print(f"median ratio this tree / {args.against} (images/s) over {len(ratios)} runs: "
-              f"{ratios[len(ratios) // 2]:.3f}x", flush=True)
+        per_response = sorted(r["ratio"]["responses_ours_vs_before"] for r in runs)
+        print(f"median ratio this tree / {args.against} over {len(ratios)} runs: {ratios[len(ratios) // 2]:.3f}x "
+              f"(image URLs/s), {per_response[len(per_response) // 2]:.3f}x (responses/s)", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"photos": args.photos, "sightings": web.sightings, "against": args.against,
                                          "image_urls": web.image_urls, "runs": runs}, indent=2))
@@ -179,7 +180,13 @@ def report(results: dict[str, dict], image_urls: int) -> None:
     if "before" in results:
         ratio = results["ours"]["images_per_s"] / results["before"]["images_per_s"]
         results["ratio"]["ours_vs_before"] = ratio
-        print(f"ratio ours/before (images/s): {ratio:.3f}x", flush=True)
+        # the two trees may not do the same work on one web (an older parser finds fewer images to fetch): the
+        # rate of responses compares the work each did, the rate of the web's image URLs the time each took
+        per_response = ((results["ours"]["responses"] / results["ours"]["seconds"])
+                        / (results["before"]["responses"] / results["before"]["seconds"]))
+        results["ratio"]["responses_ours_vs_before"] = per_response
+        print(f"ratio ours/before: {ratio:.3f}x the web's image URLs per second, {per_response:.3f}x responses per "
+              f"second ({results['ours']['responses']:,} vs {results['before']['responses']:,} responses)", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -9,3 +9,8 @@ policy_failed = object()
 #: requests, :class:`audit.crawl.shared.SharedCrawl`); the pipeline flushes its recorder. A handler's failure
 #: comes back to the sender in ``send_catch_log``'s results.
 flush_rows = object()
+
+#: A request meta key: a request carrying it true is handled by the worker that made it, never handed to another
+#: through a shared crawl's queue (:class:`audit.crawl.shared.SharedScheduler`): its outcome completes state only that
+#: worker holds (a linked stylesheet, which the pages waiting for it in that worker's cache need).
+LOCAL_REQUEST = "provaudit_local"

@@ -109,8 +109,14 @@ class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
                     waiting.callback(parser)
         parser_or_waiting = self._parsers[netloc]
         if isinstance(parser_or_waiting, Deferred):
-            result: RobotParser | None = await maybe_deferred_to_future(parser_or_waiting)
-            return result
+            # every waiting request reads the rules from the cache once they are there (set before the Deferred
+            # fires): the value a Deferred shared by several waiters passes along its callback chain is not theirs to
+            # trust (under the asyncio reactor, the first waiter's adapter hands None to the next: those requests
+            # were fetched with no rules)
+            await maybe_deferred_to_future(parser_or_waiting)
+            settled = self._parsers[netloc]
+            assert not isinstance(settled, Deferred)
+            return settled
         return parser_or_waiting
 
     async def _parse(self, response: Response, netloc: str, request: Request) -> RobotParser | None:

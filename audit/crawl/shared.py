@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import socket
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ from twisted.internet import task
 from twisted.python.failure import Failure
 
 from audit import settings as audit_settings
-from audit.crawl.events import flush_rows
+from audit.crawl.events import LOCAL_REQUEST, flush_rows
 from audit.errors import SharedCrawlError
 from audit.ids import new_crawl_id
 
@@ -129,6 +130,7 @@ class SharedScheduler(Scheduler):
     key: str = ""
     ttl: float = float(audit_settings.DEFAULTS["AUDIT_REDIS_WORKER_TTL"])
     _taken: dict[str, bytes]
+    _local: deque[Request]
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> SharedScheduler:
@@ -140,6 +142,8 @@ class SharedScheduler(Scheduler):
         scheduler.ttl = float(audit_settings.get(crawler.settings, "AUDIT_REDIS_WORKER_TTL"))
         # URL -> the request as queued, for done_with (the pipeline may report stored rows before open())
         scheduler._taken = {}
+        # requests this worker handles itself (LOCAL_REQUEST): never in the shared queue
+        scheduler._local = deque()
         return scheduler
 
     def open(self, spider: Any) -> Any:
@@ -151,6 +155,11 @@ class SharedScheduler(Scheduler):
         return result
 
     def enqueue_request(self, request: Request) -> bool:
+        if request.meta.get(LOCAL_REQUEST):
+            self._local.append(request)
+            if self.stats:
+                self.stats.inc_value("scheduler/enqueued/local")
+            return True
         fingerprint = "" if request.dont_filter else self.df.request_fingerprint(request)
         added = self._put(keys=[self.df.key, self.queue.key],
                           args=[fingerprint, -request.priority, self.queue._encode_request(request)])
@@ -171,6 +180,10 @@ class SharedScheduler(Scheduler):
         return out
 
     def next_request(self) -> Request | None:
+        if self._local:
+            if self.stats:
+                self.stats.inc_value("scheduler/dequeued/local")
+            return self._local.popleft()
         data = self._take(keys=[self.queue.key, self.taken_key])
         if not data:
             return None
@@ -179,6 +192,12 @@ class SharedScheduler(Scheduler):
         if self.stats:
             self.stats.inc_value("scheduler/dequeued/redis")
         return request
+
+    def __len__(self) -> int:
+        return len(self._local) + super().__len__()
+
+    def has_pending_requests(self) -> bool:
+        return bool(self._local) or super().has_pending_requests()
 
     def done_with(self, urls: Iterable[str]) -> None:
         """Forget the taken requests for ``urls``: their rows are in this worker's store."""

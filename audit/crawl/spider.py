@@ -31,7 +31,9 @@ from twisted.python.failure import Failure
 from audit import settings as audit_settings
 from audit.crawl.bounds import PAGE_META, count_cut
 from audit.crawl.context import crawl_context
+from audit.crawl.events import LOCAL_REQUEST
 from audit.crawl.failures import describe_failure
+from audit.crawl.render import RAW_REFS_META, Renderer, RenderOptions
 from audit.crawl.resume import ResumeState, resume_state_for, stats_of
 from audit.crawl.stylesheets import StylesheetCache
 from audit.decode.formats import HEAD_BYTES, sniff_image
@@ -131,6 +133,7 @@ class ProvenanceSpider(scrapy.Spider):
         self.resume = ResumeState(crawl_id="")
         self._parse_pool: ThreadPoolExecutor | None = None
         self._stylesheets: StylesheetCache | None = None
+        self.renderer: Renderer | None = None  # a rendered crawl (AUDIT_RENDER): from_crawler makes it
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -147,6 +150,10 @@ class ProvenanceSpider(scrapy.Spider):
                 settings.set(name, value, priority="spider")  # a user's own -s NAME=VALUE still wins
             extensions = {**settings.getdict("EXTENSIONS"), "audit.crawl.shared.SharedCrawl": 500}
             settings.set("EXTENSIONS", extensions, priority=max(settings.getpriority("EXTENSIONS") or 0, 30))
+        if settings.getbool("AUDIT_RENDER"):
+            from audit.crawl.render import configure_render
+
+            configure_render(settings)  # page renders through scrapy-playwright and the system's Chromium
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> ProvenanceSpider:
@@ -157,6 +164,8 @@ class ProvenanceSpider(scrapy.Spider):
         crawler.signals.connect(spider.bytes_received, signal=signals.bytes_received)
         # before the engine opens the spider: the scheduler reads JOBDIR then, and after a kill it must not
         spider.resume = resume_state_for(crawl_context(crawler))
+        if crawler.settings.getbool("AUDIT_RENDER"):
+            spider.renderer = Renderer(RenderOptions.from_settings(crawler.settings), lambda: crawler.stats)
         return spider
 
     @property
@@ -184,6 +193,9 @@ class ProvenanceSpider(scrapy.Spider):
         Neither may vanish from the store. A loop is requested once more with no redirects left, so that it fails
         through :meth:`image_failed`/:meth:`page_failed` as a redirect loop; an image redirecting to a known target
         is fetched again (its ``fetches`` row is keyed by the URL the page referenced)."""
+        if self.renderer is not None and RAW_REFS_META in request.meta:
+            self.renderer.dropped(request.meta)
+            return
         redirects = request.meta.get("redirect_urls")
         if not redirects or self.crawler.engine is None:
             return
@@ -298,6 +310,41 @@ class ProvenanceSpider(scrapy.Spider):
             for item in self._stylesheet_outcome(*self.stylesheets.link(sheet, response.url, now), response.url,
                                                  fetch_images=False):
                 yield item
+        if self.renderer is not None:
+            yield self.renderer.request(response.url, frozenset(r.image_url for r in parsed.image_refs),
+                                        self.parse_rendered, self.render_failed, self.options.max_page_bytes)
+
+    async def parse_rendered(self, response: Response) -> AsyncIterator[Any]:
+        """A page's rendered DOM (a rendered crawl, :mod:`audit.crawl.render`), read by the same parser as its raw
+        HTML: the image references the raw HTML did not hold are recorded with ``rendered`` true, and their images
+        (and the links only the DOM holds) requested like any page's."""
+        assert self.renderer is not None
+        await self.renderer.release(response.meta)
+        if not isinstance(response, TextResponse):
+            return
+        raw = response.meta.get(RAW_REFS_META) or frozenset()
+        if len(response.body) > self.options.max_page_bytes:  # the browser does not bound what a script builds
+            logger.info("rendered DOM of %s cut at AUDIT_MAX_PAGE_BYTES (%d of %d bytes read)", response.url,
+                        self.options.max_page_bytes, len(response.body))
+            if self.crawler.stats is not None:
+                self.crawler.stats.inc_value("provaudit/render/dom_cut")
+            response = response.replace(body=response.body[: self.options.max_page_bytes])
+        parsed, _ = self.read_page(response, _now())
+        only = [dataclasses.replace(r, rendered=True) for r in parsed.image_refs if r.image_url not in raw]
+        if self.crawler.stats is not None and only:
+            self.crawler.stats.inc_value("provaudit/render/refs_only_rendered", len(only))
+        for ref in only:
+            yield ref
+        for request in self.page_requests(response, dataclasses.replace(parsed, image_refs=only)):
+            yield request
+
+    def render_failed(self, failure: Failure) -> Iterable[Any]:
+        """The browser could not render a page: its raw HTML's references are recorded all the same."""
+        request = failure.request  # type: ignore[attr-defined]
+        logger.info("page not rendered: %s (%s)", request.url, describe_failure(failure)[1])
+        if self.renderer is not None:
+            self.renderer.release_soon(request.meta, failed=True)
+        return ()
 
     def page_requests(self, response: Response, parsed: ParsedPage) -> Iterable[scrapy.Request]:
         """The requests a parsed page leads to: policy files, its images, and its links within the allowed
@@ -343,7 +390,9 @@ class ProvenanceSpider(scrapy.Spider):
             yield scrapy.Request(
                 sheet, callback=self.parse_stylesheet, errback=self.stylesheet_failed, priority=8, dont_filter=True,
                 headers={"Referer": referer},
-                meta={"allow_offsite": True, STYLESHEET_LIMIT: self.options.max_stylesheet_bytes,
+                # LOCAL_REQUEST: in a shared crawl this worker fetches it, since only its cache knows the pages
+                # that wait for it (another worker's answer would never reach them)
+                meta={"allow_offsite": True, LOCAL_REQUEST: True, STYLESHEET_LIMIT: self.options.max_stylesheet_bytes,
                       STYLESHEET_PAGES: self.stylesheets.waiting(sheet),
                       # the byte bound stops the download (bytes_received); this bounds a compressed body, decoded
                       "download_maxsize": 16 * self.options.max_stylesheet_bytes},

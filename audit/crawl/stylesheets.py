@@ -8,10 +8,10 @@ whose stylesheets are known. A page linking a stylesheet still in flight waits f
 fetched gets its images at once, without a second request. ``@import`` rules are followed one level deep: the
 stylesheets a page's stylesheet imports are the page's too, theirs are not (an ``@import`` loop ends there).
 
-A stylesheet's request carries the pages that waited for it when it was made (:meth:`StylesheetCache.waiting`):
-in a shared crawl another worker may fetch it, whose cache never saw them; :meth:`StylesheetCache.fetched` adds them.
-(Pages of the first worker that link the stylesheet while it is in flight elsewhere wait in vain: a shared crawl may
-miss those sightings.)
+A stylesheet's request carries the pages that waited for it when it was made (:meth:`StylesheetCache.waiting`),
+and in a shared crawl it stays with the worker that made it (``LOCAL_REQUEST``, :mod:`audit.crawl.events`): only
+that worker's cache knows the pages that link it while it is in flight. Each worker of a shared crawl thus fetches
+a stylesheet at most once.
 
 Plain state, no Scrapy: bounded in the stylesheets remembered (``max_entries``) and the pages waiting for one
 (``max_waiting``); what is past a bound is counted in ``dropped`` and not linked.

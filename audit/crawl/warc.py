@@ -1,5 +1,9 @@
 """Write every response of a crawl to a WARC file, as evidence others can replay and check.
 
+A response whose payload is identical to one the file already holds (the same image under two URLs) is written, by
+default (``AUDIT_WARC_DEDUP``), as a ``revisit`` record of profile ``identical-payload-digest`` that refers to the
+first record, as Heritrix and ``wget --warc-dedup`` do; ``audit.ingest.revisits`` resolves it back.
+
 :class:`WarcFile` is a plain writer; :class:`WarcMiddleware` is the Scrapy downloader middleware that feeds it with
 each request and the raw response (before decompression, redirects or retries), so redirects, errors and robots.txt
 are kept too.
@@ -7,13 +11,15 @@ are kept too.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import io
 import logging
 import os
 import threading
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -30,11 +36,19 @@ from audit import settings as audit_settings
 from audit.checkpoints import checkpoint
 from audit.crawl.context import CrawlContext, crawl_context
 from audit.crawl.context import default_warc_path as default_warc_path
+from audit.crawl.render import RENDER_META
 
 logger = logging.getLogger(__name__)
 
 SOFTWARE = "provenance-audit"
 DEFAULT_LEVEL = int(audit_settings.DEFAULTS["AUDIT_WARC_GZIP_LEVEL"])  # gzip level of a record
+IDENTICAL_PAYLOAD = "http://netpreserve.org/warc/1.0/revisit/identical-payload-digest"
+MAX_DIGESTS = 1_000_000  # payload digests a file remembers for deduplication (~150 bytes each); past them, none
+
+
+def payload_digest(body: bytes) -> str:
+    """A payload's ``WARC-Payload-Digest``, as warcio and Heritrix write it: ``sha1:`` and the base-32 SHA-1."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")  # noqa: S324 - WARC's digest
 
 
 def _reason(status: int) -> str:
@@ -101,7 +115,7 @@ class WarcScan:
     size: int  # bytes in the file when scanned
     end: int  # offset just past the last complete record
     records: int  # complete records
-    response_uris: frozenset[str] | None = None  # WARC-Target-URI of every complete response record, if asked
+    response_uris: frozenset[str] | None = None  # WARC-Target-URI of every complete response or revisit record
 
     @property
     def dropped(self) -> int:
@@ -114,7 +128,8 @@ _SCAN_HEAD = 16 * 1024  # decompressed bytes kept per record to read its WARC he
 
 
 def _response_uri(head: bytes) -> str | None:
-    """The WARC-Target-URI of a record whose decompressed start is ``head``, if it is a response record."""
+    """The WARC-Target-URI of a record whose decompressed start is ``head``, if it is a response record, or a revisit
+    record (:class:`WarcFile` writes one only after the response whose payload it refers to)."""
     block = head.split(b"\r\n\r\n", 1)[0]
     rec_type: bytes | None = None
     uri: str | None = None
@@ -125,7 +140,7 @@ def _response_uri(head: bytes) -> str | None:
             rec_type = value.strip()
         elif name == b"warc-target-uri":
             uri = value.strip().strip(b"<>").decode("utf-8", "replace")
-    return uri if rec_type == b"response" else None
+    return uri if rec_type in (b"response", b"revisit") else None
 
 
 def scan_warc(path: str | Path, *, response_uris: bool = False) -> WarcScan:
@@ -212,8 +227,11 @@ class WarcFile:
     which are stored in gzip members at level 0: still valid gzip, read by any WARC reader, at a fraction of the CPU.
     """
 
+    RECENT_RESPONSES = 4096  # response records remembered for the conversion records that refer to them
+
     def __init__(
-        self, path: str | Path, *, info: dict[str, str] | None = None, level: int = DEFAULT_LEVEL, repair: bool = True
+        self, path: str | Path, *, info: dict[str, str] | None = None, level: int = DEFAULT_LEVEL, repair: bool = True,
+        dedup: bool = False,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +242,12 @@ class WarcFile:
         self._writer = _LevelWARCWriter(self._fh)
         self._lock = threading.Lock()
         self.records = 0
+        self.revisits = 0  # responses written as revisit records
+        # payload digest -> (record id, target URI, WARC-Date) of the first response written with it, when deduplicating
+        self._originals: dict[str, tuple[str, str, str]] | None = {} if dedup else None
+        # URL -> (WARC-Record-ID, WARC-Date) of its latest response records, for the conversion records of a
+        # rendered crawl that refer to them; bounded (a page is rendered soon after its response is written)
+        self._recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         if self._fh.tell() == 0:
             self._write(self._writer.create_warcinfo_record(self.path.name, info or {"software": SOFTWARE}))
 
@@ -247,7 +271,9 @@ class WarcFile:
         truncated: str | None = None,
     ) -> None:
         """Write one response record and the request record that produced it; ``truncated`` is the record's
-        ``WARC-Truncated`` reason (``length``: the download was stopped at a size bound), if any."""
+        ``WARC-Truncated`` reason (``length``: the download was stopped at a size bound), if any. When the file
+        deduplicates and an earlier response of this writer had the same whole 2xx payload, the response is a revisit
+        record (its HTTP headers, no body) referring to that earlier record."""
         date = date or dt.datetime.now(dt.UTC)
         warc_date = date.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         # The body is stored as received but already de-chunked: drop Transfer-Encoding and state the real length.
@@ -261,10 +287,25 @@ class WarcFile:
             extra["WARC-IP-Address"] = ip_address
         if truncated:
             extra["WARC-Truncated"] = truncated
-        response = self._writer.create_warc_record(
-            url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http_headers,
-            warc_headers_dict=extra,
-        )
+        original = None
+        whole = self._originals is not None and bool(body) and 200 <= status < 300 and not truncated
+        digest = payload_digest(body) if whole else None
+        if digest is not None:
+            assert self._originals is not None
+            original = self._originals.get(digest)
+        if original is not None:
+            refers_to, refers_uri, refers_date = original
+            response = self._writer.create_revisit_record(url, digest, refers_uri, refers_date,
+                                                          http_headers=http_headers, warc_headers_dict=extra)
+            response.rec_headers.replace_header("WARC-Profile", IDENTICAL_PAYLOAD)
+            response.rec_headers.add_header("WARC-Refers-To", refers_to)
+        else:
+            response = self._writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http_headers,
+                warc_headers_dict=extra,
+            )
+            if digest is not None and self._originals is not None and len(self._originals) < MAX_DIGESTS:
+                self._originals[digest] = (str(response.rec_headers.get_header("WARC-Record-ID")), url, warc_date)
         path = url.split("://", 1)[-1].split("/", 1)
         target = "/" + (path[1] if len(path) > 1 else "")
         req_headers = StatusAndHeaders(f"{method} {target} HTTP/1.1", request_headers, is_http_request=True)
@@ -272,9 +313,37 @@ class WarcFile:
             url, "request", payload=io.BytesIO(request_body), length=len(request_body), http_headers=req_headers,
             warc_headers_dict={"WARC-Date": warc_date},
         )
-        request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
-        self._write(response, 0 if already_compressed(body) else self.level)
+        record_id = response.rec_headers.get_header("WARC-Record-ID")
+        request.rec_headers.add_header("WARC-Concurrent-To", record_id)
+        self._write(response, 0 if original is not None or already_compressed(body) else self.level)
         self._write(request)
+        if original is not None:
+            self.revisits += 1
+        self._recent[url] = (record_id, warc_date)
+        self._recent.move_to_end(url)
+        if len(self._recent) > self.RECENT_RESPONSES:
+            self._recent.popitem(last=False)
+
+    def write_conversion(self, *, url: str, body: bytes, content_type: str = "text/html; charset=utf-8",
+                         date: dt.datetime | None = None, max_bytes: int | None = None) -> None:
+        """Write a ``conversion`` record: ``body`` is what ``url``'s response became (the DOM a browser rendered
+        from it). It names the response by ``WARC-Refers-To-Target-URI`` always, and by ``WARC-Refers-To`` and
+        ``WARC-Refers-To-Date`` when this writer wrote that response recently. A body longer than ``max_bytes`` is
+        cut there and the record says so (``WARC-Truncated: length``). Readers that look for ``response`` records
+        (ingest) pass it by."""
+        date = date or dt.datetime.now(dt.UTC)
+        extra = {"WARC-Date": date.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "WARC-Refers-To-Target-URI": url}
+        if max_bytes is not None and len(body) > max_bytes:
+            body = body[:max_bytes]
+            extra["WARC-Truncated"] = "length"
+        recent = self._recent.get(url)
+        if recent is not None:
+            extra["WARC-Refers-To"], extra["WARC-Refers-To-Date"] = recent
+        record = self._writer.create_warc_record(
+            url, "conversion", payload=io.BytesIO(body), length=len(body), warc_content_type=content_type,
+            warc_headers_dict=extra,
+        )
+        self._write(record)
 
     def flush(self) -> None:
         with self._lock:
@@ -294,10 +363,12 @@ class WarcMiddleware:
 
     MAX_PENDING = 256
 
-    def __init__(self, crawler: Any, context: CrawlContext | None = None, *, level: int = DEFAULT_LEVEL) -> None:
+    def __init__(self, crawler: Any, context: CrawlContext | None = None, *, level: int = DEFAULT_LEVEL,
+                 dedup: bool = False) -> None:
         self.crawler = crawler
         self.context = context if context is not None else crawl_context(crawler)
         self.level = level
+        self.dedup = dedup
         self.warc: WarcFile | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
@@ -308,7 +379,8 @@ class WarcMiddleware:
         context = crawl_context(crawler)
         if context.warc_path is None:  # AUDIT_WARC is off
             raise NotConfigured
-        mw = cls(crawler, context, level=int(audit_settings.get(crawler.settings, "AUDIT_WARC_GZIP_LEVEL")))
+        mw = cls(crawler, context, level=int(audit_settings.get(crawler.settings, "AUDIT_WARC_GZIP_LEVEL")),
+                 dedup=crawler.settings.getbool("AUDIT_WARC_DEDUP", audit_settings.DEFAULTS["AUDIT_WARC_DEDUP"]))
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         return mw
@@ -323,7 +395,7 @@ class WarcMiddleware:
             if scan.dropped and self.crawler.stats is not None:
                 self.crawler.stats.set_value("provaudit/warc_bytes_dropped", scan.dropped)
             self.warc = WarcFile(self.path(), info={"software": SOFTWARE, "crawl-id": self.context.crawl_id},
-                                 level=self.level, repair=False)
+                                 level=self.level, repair=False, dedup=self.dedup)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="provaudit-warc")
             logger.info("writing WARC to %s", self.warc.path)
 
@@ -335,6 +407,8 @@ class WarcMiddleware:
         if self._errors and self.crawler.stats is not None:
             self.crawler.stats.inc_value("provaudit/warc_errors", self._errors)
             self._errors = 0
+        if self.warc is not None and self.warc.revisits and self.crawler.stats is not None:
+            self.crawler.stats.set_value("provaudit/warc_revisits", self.warc.revisits)
         if self.warc is not None:
             self.warc.close()
 
@@ -347,7 +421,11 @@ class WarcMiddleware:
     def _write(self, warc: WarcFile, url: str, **exchange: Any) -> None:
         """In the writer thread."""
         try:
-            warc.write_exchange(url=url, **exchange)
+            if exchange.pop("conversion", False):
+                warc.write_conversion(url=url, body=exchange["body"], date=exchange["date"],
+                                      max_bytes=exchange.get("max_bytes"))
+            else:
+                warc.write_exchange(url=url, **exchange)
         except OSError:
             logger.exception("could not write %s to the WARC file", url)
             self._errors += 1  # only this thread writes it until spider_closed
@@ -356,6 +434,13 @@ class WarcMiddleware:
         if self.warc is None:
             self.spider_opened()
         assert self.warc is not None and self._writer is not None
+        if RENDER_META in request.meta:  # a rendered DOM (audit.crawl.render): next to the page's response record
+            self._pending.append(self._writer.submit(
+                self._write, self.warc, url=request.url, body=response.body, date=dt.datetime.now(dt.UTC),
+                conversion=True, max_bytes=request.meta.get("download_maxsize"),
+            ))
+            self._drain(self.MAX_PENDING)
+            return response
         self._pending.append(self._writer.submit(
             self._write,
             self.warc,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.errors import RereadBudgetSpent
 from audit.ingest.archive import ArchiveLimits, Report, read_archive
 
 logger = logging.getLogger(__name__)
@@ -112,10 +113,6 @@ class RevisitIndex:
         if revisit.digest:
             return self.by_digest.get(revisit.digest)
         return None
-
-
-class RereadBudgetSpent(ValueError):
-    """Re-reading originals for revisits passed over more records than :attr:`RevisitIndex.reread_left` allowed."""
 
 
 def read_original(location: Location, *, limits: ArchiveLimits, report: Report,

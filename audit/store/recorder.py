@@ -323,6 +323,7 @@ class Recorder:
                 "ref_kind": ref.ref_kind,
                 "attributes": _json(ref.attributes) if ref.attributes else None,
                 "fetched_at": utc(ref.fetched_at),
+                "rendered": ref.rendered,
             },
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -56,17 +57,68 @@ def test_crawl_finds_everything_the_ground_truth_holds(crawled, small_web):
         assert all(when is not None and archive is None for *_, when, _, archive in captures)
 
 
+# the reference kinds the test web's patterns produce besides img/srcset/picture/og:image/link (issue 14)
+PATTERN_KINDS = {"lazy", "css", "background", "input", "icon", "poster", "svg", "microdata", "json-ld"}
+
+
+def test_crawl_records_every_pair_the_way_its_page_names_it(crawled, small_web):
+    """Recall per reference kind: every (image, page) pair of the ground truth is a sighting whose ref_kind is the
+    one the truth says (lazy placeholders, CSS backgrounds, JSON-LD, microdata, icons, ... each found)."""
+    db, crawl_id = crawled
+    expected = {(r["image_url"], page): kind for r in small_web.ground_truth() for page, kind in r["ref_kinds"].items()}
+    assert PATTERN_KINDS <= set(expected.values())
+    with Store.open(db, read_only=True) as store:
+        rows = store.query("SELECT image_url, page_url, ref_kind FROM sightings WHERE crawl_id = ?", [crawl_id])
+    got: dict[tuple[str, str], set[str]] = {}
+    for image, page, kind in rows:
+        got.setdefault((image, page), set()).add(kind)
+    assert {pair: got.get(pair) for pair in expected} == {pair: {kind} for pair, kind in expected.items()}
+
+
+def test_images_their_host_s_robots_txt_forbids_are_recorded_as_refused(crawled, small_web):
+    """The image CDN of the test web whose robots.txt says ``Disallow: /``: its images are never fetched, each is
+    a fetch recorded as refused by robots.txt, and still a sighting on every page that names it."""
+    db, crawl_id = crawled
+    refused = small_web.robots_refused()
+    assert refused
+    with Store.open(db, read_only=True) as store:
+        for r in refused:
+            fetches = store.query("SELECT sha256, error FROM fetches WHERE crawl_id = ? AND url = ?",
+                                  [crawl_id, r["image_url"]])
+            assert fetches and all(sha is None and "robots.txt" in (error or "") for sha, error in fetches), fetches
+            pages = {p for (p,) in store.query("SELECT page_url FROM sightings WHERE crawl_id = ? AND image_url = ?",
+                                               [crawl_id, r["image_url"]])}
+            assert pages == set(r["page_urls"])
+        hosts = {r["host"] for r in refused}
+        policies = store.query("SELECT host, status, body FROM host_policies WHERE kind = 'robots.txt' "
+                               f"AND host IN ({', '.join('?' * len(hosts))})", sorted(hosts))
+        in_images = {sha for (sha,) in store.query("SELECT sha256 FROM images WHERE sha256 IN "
+                                                  f"({', '.join('?' * len(refused))})",
+                                                  [r["sha256"] for r in refused])}
+    assert {(h, status) for h, status, _ in policies} == {(h, 200) for h in hosts}
+    assert all("Disallow: /" in body for _, _, body in policies)
+    # their bytes reached the store only where a host that allows it serves the same file
+    assert in_images <= {r["sha256"] for r in small_web.ground_truth()}
+
+
 def test_warc_holds_every_response(crawled, small_web):
     db, crawl_id = crawled
     warcs = list(db.parent.glob("*.warc.gz"))
     assert len(warcs) == 1 and crawl_id in warcs[0].name
     responses: dict[str, int] = {}
+    record_ids: set[str] = set()
+    revisits: dict[str, str] = {}  # a payload the file already held (AUDIT_WARC_DEDUP): URL -> the record it refers to
     with open(warcs[0], "rb") as fh:
         for rec in ArchiveIterator(fh):
-            if rec.rec_type == "response":
+            if rec.rec_type in ("response", "revisit"):
                 url = rec.rec_headers.get_header("WARC-Target-URI")
                 responses[url] = rec.http_headers.get_statuscode() and int(rec.http_headers.get_statuscode())
                 rec.content_stream().read()
+                if rec.rec_type == "response":
+                    record_ids.add(rec.rec_headers.get_header("WARC-Record-ID"))
+                else:
+                    revisits[url] = rec.rec_headers.get_header("WARC-Refers-To")
+    assert set(revisits.values()) <= record_ids  # every revisit's payload is in a response record of the file
     with Store.open(db, read_only=True) as store:
         urls = {r[0] for r in store.query("SELECT url FROM pages UNION SELECT final_url FROM fetches "
                                           "WHERE final_url IS NOT NULL")}
@@ -93,6 +145,47 @@ def test_warc_reingests_to_the_same_sightings(crawled, tmp_path):
     with Store.open(db2, read_only=True) as b:
         assert {t: b.count(t) for t in counts} == counts
         assert b.count("crawls") == 1
+
+
+def test_warc_keeps_identical_payloads_as_revisits_that_ingest_resolves(crawled, small_web, tmp_path):
+    """The test web serves some files under two URLs (the CSS sites' home pages version their thumbnails): the crawl's
+    WARC holds each payload once, the other fetches as identical-payload-digest revisit records referring to it
+    (AUDIT_WARC_DEDUP, on by default), and an ingest of that WARC resolves every one of them to the same bytes the
+    crawl recorded, at the revisit's own URL."""
+    db, crawl_id = crawled
+    warc = next(db.parent.glob("*.warc.gz"))
+    responses: dict[str, tuple[str, str]] = {}  # record id -> (target URI, payload digest)
+    revisits: dict[str, tuple[str, str, str]] = {}  # target URI -> (refers to, refers-to URI, digest)
+    with open(warc, "rb") as fh:
+        for rec in ArchiveIterator(fh):
+            h = rec.rec_headers
+            if rec.rec_type == "response":
+                responses[h.get_header("WARC-Record-ID")] = (h.get_header("WARC-Target-URI"),
+                                                             h.get_header("WARC-Payload-Digest"))
+            elif rec.rec_type == "revisit":
+                assert h.get_header("WARC-Profile").endswith("/revisit/identical-payload-digest")
+                revisits[h.get_header("WARC-Target-URI")] = (h.get_header("WARC-Refers-To"),
+                                                            h.get_header("WARC-Refers-To-Target-URI"),
+                                                            h.get_header("WARC-Payload-Digest"))
+            rec.content_stream().read()
+    truth = {r["image_url"]: r["sha256"] for r in small_web.ground_truth()}
+    assert any("?ver=" in uri for uri in revisits)
+    for uri, (refers_to, refers_uri, digest) in revisits.items():
+        assert responses[refers_to] == (refers_uri, digest), uri
+        if uri in truth:
+            assert truth[uri] == truth[refers_uri]
+    db2 = tmp_path / "revisits.duckdb"
+    proc = provaudit("ingest", str(warc), "--db", str(db2))
+    assert "had no original" not in proc.stdout
+    resolved = re.search(r"revisits resolved to their original\s*│\s*(\d+)", proc.stdout)
+    unresolved = re.search(r"revisits with no original in this ingest\s*│\s*(\d+)", proc.stdout)
+    assert resolved and unresolved, proc.stdout
+    assert (int(resolved.group(1)), int(unresolved.group(1))) == (len(revisits), 0)
+    query = "SELECT url, sha256 FROM fetches WHERE url IN ({})".format(", ".join("?" * len(revisits)))
+    with Store.open(db, read_only=True) as a, Store.open(db2, read_only=True) as b:
+        crawled_shas = dict(a.query(query, list(revisits)))
+        ingested_shas = dict(b.query(query, list(revisits)))
+    assert ingested_shas == crawled_shas and None not in crawled_shas.values()
 
 
 def test_jobdir_pause_and_resume(small_web, server, crawled, tmp_path):
@@ -209,3 +302,46 @@ def test_recorder_links_sightings_whose_image_arrives_later(tmp_path):
                     "http://a.example/1.jpg http://a.example/": f"{1:064x}",
                     "http://a.example/2.jpg http://a.example/": None,
                     "http://a.example/0.jpg http://b.example/": f"{0:064x}"}
+
+
+def test_warc_dedup_writes_a_revisit_for_a_payload_the_file_already_holds(tmp_path):
+    from audit.crawl.warc import WarcFile, payload_digest, scan_warc
+
+    jpeg = b"\xff\xd8\xff\xe0" + os.urandom(5000)
+
+    def write(warc: WarcFile, url: str, status: int = 200, body: bytes = jpeg) -> None:
+        warc.write_exchange(url=url, method="GET", request_headers=[("Host", "a.example")], request_body=b"",
+                            status=status, response_headers=[("Content-Type", "image/jpeg")], body=body)
+
+    def records(path):
+        with open(path, "rb") as fh:
+            return [(r.rec_type, *(r.rec_headers.get_header(h) for h in ("WARC-Target-URI", "WARC-Refers-To",
+                                                                          "WARC-Payload-Digest", "WARC-Record-ID")),
+                     len(r.content_stream().read()))
+                    for r in ArchiveIterator(fh, check_digests=True) if r.rec_type in ("response", "revisit")]
+
+    deduped = tmp_path / "dedup.warc.gz"
+    warc = WarcFile(deduped, dedup=True)
+    write(warc, "http://a.example/a.jpg")
+    write(warc, "http://a.example/a.jpg?ver=2")
+    write(warc, "http://a.example/missing.jpg", status=404)  # an error page is never a revisit
+    write(warc, "http://a.example/other.jpg", body=jpeg + b"x")
+    write(warc, "http://b.example/copy.jpg")
+    warc.close()
+    got = records(deduped)
+    assert [(t, u) for t, u, *_ in got] == [
+        ("response", "http://a.example/a.jpg"), ("revisit", "http://a.example/a.jpg?ver=2"),
+        ("response", "http://a.example/missing.jpg"), ("response", "http://a.example/other.jpg"),
+        ("revisit", "http://b.example/copy.jpg")]
+    first = got[0]
+    for _, _, refers_to, digest, _, length in (got[1], got[4]):
+        assert (refers_to, digest, length) == (first[4], payload_digest(jpeg), 0)
+    assert warc.revisits == 2
+    assert scan_warc(deduped, response_uris=True).response_uris == {u for _, u, *_ in got}  # a resume knows them
+
+    whole = tmp_path / "whole.warc.gz"
+    warc = WarcFile(whole)  # deduplication is asked for (AUDIT_WARC_DEDUP), not the default of a bare writer
+    write(warc, "http://a.example/a.jpg")
+    write(warc, "http://a.example/a.jpg?ver=2")
+    warc.close()
+    assert [t for t, *_ in records(whole)] == ["response", "response"]

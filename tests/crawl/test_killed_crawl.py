@@ -78,14 +78,23 @@ def half_written(store: Store) -> dict[str, int]:
 
 def warc_responses(path: Path) -> dict[str, list[str]]:
     """Read every record of a WARC with warcio (payload digests checked): the sha256 of each response body by
-    URL. Raises on any unreadable record."""
+    URL, a revisit record's (AUDIT_WARC_DEDUP) being that of the response it refers to, which must be in the file.
+    Raises on any unreadable record."""
     bodies: dict[str, list[str]] = {}
+    by_id: dict[str, str] = {}
+    revisits: list[tuple[str, str]] = []
     with open(path, "rb") as fh:
         for rec in ArchiveIterator(fh, check_digests=True):
             body = rec.content_stream().read()
+            url = rec.rec_headers.get_header("WARC-Target-URI")
             if rec.rec_type == "response":
-                url = rec.rec_headers.get_header("WARC-Target-URI")
-                bodies.setdefault(url, []).append(hashlib.sha256(body).hexdigest())
+                sha = hashlib.sha256(body).hexdigest()
+                by_id[rec.rec_headers.get_header("WARC-Record-ID")] = sha
+                bodies.setdefault(url, []).append(sha)
+            elif rec.rec_type == "revisit":
+                revisits.append((url, rec.rec_headers.get_header("WARC-Refers-To")))
+    for url, refers_to in revisits:
+        bodies.setdefault(url, []).append(by_id[refers_to])
     return bodies
 
 

@@ -214,12 +214,45 @@ def test_origin_form_keep_alive_and_browsing(web: TestWeb, gt: list[dict], serve
     conn.close()
 
 
+_CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")\s]+)")
+_LAZY = ("data-src", "data-original", "data-lazy-src")
+_LAZY_SRCSET = ("srcset", "data-srcset", "data-lazy-srcset")
+
+
+def _jsonld_images(obj: object, out: list[str], image_valued: bool = False) -> None:
+    """The URLs under schema.org image keys of a JSON-LD value (strings, arrays, ImageObject url/contentUrl)."""
+    if isinstance(obj, str):
+        if image_valued:
+            out.append(obj)
+    elif isinstance(obj, list):
+        for item in obj:
+            _jsonld_images(item, out, image_valued)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in ("image", "thumbnailUrl", "logo"):
+                _jsonld_images(value, out, True)
+            elif key in ("url", "contentUrl") and (image_valued or obj.get("@type") == "ImageObject"):
+                _jsonld_images(value, out, True)
+            elif not isinstance(value, str):
+                _jsonld_images(value, out)
+
+
 class _Links(HTMLParser):
+    """Links and image references of a page, written apart from audit.decode.html: every way the test web's pages
+    name images (plain and lazy <img>, srcset, <picture>, og:image, CSS url() in style attributes and <style>
+    blocks, background=, <input type=image>, <video poster>, SVG <image>, icons, microdata, JSON-LD, links)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.links: list[str] = []
         self.images: list[str] = []
         self.stylesheets: list[str] = []
+        self._text: str | None = None  # the element whose text is being read: "style" or "json-ld"
+        self._buf: list[str] = []
+
+    def _add(self, url: str | None) -> None:
+        if url and not url.startswith("data:"):
+            self.images.append(url)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -229,13 +262,52 @@ class _Links(HTMLParser):
             target = self.images if a["href"].lower().endswith(IMAGE_SUFFIXES) else self.links
             target.append(a["href"])
         if tag in ("img", "source"):
-            if a.get("src"):
-                self.images.append(a["src"])
-            for cand in a.get("srcset", "").split(","):
-                if cand.strip():
-                    self.images.append(cand.split()[0])
+            self._add(a.get("src"))
+            for name in _LAZY:
+                self._add(a.get(name))
+            for name in _LAZY_SRCSET:
+                for cand in a.get(name, "").split(","):
+                    if cand.strip():
+                        self.images.append(cand.split()[0])
         if tag == "meta" and a.get("property") == "og:image":
             self.images.append(a["content"])
+        if tag == "meta" and a.get("itemprop") == "image":
+            self._add(a.get("content"))
+        if tag == "link" and set(a.get("rel", "").split()) & {"icon", "apple-touch-icon"}:
+            self._add(a.get("href"))
+        if tag in ("td", "table") and a.get("background"):
+            self._add(a["background"])
+        if tag == "input" and a.get("type") == "image":
+            self._add(a.get("src"))
+        if tag == "video":
+            self._add(a.get("poster"))
+        if tag == "image":
+            self._add(a.get("href"))
+        for url in _CSS_URL.findall(a.get("style", "")):
+            self._add(url)
+        if tag == "style" or (tag == "script" and a.get("type") == "application/ld+json"):
+            self._text, self._buf = ("style" if tag == "style" else "json-ld"), []
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._buf.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._text is None or tag not in ("style", "script"):
+            return
+        text = "".join(self._buf)
+        if self._text == "style":
+            for url in _CSS_URL.findall(text):
+                self._add(url)
+        else:
+            found: list[str] = []
+            _jsonld_images(json.loads(text), found)
+            for url in found:
+                self._add(url)
+        self._text = None
 
 
 def test_every_image_is_reachable_from_start_urls(web: TestWeb, gt: list[dict],
@@ -278,11 +350,82 @@ def test_every_image_is_reachable_from_start_urls(web: TestWeb, gt: list[dict],
             if target.startswith("http://") and urlsplit(target).hostname in allowed and target not in seen:
                 queue.append(target)
     truth = {r["image_url"]: set(r["page_urls"]) for r in gt}
-    assert dict(pairs) == truth
+    refused = {r["image_url"]: set(r["page_urls"]) for r in web.robots_refused()}  # type: ignore[arg-type]
+    assert dict(pairs) == truth | refused
     # the sites with a linked stylesheet show a figure's photo as every page's banner, only through it
     css_hosts = {h for h, info in web.hosts.items() if info.get("stylesheet")}
     assert through_css and {urlsplit(page).hostname for _, page in through_css} <= css_hosts  # (those with posts)
     assert all(page in truth[img] for img, page in through_css)
-    assert sum(len(p) for p in pairs.values()) == web.sightings
+    assert sum(len(p) for url, p in pairs.items() if url in truth) == web.sightings
     for url in truth:
         assert robots[urlsplit(url).hostname].can_fetch("*", url), url  # type: ignore[index]
+
+
+# --- the patterns of issue 14 -----------------------------------------------------------------------------------------
+
+# the ref_kinds of audit.decode.html that the test web's patterns produce besides img/srcset/picture/og:image/link
+PATTERN_KINDS = {"lazy", "css", "background", "input", "icon", "poster", "svg", "microdata", "json-ld",
+                 "stylesheet"}
+# what the markup of each pattern looks like in the built pages
+PATTERN_MARKUP = ('src="data:image/gif;base64,', ' data-src="', ' data-original="', ' data-lazy-src="',
+                  ' data-srcset="', ' data-lazy-srcset="', "<noscript><img ", 'style="background-image: url(',
+                  "<style>.thumb-", ' background="', '<input type="image"', ' poster="',
+                  "<svg ", "<image href=", '<link rel="icon"', '<link rel="apple-touch-icon"',
+                  '<meta itemprop="image"', '"@type": "ImageObject"', '"thumbnailUrl"')
+
+
+def _page_url(web: TestWeb, path: Path) -> str:
+    host, *rest = path.relative_to(web.www).parts
+    rel = "/".join(rest)
+    return f"http://{host}/" + (rel[: -len("index.html")] if rel.endswith("index.html") else rel)
+
+
+def test_every_pattern_is_on_the_pages_and_each_pair_says_how(web: TestWeb, gt: list[dict]) -> None:
+    """Every way of naming an image the issue lists is on the pages of the small web, and the truth's ``ref_kinds``
+    say, for every (image, page) pair, the reference kind the page parser records for it: the parser run over
+    every page finds exactly those pairs with exactly those kinds."""
+    from audit.decode.html import parse_page
+
+    html = {_page_url(web, p): p.read_text(encoding="utf-8") for p in web.www.rglob("*.html")}
+    text = "\n".join(html.values())
+    for markup in PATTERN_MARKUP:
+        assert markup in text, markup
+    expected: dict[tuple[str, str], str] = {}
+    for r in gt + web.robots_refused():
+        assert set(r["ref_kinds"]) == set(r["page_urls"]), r  # type: ignore[arg-type]
+        for page, kind in r["ref_kinds"].items():  # type: ignore[union-attr]
+            expected[(r["image_url"], page)] = kind  # type: ignore[index]
+    assert PATTERN_KINDS <= {kind for r in gt for kind in r["ref_kinds"].values()}
+    found = {(ref.image_url, url): ref.ref_kind for url, page in html.items()
+             for ref in parse_page(page, url).image_refs}
+    # a pair whose page names the image only through its linked stylesheet is not in the page's HTML: the crawl and
+    # ingest read it from the stylesheet (tests/crawl/test_crawl.py checks them per ref_kind)
+    through_stylesheet = {pair for pair, kind in expected.items() if kind == "stylesheet"}
+    assert through_stylesheet and not through_stylesheet & set(found)
+    assert found == {pair: kind for pair, kind in expected.items() if kind != "stylesheet"}
+    # images the pages name in one way only: share-size copies only in JSON-LD or microdata, icons only as icons
+    only = {next(iter(set(r["ref_kinds"].values()))) for r in gt if len(set(r["ref_kinds"].values())) == 1}
+    assert {"json-ld", "microdata", "icon", "css", "lazy"} <= only
+    # several sites of several countries use each pattern
+    for pattern in ("lazy", "css", "table", "input", "video", "svg", "microdata", "icon"):
+        countries = {h["country"] for h in web.hosts.values() if pattern in h["patterns"]}  # type: ignore[operator]
+        assert len(countries - {None}) >= 2, pattern
+
+
+def test_an_image_cdn_refuses_every_crawler(web: TestWeb, gt: list[dict], opener: urllib.request.OpenerDirector,
+                                            ) -> None:
+    """The images of an image CDN whose robots.txt says ``Disallow: /`` are named by pages and served, and listed
+    apart from the ground truth (a crawl that obeys robots.txt never fetches them)."""
+    refused = web.robots_refused()
+    assert refused
+    assert not {r["image_url"] for r in refused} & {r["image_url"] for r in gt}
+    for r in refused:
+        info = web.hosts[r["host"]]  # type: ignore[index]
+        rp = urllib.robotparser.RobotFileParser()
+        rp.parse(str(info["robots_txt"]).splitlines())
+        assert not rp.can_fetch("*", r["image_url"]) and not rp.can_fetch("provaudit", r["image_url"])
+        assert r["rule"] == "Disallow: /" and r["page_urls"]
+        assert urlsplit(r["image_url"]).hostname == r["host"] and r["host"] not in {
+            urlsplit(p).hostname for p in r["page_urls"]}  # type: ignore[union-attr]
+        with opener.open(r["image_url"]) as resp:  # served all the same
+            assert hashlib.sha256(resp.read()).hexdigest() == r["sha256"]

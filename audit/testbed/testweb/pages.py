@@ -1,4 +1,7 @@
-"""HTML pages and robots.txt of the test web, rendered to disk, with the (page URL, image URL) pairs they embed."""
+"""HTML pages and robots.txt of the test web, rendered to disk, with the (page URL, image URL) pairs they embed and
+the reference kind (`sightings.ref_kind`) the page parser records for each: the sites name images in all the ways
+of `Site.patterns` (lazy loading, CSS backgrounds, `background=`, image inputs, video posters, SVG, icons,
+microdata, JSON-LD)."""
 
 from __future__ import annotations
 
@@ -6,12 +9,23 @@ import json
 import logging
 import posixpath
 import random
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
-from audit.testbed.testweb.world import CITY_BY_NAME, COUNTRIES, Figure, Person, Post, Site, Variant, World
+from audit.testbed.testweb.world import (
+    CITY_BY_NAME,
+    COUNTRIES,
+    FIGURE_STYLES,
+    Figure,
+    Person,
+    Post,
+    Site,
+    Variant,
+    World,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +62,53 @@ WORDS = {
 }
 
 
+# A 1x1 transparent GIF: the placeholder lazy-loading libraries put in src (a data: URL names no image to fetch).
+BLANK_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+# The query a CSS site's home page adds to its thumbnails' URLs (as WordPress themes version their assets).
+CACHE_BUSTER = "?ver=2"
+# The attributes of the lazy-loading libraries the "lazy" sites use (lazysizes, jQuery lazyload, WP Rocket):
+# the real URL and the real srcset.
+LAZY_ATTRIBUTES = (("data-src", "data-srcset"), ("data-original", "data-lazy-srcset"),
+                   ("data-lazy-src", "data-lazy-srcset"))
+# The pass of the page parser (audit.decode.html.parse_page) that reads a reference of this kind: when a page names
+# an image several ways, the parser records the kind it reads first (passes in this order, each in document order).
+# stylesheet: read after the page itself (a crawl fetches the stylesheet later; an ingest links it at its end)
+_PASS = {"img": 0, "srcset": 0, "lazy": 0, "picture": 1, "og:image": 2, "link": 5, "stylesheet": 6}  # others: 3
+
+
+class _Refs:
+    """The images one page names, each with how: the ref_kind the page parser records for it."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, int, int, str, str]] = []
+        self.ids = 0
+
+    def add(self, url: str, kind: str, *, head: bool = False, rank: int | None = None) -> None:
+        rank = _PASS.get(kind, 3) if rank is None else rank
+        self.items.append((rank, 0 if head else 1, len(self.items), url, kind))
+
+    def next_id(self) -> int:
+        self.ids += 1
+        return self.ids
+
+    def kinds(self) -> dict[str, str]:
+        """Image URL -> the kind of its first reference in the parser's order, in page order."""
+        out: dict[str, str] = {}
+        for *_, url, kind in sorted(self.items):
+            out.setdefault(url, kind)
+        return out
+
+
+def _style(site: Site) -> str | None:
+    """How ``site`` shows its figures: one of FIGURE_STYLES, or None for a plain <img>."""
+    return next((p for p in site.patterns if p in FIGURE_STYLES), None)
+
+
+def _lazy_attributes(site: Site) -> tuple[str, str]:
+    """The lazy-loading attributes of ``site``: the same for every page and every build."""
+    return LAZY_ATTRIBUTES[zlib.crc32(site.host.encode()) % len(LAZY_ATTRIBUTES)]
+
+
 def _words(site: Site) -> tuple[str, ...]:
     return WORDS.get((site.lang or "en")[:2], WORDS["en"])
 
@@ -79,9 +140,13 @@ class _Renderer:
         self.www = www
         self.rnd = random.Random(world.seed + 1)
         self.embeds: dict[str, list[str]] = defaultdict(list)  # image URL -> page URLs
+        self.kinds: dict[str, dict[str, str]] = defaultdict(dict)  # image URL -> page URL -> ref_kind
         self.pages = 0
         self.phones = {s.host: _phone(s, self.rnd) for s in world.sites}
         self.banners: dict[str, Variant] = {}  # host -> the photo its stylesheet sets as the banner background
+        # the sites with an icon say so with rel="icon" and rel="apple-touch-icon" in turn
+        self.icon_rel = {s.host: ("icon", "apple-touch-icon")[i % 2]
+                         for i, s in enumerate(s for s in world.sites if "icon" in s.patterns)}
 
     # --- low level ---
     def href(self, site: Site, page_path: str, url: str) -> str:
@@ -95,37 +160,103 @@ class _Renderer:
             return posixpath.relpath(path, base)
         return path
 
-    def img(self, site: Site, page: str, v: Variant, alt: str, srcset: Iterable[Variant] = ()) -> str:
+    def img(self, site: Site, page: str, v: Variant, alt: str, refs: _Refs, srcset: Iterable[Variant] = ()) -> str:
         attrs = f'src="{escape(self.href(site, page, v.url))}" alt="{escape(alt)}" width="{v.width}" ' \
                 f'height="{v.height}" loading="lazy"'
+        refs.add(v.url, "img")
         alts = list(srcset)
         if alts:
             cands = ", ".join(f"{escape(self.href(site, page, a.url))} {a.width}w" for a in alts + [v])
             attrs += f' srcset="{cands}" sizes="(max-width: 600px) 100vw, 800px"'
+            for a in alts:
+                refs.add(a.url, "srcset")
         return f"<img {attrs}>"
 
-    def figure(self, site: Site, page: str, fig: Figure) -> str:
+    def shown(self, site: Site, page: str, v: Variant, alt: str, refs: _Refs, alts: Iterable[Variant] = (), *,
+              listing: bool = False) -> str:
+        """``v`` (and its smaller alternatives ``alts``) shown the way ``site`` shows images (its figure style)."""
+        style = _style(site)
+        alts = list(alts)
+        url = escape(self.href(site, page, v.url))
+        size = f'width="{v.width}" height="{v.height}"'
+        if style == "lazy":
+            src_attr, srcset_attr = _lazy_attributes(site)
+            attrs = f'src="{BLANK_GIF}" {src_attr}="{url}" alt="{escape(alt)}" {size} class="lazyload"'
+            refs.add(v.url, "lazy")
+            if alts:
+                cands = ", ".join(f"{escape(self.href(site, page, a.url))} {a.width}w" for a in alts + [v])
+                attrs += f' {srcset_attr}="{cands}" data-sizes="auto"'
+                for a in alts:
+                    refs.add(a.url, "lazy")
+            return f'<img {attrs}><noscript><img src="{url}" alt="{escape(alt)}" {size}></noscript>'
+        if style == "css":
+            n = refs.next_id()
+            # the home page's thumbnails carry a cache-busting query: the same file under a second URL, which a crawl
+            # fetches twice (its WARC keeps the second as a revisit record)
+            target = v.url + CACHE_BUSTER if listing and page == "/" else v.url
+            refs.add(target, "css")
+            smaller = ""
+            if alts:
+                rules = "".join(f"@media (max-width: {a.width}px) {{ #img-{n} {{ background-image: url("
+                                f"{self.href(site, page, a.url)}) }} }}" for a in alts)
+                smaller = f"<style>{rules}</style>"
+                for a in alts:
+                    refs.add(a.url, "css")
+            label = f'role="img" aria-label="{escape(alt)}"'
+            if listing:
+                return (f"<style>.thumb-{n} {{ background-image: url({self.href(site, page, target)}); "
+                        f"aspect-ratio: {v.width} / {v.height} }}</style>{smaller}"
+                        f'<div class="thumb thumb-{n}" id="img-{n}" {label}></div>')
+            return (f'{smaller}<div class="hero" id="img-{n}" {label} style="background-image: url({url}); '
+                    f'background-size: cover; aspect-ratio: {v.width} / {v.height}"></div>')
+        if style is None:
+            return self.img(site, page, v, alt, refs, alts)
+        if alts:  # the other styles have no way to offer a smaller copy: sites with srcset/<picture> do not use them
+            raise ValueError(f"{site.host}: the {style} style shows no srcset")
+        if style == "table":
+            refs.add(v.url, "background")
+            return (f'<table class="photo" width="{v.width}"><tr><td background="{url}" {size} '
+                    f'title="{escape(alt)}">&nbsp;</td></tr></table>')
+        if style == "input":
+            refs.add(v.url, "input")
+            return (f'<form class="zoom" action="/zoom/" method="get"><input type="image" name="zoom" src="{url}" '
+                    f'alt="{escape(alt)}" {size}></form>')
+        if style == "video":
+            refs.add(v.url, "poster")
+            return f'<video controls preload="none" poster="{url}" {size} title="{escape(alt)}"></video>'
+        if style == "svg":
+            refs.add(v.url, "svg")
+            return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(alt)}" '
+                    f'viewBox="0 0 {v.width} {v.height}" {size}><image href="{url}" {size}/></svg>')
+        raise ValueError(f"{site.host}: unknown figure style {style!r}")
+
+    def figure(self, site: Site, page: str, fig: Figure, refs: _Refs) -> str:
         v = fig.main
         alt = fig.caption
-        if fig.small is not None and site.picture:
+        if fig.small is not None and site.picture and _style(site) in (None, "lazy"):
             s = fig.small
-            inner = (f'<picture><source type="image/{s.format.lower()}" '
-                     f'srcset="{escape(self.href(site, page, s.url))} {s.width}w">'
-                     f"{self.img(site, page, v, alt)}</picture>")
+            cand = f"{escape(self.href(site, page, s.url))} {s.width}w"
+            if _style(site) == "lazy":
+                source = f'<source type="image/{s.format.lower()}" data-srcset="{cand}">'
+                refs.add(s.url, "lazy", rank=_PASS["picture"])
+            else:
+                source = f'<source type="image/{s.format.lower()}" srcset="{cand}">'
+                refs.add(s.url, "picture")
+            inner = f"<picture>{source}{self.shown(site, page, v, alt, refs)}</picture>"
         else:
-            inner = self.img(site, page, v, alt, [fig.small] if fig.small is not None else [])
+            inner = self.shown(site, page, v, alt, refs, [fig.small] if fig.small is not None else [])
         if fig.full is not None:
             words = _words(site)
             link = escape(self.href(site, page, fig.full.url))
             inner = f'<a href="{link}">{inner}</a><p class="download"><a href="{link}">{escape(words[6])}</a></p>'
+            refs.add(fig.full.url, "link")
         return f"<figure>{inner}<figcaption>{escape(fig.caption)}</figcaption></figure>"
 
-    @staticmethod
-    def figure_urls(fig: Figure) -> list[str]:
-        return [v.url for v in (fig.main, fig.small, fig.full) if v is not None]
-
-    def write(self, site: Site, path: str, title: str, body: str, images: Iterable[str], *,
+    def write(self, site: Site, path: str, title: str, body: str, refs: _Refs | None = None, *,
               og_image: Variant | None = None, head: str = "", description: str = "") -> None:
+        """Write one page; ``refs`` holds the images its ``body`` and ``head`` name (the head's og:image and site
+        icon are added here)."""
+        refs = refs if refs is not None else _Refs()
         url = f"http://{site.host}{path}"
         words = _words(site)
         lines = [
@@ -144,6 +275,12 @@ class _Renderer:
         ]
         if og_image is not None:
             lines.append(f'<meta property="og:image" content="{escape(og_image.url)}">')
+            refs.add(og_image.url, "og:image", head=True)
+        icon = self.world.icons.get(site.host)
+        if icon is not None:
+            lines.append(f'<link rel="{self.icon_rel[site.host]}" type="image/png" sizes="{icon.width}x{icon.height}" '
+                         f'href="{escape(self.href(site, path, icon.url))}">')
+            refs.add(icon.url, "icon", head=True)
         if site.robots.meta_robots:
             lines.append(f'<meta name="robots" content="{escape(site.robots.meta_robots)}">')
         if site.geo_meta and site.city:
@@ -161,7 +298,7 @@ class _Renderer:
         banner = self.banners.get(site.host)
         if banner is not None:  # the page shows the banner only through its linked stylesheet
             lines.append(f'<link rel="stylesheet" href="{STYLESHEET}">')
-            images = [*images, banner.url]
+            refs.add(banner.url, "stylesheet")
         footer = f"© {escape(site.name)}"
         if site.city:
             footer += f" — {escape(site.city)}, {escape(COUNTRIES[site.country or 'US'].name)}"
@@ -184,8 +321,9 @@ class _Renderer:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.pages += 1
-        for image_url in dict.fromkeys(images):
+        for image_url, kind in refs.kinds().items():
             self.embeds[image_url].append(url)
+            self.kinds[image_url][url] = kind
 
     # --- site pieces ---
     def organisation(self, site: Site) -> dict[str, object]:
@@ -197,12 +335,12 @@ class _Renderer:
             org["telephone"] = self.phones.get(site.host)
         return org
 
-    def teaser(self, site: Site, page: str, post: Post) -> tuple[str, list[str]]:
+    def teaser(self, site: Site, page: str, post: Post, refs: _Refs) -> str:
         link = f'<h2><a href="{escape(self.href(site, page, post.url))}">{escape(post.title)}</a></h2>'
         if not site.listing_images:
-            return f"<article>{link}<time>{post.date.isoformat()}</time></article>", []
+            return f"<article>{link}<time>{post.date.isoformat()}</time></article>"
         v = post.figures[0].main
-        return f"<article>{self.img(site, page, v, post.title)}{link}</article>", [v.url]
+        return f"<article>{self.shown(site, page, v, post.title, refs, listing=True)}{link}</article>"
 
     def listing(self, site: Site, base: str, first: str, posts: list[Post], title: str, intro: str = "") -> None:
         """Paginated list of ``posts``: page 1 at ``first``, page n at ``<base>page/<n>/``."""
@@ -210,14 +348,12 @@ class _Renderer:
         pages = max(1, -(-len(posts) // PER_PAGE))
         for n in range(1, pages + 1):
             path = first if n == 1 else f"{base}page/{n}/"
-            parts, images = [intro], []
+            parts, refs = [intro], _Refs()
             for post in posts[(n - 1) * PER_PAGE : n * PER_PAGE]:
-                html, urls = self.teaser(site, path, post)
-                parts.append(html)
-                images += urls
+                parts.append(self.teaser(site, path, post, refs))
             if n < pages:
                 parts.append(f'<a rel="next" href="{base}page/{n + 1}/">{words[3]} {n + 1} ({words[7]})</a>')
-            self.write(site, path, f"{title} — {words[3]} {n}", "\n".join(parts), images,
+            self.write(site, path, f"{title} — {words[3]} {n}", "\n".join(parts), refs,
                        head='<meta name="robots" content="noindex, follow">' if n > 1 else "")
 
     def post_page(self, site: Site, post: Post) -> None:
@@ -233,21 +369,38 @@ class _Renderer:
                 name = f'<a href="{prefix}{author.username}/">{name}</a>'
             parts.append(f'<p class="byline">{words[4]} {name}{where}</p>')
         parts.append(f'<p><time datetime="{post.date.isoformat()}">{post.date.isoformat()}</time></p>')
-        figures = [self.figure(site, path, f) for f in post.figures]
+        refs = _Refs()
+        if post.share is not None and "microdata" in site.patterns and not site.json_ld:
+            parts.append(f'<meta itemprop="image" content="{escape(self.href(site, path, post.share.url))}">')
+            refs.add(post.share.url, "microdata")
+        figures = [self.figure(site, path, f, refs) for f in post.figures]
         parts.append(f'<div class="gallery">{"".join(figures)}</div>' if len(figures) > 1 else figures[0])
         city = post.figures[0].main.photo.city.name
         parts.append(f"<p>{escape(words[8].format(c=city))}</p>")
         if post.source_url:
             parts.append(f'<p class="source">{words[5]} : <a href="{escape(post.source_url)}">'
                          f"{escape(post.source_url)}</a></p>")
-        head = ""
         lead = post.figures[0].main
         if site.json_ld:
-            head = _ld({"@context": "https://schema.org", "@type": "NewsArticle", "headline": post.title,
-                        "datePublished": post.date.isoformat(), "image": [lead.url],
-                        "publisher": self.organisation(site)})
-        images = [u for f in post.figures for u in self.figure_urls(f)]
-        self.write(site, path, post.title, "\n".join(parts), images, og_image=lead, head=head)
+            # an ImageObject, a share-size copy named nowhere else, and a thumbnail (Google's article markup)
+            images: list[object] = [{"@type": "ImageObject", "url": lead.url, "width": lead.width,
+                                     "height": lead.height}]
+            if post.share is not None:
+                images.append(post.share.url)
+            thumb = post.figures[0].small or lead
+            # at the end of the article, as many CMSs put it: the figures above name the lead first
+            parts.append(_ld({"@context": "https://schema.org", "@type": "NewsArticle", "headline": post.title,
+                              "datePublished": post.date.isoformat(), "image": images, "thumbnailUrl": thumb.url,
+                              "publisher": self.organisation(site)}))
+            for u in [lead.url, *([post.share.url] if post.share is not None else []), thumb.url]:
+                refs.add(u, "json-ld")
+        body = "\n".join(parts)
+        if "microdata" in site.patterns:
+            body = f'<article itemscope itemtype="https://schema.org/NewsArticle">{body}</article>'
+        # the sites that show images other ways than <img> have no og:image: their figures are the only way their
+        # pages name them (as the portraits of the issue 14 pages were)
+        og = lead if _style(site) in (None, "lazy") else None
+        self.write(site, path, post.title, body, refs, og_image=og)
 
     def directory(self, site: Site, posts: list[Post]) -> None:
         """Members directory (text links only) at /people/, /people/page/<n>/."""
@@ -259,7 +412,7 @@ class _Renderer:
             path = "/people/" if n == 1 else f"/people/page/{n}/"
             items = [f'<li><a href="{prefix}{u}/">{escape(p.name)}</a></li>' for u, p in users[(n - 1) * per : n * per]]
             nxt = f'<a rel="next" href="/people/page/{n + 1}/">{n + 1}</a>' if n < pages else ""
-            self.write(site, path, "People", f"<ul>{''.join(items)}</ul>{nxt}", [])
+            self.write(site, path, "People", f"<ul>{''.join(items)}</ul>{nxt}")
 
     def profiles(self, site: Site, posts: list[Post]) -> None:
         by_user: dict[str, list[Post]] = defaultdict(list)
@@ -295,20 +448,18 @@ class _Renderer:
             self.stylesheet(site, posts[0].figures[0].main)
         for post in posts:
             self.post_page(site, post)
-        parts, images = [f"<h1>{escape(site.name)}</h1>"], []
+        parts, refs = [f"<h1>{escape(site.name)}</h1>"], _Refs()
         for post in posts[:HOME_ITEMS]:
-            html, urls = self.teaser(site, "/", post)
-            parts.append(html)
-            images += urls
+            parts.append(self.teaser(site, "/", post, refs))
         parts.append(f'<p><a href="{_archive(site)}">{words[1]}</a></p>')
         head = _ld({"@context": "https://schema.org", **self.organisation(site)}) if site.json_ld else ""
-        self.write(site, "/", site.name, "\n".join(parts), images, head=head)
+        self.write(site, "/", site.name, "\n".join(parts), refs, head=head)
         if site.kind in ("photo_sharing", "social"):  # no global archive: a members directory, then profiles
             self.directory(site, posts)
             self.profiles(site, posts)
         else:
             self.listing(site, "/", "/page/1/", posts, words[1])
-        self.write(site, "/about/", words[2], f"<h1>{words[2]}</h1><p>{escape(site.name)}</p>", [], head=head)
+        self.write(site, "/about/", words[2], f"<h1>{words[2]}</h1><p>{escape(site.name)}</p>", head=head)
 
 
 def robots_txt(site: Site) -> str:
@@ -329,8 +480,9 @@ def tdmrep_json(site: Site) -> str | None:
     return json.dumps(rules, indent=2) + "\n"
 
 
-def render_site_pages(world: World, www: Path) -> tuple[dict[str, list[str]], int]:
-    """Write every page and robots.txt under ``www/<host>/``; return image URL -> page URLs and the page count."""
+def render_site_pages(world: World, www: Path) -> tuple[dict[str, dict[str, str]], int]:
+    """Write every page and robots.txt under ``www/<host>/``; return image URL -> {page URL: the ref_kind the page
+    parser records for it there}, in the order the pages were written, and the page count."""
     r = _Renderer(world, www)
     by_site: dict[str, list[Post]] = defaultdict(list)
     for post in world.posts:
@@ -346,5 +498,5 @@ def render_site_pages(world: World, www: Path) -> tuple[dict[str, list[str]], in
             (www / site.host / ".well-known").mkdir(exist_ok=True)
             (www / site.host / ".well-known" / "tdmrep.json").write_text(tdm, encoding="utf-8")
     logger.debug("rendered %d pages", r.pages)
-    return dict(r.embeds), r.pages
+    return {url: {page: r.kinds[url][page] for page in pages} for url, pages in r.embeds.items()}, r.pages
 

@@ -39,7 +39,8 @@ CONTENT_TYPES = {
     ".webp": "image/webp",
 }
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", ""}
-_ATTR = re.compile(r'\b(href|src|srcset|content)="([^"]*)"')
+_ATTR = re.compile(r'\b(href|src|srcset|content|poster|background|data-src|data-original|data-lazy-src|'
+                   r'data-srcset|data-lazy-srcset)="([^"]*)"')
 READY_TIMEOUT = 30.0
 
 
@@ -152,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         def attr(m: re.Match[str]) -> str:
             name, value = m.group(1), m.group(2)
-            if name == "srcset":
+            if name.endswith("srcset"):
                 value = ", ".join(" ".join([one(c.split()[0])] + c.split()[1:]) for c in value.split(", ") if c)
             else:
                 value = one(value)

@@ -203,7 +203,8 @@ CAMERA_SIZES = ((2400, 1600), (1800, 1200), (1536, 1024), (1350, 900), (1440, 96
 @dataclass(frozen=True, slots=True)
 class Robots:
     blocked_agents: tuple[str, ...] = ()  # disallowed entirely
-    disallow_all: tuple[str, ...] = ()  # paths disallowed for User-agent: * (never pages or images we list)
+    disallow_all: tuple[str, ...] = ()  # paths disallowed for User-agent: * (never pages we list; images only on a
+    # host that refuses all, see refuses_all)
     x_robots_tag: str | None = None  # header on every response of the host
     meta_robots: str | None = None  # <meta name="robots"> on every page of the site
 
@@ -211,6 +212,11 @@ class Robots:
     def tdmrep(self) -> bool:
         """Publishers that block AI crawlers also reserve TDM rights in /.well-known/tdmrep.json."""
         return bool(set(self.blocked_agents) & {"GPTBot", "CCBot"})
+
+    @property
+    def refuses_all(self) -> bool:
+        """``Disallow: /`` for every agent: a crawl that obeys robots.txt fetches nothing from the host."""
+        return "/" in self.disallow_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,67 +237,93 @@ class Site:
     protocol_relative: bool = False
     stylesheet: bool = False  # every page links /static/site.css, whose banner background is a figure's photo
     robots: Robots = field(default_factory=Robots)
+    patterns: tuple[str, ...] = ()  # how its pages name images besides <img>: see PATTERNS
 
     @property
     def img_host(self) -> str:
         return self.image_host or self.host
 
 
+# The ways a site's pages name images besides a plain <img src>, each used by several sites of several countries
+# (the page parser must find them all: audit/decode/html.py). A site shows its figures in at most one of the
+# FIGURE_STYLES; the other patterns add to it.
+FIGURE_STYLES = (
+    "lazy",  # <img src="data:..." data-src=... data-srcset=...> (or data-original, data-lazy-src, data-lazy-srcset)
+    #          with a <noscript><img src=...></noscript> fallback
+    "css",  # a <div style="background-image:url(...)"> on posts, a <style> block and a class on listings
+    "table",  # <table><tr><td background=...>, as old forums and blogs do
+    "input",  # <input type="image" src=...> in a zoom form
+    "video",  # <video poster=...>: the photo is a video's poster frame
+    "svg",  # <svg><image href=...></svg>
+)
+PATTERNS = FIGURE_STYLES + (
+    "microdata",  # <meta itemprop="image"> naming an image the page shows nowhere else (a share-size copy)
+    "icon",  # <link rel="icon"> or <link rel="apple-touch-icon">: a site icon cropped from one of its photos
+)
+# JSON-LD sites (Site.json_ld) name their articles' images as ImageObject, thumbnailUrl and a share-size copy named
+# nowhere else.
+
 _AI = ("GPTBot", "CCBot")
 SITES: tuple[Site, ...] = (
     Site("www.lyon-actu.fr", "FR", "local_news", "fr", "Lyon", "Lyon Actu", "img.cdnstatic.net", geo_meta=True,
-         json_ld=True, srcset=True, robots=Robots(_AI, ("/admin/",), meta_robots="max-image-preview:large")),
+         json_ld=True, srcset=True, robots=Robots(_AI, ("/admin/",), meta_robots="max-image-preview:large"),
+         patterns=("lazy",)),
     Site("www.paris-quartiers.paris", "FR", "local_news", "fr-FR", "Paris", "Paris Quartiers", geo_meta=True,
-         picture=True, robots=Robots((), ("/recherche",))),
+         picture=True, robots=Robots((), ("/recherche",)), patterns=("lazy", "microdata")),
     Site("www.ouest-infos.fr", "FR", "local_news", "fr", "Nantes", "Ouest Infos", "cdn.imgcache.net", json_ld=True,
-         listing_images=False, robots=Robots(("GPTBot",), ("/admin/",))),
+         listing_images=False, robots=Robots(("GPTBot",), ("/admin/",)), patterns=("video",)),
     Site("www.lemag-hebdo.com", "FR", "magazine", "fr", "Paris", "Le Mag Hebdo", "img.cdnstatic.net", json_ld=True,
-         hreflang=("fr", "en"), protocol_relative=True, robots=Robots(_AI, (), x_robots_tag="noai")),
+         hreflang=("fr", "en"), protocol_relative=True, robots=Robots(_AI, (), x_robots_tag="noai"),
+         patterns=("css",)),
     Site("www.carnets-de-marie.fr", "FR", "blog", "fr", "Bordeaux", "Les carnets de Marie", stylesheet=True,
-         robots=Robots((), ("/wp-admin/",))),
+         robots=Robots((), ("/wp-admin/",)), patterns=("svg", "icon")),
     Site("www.petitsvoyages.net", "FR", "blog", "fr", "Toulouse", "Petits voyages", srcset=True,
          robots=Robots((), ("/wp-admin/",), meta_robots="noai, noimageai")),
     Site("forum.velo-passion.fr", "FR", "forum", "fr", "Rennes", "Vélo Passion", listing_images=False,
-         robots=Robots((), ("/search/", "/login"))),
+         robots=Robots((), ("/search/", "/login")), patterns=("table",)),
     Site("www.toutelinfo.fr", "FR", "aggregator", "fr", "Paris", "Toute l'info", robots=Robots(_AI)),
     Site("www.liege-info.be", "BE", "local_news", "fr-BE", "Liège", "Liège Info", "img.cdnstatic.net",
-         geo_meta=True, robots=Robots((), ("/admin/",))),
-    Site("www.gentsnieuws.be", "BE", "local_news", "nl-BE", "Ghent", "Gents Nieuws", srcset=True),
+         geo_meta=True, robots=Robots((), ("/admin/",)), patterns=("input",)),
+    Site("www.gentsnieuws.be", "BE", "local_news", "nl-BE", "Ghent", "Gents Nieuws", srcset=True,
+         patterns=("lazy", "microdata")),
     Site("www.bruxelles-blog.be", "BE", "blog", "fr", "Brussels", "Bruxelles au quotidien",
-         robots=Robots((), ("/wp-admin/",))),
+         robots=Robots((), ("/wp-admin/",)), patterns=("table",)),
     Site("www.geneve-matin.ch", "CH", "local_news", "fr-CH", "Geneva", "Genève Matin", "media.fastpix-cdn.com",
-         json_ld=True, picture=True, robots=Robots(_AI)),
-    Site("www.limmat-post.ch", "CH", "local_news", "de-CH", "Zurich", "Limmat Post", geo_meta=True),
+         json_ld=True, picture=True, robots=Robots(_AI), patterns=("css",)),
+    Site("www.limmat-post.ch", "CH", "local_news", "de-CH", "Zurich", "Limmat Post", geo_meta=True,
+         patterns=("video", "microdata")),
     Site("www.montreal-express.ca", "CA", "local_news", "fr-CA", "Montreal", "Montréal Express", "cdn.imgcache.net",
-         json_ld=True, hreflang=("fr-CA", "en-CA"), robots=Robots(("GPTBot",))),
+         json_ld=True, hreflang=("fr-CA", "en-CA"), robots=Robots(("GPTBot",)), patterns=("video",)),
     Site("www.toronto-ledger.ca", "CA", "local_news", "en-CA", "Toronto", "Toronto Ledger", "media.fastpix-cdn.com",
          srcset=True),
-    Site("www.quebec-pixels.ca", "CA", "blog", "fr-CA", "Quebec City", "Québec Pixels"),
+    Site("www.quebec-pixels.ca", "CA", "blog", "fr-CA", "Quebec City", "Québec Pixels", patterns=("table",)),
     Site("www.rheinblick-nachrichten.de", "DE", "local_news", "de", "Cologne", "Rheinblick Nachrichten",
-         "img.cdnstatic.net", geo_meta=True, json_ld=True, robots=Robots(_AI, ("/admin/",))),
+         "img.cdnstatic.net", geo_meta=True, json_ld=True, robots=Robots(_AI, ("/admin/",)), patterns=("svg",)),
     Site("www.muenchen-heute.de", "DE", "local_news", "de-DE", "Munich", "München heute", picture=True),
-    Site("www.wanderlust-anna.de", "DE", "blog", "de", "Hamburg", "Wanderlust Anna"),
+    Site("www.wanderlust-anna.de", "DE", "blog", "de", "Hamburg", "Wanderlust Anna", patterns=("svg", "icon")),
     Site("www.cronaca-milano.it", "IT", "local_news", "it", "Milan", "Cronaca Milano", "media.fastpix-cdn.com",
-         geo_meta=True),
-    Site("www.cucina-di-giulia.it", "IT", "blog", "it", "Florence", "La cucina di Giulia", srcset=True),
+         geo_meta=True, patterns=("input", "microdata")),
+    Site("www.cucina-di-giulia.it", "IT", "blog", "it", "Florence", "La cucina di Giulia", srcset=True,
+         patterns=("lazy",)),
     Site("www.manchester-gazette.co.uk", "GB", "local_news", "en-GB", "Manchester", "Manchester Gazette",
          json_ld=True, srcset=True, robots=Robots(_AI, ("/admin/",))),
-    Site("www.thames-notebook.co.uk", "GB", "blog", "en-GB", "London", "Thames Notebook"),
-    Site("www.noticias-sevilla.es", "ES", "local_news", "es", "Seville", "Noticias Sevilla", geo_meta=True),
-    Site("www.viajes-de-lucia.es", "ES", "blog", "es-ES", "Madrid", "Los viajes de Lucía"),
+    Site("www.thames-notebook.co.uk", "GB", "blog", "en-GB", "London", "Thames Notebook", patterns=("css", "icon")),
+    Site("www.noticias-sevilla.es", "ES", "local_news", "es", "Seville", "Noticias Sevilla", geo_meta=True,
+         patterns=("video", "microdata")),
+    Site("www.viajes-de-lucia.es", "ES", "blog", "es-ES", "Madrid", "Los viajes de Lucía", patterns=("lazy",)),
     Site("www.utrecht-courant.nl", "NL", "local_news", "nl", "Utrecht", "Utrechtse Courant", json_ld=True,
-         stylesheet=True),
+         stylesheet=True, patterns=("css",)),
     Site("www.lakeshore-tribune.com", "US", "local_news", "en-US", "Chicago", "Lakeshore Tribune",
          "cdn.imgcache.net", json_ld=True, srcset=True, robots=Robots(_AI, ("/admin/",))),
     Site("www.snapfolio.com", None, "photo_sharing", "en", None, "Snapfolio", "static.snapfolio.com",
-         robots=Robots(_AI, ("/upload",), meta_robots="max-image-preview:large")),
+         robots=Robots(_AI, ("/upload",), meta_robots="max-image-preview:large"), patterns=("css",)),
     Site("www.chattr.com", None, "social", "en", None, "Chattr", "media.chattr-cdn.net",
          robots=Robots(("Googlebot-Image", "GPTBot", "CCBot"), ("/settings",), x_robots_tag="noimageindex",
-                       meta_robots="noimageindex")),
+                       meta_robots="noimageindex"), patterns=("lazy",)),
     Site("www.expat-forum.net", None, "forum", "en", None, "Expat Forum", listing_images=False,
-         robots=Robots((), ("/search/",))),
-    Site("www.newsroundup.com", None, "aggregator", "en", None, "News Roundup", "cdn.imgcache.net",
-         robots=Robots(("CCBot",), (), x_robots_tag="noai, noimageai")),
+         robots=Robots((), ("/search/",)), patterns=("table",)),
+    Site("www.newsroundup.com", None, "aggregator", "en", None, "News Roundup", "media.vaultpix-cdn.com",
+         robots=Robots(("CCBot",), (), x_robots_tag="noai, noimageai"), patterns=("input",)),
 )
 IMAGE_HOSTS: tuple[Site, ...] = (
     Site("img.cdnstatic.net", None, "cdn", None, name="CDN Static"),
@@ -300,6 +332,10 @@ IMAGE_HOSTS: tuple[Site, ...] = (
     Site("static.snapfolio.com", None, "static", None, name="Snapfolio static", robots=Robots(_AI)),
     Site("media.chattr-cdn.net", None, "static", None, name="Chattr media",
          robots=Robots(("Googlebot-Image",), (), x_robots_tag="noimageindex")),
+    # an image CDN whose robots.txt shuts out every crawler: the pages of its customer (an aggregator's re-posts)
+    # name its images, a crawl that obeys robots.txt records them as refused and never fetches them (the test web
+    # lists them apart from its ground truth: TestWeb.robots_refused)
+    Site("media.vaultpix-cdn.com", None, "cdn", None, name="VaultPix", robots=Robots((), ("/",))),
 )
 SITE_BY_HOST: dict[str, Site] = {s.host: s for s in SITES + IMAGE_HOSTS}
 CITY_BY_NAME: dict[str, City] = {c.name: c for c in CITIES}
@@ -371,6 +407,7 @@ class Post:
     figures: list[Figure]
     author: Person | None = None
     source_url: str | None = None  # aggregators: the page they re-post from
+    share: Variant | None = None  # a share-size copy of the lead named only in JSON-LD or microdata
 
     @property
     def url(self) -> str:
@@ -386,6 +423,7 @@ class World:
     photos: list[Photo]
     variants: list[Variant]
     posts: list[Post]
+    icons: dict[str, Variant] = field(default_factory=dict)  # site host -> its site icon (the "icon" pattern)
 
 
 def _slug(text: str) -> str:
@@ -671,9 +709,31 @@ class _Builder:
                 hsite = self.rnd.choice([s for s in SITES if s.kind in ("forum", "aggregator") and s is not site])
                 reposts.append((hsite, photo, Figure(fig.main, caption=photo.title), "hotlink"))
         posts = self.posts(published, reposts)
+        icons = self.patterns(posts)
         logger.debug("world: %d people, %d photos, %d files, %d posts", len(people), len(photos),
                      len(self.variants), len(posts))
-        return World(self.seed, SITES, IMAGE_HOSTS, people, photos, self.variants, posts)
+        return World(self.seed, SITES, IMAGE_HOSTS, people, photos, self.variants, posts, icons)
+
+    def patterns(self, posts: list[Post]) -> dict[str, Variant]:
+        """The copies only some pages' patterns name: share-size copies of the news articles' leads (JSON-LD and
+        microdata) and the site icons. Drawn after everything else, so the rest of the world does not depend on
+        them."""
+        for post in posts:
+            site = post.site
+            if post.source_url is None and site.kind in ("local_news", "magazine") and (
+                    site.json_ld or "microdata" in site.patterns):
+                lead = post.figures[0].main
+                post.share = self.variant(lead.photo, site, max_w=720, transforms=[], keep_p=0.0,
+                                          path=lead.path.rsplit(".", 1)[0] + "-share{w}")
+        icons: dict[str, Variant] = {}
+        for site in SITES:
+            own = sorted((p for p in posts if p.site is site and p.source_url is None), key=lambda p: (p.date, p.path))
+            if "icon" in site.patterns and own:
+                lead = own[0].figures[0].main
+                icons[site.host] = self.variant(
+                    lead.photo, site, max_w=192, transforms=[], keep_p=0.0, fmt="PNG",
+                    path=f"/wp-content/uploads/site-icon/cropped-{_token(self.seed, site.host, 'icon')[:8]}-{{w}}")
+        return icons
 
 
 def build_world(photos: int, seed: int) -> World:
