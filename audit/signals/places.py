@@ -103,14 +103,24 @@ class _Span:
     matches: tuple[Match, ...]
 
 
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
 def url_text(url: str) -> str:
     """The words of a URL's path: percent-decoded, split on ``-``, ``_``, ``/``, ``.`` and camelCase (host and query
-    left out: the host has its own signals)."""
+    left out: the host has its own signals). A path that files its content by date (``/…/2018/03/…``) names, before
+    the year, who files it: a shared CDN's tenant (``/montreal-express/2018/03/…`` is the publishing site's slug), a
+    site's section; those segments are left out when they join several words, since a site's name that holds a city
+    says where the publisher is, not where the photo was taken (``/2019/lille/…`` and a one-word section are read)."""
     try:
         path = unquote(urlsplit(url).path)
     except ValueError:
         return ""
-    return _CAMEL.sub(" ", re.sub(r"[-_/.+]+", " ", path))
+    segments = path.split("/")
+    year = next((i for i, seg in enumerate(segments) if _YEAR.fullmatch(seg)), None)
+    if year is not None:
+        segments = [seg for i, seg in enumerate(segments) if i >= year or not re.search(r"[-_+.]", seg)]
+    return _CAMEL.sub(" ", re.sub(r"[-_/.+]+", " ", "/".join(segments)))
 
 
 def _best_per_country(matches: Iterable[Match]) -> dict[str, Match]:

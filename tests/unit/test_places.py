@@ -107,6 +107,19 @@ def test_url_path_is_weak() -> None:
     assert place_signals("https://london.example.org/a/b.jpg", "url") == []  # the host is not read
 
 
+def test_a_tenant_slug_before_the_date_is_not_a_capture_place() -> None:
+    """A shared CDN files each site's images under the site's slug, then by date: the slug's city is the
+    publisher's, not where the photo was taken; a one-word section and what follows the year are read."""
+    assert place_signals("http://cdn.imgcache.net/montreal-express/2018/03/80efa358b709_960.jpg", "url") == []
+    s = _one(place_signals("http://cdn.imgcache.net/montreal-express/2019/lille/IMG_0042.jpg", "url"))
+    assert (s.country, s.strength) == ("FR", Strength.WEAK)
+    s = _one(place_signals("https://news.example.org/lille/2019/03/IMG_0042.jpg", "url"))
+    assert s.country == "FR"
+    # without a date the whole path is read, as before
+    s = _one(place_signals("https://x.org/photos/parisTexas_2019x.jpg", "url"))
+    assert s.country == "US"
+
+
 def test_valence_is_not_valencia() -> None:
     assert _countries(place_signals("Chloé à Valence", "caption")) == {"FR": (Strength.MEDIUM, 1.0)}
     assert place_signals("Le pont de Valence", "caption") == []  # a bare town of 64,000: nothing
