@@ -123,6 +123,7 @@ def sighting_signals(row: dict[str, Any], cache: _Cache) -> list[Signal]:
     from audit.signals.host import host_signals
     from audit.signals.network import server_ip_signals
     from audit.signals.page import page_signals
+    from audit.signals.places import host_hints, place_signals, text_place_signals
     from audit.signals.text import text_language_signals
 
     out: list[Signal] = []
@@ -140,6 +141,9 @@ def sighting_signals(row: dict[str, Any], cache: _Cache) -> list[Signal]:
             out += cache.get(("ip", ip), lambda: server_ip_signals(ip))
     if row.get("alt_text") or row.get("caption"):
         out += text_language_signals(row.get("alt_text"), row.get("caption"))
+        out += text_place_signals(row.get("alt_text"), row.get("caption"), hints=host_hints(row.get("page_host")))
+    if row.get("image_url"):
+        out += cache.get(("url", row["image_url"]), lambda: place_signals(row["image_url"], "url"))
     return out
 
 

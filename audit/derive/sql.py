@@ -20,6 +20,7 @@ from audit.schema import (
     U_IMAGE,
     U_PAGE,
     U_TEXT,
+    U_URL,
 )
 from audit.signals.kinds import Origin, needed_columns
 
@@ -50,9 +51,14 @@ SELECT DISTINCT host, role FROM (
 ) WHERE host <> ''
 """
 
+# With the page host: its ccTLD is the hint that tells a place-in-text "Valencia" of Spain from Venezuela's.
 TEXTS_SQL = """
-SELECT DISTINCT coalesce(alt_text, '') AS alt, coalesce(caption, '') AS caption
+SELECT DISTINCT coalesce(alt_text, '') AS alt, coalesce(caption, '') AS caption, coalesce(page_host, '') AS page_host
 FROM sightings WHERE sha256 IS NOT NULL AND (coalesce(alt_text, '') <> '' OR coalesce(caption, '') <> '')
+"""
+
+IMAGE_URLS_SQL = """
+SELECT DISTINCT image_url AS url FROM sightings WHERE sha256 IS NOT NULL AND coalesce(image_url, '') <> ''
 """
 
 # Every URL governed by a robots.txt: the sighting's image under its image host's file, its page under the page
@@ -137,7 +143,9 @@ DIRECT_SIGNALS_SQL = [
     _fan_out_sql(U_HOST, "u.host = s.page_host AND u.role = 'page'"),
     _fan_out_sql(U_HOST, "u.host = s.image_host AND u.role = 'image'"),
     _fan_out_sql(U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
-    _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '')"),
+    _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
+                         "AND u.page_host = coalesce(s.page_host, '')"),
+    _fan_out_sql(U_URL, "u.url = s.image_url"),
 ]
 
 PROPAGATE_SQL = f"""

@@ -23,6 +23,7 @@ import pyarrow as pa
 from audit.derive.sql import (
     FETCH_HEADERS_SQL,
     HOSTS_SQL,
+    IMAGE_URLS_SQL,
     IMAGES_SQL,
     PAGES_SQL,
     ROBOTS_FRAGMENTS_SQL,
@@ -42,6 +43,7 @@ from audit.schema import (
     U_IMAGE,
     U_PAGE,
     U_TEXT,
+    U_URL,
 )
 from audit.signals.base import OptOut, Signal
 from audit.store.db import Store
@@ -260,12 +262,24 @@ def _host_batch(rows: Batch) -> BatchRows:
 
 
 def _text_batch(rows: Batch) -> BatchRows:
+    from audit.signals.places import host_hints, text_place_signals
     from audit.signals.text import text_language_signals
 
     sigs: list[tuple[Any, ...]] = []
     for row in rows:
-        sigs += signal_rows((row["alt"], row["caption"]),
-                            text_language_signals(row["alt"] or None, row["caption"] or None))
+        alt, caption = row["alt"] or None, row["caption"] or None
+        places = text_place_signals(alt, caption, hints=host_hints(row["page_host"]))
+        sigs += signal_rows((row["alt"], row["caption"], row["page_host"]),
+                            text_language_signals(alt, caption) + places)
+    return sigs, []
+
+
+def _url_batch(rows: Batch) -> BatchRows:
+    from audit.signals.places import place_signals
+
+    sigs: list[tuple[Any, ...]] = []
+    for row in rows:
+        sigs += signal_rows((row["url"],), place_signals(row["url"], "url"))
     return sigs, []
 
 
@@ -325,7 +339,9 @@ UNITS = (
     Units("pages", PAGES_SQL, _page_batch, KEY_CRAWL_URL, U_PAGE, O_PAGE),
     Units("hosts", HOSTS_SQL, _host_batch, [("host", pa.string()), ("role", pa.string())], U_HOST, None,
            parallel=False),
-    Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string())], U_TEXT, None),
+    Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string()),
+                                            ("page_host", pa.string())], U_TEXT, None),
+    Units("image_urls", IMAGE_URLS_SQL, _url_batch, [("url", pa.string())], U_URL, None),
     Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, O_ROBOTS,
            prepare=_robots_fragments),
     Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, O_TDMREP, parallel=False),

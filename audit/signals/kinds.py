@@ -55,6 +55,7 @@ class Family(StrEnum):
     PAGE_HOST = "page_host"
     IMAGE_HOST = "image_host"
     TEXT = "text"
+    PLACE = "place"
     NETWORK = "network"
 
 
@@ -65,6 +66,7 @@ FAMILY_DOCS: Mapping[Family, str] = MappingProxyType({
     Family.PAGE_HOST: "the page's host name",
     Family.IMAGE_HOST: "the image's host name",
     Family.TEXT: "the image's alt text and caption",
+    Family.PLACE: "the places named in the image's alt text, caption and URL (offline gazetteer)",
     Family.NETWORK: "the address of the server that sent the page",
 })
 
@@ -154,6 +156,12 @@ KINDS: tuple[SignalKind, ...] = (
     # --- the alt text and caption ---
     SignalKind("alt_language", Family.TEXT, Strength.WEAK, Says.AUDIENCE, ("sightings.alt_text", "sightings.caption"),
                "The confidently detected language of the alt text or caption, spread 1/n over its countries."),
+    SignalKind("place_in_text", Family.PLACE, Strength.MEDIUM, Says.CAPTURE_PLACE,
+               ("sightings.alt_text", "sightings.caption", "sightings.image_url"),
+               "A city, region, country or demonym named in the alt text, caption or image URL path (GeoNames "
+               "cities15000, ISO 3166): medium when qualified or unambiguous in alt text or caption, weak when "
+               "resolved by population or the page host's ccTLD, a destination or in a URL; an ambiguous name gives "
+               "1/n over at most 3 countries; stop-listed names need a qualifier or hint."),
 )
 
 OPT_OUT_KINDS: tuple[OptOutKind, ...] = (
