@@ -218,6 +218,17 @@ def test_phone_signals(phones, region):
     assert len({s.country for s in signals}) == len(signals)  # one signal per country
 
 
+@PROFILE
+@given(st.lists(st.from_regex(r"(\+|00)?[0-9 ().\-]{6,20}", fullmatch=True) | hostile_text, max_size=10),
+       st.sets(st.sampled_from(["FR", "GB", "DE", "US", "CA", "DK", "NO"]), max_size=3))
+def test_phone_signals_with_region_hints(phones, hints):
+    signals = check_signals(page.phone_signals(phones, None, hints))
+    assert len({s.country for s in signals}) == len(signals)  # one signal per country
+    assert all(s.strength == Strength.WEAK for s in signals if s.weight < 1)  # spread is weak
+    if len(hints) != 1:  # hints that disagree make national numbers weak
+        assert all(s.strength == Strength.WEAK or s.detail.get("format") == "international" for s in signals)
+
+
 # --- opt-outs (consent) ----------------------------------------------------------------------------------------
 
 robots_line = st.sampled_from(["User-agent: *", "User-agent: Googlebot-Image", "User-agent: GPTBot", "Disallow: /",
