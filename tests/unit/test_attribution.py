@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import random
 
 import pytest
+from PIL import Image
 
+from audit.decode.imagefacts import analyse_image
 from audit.derive.attribution import Evidence, attribute
 from audit.outputs.inspection import inspect_record
 from audit.records import ImageRecord
@@ -192,3 +195,18 @@ def test_inspect_gives_no_country_for_a_utc_offset_alone():
     assert obj["country"] is None
     assert obj["attribution"]["tier"] == "none"
     assert "only evidence spread over" in obj["attribution"]["explanation"]
+
+
+def test_inspect_of_a_real_jpeg_with_only_an_offset_names_no_country():
+    """The same through the decoder: a JPEG whose EXIF says OffsetTimeOriginal -04:00 and nothing else."""
+    image = Image.new("RGB", (32, 32), (120, 30, 30))
+    exif = Image.Exif()
+    sub = exif.get_ifd(0x8769)  # the EXIF sub-IFD
+    sub[0x9003] = "2024:07:01 12:00:00"  # DateTimeOriginal
+    sub[0x9011] = "-04:00"  # OffsetTimeOriginal
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes())
+    obj = inspect_record("offset.jpg", analyse_image(out.getvalue()))
+    assert obj["utc_offset"] == "-04:00" and len(obj["signals"]) == 34
+    assert (obj["country"], obj["attribution"]["tier"]) == (None, "none")
+    assert obj["attribution"]["explanation"].startswith("only evidence spread over 34 countries (utc_offset)")
