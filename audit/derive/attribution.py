@@ -20,9 +20,10 @@ The rule, in full (also in docs/attribution.md):
    page in Belgium scores lower than the Belgian domain alone).
 6. Tier: ``strong`` when the score is at least 0.75 and the country is backed by a strong signal or by two
    independent families of medium ones (e.g. the image's metadata and its page; ``SignalKind.family``); ``medium``
-   from 0.45; ``weak`` for any other support. Spread evidence never lowers a tier: when rules 1-5 applied to the
-   specific evidence alone make the same country the answer with a better tier, that tier is kept (the explanation
-   says so). ``none`` without signals, with spread evidence only, or for a tie.
+   from 0.45; ``weak`` for any other support. Spread evidence never lowers a tier: when rules 1-6 applied to the
+   specific evidence alone give an answer with a better tier than all the evidence gives, that answer and tier are
+   kept (the explanation says so; the score stays that of all the evidence). ``none`` without signals, with spread
+   evidence only, or for a tie.
 
 Every kind must be declared in :mod:`audit.signals.kinds`: evidence of any other kind raises ``ValueError``.
 """
@@ -146,14 +147,14 @@ def _detail(kinds: dict[str, tuple[float, Evidence]]) -> str:
     return ", ".join(f"{k} {c:.2f}" for k, (c, _) in sorted(kinds.items(), key=lambda kv: (-kv[1][0], kv[0])))
 
 
-def _specific_tier(specific: _Kept, country: str) -> str:
-    """The tier the specific evidence alone earns for ``country``, or ``none`` if it does not make ``country`` the
-    single best supported one."""
+def _specific_answer(specific: _Kept) -> tuple[str | None, str]:
+    """The country and tier the specific evidence alone earns (rules 1-6 on it), or ``(None, "none")`` for a tie."""
     support = _support(specific)
-    p = support.get(country, 0.0)
-    if p <= 0 or any(c != country and (q > p or _tied(q, p)) for c, q in support.items()):
-        return "none"
-    return _tier(p * p / _total(support), specific[country])
+    ranked = sorted(support.items(), key=lambda kv: (-kv[1], kv[0]))
+    country, p = ranked[0]
+    if len(ranked) > 1 and _tied(ranked[1][1], p):
+        return None, "none"
+    return country, _tier(p * p / _total(support), specific[country])
 
 
 def attribute(evidence: Iterable[Evidence]) -> Attribution:
@@ -184,29 +185,35 @@ def attribute(evidence: Iterable[Evidence]) -> Attribution:
                            explanation=f"only evidence spread over {len(support)} countries ({spread}): "
                                        "no country named → none")
     ranked = sorted(((c, p) for c, p in support.items() if c in specific), key=lambda kv: (-kv[1], kv[0]))
-    country, p_best = ranked[0]
-    named = [f"{c} {p:.2f} ({_detail(kept[c])})" for c, p in ranked[:4]]
     others = len(support) - len(ranked)
     rest = f" + {others} {'country' if others == 1 else 'countries'} of spread evidence only" if others else ""
-    if len(ranked) > 1 and _tied(ranked[1][1], p_best):
-        tied = [c for c, p in ranked if _tied(p, p_best)]
+    total = _total(support)
+    country, p_best = ranked[0]
+    tie = len(ranked) > 1 and _tied(ranked[1][1], p_best)
+    score = p_best * p_best / total if total > 0 else 0.0
+    tier = "none" if tie else _tier(score, kept[country])
+    kept_tier = ""
+    alone, alone_tier = _specific_answer(specific)
+    if alone is not None and _TIER_ORDER[alone_tier] < _TIER_ORDER[tier]:
+        # spread evidence never lowers (nor takes away) what the specific evidence alone earns
+        country, p_best, tie = alone, support[alone], False
+        score = p_best * p_best / total
+        tier, kept_tier = alone_tier, f" (the tier of the specific evidence alone: {alone_tier})"
+    if tie:
+        tied = sorted(c for c, p in ranked if _tied(p, p_best))
+        named = [f"{c} {p:.2f} ({_detail(kept[c])})" for c, p in ranked[:4]]
         return Attribution(country=None, score=0.0, tier="none", support=rounded,
                            explanation=f"{' vs '.join(named)}{rest}; tie for first place between "
                                        f"{', '.join(tied)} → none")
-    total = _total(support)
-    score = p_best * p_best / total if total > 0 else 0.0
     kinds = kept[country]
-    tier = _tier(score, kinds)
-    kept_tier = ""
-    alone = _specific_tier(specific, country)
-    if _TIER_ORDER[alone] < _TIER_ORDER[tier]:
-        tier, kept_tier = alone, f" (the tier of the specific evidence alone: {alone})"
-    runner = ranked[1] if len(ranked) > 1 else None
     propagated = all(ev.propagated for _, ev in kinds.values())
+    rivals = [(c, p) for c, p in ranked if c != country][:3]
+    named = [f"{c} {p:.2f} ({_detail(kept[c])})" for c, p in [(country, p_best), *rivals]]
     explanation = (f"{' vs '.join(named)}{rest}; score {p_best:.2f}×{p_best:.2f}/{total:.2f} = {score:.2f} → {tier}"
                    + kept_tier + (" (only via near-duplicates)" if propagated else ""))
     return Attribution(
         country=country, score=round(score, 4), tier=tier,
-        runner_up=runner[0] if runner else None, runner_up_score=round(runner[1], 4) if runner else None,
+        runner_up=rivals[0][0] if rivals else None,
+        runner_up_score=round(rivals[0][1], 4) if rivals else None,
         kinds=tuple(sorted(kinds)), propagated=propagated, explanation=explanation, support=rounded,
     )

@@ -210,3 +210,19 @@ def test_inspect_of_a_real_jpeg_with_only_an_offset_names_no_country():
     assert obj["utc_offset"] == "-04:00" and len(obj["signals"]) == 34
     assert (obj["country"], obj["attribution"]["tier"]) == (None, "none")
     assert obj["attribution"]["explanation"].startswith("only evidence spread over 34 countries (utc_offset)")
+
+
+def test_spread_evidence_cannot_take_an_answer_away_from_specific_evidence():
+    """GPS in FR (strong) against a Belgian page (domain, address, phone): the specific evidence alone says FR,
+    medium. Five spread values fitting BE and NL (a language, an offset, ...) push BE past FR, but only to weak: the
+    specific evidence's answer and tier stay."""
+    specific = [E("exif_gps", "FR", "strong"), E("page_cctld", "BE", "medium"), E("schema_address", "BE", "medium"),
+                E("phone", "BE", "medium")]
+    alone = attribute(specific)
+    assert (alone.country, alone.tier) == ("FR", "medium")
+    spread = [E(kind, c, "weak", weight=0.5) for kind in ("html_lang", "content_language", "hreflang", "alt_language",
+                                                        "utc_offset") for c in ("BE", "NL")]
+    a = attribute(specific + spread)
+    assert a.support["BE"] > a.support["FR"]  # spread evidence did support BE ...
+    assert (a.country, a.tier, a.runner_up) == ("FR", "medium", "BE")  # ... but cannot lower what FR earned
+    assert a.explanation.endswith("(the tier of the specific evidence alone: medium)")
