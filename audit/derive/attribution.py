@@ -9,18 +9,28 @@ The rule, in full (also in docs/attribution.md):
    piece of evidence, not fifty (``geo.position`` and ``ICBM``, written together by one plugin, count as one kind:
    ``SignalKind.evidence_key``).
 3. A country's support is the noisy-OR of its kinds' contributions: ``p = 1 - Π(1 - c)``.
-4. The attributed country is the best supported one; its score is ``p_best × p_best / Σ p``: full support with no
-   rival gives a score near ``p_best``, a rival of equal support halves it. Conflicting signals (a French-language
-   page in Belgium, a French resident's photo with GPS in Spain) thus lower the score.
-5. Tier: ``strong`` when the score is at least 0.75 and the country is backed by a strong signal or by two
+4. Only a country named by *specific* evidence (``weight`` 1) can be the answer. Evidence spread over several
+   countries (a bare ``en``, a UTC offset) adds to the support of the countries it fits, but never picks one by
+   itself: with no specific evidence the image has no country (tier ``none``, "only evidence spread over N
+   countries"). The answer is the best supported named country; a tie for first place between named countries is
+   no country (tier ``none``, the explanation names the tie), never the alphabetically first.
+5. Its score is ``p_best × p_best / Σ p`` over every supported country: full support with no rival gives a score
+   near ``p_best``, a rival of equal support halves it. Conflicting signals (a French resident's photo with GPS in
+   Spain) thus lower the score, and so does spread evidence that mostly fits other countries (a French-language
+   page in Belgium scores lower than the Belgian domain alone).
+6. Tier: ``strong`` when the score is at least 0.75 and the country is backed by a strong signal or by two
    independent families of medium ones (e.g. the image's metadata and its page; ``SignalKind.family``); ``medium``
-   from 0.45; ``weak`` for any other support; ``none`` without signals.
+   from 0.45; ``weak`` for any other support. Spread evidence never lowers a tier: when rules 1-6 applied to the
+   specific evidence alone give an answer with a better tier than all the evidence gives, that answer and tier are
+   kept (the explanation says so; the score stays that of all the evidence). ``none`` without signals, with spread
+   evidence only, or for a tie.
 
 Every kind must be declared in :mod:`audit.signals.kinds`: evidence of any other kind raises ``ValueError``.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,54 +94,126 @@ def _rank(ev: Evidence) -> tuple[bool, int, str]:
 _STRENGTH_ORDER = {"strong": 0, "medium": 1, "weak": 2}
 
 
+_TIER_ORDER = {"strong": 0, "medium": 1, "weak": 2, "none": 3}
+
+# Kinds kept per country: {country: {evidence key: (contribution, evidence)}}.
+_Kept = dict[str, dict[str, tuple[float, Evidence]]]
+
+
+def is_specific(ev: Evidence) -> bool:
+    """Whether ``ev`` names one country (``weight`` 1) rather than spreading over several (a bare language, a UTC
+    offset: ``weight`` 1/n)."""
+    return ev.weight >= 1.0
+
+
+def _keep(kept: _Kept, key: str, ev: Evidence, c: float) -> None:
+    current = kept[ev.country].get(key)
+    if current is None or c > current[0] or (c == current[0] and _rank(ev) < _rank(current[1])):
+        kept[ev.country][key] = (c, ev)
+
+
+def _support(kept: _Kept) -> dict[str, float]:
+    """Rule 3: each country's noisy-OR of its kinds' contributions."""
+    support: dict[str, float] = {}
+    for country, kinds in kept.items():
+        miss = 1.0
+        for c in sorted(c for c, _ in kinds.values()):  # a fixed order: the same float result every time
+            miss *= 1.0 - c
+        support[country] = 1.0 - miss
+    return support
+
+
+def _total(support: dict[str, float]) -> float:
+    """``Σ p`` in a fixed order (best first), so that the float does not depend on the order evidence came in."""
+    return sum(p for _, p in sorted(support.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _tied(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _tier(score: float, kinds: dict[str, tuple[float, Evidence]]) -> str:
+    """Rule 6: the tier a score earns with the evidence backing the country."""
+    strong_backing = any(ev.strength == "strong" for _, ev in kinds.values())
+    medium_families = {signal_kind(k).family for k, (_, ev) in kinds.items() if ev.strength in ("strong", "medium")}
+    if score >= STRONG_SCORE and (strong_backing or len(medium_families) >= 2):
+        return "strong"
+    if score >= MEDIUM_SCORE:
+        return "medium"
+    return "weak"
+
+
+def _detail(kinds: dict[str, tuple[float, Evidence]]) -> str:
+    return ", ".join(f"{k} {c:.2f}" for k, (c, _) in sorted(kinds.items(), key=lambda kv: (-kv[1][0], kv[0])))
+
+
+def _specific_answer(specific: _Kept) -> tuple[str | None, str]:
+    """The country and tier the specific evidence alone earns (rules 1-6 on it), or ``(None, "none")`` for a tie."""
+    support = _support(specific)
+    ranked = sorted(support.items(), key=lambda kv: (-kv[1], kv[0]))
+    country, p = ranked[0]
+    if len(ranked) > 1 and _tied(ranked[1][1], p):
+        return None, "none"
+    return country, _tier(p * p / _total(support), specific[country])
+
+
 def attribute(evidence: Iterable[Evidence]) -> Attribution:
     """The attribution of one image from all its evidence (its own and, if given, its copies'). The result depends
-    on the set of evidence only: neither its order nor repeats of one piece change it. Evidence of a kind not declared
-    in :mod:`audit.signals.kinds` raises ``ValueError``."""
-    best_per_kind: dict[str, dict[str, tuple[float, Evidence]]] = defaultdict(dict)
+    on the set of evidence only: neither its order nor repeats of one piece change it. Only a country named by
+    specific evidence (``weight`` 1) can be the answer: evidence spread over several countries alone gives no country,
+    a tie for first place gives no country, and spread evidence never lowers the tier the specific evidence earns
+    alone. Evidence of a kind not declared in :mod:`audit.signals.kinds` raises ``ValueError``."""
+    kept: _Kept = defaultdict(dict)
+    specific: _Kept = defaultdict(dict)
     for ev in evidence:
-        kind = signal_kind(ev.kind).evidence_key  # ValueError for an unregistered kind
+        key = signal_kind(ev.kind).evidence_key  # ValueError for an unregistered kind
         if not ev.country:
             continue
         c = contribution(ev)
         if c <= 0:
             continue
-        current = best_per_kind[ev.country].get(kind)
-        if current is None or c > current[0] or (c == current[0] and _rank(ev) < _rank(current[1])):
-            best_per_kind[ev.country][kind] = (c, ev)
-    if not best_per_kind:
+        _keep(kept, key, ev, c)
+        if is_specific(ev):
+            _keep(specific, key, ev, c)
+    if not kept:
         return NONE
-    support: dict[str, float] = {}
-    for country, kinds in best_per_kind.items():
-        miss = 1.0
-        for c in sorted(c for c, _ in kinds.values()):  # a fixed order: the same float result every time
-            miss *= 1.0 - c
-        support[country] = 1.0 - miss
-    ranked = sorted(support.items(), key=lambda kv: (-kv[1], kv[0]))
+    support = _support(kept)
+    rounded = {k: round(v, 4) for k, v in support.items()}
+    if not specific:
+        spread = ", ".join(sorted({k for kinds in kept.values() for k in kinds}))
+        return Attribution(country=None, score=0.0, tier="none", support=rounded,
+                           explanation=f"only evidence spread over {len(support)} countries ({spread}): "
+                                       "no country named → none")
+    ranked = sorted(((c, p) for c, p in support.items() if c in specific), key=lambda kv: (-kv[1], kv[0]))
+    others = len(support) - len(ranked)
+    rest = f" + {others} {'country' if others == 1 else 'countries'} of spread evidence only" if others else ""
+    total = _total(support)
     country, p_best = ranked[0]
-    total = sum(p for _, p in ranked)
+    tie = len(ranked) > 1 and _tied(ranked[1][1], p_best)
     score = p_best * p_best / total if total > 0 else 0.0
-    kinds = best_per_kind[country]
-    strong_backing = any(ev.strength == "strong" for _, ev in kinds.values())
-    medium_families = {signal_kind(k).family for k, (_, ev) in kinds.items() if ev.strength in ("strong", "medium")}
-    if score >= STRONG_SCORE and (strong_backing or len(medium_families) >= 2):
-        tier = "strong"
-    elif score >= MEDIUM_SCORE:
-        tier = "medium"
-    else:
-        tier = "weak"
-    runner = ranked[1] if len(ranked) > 1 else None
+    tier = "none" if tie else _tier(score, kept[country])
+    kept_tier = ""
+    alone, alone_tier = _specific_answer(specific)
+    if alone is not None and _TIER_ORDER[alone_tier] < _TIER_ORDER[tier]:
+        # spread evidence never lowers (nor takes away) what the specific evidence alone earns
+        country, p_best, tie = alone, support[alone], False
+        score = p_best * p_best / total
+        tier, kept_tier = alone_tier, f" (the tier of the specific evidence alone: {alone_tier})"
+    if tie:
+        tied = sorted(c for c, p in ranked if _tied(p, p_best))
+        named = [f"{c} {p:.2f} ({_detail(kept[c])})" for c, p in ranked[:4]]
+        return Attribution(country=None, score=0.0, tier="none", support=rounded,
+                           explanation=f"{' vs '.join(named)}{rest}; tie for first place between "
+                                       f"{', '.join(tied)} → none")
+    kinds = kept[country]
     propagated = all(ev.propagated for _, ev in kinds.values())
-    parts = []
-    for c_name, p in ranked[:4]:
-        detail = ", ".join(f"{k} {c:.2f}" for k, (c, _) in sorted(best_per_kind[c_name].items(),
-                                                                  key=lambda kv: (-kv[1][0], kv[0])))
-        parts.append(f"{c_name} {p:.2f} ({detail})")
-    explanation = (f"{' vs '.join(parts)}; score {p_best:.2f}×{p_best:.2f}/{total:.2f} = {score:.2f} → {tier}"
-                   + (" (only via near-duplicates)" if propagated else ""))
+    rivals = [(c, p) for c, p in ranked if c != country][:3]
+    named = [f"{c} {p:.2f} ({_detail(kept[c])})" for c, p in [(country, p_best), *rivals]]
+    explanation = (f"{' vs '.join(named)}{rest}; score {p_best:.2f}×{p_best:.2f}/{total:.2f} = {score:.2f} → {tier}"
+                   + kept_tier + (" (only via near-duplicates)" if propagated else ""))
     return Attribution(
         country=country, score=round(score, 4), tier=tier,
-        runner_up=runner[0] if runner else None, runner_up_score=round(runner[1], 4) if runner else None,
-        kinds=tuple(sorted(kinds)), propagated=propagated, explanation=explanation,
-        support={k: round(v, 4) for k, v in support.items()},
+        runner_up=rivals[0][0] if rivals else None,
+        runner_up_score=round(rivals[0][1], 4) if rivals else None,
+        kinds=tuple(sorted(kinds)), propagated=propagated, explanation=explanation, support=rounded,
     )

@@ -3,6 +3,8 @@
 Declared language tags, geo.* meta tags, schema.org addresses and phone numbers. Each signal quotes the raw value it
 came from. A tag naming a region (``fr-BE``) points at that country (MEDIUM); a bare language (``fr``) is consistent
 with every country where the language is official, so it yields one WEAK signal per such country with weight 1/n.
+A phone number in national format is read in the ccTLD's region or, on a page without one, in the regions the page's
+own tags name (:func:`phone_hints`): MEDIUM when they agree, WEAK otherwise.
 """
 
 from __future__ import annotations
@@ -237,24 +239,86 @@ def address_country(value: str) -> str | None:
     return str(country.alpha_2)
 
 
-def phone_signals(phones: Iterable[str], default_region: str | None) -> list[Signal]:
-    """``phone`` signals for candidates that parse as valid numbers (national formats only with ``default_region``)."""
-    seen: set[str] = set()
-    signals: list[Signal] = []
+# Kinds whose countries a page declares about itself (a region subtag, a geo.region, a postal address): the region
+# hints a national-format phone number is read with on a page without a country domain. og:locale is left out: CMSs
+# write en_US on sites of any country.
+PHONE_HINT_KINDS = frozenset({"html_lang", "content_language", "hreflang", "geo_region", "schema_address"})
+_STRENGTH_RANK = {Strength.STRONG: 0, Strength.MEDIUM: 1, Strength.WEAK: 2}
+
+
+def phone_hints(signals: Iterable[Signal]) -> frozenset[str]:
+    """The countries a page's own signals name (``PHONE_HINT_KINDS``; a bare language names none): the regions a
+    national-format phone number on a page without a country domain is tried in."""
+    return frozenset(s.country for s in signals if s.kind in PHONE_HINT_KINDS and "language" not in s.detail)
+
+
+def phone_signals(phones: Iterable[str], default_region: str | None,
+                  hints: Iterable[str] = ()) -> list[Signal]:
+    """``phone`` signals for candidates that parse as valid numbers, at most one per country (the strongest).
+
+    International numbers (``+``, ``00``) name their country (MEDIUM). A national-format number is read in
+    ``default_region`` (the page's ccTLD) when there is one (MEDIUM). Without one it is read in each region of
+    ``hints`` (:func:`phone_hints`): MEDIUM only when the hints agree (one country) and the number is valid there;
+    otherwise WEAK, spread with weight 1/n over the n countries it is valid in. Without either, it says nothing."""
+    hint_set = frozenset(h for h in hints if isinstance(h, str))
+    best: dict[str, Signal] = {}
     for raw in list(phones)[:20]:
         if not isinstance(raw, str) or len(raw) > 60:
             continue
-        signal = _phone_signal(raw, default_region)
-        if signal is None or signal.country in seen:
+        for signal in _phone_read(raw, default_region, hint_set):
+            current = best.get(signal.country)
+            if current is None or _phone_rank(signal) < _phone_rank(current):
+                best[signal.country] = signal
+    return list(best.values())
+
+
+def _phone_rank(signal: Signal) -> tuple[int, float]:
+    return _STRENGTH_RANK[signal.strength], -signal.weight
+
+
+@lru_cache(maxsize=65536)
+def _phone_read(raw: str, default_region: str | None, hints: frozenset[str]) -> tuple[Signal, ...]:
+    """The signals of one phone number on one page (a site repeats its number on every page, so each is read
+    once)."""
+    signal = _phone_signal(raw, default_region)
+    if signal is not None:
+        return (signal,)
+    if default_region is not None or not hints or _international(raw):
+        return ()
+    found: dict[str, str] = {}
+    for hint in sorted(hints):
+        try:
+            number = phonenumbers.parse(raw, hint)
+        except phonenumbers.NumberParseException:
             continue
-        seen.add(signal.country)
-        signals.append(signal)
-    return signals
+        if not phonenumbers.is_valid_number(number):
+            continue
+        region = phonenumbers.region_code_for_number(number)
+        code = country_code(region) if region and region != "001" else None
+        if code is not None:
+            found.setdefault(code, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    if not found:
+        return ()
+    agree = len(hints) == 1 and set(found) == set(hints)
+    listed = ", ".join(sorted(hints))
+    if agree:
+        (code, e164), = found.items()
+        return (Signal(kind="phone", country=code, strength=Strength.MEDIUM, evidence=f"phone {_clip(raw, 40)}",
+                       detail={"e164": e164, "format": f"national (region hint {listed})"}),)
+    n = len(found)
+    return tuple(Signal(kind="phone", country=code, strength=Strength.WEAK, evidence=f"phone {_clip(raw, 40)}",
+                        weight=1 / n, detail={"e164": e164, "format": f"national (region hints {listed} disagree)",
+                                              "candidates": str(n)})
+                 for code, e164 in found.items())
+
+
+def _international(raw: str) -> bool:
+    return raw.strip().startswith(("+", "00"))
 
 
 @lru_cache(maxsize=65536)
 def _phone_signal(raw: str, default_region: str | None) -> Signal | None:
-    """The signal of one phone number (a site repeats its number on every page, so each is parsed once)."""
+    """The signal of one phone number read in ``default_region`` (or international), or ``None``."""
     try:
         number = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException:
@@ -265,7 +329,7 @@ def _phone_signal(raw: str, default_region: str | None) -> Signal | None:
     code = country_code(region) if region and region != "001" else None
     if code is None:
         return None
-    international = raw.strip().startswith("+") or raw.strip().startswith("00")
+    international = _international(raw)
     detail = {"e164": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
               "format": "international" if international else f"national (region {default_region})"}
     return Signal(kind="phone", country=code, strength=Strength.MEDIUM, evidence=f"phone {_clip(raw, 40)}",
@@ -330,5 +394,5 @@ def page_signals(facts: Mapping[str, Any], headers: Mapping[str, Any]) -> list[S
         except ValueError:
             host = None
         cc = cctld_country(host)
-        signals += phone_signals(phones, cc[0] if cc else None)
+        signals += phone_signals(phones, cc[0] if cc else None, () if cc else phone_hints(signals))
     return signals

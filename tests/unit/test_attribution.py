@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
+import io
+import random
 
+import pytest
+from PIL import Image
+
+from audit.decode.imagefacts import analyse_image
 from audit.derive.attribution import Evidence, attribute
+from audit.outputs.inspection import inspect_record
+from audit.records import ImageRecord
+from audit.signals.image import utc_offset_signals
+from audit.signals.page import page_signals
 
 
 def E(kind: str, country: str, strength: str, **kw) -> Evidence:  # noqa: N802
@@ -79,3 +89,140 @@ def test_an_unregistered_kind_is_an_error_not_a_family_of_its_own():
         attribute([E("iptc_location", "FR", "medium"), E("c2pa", "FR", "medium")])
     with pytest.raises(ValueError, match="camera_model"):  # declared nowhere: nothing emits it
         attribute([E("camera_model", "", "weak")])  # even evidence that would be skipped is checked
+
+
+# --- issue 15: evidence spread over many countries never picks a winner ------------------------------------------
+
+def _as_evidence(signals) -> list[Evidence]:
+    return [Evidence(kind=s.kind, country=s.country, strength=str(s.strength), weight=s.weight) for s in signals]
+
+
+def _bare_en() -> list[Evidence]:
+    return _as_evidence(page_signals({"html_lang": "en"}, {}))
+
+
+def test_a_bare_language_alone_names_no_country():
+    """Real Wikipedia captures: a bare lang="en" spread over 58 countries used to give "AG" (Antigua and Barbuda),
+    the alphabetically first of 58 equal rivals."""
+    evidence = _bare_en()
+    assert len(evidence) == 58 and {e.weight for e in evidence} == {1 / 58}
+    a = attribute(evidence)
+    assert (a.country, a.tier, a.score, a.runner_up) == (None, "none", 0.0, None)
+    assert "only evidence spread over 58 countries" in a.explanation
+    assert len(a.support) == 58  # the support stays visible
+
+
+def test_a_bare_language_does_not_lower_a_country_domain():
+    """data.gov.uk: the .uk domain and a page's own GB evidence earn strong; a bare "en" used to pull it to medium."""
+    specific = [E("page_cctld", "GB", "medium"), E("schema_address", "GB", "medium"), E("image_cctld", "GB", "medium")]
+    alone = attribute(specific)
+    with_en = attribute(specific + _bare_en())
+    assert (alone.country, alone.tier) == ("GB", "strong")
+    assert (with_en.country, with_en.tier) == ("GB", "strong")
+    # the .uk domain alone: medium, and still medium with "en" (it used to fall to weak)
+    assert attribute([E("page_cctld", "GB", "medium")]).tier == "medium"
+    assert attribute([E("page_cctld", "GB", "medium"), *_bare_en()]).tier == "medium"
+
+
+def test_gps_keeps_its_strong_tier_next_to_spread_evidence():
+    """Four GPS photos on a multi-country site lost their strong tier to a bare language and a UTC offset."""
+    offset = _as_evidence(utc_offset_signals("-04:00", dt.datetime(2024, 7, 1, 12)))
+    gps = E("exif_gps", "CA", "strong", border_km=3.0)  # near a border: 0.63 alone
+    alone = attribute([gps])
+    assert (alone.country, alone.tier) == ("CA", "medium")
+    gps_plain = E("exif_gps", "US", "strong")
+    for extra in (_bare_en(), offset, _bare_en() + offset):
+        a = attribute([gps_plain, *extra])
+        assert (a.country, a.tier) == ("US", "strong"), a.explanation
+        assert a.country != "AG"
+        b = attribute([gps, *extra])
+        assert (b.country, b.tier) == ("CA", "medium"), b.explanation
+
+
+def test_spread_evidence_may_support_a_named_country():
+    """Spread evidence adds to a country that specific evidence names: a bare "fr" on a page that also says .be helps
+    BE over a rival named only by a weaker signal, and the spread-only countries (CH, CA, ...) are never the answer."""
+    fr = [E("html_lang", c, "weak", weight=1 / 6) for c in ("FR", "BE", "CH", "CA", "LU", "MC")]
+    a = attribute([E("page_cctld", "BE", "medium"), *fr])
+    assert a.country == "BE" and a.runner_up is None
+    assert "5 countries of spread evidence only" in a.explanation
+    # a tie between BE and DE broken by the language that fits only BE
+    tie = [E("page_cctld", "BE", "medium"), E("schema_address", "DE", "medium")]
+    assert attribute(tie).country is None
+    broken = attribute(tie + [E("html_lang", c, "weak", weight=1 / 3) for c in ("NL", "BE", "SR")])
+    assert (broken.country, broken.runner_up) == ("BE", "DE")
+
+
+def test_an_exact_tie_is_no_country_never_the_alphabetically_first():
+    a = attribute([E("page_cctld", "FR", "medium"), E("schema_address", "BE", "medium")])
+    assert (a.country, a.tier, a.score) == (None, "none", 0.0)
+    assert "tie for first place between BE, FR" in a.explanation
+    # equal support reached through different kinds is a tie too
+    b = attribute([E("page_cctld", "FR", "medium"), E("html_lang", "FR", "weak"),
+                   E("schema_address", "BE", "medium"), E("og_locale", "BE", "weak")])
+    assert b.country is None and "tie" in b.explanation
+    # one more piece of specific evidence decides it
+    c = attribute([E("page_cctld", "FR", "medium"), E("schema_address", "BE", "medium"), E("phone", "FR", "medium")])
+    assert c.country == "FR"
+
+
+def test_the_spread_rule_does_not_depend_on_order_or_repeats():
+    evidence = (_bare_en() + _as_evidence(utc_offset_signals("-04:00", dt.datetime(2024, 7, 1, 12)))
+                + [E("page_cctld", "CA", "medium"), E("schema_address", "US", "medium"), E("phone", "CA", "weak"),
+                   E("exif_gps", "US", "strong", propagated=True)])
+    first = attribute(evidence)
+    rng = random.Random(15)
+    for _ in range(20):
+        shuffled = evidence + rng.sample(evidence, 10)
+        rng.shuffle(shuffled)
+        assert attribute(shuffled) == first
+    for spread_only in (_bare_en(), _bare_en()[::-1] * 3):
+        assert attribute(spread_only) == attribute(_bare_en())
+
+
+def test_a_single_country_value_is_specific():
+    """A value that fits one country (weight 1) is specific evidence, however weak."""
+    a = attribute([E("utc_offset", "NP", "weak")])
+    assert (a.country, a.tier) == ("NP", "weak")
+
+
+def test_inspect_gives_no_country_for_a_utc_offset_alone():
+    """`provaudit inspect` used to print "country AG" for a photo whose only clue was the offset -04:00."""
+    record = ImageRecord(sha256="0" * 64, size=100, format="JPEG", width=10, height=10,
+                         taken_at=dt.datetime(2024, 7, 1, 12), utc_offset="-04:00")
+    obj = inspect_record("photo.jpg", record)
+    assert {s["kind"] for s in obj["signals"]} == {"utc_offset"} and len(obj["signals"]) > 1
+    assert obj["country"] is None
+    assert obj["attribution"]["tier"] == "none"
+    assert "only evidence spread over" in obj["attribution"]["explanation"]
+
+
+def test_inspect_of_a_real_jpeg_with_only_an_offset_names_no_country():
+    """The same through the decoder: a JPEG whose EXIF says OffsetTimeOriginal -04:00 and nothing else."""
+    image = Image.new("RGB", (32, 32), (120, 30, 30))
+    exif = Image.Exif()
+    sub = exif.get_ifd(0x8769)  # the EXIF sub-IFD
+    sub[0x9003] = "2024:07:01 12:00:00"  # DateTimeOriginal
+    sub[0x9011] = "-04:00"  # OffsetTimeOriginal
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes())
+    obj = inspect_record("offset.jpg", analyse_image(out.getvalue()))
+    assert obj["utc_offset"] == "-04:00" and len(obj["signals"]) == 34
+    assert (obj["country"], obj["attribution"]["tier"]) == (None, "none")
+    assert obj["attribution"]["explanation"].startswith("only evidence spread over 34 countries (utc_offset)")
+
+
+def test_spread_evidence_cannot_take_an_answer_away_from_specific_evidence():
+    """GPS in FR (strong) against a Belgian page (domain, address, phone): the specific evidence alone says FR,
+    medium. Five spread values fitting BE and NL (a language, an offset, ...) push BE past FR, but only to weak: the
+    specific evidence's answer and tier stay."""
+    specific = [E("exif_gps", "FR", "strong"), E("page_cctld", "BE", "medium"), E("schema_address", "BE", "medium"),
+                E("phone", "BE", "medium")]
+    alone = attribute(specific)
+    assert (alone.country, alone.tier) == ("FR", "medium")
+    spread = [E(kind, c, "weak", weight=0.5) for kind in ("html_lang", "content_language", "hreflang", "alt_language",
+                                                        "utc_offset") for c in ("BE", "NL")]
+    a = attribute(specific + spread)
+    assert a.support["BE"] > a.support["FR"]  # spread evidence did support BE ...
+    assert (a.country, a.tier, a.runner_up) == ("FR", "medium", "BE")  # ... but cannot lower what FR earned
+    assert a.explanation.endswith("(the tier of the specific evidence alone: medium)")

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from audit.decode.html import MAX_TEXT, absolute_url, looks_like_image_url, parse_page, srcset_urls
 from audit.decode.pagefacts import page_facts
+from audit.derive.attribution import Evidence, attribute
 from audit.records import ImageRecord
 from audit.signals import OptOut, Signal, Strength, consent, countries, host, languages, network, page, text
 from audit.signals import c2pa as c2pa_signals
@@ -216,6 +217,17 @@ def test_page_signals(facts, headers):
 def test_phone_signals(phones, region):
     signals = check_signals(page.phone_signals(phones, region))
     assert len({s.country for s in signals}) == len(signals)  # one signal per country
+
+
+@PROFILE
+@given(st.lists(st.from_regex(r"(\+|00)?[0-9 ().\-]{6,20}", fullmatch=True) | hostile_text, max_size=10),
+       st.sets(st.sampled_from(["FR", "GB", "DE", "US", "CA", "DK", "NO"]), max_size=3))
+def test_phone_signals_with_region_hints(phones, hints):
+    signals = check_signals(page.phone_signals(phones, None, hints))
+    assert len({s.country for s in signals}) == len(signals)  # one signal per country
+    assert all(s.strength == Strength.WEAK for s in signals if s.weight < 1)  # spread is weak
+    if len(hints) != 1:  # hints that disagree make national numbers weak
+        assert all(s.strength == Strength.WEAK or s.detail.get("format") == "international" for s in signals)
 
 
 # --- opt-outs (consent) ----------------------------------------------------------------------------------------
@@ -473,3 +485,34 @@ def test_absolute_url(base, href):
 def test_srcset_urls(value):
     urls = srcset_urls(value)
     assert all(isinstance(u, str) and u and not any(c.isspace() for c in u) for u in urls)
+
+
+# --- attribution: spread evidence never picks or lowers (issue 15) -----------------------------------------------
+
+_TIERS = {"strong": 0, "medium": 1, "weak": 2, "none": 3}
+_EVIDENCE = st.builds(
+    lambda kind, country, strength, weight, border, propagated: Evidence(
+        kind=kind, country=country, strength=strength, weight=weight, border_km=border, propagated=propagated),
+    st.sampled_from(["exif_gps", "page_cctld", "image_cctld", "schema_address", "phone", "html_lang", "hreflang",
+                     "og_locale", "utc_offset", "alt_language", "xmp_location"]),
+    st.sampled_from(["FR", "BE", "NL", "DE", "AG"]), st.sampled_from(["strong", "medium", "weak"]),
+    st.sampled_from([1.0, 1.0, 0.5, 1 / 3, 1 / 58]), st.sampled_from([None, 2.0]), st.booleans())
+
+
+@PROFILE
+@given(st.lists(_EVIDENCE, max_size=12), st.randoms(use_true_random=False))
+def test_attribution_spread_evidence_never_picks_nor_lowers(evidence, rnd):
+    a = attribute(evidence)
+    assert (a.country is None) == (a.tier == "none")
+    specific = [e for e in evidence if e.weight >= 1]
+    if a.country is not None:  # the answer is always a country specific evidence names
+        assert any(e.country == a.country for e in specific)
+    if not specific:
+        assert a.tier == "none"
+    alone = attribute(specific)
+    assert _TIERS[a.tier] <= _TIERS[alone.tier], (a.explanation, alone.explanation)  # never lowers a tier
+    if a.country is not None and a.runner_up is not None:
+        assert a.runner_up != a.country and any(e.country == a.runner_up for e in specific)
+    shuffled = evidence + rnd.sample(evidence, len(evidence) // 2)
+    rnd.shuffle(shuffled)
+    assert attribute(shuffled) == a  # order and repeats change nothing

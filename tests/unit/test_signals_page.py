@@ -198,3 +198,64 @@ def test_test_web(tmp_path) -> None:
             assert ("html_lang", lang.split("-")[1], Strength.MEDIUM) in kinds(signals), host
         checked += 1
     assert checked >= 20
+
+
+# --- issue 15: national-format phone numbers on pages without a country domain, read with the page's hints ------
+
+def _page(lang: str, phone: str, head: str = "") -> str:
+    return (f'<html lang="{lang}"><head>{head}</head><body><p>Call us: <a href="tel:{phone}">{phone}</a></p>'
+            "</body></html>")
+
+
+def _phones(html: str, url: str = "https://www.example.com/") -> list[Signal]:
+    return [s for s in page_signals(page_facts(html, url), {}) if s.kind == "phone"]
+
+
+@pytest.mark.parametrize(("phone", "lang", "country"), [
+    ("(206) 555-0143", "en-US", "US"), ("22 12 34 56", "da-DK", "DK"), ("22 12 34 56", "nb-NO", "NO"),
+    ("514 555 0199", "fr-CA", "CA"),
+])
+def test_national_phone_read_with_an_agreeing_hint_is_medium(phone, lang, country) -> None:
+    (signal,) = _phones(_page(lang, phone))
+    assert (signal.country, signal.strength, signal.weight) == (country, Strength.MEDIUM, 1.0)
+    assert signal.detail["format"] == f"national (region hint {country})"
+
+
+@pytest.mark.parametrize("phone", ["(206) 555-0143", "22 12 34 56", "514 555 0199"])
+def test_national_phone_without_hints_says_nothing(phone) -> None:
+    """A bare language is no region hint (and og:locale, which CMSs write anywhere, is none either)."""
+    assert _phones(_page("en", phone, '<meta property="og:locale" content="en_US">')) == []
+
+
+def test_national_phone_with_disagreeing_hints_is_weak() -> None:
+    # 22 12 34 56 is a valid number in Denmark and in Norway: the page says both, so neither is picked
+    head = ('<link rel="alternate" hreflang="da-DK" href="https://www.example.com/">'
+            '<link rel="alternate" hreflang="nb-NO" href="https://www.example.com/">')
+    signals = _phones(_page("en", "22 12 34 56", head))
+    assert kinds(signals) == {("phone", "DK", Strength.WEAK), ("phone", "NO", Strength.WEAK)}
+    assert all(s.weight == 0.5 for s in signals)
+    # a Montreal number on a page whose only hint is the US: the number's own country, weak
+    (ca,) = _phones(_page("en-US", "514 555 0199"))
+    assert (ca.country, ca.strength, ca.weight) == ("CA", Strength.WEAK, 1.0)
+    # two hints that disagree, the number valid in one of them: weak
+    (us,) = _phones(_page("en-US", "(206) 555-0143", '<meta name="geo.region" content="CA-QC">'))
+    assert (us.country, us.strength) == ("US", Strength.WEAK)
+    assert us.detail["format"] == "national (region hints CA, US disagree)"
+
+
+def test_national_phone_on_a_country_domain_is_unchanged() -> None:
+    """The ccTLD is the region a national number is read in, whatever the other hints say."""
+    (signal,) = _phones(_page("en-US", "22 12 34 56"), "https://www.example.dk/")
+    assert (signal.country, signal.strength, signal.detail["format"]) == ("DK", Strength.MEDIUM, "national (region DK)")
+    assert _phones(_page("en-US", "(206) 555-0143"), "https://www.example.dk/") == []
+
+
+def test_spread_phone_evidence_picks_no_country() -> None:
+    from audit.derive.attribution import Evidence, attribute
+
+    head = ('<link rel="alternate" hreflang="da-DK" href="https://www.example.com/">'
+            '<link rel="alternate" hreflang="nb-NO" href="https://www.example.com/">')
+    signals = page_signals(page_facts(_page("en", "22 12 34 56", head), "https://www.example.com/"), {})
+    a = attribute(Evidence(kind=s.kind, country=s.country, strength=str(s.strength), weight=s.weight)
+                  for s in signals)
+    assert a.country is None and a.tier == "none"
