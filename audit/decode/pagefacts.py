@@ -57,6 +57,7 @@ _SPACE = re.compile(r"\s+")
 #   national with trunk 0, grouped: 04 78 00 00 00, 020 7946 0000, (0221) 1234567, 0161-496-0000
 #   North American: (514) 555-0123, 514-555-0123, 514.555.0123
 #   Spanish/Italian style 9-digit groups: 954 12 34 56, 91 123 45 67
+#   North American with spaces: 514 555 0199 (area code and exchange start 2-9)
 _PHONE_PATTERNS = re.compile(
     r"(?<![\w+])(?:"
     r"\+[1-9]\d{0,2}(?:[ .\-]?\(0?\d{1,4}\))?(?:[ .\-]?\d{1,4}){2,6}"
@@ -64,7 +65,16 @@ _PHONE_PATTERNS = re.compile(
     r"|\(\d{3}\) ?\d{3}[ .\-]\d{4}"
     r"|\d{3}[.\-]\d{3}[.\-]\d{4}"
     r"|[6-9]\d{1,2}(?: \d{2,3}){3}"
+    r"|\(?[2-9]\d{2}\)? [2-9]\d{2} \d{4}"
     r")(?![\w])"
+)
+# Any grouping, when a phone label stands right before it: "Tlf. 22 12 34 56", "Phone: 514 555 0199", "Tél : …".
+# Without a label, groups of two digits are scores, dates and prices as often as phone numbers.
+_LABELLED_PHONE = re.compile(
+    r"(?<!\w)(?:tel|tél|tlf|tfn|phone|telephone|téléphone|telefon|telefono|teléfono|telefoon|fon|ph)\b\.?"
+    r"(?:\s*(?:no|nr|n°)\.?)?\s*[:.]?\s*"
+    r"(\+?\(?\d[\d .\-()/]{5,22}\d)(?![\w])",
+    re.IGNORECASE,
 )
 _DATE = re.compile(r"^\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}$")  # 01.02.2024, 2024-02-01: not phone numbers
 _MIN_PHONE_DIGITS = 7
@@ -288,10 +298,15 @@ def page_facts(html: str | Selector | HtmlTree, url: str, *,
         raw = href.strip()[4:].split(";", 1)[0]  # tel:+33-4-78;ext=12
         _add_phone(phones, raw.replace("%20", " "))
     if len(phones) < MAX_PHONES:
-        for match in _PHONE_PATTERNS.finditer(_visible_text(sel.root, max_nodes)):
+        text = _visible_text(sel.root, max_nodes)
+        for match in _PHONE_PATTERNS.finditer(text):
             _add_phone(phones, match.group(0))
             if len(phones) >= MAX_PHONES:
                 break
+        for match in _LABELLED_PHONE.finditer(text):
+            if len(phones) >= MAX_PHONES:
+                break
+            _add_phone(phones, match.group(1).strip())
 
     if canonical:
         facts["canonical"] = canonical

@@ -87,6 +87,16 @@ def test_microdata_and_text_phones_and_selector_input() -> None:
     assert "html_lang" not in f and "hreflang" not in f and "robots_meta" not in f
 
 
+def test_national_numbers_in_visible_text() -> None:
+    """Issue 15: "514 555 0199" stands alone (North American groups); "22 12 34 56" only after a phone label, since
+    unlabelled pairs of digits are scores, dates and prices as often as phone numbers."""
+    html = ("<html><body><p>Tlf. 22 12 34 56</p><p>Phone: (0)20 7946 0000</p><p>Appelez le 514 555 0199</p>"
+            "<p>Score 22 12 34 56, le 12 03 2024</p></body></html>")
+    f = page_facts(html, "http://x.example/")
+    assert f["phones"] == ["514 555 0199", "22 12 34 56", "(0)20 7946 0000"]
+    assert page_facts("<p>Résultats 22 12 34 56 et 100 555 0199</p>", "http://x.example/").get("phones") is None
+
+
 def test_empty_and_hostile_inputs_are_bounded() -> None:
     assert page_facts("", "http://x.example/") == {"url": "http://x.example/"}
     long = "x" * 10_000

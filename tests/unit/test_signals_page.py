@@ -259,3 +259,13 @@ def test_spread_phone_evidence_picks_no_country() -> None:
     a = attribute(Evidence(kind=s.kind, country=s.country, strength=str(s.strength), weight=s.weight)
                   for s in signals)
     assert a.country is None and a.tier == "none"
+
+
+@pytest.mark.parametrize(("text", "lang", "country"), [
+    ("Tlf. 22 12 34 56", "da-DK", "DK"), ("Telefon: 22 12 34 56", "nb-NO", "NO"),
+    ("Appelez le 514 555 0199", "fr-CA", "CA"),
+])
+def test_national_phone_in_visible_text_is_read_with_the_hint(text, lang, country) -> None:
+    html = f'<html lang="{lang}"><body><p>{text}</p></body></html>'
+    (signal,) = _phones(html)
+    assert (signal.country, signal.strength) == (country, Strength.MEDIUM)
