@@ -7,13 +7,20 @@ plain row-by-row audit (audit.derive.reference) runs too, side by side, for the 
 tables are compared with the fast audit's (they must be equal).
 
     python bench/bench_audit.py --sizes 10000 100000 1000000 --json bench-audit.json
+    python bench/bench_audit.py --sizes 1000000 --against 83de8f8 --repeat 3   # side by side with an earlier tree
+
+``--against REV`` also audits each store with the project as it was at git revision REV (extracted with
+``git archive``, run from this interpreter with that tree first on the path), alternating with this tree's audit
+``--repeat`` times on fresh copies of the same store, and prints the median ratio of the times.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -26,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_crawl import checkout  # noqa: E402
 from make_store import grow  # noqa: E402
 
 REFERENCE = """
@@ -72,10 +80,12 @@ print(json.dumps(out))
 """
 
 
-def measure(cmd: list[str]) -> dict[str, Any]:
-    """Run ``cmd``; wall seconds and the peak of the summed RSS of the process and its children."""
+def measure(cmd: list[str], tree: Path = ROOT) -> dict[str, Any]:
+    """Run ``cmd`` in ``tree`` (with that tree's ``audit`` package first on the path); wall seconds and the peak of
+    the summed RSS of the process and its children."""
     t = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tree, env=env)
     peak = 0
     while proc.poll() is None:
         try:
@@ -91,6 +101,22 @@ def measure(cmd: list[str]) -> dict[str, Any]:
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": out.decode()[-2000:]}
 
 
+def side_by_side(python: str, grown: Path, copy: Path, before: Path, repeat: int) -> dict[str, Any]:
+    """This tree's audit and ``before``'s, alternating on fresh copies of ``grown``; medians and their ratio."""
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "before": []}
+    for _ in range(repeat):
+        for name, tree in (("ours", ROOT), ("before", before)):
+            shutil.copyfile(grown, copy)
+            runs[name].append(measure([python, "-m", "audit.cli", "audit", "--db", str(copy)], tree))
+            copy.unlink()
+    ours = statistics.median(r["seconds"] for r in runs["ours"])
+    old = statistics.median(r["seconds"] for r in runs["before"])
+    return {"ours_s": [r["seconds"] for r in runs["ours"]], "before_s": [r["seconds"] for r in runs["before"]],
+            "ours_median_s": ours, "before_median_s": old, "ratio": round(ours / old, 3),
+            "ours_peak_mb": max(r["peak_rss_mb"] for r in runs["ours"]),
+            "before_peak_mb": max(r["peak_rss_mb"] for r in runs["before"])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -101,6 +127,8 @@ def main() -> None:
                     help="largest size also audited by the plain row-by-row reference")
     ap.add_argument("--country", default="FR")
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--against", metavar="REV", help="also audit with the project at this git revision")
+    ap.add_argument("--repeat", type=int, default=3, help="alternating runs per tree with --against")
     args = ap.parse_args()
     if not args.seed.exists():
         raise SystemExit(f"no seed store at {args.seed}: run `make demo` first")
@@ -108,6 +136,11 @@ def main() -> None:
     python = sys.executable
     provaudit = str(Path(python).with_name("provaudit"))
     results: list[dict[str, Any]] = []
+    before: Path | None = None
+    if args.against:
+        before = args.dir / f"tree-{args.against}"
+        if not before.exists():
+            checkout(args.against, before)
     for size in args.sizes:
         grown = args.dir / f"store-{size}.duckdb"
         if not grown.exists():
@@ -124,6 +157,12 @@ def main() -> None:
         row["audit"] = measure([provaudit, "audit", "--db", str(run)])
         print(f"{size:>9,} sightings: audit {row['audit']['seconds']:7.1f} s, "
               f"{row['audit']['peak_rss_mb']:7.0f} MB", flush=True)
+        if before is not None:
+            row["against"] = side_by_side(python, grown, args.dir / f"side-{size}.duckdb", before, args.repeat)
+            a = row["against"]
+            print(f"{size:>9,} sightings: this tree {a['ours_median_s']} s, {args.against} {a['before_median_s']} s "
+                  f"(medians of {args.repeat}): ratio {a['ratio']}x; peak {a['ours_peak_mb']:.0f} MB vs "
+                  f"{a['before_peak_mb']:.0f} MB", flush=True)
         report_dir = args.dir / f"report-{size}"
         row["report"] = measure([provaudit, "report", "--db", str(run), "--country", args.country,
                                  "--out", str(report_dir / "report.html")])

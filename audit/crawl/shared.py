@@ -90,9 +90,11 @@ def shared_crawl_id(server: Any, key: str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def claim_seeding(server: Any, key: str) -> bool:
-    """True for exactly one worker of the shared crawl: the one that pushes the start URLs."""
-    return bool(server.set(f"{key}:seeding", b"1", nx=True))
+def claim_seeding(server: Any, key: str, worker: str) -> bool:
+    """True for exactly one worker of the shared crawl: the one that pushes the start URLs. The claim names
+    ``worker``, so that the others can push them again if it dies before it is done
+    (:meth:`SharedCrawl.take_over_seeding`)."""
+    return bool(server.set(f"{key}:seeding", worker.encode(), nx=True))
 
 
 def mark_seeded(server: Any, key: str) -> None:
@@ -269,8 +271,35 @@ class SharedCrawl:
         if slot is not None and len(self.scheduler.queue):
             slot.nextcall.schedule()
 
+    def take_over_seeding(self) -> int:
+        """Push the start URLs again when the worker that claimed the seeding died before it had pushed them all
+        (Scrapy reads start requests lazily, so a seeder can be killed halfway): without this the crawl would lose
+        the URLs it had not pushed and never be found done. The duplicate filter drops those already pushed, so
+        two workers doing it at once, or a seeder that was only late, push nothing twice. Returns how many were
+        pushed."""
+        if self.server.exists(f"{self.key}:seeded"):
+            return 0
+        raw = self.server.get(f"{self.key}:seeding")
+        if raw is None:  # nobody has claimed it yet: the first worker is starting
+            return 0
+        holder = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if holder == worker_id() or self.server.exists(f"{self.key}:alive:{holder}"):
+            return 0
+        seed = getattr(self.crawler.spider, "seed_requests", None)
+        if seed is None:
+            return 0
+        pushed = sum(bool(self.scheduler.enqueue_request(request)) for request in seed())
+        self.server.set(f"{self.key}:seeding", worker_id().encode())
+        mark_seeded(self.server, self.key)
+        logger.warning("worker %s stopped before it had pushed every start URL: %d pushed again", holder, pushed)
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value("provaudit/start_urls_pushed_again", pushed)
+        return pushed
+
     def take_over_dead(self) -> int:
-        """Put back in the queue the requests taken by workers whose heartbeat stopped."""
+        """Put back in the queue the requests taken by workers whose heartbeat stopped (and the start URLs a dead
+        seeder had not pushed)."""
+        self.take_over_seeding()
         moved = 0
         for worker, _ in self.scheduler.taken_lists():
             if worker == worker_id() or self.server.exists(f"{self.key}:alive:{worker}"):

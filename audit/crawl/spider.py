@@ -227,20 +227,25 @@ class ProvenanceSpider(scrapy.Spider):
         # Images are fetched wherever they are hosted (CDNs), not only within the allowed domains.
         return {"download_maxsize": self.options.max_image_bytes, "allow_offsite": True}
 
+    def seed_requests(self) -> list[scrapy.Request]:
+        """The requests of the start URLs (a shared crawl's workers push them again if their seeder dies)."""
+        return [scrapy.Request(url, callback=self.parse, errback=self.page_failed, meta=self._page_meta())
+                for url in self.start_urls]
+
     async def start(self) -> AsyncIterator[Any]:
         if self.crawler.stats is not None:
             for key, value in stats_of(self.resume):
                 self.crawler.stats.set_value(key, value)
         shared = self.options.redis_url
         if shared:
-            from audit.crawl.shared import claim_seeding, connect, mark_seeded
+            from audit.crawl.shared import claim_seeding, connect, mark_seeded, worker_id
 
             # a shared crawl: the first worker pushes the start URLs into the shared queue, the others take from it
             server, key = connect(shared), self.options.redis_key
-            if not claim_seeding(server, key):
+            if not claim_seeding(server, key, worker_id()):
                 return
-        for url in self.start_urls:
-            yield scrapy.Request(url, callback=self.parse, errback=self.page_failed, meta=self._page_meta())
+        for request in self.seed_requests():
+            yield request
         if shared:
             mark_seeded(server, key)
 

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from audit.checkpoints import ENV
+from audit.crawl.shared import redis_key
 from audit.store.db import Store
 from conftest import ROOT, crawl_args, provaudit
 
@@ -47,10 +48,29 @@ def redis_url(tmp_path):
     proc.wait(10)
 
 
-def _worker(args: list[str], stop_at: str | None = None) -> subprocess.Popen[str]:
+def _worker(args: list[str], log: Path, stop_at: str | None = None) -> subprocess.Popen[str]:
+    """A crawl worker writing its output to ``log``: a pipe nobody reads fills up (64 KiB of ``-v`` lines), blocks
+    the worker's logging thread while its reactor keeps beating, and the others then wait for its requests forever.
+    A worker stopped at a checkpoint writes its log to a pipe that the test reads up to that checkpoint."""
     env = {**os.environ, ENV: stop_at} if stop_at else None
-    return subprocess.Popen([sys.executable, "-m", "audit.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+    out = log.open("w")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "audit.cli", *args], cwd=ROOT, stdout=out,
+                                stderr=subprocess.PIPE if stop_at else subprocess.STDOUT, text=True,
+                                start_new_session=True, env=env)
+    finally:
+        out.close()
+
+
+def _finish(worker: subprocess.Popen[str], log: Path, timeout: float = 300) -> None:
+    """Wait for ``worker`` to end and succeed; a failure or a timeout shows the end of its log."""
+    try:
+        worker.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(30)
+        raise AssertionError(f"worker did not finish in {timeout} s:\n{log.read_text()[-5000:]}") from None
+    assert worker.returncode == 0, log.read_text()[-3000:]
 
 
 def _content(db: Path) -> dict[str, list[tuple]]:
@@ -91,10 +111,11 @@ def _report(db: Path, out: Path) -> dict:
 
 def test_three_workers_equal_one(small_web, server, single, redis_url, tmp_path):
     shards = [tmp_path / f"shard{i}.duckdb" for i in range(3)]
-    workers = [_worker(crawl_args(small_web, server, db, "--redis", redis_url, *CRAWL_ID)) for db in shards]
-    for w in workers:
-        out, err = w.communicate(timeout=300)
-        assert w.returncode == 0, err[-3000:]
+    logs = [db.with_suffix(".log") for db in shards]
+    workers = [_worker(crawl_args(small_web, server, db, "--redis", redis_url, *CRAWL_ID), log)
+               for db, log in zip(shards, logs, strict=True)]
+    for w, log in zip(workers, logs, strict=True):
+        _finish(w, log)
     crawl_ids = set()
     counts = []
     for db in shards:
@@ -120,7 +141,8 @@ def test_a_killed_worker_loses_nothing(small_web, server, single, redis_url, tmp
     shards = [tmp_path / f"shard{i}.duckdb" for i in range(3)]
     extra = ("-s", "AUDIT_REDIS_WORKER_TTL=4", "-s", "AUDIT_BATCH_SIZE=10", "-s", "DOWNLOAD_DELAY=0.05")
     # the victim stops at its 40th response (audit.checkpoints) and is killed there, whatever the machine's speed
-    workers = [_worker(["-v", *crawl_args(small_web, server, db, "--redis", redis_url, *extra)],
+    logs = [db.with_suffix(".log") for db in shards]
+    workers = [_worker(["-vv", *crawl_args(small_web, server, db, "--redis", redis_url, *extra)], logs[i],
                        stop_at="crawl-response:40" if i == 0 else None) for i, db in enumerate(shards)]
     victim = workers[0]
     assert victim.stderr is not None
@@ -135,9 +157,8 @@ def test_a_killed_worker_loses_nothing(small_web, server, single, redis_url, tmp
     # what the dead worker had taken from the queue and not stored: the others must fetch it again
     taken = sum(client.hlen(k) for k in client.scan_iter(match=f"*:taken:*-{victim.pid}"))
     assert taken > 0
-    for w in workers[1:]:
-        out, err = w.communicate(timeout=300)
-        assert w.returncode == 0, err[-3000:]
+    for w, log in zip(workers[1:], logs[1:], strict=True):
+        _finish(w, log)
     ids = set()
     taken_over = 0
     for db in shards:
@@ -157,3 +178,19 @@ def test_a_killed_worker_loses_nothing(small_web, server, single, redis_url, tmp
     with Store.open(merged, read_only=True) as store:
         (dups,) = store.query("SELECT count(*) - count(DISTINCT sighting_id) FROM sightings")[0]
         assert dups == 0
+
+
+def test_start_urls_of_a_seeder_that_died_are_pushed_again(small_web, server, single, redis_url, tmp_path):
+    """The worker that claimed the seeding died before it had pushed every start URL (Scrapy reads start requests
+    lazily; a seeder killed at its 40th response had pushed 25 of 31): the crawl was never found done and the URLs
+    not pushed were lost. A worker now pushes them again once the seeder's heartbeat has stopped."""
+    client = redis.Redis.from_url(redis_url)
+    key = redis_key(small_web.start_urls)
+    client.set(f"{key}:seeding", b"gone-4242")  # claimed by a worker that is not alive
+    client.set(f"{key}:crawl_id", b"c-shared-test")
+    db, log = tmp_path / "shard.duckdb", tmp_path / "shard.log"
+    worker = _worker(["-v", *crawl_args(small_web, server, db, "--redis", redis_url,
+                                        "-s", "AUDIT_REDIS_WORKER_TTL=4")], log)
+    _finish(worker, log)
+    assert f"stopped before it had pushed every start URL: {len(small_web.start_urls)} pushed again" in log.read_text()
+    assert _content(db) == _content(single)
