@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 
 from audit.checkpoints import checkpoint
-from audit.derive.attribution import NONE, Attribution, Evidence, attribute
+from audit.derive.attribution import NONE, Answers, Evidence, attribute_answers
 from audit.derive.clusters import cluster_images
 from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD
 from audit.derive.sql import (
@@ -80,6 +80,9 @@ def _evidence_of(entry: dict[str, Any]) -> list[Evidence]:
             for c in (entry["countries"] or []) if c]
 
 
+_NO_ANSWERS = Answers(combined=NONE, capture=NONE, residence=NONE)
+
+
 def _attribute_sets(store: Store, result: AuditResult) -> None:
     """Run the attribution rule once per distinct evidence set and keep the answers in
     :data:`~audit.schema.SET_ATTRIBUTIONS`."""
@@ -98,7 +101,8 @@ def _attribute_sets(store: Store, result: AuditResult) -> None:
     for row in con.sql(SETS_SQL).to_arrow_table().to_pylist():
         n += 1
         keys = row["evidence_set"] or []
-        a: Attribution = attribute([e for k in keys for e in evidence[k]]) if keys else NONE
+        answers = attribute_answers([e for k in keys for e in evidence[k]]) if keys else _NO_ANSWERS
+        a = answers.combined
         cols["set_id"].append(row["set_id"])
         cols["country"].append(a.country)
         cols["score"].append(float(a.score))
@@ -107,9 +111,17 @@ def _attribute_sets(store: Store, result: AuditResult) -> None:
         cols["runner_up_score"].append(a.runner_up_score)
         cols["kinds"].append(list(a.kinds))
         cols["explanation"].append(a.explanation)
+        for name, one in (("capture", answers.capture), ("residence", answers.residence)):
+            cols[f"{name}_country"].append(one.country)
+            cols[f"{name}_score"].append(float(one.score))
+            cols[f"{name}_tier"].append(one.tier)
+            cols[f"{name}_explanation"].append(one.explanation)
+    answer_fields = [(f"{name}_{col}", typ) for name in ("capture", "residence")
+                     for col, typ in (("country", pa.string()), ("score", pa.float64()), ("tier", pa.string()),
+                                      ("explanation", pa.string()))]
     schema = pa.schema([("set_id", pa.int32()), ("country", pa.string()), ("score", pa.float64()),
                         ("tier", pa.string()), ("runner_up", pa.string()), ("runner_up_score", pa.float64()),
-                        ("kinds", pa.list_(pa.string())), ("explanation", pa.string())])
+                        ("kinds", pa.list_(pa.string())), ("explanation", pa.string()), *answer_fields])
     table = pa.Table.from_pydict({f.name: cols.get(f.name, []) for f in schema}, schema=schema)
     con.register("_attr_batch", table)
     try:
