@@ -218,7 +218,7 @@ def test_audit_reads_places_in_image_urls(audited):
     assert sum(1 for r in resolved if r[1] == r[2]) / len(resolved) >= 0.9
 
 
-def test_evaluation_has_both_answers(audited):
+def test_evaluation_has_both_answers(audited, monkeypatch):
     """`provaudit evaluate` scores the capture answer against the capture country and the residence answer against
     the residence country, per tier, computed here from the raw rows."""
     db, _ = audited
@@ -241,5 +241,6 @@ def test_evaluation_has_both_answers(audited):
         assert row[f"recall_{answer}"]["n"] == ev.images
     assert rows["capture strong"]["precision_capture"]["value"] >= 0.9  # GPS and camera locations: right place
     assert rows["residence weak or better"]["coverage"]["hits"] > 0
+    monkeypatch.setenv("COLUMNS", "300")  # the table's labels on one line
     proc = provaudit("evaluate", "--db", str(db))
     assert "answer: capture strong" in proc.stdout and "answer: residence strong" in proc.stdout
