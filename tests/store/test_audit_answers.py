@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import random
+import shutil
+from pathlib import Path
 
 from PIL import Image
 from warcio.warcwriter import WARCWriter
@@ -41,7 +43,8 @@ def page(image: str) -> bytes:
             f'{{"addressCountry": "FR"}}}}</script></head><body><img src="{image}"></body></html>').encode()
 
 
-def test_gps_abroad_on_a_french_page(tmp_path):
+def audited_store(tmp_path: Path) -> Path:
+    """A store of two pages of French sites, each with a photo whose GPS is abroad (Madrid, London), audited."""
     warc = tmp_path / "captures.warc.gz"
     with warc.open("wb") as fh:
         w = WARCWriter(fh, gzip=True)
@@ -53,6 +56,12 @@ def test_gps_abroad_on_a_french_page(tmp_path):
     with Store.open(db) as store:
         ingest(store, [warc], workers=1)
         run_audit(store)
+    return db
+
+
+def test_gps_abroad_on_a_french_page(tmp_path):
+    db = audited_store(tmp_path)
+    with Store.open(db) as store:
         rows = {page_url.rsplit("/", 1)[1]: (country, tier, *answers) for page_url, country, tier, *answers in
                 store.query(f"SELECT s.page_url, a.country, a.tier, {', '.join('a.' + c for c in ANSWERS)} "
                             "FROM attributions a JOIN sightings s USING (sha256)")}
@@ -99,3 +108,22 @@ def test_gps_abroad_on_a_french_page(tmp_path):
     assert result.by_answer["residence"]["strong"] == 2 and result.by_answer["capture"]["strong"] == 0
     header = (tmp_path / "sweep.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header.endswith(",capture_country,capture_tier,residence_country,residence_tier")
+
+
+def test_a_store_audited_before_the_two_answers(tmp_path):
+    """Opened read-only, a store whose attributions lack the answers' columns still gives a report (which says to
+    audit again) and a sweep (answers empty)."""
+    db = audited_store(tmp_path)
+    old = tmp_path / "old.duckdb"
+    shutil.copy(db, old)
+    with Store.open(old) as store:
+        for answer in ("capture", "residence"):
+            for column in ("country", "score", "tier", "explanation"):
+                store.con.execute(f"ALTER TABLE attributions DROP COLUMN {answer}_{column}")
+    with Store.open(old, read_only=True) as store:
+        html, js = write_report(store, "FR", tmp_path / "old" / "report.html", outlines=None)
+        result = sweep(store, "FR", "weak+nd")
+    answers = json.loads(js.read_text(encoding="utf-8"))["answers"]
+    assert answers["available"] is False and answers["rows"] == [] and answers["basis"] == "located"
+    assert "audited before the attribution gave two answers" in html.read_text(encoding="utf-8")
+    assert result.rows and all(r["capture_country"] is None and r["residence_tier"] is None for r in result.rows)
