@@ -97,10 +97,12 @@ class Order:
 
 def located_where(answers: tuple[str, ...], tiers: tuple[str, ...]) -> str:
     """SQL condition on ``attributions a``: one of ``answers`` (``capture``, ``residence``) names ``$1`` with a tier
-    in ``tiers``."""
-    listed = ", ".join(repr(t) for t in tiers if t in TIER_RANK and t != "none") or "NULL"
-    return "(" + " OR ".join(f"(a.{a}_country = $1 AND a.{a}_tier IN ({listed}))"
-                             for a in answers if a in ("capture", "residence")) + ")"
+    in ``tiers``. Never NULL (an answer without a country is false), so it can be negated."""
+    listed = ", ".join(repr(t) for t in tiers if t in TIER_RANK and t != "none")
+    if not listed:
+        return "false"
+    return "coalesce(" + " OR ".join(f"(a.{a}_country = $1 AND a.{a}_tier IN ({listed}))"
+                                     for a in answers if a in ("capture", "residence")) + ", false)"
 
 
 ORDERS: dict[str, Order] = {o.country: o for o in (

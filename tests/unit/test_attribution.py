@@ -309,8 +309,9 @@ def test_orders_declare_their_basis_with_their_wording():
     assert ORDERS["IT"].wording == "che si trovano in Italia"
     assert ORDERS["NL"].wording == "die zich op het Nederlandse grondgebied bevinden"
     assert ORDERS["FR"].answers == ("capture", "residence")
-    assert ORDERS["FR"].where(("strong",)) == ("((a.capture_country = $1 AND a.capture_tier IN ('strong')) OR "
-                                               "(a.residence_country = $1 AND a.residence_tier IN ('strong')))")
+    assert ORDERS["FR"].where(("strong",)) == ("coalesce((a.capture_country = $1 AND a.capture_tier IN ('strong')) "
+                                               "OR (a.residence_country = $1 AND a.residence_tier IN ('strong')), "
+                                               "false)")
 
 
 def test_inspect_shows_both_answers():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.outputs.policies import BASIS_ANSWERS, LOCATED, basis_for, located_where, order_for
+from audit.outputs.policies import BASIS_ANSWERS, LOCATED, TIER_RANK, basis_for, located_where, order_for
 from audit.stats import Rate
 from audit.store.db import Store
 from audit.textsafe import html_text as esc
@@ -32,11 +32,22 @@ def _rate(hits: Any, n: Any) -> dict[str, Any]:
     return Rate(int(hits or 0), int(n or 0)).as_dict()
 
 
+def _at_level(answers: tuple[str, ...], tiers: tuple[str, ...]) -> str:
+    """SQL condition: the best tier among ``answers`` that name ``$1`` is one of ``tiers`` (a level of
+    :data:`LEVELS`: one tier, or a tier and every better one). An image whose capture answer is strong and residence
+    answer weak counts once, as strong."""
+    low, high = min(TIER_RANK[t] for t in tiers), max(TIER_RANK[t] for t in tiers)
+    at_least = tuple(t for t, r in TIER_RANK.items() if r >= low)
+    better = tuple(t for t, r in TIER_RANK.items() if r > high)
+    cond = located_where(answers, at_least)
+    return f"({cond} AND NOT {located_where(answers, better)})" if better else cond
+
+
 def answer_figures(store: Store, cc: str, truth: bool) -> dict[str, Any]:
     """Per tier level: images whose capture answer names ``cc``, whose residence answer does, and that count for
-    ``cc`` under its order's basis; with ground truth, the precision of each answer against the truth of the same
-    question (capture country, residence country; for the order: either, when located). ``available`` is false for a
-    store audited before the attribution had two answers."""
+    ``cc`` under its order's basis (at the best tier of the answers that name it); with ground truth, the precision
+    of each against the truth of the same question (capture country, residence country; for the order: either, when
+    located). ``available`` is false for a store audited before the attribution had two answers."""
     order = order_for(cc)
     basis = basis_for(cc)
     out: dict[str, Any] = {
@@ -52,8 +63,8 @@ def answer_figures(store: Store, cc: str, truth: bool) -> dict[str, Any]:
     order_truth = ("(t.capture = $1 OR t.residence = $1)" if basis == LOCATED else "t.residence = $1") if truth \
         else "false"
     for level, tiers in LEVELS:
-        conds = {a: located_where((a,), tiers) for a in ANSWERS}
-        conds["order"] = located_where(BASIS_ANSWERS[basis], tiers)
+        conds = {a: _at_level((a,), tiers) for a in ANSWERS}
+        conds["order"] = _at_level(BASIS_ANSWERS[basis], tiers)
         right = {"capture": "t.capture = $1", "residence": "t.residence = $1", "order": order_truth} if truth \
             else dict.fromkeys(conds, "false")
         select = ", ".join(f"count(*) FILTER (WHERE {c}), count(*) FILTER (WHERE {c} AND {right[k]})"
