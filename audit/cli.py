@@ -323,6 +323,10 @@ def _print_inspect(obj: dict[str, Any]) -> None:
                       rich_text(f"{sig['country']} ({sig['strength']}): {sig['evidence']}"))
     if obj.get("attribution"):
         table.add_row("attribution", rich_text(obj["attribution"]["explanation"]))
+        for answer in ("capture", "residence"):
+            if one := obj["attribution"].get(answer):
+                table.add_row(f"{answer} answer", rich_text(f"{one['country'] or '—'} ({one['tier']}): "
+                                                            f"{one['explanation']}"))
     out.print(table)
 
 
@@ -499,8 +503,8 @@ def evaluate_command(db: Path, as_json: bool, direct: bool) -> None:
               f"{ev.gps_right:,}")
 
 
-def _fmt(rate: dict[str, Any]) -> str:
-    if not rate["n"]:
+def _fmt(rate: dict[str, Any] | None) -> str:
+    if not rate or not rate["n"]:
         return "—"
     return f"{rate['value']:.3f} [{rate['low']:.3f},{rate['high']:.3f}] n={rate['n']}"
 
@@ -513,9 +517,10 @@ def _evaluation_table(ev: Any, *, kinds: bool = True) -> Table:
     for row in ev.rows:
         if row["group"] == "kind" and not kinds:
             continue
-        label = f"tier {row['name']}" if row["group"] == "tier" else f"kind {row['name']}"
-        table.add_row(rich_text(label), _fmt(row["coverage"]), _fmt(row["precision_residence"]),
-                      _fmt(row["precision_capture"]))
+        label = {"tier": f"tier {row['name']}", "answer": f"answer: {row['name']}"}.get(row["group"],
+                                                                                      f"kind {row['name']}")
+        table.add_row(rich_text(label), _fmt(row["coverage"]), _fmt(row.get("precision_residence")),
+                      _fmt(row.get("precision_capture")))
     return table
 
 
@@ -579,6 +584,9 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
                            ("left_behind", "residents' images left behind")):
             if summary.get(key):
                 table.add_row(label, _fmt(summary[key]))
+        for answer, tiers in summary.get("by_answer", {}).items():
+            table.add_row(f"of which the {answer} answer names {rich_text(summary['country'])}",
+                          " / ".join(f"{tier} {n:,}" for tier, n in tiers.items()))
         out.print(table)
     if out_path is not None:
         console.print(f"written: {rich_text(out_path)}")

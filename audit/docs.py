@@ -41,11 +41,11 @@ def settings_markdown() -> str:
 
 def kinds_markdown() -> str:
     """The table of every registered signal kind (audit.signals.kinds.KINDS), in registry order."""
-    rows = ["| kind | family | says | strength | needs | what it is |", "|---|---|---|---|---|---|"]
+    rows = ["| kind | family | says | answer | strength | needs | what it is |", "|---|---|---|---|---|---|---|"]
     for k in KINDS:
         same = f" Counts as one piece of evidence with `{k.same_evidence_as}`." if k.same_evidence_as else ""
         needs = ", ".join(f"`{n}`" for n in k.needs)
-        rows.append(f"| `{k.name}` | {k.family} | {k.says} | {k.strength} | {needs} | {k.doc}{same} |")
+        rows.append(f"| `{k.name}` | {k.family} | {k.says} | {k.answer} | {k.strength} | {needs} | {k.doc}{same} |")
     return "\n".join(rows) + "\n"
 
 

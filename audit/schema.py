@@ -320,6 +320,16 @@ TABLES: tuple[Table, ...] = (
             C("direct_score", "DOUBLE", "Its score."),
             C("direct_tier", "VARCHAR", "Its tier."),
             C("explanation", "VARCHAR", "The rule applied, in words, with the contributions per country."),
+            C("capture_country", "VARCHAR", "Where the photo was taken: the rule on the capture-place kinds only "
+              "(GPS, IPTC/XMP/C2PA location, place named in text, UTC offset), with propagation."),
+            C("capture_score", "DOUBLE", "Its score."),
+            C("capture_tier", "VARCHAR", "Its tier."),
+            C("capture_explanation", "VARCHAR", "Its explanation."),
+            C("residence_country", "VARCHAR", "Where the person probably lives: the rule on the publisher and "
+              "audience kinds, plus hosting kinds counted as weak, with propagation."),
+            C("residence_score", "DOUBLE", "Its score."),
+            C("residence_tier", "VARCHAR", "Its tier."),
+            C("residence_explanation", "VARCHAR", "Its explanation."),
         ),
         ("sha256",),
         derived=True,

@@ -30,6 +30,15 @@ def main(path: str) -> None:
                 print(f"| {r['name']} | {fmt(r['coverage'])} | {fmt(r['precision_residence'])} | "
                       f"{fmt(r['recall_residence'])} | {fmt(r['precision_capture'])} |")
         print()
+    print("### The two answers (with propagation)\n")
+    print("| answer, tier | coverage | precision | recall |")
+    print("|---|---|---|---|")
+    for r in runs[0][1].rows:
+        if r["group"] == "answer":
+            truth = "capture" if r["answer"] == "capture" else "residence"
+            print(f"| {r['name']} | {fmt(r['coverage'])} | {fmt(r[f'precision_{truth}'])} | "
+                  f"{fmt(r[f'recall_{truth}'])} |")
+    print()
     ev = runs[1][1]
     print("### Per signal kind (own signals only)\n")
     print("| kind | coverage | precision, residence | precision, capture | truth among its countries (residence) |")

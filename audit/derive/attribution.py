@@ -26,6 +26,10 @@ The rule, in full (also in docs/attribution.md):
    evidence only, or for a tie.
 
 Every kind must be declared in :mod:`audit.signals.kinds`: evidence of any other kind raises ``ValueError``.
+
+Two answers (:func:`attribute_answers`): the same rule run on the evidence of the kinds that speak for where the photo
+was taken (``capture``) and on those that speak for where the person probably lives (``residence``: publisher and
+audience kinds, plus hosting kinds capped at ``weak``), as declared in the registry (``SignalKind.answer``).
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from audit.signals.kinds import signal_kind
+from audit.signals.kinds import Answer, signal_kind
 
 BASE = {"strong": 0.9, "medium": 0.5, "weak": 0.15}
 BORDER_KM = 5.0
@@ -43,6 +47,9 @@ BORDER_FACTOR = 0.7
 PROPAGATED_FACTOR = 0.8
 STRONG_SCORE = 0.75
 MEDIUM_SCORE = 0.45
+# Hosting evidence (a server's address, an image host's ccTLD) counts toward residence, at most as weak evidence: a
+# host in a country hints at a local publisher, but CDNs and clouds serve every country from a few.
+HOSTING_STRENGTH = "weak"
 # Which kinds count as one piece of evidence (rule 2: ``SignalKind.evidence_key``, e.g. ICBM with geo.position, which
 # one plugin writes together) and which kinds share a family (rule 5: ``SignalKind.family``, e.g. EXIF, IPTC, XMP and
 # C2PA locations of one image) is declared in audit.signals.kinds, the registry of kinds.
@@ -217,3 +224,40 @@ def attribute(evidence: Iterable[Evidence]) -> Attribution:
         runner_up_score=round(rivals[0][1], 4) if rivals else None,
         kinds=tuple(sorted(kinds)), propagated=propagated, explanation=explanation, support=rounded,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """The three answers for one image: all the evidence (``combined``, the ``country``/``score``/``tier`` columns),
+    where the photo was taken (``capture``) and where the person probably lives (``residence``)."""
+
+    combined: Attribution
+    capture: Attribution
+    residence: Attribution
+
+
+def answer_evidence(evidence: Iterable[Evidence], answer: Answer | str) -> list[Evidence]:
+    """The evidence that counts toward ``answer``: for ``capture``, the kinds that speak for the capture place; for
+    ``residence``, the publisher and audience kinds plus the hosting kinds with their strength capped at
+    :data:`HOSTING_STRENGTH`. ``ValueError`` for an unregistered kind or for ``hosting``, which is no answer."""
+    wanted = Answer(answer)
+    if wanted == Answer.HOSTING:
+        raise ValueError("hosting is no answer of its own: it counts toward residence")
+    out: list[Evidence] = []
+    for ev in evidence:
+        own = signal_kind(ev.kind).answer
+        if own == wanted:
+            out.append(ev)
+        elif wanted == Answer.RESIDENCE and own == Answer.HOSTING:
+            capped = ev.strength if _STRENGTH_ORDER.get(ev.strength, 3) >= _STRENGTH_ORDER[HOSTING_STRENGTH] \
+                else HOSTING_STRENGTH
+            out.append(replace(ev, strength=capped))
+    return out
+
+
+def attribute_answers(evidence: Iterable[Evidence]) -> Answers:
+    """:func:`attribute` on all of ``evidence``, on its capture evidence only and on its residence evidence only
+    (:func:`answer_evidence`); each answer follows rules 1-6 and depends on the set of evidence only."""
+    every = list(evidence)
+    return Answers(combined=attribute(every), capture=attribute(answer_evidence(every, Answer.CAPTURE)),
+                   residence=attribute(answer_evidence(every, Answer.RESIDENCE)))

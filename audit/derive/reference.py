@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from audit.derive.attribution import Attribution, Evidence, attribute
+from audit.derive.attribution import Answers, Attribution, Evidence, attribute, attribute_answers
 from audit.derive.neardup import (
     DEFAULT_DHASH_THRESHOLD,
     DEFAULT_PHASH_THRESHOLD,
@@ -312,9 +312,9 @@ def reference_audit(
         sha = img["sha256"]
         own = [e for r in direct_by_sha.get(sha, ()) for e in _evidence(r)]
         direct = attribute(own)
-        final = attribute(own + [e for r in prop_by_sha.get(sha, ()) for e in _evidence(r)])
-        tiers[final.tier] += 1
-        attribution_rows.append(_attribution_row(sha, final, direct))
+        answers = attribute_answers(own + [e for r in prop_by_sha.get(sha, ()) for e in _evidence(r)])
+        tiers[answers.combined.tier] += 1
+        attribution_rows.append(_attribution_row(sha, answers, direct))
     result.tiers = dict(tiers)
     result.opt_outs = len(opt_rows)
     result.seconds["attribution"] = time.perf_counter() - t3
@@ -325,8 +325,12 @@ def reference_audit(
     return result, tables
 
 
-def _attribution_row(sha: str, final: Attribution, direct: Attribution) -> dict[str, Any]:
+def _attribution_row(sha: str, answers: Answers, direct: Attribution) -> dict[str, Any]:
+    final = answers.combined
     return {
+        **{f"{name}_{field}": getattr(one, field) for name, one in (("capture", answers.capture),
+                                                                     ("residence", answers.residence))
+           for field in ("country", "score", "tier", "explanation")},
         "sha256": sha, "country": final.country, "score": final.score, "tier": final.tier,
         "runner_up": final.runner_up, "runner_up_score": final.runner_up_score, "kinds": list(final.kinds),
         "propagated": (final.country, final.tier) != (direct.country, direct.tier),

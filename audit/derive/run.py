@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 
 from audit.checkpoints import checkpoint
-from audit.derive.attribution import NONE, Attribution, Evidence, attribute
+from audit.derive.attribution import NONE, Answers, Attribution, Evidence, answer_evidence, attribute
 from audit.derive.clusters import cluster_images
 from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD
 from audit.derive.sql import (
@@ -48,6 +48,7 @@ from audit.derive.sql import (
 )
 from audit.derive.units import UNITS, extract
 from audit.schema import DERIVED, EVIDENCE, EVIDENCE_SETS, SET_ATTRIBUTIONS, TABLES_BY_NAME, TEMP_TABLES
+from audit.signals.kinds import Answer
 from audit.store.db import Store
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,36 @@ def _evidence_of(entry: dict[str, Any]) -> list[Evidence]:
             for c in (entry["countries"] or []) if c]
 
 
+_NO_ANSWERS = Answers(combined=NONE, capture=NONE, residence=NONE)
+
+
+class _SetAnswers:
+    """The three answers of evidence sets (lists of evidence keys), each answer's rule run once per distinct part of
+    a set: many sets share their capture evidence (none, or one GPS position) or their residence evidence (one site).
+    The evidence each answer reads is :func:`~audit.derive.attribution.answer_evidence`'s, as in
+    :func:`~audit.derive.attribution.attribute_answers`, which this gives the same answers as."""
+
+    def __init__(self, evidence: dict[int, list[Evidence]]) -> None:
+        self.evidence = evidence
+        self.parts = {answer: {k: answer_evidence(evs, answer) for k, evs in evidence.items()}
+                      for answer in (Answer.CAPTURE, Answer.RESIDENCE)}
+        self.cache: dict[tuple[Answer, tuple[int, ...]], Attribution] = {}
+
+    def _one(self, answer: Answer, keys: list[int]) -> Attribution:
+        part = self.parts[answer]
+        sub = tuple(k for k in keys if part[k])
+        found = self.cache.get((answer, sub))
+        if found is None:
+            found = self.cache[(answer, sub)] = attribute([e for k in sub for e in part[k]]) if sub else NONE
+        return found
+
+    def __call__(self, keys: list[int]) -> Answers:
+        if not keys:
+            return _NO_ANSWERS
+        return Answers(combined=attribute([e for k in keys for e in self.evidence[k]]),
+                       capture=self._one(Answer.CAPTURE, keys), residence=self._one(Answer.RESIDENCE, keys))
+
+
 def _attribute_sets(store: Store, result: AuditResult) -> None:
     """Run the attribution rule once per distinct evidence set and keep the answers in
     :data:`~audit.schema.SET_ATTRIBUTIONS`."""
@@ -94,11 +125,13 @@ def _attribute_sets(store: Store, result: AuditResult) -> None:
     con.execute(EVIDENCE_SETS_SQL)
     con.execute(DISTINCT_SETS_SQL)
     cols: dict[str, list[Any]] = defaultdict(list)
+    set_answers = _SetAnswers(evidence)
     n = 0
     for row in con.sql(SETS_SQL).to_arrow_table().to_pylist():
         n += 1
         keys = row["evidence_set"] or []
-        a: Attribution = attribute([e for k in keys for e in evidence[k]]) if keys else NONE
+        answers = set_answers(keys)
+        a = answers.combined
         cols["set_id"].append(row["set_id"])
         cols["country"].append(a.country)
         cols["score"].append(float(a.score))
@@ -107,9 +140,17 @@ def _attribute_sets(store: Store, result: AuditResult) -> None:
         cols["runner_up_score"].append(a.runner_up_score)
         cols["kinds"].append(list(a.kinds))
         cols["explanation"].append(a.explanation)
+        for name, one in (("capture", answers.capture), ("residence", answers.residence)):
+            cols[f"{name}_country"].append(one.country)
+            cols[f"{name}_score"].append(float(one.score))
+            cols[f"{name}_tier"].append(one.tier)
+            cols[f"{name}_explanation"].append(one.explanation)
+    answer_fields = [(f"{name}_{col}", typ) for name in ("capture", "residence")
+                     for col, typ in (("country", pa.string()), ("score", pa.float64()), ("tier", pa.string()),
+                                      ("explanation", pa.string()))]
     schema = pa.schema([("set_id", pa.int32()), ("country", pa.string()), ("score", pa.float64()),
                         ("tier", pa.string()), ("runner_up", pa.string()), ("runner_up_score", pa.float64()),
-                        ("kinds", pa.list_(pa.string())), ("explanation", pa.string())])
+                        ("kinds", pa.list_(pa.string())), ("explanation", pa.string()), *answer_fields])
     table = pa.Table.from_pydict({f.name: cols.get(f.name, []) for f in schema}, schema=schema)
     con.register("_attr_batch", table)
     try:

@@ -229,13 +229,18 @@ FROM (SELECT final_set AS evidence_set FROM {EVIDENCE} UNION SELECT direct_set F
       WHERE direct_set IS NOT NULL)
 """
 
+# The capture and residence answers are those of the propagated evidence set, like country/score/tier.
+_ANSWER_COLUMNS = ", ".join(f"{a}_country, {a}_score, {a}_tier, {a}_explanation" for a in ("capture", "residence"))
+_ANSWER_VALUES = ", ".join(f"f.{a}_country, coalesce(f.{a}_score, 0.0), coalesce(f.{a}_tier, 'none'), "
+                           f"coalesce(f.{a}_explanation, 'no signal')" for a in ("capture", "residence"))
 ATTRIBUTIONS_SQL = f"""
 INSERT INTO attributions (sha256, country, score, tier, runner_up, runner_up_score, kinds, propagated,
-                          direct_country, direct_score, direct_tier, explanation)
+                          direct_country, direct_score, direct_tier, explanation, {_ANSWER_COLUMNS})
 SELECT i.sha256, f.country, coalesce(f.score, 0.0), coalesce(f.tier, 'none'), f.runner_up, f.runner_up_score,
        coalesce(f.kinds, []::VARCHAR[]),
        coalesce(f.country, '') <> coalesce(d.country, '') OR coalesce(f.tier, 'none') <> coalesce(d.tier, 'none'),
-       d.country, coalesce(d.score, 0.0), coalesce(d.tier, 'none'), coalesce(f.explanation, 'no signal')
+       d.country, coalesce(d.score, 0.0), coalesce(d.tier, 'none'), coalesce(f.explanation, 'no signal'),
+       {_ANSWER_VALUES}
 FROM images i
 LEFT JOIN {EVIDENCE} e ON e.sha256 = i.sha256
 LEFT JOIN {EVIDENCE_SETS} fs ON fs.evidence_set = e.final_set

@@ -13,7 +13,7 @@ from typing import Any
 
 from audit.decode.imagefacts import inspect_dict
 from audit.decode.workers import AnalysisPool, Bounds
-from audit.derive.attribution import Evidence, attribute
+from audit.derive.attribution import Attribution, Evidence, attribute_answers
 from audit.errors import Refused
 from audit.inputs import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_READ_BYTES
 from audit.inputs import open_regular, sha256_open
@@ -81,11 +81,17 @@ def inspect_record(path: str, record: ImageRecord) -> dict[str, Any]:
          **({"weight": round(s.weight, 4)} if s.weight != 1 else {}), **({"detail": s.detail} if s.detail else {})}
         for s in signals
     ]
-    result = attribute(Evidence(kind=s.kind, country=s.country, strength=str(s.strength), weight=s.weight,
-                                border_km=_float(s.detail.get("near_border_km"))) for s in signals)
+    answers = attribute_answers(Evidence(kind=s.kind, country=s.country, strength=str(s.strength), weight=s.weight,
+                                         border_km=_float(s.detail.get("near_border_km"))) for s in signals)
+    result = answers.combined
     obj["country"] = result.country
-    obj["attribution"] = {"score": result.score, "tier": result.tier, "explanation": result.explanation}
+    obj["attribution"] = {"score": result.score, "tier": result.tier, "explanation": result.explanation,
+                          "capture": _answer(answers.capture), "residence": _answer(answers.residence)}
     return obj
+
+
+def _answer(a: Attribution) -> dict[str, Any]:
+    return {"country": a.country, "score": a.score, "tier": a.tier, "explanation": a.explanation}
 
 
 def _float(value: str | None) -> float | None:

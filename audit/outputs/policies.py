@@ -6,6 +6,10 @@ A policy is the minimum attribution tier for the country, read from the image's 
 (``direct_country``/``direct_tier``) or with near-duplicate propagation (``country``/``tier``), or ``any-signal``:
 every image with at least one signal pointing to the country (view ``signal_countries``, any strength, propagated
 included), even when the image is attributed elsewhere.
+
+An order (:data:`ORDERS`) is what a country's data-protection authority ordered deleted, in its own words, and which
+of the attribution's answers that wording asks for: *located* (people in the country: an image counts when its
+capture answer or its residence answer names the country) or *residence* (residents: the residence answer only).
 """
 
 from __future__ import annotations
@@ -61,3 +65,77 @@ def parse_policy(name: str) -> Policy:
         return POLICIES[name.strip()]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}: valid policies are {', '.join(POLICIES)}") from None
+
+
+LOCATED = "located"  # the capture answer or the residence answer names the country
+RESIDENCE = "residence"  # the residence answer names the country
+#: the attribution's answers each basis reads (columns ``<answer>_country`` and ``<answer>_tier`` of attributions)
+BASIS_ANSWERS: dict[str, tuple[str, ...]] = {LOCATED: ("capture", "residence"), RESIDENCE: ("residence",)}
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A deletion order of one country's data-protection authority: whose data it covers, quoted, and the basis that
+    wording asks for (:data:`LOCATED` or :data:`RESIDENCE`)."""
+
+    country: str
+    authority: str
+    wording: str  # the order's own words for whose data is covered
+    meaning: str  # the same in English
+    basis: str
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The answers of the attribution that count for this order."""
+        return BASIS_ANSWERS[self.basis]
+
+    def where(self, tiers: tuple[str, ...]) -> str:
+        """SQL condition on ``attributions a``: one of this order's answers names the country (parameter ``$1``)
+        with a tier in ``tiers``: the images :func:`counts_for` accepts."""
+        return located_where(self.answers, tiers)
+
+
+def located_where(answers: tuple[str, ...], tiers: tuple[str, ...]) -> str:
+    """SQL condition on ``attributions a``: one of ``answers`` (``capture``, ``residence``) names ``$1`` with a tier
+    in ``tiers``. Never NULL (an answer without a country is false), so it can be negated."""
+    listed = ", ".join(repr(t) for t in tiers if t in TIER_RANK and t != "none")
+    if not listed:
+        return "false"
+    return "coalesce(" + " OR ".join(f"(a.{a}_country = $1 AND a.{a}_tier IN ({listed}))"
+                                     for a in answers if a in ("capture", "residence")) + ", false)"
+
+
+ORDERS: dict[str, Order] = {o.country: o for o in (
+    Order("FR", "CNIL", "personnes se trouvant en France", "people located in France", LOCATED),
+    Order("IT", "Garante per la protezione dei dati personali", "che si trovano in Italia",
+          "who are located in Italy", LOCATED),
+    Order("NL", "Autoriteit Persoonsgegevens (AP)", "die zich op het Nederlandse grondgebied bevinden",
+          "who are located on Dutch territory", LOCATED),
+    Order("GR", "Hellenic Data Protection Authority (HDPA)", "located in Greece", "people located in Greece",
+          LOCATED),
+    Order("GB", "Information Commissioner's Office (ICO)", "UK residents", "people residing in the UK", RESIDENCE),
+)}
+#: the basis for a country whose order is not declared here: the narrower reading
+DEFAULT_BASIS = RESIDENCE
+
+
+def order_for(country: str) -> Order | None:
+    """The declared order of ``country`` (ISO alpha-2, any case), or ``None``."""
+    return ORDERS.get(country.strip().upper())
+
+
+def basis_for(country: str) -> str:
+    """The basis the country's order uses (:data:`DEFAULT_BASIS` without a declared order)."""
+    order = order_for(country)
+    return order.basis if order is not None else DEFAULT_BASIS
+
+
+def counts_for(country: str, capture: tuple[str | None, str], residence: tuple[str | None, str], *,
+               basis: str | None = None, min_tier: str = "weak") -> bool:
+    """Whether an image whose capture answer is ``(country, tier)`` and residence answer ``(country, tier)`` counts
+    for ``country`` under ``basis`` (default: the basis of the country's order, :func:`basis_for`), at ``min_tier`` or
+    better. The row-by-row twin of :func:`located_where`."""
+    cc = country.strip().upper()
+    answers = {"capture": capture, "residence": residence}
+    return any(answers[a][0] == cc and TIER_RANK.get(answers[a][1], 0) >= max(1, TIER_RANK[min_tier])
+               for a in BASIS_ANSWERS[basis or basis_for(cc)])

@@ -52,6 +52,8 @@ class SweepResult:
     recall: Rate | None = None
     collateral: Rate | None = None  # deleted with residence elsewhere, over deleted images with truth
     left_behind: Rate | None = None  # residents not deleted, over the country's residents' images
+    # of the images deleted, how many each answer (capture, residence) names the country for, per tier
+    by_answer: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         def r(x: Rate | None) -> dict[str, Any] | None:
@@ -61,7 +63,7 @@ class SweepResult:
             "policy": self.policy.name, "description": self.policy.description, "country": self.country,
             "images": self.images, "sightings": self.sightings, "truth_images": self.truth_images,
             "precision": r(self.precision), "recall": r(self.recall), "collateral": r(self.collateral),
-            "left_behind": r(self.left_behind),
+            "left_behind": r(self.left_behind), "by_answer": self.by_answer,
         }
 
 
@@ -98,10 +100,21 @@ seen AS (
 )
 SELECT sel.sha256, sel.country, sel.score, sel.tier, sel.direct_country, sel.direct_tier,
        coalesce(seen.sightings, 0), coalesce(seen.image_urls, []), coalesce(seen.page_urls, []),
-       sel.explanation, top.top_signals
+       sel.explanation, top.top_signals, {answers}
 FROM sel LEFT JOIN seen USING (sha256) LEFT JOIN top USING (sha256)
 ORDER BY sel.score DESC NULLS LAST, sel.sha256
 """
+
+
+# The attribution's two answers (docs/attribution.md, "Two answers"), shown next to the combined one.
+ANSWER_COLUMNS = ("capture_country", "capture_tier", "residence_country", "residence_tier")
+
+
+def answer_select(store: Store, alias: str) -> str:
+    """The select list of :data:`ANSWER_COLUMNS` from ``alias``; NULLs for a store audited before the attribution had
+    two answers (opened read-only, it lacks the columns)."""
+    have = store.columns.get("attributions", frozenset())
+    return ", ".join(f"{alias}.{c}" if c in have else f"NULL::VARCHAR AS {c}" for c in ANSWER_COLUMNS)
 
 
 def sweep(store: Store, country: str, policy: str) -> SweepResult:
@@ -109,16 +122,22 @@ def sweep(store: Store, country: str, policy: str) -> SweepResult:
     pol = parse_policy(policy)
     cc = country.strip().upper()
     result = SweepResult(country=cc, policy=pol)
-    sql = SWEEP_SQL.format(where=pol.where(), rank=STRENGTH_RANK_SQL.replace("strength", "sc.strength"))
+    sql = SWEEP_SQL.format(where=pol.where(), rank=STRENGTH_RANK_SQL.replace("strength", "sc.strength"),
+                           answers=answer_select(store, "sel"))
     for (sha, ctry, score, tier, dctry, dtier, n_seen, image_urls, page_urls, explanation,
-         top) in store.query(sql, [cc, cc]):  # $1 in the policy's condition, $2 above
+         top, *answers) in store.query(sql, [cc, cc]):  # $1 in the policy's condition, $2 above
         evidence = "; ".join(x for x in (explanation, f"signals for {cc}: {top}" if top else None) if x)
         result.rows.append({
             "sha256": sha, "country": ctry, "score": float(score) if score is not None else None, "tier": tier,
             "direct_country": dctry, "direct_tier": dtier, "sightings": int(n_seen),
             "image_urls": list(image_urls), "page_urls": list(page_urls), "evidence": evidence,
+            **dict(zip(ANSWER_COLUMNS, answers, strict=True)),
         })
     result.images = len(result.rows)
+    for answer in ("capture", "residence"):
+        result.by_answer[answer] = {
+            tier: sum(1 for r in result.rows if r[f"{answer}_country"] == cc and r[f"{answer}_tier"] == tier)
+            for tier in ("strong", "medium", "weak")}
     result.sightings = sum(r["sightings"] for r in result.rows)
     if has_ground_truth(store):
         truth = {sha: res for sha, res in store.query(TRUTH_SQL)}
@@ -176,7 +195,7 @@ def compare_policies(store: Store, country: str) -> list[dict[str, Any]]:
 
 
 COLUMNS = ("sha256", "country", "score", "tier", "direct_country", "direct_tier", "sightings", "image_urls",
-           "page_urls", "evidence")
+           "page_urls", "evidence", *ANSWER_COLUMNS)
 
 
 def write_sweep(result: SweepResult, path: str | Path) -> Path:
@@ -190,14 +209,15 @@ def write_sweep(result: SweepResult, path: str | Path) -> Path:
             w = csv.writer(fh)
             w.writerow(COLUMNS)
             for row in result.rows:
-                w.writerow([csv_cell(row[c]) for c in COLUMNS])
+                w.writerow([csv_cell(row.get(c)) for c in COLUMNS])
     elif suffix in (".parquet", ".pq"):
         schema = pa.schema([
             ("sha256", pa.string()), ("country", pa.string()), ("score", pa.float64()), ("tier", pa.string()),
             ("direct_country", pa.string()), ("direct_tier", pa.string()), ("sightings", pa.int64()),
             ("image_urls", pa.list_(pa.string())), ("page_urls", pa.list_(pa.string())), ("evidence", pa.string()),
+            *((c, pa.string()) for c in ANSWER_COLUMNS),
         ])
-        table = pa.Table.from_pydict({c: [row[c] for row in result.rows] for c in COLUMNS}, schema=schema)
+        table = pa.Table.from_pydict({c: [row.get(c) for row in result.rows] for c in COLUMNS}, schema=schema)
         meta = {b"provaudit.policy": result.policy.name.encode(), b"provaudit.country": result.country.encode()}
         pq.write_table(table.replace_schema_metadata(meta), p)
     else:

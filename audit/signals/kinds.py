@@ -46,6 +46,24 @@ class Says(StrEnum):
     HOST = "host"  # where the file or page is served from, by registration or address
 
 
+class Answer(StrEnum):
+    """Which of the attribution's two answers a kind speaks for (docs/attribution.md, "Two answers"). The deletion
+    orders ask either where people are *located* (the place a photo was taken counts) or where they *reside*."""
+
+    CAPTURE = "capture"  # where the photo was taken
+    RESIDENCE = "residence"  # where the person probably lives: the publisher's and the audience's country
+    HOSTING = "hosting"  # where the file or page is served from: counts, weakly, toward residence
+
+
+#: What each ``Says`` speaks for: the answer of a kind follows from whose country it gives.
+ANSWER_OF_SAYS: Mapping[Says, Answer] = MappingProxyType({
+    Says.CAPTURE_PLACE: Answer.CAPTURE,
+    Says.PUBLISHER: Answer.RESIDENCE,
+    Says.AUDIENCE: Answer.RESIDENCE,
+    Says.HOST: Answer.HOSTING,
+})
+
+
 class Family(StrEnum):
     """Kinds of one family come from one source, often written by one tool at one time, so they are not independent
     evidence: the attribution's strong tier asks for two families (docs/attribution.md)."""
@@ -88,6 +106,11 @@ class SignalKind:
     needs: tuple[str, ...]
     doc: str
     same_evidence_as: str | None = None
+
+    @property
+    def answer(self) -> Answer:
+        """Which answer of the attribution this kind's evidence counts toward (:data:`ANSWER_OF_SAYS`)."""
+        return ANSWER_OF_SAYS[self.says]
 
     @property
     def evidence_key(self) -> str:
@@ -246,5 +269,7 @@ def _check(kinds: tuple[SignalKind, ...], opt_outs: tuple[OptOutKind, ...]) -> N
 
 
 _check(KINDS, OPT_OUT_KINDS)  # at import: a malformed registry never runs
+if set(ANSWER_OF_SAYS) != set(Says):  # pragma: no cover - a registry edit that forgot one
+    raise ValueError("every Says needs its answer in ANSWER_OF_SAYS")
 if set(ORIGIN_DOCS) != set(Origin):  # pragma: no cover - a registry edit that forgot one
     raise ValueError("every opt-out origin needs its entry in ORIGIN_DOCS")

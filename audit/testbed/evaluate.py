@@ -16,8 +16,10 @@ TIERS = ("strong", "medium", "weak")
 @dataclass
 class Evaluation:
     images: int
-    # per tier (cumulative) and per kind; a kind's row has its family and what it says (audit.signals.kinds): one
-    # that says "capture place" is to be read against the capture country, the others against the residence
+    # per tier (cumulative) of the combined answer, per tier of the capture answer (against the capture country) and
+    # of the residence answer (against the residence country), and per kind; a kind's row has its family and what it
+    # says (audit.signals.kinds): one that says "capture place" is to be read against the capture country, the others
+    # against the residence
     rows: list[dict[str, Any]] = field(default_factory=list)
     gps_images: int = 0
     gps_right: int = 0
@@ -33,6 +35,28 @@ SELECT sha256, any_value(residence_country) AS residence, any_value(capture_coun
        bool_or(list_contains(kept_metadata, 'gps')) AS kept_gps
 FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256
 """
+
+
+def _answer_rows(store: Store, n: int, propagated: bool) -> list[dict[str, Any]]:
+    """Per tier (cumulative), the capture answer against the capture country and the residence answer against the
+    residence country (group ``answer``). The two answers exist with propagation only: ``propagated=False`` and a
+    store audited before they existed give no rows."""
+    if not propagated or not {"capture_tier", "residence_tier"} <= store.columns.get("attributions", frozenset()):
+        return []
+    rows = []
+    for answer, truth in (("capture", "capture"), ("residence", "residence")):
+        for i, tier in enumerate(TIERS):
+            allowed = ", ".join(f"'{t}'" for t in TIERS[: i + 1])
+            attributed, ok = store.query(f"""
+                SELECT count(*), count(*) FILTER (WHERE a.{answer}_country = t.{truth})
+                FROM _truth t JOIN attributions a USING (sha256) WHERE a.{answer}_tier IN ({allowed})""")[0]
+            rows.append({
+                "group": "answer", "name": f"{answer} {tier} or better" if i else f"{answer} {tier}",
+                "answer": answer, "coverage": Rate(int(attributed), n).as_dict(),
+                f"precision_{truth}": Rate(int(ok), int(attributed)).as_dict(),
+                f"recall_{truth}": Rate(int(ok), n).as_dict(),
+            })
+    return rows
 
 
 def evaluate(store: Store, *, propagated: bool = True) -> Evaluation:
@@ -59,6 +83,7 @@ def evaluate(store: Store, *, propagated: bool = True) -> Evaluation:
             "precision_capture": Rate(int(cap_ok), int(attributed)).as_dict(),
             "recall_capture": Rate(int(cap_ok), n).as_dict(),
         })
+    ev.rows += _answer_rows(store, n, propagated)
     via = "" if propagated else "AND s.via_sha256 IS NULL"
     for kind, with_kind, res_ok, cap_ok, res_in, cap_in in store.query(f"""
         WITH per AS (

@@ -266,3 +266,39 @@ def test_thumbnails_read_only_archives_from_the_paths_a_store_names(store_path, 
         assert "SECRET-MARKER" not in text
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["thumbnails"]["wanted"] > 0 and data["thumbnails"]["found"] == 0
+
+
+def test_both_answers_and_the_order_basis(written, store):
+    """The answers section: per level, images whose capture answer, residence answer, or either (FR's order uses
+    "located") names the country, with precision against the truth of the same question; in the HTML too."""
+    html, data = written
+    a = data["answers"]
+    assert a["available"] and a["basis"] == "located" and a["answers_used"] == ["capture", "residence"]
+    assert a["order"]["authority"] == "CNIL" and a["order"]["wording"] in html
+    att = store.query("SELECT sha256, capture_country, capture_tier, residence_country, residence_tier "
+                      "FROM attributions")
+    truth = {sha: (cap, res) for sha, cap, res in store.query(
+        "SELECT sha256, any_value(capture_country), any_value(residence_country) FROM ground_truth GROUP BY sha256")}
+    rank = {"strong": 3, "medium": 2, "weak": 1, "none": 0}
+    # under "located", an image counts at the best tier of the answers that name the country
+    best = {sha: max((t for c, t in ((cc, ct), (rc, rt)) if c == COUNTRY), key=rank.__getitem__, default="none")
+            for sha, cc, ct, rc, rt in att}
+    rows = {r["level"]: r for r in a["rows"]}
+    for level, tiers in TIER_SETS.items():
+        cap = {sha for sha, cc, ct, _rc, _rt in att if cc == COUNTRY and ct in tiers}
+        res = {sha for sha, _cc, _ct, rc, rt in att if rc == COUNTRY and rt in tiers}
+        either = {sha for sha, t in best.items() if t in tiers}
+        check(rows[level]["capture"]["images"], len(cap), len(att))
+        check(rows[level]["residence"]["images"], len(res), len(att))
+        check(rows[level]["order"]["images"], len(either), len(att))
+        check(rows[level]["capture"]["precision"], sum(1 for s in cap if truth.get(s, (None,))[0] == COUNTRY),
+              len(cap))
+        check(rows[level]["order"]["precision"], sum(1 for s in either if COUNTRY in truth.get(s, ())),
+              len(either))
+        r = rows[level]["order"]["images"]
+        assert f"{100 * r['value']:.1f}% <span class=\"muted\">({r['hits']:,}/{r['n']:,})" in html
+    assert rows["any tier"]["order"]["images"]["hits"] == sum(rows[t]["order"]["images"]["hits"]
+                                                              for t in ("strong", "medium", "weak"))
+    assert rows["any tier"]["order"]["images"]["hits"] == len(
+        {sha for sha, cc, ct, rc, rt in att if (cc == COUNTRY and ct != "none") or (rc == COUNTRY and rt != "none")})
+    assert rows["any tier"]["capture"]["images"]["hits"] > 0, "the demo web has French GPS photos"

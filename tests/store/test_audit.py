@@ -216,3 +216,31 @@ def test_audit_reads_places_in_image_urls(audited):
     assert rows and {r[0] for r in rows} == {"weak"}
     resolved = [r for r in rows if r[1] is not None]
     assert sum(1 for r in resolved if r[1] == r[2]) / len(resolved) >= 0.9
+
+
+def test_evaluation_has_both_answers(audited, monkeypatch):
+    """`provaudit evaluate` scores the capture answer against the capture country and the residence answer against
+    the residence country, per tier, computed here from the raw rows."""
+    db, _ = audited
+    with Store.open(db, read_only=True) as store:
+        ev = evaluate(store)
+        att = {sha: (cc, ct, rc, rt) for sha, cc, ct, rc, rt in store.query(
+            "SELECT sha256, capture_country, capture_tier, residence_country, residence_tier FROM attributions")}
+        truth = {sha: (cap, res) for sha, cap, res in store.query(
+            "SELECT sha256, any_value(capture_country), any_value(residence_country) FROM ground_truth "
+            "WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256")}
+    rows = {r["name"]: r for r in ev.rows if r["group"] == "answer"}
+    assert set(rows) == {f"{a} {t}" for a in ("capture", "residence") for t in
+                         ("strong", "medium or better", "weak or better")}
+    for i, (answer, tiers) in enumerate((("capture", {"strong", "medium", "weak"}),
+                                         ("residence", {"strong", "medium", "weak"}))):
+        chosen = [sha for sha in truth if att[sha][2 * i + 1] in tiers]
+        right = sum(1 for sha in chosen if att[sha][2 * i] == truth[sha][i])
+        row = rows[f"{answer} weak or better"]
+        assert (row["coverage"]["hits"], row[f"precision_{answer}"]["hits"]) == (len(chosen), right)
+        assert row[f"recall_{answer}"]["n"] == ev.images
+    assert rows["capture strong"]["precision_capture"]["value"] >= 0.9  # GPS and camera locations: right place
+    assert rows["residence weak or better"]["coverage"]["hits"] > 0
+    monkeypatch.setenv("COLUMNS", "300")  # the table's labels on one line
+    proc = provaudit("evaluate", "--db", str(db))
+    assert "answer: capture strong" in proc.stdout and "answer: residence strong" in proc.stdout

@@ -30,7 +30,9 @@ KEYS = {
     "opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "origin", "evidence"),
     "clusters": ("sha256", "cluster_id", "size"),
     "attributions": ("sha256", "country", "score", "tier", "runner_up", "runner_up_score", "kinds", "propagated",
-                     "direct_country", "direct_score", "direct_tier", "explanation"),
+                     "direct_country", "direct_score", "direct_tier", "explanation",
+                     "capture_country", "capture_score", "capture_tier", "capture_explanation",
+                     "residence_country", "residence_score", "residence_tier", "residence_explanation"),
 }
 
 

@@ -10,10 +10,12 @@ import pytest
 from PIL import Image
 
 from audit.decode.imagefacts import analyse_image
-from audit.derive.attribution import Evidence, attribute
+from audit.derive.attribution import Evidence, answer_evidence, attribute, attribute_answers
 from audit.outputs.inspection import inspect_record
+from audit.outputs.policies import LOCATED, ORDERS, RESIDENCE, counts_for
 from audit.records import ImageRecord
 from audit.signals.image import utc_offset_signals
+from audit.signals.kinds import KINDS, Answer, signal_kind
 from audit.signals.page import page_signals
 
 
@@ -226,3 +228,97 @@ def test_spread_evidence_cannot_take_an_answer_away_from_specific_evidence():
     assert a.support["BE"] > a.support["FR"]  # spread evidence did support BE ...
     assert (a.country, a.tier, a.runner_up) == ("FR", "medium", "BE")  # ... but cannot lower what FR earned
     assert a.explanation.endswith("(the tier of the specific evidence alone: medium)")
+
+
+# --- issue 15 section 3: two answers, capture place and residence --------------------------------------------------
+
+
+def test_gps_in_spain_on_a_french_page_gives_both_answers():
+    """A photo with GPS in Spain on a .fr page with a French phone number: taken in ES, its subject probably lives in
+    FR. All the evidence together is a conflict; each answer on its own evidence is clear."""
+    evidence = [E("exif_gps", "ES", "strong"), E("page_cctld", "FR", "medium"), E("phone", "FR", "medium")]
+    answers = attribute_answers(evidence)
+    assert answers.combined == attribute(evidence)  # the combined answer is unchanged
+    assert answers.combined.tier != "strong"
+    assert (answers.capture.country, answers.capture.tier) == ("ES", "strong")
+    assert (answers.residence.country, answers.residence.tier) == ("FR", "strong")
+    assert "exif_gps" in answers.capture.explanation and "page_cctld" not in answers.capture.explanation
+    capture = (answers.capture.country, answers.capture.tier)
+    residence = (answers.residence.country, answers.residence.tier)
+    # located (CNIL's "personnes se trouvant en France"): the image counts for ES and for FR
+    assert counts_for("ES", capture, residence, basis=LOCATED)
+    assert counts_for("FR", capture, residence, basis=LOCATED)
+    assert counts_for("FR", capture, residence)  # FR's order is declared "located"
+    # residence only (ICO: "UK residents"): not for ES, still for FR
+    assert not counts_for("ES", capture, residence, basis=RESIDENCE)
+    assert counts_for("FR", capture, residence, basis=RESIDENCE, min_tier="strong")
+
+
+def test_for_gb_only_the_residence_answer_counts():
+    """GPS in GB on a French page: located in GB (the capture answer), but the ICO's order is about UK residents."""
+    answers = attribute_answers([E("exif_gps", "GB", "strong"), E("page_cctld", "FR", "medium")])
+    capture = (answers.capture.country, answers.capture.tier)
+    residence = (answers.residence.country, answers.residence.tier)
+    assert capture == ("GB", "strong") and residence == ("FR", "medium")
+    assert not counts_for("GB", capture, residence)
+    assert counts_for("GB", capture, residence, basis=LOCATED)
+    # and a .uk page counts for GB whatever the GPS says
+    on_uk = attribute_answers([E("exif_gps", "FR", "strong"), E("page_cctld", "GB", "medium")])
+    assert counts_for("GB", (on_uk.capture.country, on_uk.capture.tier),
+                      (on_uk.residence.country, on_uk.residence.tier))
+
+
+def test_each_kind_speaks_for_one_answer():
+    assert signal_kind("exif_gps").answer == Answer.CAPTURE
+    assert signal_kind("place_in_text").answer == Answer.CAPTURE
+    assert signal_kind("utc_offset").answer == Answer.CAPTURE
+    assert {signal_kind(k).answer for k in ("page_cctld", "html_lang", "phone", "schema_address", "geo_position",
+                                            "alt_language")} == {Answer.RESIDENCE}
+    assert {signal_kind(k).answer for k in ("server_ip", "image_cctld")} == {Answer.HOSTING}
+    assert {k.answer for k in KINDS} == set(Answer)
+
+
+def test_hosting_counts_toward_residence_as_weak_evidence_only():
+    image_host = [E("image_cctld", "DE", "medium")]
+    answers = attribute_answers(image_host)
+    assert (answers.capture.country, answers.capture.tier) == (None, "none")
+    assert (answers.residence.country, answers.residence.tier) == ("DE", "weak")  # not medium: capped
+    assert answers.combined.tier == "medium"  # the combined answer counts it as before
+    assert [e.strength for e in answer_evidence(image_host, Answer.RESIDENCE)] == ["weak"]
+    # a French page served from a US cloud: the residence answer is the page's, as the combined one is
+    page = attribute_answers([E("page_cctld", "FR", "medium"), E("schema_address", "FR", "medium"),
+                              E("server_ip", "US", "weak")])
+    assert (page.residence.country, page.residence.tier) == ("FR", "medium") == (page.combined.country,
+                                                                                 page.combined.tier)
+    assert page.residence.runner_up == "US"
+    with pytest.raises(ValueError, match="hosting"):
+        answer_evidence(image_host, Answer.HOSTING)
+
+
+def test_spread_capture_evidence_alone_names_no_capture_country():
+    answers = attribute_answers([*[E("utc_offset", c, "weak", weight=1 / 3) for c in ("FR", "BE", "NL")],
+                                 E("page_cctld", "BE", "medium")])
+    assert (answers.capture.country, answers.capture.tier) == (None, "none")
+    assert (answers.residence.country, answers.residence.tier) == ("BE", "medium")
+
+
+def test_orders_declare_their_basis_with_their_wording():
+    assert {cc for cc, o in ORDERS.items() if o.basis == LOCATED} == {"FR", "IT", "NL", "GR"}
+    assert ORDERS["GB"].basis == RESIDENCE and ORDERS["GB"].answers == ("residence",)
+    assert ORDERS["FR"].wording == "personnes se trouvant en France"
+    assert ORDERS["IT"].wording == "che si trovano in Italia"
+    assert ORDERS["NL"].wording == "die zich op het Nederlandse grondgebied bevinden"
+    assert ORDERS["FR"].answers == ("capture", "residence")
+    assert ORDERS["FR"].where(("strong",)) == ("coalesce((a.capture_country = $1 AND a.capture_tier IN ('strong')) "
+                                               "OR (a.residence_country = $1 AND a.residence_tier IN ('strong')), "
+                                               "false)")
+
+
+def test_inspect_shows_both_answers():
+    record = ImageRecord(sha256="0" * 64, size=100, format="JPEG", width=10, height=10, gps_lat=40.4168,
+                         gps_lon=-3.7038)  # Madrid
+    obj = inspect_record("madrid.jpg", record)
+    assert obj["country"] == "ES"
+    capture, residence = obj["attribution"]["capture"], obj["attribution"]["residence"]
+    assert (capture["country"], capture["tier"]) == ("ES", "strong") and "exif_gps" in capture["explanation"]
+    assert (residence["country"], residence["tier"]) == (None, "none")

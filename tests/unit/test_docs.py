@@ -46,7 +46,8 @@ def test_signal_kinds_doc_is_current_and_documents_every_kind():
     assert opt_outs.strip() == opt_out_kinds_markdown().strip()
     for k in KINDS:
         row = next(line for line in kinds.splitlines() if line.startswith(f"| `{k.name}` |"))
-        assert row.count(" | ") == 5 and k.doc in row and str(k.says) in row and str(k.family) in row
+        assert row.count(" | ") == 6 and k.doc in row and str(k.says) in row and str(k.family) in row
+        assert f" | {k.says} | {k.answer} | " in row  # the answer it speaks for, next to what it says
     for o in OPT_OUT_KINDS:
         assert f"| `{o.name}` | {o.doc} |" in opt_outs
     origins = _between(text, "opt-out-origins")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.decode.workers import Bounds
+from audit.outputs.report.answers import answer_figures
 from audit.outputs.sweep import compare_policies, has_ground_truth
 from audit.settings import DEFAULTS
 from audit.signals.kinds import KINDS_BY_NAME
@@ -396,6 +397,7 @@ def compute(store: Store, country: str, *, claim: str | None = None, thumbnails:
         "store": store.path.name if store.path else None,
         "ground_truth": truth,
         "headline": headline(store, cc, truth),
+        "answers": answer_figures(store, cc, truth),
         "signal_kinds": signal_kinds(store, cc),
         "hosts": hosts(store, cc),
         "thresholds": threshold_curve(store, cc, truth),

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from audit.outputs.report.answers import answers_html
 from audit.outputs.report.svg import bar_chart, interval_chart, line_chart, load_outlines, map_chart
 from audit.signals.kinds import KINDS_BY_NAME
 from audit.textsafe import html_text as esc
@@ -304,6 +305,7 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
          f"is not citizenship but whether the images of people in {cc} can be told apart from the rest with the "
          f"signals public photos carry. {truth_note}</p>"),
         ("headline", f"How many images carry {cc}", _headline(d)),
+        ("answers", f"Located in {cc} or living there: the two answers", answers_html(d)),
         ("signals", "Which signals carry the finding", _signals(d)),
         ("thresholds", "How attribution varies with the confidence threshold", _thresholds(d)),
         ("map", "Where the GPS-tagged images are", _map(d, outlines)),
