@@ -394,6 +394,8 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
     _print_audit(result.audit)
     out.print(_evaluation_table(result.evaluation, kinds=False))
     out.print("per signal kind: provaudit evaluate --db " + rich_text(result.db_path))
+    if result.validation:
+        out.print(_validation_vs_truth(result.validation))
     v = result.verify_summary or {}
     out.print(f"a sloppy vendor's deletion, checked: of {v.get('should_be_gone', 0):,} images that should be gone, "
               f"{v.get('should_be_gone_still_present', 0):,} are still there (same bytes or near-duplicates)")
@@ -402,6 +404,31 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
               f"report:  {rich_text(result.report)} (and report.json)\nverify:  {rich_text(result.verification)}")
     out.print(f"time: {time.perf_counter() - started:.0f} s (test web {built:.0f} s, crawl {s['crawl']:.0f} s, "
               f"audit {s['audit']:.0f} s)")
+
+
+def _validation_vs_truth(loop: dict[str, Any]) -> Table:
+    """The demo's validation loop: each estimate from the sample labelled from the ground truth, beside the true
+    value computed from the truth of every image."""
+    v, truth = loop["validation"], loop["truth"]
+    table = Table(title=f"validation of {rich_text(v['country'])} on a sample of {v['labels']:,} labelled from the "
+                  "ground truth: estimate (95% interval) and true value", title_justify="left")
+    for col in ("question", "stratum", "estimate", "true value", "covered"):
+        table.add_column(col, justify="left" if col in ("question", "stratum") else "right")
+    for r in v["rows"]:
+        t = truth[r["question"]][r["stratum"]]
+        if r["estimate"] is None:
+            continue
+        if r["missed"] is not None:
+            est, true, lo, hi = (f"{r['missed']:,.0f} missed [{r['missed_low']:,.0f}, {r['missed_high']:,.0f}]",
+                                 f"{t['missed']:,}", r["missed_low"], r["missed_high"])
+            value = float(t["missed"])
+        else:
+            est, lo, hi = f"{r['estimate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]", r["low"], r["high"]
+            value = t["share"]
+            true = "—" if value is None else f"{value:.3f}"
+        covered = "—" if value is None else ("yes" if lo - 1e-9 <= value <= hi + 1e-9 else "no")
+        table.add_row(rich_text(r["question"]), rich_text(r["stratum"]), est, true, covered)
+    return table
 
 
 @main.command("export")
