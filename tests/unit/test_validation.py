@@ -82,13 +82,16 @@ def test_bad_label_rows_are_named_by_line_number_and_nothing_is_read(tmp_path):
         f"FR-1-0004,{'ef' * 32},FR,1,strong,21,2.2,,,yes,no",  # line 7: another size for the stratum
         f"FR-1-0005,{'ef' * 32},FR,1,tier9,21,2.2,,,yes,no",  # line 8: no such stratum
         f"FR-1-0006,{'ef' * 32},DE,1,weak,3,1,,,yes,no",  # line 9: another country
+        "",  # line 10: blank, skipped
+        f"FR-1-0007,{'ef' * 32},FR,1,weak,3,1,,,no,nope",  # line 11: unknown answer
     ])
     with pytest.raises(LabelsError) as err:
         read_labels(path)
     message = str(err.value)
-    assert "6 bad row(s), nothing stored" in message
+    assert "7 bad row(s), nothing stored" in message
     for line, what in ((4, "sha256"), (5, "located is 'perhaps'"), (6, "already on line 2"),
-                       (7, "size 21 here but 22 on line 2"), (8, "stratum 'tier9'"), (9, "country DE but FR")):
+                       (7, "size 21 here but 22 on line 2"), (8, "stratum 'tier9'"), (9, "country DE but FR"),
+                       (11, "resides is 'nope'")):
         assert re.search(rf"line {line}: [^;]*{re.escape(what)}", message), (line, message)
     assert "; line 2:" not in message and ": line 2:" not in message and "line 3:" not in message
 

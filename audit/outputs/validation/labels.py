@@ -67,9 +67,10 @@ def read_labels(path: Path) -> list[Label]:
         seen: dict[str, int] = {}
         sizes: dict[str, tuple[int, int]] = {}
         countries: dict[str, int] = {}
-        line = reader.line_num + 1
         for row in reader:
-            start, line = line, reader.line_num + 1
+            # the line the row starts on: its last line less the line breaks inside its cells (blank lines between
+            # rows, which the reader skips, are not counted in)
+            start = reader.line_num - sum(v.count("\n") for v in row.values() if isinstance(v, str))
             if len(labels) + len(problems) >= MAX_LABEL_ROWS:
                 raise LabelsError(f"{path.name}: more than {MAX_LABEL_ROWS:,} rows: not a labelling sheet")
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
