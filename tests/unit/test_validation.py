@@ -96,6 +96,11 @@ def test_bad_label_rows_are_named_by_line_number_and_nothing_is_read(tmp_path):
     assert "; line 2:" not in message and ": line 2:" not in message and "line 3:" not in message
 
 
+def test_a_sheet_nobody_answered_is_refused(tmp_path):
+    with pytest.raises(LabelsError, match="no row has an answer"):
+        read_labels(_label_file(tmp_path, [f"FR-1-0001,{SHA},FR,1,strong,22,2.2,,,,"]))
+
+
 def test_labels_file_without_the_columns_is_refused(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("sha256,located\n" + SHA + ",yes\n", encoding="utf-8")

@@ -54,7 +54,8 @@ def _unguard(value: str) -> str:
 def read_labels(path: Path) -> list[Label]:
     """The labels of ``path``. Raises :class:`LabelsError` naming every bad row by line number (a missing column,
     an unknown answer or stratum, a sha256 or country that is no such thing, a sample_id met twice, rows of several
-    countries or a stratum given two sizes) and reading no label from a file with any."""
+    countries or a stratum given two sizes) and reading no label from a file with any, or from a sheet nobody has
+    answered."""
     path = Path(path)
     labels: list[Label] = []
     problems: list[str] = []
@@ -129,4 +130,7 @@ def read_labels(path: Path) -> list[Label]:
         raise LabelsError(f"{path.name}: {len(problems)} bad row(s), nothing stored: {shown}{more}")
     if not labels:
         raise LabelsError(f"{path.name}: no labelled rows")
+    if not any(lab.located or lab.resides for lab in labels):
+        raise LabelsError(f"{path.name}: no row has an answer: fill in located and resides (yes, no or unknown) "
+                          "first")
     return labels
