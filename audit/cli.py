@@ -398,6 +398,8 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
     _print_audit(result.audit)
     out.print(_evaluation_table(result.evaluation, kinds=False))
     out.print("per signal kind: provaudit evaluate --db " + rich_text(result.db_path))
+    if result.validation:
+        out.print(_validation_vs_truth(result.validation))
     v = result.verify_summary or {}
     out.print(f"a sloppy vendor's deletion, checked: of {v.get('should_be_gone', 0):,} images that should be gone, "
               f"{v.get('should_be_gone_still_present', 0):,} are still there (same bytes or near-duplicates)")
@@ -406,6 +408,31 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
               f"report:  {rich_text(result.report)} (and report.json)\nverify:  {rich_text(result.verification)}")
     out.print(f"time: {time.perf_counter() - started:.0f} s (test web {built:.0f} s, crawl {s['crawl']:.0f} s, "
               f"audit {s['audit']:.0f} s)")
+
+
+def _validation_vs_truth(loop: dict[str, Any]) -> Table:
+    """The demo's validation loop: each estimate from the sample labelled from the ground truth, beside the true
+    value computed from the truth of every image."""
+    v, truth = loop["validation"], loop["truth"]
+    table = Table(title=f"validation of {rich_text(v['country'])} on a sample of {v['labels']:,} labelled from the "
+                  "ground truth: estimate (95% interval) and true value", title_justify="left")
+    for col in ("question", "stratum", "estimate", "true value", "covered"):
+        table.add_column(col, justify="left" if col in ("question", "stratum") else "right")
+    for r in v["rows"]:
+        t = truth[r["question"]][r["stratum"]]
+        if r["estimate"] is None:
+            continue
+        if r["missed"] is not None:
+            est, true, lo, hi = (f"{r['missed']:,.0f} missed [{r['missed_low']:,.0f}, {r['missed_high']:,.0f}]",
+                                 f"{t['missed']:,}", r["missed_low"], r["missed_high"])
+            value = float(t["missed"])
+        else:
+            est, lo, hi = f"{r['estimate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]", r["low"], r["high"]
+            value = t["share"]
+            true = "—" if value is None else f"{value:.3f}"
+        covered = "—" if value is None else ("yes" if lo - 1e-9 <= value <= hi + 1e-9 else "no")
+        table.add_row(rich_text(r["question"]), rich_text(r["stratum"]), est, true, covered)
+    return table
 
 
 @main.command("export")
@@ -590,6 +617,95 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
         out.print(table)
     if out_path is not None:
         console.print(f"written: {rich_text(out_path)}")
+
+
+@main.command("sample")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 country to validate, e.g. FR.")
+@click.option("--n", "size", default=200, show_default=True, type=click.IntRange(1, 100_000),
+              help="Images in the sample.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: a new one, recorded in the sheet).")
+@click.option("--out", "out_dir", default="sample-out", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for sample.html, sample.csv and sample.json.")
+@click.option("--thumbnails", is_flag=True, help="Embed small thumbnails read from the crawl's WARC files "
+              "(personal data: off by default).")
+def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir: Path, thumbnails: bool) -> None:
+    """Draw a stratified random sample of the store's images for COUNTRY (by the attribution's tier, and the images
+    not attributed to it) and write the labelling sheet: sample.html (a form per image, saved as CSV) and
+    sample.csv."""
+    import secrets
+
+    from audit.outputs.validation.sample import draw
+    from audit.outputs.validation.sheet import write_sheet
+    from audit.store.db import Store
+
+    _check_country(country)
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    with _errors(), Store.open(db, read_only=True) as store:
+        _require_audit(store)
+        drawn = draw(store, country.upper(), size, seed)
+        if thumbnails and drawn.items:
+            from audit.outputs.report.figures import thumbnails_from_warc
+
+            got = thumbnails_from_warc(store, [{"sha256": i.sha256} for i in drawn.items], size=128,
+                                       bounds=_bounds(None), max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]))
+            for item in drawn.items:
+                item.thumbnail = got["uris"].get(item.sha256)
+        html_path, csv_path, _ = write_sheet(drawn, out_dir)
+    table = Table(title=f"sample for {rich_text(drawn.country)}, seed {seed}", title_justify="left")
+    for col in ("stratum", "images", "sampled"):
+        table.add_column(col, justify="left" if col == "stratum" else "right")
+    for name, n in drawn.sizes.items():
+        table.add_row(rich_text(name), f"{n:,}", f"{drawn.allocation.get(name, 0):,}")
+    out.print(table)
+    out.print(f"sheet: {rich_text(html_path)}\nCSV:   {rich_text(csv_path)}\nfill it in, then: provaudit validate "
+              f"--db {rich_text(db)} --labels labels.csv")
+
+
+@main.command("validate")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The audited store the sample was drawn from (labels and results are stored in it).")
+@click.option("--labels", "labels_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The filled labelling sheet (sample.csv filled in, or the CSV sample.html saves).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def validate_command(db: Path, labels_path: Path, as_json: bool) -> None:
+    """Estimate from a labelled sample, with 95% intervals, each tier's precision and the country's images the
+    attribution missed; store the labels and the results (tables labels and validations)."""
+    from audit.outputs.validation.estimate import validate
+    from audit.outputs.validation.labels import read_labels
+    from audit.store.db import Store
+
+    with _errors():
+        labels = read_labels(labels_path)
+    if not db.exists():
+        raise click.ClickException(f"no store at {terminal_text(db)}")
+    with _errors(), Store.open(db) as store:
+        _require_audit(store)
+        result = validate(store, labels, source=labels_path.name)
+    if as_json:
+        out.print(json_dumps(result.as_dict(), indent=2), markup=False)
+    else:
+        out.print(validation_table(result.as_dict()))
+    if result.moved or result.unknown_images:
+        console.print(f"[yellow]warning:[/] {result.moved} labelled image(s) changed stratum since the sample was "
+                      f"drawn, {result.unknown_images} are not in this store")
+
+
+def validation_table(v: dict[str, Any]) -> Table:
+    """The figures of a validation (:meth:`Validation.as_dict`) as a terminal table."""
+    table = Table(title=f"validation of {rich_text(v['country'])} on {v['labels']:,} labelled images "
+                  "(95% intervals)", title_justify="left")
+    for col in ("question", "stratum", "images", "labelled", "can't tell", "share yes", "missed images"):
+        table.add_column(col, justify="left" if col in ("question", "stratum") else "right")
+    for r in v["rows"]:
+        share = (f"{r['estimate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" if r["estimate"] is not None else "—")
+        missed = (f"{r['missed']:,.0f} [{r['missed_low']:,.0f}, {r['missed_high']:,.0f}]"
+                  if r["missed"] is not None else "")
+        size = f"{r['stratum_size']:,}" if r["stratum_size"] is not None else "—"
+        table.add_row(rich_text(r["question"]), rich_text(r["stratum"]), size, f"{r['labelled']:,}",
+                      f"{r['unknown']:,}", share, missed)
+    return table
 
 
 def _check_country(country: str) -> None:

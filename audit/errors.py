@@ -104,3 +104,8 @@ class ExportError(AuditError):
 
 class MergeError(AuditError):
     """A shard that cannot be merged; the message names it and says why."""
+
+
+class LabelsError(AuditError, ValueError):
+    """A labels file (a filled labelling sheet) that cannot be used as it is: the message names every bad row by
+    its line number and says what is wrong with it; nothing is stored until the file is fixed."""

@@ -335,6 +335,59 @@ TABLES: tuple[Table, ...] = (
         derived=True,
     ),
     Table(
+        "labels",
+        "One row per image of a labelling sample (`provaudit sample`) a person (or the demo, from the test web's "
+        "ground truth) labelled: is the image located in the country, does its subject reside there. Written by "
+        "`provaudit validate`; labels read again for the same `sample_id` replace the earlier ones.",
+        (
+            C("sample_id", "VARCHAR", "The sheet's row: `<country>-<seed>-<n>`, unique per sample and image.", False),
+            C("sha256", "VARCHAR", "The image labelled.", False),
+            C("country", "VARCHAR", "ISO 3166-1 alpha-2 country the sample was drawn for.", False),
+            C("seed", "BIGINT", "The sample's random seed."),
+            C("stratum", "VARCHAR", "The image's stratum when the sample was drawn: `strong`, `medium`, `weak` (the "
+              "attribution's tier for the country) or `not attributed` (every other image)."),
+            C("stratum_size", "BIGINT", "Images in that stratum when the sample was drawn (the weight back to the "
+              "population is `stratum_size` / labelled images of the stratum)."),
+            C("located", "VARCHAR", "`yes` (located in the country), `no`, `unknown` (can't tell) or NULL (not "
+              "answered)."),
+            C("resides", "VARCHAR", "`yes` (the subject resides in the country), `no`, `unknown` or NULL."),
+            C("source", "VARCHAR", "The labels file it was read from, and its line: `labels.csv:12`."),
+            C("labelled_at", "TIMESTAMPTZ", "When `provaudit validate` stored it (UTC)."),
+        ),
+        ("sample_id",),
+    ),
+    Table(
+        "validations",
+        "The results of `provaudit validate`: per run, question and stratum, the share of labelled images that are "
+        "the country's (a tier's precision), and for the `not attributed` stratum the images of the country the "
+        "attribution missed, weighted back to the population (docs/validation.md).",
+        (
+            C("validation_id", "VARCHAR", "One run of `provaudit validate`: a digest of the country, the labels and "
+              "the time.", False),
+            C("country", "VARCHAR", "ISO 3166-1 alpha-2 country validated.", False),
+            C("validated_at", "TIMESTAMPTZ", "When it ran (UTC)."),
+            C("answer", "VARCHAR", "Which attribution answers were validated: those the country's order counts, e.g. "
+              "`located: capture or residence answer` (docs/validation.md)."),
+            C("question", "VARCHAR", "`located` (the image is located in the country) or `resides` (its subject "
+              "resides there).", False),
+            C("stratum", "VARCHAR", "`strong`, `medium`, `weak` or `not attributed`.", False),
+            C("stratum_size", "BIGINT", "Images in the stratum when the sample was drawn."),
+            C("labelled", "INTEGER", "Images of the stratum answered `yes` or `no` (the interval's n)."),
+            C("unknown", "INTEGER", "Images of the stratum answered `unknown` (can't tell): left out of n."),
+            C("hits", "INTEGER", "Images answered `yes`."),
+            C("estimate", "DOUBLE", "`hits` / `labelled`: the tier's precision, or the `not attributed` stratum's "
+              "share of the country's images; NULL when nothing was labelled."),
+            C("low", "DOUBLE", "Lower end of its 95% interval."),
+            C("high", "DOUBLE", "Upper end of its 95% interval."),
+            C("method", "VARCHAR", "The interval: `exact` (Clopper-Pearson, under 40 answers) or `wilson`."),
+            C("missed", "DOUBLE", "For `not attributed`: `estimate` x `stratum_size`, the images of the country the "
+              "attribution missed; NULL for the tiers."),
+            C("missed_low", "DOUBLE", "`low` x `stratum_size`."),
+            C("missed_high", "DOUBLE", "`high` x `stratum_size`."),
+        ),
+        ("validation_id", "question", "stratum"),
+    ),
+    Table(
         "meta",
         "Key/value facts about the store itself (schema version).",
         (

@@ -13,15 +13,21 @@ from audit.crawl.run import Progress, run_crawl
 from audit.derive.run import AUDIT_OPTIONS, run_audit
 from audit.outputs.report import write_report
 from audit.outputs.summary import store_summary
+from audit.outputs.validation.estimate import validate
+from audit.outputs.validation.labels import read_labels
+from audit.outputs.validation.sample import draw
+from audit.outputs.validation.sheet import write_sheet
 from audit.outputs.verify import verify, write_verification
 from audit.store.db import Store
 from audit.testbed.evaluate import evaluate
 from audit.testbed.groundtruth import check_against_ground_truth, load_ground_truth
+from audit.testbed.labelling import label_from_truth, true_values
 from audit.testbed.simulate import simulate_deletion, sloppy_vendor
 
 logger = logging.getLogger(__name__)
 
 VERIFY_POLICY = "strong+nd"
+VALIDATION_SAMPLE = 200
 
 # Loopback test web: no politeness delays needed, but the same concurrency a careful crawler would use.
 TESTWEB_CRAWL_SETTINGS: dict[str, Any] = {
@@ -46,6 +52,7 @@ class DemoResult:
     report: Path | None = None
     verification: Path | None = None
     verify_summary: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None  # the validation loop: see validate_from_truth
 
 
 def crawl_testweb(
@@ -112,6 +119,9 @@ def run_demo(
         evaluation = evaluate(store)
         seconds["audit"] = time.perf_counter() - t3
         if stage:
+            stage(f"validating {country} on a sample labelled from the ground truth (standing in for a person)")
+        validation = validate_from_truth(store, country, out / "sample", seed=seed)
+        if stage:
             stage(f"writing the claim report for {country}")
         report_html, _ = write_report(store, country, out / "report.html")
         if stage:
@@ -126,4 +136,18 @@ def run_demo(
     seconds["total"] = time.perf_counter() - t0
     return DemoResult(db_path=db_path, warc_path=warc, crawl_id=crawl_id, summary=summary, truth=truth,
                       seconds=seconds, audit=audited, evaluation=evaluation, report=report_html,
-                      verification=verify_html, verify_summary=verification.summary())
+                      verification=verify_html, verify_summary=verification.summary(), validation=validation)
+
+
+def validate_from_truth(store: Store, country: str, out_dir: Path, *, n: int = VALIDATION_SAMPLE,
+                        seed: int = 0) -> dict[str, Any]:
+    """The validation loop with the ground truth standing in for a person: draw a sample of ``n`` images for
+    ``country`` and write its sheet in ``out_dir``, fill it from the truth (``labels.csv``), validate it into the
+    store, and return the estimates (``validation``, as stored) with the true values of every image beside them
+    (``truth``, :func:`audit.testbed.labelling.true_values`)."""
+    drawn = draw(store, country, n, seed)
+    _, sample_csv, _ = write_sheet(drawn, out_dir)
+    labels_csv = Path(out_dir) / "labels.csv"
+    label_from_truth(store, sample_csv, labels_csv)
+    result = validate(store, read_labels(labels_csv), source=labels_csv.name)
+    return {"validation": result.as_dict(), "truth": true_values(store, country), "labels": str(labels_csv)}

@@ -15,6 +15,7 @@ from typing import Any
 from audit.decode.workers import Bounds
 from audit.outputs.report.answers import answer_figures
 from audit.outputs.sweep import compare_policies, has_ground_truth
+from audit.outputs.validation.estimate import latest_validation
 from audit.settings import DEFAULTS
 from audit.signals.kinds import KINDS_BY_NAME
 from audit.stats import Rate
@@ -407,6 +408,7 @@ def compute(store: Store, country: str, *, claim: str | None = None, thumbnails:
         "opt_outs": opt_outs(store, cc),
         "sweep": compare_policies(store, cc),
         "crawls": crawls(store),
+        "validation": latest_validation(store, cc),
     }
     json.dumps(data)  # fail here, not in write_report, if something is not JSON-safe
     return data

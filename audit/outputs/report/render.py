@@ -109,6 +109,34 @@ def _headline(d: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _validation(d: dict[str, Any]) -> str:
+    """The latest validation on a labelled sample (``provaudit validate``), or a plain statement that there is none."""
+    v = d.get("validation")
+    cc = esc(d["country"])
+    if not v:
+        return ('<p class="key" id="validation-key">These figures are <b>unvalidated</b>: no labelled sample of this '
+                f"store has been checked for {cc} (<code>provaudit sample</code>, then <code>provaudit "
+                "validate</code>).</p>")
+
+    def share(r: dict[str, Any]) -> str:
+        return f'{r["estimate"]:.2f} [{r["low"]:.2f}–{r["high"]:.2f}] <span class="muted">(n={r["labelled"]})</span>'
+
+    parts = []
+    for question, what in (("located", f"located in {cc}"), ("resides", f"residing in {cc}")):
+        rows = [r for r in v["rows"] if r["question"] == question]
+        tiers = [f'{esc(r["stratum"])} precision {share(r)}' for r in rows
+                 if r["stratum"] != "not attributed" and r["estimate"] is not None]
+        missed = [f'about {r["missed"]:,.0f} [{r["missed_low"]:,.0f}–{r["missed_high"]:,.0f}] of the '
+                  f'{r["stratum_size"]:,} images not attributed to {cc}' for r in rows
+                  if r["stratum"] == "not attributed" and r["missed"] is not None]
+        parts.append(f"{what}: {', '.join(tiers) or 'no tier labelled'}"
+                     + (f"; missed: {missed[0]}" if missed else ""))
+    return (f'<p class="key" id="validation-key">Validated on a labelled sample of {v["sample"]:,} '
+            f'(validation <code>{esc(v["validation_id"])}</code>, {esc(v["validated_at"])}; answer validated: '
+            f'<code>attributions {esc(v["answer"])}</code>) — {"; ".join(parts)}. 95% intervals in brackets '
+            "(exact under 40 answers, else Wilson); \"can't tell\" answers are left out.</p>")
+
+
 def _code_spans(escaped: str) -> str:
     """Markdown code spans (`x`) of already escaped text as ``<code>`` elements."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
@@ -304,7 +332,7 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
         ("claim", "The claim", f"<blockquote>{esc(claim['text'])}</blockquote>{source}<p>The question tested here "
          f"is not citizenship but whether the images of people in {cc} can be told apart from the rest with the "
          f"signals public photos carry. {truth_note}</p>"),
-        ("headline", f"How many images carry {cc}", _headline(d)),
+        ("headline", f"How many images carry {cc}", _validation(d) + _headline(d)),
         ("answers", f"Located in {cc} or living there: the two answers", answers_html(d)),
         ("signals", "Which signals carry the finding", _signals(d)),
         ("thresholds", "How attribution varies with the confidence threshold", _thresholds(d)),
