@@ -136,12 +136,17 @@ def sighting_signals(row: dict[str, Any], cache: _Cache) -> list[Signal]:
         key = ("page", str(row["crawl_id"]), page_url)
         out += cache.get(key, lambda: page_signals(_loads(row.get("facts")) or {}, _loads(row.get("page_headers"))
                                                    or {}))
+        if row.get("title"):
+            out += cache.get(("title",) + key[1:], lambda: place_signals(
+                row["title"], "page_title", hints=host_hints(row.get("page_host"))))
         ip = row.get("server_ip")
         if ip:
             out += cache.get(("ip", ip), lambda: server_ip_signals(ip))
     if row.get("alt_text") or row.get("caption"):
         out += text_language_signals(row.get("alt_text"), row.get("caption"))
-        out += text_place_signals(row.get("alt_text"), row.get("caption"), hints=host_hints(row.get("page_host")))
+    if row.get("alt_text") or row.get("caption") or row.get("heading"):
+        out += text_place_signals(row.get("alt_text"), row.get("caption"), heading=row.get("heading"),
+                                  hints=host_hints(row.get("page_host")))
     if row.get("image_url"):
         out += cache.get(("url", row["image_url"]), lambda: place_signals(row["image_url"], "url"))
     return out
@@ -182,8 +187,8 @@ def sighting_opt_outs(row: dict[str, Any], cache: _Cache) -> list[tuple[Origin, 
 
 SIGHTINGS_SQL = """
 SELECT s.sighting_id, s.crawl_id, s.sha256, s.image_url, s.page_url, s.image_host, s.page_host,
-       s.alt_text, s.caption,
-       p.url IS NOT NULL AS page_found, p.facts, p.headers AS page_headers, p.server_ip,
+       s.alt_text, s.caption, s.heading,
+       p.url IS NOT NULL AS page_found, p.title, p.facts, p.headers AS page_headers, p.server_ip,
        f.headers AS image_headers,
        ri.body AS image_robots, ri.status AS image_robots_status, ri.error AS image_robots_error,
        rp.body AS page_robots, rp.status AS page_robots_status, rp.error AS page_robots_error,

@@ -37,7 +37,7 @@ WHERE {" OR ".join(f"{column} IS NOT NULL" for column in _IMAGE_NEEDS)}
 """
 
 PAGES_SQL = """
-SELECT p.crawl_id, p.url, p.facts, p.headers, p.server_ip
+SELECT p.crawl_id, p.url, p.host, p.facts, p.headers, p.server_ip, p.title
 FROM pages p
 WHERE EXISTS (SELECT 1 FROM sightings s WHERE s.crawl_id = p.crawl_id AND s.page_url = p.url
               AND s.sha256 IS NOT NULL)
@@ -53,8 +53,10 @@ SELECT DISTINCT host, role FROM (
 
 # With the page host: its ccTLD is the hint that tells a place-in-text "Valencia" of Spain from Venezuela's.
 TEXTS_SQL = """
-SELECT DISTINCT coalesce(alt_text, '') AS alt, coalesce(caption, '') AS caption, coalesce(page_host, '') AS page_host
-FROM sightings WHERE sha256 IS NOT NULL AND (coalesce(alt_text, '') <> '' OR coalesce(caption, '') <> '')
+SELECT DISTINCT coalesce(alt_text, '') AS alt, coalesce(caption, '') AS caption, coalesce(heading, '') AS heading,
+       coalesce(page_host, '') AS page_host
+FROM sightings WHERE sha256 IS NOT NULL
+  AND (coalesce(alt_text, '') <> '' OR coalesce(caption, '') <> '' OR coalesce(heading, '') <> '')
 """
 
 IMAGE_URLS_SQL = """
@@ -144,7 +146,7 @@ DIRECT_SIGNALS_SQL = [
     _fan_out_sql(U_HOST, "u.host = s.image_host AND u.role = 'image'"),
     _fan_out_sql(U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
     _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
-                         "AND u.page_host = coalesce(s.page_host, '')"),
+                         "AND u.heading = coalesce(s.heading, '') AND u.page_host = coalesce(s.page_host, '')"),
     _fan_out_sql(U_URL, "u.url = s.image_url"),
 ]
 

@@ -302,12 +302,15 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
     return list(signals.values())
 
 
-def text_place_signals(alt_text: str | None, caption: str | None, *, hints: Iterable[str] = ()) -> list[Signal]:
-    """``place_in_text`` signals of a sighting's alt text and caption, at most one per country: the stronger (then
-    the heavier, then the alt text's) when both name one. Same guarantees as :func:`place_signals`."""
+def text_place_signals(alt_text: str | None, caption: str | None, *, heading: str | None = None,
+                       hints: Iterable[str] = ()) -> list[Signal]:
+    """``place_in_text`` signals of a sighting's alt text, caption and nearest heading, at most one per country: the
+    stronger (then the heavier, then the alt text's, then the caption's) when several name one. A heading is read
+    as ``heading`` (weak at most: it names what a section is about) unless it repeats the alt text or caption.
+    Same guarantees as :func:`place_signals`."""
     best: dict[str, Signal] = {}
     seen: set[str] = set()
-    for where, text in (("alt", alt_text), ("caption", caption)):
+    for where, text in (("alt", alt_text), ("caption", caption), ("heading", heading)):
         if not text or text in seen:
             continue
         seen.add(text)

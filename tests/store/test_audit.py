@@ -216,3 +216,44 @@ def test_audit_reads_places_in_image_urls(audited):
     assert rows and {r[0] for r in rows} == {"weak"}
     resolved = [r for r in rows if r[1] is not None]
     assert sum(1 for r in resolved if r[1] == r[2]) / len(resolved) >= 0.9
+
+
+def test_audit_reads_places_in_page_titles_and_headings(crawled, tmp_path):
+    """A crawl keeps each page's ``<title>`` and the heading nearest each image; the audit reads the places they name
+    as weak ``place_in_text`` signals (``page_title`` for every image of the page, ``heading`` for the images under
+    it), and the row-by-row reference audit agrees."""
+    from audit.derive.reference import reference_audit
+    from audit.derive.run import run_audit
+
+    db, _ = crawled
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(db, copy)
+    with Store.open(copy) as store:
+        (titled,), = store.query("SELECT count(*) FROM pages WHERE title IS NOT NULL AND title <> ''")
+        (headed,), = store.query("SELECT count(*) FROM sightings WHERE heading IS NOT NULL AND heading <> ''")
+        assert titled > 0 and headed > 0  # the crawl filled both
+        page, host = store.query("SELECT page_url, page_host FROM sightings WHERE sha256 IS NOT NULL "
+                                 "AND page_host LIKE '%.com' ORDER BY sighting_id LIMIT 1")[0]
+        store.con.execute("UPDATE sightings SET alt_text = NULL, caption = NULL, heading = NULL")
+        store.con.execute("UPDATE pages SET title = NULL")
+        store.con.execute("UPDATE pages SET title = 'Our weekend in Strasbourg' WHERE url = ?", [page])
+        store.con.execute("UPDATE sightings SET heading = 'Day two: Marseille' "
+                          "WHERE page_host = ? AND sha256 IS NOT NULL", [host])
+        run_audit(store, workers=1)
+        rows = store.query("""
+            SELECT x.page_url, s.country, s.strength, s.evidence, s.detail->>'where' FROM signals s
+            JOIN sightings x ON x.sighting_id = s.sighting_id
+            WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.evidence NOT LIKE 'url "%'""")
+        (on_page,), = store.query("SELECT count(*) FROM sightings WHERE page_url = ? AND sha256 IS NOT NULL", [page])
+        (on_host,), = store.query("SELECT count(*) FROM sightings WHERE page_host = ? AND sha256 IS NOT NULL",
+                                  [host])
+        _, plain = reference_audit(store)
+    titles = [r for r in rows if r[4] == "page_title"]
+    headings = [r for r in rows if r[4] == "heading"]
+    assert {(r[1], r[2]) for r in titles} == {("FR", "weak")} and {r[0] for r in titles} == {page}
+    assert len(titles) == on_page
+    assert {(r[1], r[2]) for r in headings} == {("FR", "weak")} and len(headings) == on_host
+    plain_rows = [s for s in plain["signals"] if s["kind"] == "place_in_text" and not s.get("via_sha256")
+                  and not s["evidence"].startswith('url "')]
+    assert sorted((s["country"], s["strength"], s["evidence"]) for s in plain_rows) \
+        == sorted((r[1], r[2], r[3]) for r in rows)

@@ -262,3 +262,13 @@ def test_real_captions_that_name_places() -> None:
     assert _countries(place_signals("Seattle night by xstephens", "caption")) == {"US": (Strength.WEAK, 1.0)}
     assert _countries(place_signals("https://x.com/uploads/inside-blue-mosque-istanbul-turkey.jpg", "url")) == \
         {"TR": (Strength.WEAK, 1.0)}
+
+
+def test_a_heading_is_read_as_weak_evidence_next_to_alt_text_and_caption():
+    from audit.signals.places import text_place_signals
+
+    only_heading = text_place_signals(None, None, heading="Our week in Strasbourg")
+    assert [(s.country, s.strength, s.detail["where"]) for s in only_heading] == [("FR", "weak", "heading")]
+    both = text_place_signals("Chloé in Strasbourg", None, heading="Our week in Strasbourg")
+    assert [(s.country, s.strength, s.detail["where"]) for s in both] == [("FR", "medium", "alt")]
+    assert place_signals("Photos of Lyon | Le Blog", "page_title")[0].strength == "weak"
