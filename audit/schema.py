@@ -411,8 +411,9 @@ TEMP_TABLES: tuple[TempTable, ...] = (
     TempTable(U_PAGE, "Signals of each page (its facts, headers and server address), by `(crawl_id, url)`."),
     TempTable(O_PAGE, "Opt-outs of each page (X-Robots-Tag headers, robots meta), by `(crawl_id, url)`."),
     TempTable(U_HOST, "Signals of each host name, as a page host or an image host, by `(host, role)`."),
-    TempTable(U_TEXT, "Signals of each distinct alt text, caption and heading on a page host (whose ccTLD is a hint "
-                      "for the places they name), by `(alt, caption, heading, page_host)`."),
+    TempTable(U_TEXT, "Signals of each distinct alt text, caption and heading on a page host with the page's declared "
+                      "languages and geo.region (hints for the places they name), by `(alt, caption, heading, "
+                      "page_host, page_langs)`."),
     TempTable(U_URL, "Signals of each distinct image URL (the places its path and file name name), by `url`."),
     TempTable(O_ROBOTS, "robots.txt rules that apply to each URL under one, by `(crawl_id, host, url)`."),
     TempTable(O_TDMREP, "TDMRep reservations that apply to each image URL under its host's tdmrep.json, and each page "

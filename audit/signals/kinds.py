@@ -161,9 +161,9 @@ KINDS: tuple[SignalKind, ...] = (
                 "pages.title"),
                "A city, region, country or demonym named in the alt text, caption, nearest heading, page title or "
                "image URL path (GeoNames cities15000, ISO 3166): medium when qualified or unambiguous in alt text or "
-               "caption, weak when resolved by population or the page host's ccTLD, a destination, in a heading, the "
-               "page title (what the page is about) or a URL; an ambiguous name gives 1/n over at most 3 countries; "
-               "stop-listed names need a qualifier or hint."),
+               "caption, weak when resolved by population or the page's hints (ccTLD, geo.region, region subtags), "
+               "a destination, in a heading, the page title (what the page is about) or a URL; an ambiguous name "
+               "gives 1/n over at most 3 countries; stop-listed names need a qualifier or hint."),
 )
 
 OPT_OUT_KINDS: tuple[OptOutKind, ...] = (

@@ -257,3 +257,40 @@ def test_audit_reads_places_in_page_titles_and_headings(crawled, tmp_path):
                   and not s["evidence"].startswith('url "')]
     assert sorted((s["country"], s["strength"], s["evidence"]) for s in plain_rows) \
         == sorted((r[1], r[2], r[3]) for r in rows)
+
+
+def test_page_languages_and_geo_region_are_hints_for_an_ambiguous_place(crawled, tmp_path):
+    """"Fiesta in Valencia" on ``.com`` pages: Spain's where the page declares ``es-ES``, Venezuela's where it declares
+    ``es-VE``; "Autumn walk in London" is Ontario's on a page whose ``geo.region`` is ``CA-ON``. The hints reach the
+    alt text, the heading and the page title alike, and the row-by-row reference audit agrees."""
+    from audit.derive.reference import reference_audit
+    from audit.derive.run import run_audit
+
+    db, _ = crawled
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(db, copy)
+    with Store.open(copy) as store:
+        pages = [u for (u,) in store.query(
+            "SELECT DISTINCT page_url FROM sightings WHERE sha256 IS NOT NULL AND page_host LIKE '%.com' "
+            "ORDER BY page_url LIMIT 3")]
+        assert len(pages) == 3
+        es, ve, on = pages
+        store.con.execute("UPDATE sightings SET alt_text = NULL, caption = NULL, heading = NULL")
+        store.con.execute("UPDATE pages SET title = NULL")
+        store.con.execute("UPDATE sightings SET alt_text = 'Fiesta in Valencia' WHERE page_url IN (?, ?)", [es, ve])
+        store.con.execute("UPDATE sightings SET heading = 'Autumn walk in London' WHERE page_url = ?", [on])
+        store.con.execute("UPDATE pages SET lang = 'es-ES' WHERE url = ?", [es])
+        store.con.execute("UPDATE pages SET lang = 'es-VE', title = 'Fiesta in Valencia' WHERE url = ?", [ve])
+        store.con.execute("UPDATE pages SET lang = 'en-CA', facts = json_merge_patch(coalesce(facts, '{}'), "
+                          "'{\"geo_region\": \"CA-ON\"}') WHERE url = ?", [on])
+        run_audit(store, workers=1)
+        rows = store.query("""
+            SELECT x.page_url, s.detail->>'where', s.country, s.evidence FROM signals s
+            JOIN sightings x ON x.sighting_id = s.sighting_id
+            WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.evidence NOT LIKE 'url "%'""")
+        _, plain = reference_audit(store)
+    got = {(page, where, country) for page, where, country, _ in rows}
+    assert got == {(es, "alt", "ES"), (ve, "alt", "VE"), (ve, "page_title", "VE"), (on, "heading", "CA")}
+    plain_rows = [s for s in plain["signals"] if s["kind"] == "place_in_text" and not s.get("via_sha256")
+                  and not s["evidence"].startswith('url "')]
+    assert sorted((s["country"], s["evidence"]) for s in plain_rows) == sorted((r[2], r[3]) for r in rows)
