@@ -251,6 +251,11 @@ TABLES: tuple[Table, ...] = (
             C("site", "VARCHAR", "Host of the site that published the image."),
             C("site_kind", "VARCHAR", "Kind of that site: news, blog, photo-sharing, forum, aggregator, ..."),
             C("page_urls", "VARCHAR[]", "Pages of the test web that reference the image."),
+            C("caption_case", "VARCHAR", "The hard case of places named in text its caption exercises (`stop:nice`, "
+              "`brand:peugeot`, `destination:rome`, `qualified:paris-tx`, `valence`...), or NULL for an ordinary "
+              "caption naming the capture city."),
+            C("caption_country", "VARCHAR", "The country of the place its caption names (the capture country for an "
+              "ordinary caption; NULL when it names no place)."),
         ),
         ("image_url",),
     ),

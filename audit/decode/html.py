@@ -42,6 +42,8 @@ MAX_TEXT = 2000  # longest alt text / caption kept, in characters
 MAX_TITLE = 300  # longest page <title> kept, in characters
 MAX_HEADING = 300  # longest heading (the <h1>-<h3> nearest before an image) kept, in characters
 HEADING_TAGS = frozenset({"h1", "h2", "h3"})
+# sectioning elements: a heading inside one names its content only, not what follows it (a listing's card titles)
+SECTION_TAGS = frozenset({"article", "section", "aside", "nav", "header", "footer"})
 MAX_ATTRIBUTES = 40
 MAX_ATTRIBUTE_VALUE = 1000
 # One text (a caption, a link's text, the title) reads at most this many text nodes and characters: past them, only
@@ -183,7 +185,8 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
     figures: list[Any] = []
     pictures: list[Any] = []
     without_img = 0  # pictures[without_img:] have no <img> yet: an <img> is the first of every one of them
-    heading: Any = None  # the last <h1>-<h3> opened so far
+    heading: Any = None  # the last <h1>-<h3> opened so far in the open sections
+    sections: list[Any] = []  # the heading current when each open sectioning element started
     for event, el in (pair for top in tops for pair in etree.iterwalk(top, events=("start", "end"))):
         tag = el.tag
         if not isinstance(tag, str):
@@ -194,6 +197,8 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
             elif tag == "picture":
                 pictures.pop()
                 without_img = min(without_img, len(pictures))
+            elif tag in SECTION_TAGS and sections:
+                heading = sections.pop()
             continue
         if not budget.take():
             break
@@ -213,6 +218,8 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
             figures.append(el)
         elif tag in HEADING_TAGS:
             heading = el
+        elif tag in SECTION_TAGS:
+            sections.append(heading)
         elif tag == "picture":
             pictures.append(el)
         elif tag == "source":
@@ -452,8 +459,9 @@ def parse_page(
     every other link of a page, as absolute URLs. Duplicate references to the same image URL are kept once (the
     first, which usually carries the alt text). An image's caption is the text of its nearest ``<figure>``'s
     ``<figcaption>`` children, or else its ``title``; its heading is the text of the last ``<h1>``-``<h3>`` opened
-    before it in the document (at most ``MAX_HEADING`` characters; an ``<img>``'s only), and the page's title is cut
-    to ``MAX_TITLE`` characters.
+    before it in the document and not inside a sectioning element (``<article>``, ``<section>``...) closed since (a
+    listing's card title names its own card only; at most ``MAX_HEADING`` characters; an ``<img>``'s only), and the
+    page's title is cut to ``MAX_TITLE`` characters.
 
     ``html`` is the page's text (parsed with :func:`audit.decode.htmltree.read_html`), or its tree. The work is linear
     in the page: one pass over its elements, then each reference, caption and link text read once. After

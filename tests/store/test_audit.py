@@ -294,3 +294,28 @@ def test_page_languages_and_geo_region_are_hints_for_an_ambiguous_place(crawled,
     plain_rows = [s for s in plain["signals"] if s["kind"] == "place_in_text" and not s.get("via_sha256")
                   and not s["evidence"].startswith('url "')]
     assert sorted((s["country"], s["evidence"]) for s in plain_rows) == sorted((r[2], r[3]) for r in rows)
+
+
+def test_evaluate_reports_the_place_family_and_the_hard_cases_of_the_captions(audited):
+    """`evaluate` has a row per signal family (``place`` among them, with its precision against the capture or the
+    residence country) and a row per hard case of the test web's captions: the names that are words, brands, people
+    or foods give no signal, a destination none above weak, and the places they name are read right."""
+    db, _ = audited
+    with Store.open(db, read_only=True) as store:
+        ev = evaluate(store)
+    families = {r["name"]: r for r in ev.rows if r["group"] == "family"}
+    assert "place" in families and "image" in families
+    place = families["place"]
+    assert place["coverage"]["hits"] > 0 and "precision_capture_or_residence" in place
+    kind = next(r for r in ev.rows if r["group"] == "kind" and r["name"] == "place_in_text")
+    assert kind["precision_capture_or_residence"]["value"] >= kind["precision_capture"]["value"]
+    cases = {c["name"]: c for c in ev.place_cases}
+    assert "ordinary" in cases and len(cases) >= 3, cases
+    for case in cases.values():
+        if not case["names_place"]:
+            assert case["with_signal"]["hits"] == 0, case
+        if case["name"].startswith("destination:"):
+            assert case["above_weak"] == 0, case
+    read = [c for c in cases.values() if c["names_place"] and not c["name"].startswith("destination:")]
+    assert sum(c["precision_named"]["hits"] for c in read) >= 0.95 * sum(c["precision_named"]["n"] for c in read)
+    assert ev.as_dict()["place_cases"] == ev.place_cases

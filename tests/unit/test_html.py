@@ -255,3 +255,13 @@ def test_page_title_and_the_heading_nearest_each_image_are_kept_bounded():
     d = refs["d.jpg"].heading
     assert d is not None and len(d) <= 300 and d.startswith("Grenoble Grenoble")
     assert refs["og.jpg"].heading is None
+
+
+def test_a_heading_inside_a_closed_section_does_not_name_the_images_after_it():
+    """A listing's cards put their title after their image: the next card's image is not under that title."""
+    html = ("<html><body><h1>Le Blog</h1>"
+            "<article><img src='a.jpg'><h2><a href='/a'>Chloé à Lyon</a></h2></article>"
+            "<article><img src='b.jpg'><h2>Léa à Nantes</h2><img src='b2.jpg'></article>"
+            "<img src='c.jpg'></body></html>")
+    refs = {r.image_url.rsplit("/", 1)[-1]: r.heading for r in parse_page(html, "https://example.org/").image_refs}
+    assert refs == {"a.jpg": "Le Blog", "b.jpg": "Le Blog", "b2.jpg": "Léa à Nantes", "c.jpg": "Le Blog"}
