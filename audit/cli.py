@@ -528,6 +528,8 @@ def evaluate_command(db: Path, as_json: bool, direct: bool) -> None:
     out.print(_evaluation_table(ev))
     out.print(f"GPS kept in {ev.gps_images:,} images; an exif_gps signal with the right capture country for "
               f"{ev.gps_right:,}")
+    if ev.place_cases:
+        out.print(_place_cases_table(ev.place_cases))
 
 
 def _fmt(rate: dict[str, Any] | None) -> str:
@@ -544,10 +546,23 @@ def _evaluation_table(ev: Any, *, kinds: bool = True) -> Table:
     for row in ev.rows:
         if row["group"] == "kind" and not kinds:
             continue
-        label = {"tier": f"tier {row['name']}", "answer": f"answer: {row['name']}"}.get(row["group"],
-                                                                                      f"kind {row['name']}")
+        label = {"tier": f"tier {row['name']}", "answer": f"answer: {row['name']}",
+                 "family": f"family {row['name']}"}.get(row["group"], f"kind {row['name']}")
         table.add_row(rich_text(label), _fmt(row["coverage"]), _fmt(row.get("precision_residence")),
                       _fmt(row.get("precision_capture")))
+    return table
+
+
+def _place_cases_table(cases: list[dict[str, Any]]) -> Table:
+    table = Table(title="places named in captions (place_in_text from alt text or caption, direct), by case of the "
+                  "test web", title_justify="left")
+    for col in ("case", "names a place", "images", "with a signal", "right place", "capture or residence",
+                "above weak"):
+        table.add_column(col)
+    for row in cases:
+        table.add_row(rich_text(row["name"]), "yes" if row["names_place"] else "no", f"{row['images']:,}",
+                      _fmt(row["with_signal"]), _fmt(row["precision_named"]),
+                      _fmt(row["precision_capture_or_residence"]), f"{row['above_weak']:,}")
     return table
 
 

@@ -62,6 +62,7 @@ class PageItem:
     fetched_at: dt.datetime
     server_ip: str | None = None
     lang: str | None = None
+    title: str | None = None  # the page's <title>, at most audit.decode.html.MAX_TITLE characters
     content_type: str | None = None
     headers: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
@@ -115,6 +116,7 @@ class ImageRef:
     image_url: str
     alt_text: str | None = None
     caption: str | None = None
+    heading: str | None = None  # the nearest <h1>-<h3> before the referencing <img> (audit.decode.html)
     ref_kind: str = "img"  # img, srcset, picture, og:image, link, file
     attributes: dict[str, str] = field(default_factory=dict)
     fetched_at: dt.datetime | None = None  # when the page holding the reference was fetched

@@ -76,6 +76,8 @@ TABLES: tuple[Table, ...] = (
             C("fetched_at", "TIMESTAMPTZ", "When the response was received (UTC)."),
             C("server_ip", "VARCHAR", "IP address the response came from (the proxy's when crawling through one)."),
             C("lang", "VARCHAR", "The `<html lang>` attribute, as written in the page."),
+            C("title", "VARCHAR", "The page's `<title>` (whitespace collapsed, at most 300 characters): the audit "
+              "reads the places it names (`place_in_text`, weak); NULL in rows written before this column existed."),
             C("content_type", "VARCHAR", "The Content-Type header."),
             C("headers", "JSON", "Response headers: name (lower case) to list of values."),
             C("facts", "JSON", "Raw facts of the page the signals read (og:locale, hreflang, geo meta, "
@@ -215,6 +217,9 @@ TABLES: tuple[Table, ...] = (
             C("page_host", "VARCHAR", "Host of `page_url`."),
             C("alt_text", "VARCHAR", "The `alt` attribute of the referencing element."),
             C("caption", "VARCHAR", "The `<figcaption>` (or `title`) around the referencing element."),
+            C("heading", "VARCHAR", "The text of the last `<h1>`-`<h3>` before the referencing `<img>` in the page "
+              "(at most 300 characters): the audit reads the places it names (`place_in_text`, weak); NULL when "
+              "none, and in rows written before this column existed."),
             C("ref_kind", "VARCHAR", "How the page references it: img, srcset, picture, og:image, link, file; "
               "lazy (a lazy-loading attribute such as `data-src`), css (`url()` in a `style` attribute or "
               "`<style>` block), stylesheet (`url()` in a stylesheet the page links, `attributes` names it as "
@@ -246,6 +251,11 @@ TABLES: tuple[Table, ...] = (
             C("site", "VARCHAR", "Host of the site that published the image."),
             C("site_kind", "VARCHAR", "Kind of that site: news, blog, photo-sharing, forum, aggregator, ..."),
             C("page_urls", "VARCHAR[]", "Pages of the test web that reference the image."),
+            C("caption_case", "VARCHAR", "The hard case of places named in text its caption exercises (`stop:nice`, "
+              "`brand:peugeot`, `destination:rome`, `qualified:paris-tx`, `valence`...), or NULL for an ordinary "
+              "caption naming the capture city."),
+            C("caption_country", "VARCHAR", "The country of the place its caption names (the capture country for an "
+              "ordinary caption; NULL when it names no place)."),
         ),
         ("image_url",),
     ),
@@ -469,8 +479,9 @@ TEMP_TABLES: tuple[TempTable, ...] = (
     TempTable(U_PAGE, "Signals of each page (its facts, headers and server address), by `(crawl_id, url)`."),
     TempTable(O_PAGE, "Opt-outs of each page (X-Robots-Tag headers, robots meta), by `(crawl_id, url)`."),
     TempTable(U_HOST, "Signals of each host name, as a page host or an image host, by `(host, role)`."),
-    TempTable(U_TEXT, "Signals of each distinct alt text and caption on a page host (whose ccTLD is a hint for the "
-                      "places they name), by `(alt, caption, page_host)`."),
+    TempTable(U_TEXT, "Signals of each distinct alt text, caption and heading on a page host with the page's declared "
+                      "languages and geo.region (hints for the places they name), by `(alt, caption, heading, "
+                      "page_host, page_langs)`."),
     TempTable(U_URL, "Signals of each distinct image URL (the places its path and file name name), by `url`."),
     TempTable(O_ROBOTS, "robots.txt rules that apply to each URL under one, by `(crawl_id, host, url)`."),
     TempTable(O_TDMREP, "TDMRep reservations that apply to each image URL under its host's tdmrep.json, and each page "

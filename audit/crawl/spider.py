@@ -302,6 +302,7 @@ class ProvenanceSpider(scrapy.Spider):
             fetched_at=now,
             server_ip=str(response.ip_address) if response.ip_address else None,
             lang=parsed.lang,
+            title=parsed.title,
             content_type=ctype,
             headers=headers_dict(response.headers),
             error=parsed.error,

@@ -39,6 +39,11 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".avif", ".heic", ".heif", ".tif", ".tiff", ".bmp"}
 )
 MAX_TEXT = 2000  # longest alt text / caption kept, in characters
+MAX_TITLE = 300  # longest page <title> kept, in characters
+MAX_HEADING = 300  # longest heading (the <h1>-<h3> nearest before an image) kept, in characters
+HEADING_TAGS = frozenset({"h1", "h2", "h3"})
+# sectioning elements: a heading inside one names its content only, not what follows it (a listing's card titles)
+SECTION_TAGS = frozenset({"article", "section", "aside", "nav", "header", "footer"})
 MAX_ATTRIBUTES = 40
 MAX_ATTRIBUTE_VALUE = 1000
 # One text (a caption, a link's text, the title) reads at most this many text nodes and characters: past them, only
@@ -166,6 +171,7 @@ class _Found:
     metas: list[Any] = field(default_factory=list)  # <meta> with a property or name
     anchors: list[Any] = field(default_factory=list)  # <a href>
     titles: list[Any] = field(default_factory=list)  # <head><title>
+    headings: dict[Any, Any] = field(default_factory=dict)  # <img> -> the last <h1>-<h3> opened before it
     others: list[tuple[Any, str]] = field(default_factory=list)  # an element naming images another way, and how
     noscripts: list[Any] = field(default_factory=list)  # <noscript> whose fallback markup was kept as text
     base_href: str | None = None  # the first <base href>
@@ -179,6 +185,8 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
     figures: list[Any] = []
     pictures: list[Any] = []
     without_img = 0  # pictures[without_img:] have no <img> yet: an <img> is the first of every one of them
+    heading: Any = None  # the last <h1>-<h3> opened so far in the open sections
+    sections: list[Any] = []  # the heading current when each open sectioning element started
     for event, el in (pair for top in tops for pair in etree.iterwalk(top, events=("start", "end"))):
         tag = el.tag
         if not isinstance(tag, str):
@@ -189,6 +197,8 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
             elif tag == "picture":
                 pictures.pop()
                 without_img = min(without_img, len(pictures))
+            elif tag in SECTION_TAGS and sections:
+                heading = sections.pop()
             continue
         if not budget.take():
             break
@@ -196,6 +206,8 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
         if tag == "img":
             figure = figures[-1] if figures else None
             found.imgs.append((el, figure))
+            if heading is not None:
+                found.headings[el] = heading
             for picture in pictures[without_img:]:
                 found.first_img[picture] = (el, figure)
             without_img = len(pictures)
@@ -204,6 +216,10 @@ def _walk(tops: list[Any], budget: _Budget) -> _Found:
                 found.anchors.append(el)
         elif tag == "figure":
             figures.append(el)
+        elif tag in HEADING_TAGS:
+            heading = el
+        elif tag in SECTION_TAGS:
+            sections.append(heading)
         elif tag == "picture":
             pictures.append(el)
         elif tag == "source":
@@ -442,7 +458,10 @@ def parse_page(
     ``og:image``, CSS ``url()``, JSON-LD and the other ways the module's docstring lists, links to image files) and
     every other link of a page, as absolute URLs. Duplicate references to the same image URL are kept once (the
     first, which usually carries the alt text). An image's caption is the text of its nearest ``<figure>``'s
-    ``<figcaption>`` children, or else its ``title``.
+    ``<figcaption>`` children, or else its ``title``; its heading is the text of the last ``<h1>``-``<h3>`` opened
+    before it in the document and not inside a sectioning element (``<article>``, ``<section>``...) closed since (a
+    listing's card title names its own card only; at most ``MAX_HEADING`` characters; an ``<img>``'s only), and the
+    page's title is cut to ``MAX_TITLE`` characters.
 
     ``html`` is the page's text (parsed with :func:`audit.decode.htmltree.read_html`), or its tree. The work is linear
     in the page: one pass over its elements, then each reference, caption and link text read once. After
@@ -469,8 +488,19 @@ def parse_page(
     base = absolute_url(url, found.base_href) or url
     lang = _clean_text(next((el.get("lang") for el in tops if el.tag == "html" and el.get("lang") is not None), None))
     title = _text_of(found.titles, budget)[1]
+    title = title[:MAX_TITLE].rstrip() if title else None
     refs: dict[str, ImageRef] = {}
     captions: dict[Any, tuple[bool, str | None]] = {}
+    heading_texts: dict[Any, str | None] = {}
+
+    def heading_of(img: Any) -> str | None:
+        h = found.headings.get(img)
+        if h is None:
+            return None
+        if h not in heading_texts:
+            text = _text_of([h], budget)[1]
+            heading_texts[h] = text[:MAX_HEADING].rstrip() if text else None
+        return heading_texts[h]
 
     def caption(img: Any, figure: Any) -> str | None:
         if figure is not None:
@@ -481,9 +511,11 @@ def parse_page(
                 return got[1]
         return _clean_text(img.get("title"))
 
-    def describe(img: Any, figure: Any) -> tuple[str | None, str | None]:
-        """The alt text and caption of an <img> (none for no <img>)."""
-        return (None, None) if img is None else (_clean_text(img.get("alt")), caption(img, figure))
+    def describe(img: Any, figure: Any) -> tuple[str | None, str | None, str | None]:
+        """The alt text, caption and nearest preceding heading of an <img> (none for no <img>)."""
+        if img is None:
+            return None, None, None
+        return _clean_text(img.get("alt")), caption(img, figure), heading_of(img)
 
     def new_url(raw: str | None) -> str | None:
         """The absolute URL of a candidate that is not referenced yet and still fits, else None."""
@@ -493,8 +525,8 @@ def parse_page(
         return None if img_url is None or img_url in refs else img_url
 
     def add_all(candidates: Iterable[tuple[str | None, str]], node: Any,
-                describe: Callable[[], tuple[str | None, str | None]]) -> None:
-        details: tuple[str | None, str | None, dict[str, str]] | None = None
+                describe: Callable[[], tuple[str | None, str | None, str | None]]) -> None:
+        details: tuple[str | None, str | None, str | None, dict[str, str]] | None = None
         for raw, kind in candidates:
             img_url = new_url(raw)
             if img_url is None:
@@ -502,7 +534,8 @@ def parse_page(
             if details is None:  # alt text, caption and attributes: read once per element, and only when used
                 details = (*describe(), _attributes(node))
             refs[img_url] = ImageRef(page_url=url, image_url=img_url, alt_text=details[0], caption=details[1],
-                                     ref_kind=kind, attributes=details[2], fetched_at=fetched_at)
+                                     heading=details[2], ref_kind=kind, attributes=details[3],
+                                     fetched_at=fetched_at)
 
     full = False  # the page had more image references than max_refs
 

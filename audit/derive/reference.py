@@ -26,7 +26,9 @@ from audit.derive.neardup import (
     near_duplicate_pairs,
 )
 from audit.derive.run import AuditResult
+from audit.derive.sql import PAGE_LANGS
 from audit.derive.units import parse_json as _loads
+from audit.derive.units import text_hints
 from audit.records import ImageRecord
 from audit.signals.base import OptOut, Signal
 from audit.signals.kinds import Origin
@@ -123,11 +125,12 @@ def sighting_signals(row: dict[str, Any], cache: _Cache) -> list[Signal]:
     from audit.signals.host import host_signals
     from audit.signals.network import server_ip_signals
     from audit.signals.page import page_signals
-    from audit.signals.places import host_hints, place_signals, text_place_signals
+    from audit.signals.places import place_signals, text_place_signals
     from audit.signals.text import text_language_signals
 
     out: list[Signal] = []
     page_url = row.get("page_url")
+    hints = text_hints(row.get("page_host"), row.get("page_langs"))
     if row.get("page_host"):
         out += cache.get(("host", "page", row["page_host"]), lambda: host_signals(row["page_host"], "page"))
     if row.get("image_host"):
@@ -136,12 +139,17 @@ def sighting_signals(row: dict[str, Any], cache: _Cache) -> list[Signal]:
         key = ("page", str(row["crawl_id"]), page_url)
         out += cache.get(key, lambda: page_signals(_loads(row.get("facts")) or {}, _loads(row.get("page_headers"))
                                                    or {}))
+        if row.get("title"):
+            out += cache.get(("title",) + key[1:], lambda: place_signals(
+                row["title"], "page_title", hints=hints[0], region_hints=hints[1]))
         ip = row.get("server_ip")
         if ip:
             out += cache.get(("ip", ip), lambda: server_ip_signals(ip))
     if row.get("alt_text") or row.get("caption"):
         out += text_language_signals(row.get("alt_text"), row.get("caption"))
-        out += text_place_signals(row.get("alt_text"), row.get("caption"), hints=host_hints(row.get("page_host")))
+    if row.get("alt_text") or row.get("caption") or row.get("heading"):
+        out += text_place_signals(row.get("alt_text"), row.get("caption"), heading=row.get("heading"),
+                                  hints=hints[0], region_hints=hints[1])
     if row.get("image_url"):
         out += cache.get(("url", row["image_url"]), lambda: place_signals(row["image_url"], "url"))
     return out
@@ -182,8 +190,9 @@ def sighting_opt_outs(row: dict[str, Any], cache: _Cache) -> list[tuple[Origin, 
 
 SIGHTINGS_SQL = """
 SELECT s.sighting_id, s.crawl_id, s.sha256, s.image_url, s.page_url, s.image_host, s.page_host,
-       s.alt_text, s.caption,
-       p.url IS NOT NULL AS page_found, p.facts, p.headers AS page_headers, p.server_ip,
+       s.alt_text, s.caption, s.heading,
+       p.url IS NOT NULL AS page_found, p.title, p.facts, {PAGE_LANGS} AS page_langs,
+       p.headers AS page_headers, p.server_ip,
        f.headers AS image_headers,
        ri.body AS image_robots, ri.status AS image_robots_status, ri.error AS image_robots_error,
        rp.body AS page_robots, rp.status AS page_robots_status, rp.error AS page_robots_error,
@@ -199,7 +208,7 @@ LEFT JOIN host_policies tp ON tp.crawl_id = s.crawl_id AND tp.host = s.page_host
      AND tp.status = 200
 WHERE s.sha256 IS NOT NULL
 ORDER BY s.sighting_id
-"""
+""".replace("{PAGE_LANGS}", PAGE_LANGS)
 
 IMAGES_SQL = """
 SELECT sha256, format, width, height, bytes, phash, dhash, phash_mirror, dhash_mirror, exif, iptc, xmp,

@@ -37,7 +37,7 @@ WHERE {" OR ".join(f"{column} IS NOT NULL" for column in _IMAGE_NEEDS)}
 """
 
 PAGES_SQL = """
-SELECT p.crawl_id, p.url, p.facts, p.headers, p.server_ip
+SELECT p.crawl_id, p.url, p.host, p.lang, p.facts, p.headers, p.server_ip, p.title
 FROM pages p
 WHERE EXISTS (SELECT 1 FROM sightings s WHERE s.crawl_id = p.crawl_id AND s.page_url = p.url
               AND s.sha256 IS NOT NULL)
@@ -51,10 +51,16 @@ SELECT DISTINCT host, role FROM (
 ) WHERE host <> ''
 """
 
-# With the page host: its ccTLD is the hint that tells a place-in-text "Valencia" of Spain from Venezuela's.
-TEXTS_SQL = """
-SELECT DISTINCT coalesce(alt_text, '') AS alt, coalesce(caption, '') AS caption, coalesce(page_host, '') AS page_host
-FROM sightings WHERE sha256 IS NOT NULL AND (coalesce(alt_text, '') <> '' OR coalesce(caption, '') <> '')
+# With the page host and the page's declared languages and geo.region: the hints that tell a place-in-text
+# "Valencia" of Spain from Venezuela's (audit.signals.places.page_hints). PAGE_LANGS reads them from ``pages p``.
+PAGE_LANGS = ("concat_ws('|', coalesce(p.lang, ''), coalesce(p.facts->>'meta_language', ''), "
+              "coalesce(p.facts->>'geo_region', ''))")
+SIGHTING_PAGE = "sightings s LEFT JOIN pages p ON p.crawl_id = s.crawl_id AND p.url = s.page_url"
+TEXTS_SQL = f"""
+SELECT DISTINCT coalesce(s.alt_text, '') AS alt, coalesce(s.caption, '') AS caption,
+       coalesce(s.heading, '') AS heading, coalesce(s.page_host, '') AS page_host, {PAGE_LANGS} AS page_langs
+FROM {SIGHTING_PAGE} WHERE s.sha256 IS NOT NULL
+  AND (coalesce(s.alt_text, '') <> '' OR coalesce(s.caption, '') <> '' OR coalesce(s.heading, '') <> '')
 """
 
 IMAGE_URLS_SQL = """
@@ -144,7 +150,8 @@ DIRECT_SIGNALS_SQL = [
     _fan_out_sql(U_HOST, "u.host = s.image_host AND u.role = 'image'"),
     _fan_out_sql(U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
     _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
-                         "AND u.page_host = coalesce(s.page_host, '')"),
+                         "AND u.heading = coalesce(s.heading, '') AND u.page_host = coalesce(s.page_host, '') "
+                         f"AND u.page_langs = {PAGE_LANGS}", frm=SIGHTING_PAGE),
     _fan_out_sql(U_URL, "u.url = s.image_url"),
 ]
 

@@ -232,6 +232,7 @@ def _page_batch(rows: Batch) -> BatchRows:
     from audit.signals.consent import header_opt_outs, meta_opt_outs
     from audit.signals.network import server_ip_signals
     from audit.signals.page import page_signals
+    from audit.signals.places import page_hints, place_signals
 
     sigs: list[tuple[Any, ...]] = []
     opts: list[tuple[Any, ...]] = []
@@ -242,6 +243,10 @@ def _page_batch(rows: Batch) -> BatchRows:
         facts = facts if isinstance(facts, dict) else {}
         headers = headers if isinstance(headers, dict) else {}
         signals = page_signals(facts, headers)
+        if row.get("title"):
+            hints, regions = page_hints(row.get("host"), (row.get("lang"), _str(facts.get("meta_language"))),
+                                        _str(facts.get("geo_region")))
+            signals = signals + place_signals(row["title"], "page_title", hints=hints, region_hints=regions)
         ip = row.get("server_ip")
         if ip:
             if ip not in _ip_cache:
@@ -261,16 +266,31 @@ def _host_batch(rows: Batch) -> BatchRows:
     return sigs, []
 
 
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def text_hints(page_host: str | None, page_langs: str | None) -> tuple[frozenset[str], frozenset[str]]:
+    """The place hints of a text on a page (:func:`audit.signals.places.page_hints`) from its host and the page's
+    ``lang|meta_language|geo_region`` as :data:`audit.derive.sql.PAGE_LANGS` joins them."""
+    from audit.signals.places import page_hints
+
+    lang, meta, geo = ((page_langs or "").split("|", 2) + ["", ""])[:3]
+    return page_hints(page_host, (lang, meta), geo or None)
+
+
 def _text_batch(rows: Batch) -> BatchRows:
-    from audit.signals.places import host_hints, text_place_signals
+    from audit.signals.places import text_place_signals
     from audit.signals.text import text_language_signals
 
     sigs: list[tuple[Any, ...]] = []
     for row in rows:
         alt, caption = row["alt"] or None, row["caption"] or None
-        places = text_place_signals(alt, caption, hints=host_hints(row["page_host"]))
-        sigs += signal_rows((row["alt"], row["caption"], row["page_host"]),
-                            text_language_signals(alt, caption) + places)
+        hints, regions = text_hints(row["page_host"], row["page_langs"])
+        places = text_place_signals(alt, caption, heading=row["heading"] or None, hints=hints, region_hints=regions)
+        language = text_language_signals(alt, caption) if alt or caption else []
+        sigs += signal_rows((row["alt"], row["caption"], row["heading"], row["page_host"], row["page_langs"]),
+                            language + places)
     return sigs, []
 
 
@@ -340,7 +360,8 @@ UNITS = (
     Units("hosts", HOSTS_SQL, _host_batch, [("host", pa.string()), ("role", pa.string())], U_HOST, None,
            parallel=False),
     Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string()),
-                                            ("page_host", pa.string())], U_TEXT, None),
+                                            ("heading", pa.string()), ("page_host", pa.string()),
+                                            ("page_langs", pa.string())], U_TEXT, None),
     Units("image_urls", IMAGE_URLS_SQL, _url_batch, [("url", pa.string())], U_URL, None),
     Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, O_ROBOTS,
            prepare=_robots_fragments),

@@ -349,8 +349,8 @@ def _record_items(record: Any, *, max_image_bytes: int, max_page_bytes: int, as_
         tree = read_html(text)
         parsed = parse_page(tree, url, fetched_at=when)
         yield PageItem(url=url, status=status or 0, fetched_at=when, server_ip=ip, lang=parsed.lang,
-                       content_type=ctype, headers=headers, facts=page_facts(tree, url), error=parsed.error,
-                       archived_at=archived_at, stylesheets=tuple(parsed.stylesheets))
+                       title=parsed.title, content_type=ctype, headers=headers, facts=page_facts(tree, url),
+                       error=parsed.error, archived_at=archived_at, stylesheets=tuple(parsed.stylesheets))
         yield from parsed.image_refs
         return
     if is_css(ctype) and (status is None or 200 <= status < 300):

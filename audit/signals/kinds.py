@@ -180,11 +180,13 @@ KINDS: tuple[SignalKind, ...] = (
     SignalKind("alt_language", Family.TEXT, Strength.WEAK, Says.AUDIENCE, ("sightings.alt_text", "sightings.caption"),
                "The confidently detected language of the alt text or caption, spread 1/n over its countries."),
     SignalKind("place_in_text", Family.PLACE, Strength.MEDIUM, Says.CAPTURE_PLACE,
-               ("sightings.alt_text", "sightings.caption", "sightings.image_url"),
-               "A city, region, country or demonym named in the alt text, caption or image URL path (GeoNames "
-               "cities15000, ISO 3166): medium when qualified or unambiguous in alt text or caption, weak when "
-               "resolved by population or the page host's ccTLD, a destination or in a URL; an ambiguous name gives "
-               "1/n over at most 3 countries; stop-listed names need a qualifier or hint."),
+               ("sightings.alt_text", "sightings.caption", "sightings.heading", "sightings.image_url",
+                "pages.title"),
+               "A city, region, country or demonym named in the alt text, caption, nearest heading, page title or "
+               "image URL path (GeoNames cities15000, ISO 3166): medium when qualified or unambiguous in alt text or "
+               "caption, weak when resolved by population or the page's hints (ccTLD, geo.region, region subtags), "
+               "a destination, in a heading, the page title (what the page is about) or a URL; an ambiguous name "
+               "gives 1/n over at most 3 countries; stop-listed names need a qualifier or hint."),
 )
 
 OPT_OUT_KINDS: tuple[OptOutKind, ...] = (

@@ -154,12 +154,17 @@ def _code_qualifier(word: str, matches: tuple[Match, ...]) -> list[Place]:
     return [r for c in {m.place.country for m in matches} if (r := regions.get(f"{c}-{word}")) is not None]
 
 
-def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) -> list[Signal]:
+def place_signals(text: str | None, where: str, *, hints: Iterable[str] = (),
+                  region_hints: Iterable[str] = ()) -> list[Signal]:
     """``place_in_text`` signals for the places ``text`` names (see the module's doc for the rules).
 
     ``where`` is one of :data:`WHERE` (``url``: a page or image URL, of which only the path is read); ``hints`` the
-    countries (alpha-2) the page's other signals point to (ccTLD, region subtags, languages), used only to choose
-    between candidates. Pure: no I/O; bounded by :data:`MAX_CHARS`, :data:`MAX_TOKENS` and :data:`MAX_SIGNALS`."""
+    countries (alpha-2) the page names itself by its domain or ``geo.region`` (:func:`page_hints`), used only to
+    choose between candidates, and also the support a stop-listed name needs; ``region_hints`` the region subtags of
+    the page's declared languages (``en-CA``, ``fr-BE``): they choose between candidates when ``hints`` do not, but
+    never a city dwarfed (:data:`DOMINANCE` times) by another candidate (``en-US`` is many sites' default: "Valencia"
+    on it is not Valencia, California), and they support no stop-listed name; a bare language (``fr``) is no hint.
+    Pure: no I/O; bounded by :data:`MAX_CHARS`, :data:`MAX_TOKENS` and :data:`MAX_SIGNALS`."""
     if where not in WHERE:
         raise ValueError(f"unknown place text origin {where!r}: one of {WHERE}")
     if not text:
@@ -173,6 +178,7 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
     keys = [fold(w.group()) for w in words]
     gaz = gazetteer()
     hint_set = {h.upper() for h in hints if isinstance(h, str)}
+    region_set = {h.upper() for h in region_hints if isinstance(h, str)} - hint_set
     prose = where != "url"
 
     skipped: set[int] = set()
@@ -243,6 +249,11 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
         if not resolved_by and hint_set & set(by_country) and len(by_country) > 1:
             by_country = {c: m for c, m in by_country.items() if c in hint_set}
             resolved_by = "hint"
+        if not resolved_by and region_set & set(by_country) and len(by_country) > 1:
+            hinted = max((m for c, m in by_country.items() if c in region_set), key=lambda m: m.place.population)
+            largest = max(m.place.population for m in by_country.values())
+            if hinted.place.kind != "city" or hinted.place.population * DOMINANCE >= largest:
+                by_country, resolved_by = {hinted.place.country: hinted}, "region_hint"
         if not resolved_by and len(by_country) == 1:
             resolved_by = "unique"  # a hint that agrees never lowers it
         if not resolved_by and all(m.place.kind == "city" for m in by_country.values()):
@@ -266,7 +277,7 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
         # ("in Firenze") or with a qualifier
         if not any(m.primary for m in places) and not (prose and located):
             continue
-        bare = prose and not located and resolved_by != "hint"
+        bare = prose and not located and resolved_by not in ("hint", "region_hint")
         if bare and all(m.place.kind == "city" and m.place.population < BARE_CITY_POPULATION_MIN for m in places):
             continue  # "Lucas — Liège": Lucas, Brazil
         bare_weak = bare and any(m.place.kind == "region" or (m.place.kind == "city" and m.place.population
@@ -302,21 +313,48 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = ()) ->
     return list(signals.values())
 
 
-def text_place_signals(alt_text: str | None, caption: str | None, *, hints: Iterable[str] = ()) -> list[Signal]:
-    """``place_in_text`` signals of a sighting's alt text and caption, at most one per country: the stronger (then
-    the heavier, then the alt text's) when both name one. Same guarantees as :func:`place_signals`."""
+def text_place_signals(alt_text: str | None, caption: str | None, *, heading: str | None = None,
+                       hints: Iterable[str] = (), region_hints: Iterable[str] = ()) -> list[Signal]:
+    """``place_in_text`` signals of a sighting's alt text, caption and nearest heading, at most one per country: the
+    stronger (then the heavier, then the alt text's, then the caption's) when several name one. A heading is read
+    as ``heading`` (weak at most: it names what a section is about) unless it repeats the alt text or caption.
+    Same guarantees as :func:`place_signals`."""
+    hints, region_hints = tuple(hints), tuple(region_hints)
     best: dict[str, Signal] = {}
     seen: set[str] = set()
-    for where, text in (("alt", alt_text), ("caption", caption)):
+    for where, text in (("alt", alt_text), ("caption", caption), ("heading", heading)):
         if not text or text in seen:
             continue
         seen.add(text)
-        for s in place_signals(text, where, hints=hints):
+        for s in place_signals(text, where, hints=hints, region_hints=region_hints):
             old = best.get(s.country)
             if old is None or (s.strength == Strength.MEDIUM and old.strength == Strength.WEAK) \
                     or (s.strength == old.strength and s.weight > old.weight):
                 best[s.country] = s
     return list(best.values())
+
+
+def page_hints(host: str | None, langs: Iterable[str | None] = (), geo_region: str | None = None) \
+        -> tuple[frozenset[str], frozenset[str]]:
+    """The ``hints`` and ``region_hints`` of :func:`place_signals` for a text on a page: the countries its host's
+    ccTLD (:func:`host_hints`) and its ``<meta name="geo.region">`` (``CA-ON``, ``FR``) name, and the regions of its
+    declared language tags ``langs`` (``<html lang>``, ``Content-Language``: ``en-GB`` -> ``GB``; a bare ``en``
+    names none). Garbage is ignored."""
+    from audit.signals.languages import country_code, parse_tag
+
+    hints = set(host_hints(host))
+    if geo_region and isinstance(geo_region, str):
+        code = country_code(geo_region.strip()[:2]) if re.match(r"^[A-Za-z]{2}(?:$|[-_ ])", geo_region.strip()) \
+            else None
+        if code:
+            hints.add(code)
+    regions: set[str] = set()
+    for raw in langs:
+        for part in (raw or "").split(",")[:10]:  # Content-Language may list several
+            tag = parse_tag(part)
+            if tag is not None and tag.region:
+                regions.add(tag.region)
+    return frozenset(hints), frozenset(regions - hints)
 
 
 @lru_cache(maxsize=4096)

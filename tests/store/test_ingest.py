@@ -228,3 +228,21 @@ def test_ingest_resumes_after_a_broken_record(corpora, tmp_path, src, damage):
     after = {url for o, _, kind, url in _record_offsets(src) if kind == "response" and o > offset + 300}
     assert after & (clean_pages | clean_images)
     assert after & (clean_pages | clean_images) <= pages | images
+
+
+def test_ingest_keeps_the_page_title_and_the_heading_nearest_each_image(tmp_path):
+    """An archived page's ``<title>`` and the ``<h1>``-``<h3>`` before each image are stored as a crawl stores them
+    (the same decoder), for the audit to read the places they name."""
+    from audit.testbed.archives import flat, http_response, image, warc_record
+
+    html = ("<html><head><title>Fête des Lumières à Lyon</title></head><body><img src='/a.png' alt='x'>"
+            "<h2>Jour deux : Annecy</h2><img src='/b.png'></body></html>")
+    warc = tmp_path / "a.warc"
+    warc.write_bytes(flat([
+        *warc_record("response", "http://example.org/p", http_response([html.encode()], "text/html; charset=utf-8")),
+        *image("http://example.org/a.png", 1), *image("http://example.org/b.png", 2)]))
+    with Store.open(tmp_path / "s.duckdb") as store:
+        assert ingest(store, [warc]).errors == []
+        assert store.query("SELECT title FROM pages") == [("Fête des Lumières à Lyon",)]
+        assert sorted(store.query("SELECT image_url, heading FROM sightings")) == [
+            ("http://example.org/a.png", None), ("http://example.org/b.png", "Jour deux : Annecy")]

@@ -235,3 +235,33 @@ def test_json_ld_bounds_on_blocks_and_size():
     big = '<script type="application/ld+json">{"image": "/big.jpg", "x": "' + "y" * 1_100_000 + '"}</script>'
     page = parse_page("<html><head>" + big + "</head></html>", "https://a.fr/")
     assert page.image_refs == [] and "was not read (over 1,048,576)" in page.error
+
+
+def test_page_title_and_the_heading_nearest_each_image_are_kept_bounded():
+    html = ("<html><head><title>" + "Lyon " * 100 + "</title></head><body>"
+            "<img src='top.jpg' alt='logo'>"
+            "<h1>Notre semaine à <em>Lyon</em></h1><figure><img src='a.jpg'><figcaption>x</figcaption></figure>"
+            "<h4>not a section heading</h4><img src='b.jpg'>"
+            "<h2>Day two: Annecy</h2><p>text</p><picture><source srcset='c.webp'><img src='c.jpg'></picture>"
+            "<h3>" + "Grenoble " * 100 + "</h3><img src='d.jpg'>"
+            "<meta property='og:image' content='og.jpg'></body></html>")
+    page = parse_page(html, "https://example.org/post")
+    assert page.title is not None and len(page.title) <= 300 and page.title.startswith("Lyon Lyon")
+    refs = {r.image_url.rsplit("/", 1)[-1]: r for r in page.image_refs}
+    assert refs["top.jpg"].heading is None
+    assert refs["a.jpg"].heading == "Notre semaine à Lyon"
+    assert refs["b.jpg"].heading == "Notre semaine à Lyon"  # an <h4> is no section heading here
+    assert refs["c.webp"].heading == refs["c.jpg"].heading == "Day two: Annecy"
+    d = refs["d.jpg"].heading
+    assert d is not None and len(d) <= 300 and d.startswith("Grenoble Grenoble")
+    assert refs["og.jpg"].heading is None
+
+
+def test_a_heading_inside_a_closed_section_does_not_name_the_images_after_it():
+    """A listing's cards put their title after their image: the next card's image is not under that title."""
+    html = ("<html><body><h1>Le Blog</h1>"
+            "<article><img src='a.jpg'><h2><a href='/a'>Chloé à Lyon</a></h2></article>"
+            "<article><img src='b.jpg'><h2>Léa à Nantes</h2><img src='b2.jpg'></article>"
+            "<img src='c.jpg'></body></html>")
+    refs = {r.image_url.rsplit("/", 1)[-1]: r.heading for r in parse_page(html, "https://example.org/").image_refs}
+    assert refs == {"a.jpg": "Le Blog", "b.jpg": "Le Blog", "b2.jpg": "Léa à Nantes", "c.jpg": "Le Blog"}

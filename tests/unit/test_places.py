@@ -262,3 +262,51 @@ def test_real_captions_that_name_places() -> None:
     assert _countries(place_signals("Seattle night by xstephens", "caption")) == {"US": (Strength.WEAK, 1.0)}
     assert _countries(place_signals("https://x.com/uploads/inside-blue-mosque-istanbul-turkey.jpg", "url")) == \
         {"TR": (Strength.WEAK, 1.0)}
+
+
+def test_a_heading_is_read_as_weak_evidence_next_to_alt_text_and_caption():
+    from audit.signals.places import text_place_signals
+
+    only_heading = text_place_signals(None, None, heading="Our week in Strasbourg")
+    assert [(s.country, s.strength, s.detail["where"]) for s in only_heading] == [("FR", "weak", "heading")]
+    both = text_place_signals("Chloé in Strasbourg", None, heading="Our week in Strasbourg")
+    assert [(s.country, s.strength, s.detail["where"]) for s in both] == [("FR", "medium", "alt")]
+    assert place_signals("Photos of Lyon | Le Blog", "page_title")[0].strength == "weak"
+
+
+def test_page_hints_read_the_domain_geo_region_and_region_subtags():
+    from audit.signals.places import page_hints
+
+    assert page_hints("www.example.co.uk") == (frozenset({"GB"}), frozenset())
+    assert page_hints("www.example.com", ("en-CA", "fr-CA, en-GB"), "CA-ON") == (frozenset({"CA"}),
+                                                                                 frozenset({"GB"}))
+    assert page_hints("www.example.com", ("en", "fr"), None) == (frozenset(), frozenset())  # a bare language: none
+    assert page_hints("www.example.com", ("x" * 5000, "12-34", "<script>"), "ZZ-99") == (frozenset(), frozenset())
+
+
+def _read(text: str, host: str = "www.example.com", langs: tuple[str, ...] = (), geo: str | None = None) \
+        -> list[tuple[str, str, str]]:
+    from audit.signals.places import page_hints
+
+    hints, regions = page_hints(host, langs, geo)
+    return sorted((s.country, s.strength, s.detail["resolved_by"])
+                  for s in place_signals(text, "caption", hints=hints, region_hints=regions))
+
+
+def test_region_subtags_and_geo_region_choose_between_candidates():
+    # "London": Ontario's on a page that declares Ontario, England's on an en-GB page (and by population alone)
+    assert _read("Autumn walk in London", langs=("en-CA",), geo="CA-ON") == [("CA", "weak", "hint")]
+    assert _read("Autumn walk in London", langs=("en-GB",)) == [("GB", "weak", "region_hint")]
+    # ... but a region subtag never picks a city dwarfed by another: en-CA alone leaves London to England
+    assert _read("Autumn walk in London", langs=("en-CA",)) == [("GB", "weak", "population")]
+    # "Valencia": Spain's on es-ES, Venezuela's on es-VE, nothing on a bare "es" (four countries) or on en-US
+    # (Valencia, California is ten times smaller than Venezuela's)
+    assert _read("Fiesta in Valencia", langs=("es-ES",)) == [("ES", "weak", "region_hint")]
+    assert _read("Fiesta in Valencia", langs=("es-VE",)) == [("VE", "weak", "region_hint")]
+    assert _read("Fiesta in Valencia", langs=("es",)) == []
+    assert _read("Fiesta in Valencia", langs=("en-US",)) == []
+    # "Valence" on a French page is Valence, France (its own name beats Valencia's French one)
+    assert _read("Fête à Valence", langs=("fr",)) == [("FR", "medium", "unique")]
+    # a region subtag is no support for a stop-listed name
+    assert _read("Hiver à Nice", langs=("fr-FR",)) == []
+    assert _read("Hiver à Nice", host="www.example.fr") == [("FR", "weak", "unique")]  # a ccTLD is

@@ -19,7 +19,7 @@ from audit.testbed.testweb.world import SITE_BY_HOST, Site, Variant, build_world
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "6"
+GENERATOR_VERSION = "7"
 MANIFEST = "manifest.json"
 GROUND_TRUTH = "ground_truth.jsonl"
 WWW = "www"
@@ -171,6 +171,8 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
                 "ref_kinds": dict(sorted(embeds[url].items())),  # page URL -> how that page names the image
                 "bytes": files[v.url][1],
                 "capture_city": p.city.name,
+                "caption_case": p.caption_case or None,
+                "caption_country": p.caption_country,
                 "subject": p.person.username,
             }
             fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")

@@ -51,6 +51,30 @@ CAPTURED_ABROAD = 0.15
 # assumption: share of photos re-posted elsewhere (aggregators, social shares, forums) and hot-linked as is.
 REPOST_RATE = 0.22
 HOTLINK_RATE = 0.06
+# Captions that exercise the hard cases of places named in text (issue 15): a share of the photos is captioned with
+# one of them instead of "{subject} in {city}". Drawn from a random generator of their own, so that the rest of the
+# world (people, photos, copies, pages) is the same with or without them.
+HARD_CAPTIONS = 0.12
+# Each hard case: (its name, the caption, the country of the place it names or None when it names none). {s} is the
+# subject. Names that are words, brands, people or foods name no place; "flight to Rome" names a destination.
+HARD_NONE = (
+    ("stop:nice", "Nice day out with {s}", None), ("stop:reading", "Reading in the sun with {s}", None),
+    ("stop:bath", "Bath time for {s}", None), ("stop:mobile", "Mobile snap of {s}", None),
+    ("brand:jordan", "{s} in new Jordan sneakers", None), ("person:paris-hilton", "{s} dressed as Paris Hilton", None),
+    ("food:french-fries", "French fries with {s}", None), ("thing:swiss-army-knife", "{s}'s Swiss army knife", None),
+    ("brand:peugeot", "{s} and the old Peugeot", None), ("destination:rome", "{s} before the flight to Rome", "IT"),
+)
+# Cases that name a place in one country only: used for photos taken there, so the caption tells the truth.
+HARD_PLACED: dict[str, tuple[tuple[str, str], ...]] = {
+    "US": (("qualified:paris-tx", "{s} in Paris, TX"), ("state:georgia", "{s} in Atlanta, Georgia")),
+    "GB": (("qualified:perth-scotland", "{s} in Perth, Scotland"),),
+    "CA": (("qualified:london-ontario", "{s} in London, Ontario"),),
+    "FR": (("valence", "{s} à Valence"),),
+    "ES": (("valencia", "{s} en Valencia"),),
+}
+# "{s} <in> {c}" in the publishing site's own language
+LOCATIVE_CAPTION = {"fr": "{s} à {c}", "de": "{s} in {c}", "it": "{s} a {c}", "es": "{s} en {c}", "nl": "{s} in {c}",
+                    "en": "{s} in {c}"}
 # assumption: share of photo-sharing uploads whose owner lets anyone download the original file.
 PHOTO_SHARING_ORIGINAL_PUBLIC = 0.5
 # assumption: share of blog images linked to their full-size file.
@@ -366,6 +390,8 @@ class Photo:
     metadata: tuple[str, ...]  # what the original file carries
     img_seed: int
     title: str
+    caption_case: str = ""  # the hard case of place names its caption exercises (HARD_NONE, HARD_PLACED), or ""
+    caption_country: str | None = None  # the country of the place its caption names (None: it names none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,7 +499,7 @@ class _Builder:
             out.append(Person(pid, f"{first} {last}", user, country, city))
         return out
 
-    def photo(self, idx: int, person: Person, venue: str) -> Photo:
+    def photo(self, idx: int, person: Person, venue: str, lang: str | None = None) -> Photo:
         rnd = self.rnd
         country = person.country
         if rnd.random() < CAPTURED_ABROAD:
@@ -510,9 +536,21 @@ class _Builder:
         if rnd.random() < 0.25:
             w, h = h, w
         subject = person.name.split()[0]
-        title = rnd.choice(("{s} à {c}", "{s} in {c}", "{c}, {s}", "{s} — {c}")).format(s=subject, c=city.name)
+        locative = LOCATIVE_CAPTION.get((lang or "en")[:2], LOCATIVE_CAPTION["en"])
+        title = rnd.choice((locative, "{s} in {c}", "{c}, {s}", "{s} — {c}")).format(s=subject, c=city.name)
+        case = ""
+        named: str | None = city.country
+        hard = random.Random(f"{self.seed}:caption:{idx}")
+        if hard.random() < HARD_CAPTIONS:
+            placed = HARD_PLACED.get(city.country, ())
+            if placed and hard.random() < 0.5:
+                case, template = hard.choice(placed)
+            else:
+                case, template, named = hard.choice(HARD_NONE)
+            title = template.format(s=subject)
         return Photo(f"p{idx:06d}", person, city, gps, w, h, local.strftime("%Y:%m:%d %H:%M:%S"),
-                     _utc_offset(city, local), make, model, tuple(meta), int(self.rng.integers(2**62)), title)
+                     _utc_offset(city, local), make, model, tuple(meta), int(self.rng.integers(2**62)), title,
+                     case, named)
 
     def venue_for(self, person: Person) -> Site:
         rnd = self.rnd
@@ -698,7 +736,7 @@ class _Builder:
         for idx in range(self.n):
             person = people[order[self.rnd.choices(range(len(people)), cum_weights=cum)[0]]]
             site = self.venue_for(person)
-            photo = self.photo(idx, person, site.kind)
+            photo = self.photo(idx, person, site.kind, site.lang)
             photos.append(photo)
             fig = self.publish(photo, site)
             published[site.host].append((photo, fig))
