@@ -20,7 +20,10 @@ def sheet(tmp_path_factory):
     work = tmp_path_factory.mktemp("sheet")
     with Store.open(work / "store.duckdb") as store:
         store.insert("attributions", [{"sha256": f"{i:064x}", "country": "FR" if i < 4 else "DE",
-                                       "tier": "strong" if i < 4 else "medium", "score": 0.9} for i in range(10)])
+                                       "tier": "strong" if i < 4 else "medium", "score": 0.9,
+                                       "residence_country": "FR" if i < 4 else "DE",
+                                       "residence_tier": "strong" if i < 4 else "medium", "capture_tier": "none"}
+                                      for i in range(10)])
         store.insert("sightings", [{"sighting_id": f"s{i}", "crawl_id": "c", "sha256": f"{i:064x}",
                                     "image_url": "javascript:alert('img')", "page_url": f"http://news.example/{i}",
                                     "alt_text": EVIL, "caption": "</table><b>bold?</b>"} for i in range(10)])

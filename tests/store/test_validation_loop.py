@@ -37,7 +37,9 @@ def _sha(i: int) -> str:
 def small_store(tmp_path) -> Path:
     db = tmp_path / "store.duckdb"
     with Store.open(db) as store:
+        # the residence answer as the combined one, no capture answer: FR's order (located) counts either
         store.insert("attributions", [{"sha256": _sha(i), "country": c, "tier": t, "score": 0.9 if c else 0.0,
+                                       "residence_country": c, "residence_tier": t, "capture_tier": "none",
                                        "explanation": f"rule for image {i}"} for i, (c, t) in enumerate(TIERS)])
         store.insert("sightings", [{"sighting_id": f"s{i}-{j}", "crawl_id": "c", "sha256": _sha(i),
                                     "image_url": f"http://img.example/{i}-{j}.jpg",
@@ -207,7 +209,9 @@ def test_interval_coverage_over_20_seeds_when_the_strong_tier_is_often_wrong(tmp
     n_strong, n_rest = 100, 300
     with Store.open(db) as store:
         store.insert("attributions", [{"sha256": _sha(i), "country": "FR" if i < n_strong else None,
-                                       "tier": "strong" if i < n_strong else "none", "score": 0.9}
+                                       "tier": "strong" if i < n_strong else "none", "score": 0.9,
+                                       "residence_country": "FR" if i < n_strong else None,
+                                       "residence_tier": "strong" if i < n_strong else "none", "capture_tier": "none"}
                                       for i in range(n_strong + n_rest)])
         # truth: strong images are FR's but every fifth (true precision 0.8); one in ten of the rest is FR's
         store.insert("ground_truth", [{"image_url": f"http://img.example/{i}.jpg", "sha256": _sha(i),
