@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from audit.schema import TABLES, TABLES_BY_NAME  # noqa: E402
 from audit.store.db import Store  # noqa: E402
 
-COPIED = tuple(t.name for t in TABLES if not t.derived and t.name != "meta")  # what a crawl records
+# what a crawl records (labels and validations are a person's work on one store, not crawl records)
+COPIED = tuple(t.name for t in TABLES if not t.derived and t.name not in ("meta", "labels", "validations"))
 URL_COLUMNS = {"url", "final_url", "image_url", "page_url"}
 HOST_COLUMNS = {"host", "image_host", "page_host"}
 HASH_MASKS = {"phash": 1, "phash_mirror": 1, "dhash": 2, "dhash_mirror": 2}
@@ -50,7 +51,7 @@ def _expression(table: str, column: str) -> str:
         return f"list_transform({c}, lambda x: {_url('x')})"
     if column == "sha256":
         return f"CASE WHEN {c} IS NULL THEN NULL ELSE sha256({c} || ':' || r.i) END"
-    if column == "sighting_id":
+    if column in ("sighting_id", "capture_id"):
         return f"{c} || '-r' || r.i"
     if column in HASH_MASKS:
         return f"xor({c}, hash(r.i * 10 + {HASH_MASKS[column]}))"

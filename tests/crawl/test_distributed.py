@@ -48,6 +48,20 @@ def redis_url(tmp_path):
     proc.wait(10)
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test():
+    """A failed test (a worker that timed out) leaves no other worker crawling on."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+
+
 def _worker(args: list[str], log: Path, stop_at: str | None = None) -> subprocess.Popen[str]:
     """A crawl worker writing its output to ``log``: a pipe nobody reads fills up (64 KiB of ``-v`` lines), blocks
     the worker's logging thread while its reactor keeps beating, and the others then wait for its requests forever.
@@ -55,9 +69,11 @@ def _worker(args: list[str], log: Path, stop_at: str | None = None) -> subproces
     env = {**os.environ, ENV: stop_at} if stop_at else None
     out = log.open("w")
     try:
-        return subprocess.Popen([sys.executable, "-m", "audit.cli", *args], cwd=ROOT, stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", "audit.cli", *args], cwd=ROOT, stdout=out,
                                 stderr=subprocess.PIPE if stop_at else subprocess.STDOUT, text=True,
                                 start_new_session=True, env=env)
+        _STARTED.append(proc)
+        return proc
     finally:
         out.close()
 
