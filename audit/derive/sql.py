@@ -56,9 +56,13 @@ SELECT DISTINCT host, role FROM (
 PAGE_LANGS = ("concat_ws('|', coalesce(p.lang, ''), coalesce(p.facts->>'meta_language', ''), "
               "coalesce(p.facts->>'geo_region', ''))")
 SIGHTING_PAGE = "sightings s LEFT JOIN pages p ON p.crawl_id = s.crawl_id AND p.url = s.page_url"
+# The last label of the page host (port and trailing dot dropped): all a text's place hints read from the host
+# (audit.signals.places.host_hints: its ccTLD or geographic TLD), so texts are one unit per TLD, not per host.
+PAGE_TLD = ("lower(regexp_extract(regexp_replace(trim(coalesce(s.page_host, '')), ':[0-9]*$', ''), "
+            "'[.]([^.]*)[.]?$', 1))")  # '' for a host of one label (no TLD to read)
 TEXTS_SQL = f"""
 SELECT DISTINCT coalesce(s.alt_text, '') AS alt, coalesce(s.caption, '') AS caption,
-       coalesce(s.heading, '') AS heading, coalesce(s.page_host, '') AS page_host, {PAGE_LANGS} AS page_langs
+       coalesce(s.heading, '') AS heading, {PAGE_TLD} AS page_tld, {PAGE_LANGS} AS page_langs
 FROM {SIGHTING_PAGE} WHERE s.sha256 IS NOT NULL
   AND (coalesce(s.alt_text, '') <> '' OR coalesce(s.caption, '') <> '' OR coalesce(s.heading, '') <> '')
 """
@@ -150,7 +154,7 @@ DIRECT_SIGNALS_SQL = [
     _fan_out_sql(U_HOST, "u.host = s.image_host AND u.role = 'image'"),
     _fan_out_sql(U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
     _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
-                         "AND u.heading = coalesce(s.heading, '') AND u.page_host = coalesce(s.page_host, '') "
+                         f"AND u.heading = coalesce(s.heading, '') AND u.page_tld = {PAGE_TLD} "
                          f"AND u.page_langs = {PAGE_LANGS}", frm=SIGHTING_PAGE),
     _fan_out_sql(U_URL, "u.url = s.image_url"),
 ]

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
@@ -232,7 +233,7 @@ def _page_batch(rows: Batch) -> BatchRows:
     from audit.signals.consent import header_opt_outs, meta_opt_outs
     from audit.signals.network import server_ip_signals
     from audit.signals.page import page_signals
-    from audit.signals.places import page_hints, place_signals
+    from audit.signals.places import page_hints
 
     sigs: list[tuple[Any, ...]] = []
     opts: list[tuple[Any, ...]] = []
@@ -246,7 +247,7 @@ def _page_batch(rows: Batch) -> BatchRows:
         if row.get("title"):
             hints, regions = page_hints(row.get("host"), (row.get("lang"), _str(facts.get("meta_language"))),
                                         _str(facts.get("geo_region")))
-            signals = signals + place_signals(row["title"], "page_title", hints=hints, region_hints=regions)
+            signals = signals + _places_in_title(row["title"], hints, regions)
         ip = row.get("server_ip")
         if ip:
             if ip not in _ip_cache:
@@ -255,6 +256,14 @@ def _page_batch(rows: Batch) -> BatchRows:
         sigs += signal_rows(key, signals)
         opts += opt_out_rows(key, header_opt_outs(headers) + meta_opt_outs(facts), rank=5)
     return sigs, opts
+
+
+@lru_cache(maxsize=65_536)
+def _places_in_title(title: str, hints: frozenset[str], regions: frozenset[str]) -> list[Any]:
+    """The places a page title names, once per worker for a title repeated on many pages of a site."""
+    from audit.signals.places import place_signals
+
+    return place_signals(title, "page_title", hints=hints, region_hints=regions)
 
 
 def _host_batch(rows: Batch) -> BatchRows:
@@ -271,26 +280,41 @@ def _str(value: Any) -> str | None:
 
 
 def text_hints(page_host: str | None, page_langs: str | None) -> tuple[frozenset[str], frozenset[str]]:
-    """The place hints of a text on a page (:func:`audit.signals.places.page_hints`) from its host and the page's
-    ``lang|meta_language|geo_region`` as :data:`audit.derive.sql.PAGE_LANGS` joins them."""
+    """The place hints of a text on a page (:func:`audit.signals.places.page_hints`) from its host (or any host
+    under the same TLD: :data:`audit.derive.sql.PAGE_TLD`) and the page's ``lang|meta_language|geo_region`` as
+    :data:`audit.derive.sql.PAGE_LANGS` joins them."""
     from audit.signals.places import page_hints
 
     lang, meta, geo = ((page_langs or "").split("|", 2) + ["", ""])[:3]
     return page_hints(page_host, (lang, meta), geo or None)
 
 
-def _text_batch(rows: Batch) -> BatchRows:
-    from audit.signals.places import text_place_signals
+@lru_cache(maxsize=65_536)
+def _language_of(alt: str | None, caption: str | None) -> list[Any]:
     from audit.signals.text import text_language_signals
 
+    return text_language_signals(alt, caption)
+
+
+@lru_cache(maxsize=65_536)
+def _places_in(alt: str | None, caption: str | None, heading: str | None, hints: frozenset[str],
+               regions: frozenset[str]) -> list[Any]:
+    from audit.signals.places import text_place_signals
+
+    return text_place_signals(alt, caption, heading=heading, hints=hints, region_hints=regions)
+
+
+def _text_batch(rows: Batch) -> BatchRows:
+    # one unit per (alt, caption, heading, page TLD, page languages): the language of an alt text is detected,
+    # and the places of a text are read, once per worker whatever the heading, TLD and languages around it
     sigs: list[tuple[Any, ...]] = []
     for row in rows:
         alt, caption = row["alt"] or None, row["caption"] or None
-        hints, regions = text_hints(row["page_host"], row["page_langs"])
-        places = text_place_signals(alt, caption, heading=row["heading"] or None, hints=hints, region_hints=regions)
-        language = text_language_signals(alt, caption) if alt or caption else []
-        sigs += signal_rows((row["alt"], row["caption"], row["heading"], row["page_host"], row["page_langs"]),
-                            language + places)
+        tld = row["page_tld"]
+        hints, regions = text_hints(f"page.{tld}" if tld else None, row["page_langs"])
+        places = _places_in(alt, caption, row["heading"] or None, hints, regions)
+        language = _language_of(alt, caption) if alt or caption else []
+        sigs += signal_rows((row["alt"], row["caption"], row["heading"], tld, row["page_langs"]), language + places)
     return sigs, []
 
 
@@ -360,7 +384,7 @@ UNITS = (
     Units("hosts", HOSTS_SQL, _host_batch, [("host", pa.string()), ("role", pa.string())], U_HOST, None,
            parallel=False),
     Units("texts", TEXTS_SQL, _text_batch, [("alt", pa.string()), ("caption", pa.string()),
-                                            ("heading", pa.string()), ("page_host", pa.string()),
+                                            ("heading", pa.string()), ("page_tld", pa.string()),
                                             ("page_langs", pa.string())], U_TEXT, None),
     Units("image_urls", IMAGE_URLS_SQL, _url_batch, [("url", pa.string())], U_URL, None),
     Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, O_ROBOTS,

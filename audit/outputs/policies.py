@@ -17,6 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TIER_RANK: dict[str, int] = {"strong": 3, "medium": 2, "weak": 1, "none": 0}
+#: the levels the report counts an image at: its tier alone, or that tier or better
+LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("strong", ("strong",)),
+    ("medium", ("medium",)),
+    ("weak", ("weak",)),
+    ("strong or medium", ("strong", "medium")),
+    ("any tier", ("strong", "medium", "weak")),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,3 +310,20 @@ def test_region_subtags_and_geo_region_choose_between_candidates():
     # a region subtag is no support for a stop-listed name
     assert _read("Hiver à Nice", langs=("fr-FR",)) == []
     assert _read("Hiver à Nice", host="www.example.fr") == [("FR", "weak", "unique")]  # a ccTLD is
+
+
+@pytest.mark.parametrize("host", [
+    "www.lyon-actu.fr", "WWW.Example.CO.UK", "example.fr.", "example.fr:8080", "news.paris", "foo.blogspot.de",
+    "example.com", "example.io", "10.0.0.1", "[::1]:8080", "localhost", "例え.中国", "xn--fiqs8s", "", "a.b.c.ch",
+])
+def test_a_hosts_place_hints_depend_only_on_its_last_label(host) -> None:
+    """The audit reads a text's places once per page TLD (audit.derive.sql.PAGE_TLD), not once per host: that is
+    right only because the host's hints come from its last label alone."""
+    import duckdb
+
+    from audit.derive.sql import PAGE_TLD
+    from audit.signals.places import host_hints
+
+    with duckdb.connect() as con:
+        (tld,) = con.execute(f"SELECT {PAGE_TLD} FROM (SELECT $1 AS page_host) s", [host]).fetchone()
+    assert host_hints(f"page.{tld}" if tld else None) == host_hints(host or None)

@@ -11,19 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.outputs.policies import BASIS_ANSWERS, LOCATED, TIER_RANK, basis_for, located_where, order_for
+from audit.outputs.policies import BASIS_ANSWERS, LEVELS, LOCATED, TIER_RANK, basis_for, located_where, order_for
 from audit.stats import Rate
 from audit.store.db import Store
 from audit.textsafe import html_text as esc
 
 ANSWERS = ("capture", "residence")
-LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("strong", ("strong",)),
-    ("medium", ("medium",)),
-    ("weak", ("weak",)),
-    ("strong or medium", ("strong", "medium")),
-    ("any tier", ("strong", "medium", "weak")),
-)
 TRUTH_SQL = """SELECT sha256, any_value(capture_country) AS capture, any_value(residence_country) AS residence
     FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM attributions) GROUP BY sha256"""
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.decode.workers import Bounds
+from audit.outputs.policies import LEVELS
 from audit.outputs.report.answers import answer_figures
 from audit.outputs.sweep import compare_policies, has_ground_truth
 from audit.outputs.validation.estimate import latest_validation
@@ -32,13 +33,6 @@ CLAIM_SOURCE = "Clearview AI, answering the CNIL's 2022 order to delete the data
 
 TIERS = ("strong", "medium", "weak")
 MODES = {"direct": ("direct_country", "direct_tier"), "propagated": ("country", "tier")}
-LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("strong", ("strong",)),
-    ("medium", ("medium",)),
-    ("weak", ("weak",)),
-    ("strong or medium", ("strong", "medium")),
-    ("any tier", ("strong", "medium", "weak")),
-)
 STRENGTH_RANK = "CASE {c} WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
 THRESHOLDS = [round(i / 20, 2) for i in range(20)]
 # A search engine honouring these would not list the image for the sighting (Google's documented rules).
