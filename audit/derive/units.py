@@ -233,7 +233,7 @@ def _page_batch(rows: Batch) -> BatchRows:
     from audit.signals.consent import header_opt_outs, meta_opt_outs
     from audit.signals.network import server_ip_signals
     from audit.signals.page import page_signals
-    from audit.signals.places import page_hints
+    from audit.signals.places import page_hints, place_signals
 
     sigs: list[tuple[Any, ...]] = []
     opts: list[tuple[Any, ...]] = []
@@ -247,7 +247,7 @@ def _page_batch(rows: Batch) -> BatchRows:
         if row.get("title"):
             hints, regions = page_hints(row.get("host"), (row.get("lang"), _str(facts.get("meta_language"))),
                                         _str(facts.get("geo_region")))
-            signals = signals + _places_in_title(row["title"], hints, regions)
+            signals = signals + place_signals(row["title"], "page_title", hints=hints, region_hints=regions)
         ip = row.get("server_ip")
         if ip:
             if ip not in _ip_cache:
@@ -256,14 +256,6 @@ def _page_batch(rows: Batch) -> BatchRows:
         sigs += signal_rows(key, signals)
         opts += opt_out_rows(key, header_opt_outs(headers) + meta_opt_outs(facts), rank=5)
     return sigs, opts
-
-
-@lru_cache(maxsize=65_536)
-def _places_in_title(title: str, hints: frozenset[str], regions: frozenset[str]) -> list[Any]:
-    """The places a page title names, once per worker for a title repeated on many pages of a site."""
-    from audit.signals.places import place_signals
-
-    return place_signals(title, "page_title", hints=hints, region_hints=regions)
 
 
 def _host_batch(rows: Batch) -> BatchRows:

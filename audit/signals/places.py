@@ -172,13 +172,20 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = (),
     text = text[:MAX_CHARS * 4] if where == "url" else text[:MAX_CHARS]
     if where == "url":
         text = url_text(text)[:MAX_CHARS]
+    hint_set = frozenset(h.upper() for h in hints if isinstance(h, str))
+    region_set = frozenset(h.upper() for h in region_hints if isinstance(h, str)) - hint_set
+    return list(_read_places(text, where, hint_set, region_set))
+
+
+@lru_cache(maxsize=65_536)
+def _read_places(text: str, where: str, hint_set: frozenset[str], region_set: frozenset[str]) -> tuple[Signal, ...]:
+    """:func:`place_signals` of a text already cut (a URL already reduced to its path's words), once per process
+    for a text, title or URL path met again (site templates, copies of a page, one path under many hosts)."""
     words = [m for _, m in zip(range(MAX_TOKENS), tokens(text), strict=False)]
     if not words:
-        return []
+        return ()
     keys = [fold(w.group()) for w in words]
     gaz = gazetteer()
-    hint_set = {h.upper() for h in hints if isinstance(h, str)}
-    region_set = {h.upper() for h in region_hints if isinstance(h, str)} - hint_set
     prose = where != "url"
 
     skipped: set[int] = set()
@@ -310,7 +317,7 @@ def place_signals(text: str | None, where: str, *, hints: Iterable[str] = (),
             if old is None or (old.strength == Strength.WEAK and strength == Strength.MEDIUM) \
                     or (old.strength == strength and old.weight < weight):
                 signals[country] = signal
-    return list(signals.values())
+    return tuple(signals.values())
 
 
 def text_place_signals(alt_text: str | None, caption: str | None, *, heading: str | None = None,
