@@ -67,8 +67,14 @@ FROM {SIGHTING_PAGE} WHERE s.sha256 IS NOT NULL
   AND (coalesce(s.alt_text, '') <> '' OR coalesce(s.caption, '') <> '' OR coalesce(s.heading, '') <> '')
 """
 
-IMAGE_URLS_SQL = """
-SELECT DISTINCT image_url AS url FROM sightings WHERE sha256 IS NOT NULL AND coalesce(image_url, '') <> ''
+# The places of an image URL are read from its path alone (audit.signals.places.url_text), so URLs that differ only
+# in their host are one unit: a plain http(s) URL (a host of ordinary characters, the rest printable ASCII) is keyed
+# with its host replaced by ``h``, which splits to the same path; any other URL is its own key.
+URL_PLACE_KEY = ("CASE WHEN regexp_full_match({url}, 'https?://[A-Za-z0-9.:@_~%!$&''()*+,;=-]*([/?#][!-~]*)?') "
+                 "THEN regexp_replace({url}, '^(https?)://[^/?#]*', 'http://h') ELSE {url} END")
+IMAGE_URLS_SQL = f"""
+SELECT DISTINCT {URL_PLACE_KEY.format(url='image_url')} AS url FROM sightings
+WHERE sha256 IS NOT NULL AND coalesce(image_url, '') <> ''
 """
 
 # Every URL governed by a robots.txt: the sighting's image under its image host's file, its page under the page
@@ -156,7 +162,7 @@ DIRECT_SIGNALS_SQL = [
     _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
                          f"AND u.heading = coalesce(s.heading, '') AND u.page_tld = {PAGE_TLD} "
                          f"AND u.page_langs = {PAGE_LANGS}", frm=SIGHTING_PAGE),
-    _fan_out_sql(U_URL, "u.url = s.image_url"),
+    _fan_out_sql(U_URL, f"u.url = {URL_PLACE_KEY.format(url='s.image_url')}"),
 ]
 
 PROPAGATE_SQL = f"""

@@ -327,3 +327,23 @@ def test_a_hosts_place_hints_depend_only_on_its_last_label(host) -> None:
     with duckdb.connect() as con:
         (tld,) = con.execute(f"SELECT {PAGE_TLD} FROM (SELECT $1 AS page_host) s", [host]).fetchone()
     assert host_hints(f"page.{tld}" if tld else None) == host_hints(host or None)
+
+
+@pytest.mark.parametrize("url", [
+    "http://cdn.imgcache.net/montreal-express/2018/03/x_800.jpg", "https://r12-www.lyon-actu.fr/2019/lille/a.jpg?v=2",
+    "HTTP://Example.COM/Paris.jpg", "http://[::1]:8080/lyon.jpg", "http://[bad/lyon.jpg", "http://user@h:80/Nice-Bath.png",
+    "https://h/caf%C3%A9-%E2%80%94-Lyon.jpg#x", "http://h\\evil/lyon.jpg", "http://h/ lyon.jpg", "http://h/t\tab/lyon.jpg",
+    "data:image/png;base64,AAAA", "//proto-relative.example/lyon.jpg", "http://exämple.fr/Lyon.jpg", "",
+])
+def test_an_image_urls_places_depend_only_on_its_path(url) -> None:
+    """The audit reads the places of image URLs once per key (audit.derive.sql.URL_PLACE_KEY): a plain URL's host is
+    replaced, which must leave the words read from it unchanged."""
+    import duckdb
+
+    from audit.derive.sql import URL_PLACE_KEY
+    from audit.signals.places import url_text
+
+    with duckdb.connect() as con:
+        (key,) = con.execute(f"SELECT {URL_PLACE_KEY.format(url='u')} FROM (SELECT $1 AS u)", [url]).fetchone()
+    assert url_text(key) == url_text(url)
+    assert place_signals(key, "url") == place_signals(url, "url")
