@@ -233,7 +233,7 @@ def _page_batch(rows: Batch) -> BatchRows:
     from audit.signals.consent import header_opt_outs, meta_opt_outs
     from audit.signals.network import server_ip_signals
     from audit.signals.page import page_signals
-    from audit.signals.places import page_hints, place_signals
+    from audit.signals.places import place_signals
 
     sigs: list[tuple[Any, ...]] = []
     opts: list[tuple[Any, ...]] = []
@@ -245,8 +245,8 @@ def _page_batch(rows: Batch) -> BatchRows:
         headers = headers if isinstance(headers, dict) else {}
         signals = page_signals(facts, headers)
         if row.get("title"):
-            hints, regions = page_hints(row.get("host"), (row.get("lang"), _str(facts.get("meta_language"))),
-                                        _str(facts.get("geo_region")))
+            hints, regions = _page_hints(row.get("host"), row.get("lang"), _str(facts.get("meta_language")),
+                                         _str(facts.get("geo_region")))
             signals = signals + place_signals(row["title"], "page_title", hints=hints, region_hints=regions)
         ip = row.get("server_ip")
         if ip:
@@ -256,6 +256,15 @@ def _page_batch(rows: Batch) -> BatchRows:
         sigs += signal_rows(key, signals)
         opts += opt_out_rows(key, header_opt_outs(headers) + meta_opt_outs(facts), rank=5)
     return sigs, opts
+
+
+@lru_cache(maxsize=65_536)
+def _page_hints(host: str | None, lang: str | None, meta_language: str | None,
+                geo_region: str | None) -> tuple[frozenset[str], frozenset[str]]:
+    """:func:`audit.signals.places.page_hints` of a page, once per worker for the pages of one site."""
+    from audit.signals.places import page_hints
+
+    return page_hints(host, (lang, meta_language), geo_region)
 
 
 def _host_batch(rows: Batch) -> BatchRows:
