@@ -133,7 +133,7 @@ def _validation(d: dict[str, Any]) -> str:
                      + (f"; missed: {missed[0]}" if missed else ""))
     return (f'<p class="key" id="validation-key">Validated on a labelled sample of {v["sample"]:,} '
             f'(validation <code>{esc(v["validation_id"])}</code>, {esc(v["validated_at"])}; answer validated: '
-            f'<code>attributions {esc(v["answer"])}</code>) — {"; ".join(parts)}. 95% intervals in brackets '
+            f'{esc(v["answer"])}) — {"; ".join(parts)}. 95% intervals in brackets '
             "(exact under 40 answers, else Wilson); \"can't tell\" answers are left out.</p>")
 
 
