@@ -297,23 +297,18 @@ def _language_of(alt: str | None, caption: str | None) -> list[Any]:
     return text_language_signals(alt, caption)
 
 
-@lru_cache(maxsize=65_536)
-def _places_in(alt: str | None, caption: str | None, heading: str | None, hints: frozenset[str],
-               regions: frozenset[str]) -> list[Any]:
-    from audit.signals.places import text_place_signals
-
-    return text_place_signals(alt, caption, heading=heading, hints=hints, region_hints=regions)
-
-
 def _text_batch(rows: Batch) -> BatchRows:
-    # one unit per (alt, caption, heading, page TLD, page languages): the language of an alt text is detected,
-    # and the places of a text are read, once per worker whatever the heading, TLD and languages around it
+    from audit.signals.places import text_place_signals  # its places are memoised per text (places._read_places)
+
+    # one unit per (alt, caption, heading, page TLD, page languages): the language of an alt text is detected
+    # once per worker whatever the heading, TLD and languages around it
     sigs: list[tuple[Any, ...]] = []
     for row in rows:
         alt, caption = row["alt"] or None, row["caption"] or None
         tld = row["page_tld"]
         hints, regions = text_hints(f"page.{tld}" if tld else None, row["page_langs"])
-        places = _places_in(alt, caption, row["heading"] or None, hints, regions)
+        places = text_place_signals(alt, caption, heading=row["heading"] or None, hints=hints,
+                                    region_hints=regions)
         language = _language_of(alt, caption) if alt or caption else []
         sigs += signal_rows((row["alt"], row["caption"], row["heading"], tld, row["page_langs"]), language + places)
     return sigs, []

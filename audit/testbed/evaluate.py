@@ -107,27 +107,22 @@ def evaluate(store: Store, *, propagated: bool = True) -> Evaluation:
                count(*) FILTER (WHERE list_contains(top.countries, t.capture)),
                count(*) FILTER (WHERE top.country = t.residence OR top.country = t.capture)
         FROM top JOIN _truth t USING (sha256) GROUP BY 1, 2 ORDER BY 1 DESC, 3 DESC"""):
-        if group == "family":
-            ev.rows.append({
-                "group": "family", "name": kind,
-                "coverage": Rate(int(with_kind), n).as_dict(),
-                "precision_residence": Rate(int(res_ok), int(with_kind)).as_dict(),
-                "recall_residence": Rate(int(res_ok), n).as_dict(),
-                "precision_capture": Rate(int(cap_ok), int(with_kind)).as_dict(),
-                "recall_capture": Rate(int(cap_ok), n).as_dict(),
-                "precision_capture_or_residence": Rate(int(either_ok), int(with_kind)).as_dict(),
-            })
-            continue
-        declared = KINDS_BY_NAME.get(kind)  # a foreign or hand-edited store may hold other kinds: shown as they are
-        ev.rows.append({
-            "group": "kind", "name": kind,
-            "family": str(declared.family) if declared else None, "says": str(declared.says) if declared else None,
-            "precision_capture_or_residence": Rate(int(either_ok), int(with_kind)).as_dict(),
+        rates = {
             "coverage": Rate(int(with_kind), n).as_dict(),
             "precision_residence": Rate(int(res_ok), int(with_kind)).as_dict(),
             "recall_residence": Rate(int(res_ok), n).as_dict(),
             "precision_capture": Rate(int(cap_ok), int(with_kind)).as_dict(),
             "recall_capture": Rate(int(cap_ok), n).as_dict(),
+            "precision_capture_or_residence": Rate(int(either_ok), int(with_kind)).as_dict(),
+        }
+        if group == "family":
+            ev.rows.append({"group": "family", "name": kind, **rates})
+            continue
+        declared = KINDS_BY_NAME.get(kind)  # a foreign or hand-edited store may hold other kinds: shown as they are
+        ev.rows.append({
+            "group": "kind", "name": kind,
+            "family": str(declared.family) if declared else None, "says": str(declared.says) if declared else None,
+            **rates,
             # for kinds whose values fit several countries, whether the truth is among them
             "contains_residence": Rate(int(res_in), int(with_kind)).as_dict(),
             "contains_capture": Rate(int(cap_in), int(with_kind)).as_dict(),
