@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -33,8 +34,15 @@ _VALUED_DIRECTIVES = frozenset({"unavailable_after", "max-snippet", "max-image-p
 _AGENT_PREFIX = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.\-]{0,63})\s*:\s*(.*)$", re.S)
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def _clip(value: str, limit: int = 160) -> str:
-    value = re.sub(r"\s+", " ", value).strip()
+    """``value`` with every run of whitespace made one space, stripped, and cut to ``limit`` characters."""
+    if len(value) <= limit and value.isprintable() and "  " not in value and value[:1] != " " \
+            and value[-1:] != " ":
+        return value  # nothing to collapse or cut (a printable string's only whitespace is the ASCII space)
+    value = _SPACES.sub(" ", value).strip()
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
@@ -84,12 +92,16 @@ def deciding_rule(parser: Any, url: str, agent: str) -> str | None:
         quoted = _quote_path(url)
         for rule in ruleset._rules:  # sorted as protego decides: longest pattern first, Allow before Disallow
             if rule.value.match(quoted):
-                field = "Allow" if rule.field == "allow" else "Disallow"
-                pattern = _clip(str(rule.value._pattern), 200)
-                return f"{field}: {pattern} (User-agent: {_clip(str(ruleset.user_agent), 60)})"
+                return _rule_text(rule.field == "allow", str(rule.value._pattern), str(ruleset.user_agent))
     except Exception:  # noqa: BLE001 - a parser change must not break the crawl or the audit
         logger.debug("could not tell which robots.txt rule decided %s", url, exc_info=True)
     return None
+
+
+@lru_cache(maxsize=4096)
+def _rule_text(allow: bool, pattern: str, user_agent: str) -> str:
+    """How :func:`deciding_rule` names a rule, once per rule (the rules of one file decide for many URLs)."""
+    return f"{'Allow' if allow else 'Disallow'}: {_clip(pattern, 200)} (User-agent: {_clip(user_agent, 60)})"
 
 
 def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT_AGENTS) -> list[OptOut]:
@@ -283,23 +295,71 @@ def meta_opt_outs(facts: Mapping[str, Any]) -> list[OptOut]:
     return out
 
 
-def _location_matches(pattern: str, path: str) -> bool:
-    """robots.txt-style path pattern: ``*`` matches any run of characters, a final ``$`` anchors the end; otherwise
-    a prefix match. A pattern that is a full URL is compared by its path."""
+@lru_cache(maxsize=4096)
+def _location_pattern(pattern: str) -> re.Pattern[str] | None:
+    """A TDMRep ``location`` as a compiled regular expression (robots.txt-style: ``*`` matches any run of
+    characters, a final ``$`` anchors the end; otherwise a prefix match; a full URL is compared by its path), or None
+    when it matches nothing."""
     pattern = pattern.strip()
     if pattern.lower().startswith(("http://", "https://")):
         try:
             pattern = urlsplit(pattern).path or "/"
         except ValueError:
-            return False
+            return None
     if not pattern:
-        return False
+        return None
     if not pattern.startswith(("/", "*")):
         pattern = "/" + pattern
     anchored = pattern.endswith("$")
     body = pattern[:-1] if anchored else pattern
-    regex = ".*".join(re.escape(part) for part in body.split("*"))
-    return re.match(regex + ("$" if anchored else ""), path) is not None
+    return re.compile(".*".join(re.escape(part) for part in body.split("*")) + ("$" if anchored else ""))
+
+
+def _location_matches(pattern: str, path: str) -> bool:
+    """Whether ``path`` is under the TDMRep ``location`` ``pattern`` (:func:`_location_pattern`)."""
+    compiled = _location_pattern(pattern)
+    return compiled is not None and compiled.match(path) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _TdmRule:
+    pattern: re.Pattern[str] | None  # None: a location that matches nothing
+    reserved: bool
+    location: str
+    policy: str | None
+
+
+@lru_cache(maxsize=1024)
+def _tdmrep_rules(tdmrep_json: str) -> tuple[_TdmRule, ...] | None:
+    """The rules of a tdmrep.json, in order, once per distinct file (a host's file governs all its URLs); None
+    when it is not a JSON list. Entries that are not objects are skipped; a rule whose ``location`` is not a string
+    (or is too long) never matches."""
+    try:
+        rules = json.loads(tdmrep_json)
+    except (ValueError, RecursionError):
+        logger.debug("unparsable tdmrep.json")
+        return None
+    if not isinstance(rules, list):
+        return None
+    out: list[_TdmRule] = []
+    for rule in rules[:MAX_RULES]:
+        if not isinstance(rule, dict):
+            continue
+        location = rule.get("location")
+        if not isinstance(location, str) or len(location) > MAX_VALUE:
+            location = None
+        policy = rule.get("tdm-policy")
+        out.append(_TdmRule(pattern=_location_pattern(location) if location is not None else None,
+                            reserved=str(rule.get("tdm-reservation")).strip() == "1",
+                            location=location or "",
+                            policy=policy if isinstance(policy, str) else None))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _tdm_rule_opt_outs(rule: _TdmRule, source: str | None) -> tuple[OptOut, ...]:
+    where = f'{_clip(source, 200) if source else "tdmrep.json"} location "{_clip(rule.location, 80)}":'
+    return tuple(_tdm(["1"], [rule.policy] if rule.policy is not None else [], where))
 
 
 def tdmrep_opt_outs(tdmrep_json: str, url: str, source: str | None = None) -> list[OptOut]:
@@ -308,25 +368,19 @@ def tdmrep_opt_outs(tdmrep_json: str, url: str, source: str | None = None) -> li
     The evidence names the file as ``source`` (its URL) when given, else as ``tdmrep.json``."""
     if not tdmrep_json or len(tdmrep_json) > MAX_TDMREP or not url:
         return []
-    try:
-        rules = json.loads(tdmrep_json)
-        parts = urlsplit(url)
-    except (ValueError, RecursionError):
-        logger.debug("unparsable tdmrep.json or URL")
+    rules = _tdmrep_rules(tdmrep_json)
+    if not rules:
         return []
-    if not isinstance(rules, list):
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        logger.debug("unparsable URL")
         return []
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    for rule in rules[:MAX_RULES]:
-        if not isinstance(rule, dict):
+    for rule in rules:
+        if rule.pattern is None or rule.pattern.match(path) is None:
             continue
-        location = rule.get("location")
-        if not isinstance(location, str) or len(location) > MAX_VALUE or not _location_matches(location, path):
-            continue
-        reservation = rule.get("tdm-reservation")
-        if str(reservation).strip() != "1":
+        if not rule.reserved:
             return []  # explicitly not reserved
-        where = f'{_clip(source, 200) if source else "tdmrep.json"} location "{_clip(location, 80)}":'
-        policy = rule.get("tdm-policy")
-        return _tdm(["1"], [policy] if isinstance(policy, str) else [], where)
+        return list(_tdm_rule_opt_outs(rule, source))
     return []

@@ -173,3 +173,29 @@ def test_a_recorded_robots_txt_that_was_unreachable_disallows_everything() -> No
         ROBOTS, "https://x.example/photos/a.jpg")
     assert recorded_robots_fragments(200, ROBOTS, None) == robots_url_fragments(ROBOTS)
     assert recorded_robots_opt_outs(500, None, None, "") == []
+
+
+def test_evidence_text_is_clipped_the_same_on_its_fast_path() -> None:
+    import re
+
+    from audit.signals.consent import _clip
+
+    def reference(value: str, limit: int = 160) -> str:
+        value = re.sub(r"\s+", " ", value).strip()
+        return value if len(value) <= limit else value[: limit - 1] + "…"
+
+    samples = ["/photos/a.jpg", " lead", "trail ", "two  spaces", "tab\there", "new\nline", "nbsp\u00a0x",
+               "\u2003em", "x" * 160, "x" * 161, "y" * 200 + " ", "\x1c sep", "", " ", "é café", "a\u200bb"]
+    for value in samples:
+        for limit in (5, 160):
+            assert _clip(value, limit) == reference(value, limit), (value, limit)
+
+
+def test_one_tdmrep_file_answers_each_url_by_its_own_path() -> None:
+    rules = json.dumps([{"location": "/a/*", "tdm-reservation": 1},
+                        {"location": "/b/*", "tdm-reservation": 0},
+                        {"location": "/c/*", "tdm-reservation": 1, "tdm-policy": "https://p.example/c.json"}])
+    answers = [[o.kind for o in tdmrep_opt_outs(rules, f"https://x.example/{d}/1.jpg")] for d in "abcdab"]
+    assert answers == [["tdm_reservation"], [], ["tdm_reservation", "tdm_policy"], [], ["tdm_reservation"], []]
+    one, other = (tdmrep_opt_outs(rules, "https://x.example/a/1.jpg", source) for source in ("s1", "s2"))
+    assert one[0].evidence.startswith("s1 ") and other[0].evidence.startswith("s2 ")
