@@ -56,6 +56,10 @@ SELECT DISTINCT host, role FROM (
 PAGE_LANGS = ("concat_ws('|', coalesce(p.lang, ''), coalesce(p.facts->>'meta_language', ''), "
               "coalesce(p.facts->>'geo_region', ''))")
 SIGHTING_PAGE = "sightings s LEFT JOIN pages p ON p.crawl_id = s.crawl_id AND p.url = s.page_url"
+# The sightings with a text (alt, caption or heading) and their page: the only ones a text unit can fan out to.
+TEXT_SIGHTING_PAGE = ("(SELECT * FROM sightings WHERE sha256 IS NOT NULL AND (coalesce(alt_text, '') <> '' "
+                      "OR coalesce(caption, '') <> '' OR coalesce(heading, '') <> '')) s "
+                      "LEFT JOIN pages p ON p.crawl_id = s.crawl_id AND p.url = s.page_url")
 # The last label of the page host (port and trailing dot dropped): all a text's place hints read from the host
 # (audit.signals.places.host_hints: its ccTLD or geographic TLD), so texts are one unit per TLD, not per host.
 PAGE_TLD = ("lower(regexp_extract(regexp_replace(trim(coalesce(s.page_host, '')), ':[0-9]*$', ''), "
@@ -161,7 +165,7 @@ DIRECT_SIGNALS_SQL = [
     _fan_out_sql(U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
     _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
                          f"AND u.heading = coalesce(s.heading, '') AND u.page_tld = {PAGE_TLD} "
-                         f"AND u.page_langs = {PAGE_LANGS}", frm=SIGHTING_PAGE),
+                         f"AND u.page_langs = {PAGE_LANGS}", frm=TEXT_SIGHTING_PAGE),
     _fan_out_sql(U_URL, f"u.url = {URL_PLACE_KEY.format(url='s.image_url')}"),
 ]
 
@@ -169,7 +173,7 @@ PROPAGATE_SQL = f"""
 INSERT INTO signals ({SIGNAL_COLUMNS})
 WITH first_url AS (
     SELECT sha256, arg_min(coalesce(nullif(page_url, ''), image_url), sighting_id) AS url
-    FROM sightings WHERE sha256 IS NOT NULL GROUP BY sha256
+    FROM sightings WHERE sha256 IN (SELECT sha256 FROM clusters WHERE size > 1) GROUP BY sha256
 ), prop AS (
     SELECT t.sha256 AS target, s.sighting_id, s.kind, s.country, s.candidates, s.strength, s.weight,
            'via near-duplicate ' || s.sha256 || ' on ' || coalesce(f.url, '') || ': ' || s.evidence AS evidence,
