@@ -118,6 +118,8 @@ def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT
         return []
     out: list[OptOut] = []
     verdicts: dict[int, bool | None] = {}  # agents that robots.txt puts in one group share one answer
+    rules: dict[int, str | None] = {}  # ... and one deciding rule
+    shown = ""
     groups = _agent_groups(parser, agents[:50])
     for agent, group in zip(agents[:50], groups, strict=True):
         if group not in verdicts:
@@ -130,10 +132,12 @@ def robots_opt_outs(robots_txt: str, url: str, agents: tuple[str, ...] = DEFAULT
         if allowed is None:
             continue
         if not allowed:
-            rule = deciding_rule(parser, url, agent)
+            if group not in rules:
+                rules[group] = deciding_rule(parser, url, agent)
+            rule = rules[group]
+            shown = shown or _clip(path, 120)
             out.append(OptOut(kind="robots_txt", value="disallow", applies_to=agent,
-                              evidence=f"robots.txt disallows {_clip(path, 120)} for {agent}"
-                              + (f": {rule}" if rule else "")))
+                              evidence=f"robots.txt disallows {shown} for {agent}" + (f": {rule}" if rule else "")))
     return out
 
 
