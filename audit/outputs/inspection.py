@@ -1,20 +1,24 @@
 """What ``provaudit inspect`` shows for one file: what the store would record, the signals in the image itself and
-the country they point to.
+the country they point to, and where faces are (``faces``: detection only, see :mod:`audit.decode.faces`).
 
 Files are analysed in a worker process under :class:`audit.decode.workers.Bounds` (time, memory, pixels), so a file that
 hangs or crashes a decoder gives an object whose ``error`` says so, and the next file is still inspected."""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audit.decode.imagefacts import inspect_dict
-from audit.decode.workers import AnalysisPool, Bounds
+from audit.decode.faces import Face, detect_faces_in
+from audit.decode.formats import open_image
+from audit.decode.imagefacts import analyse_image, inspect_dict
+from audit.decode.workers import Bounds, Job, WorkerPool, failed_record
 from audit.derive.attribution import Attribution, Evidence, attribute_answers
-from audit.errors import Refused
+from audit.errors import FaceDetectionError, Refused
 from audit.inputs import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_READ_BYTES
 from audit.inputs import open_regular, sha256_open
 from audit.records import ImageRecord
@@ -23,6 +27,49 @@ from audit.signals.image import image_signals
 
 EMPTY_KEYS = ("sha256", "format", "width", "height", "phash", "dhash", "gps", "taken_at", "utc_offset", "location")
 DEFAULT_MAX_FILE_BYTES = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"])  # largest image decoded
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    """What a worker finds in one file: its record, and its faces (None: detection did not run or failed)."""
+
+    record: ImageRecord
+    faces: tuple[Face, ...] | None = None
+
+
+def _faces(data: bytes, record: ImageRecord) -> tuple[Face, ...] | None:
+    """The faces of an image the analysis could decode (within its pixel bound); None for any other, or when
+    detection fails (logged)."""
+    if record.error is not None or record.width is None:
+        return None
+    try:
+        with open_image(data) as img:
+            return tuple(detect_faces_in(img))
+    except FaceDetectionError as exc:
+        log.info("%s: %s", record.sha256, exc)
+    except Exception as exc:  # the analysis opened these bytes, but Pillow raises many kinds on a second look
+        log.info("%s: face detection did not run: %s", record.sha256, exc)
+    return None
+
+
+def _inspect(data: bytes, bounds: Bounds) -> Inspected:
+    record = analyse_image(data, max_pixels=bounds.max_pixels)
+    return Inspected(record, _faces(data, record))
+
+
+def _inspect_failed(data: bytes, error: str) -> Inspected:
+    return Inspected(failed_record(data, error))
+
+
+def _inspect_unsendable(result: Inspected, error: str) -> Inspected:
+    return Inspected(ImageRecord(sha256=result.record.sha256, size=result.record.size, error=error))
+
+
+# the analysis and face detection of one file, in a bounded worker (both within its time and memory bounds)
+INSPECT: Job[Inspected] = Job(run=_inspect, failed=_inspect_failed, unsendable=_inspect_unsendable,
+                              preload=("audit.decode.imagefacts", "audit.decode.faces"))
 
 
 def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
@@ -59,21 +106,25 @@ def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
                 continue
             yield (name, None), data
 
-    with AnalysisPool(workers, bounds=bounds, start_method=start_method) as pool:
-        for (name, known), record in pool.map(contents()):
+    with WorkerPool(INSPECT, workers, bounds=bounds, start_method=start_method) as pool:
+        for (name, known), result in pool.map(contents()):
             if isinstance(known, dict):
                 yield known
+            elif known is not None:
+                yield inspect_record(name, known)
             else:
-                yield inspect_record(name, known if known is not None else record)
+                yield inspect_record(name, result.record, faces=result.faces)
 
 
 def _unreadable(path: str, error: str) -> dict[str, Any]:
     return {"path": path, **dict.fromkeys(EMPTY_KEYS), "error": error, "signals": [], "country": None,
-            "attribution": None}
+            "attribution": None, "faces": None}
 
 
-def inspect_record(path: str, record: ImageRecord) -> dict[str, Any]:
-    """The inspect object of an analysed file: the record's fields, its image-level signals and attribution."""
+def inspect_record(path: str, record: ImageRecord, *, faces: Sequence[Face] | None = None) -> dict[str, Any]:
+    """The inspect object of an analysed file: the record's fields, its image-level signals and attribution, and
+    ``faces``: ``[{"box": [left, top, width, height], "confidence": c}, ...]`` in the stored image's pixels, or None
+    when detection did not run (or failed)."""
     obj = inspect_dict(path, record)
     signals = image_signals(record)
     obj["signals"] = [
@@ -87,6 +138,7 @@ def inspect_record(path: str, record: ImageRecord) -> dict[str, Any]:
     obj["country"] = result.country
     obj["attribution"] = {"score": result.score, "tier": result.tier, "explanation": result.explanation,
                           "capture": _answer(answers.capture), "residence": _answer(answers.residence)}
+    obj["faces"] = None if faces is None else [face.as_json() for face in faces]
     return obj
 
 
