@@ -5,7 +5,8 @@ does not identify them. The detector is dlib's HOG frontal-face detector from th
 model file; nothing is downloaded), chosen by measurement in docs/accuracy.md ("Face detection: choosing the
 detector", ``bench/face_detectors.py``). dlib is imported on first use only, so ``import audit`` stays light.
 
-Bounds: an image is detected on a copy reduced to at most :data:`MAX_SIDE` pixels on its long side (JPEG bytes are
+Bounds: an image over ``max_pixels`` (default ``AUDIT_MAX_IMAGE_PIXELS``) is refused before its pixels are decoded;
+an image is detected on a copy reduced to at most :data:`MAX_SIDE` pixels on its long side (JPEG bytes are
 decoded reduced by :func:`detect_faces_in`), and at most :data:`MAX_FACES` faces are returned, most confident first.
 Errors: :func:`detect_faces` and :func:`detect_faces_in` raise :class:`audit.errors.FaceDetectionError` (one line
 saying why) for pixels that cannot be read or a detector failure, and nothing else; an image without a face gives
@@ -22,6 +23,7 @@ from typing import Any
 from PIL import Image
 
 from audit.errors import FaceDetectionError
+from audit.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ MAX_SIDE = 640  # long side of the reduced copy a detection runs on (pixels)
 UPSAMPLE = 1  # dlib's pyramid upsampling: 1 finds faces of about 40 px in the reduced copy, 0 only about 80 px
 THRESHOLD = 0.0  # dlib's adjust_threshold: its default, not tuned on the test set
 MAX_FACES = 64
+DEFAULT_MAX_PIXELS = int(DEFAULTS["AUDIT_MAX_IMAGE_PIXELS"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +87,22 @@ def _scaled(found: list[tuple[tuple[float, float, float, float], float]], small:
     return faces
 
 
-def detect_faces(image: Image.Image) -> list[Face]:
+def _check_size(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise FaceDetectionError(f"face detection did not run: invalid size {width}x{height}")
+    if width * height > max_pixels:
+        raise FaceDetectionError(f"face detection did not run: {width}x{height} pixels, over the limit of "
+                                 f"{max_pixels}")
+
+
+def detect_faces(image: Image.Image, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Face]:
     """The faces in ``image``, most confident first, at most :data:`MAX_FACES`, boxes in ``image``'s pixels.
-    Detects on a reduced RGB copy (``image`` is not changed). Raises :class:`FaceDetectionError` when the pixels
-    cannot be read or the detector fails."""
+    Detects on a reduced RGB copy (``image`` is not changed). Raises :class:`FaceDetectionError` when the image
+    has more than ``max_pixels`` pixels (before decoding them), the pixels cannot be read or the detector fails."""
     try:
         width, height = image.size
-        if width <= 0 or height <= 0:
-            raise ValueError(f"invalid size {width}x{height}")
+        _check_size((width, height), max_pixels)
         small = _reduced(image, MAX_SIDE)
         return _scaled(_run(small), small.size, (width, height))
     except FaceDetectionError:
@@ -100,13 +111,14 @@ def detect_faces(image: Image.Image) -> list[Face]:
         raise FaceDetectionError(f"face detection failed: {type(exc).__name__}: {_line(exc)}") from exc
 
 
-def detect_faces_in(image: Image.Image) -> list[Face]:
+def detect_faces_in(image: Image.Image, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Face]:
     """:func:`detect_faces` of an image not yet loaded, decoded reduced: a JPEG is decoded straight at a smaller
     scale (Pillow's ``draft``), which is most of the time saved. ``image`` is used up (draft changes its size):
     boxes are in the pixels of the image as stored (its size when it was opened). Same errors as
     :func:`detect_faces`."""
     try:
         size = image.size
+        _check_size(size, max_pixels)
         if image.format == "JPEG" and max(size) > MAX_SIDE:
             scale = MAX_SIDE / max(size)
             image.draft("RGB", (max(1, int(size[0] * scale)), max(1, int(size[1] * scale))))

@@ -39,14 +39,14 @@ class Inspected:
     faces: tuple[Face, ...] | None = None
 
 
-def _faces(data: bytes, record: ImageRecord) -> tuple[Face, ...] | None:
+def _faces(data: bytes, record: ImageRecord, max_pixels: int) -> tuple[Face, ...] | None:
     """The faces of an image the analysis could decode (within its pixel bound); None for any other, or when
     detection fails (logged)."""
     if record.error is not None or record.width is None:
         return None
     try:
         with open_image(data) as img:
-            return tuple(detect_faces_in(img))
+            return tuple(detect_faces_in(img, max_pixels=max_pixels))
     except FaceDetectionError as exc:
         log.info("%s: %s", record.sha256, exc)
     except Exception as exc:  # the analysis opened these bytes, but Pillow raises many kinds on a second look
@@ -56,7 +56,7 @@ def _faces(data: bytes, record: ImageRecord) -> tuple[Face, ...] | None:
 
 def _inspect(data: bytes, bounds: Bounds) -> Inspected:
     record = analyse_image(data, max_pixels=bounds.max_pixels)
-    return Inspected(record, _faces(data, record))
+    return Inspected(record, _faces(data, record, bounds.max_pixels))
 
 
 def _inspect_failed(data: bytes, error: str) -> Inspected:
