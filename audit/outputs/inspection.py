@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from audit.decode.faces import Face, detect_faces_in
 from audit.decode.formats import open_image
-from audit.decode.imagefacts import analyse_image, inspect_dict
-from audit.decode.workers import Bounds, Job, WorkerPool, failed_record
+from audit.decode.imagefacts import inspect_dict
+from audit.decode.workers import AnalysisPool, Bounds, Job, WorkerPool
 from audit.derive.attribution import Attribution, Evidence, attribute_answers
 from audit.errors import FaceDetectionError, Refused
 from audit.inputs import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_READ_BYTES
@@ -31,45 +30,26 @@ DEFAULT_MAX_FILE_BYTES = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"])  # largest image
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Inspected:
-    """What a worker finds in one file: its record, and its faces (None: detection did not run or failed)."""
-
-    record: ImageRecord
-    faces: tuple[Face, ...] | None = None
-
-
-def _faces(data: bytes, record: ImageRecord, max_pixels: int) -> tuple[Face, ...] | None:
-    """The faces of an image the analysis could decode (within its pixel bound); None for any other, or when
-    detection fails (logged)."""
-    if record.error is not None or record.width is None:
-        return None
+def _detect(data: bytes, bounds: Bounds) -> tuple[Face, ...] | None:
+    """The faces of an image (within the pixel bound); None when detection cannot run or fails (logged)."""
     try:
         with open_image(data) as img:
-            return tuple(detect_faces_in(img, max_pixels=max_pixels))
+            return tuple(detect_faces_in(img, max_pixels=bounds.max_pixels))
     except FaceDetectionError as exc:
-        log.info("%s: %s", record.sha256, exc)
+        log.info("%s", exc)
     except Exception as exc:  # the analysis opened these bytes, but Pillow raises many kinds on a second look
-        log.info("%s: face detection did not run: %s", record.sha256, exc)
+        log.info("face detection did not run: %s", exc)
     return None
 
 
-def _inspect(data: bytes, bounds: Bounds) -> Inspected:
-    record = analyse_image(data, max_pixels=bounds.max_pixels)
-    return Inspected(record, _faces(data, record, bounds.max_pixels))
+def _not_detected(_data: bytes, error: str) -> None:
+    log.info("face detection did not run: %s", error)
 
 
-def _inspect_failed(data: bytes, error: str) -> Inspected:
-    return Inspected(failed_record(data, error))
-
-
-def _inspect_unsendable(result: Inspected, error: str) -> Inspected:
-    return Inspected(ImageRecord(sha256=result.record.sha256, size=result.record.size, error=error))
-
-
-# the analysis and face detection of one file, in a bounded worker (both within its time and memory bounds)
-INSPECT: Job[Inspected] = Job(run=_inspect, failed=_inspect_failed, unsendable=_inspect_unsendable,
-                              preload=("audit.decode.imagefacts", "audit.decode.faces"))
+# face detection of one file, in its own bounded worker after the analysis (its own time bound: a detection that
+# fails or times out leaves the file's record as it was, with faces unknown); dlib is imported before the clock runs
+DETECT: Job[tuple[Face, ...] | None] = Job(run=_detect, failed=_not_detected,
+                                           preload=("audit.decode.faces", "dlib"))
 
 
 def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
@@ -84,7 +64,7 @@ def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
     read, one over ``max_file_bytes`` is hashed but not decoded."""
     bounds = bounds or Bounds()
 
-    def contents() -> Iterator[tuple[tuple[str, ImageRecord | dict[str, Any] | None], bytes]]:
+    def contents() -> Iterator[tuple[tuple[str, ImageRecord | dict[str, Any] | None, bytes], bytes]]:
         for path in paths:
             name = str(path)
             try:
@@ -93,27 +73,29 @@ def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
                     if size > max_file_bytes:
                         record = ImageRecord(sha256=sha256_open(fh, max_read_bytes), size=size,
                                              error=f"file larger than {max_file_bytes} bytes, not decoded")
-                        yield (name, record), b""
+                        yield (name, record, b""), b""
                         continue
                     data = fh.read(max_file_bytes + 1)
                 if len(data) > max_file_bytes:
                     raise Refused(f"file grew past {max_file_bytes} bytes while it was read: not read")
             except Refused as exc:
-                yield (name, _unreadable(name, str(exc))), b""
+                yield (name, _unreadable(name, str(exc)), b""), b""
                 continue
             except OSError as exc:
-                yield (name, _unreadable(name, f"cannot read file: {exc.strerror or exc}")), b""
+                yield (name, _unreadable(name, f"cannot read file: {exc.strerror or exc}"), b""), b""
                 continue
-            yield (name, None), data
+            yield (name, None, data), data
 
-    with WorkerPool(INSPECT, workers, bounds=bounds, start_method=start_method) as pool:
-        for (name, known), result in pool.map(contents()):
+    with AnalysisPool(workers, bounds=bounds, start_method=start_method) as pool, \
+            WorkerPool(DETECT, 1, bounds=bounds, start_method=start_method) as detector:
+        for (name, known, data), record in pool.map(contents()):
             if isinstance(known, dict):
                 yield known
             elif known is not None:
                 yield inspect_record(name, known)
             else:
-                yield inspect_record(name, result.record, faces=result.faces)
+                decoded = record.error is None and record.width is not None
+                yield inspect_record(name, record, faces=detector.run(data) if decoded else None)
 
 
 def _unreadable(path: str, error: str) -> dict[str, Any]:
