@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from PIL import Image
 
 from audit.decode.faces import DETECTOR_VERSION, MAX_FACES, Face, detect_faces, detect_faces_in
 from audit.decode.formats import open_image
+from audit.decode.workers import Bounds
 from audit.errors import FaceDetectionError
+from audit.outputs.inspection import inspect_files
 from conftest import CORPORA, ROOT, provaudit
 
 FACES = CORPORA / "faces"
@@ -129,3 +132,23 @@ def test_inspect_json_has_faces(corpora, tmp_path):
     assert all(set(f) == {"box", "confidence"} and len(f["box"]) == 4 for f in faces)
     assert objs["max-incres__pizza.jpg"]["faces"] == []
     assert objs["broken.jpg"]["error"] is not None and objs["broken.jpg"]["faces"] is None
+
+
+def _slow(*_args: object, **_kwargs: object) -> list[Face]:
+    time.sleep(30)
+    return []
+
+
+def _broken(*_args: object, **_kwargs: object) -> list[Face]:
+    raise FaceDetectionError("face detection failed: test")
+
+
+@pytest.mark.parametrize("detect", [_slow, _broken], ids=["times out", "fails"])
+def test_a_detection_that_fails_keeps_the_record_and_gives_null_faces(corpora, monkeypatch, detect):
+    monkeypatch.setattr("audit.outputs.inspection.detect_faces_in", detect)  # forked workers inherit it
+    pilots = FACES / "images" / "max-pose__Pilots.jpg"
+    started = time.perf_counter()
+    (obj,) = inspect_files([pilots], bounds=Bounds(timeout=3.0), start_method="fork")
+    assert time.perf_counter() - started < 20
+    assert obj["faces"] is None and obj["error"] is None
+    assert (obj["width"], obj["height"]) == (600, 471) and obj["phash"] is not None
