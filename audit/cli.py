@@ -316,7 +316,7 @@ def _print_inspect(obj: dict[str, Any]) -> None:
     for key, value in obj.items():
         if key in ("path", "signals", "attribution"):
             continue
-        shown = "—" if value is None else json_dumps(value) if isinstance(value, dict) else value
+        shown = "—" if value is None else json_dumps(value) if isinstance(value, dict | list) else value
         table.add_row(key, rich_text(shown))
     for sig in obj.get("signals", []):
         table.add_row(rich_text(f"signal {sig['kind']}"),
