@@ -17,7 +17,8 @@ from scrapy import signals
 from audit import settings as audit_settings
 from audit.crawl.context import crawl_context
 from audit.crawl.events import flush_rows, policy_failed
-from audit.decode.workers import AnalysisPool, Bounds
+from audit.decode.facejob import detection_pool, with_faces
+from audit.decode.workers import AnalysisPool, Bounds, WorkerPool
 from audit.records import POLICY_PATHS, ImageFetch, PolicyFile
 from audit.store.db import StoreWriter
 from audit.store.recorder import Recorder
@@ -55,8 +56,10 @@ class AuditPipeline:
         self.bounds = Bounds(timeout=float(audit_settings.get(s, "AUDIT_ANALYSIS_TIMEOUT")),
                              max_memory=int(audit_settings.get(s, "AUDIT_ANALYSIS_MEMORY")),
                              max_pixels=self.max_pixels)
-        self._local = threading.local()  # each analysis thread drives one AnalysisPool (they are not thread-safe)
-        self._pools: list[AnalysisPool] = []
+        self.faces = s.getbool("AUDIT_FACES", audit_settings.DEFAULTS["AUDIT_FACES"])
+        # each analysis thread drives one AnalysisPool and, with faces, one detection pool (they are not thread-safe)
+        self._local = threading.local()
+        self._pools: list[WorkerPool[Any]] = []
         self._pools_lock = threading.Lock()
         self.source = str(audit_settings.get(s, "AUDIT_SOURCE"))
         self.settings_recorded = recorded_settings(s)
@@ -107,7 +110,9 @@ class AuditPipeline:
     def _analyse(self, item: ImageFetch) -> ImageFetch:
         """Runs in an analysis thread, which hands the bytes to its own worker process and waits: decoding and
         metadata parsing neither hold the crawler's GIL nor can a hostile file hang or crash the crawl (a worker
-        over the time or memory bound is killed and replaced; the image is still recorded, with the error)."""
+        over the time or memory bound is killed and replaced; the image is still recorded, with the error). With
+        ``AUDIT_FACES`` the thread's own detection worker finds the image's faces at the same time, under the same
+        bounds; a detection that fails leaves the analysis as it is (``face_error`` says why)."""
         body = item.body or b""
         pool = getattr(self._local, "pool", None)
         if pool is None:
@@ -115,7 +120,18 @@ class AuditPipeline:
             self._local.pool = pool
             with self._pools_lock:
                 self._pools.append(pool)
-        return dataclasses.replace(item, record=pool.analyse(body), body=None)
+        detector = getattr(self._local, "detector", None)
+        if detector is None and self.faces:
+            detector = detection_pool(1, bounds=self.bounds)
+            self._local.detector = detector
+            with self._pools_lock:
+                self._pools.append(detector)
+        analysis = pool.submit(body)
+        faces = detector.submit(body) if detector is not None else None  # detected alongside, in its own worker
+        record = pool.result(analysis)
+        if detector is not None and faces is not None:
+            record = with_faces(record, detector.result(faces))
+        return dataclasses.replace(item, record=record, body=None)
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, ImageFetch) and item.body is not None:

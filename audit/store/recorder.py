@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
+from audit.decode.faces import DETECTOR, DETECTOR_VERSION
 from audit.records import ArchivedAt, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile, StylesheetFetch
 from audit.settings import DEFAULTS
 from audit.store.arrow import utc
@@ -114,7 +115,21 @@ def image_row(rec: ImageRecord) -> dict[str, Any]:
         "c2pa": _json(rec.c2pa),
         "error": rec.error,
         "field_errors": list(rec.field_errors),
+        "face_count": None if rec.faces is None else len(rec.faces),
+        "face_error": rec.face_error,
     }
+
+
+def face_rows(rec: ImageRecord) -> list[dict[str, Any]]:
+    """The rows of ``faces`` for an image's detected faces (none when detection did not run or failed), each with
+    its size relative to the image's height and the detector that found it."""
+    if not rec.faces:
+        return []
+    return [{"sha256": rec.sha256, "face_index": i, "box_left": f.left, "box_top": f.top, "box_width": f.width,
+             "box_height": f.height, "confidence": f.confidence,
+             "relative_size": f.height / rec.height if rec.height else None,
+             "detector": DETECTOR, "detector_version": DETECTOR_VERSION}
+            for i, f in enumerate(rec.faces)]
 
 
 class Recorder:
@@ -133,7 +148,7 @@ class Recorder:
 
     RETRY_INTERVAL = 0.25  # seconds between two tries while another process holds the store
     # the order rows are written in
-    TABLES = ("crawls", "images", "fetches", "pages", "captures", "sightings", "host_policies", "stylesheets")
+    TABLES = ("crawls", "images", "faces", "fetches", "pages", "captures", "sightings", "host_policies", "stylesheets")
 
     def __init__(
         self,
@@ -337,6 +352,8 @@ class Recorder:
         if rec.error:
             self.counts["image_errors"] += 1
         self._push("images", image_row(rec))
+        for row in face_rows(rec):
+            self._push("faces", row)
 
     def add_fetch(self, fetch: ImageFetch) -> None:
         self.counts["image_fetches"] += 1
