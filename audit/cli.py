@@ -490,7 +490,9 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
               help="Largest dHash distance between near-duplicates.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Processes running the signal extractors [default: one per core from 50,000 sightings, else 1].")
-def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers: int | None) -> None:
+@click.option("--faces", is_flag=True, help="First detect the faces of images recorded without them (an older store, "
+              "--no-faces), reading their bytes back from the files, archives and crawl WARCs the store names.")
+def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers: int | None, faces: bool) -> None:
     """Compute every signal, near-duplicate cluster and country attribution for the store DB (offline)."""
     from audit.derive.run import AUDIT_OPTIONS, run_audit
     from audit.store.db import Store
@@ -498,6 +500,15 @@ def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers:
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
     with _errors(), Store.open(db, options=AUDIT_OPTIONS) as store:
+        if faces:
+            from audit.derive.faces import add_faces
+
+            added = add_faces(store, bounds=_bounds(None), workers=int(DEFAULTS["AUDIT_ANALYSIS_PROCESSES"]),
+                              max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+                              progress=lambda msg: console.print(f"[bold]•[/] {rich_text(msg)}"))
+            console.print(f"[bold]•[/] faces: {added.detected:,} of {added.wanted:,} images detected "
+                          f"({added.with_faces:,} show a face), {added.failed:,} failed, {added.not_found:,} "
+                          "whose bytes were not found")
         result = run_audit(store, phash_threshold=phash_threshold, dhash_threshold=dhash_threshold,
                            workers=workers, progress=lambda msg: console.print(f"[bold]•[/] {rich_text(msg)}"))
     _print_audit(result)

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from audit.decode.faces import DETECTOR, DETECTOR_VERSION
-from audit.records import ArchivedAt, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile, StylesheetFetch
+from audit.records import ArchivedAt, FaceBox, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile, StylesheetFetch
 from audit.settings import DEFAULTS
 from audit.store.arrow import utc
 from audit.store.db import Store, StoreBusy, StoreWriter
@@ -121,15 +121,18 @@ def image_row(rec: ImageRecord) -> dict[str, Any]:
 
 
 def face_rows(rec: ImageRecord) -> list[dict[str, Any]]:
-    """The rows of ``faces`` for an image's detected faces (none when detection did not run or failed), each with
-    its size relative to the image's height and the detector that found it."""
-    if not rec.faces:
-        return []
-    return [{"sha256": rec.sha256, "face_index": i, "box_left": f.left, "box_top": f.top, "box_width": f.width,
+    """The rows of ``faces`` for an image's detected faces (none when detection did not run or failed)."""
+    return faces_rows(rec.sha256, rec.height, rec.faces or ())
+
+
+def faces_rows(sha256: str, image_height: int | None, faces: Sequence[FaceBox]) -> list[dict[str, Any]]:
+    """The rows of ``faces`` for the faces detected in the image ``sha256``, in order, each with its height
+    relative to the image's and the detector (and version) that found it."""
+    return [{"sha256": sha256, "face_index": i, "box_left": f.left, "box_top": f.top, "box_width": f.width,
              "box_height": f.height, "confidence": f.confidence,
-             "relative_size": f.height / rec.height if rec.height else None,
+             "relative_size": f.height / image_height if image_height else None,
              "detector": DETECTOR, "detector_version": DETECTOR_VERSION}
-            for i, f in enumerate(rec.faces)]
+            for i, f in enumerate(faces)]
 
 
 class Recorder:
