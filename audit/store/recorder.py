@@ -450,6 +450,7 @@ class Recorder:
             rows = self._buffers[table]
             if rows:
                 store.insert(table, rows)
+        self._fill_face_counts(store)
         if resolved:
             # sightings written earlier without their image: only the URLs that have arrived since
             con = store.con
@@ -467,6 +468,21 @@ class Recorder:
             # sightings whose image only `fetches` holds: written before their image arrived and never resolved in
             # memory, or recorded again by a resumed run (INSERT OR IGNORE kept the earlier row, unlinked)
             store.link_sightings(self.crawl_id)
+
+    def _fill_face_counts(self, store: Store) -> None:
+        """Images already in the store without faces (written by a run without detection) that this batch detected:
+        their ``face_count`` is filled (their ``faces`` rows were just inserted), nothing else of theirs changes."""
+        detected = [row for row in self._buffers["images"] if row["face_count"] is not None]
+        if not detected:
+            return
+        batch = pa.table({"sha256": pa.array([r["sha256"] for r in detected], pa.string()),
+                          "face_count": pa.array([r["face_count"] for r in detected], pa.int32())})
+        store.con.register("_face_counts", batch)
+        try:
+            store.con.execute("UPDATE images SET face_count = f.face_count, face_error = NULL FROM _face_counts f "
+                              "WHERE images.sha256 = f.sha256 AND images.face_count IS NULL")
+        finally:
+            store.con.unregister("_face_counts")
 
     def _committed(self) -> None:
         if self.on_commit is None:

@@ -167,3 +167,18 @@ def test_audit_faces_names_an_image_whose_bytes_are_gone_and_opens_an_older_stor
     assert (result.wanted, result.detected, result.not_found) == (3, 2, 1)
     assert found["max-pose__Pilots.jpg"][0] == 3 and found["max-facerec__Chris.jpeg"][0] == 1
     assert found["gcp-vision__cat.jpg"][:2] == (None, NOT_FOUND)
+
+
+def test_ingesting_again_with_faces_fills_the_images_recorded_without(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("max-pose__Pilots.jpg", "gcp-vision__cat.jpg"):
+        shutil.copy(FACES / "images" / name, folder / name)
+    with Store.open(tmp_path / "again.duckdb") as store:
+        ingest(store, [folder], faces=False, workers=1)
+        assert [c for (c,) in store.query("SELECT face_count FROM images")] == [None, None]
+        ingest(store, [folder], workers=1)  # the same crawl id: no row is added, the faces are filled
+        found = _faces_by_file(store)
+        assert store.query("SELECT count(*) FROM fetches")[0][0] == 2
+    assert found["max-pose__Pilots.jpg"][0] == len(found["max-pose__Pilots.jpg"][3]) == 3
+    assert found["gcp-vision__cat.jpg"][0] == 0
