@@ -11,6 +11,8 @@ from pathlib import Path
 
 from loopsite import LoopSite
 
+from audit.derive.faces import add_faces
+from audit.ingest.run import ingest
 from audit.store.db import Store
 from conftest import CORPORA, ROOT, provaudit
 
@@ -71,3 +73,12 @@ def test_a_crawl_fills_faces_and_audit_faces_reads_a_crawl_s_warc(corpora, tmp_p
     assert {url: count for url, (count, _) in _faces(later, origin).items()} == {"/crew.jpg": None, "/cat.jpg": None}
     provaudit("audit", "--db", str(later), "--faces")
     assert _faces(later, origin) == found  # the bytes read back from the crawl's WARC, the same faces
+
+    # an ingest of that WARC without faces: audit --faces reads each image's record at its offset in the archive
+    [warc] = tmp_path.glob("*.warc.gz")
+    ingested = tmp_path / "ingested.duckdb"
+    with Store.open(ingested) as store:
+        ingest(store, [warc], faces=False, workers=1)
+        result = add_faces(store)
+    assert result.sources == {"archives": 2} and (result.detected, result.not_found) == (2, 0)
+    assert _faces(ingested, origin) == found
