@@ -61,7 +61,7 @@ def _overlaps(box: tuple[int, ...], label: list[int]) -> bool:
 def test_a_crawl_fills_faces_and_audit_faces_reads_a_crawl_s_warc(corpora, tmp_path):
     labels = {e["file"]: e for e in map(json.loads, (FACES / "boxes.jsonl").read_text().splitlines()) if e}
     db = tmp_path / "faces.duckdb"
-    origin = _crawl(db, "--no-warc")
+    origin = _crawl(db, "--no-warc", "--faces")
     found = _faces(db, origin)
     count, boxes = found["/crew.jpg"]
     assert count == len(boxes) and count >= 2, found

@@ -55,7 +55,7 @@ def faces_store(tmp_path_factory) -> Path:
         pytest.fail(f"the shared test corpora are missing: expected {FACES}")
     db = tmp_path_factory.mktemp("faces") / "faces.duckdb"
     with Store.open(db) as store:
-        ingest(store, [FACES / "images"], workers=2)
+        ingest(store, [FACES / "images"], faces=True, workers=2)
     return db
 
 
@@ -177,7 +177,7 @@ def test_ingesting_again_with_faces_fills_the_images_recorded_without(tmp_path):
     with Store.open(tmp_path / "again.duckdb") as store:
         ingest(store, [folder], faces=False, workers=1)
         assert [c for (c,) in store.query("SELECT face_count FROM images")] == [None, None]
-        ingest(store, [folder], workers=1)  # the same crawl id: no row is added, the faces are filled
+        ingest(store, [folder], faces=True, workers=1)  # the same crawl id: no row is added, the faces are filled
         found = _faces_by_file(store)
         assert store.query("SELECT count(*) FROM fetches")[0][0] == 2
     assert found["max-pose__Pilots.jpg"][0] == len(found["max-pose__Pilots.jpg"][3]) == 3
