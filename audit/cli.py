@@ -145,10 +145,13 @@ def main(verbose: int) -> None:
 @click.option("--redis-key", help="Name of the shared crawl in Redis [default: derived from the URLs].")
 @click.option("--render", is_flag=True, help="Also render each page in the system's headless Chromium and record "
               "the images only its rendered DOM shows (AUDIT_RENDER; needs the `render` extra).")
+@click.option("--faces/--no-faces", "faces", default=None,
+              help="Detect faces in every image (AUDIT_FACES) "
+              f"[default: {'on' if DEFAULTS['AUDIT_FACES'] else 'off'}].")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE", help="Any Scrapy or AUDIT_* setting.")
 def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Path | None, proxy: str | None,
           max_pages: int, depth: int, no_warc: bool, no_throttle: bool, redis_url: str | None,
-          redis_key: str | None, render: bool, settings: tuple[str, ...]) -> None:
+          redis_key: str | None, render: bool, faces: bool | None, settings: tuple[str, ...]) -> None:
     """Crawl the sites at URLS into the store DB (the WARC file is written beside it)."""
     from audit.crawl.run import run_crawl
     from audit.outputs.summary import store_summary
@@ -174,6 +177,8 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
         overrides["AUDIT_REDIS_KEY"] = f"provaudit:{redis_key}"
     if render:
         overrides["AUDIT_RENDER"] = True
+    if faces is not None:
+        overrides["AUDIT_FACES"] = faces
     overrides.update(_parse_setting(settings))
     with _errors(), _progress({"pages": None, "images": None, "MB": None}) as progress:
         result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)
@@ -222,8 +227,11 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
 @click.option("--max-file-bytes", type=click.IntRange(min=1), default=None, metavar="BYTES",
               help=f"Largest file read, archives included (default: AUDIT_MAX_FILE_BYTES, "
               f"{DEFAULTS['AUDIT_MAX_FILE_BYTES'] / 1024**3:g} GiB).")
+@click.option("--faces/--no-faces", "faces", default=None,
+              help="Detect faces in every image (AUDIT_FACES) "
+              f"[default: {'on' if DEFAULTS['AUDIT_FACES'] else 'off'}].")
 def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: float | None,
-           workers: int | None, max_file_bytes: int | None) -> None:
+           workers: int | None, max_file_bytes: int | None, faces: bool | None) -> None:
     """Ingest WARC/ARC archives, folders of image files or single image files into the store DB; a folder written
     by `provaudit export --format parquet` is read back as it was exported."""
     from audit.ingest.archive import ArchiveLimits
@@ -256,7 +264,8 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
                             max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]),
                             archive_limits=ArchiveLimits(
                                 max_line=int(DEFAULTS["AUDIT_ARCHIVE_MAX_HEADER_LINE"]),
-                                max_header=int(DEFAULTS["AUDIT_ARCHIVE_MAX_HEADER_BYTES"])))
+                                max_header=int(DEFAULTS["AUDIT_ARCHIVE_MAX_HEADER_BYTES"])),
+                            faces=bool(DEFAULTS["AUDIT_FACES"]) if faces is None else faces)
         summary = store_summary(store, result.crawl_id)
     summary["skipped"] = len(result.skipped)
     if result.revisits_resolved or result.revisits_unresolved:
@@ -316,7 +325,7 @@ def _print_inspect(obj: dict[str, Any]) -> None:
     for key, value in obj.items():
         if key in ("path", "signals", "attribution"):
             continue
-        shown = "—" if value is None else json_dumps(value) if isinstance(value, dict) else value
+        shown = "—" if value is None else json_dumps(value) if isinstance(value, dict | list) else value
         table.add_row(key, rich_text(shown))
     for sig in obj.get("signals", []):
         table.add_row(rich_text(f"signal {sig['kind']}"),
@@ -481,7 +490,9 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
               help="Largest dHash distance between near-duplicates.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Processes running the signal extractors [default: one per core from 50,000 sightings, else 1].")
-def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers: int | None) -> None:
+@click.option("--faces", is_flag=True, help="First detect the faces of images recorded without them (an older store, "
+              "--no-faces), reading their bytes back from the files, archives and crawl WARCs the store names.")
+def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers: int | None, faces: bool) -> None:
     """Compute every signal, near-duplicate cluster and country attribution for the store DB (offline)."""
     from audit.derive.run import AUDIT_OPTIONS, run_audit
     from audit.store.db import Store
@@ -489,6 +500,15 @@ def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers:
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
     with _errors(), Store.open(db, options=AUDIT_OPTIONS) as store:
+        if faces:
+            from audit.derive.faces import add_faces
+
+            added = add_faces(store, bounds=_bounds(None), workers=int(DEFAULTS["AUDIT_ANALYSIS_PROCESSES"]),
+                              max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+                              progress=lambda msg: console.print(f"[bold]•[/] {rich_text(msg)}"))
+            console.print(f"[bold]•[/] faces: {added.detected:,} of {added.wanted:,} images detected "
+                          f"({added.with_faces:,} show a face), {added.failed:,} failed, {added.not_found:,} "
+                          "whose bytes were not found")
         result = run_audit(store, phash_threshold=phash_threshold, dhash_threshold=dhash_threshold,
                            workers=workers, progress=lambda msg: console.print(f"[bold]•[/] {rich_text(msg)}"))
     _print_audit(result)

@@ -54,6 +54,11 @@ class RenderError(AuditError, ValueError):
     scrapy-playwright is not installed; the message says what to install."""
 
 
+class FaceDetectionError(AuditError):
+    """Face detection could not run on an image (pixels that cannot be read, or a failure of the detector): the
+    message is one line saying why. The image's other facts stand; its faces are unknown (not "none")."""
+
+
 # --- stores ----------------------------------------------------------------------------------------------------
 
 

@@ -12,6 +12,18 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class FaceBox:
+    """One face detected in an image: its box in the stored image's pixels (within the image) and the detector's
+    confidence. Detection only: nothing says whose face it is."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class ImageRecord:
     """What the store records about one image's content (its exact bytes).
 
@@ -40,6 +52,9 @@ class ImageRecord:
     c2pa: dict[str, Any] | None = None  # the embedded C2PA manifest store, read offline (None when absent)
     error: str | None = None  # why the content is not a readable image, or None
     field_errors: tuple[str, ...] = ()  # per-field problems (malformed EXIF, bad XMP, ...): the rest was still read
+    # the faces detected (audit.decode.facejob), most confident first; None when detection did not run or failed
+    faces: tuple[FaceBox, ...] | None = None
+    face_error: str | None = None  # why face detection failed or could not run on a readable image, or None
 
 
 @dataclass(frozen=True, slots=True)

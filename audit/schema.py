@@ -201,8 +201,32 @@ TABLES: tuple[Table, ...] = (
             C("c2pa", "JSON", "The embedded C2PA manifest store (content credentials) read offline, or NULL."),
             C("error", "VARCHAR", "Why the content is not a readable image, or NULL."),
             C("field_errors", "VARCHAR[]", "Problems reading single metadata fields; the other fields were read."),
+            C("face_count", "INTEGER", "Faces detected (rows of `faces`): 0 when detection ran and found none; NULL "
+              "when it did not run (turned off, an unreadable image, rows written before faces were detected: "
+              "`provaudit audit --faces` adds them) or failed (see `face_error`)."),
+            C("face_error", "VARCHAR", "Why face detection failed or could not run on this image (timed out, "
+              "crashed, its bytes not found by `provaudit audit --faces`), or NULL; the image's other columns and "
+              "rows are kept either way."),
         ),
         ("sha256",),
+    ),
+    Table(
+        "faces",
+        "One row per face detected in an image (detection only: where a face is and how large, never whose it is; "
+        "no crop is kept). Written with the image by a crawl or an ingest, or by `provaudit audit --faces`.",
+        (
+            C("sha256", "VARCHAR", "The image (`images.sha256`).", False),
+            C("face_index", "INTEGER", "0, 1, ... in the order of the detector's confidence, highest first.", False),
+            C("box_left", "INTEGER", "Left edge of the face's box, in the stored image's pixels."),
+            C("box_top", "INTEGER", "Top edge of the box, in the stored image's pixels."),
+            C("box_width", "INTEGER", "Width of the box in pixels."),
+            C("box_height", "INTEGER", "Height of the box in pixels."),
+            C("confidence", "DOUBLE", "The detector's score for the face (its own scale; see `detector`)."),
+            C("relative_size", "DOUBLE", "How large the face is in its image: `box_height / images.height`."),
+            C("detector", "VARCHAR", "The face detector that found it (audit.decode.faces.DETECTOR)."),
+            C("detector_version", "VARCHAR", "Its pinned version, so the result can be reproduced."),
+        ),
+        ("sha256", "face_index"),
     ),
     Table(
         "sightings",

@@ -259,6 +259,16 @@ SETTINGS: tuple[Setting, ...] = (
         "`AUDIT_ANALYSIS_TIMEOUT` and `AUDIT_ANALYSIS_MEMORY`.",
     ),
     Setting(
+        "AUDIT_FACES",
+        False,
+        "Detect faces in every image a crawl or an ingest records (`provaudit crawl`/`ingest` `--faces/--no-faces`): "
+        "boxes into `faces`, their number into `images.face_count`. Detection only, never recognition; it runs once "
+        "per distinct image in its own bounded worker processes (as many as the analysis has, each under "
+        "`AUDIT_ANALYSIS_TIMEOUT` and `AUDIT_ANALYSIS_MEMORY`), on a reduced decode. Off: `face_count` stays NULL "
+        "(`provaudit audit --faces` can add faces later). Off by default for now: the pinned detector (dlib's HOG, "
+        "docs/accuracy.md) takes about 130 ms per image, which would make a crawl several times slower.",
+    ),
+    Setting(
         "AUDIT_RENDER",
         False,
         "Rendered crawl (`provaudit crawl --render`): each HTML page is also loaded in a headless Chromium "

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,12 +19,15 @@ from scrapy import signals
 from audit import settings as audit_settings
 from audit.crawl.context import crawl_context
 from audit.crawl.events import flush_rows, policy_failed
-from audit.decode.workers import AnalysisPool, Bounds
+from audit.decode.facejob import FaceOutcome, detection_pool, with_faces
+from audit.decode.workers import AnalysisPool, Bounds, WorkerPool
 from audit.records import POLICY_PATHS, ImageFetch, PolicyFile
 from audit.store.db import StoreWriter
 from audit.store.recorder import Recorder
 
 logger = logging.getLogger(__name__)
+
+SAME_BYTES_REMEMBERED = 4096  # recent contents whose faces a crawl reuses for the same bytes met again
 
 RECORDED_SETTINGS = (
     "BOT_NAME", "USER_AGENT", "ROBOTSTXT_OBEY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN",
@@ -55,9 +60,12 @@ class AuditPipeline:
         self.bounds = Bounds(timeout=float(audit_settings.get(s, "AUDIT_ANALYSIS_TIMEOUT")),
                              max_memory=int(audit_settings.get(s, "AUDIT_ANALYSIS_MEMORY")),
                              max_pixels=self.max_pixels)
-        self._local = threading.local()  # each analysis thread drives one AnalysisPool (they are not thread-safe)
-        self._pools: list[AnalysisPool] = []
+        self.faces = s.getbool("AUDIT_FACES", audit_settings.DEFAULTS["AUDIT_FACES"])
+        # each analysis thread drives one AnalysisPool and, with faces, one detection pool (they are not thread-safe)
+        self._local = threading.local()
+        self._pools: list[WorkerPool[Any]] = []
         self._pools_lock = threading.Lock()
+        self._detected: OrderedDict[bytes, FaceOutcome] = OrderedDict()  # recent contents' faces, by sha256
         self.source = str(audit_settings.get(s, "AUDIT_SOURCE"))
         self.settings_recorded = recorded_settings(s)
         self.store: StoreWriter | None = None
@@ -107,7 +115,9 @@ class AuditPipeline:
     def _analyse(self, item: ImageFetch) -> ImageFetch:
         """Runs in an analysis thread, which hands the bytes to its own worker process and waits: decoding and
         metadata parsing neither hold the crawler's GIL nor can a hostile file hang or crash the crawl (a worker
-        over the time or memory bound is killed and replaced; the image is still recorded, with the error)."""
+        over the time or memory bound is killed and replaced; the image is still recorded, with the error). With
+        ``AUDIT_FACES`` the thread's own detection worker finds the image's faces at the same time, under the same
+        bounds; a detection that fails leaves the analysis as it is (``face_error`` says why)."""
         body = item.body or b""
         pool = getattr(self._local, "pool", None)
         if pool is None:
@@ -115,7 +125,26 @@ class AuditPipeline:
             self._local.pool = pool
             with self._pools_lock:
                 self._pools.append(pool)
-        return dataclasses.replace(item, record=pool.analyse(body), body=None)
+        detector = getattr(self._local, "detector", None)
+        if detector is None and self.faces:
+            detector = detection_pool(1, bounds=self.bounds)
+            self._local.detector = detector
+            with self._pools_lock:
+                self._pools.append(detector)
+        key = hashlib.sha256(body).digest() if detector is not None else b""
+        with self._pools_lock:
+            known = self._detected.get(key) if detector is not None else None
+        analysis = pool.submit(body)
+        # detected alongside the analysis, in the thread's own worker; the same bytes met again reuse the faces
+        faces = detector.submit(body) if detector is not None and known is None else None
+        record = pool.result(analysis)
+        if detector is not None and faces is not None:
+            known = detector.result(faces)
+            with self._pools_lock:
+                self._detected[key] = known
+                if len(self._detected) > SAME_BYTES_REMEMBERED:
+                    self._detected.popitem(last=False)
+        return dataclasses.replace(item, record=with_faces(record, known), body=None)
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, ImageFetch) and item.body is not None:

@@ -3,6 +3,7 @@ files (a vendor's data export), through the same items and :class:`~audit.store.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import gzip
@@ -19,12 +20,20 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+from audit.decode.facejob import FaceOutcome, detection_pool, with_faces
 from audit.decode.formats import HEAD_BYTES, sniff_image
 from audit.decode.html import looks_like_image_url, parse_page
 from audit.decode.htmltree import read_html
 from audit.decode.pagefacts import page_facts
 from audit.decode.stylesheets import is_css, read_stylesheet
-from audit.decode.workers import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT, AnalysisPool, Bounds
+from audit.decode.workers import (
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_TIMEOUT,
+    AnalysisPool,
+    Bounds,
+    WorkerPool,
+)
 from audit.errors import BodyTooLarge, ContentEncodingError, IngestError, Refused
 from audit.httputil import is_html, is_image_type
 from audit.ids import ingest_crawl_id
@@ -75,6 +84,7 @@ class IngestResult:
     records: int = 0
     errors: list[str] = field(default_factory=list)
     analysis: dict[str, int] = field(default_factory=dict)  # AnalysisPool.stats: analysed, timed_out, crashed
+    faces: dict[str, int] = field(default_factory=dict)  # the face detection pool's stats (empty without faces)
     skipped: list[str] = field(default_factory=list)  # paths in folders not read ("<path>: <why>"), also in errors
     revisits_resolved: int = 0  # WARC revisit records recorded as captures of their original's content
     revisits_unresolved: int = 0  # WARC revisit records whose original is not in the ingest (named in errors)
@@ -493,37 +503,43 @@ SAME_BYTES_REMEMBERED = 4096  # recent contents whose analysis `analysed` reuses
 
 
 def analysed(items: Iterator[Item], pool: AnalysisPool, window: int | None = None,
-             remember: int = SAME_BYTES_REMEMBERED) -> Iterator[Item]:
+             remember: int = SAME_BYTES_REMEMBERED, faces: WorkerPool[FaceOutcome] | None = None) -> Iterator[Item]:
     """``items`` in order, each :class:`ImageFetch` carrying a ``body`` given its record (analysed in ``pool``,
     bounded in time and memory) in place of the body; up to ``window`` analyses in flight. The same bytes met again
     within the last ``remember`` distinct contents (a WARC revisit, one image at several URLs) are not analysed
-    again: they get the record of their first analysis (counted in ``pool.stats["reused"]``)."""
+    again: they get the record of their first analysis (counted in ``pool.stats["reused"]``). With ``faces`` (a
+    :func:`audit.decode.facejob.detection_pool`), the faces of each distinct content are detected there, alongside
+    its analysis and under the pool's own bounds, and the record carries them (:func:`~audit.decode.facejob.
+    with_faces`): a detection that fails leaves the analysis whole."""
     window = window or 2 * pool.size
-    pending: deque[tuple[Item, Future[ImageRecord] | None]] = deque()
+    pending: deque[tuple[Item, _Analysis | None]] = deque()
     in_flight = 0
-    recent: OrderedDict[bytes, Future[ImageRecord]] = OrderedDict()
+    recent: OrderedDict[bytes, _Analysis] = OrderedDict()
     pool.stats.setdefault("reused", 0)
 
     def pop() -> Item:
         nonlocal in_flight
-        item, future = pending.popleft()
-        if future is None:
+        item, analysis_of = pending.popleft()
+        if analysis_of is None:
             return item
         in_flight -= 1
         assert isinstance(item, ImageFetch)
-        return dataclasses.replace(item, record=pool.result(future), body=None)
+        record = pool.result(analysis_of.record)
+        if faces is not None and analysis_of.faces is not None:
+            record = with_faces(record, faces.result(analysis_of.faces))
+        return dataclasses.replace(item, record=record, body=None)
 
-    def analysis(body: bytes) -> Future[ImageRecord]:
+    def analysis(body: bytes) -> _Analysis:
         key = hashlib.sha256(body).digest()
-        future = recent.get(key)
-        if future is not None:
+        known = recent.get(key)
+        if known is not None:
             recent.move_to_end(key)
             pool.stats["reused"] += 1
-            return future
-        future = recent[key] = pool.submit(body)
+            return known
+        known = recent[key] = _Analysis(pool.submit(body), faces.submit(body) if faces is not None else None)
         if len(recent) > remember:
             recent.popitem(last=False)
-        return future
+        return known
 
     try:
         for item in items:
@@ -532,7 +548,7 @@ def analysed(items: Iterator[Item], pool: AnalysisPool, window: int | None = Non
                 in_flight += 1
             else:
                 pending.append((item, None))
-            while pending and (in_flight >= window or pending[0][1] is None or pending[0][1].done()):
+            while pending and (in_flight >= window or pending[0][1] is None or pending[0][1].record.done()):
                 yield pop()
     except Exception:
         while pending:  # the items broke off: what was read before is kept
@@ -540,6 +556,14 @@ def analysed(items: Iterator[Item], pool: AnalysisPool, window: int | None = Non
         raise
     while pending:
         yield pop()
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    """The analysis of one distinct content in flight, and its face detection when faces are detected."""
+
+    record: Future[ImageRecord]
+    faces: Future[FaceOutcome] | None
 
 
 def ingest(
@@ -557,6 +581,7 @@ def ingest(
     progress: Progress | None = None,
     max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
     archive_limits: ArchiveLimits | None = None,
+    faces: bool = bool(DEFAULTS["AUDIT_FACES"]),
 ) -> IngestResult:
     """Ingest archives, folders and image files into ``store`` as one crawl.
 
@@ -579,7 +604,11 @@ def ingest(
 
     An ``<a href>`` to an image-looking URL (``ref_kind`` ``link``) is recorded as a sighting only when an archive of
     the ingest holds an image response at that URL (:mod:`audit.ingest.imagelinks`): a link to a MediaWiki
-    ``File:…jpg`` page is no image; ``links_not_images`` counts the links left out."""
+    ``File:…jpg`` page is no image; ``links_not_images`` counts the links left out.
+
+    With ``faces``, the faces of each distinct readable image are detected in as many worker processes of their own,
+    under the same bounds (``faces`` and ``images.face_count``); a detection that fails is named in
+    ``images.face_error`` and the image keeps its other rows. Without, ``face_count`` stays NULL."""
     bounds = Bounds(timeout=timeout, max_memory=max_memory, max_pixels=max_pixels)
     resolved = [Path(p) for p in paths]
     for p in resolved:
@@ -606,14 +635,15 @@ def ingest(
     recorder.begin(source=" ".join(str(p) for p in resolved), kind=kind,
                    settings={"max_image_bytes": max_image_bytes, "max_page_bytes": max_page_bytes,
                              "max_pixels": max_pixels, "timeout": timeout, "max_memory": max_memory,
-                             "max_file_bytes": max_file_bytes},
+                             "max_file_bytes": max_file_bytes, "faces": faces},
                    warc_path=None)
     result = IngestResult(crawl_id=crawl_id)
     revisits = RevisitIndex()  # originals of every archive of this ingest, for the revisits of any of them
     referers = RefererLinks()  # what the request records of every archive say about which page asked for an image
     image_links = ImageLinks()  # <a href> links to image-looking URLs, kept where the archives hold an image
     stylesheets = StylesheetLinks()  # the stylesheets archived pages link, and what archived stylesheets name
-    with AnalysisPool(workers, bounds=bounds) as pool:
+    with AnalysisPool(workers, bounds=bounds) as pool, \
+            (detection_pool(workers, bounds=bounds) if faces else contextlib.nullcontext()) as detector:
         for path in [*resolved, None]:
             items: Iterator[Item]
             if path is None:  # revisits whose original came in a later record or file, then Referer links
@@ -633,7 +663,7 @@ def ingest(
             if path is not None:
                 items = image_links.hold(items)
             try:
-                for item in analysed(items, pool):
+                for item in analysed(items, pool, faces=detector):
                     recorder.add(item)
                     result.records += 1
                     if isinstance(item, PageItem):
@@ -649,6 +679,8 @@ def ingest(
                 logger.warning("%s", message)
                 result.errors.append(message)
         result.analysis = dict(pool.stats)
+        if detector is not None:
+            result.faces = dict(detector.stats)
     result.revisits_resolved, result.revisits_unresolved = revisits.resolved, revisits.unresolved
     stats: dict[str, Any] = {"errors": result.errors} if result.errors else {}
     if revisits.resolved or revisits.unresolved:
@@ -664,6 +696,8 @@ def ingest(
     if stylesheets.read or stylesheets.linked or stylesheets.dropped:
         stats["stylesheets"] = {"read": stylesheets.read, "linked": stylesheets.linked,
                                 "not_remembered": stylesheets.dropped}
+    if result.faces.get("timed_out") or result.faces.get("crashed"):
+        stats["faces"] = result.faces
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         stats["analysis"] = result.analysis
     recorder.finish(stats)

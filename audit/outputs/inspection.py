@@ -1,20 +1,23 @@
 """What ``provaudit inspect`` shows for one file: what the store would record, the signals in the image itself and
-the country they point to.
+the country they point to, and where faces are (``faces``: detection only, see :mod:`audit.decode.faces`).
 
 Files are analysed in a worker process under :class:`audit.decode.workers.Bounds` (time, memory, pixels), so a file that
 hangs or crashes a decoder gives an object whose ``error`` says so, and the next file is still inspected."""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from audit.decode.faces import Face, detect_faces_in
+from audit.decode.formats import open_image
 from audit.decode.imagefacts import inspect_dict
-from audit.decode.workers import AnalysisPool, Bounds
+from audit.decode.workers import AnalysisPool, Bounds, Job, WorkerPool
 from audit.derive.attribution import Attribution, Evidence, attribute_answers
-from audit.errors import Refused
+from audit.errors import FaceDetectionError, Refused
 from audit.inputs import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_READ_BYTES
 from audit.inputs import open_regular, sha256_open
 from audit.records import ImageRecord
@@ -23,6 +26,30 @@ from audit.signals.image import image_signals
 
 EMPTY_KEYS = ("sha256", "format", "width", "height", "phash", "dhash", "gps", "taken_at", "utc_offset", "location")
 DEFAULT_MAX_FILE_BYTES = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"])  # largest image decoded
+
+log = logging.getLogger(__name__)
+
+
+def _detect(data: bytes, bounds: Bounds) -> tuple[Face, ...] | None:
+    """The faces of an image (within the pixel bound); None when detection cannot run or fails (logged)."""
+    try:
+        with open_image(data) as img:
+            return tuple(detect_faces_in(img, max_pixels=bounds.max_pixels))
+    except FaceDetectionError as exc:
+        log.info("%s", exc)
+    except Exception as exc:  # the analysis opened these bytes, but Pillow raises many kinds on a second look
+        log.info("face detection did not run: %s", exc)
+    return None
+
+
+def _not_detected(_data: bytes, error: str) -> None:
+    log.info("face detection did not run: %s", error)
+
+
+# face detection of one file, in its own bounded worker after the analysis (its own time bound: a detection that
+# fails or times out leaves the file's record as it was, with faces unknown); dlib is imported before the clock runs
+DETECT: Job[tuple[Face, ...] | None] = Job(run=_detect, failed=_not_detected,
+                                           preload=("audit.decode.faces", "dlib"))
 
 
 def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
@@ -37,7 +64,7 @@ def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
     read, one over ``max_file_bytes`` is hashed but not decoded."""
     bounds = bounds or Bounds()
 
-    def contents() -> Iterator[tuple[tuple[str, ImageRecord | dict[str, Any] | None], bytes]]:
+    def contents() -> Iterator[tuple[tuple[str, ImageRecord | dict[str, Any] | None, bytes], bytes]]:
         for path in paths:
             name = str(path)
             try:
@@ -46,34 +73,40 @@ def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
                     if size > max_file_bytes:
                         record = ImageRecord(sha256=sha256_open(fh, max_read_bytes), size=size,
                                              error=f"file larger than {max_file_bytes} bytes, not decoded")
-                        yield (name, record), b""
+                        yield (name, record, b""), b""
                         continue
                     data = fh.read(max_file_bytes + 1)
                 if len(data) > max_file_bytes:
                     raise Refused(f"file grew past {max_file_bytes} bytes while it was read: not read")
             except Refused as exc:
-                yield (name, _unreadable(name, str(exc))), b""
+                yield (name, _unreadable(name, str(exc)), b""), b""
                 continue
             except OSError as exc:
-                yield (name, _unreadable(name, f"cannot read file: {exc.strerror or exc}")), b""
+                yield (name, _unreadable(name, f"cannot read file: {exc.strerror or exc}"), b""), b""
                 continue
-            yield (name, None), data
+            yield (name, None, data), data
 
-    with AnalysisPool(workers, bounds=bounds, start_method=start_method) as pool:
-        for (name, known), record in pool.map(contents()):
+    with AnalysisPool(workers, bounds=bounds, start_method=start_method) as pool, \
+            WorkerPool(DETECT, 1, bounds=bounds, start_method=start_method) as detector:
+        for (name, known, data), record in pool.map(contents()):
             if isinstance(known, dict):
                 yield known
+            elif known is not None:
+                yield inspect_record(name, known)
             else:
-                yield inspect_record(name, known if known is not None else record)
+                decoded = record.error is None and record.width is not None
+                yield inspect_record(name, record, faces=detector.run(data) if decoded else None)
 
 
 def _unreadable(path: str, error: str) -> dict[str, Any]:
     return {"path": path, **dict.fromkeys(EMPTY_KEYS), "error": error, "signals": [], "country": None,
-            "attribution": None}
+            "attribution": None, "faces": None}
 
 
-def inspect_record(path: str, record: ImageRecord) -> dict[str, Any]:
-    """The inspect object of an analysed file: the record's fields, its image-level signals and attribution."""
+def inspect_record(path: str, record: ImageRecord, *, faces: Sequence[Face] | None = None) -> dict[str, Any]:
+    """The inspect object of an analysed file: the record's fields, its image-level signals and attribution, and
+    ``faces``: ``[{"box": [left, top, width, height], "confidence": c}, ...]`` in the stored image's pixels, or None
+    when detection did not run (or failed)."""
     obj = inspect_dict(path, record)
     signals = image_signals(record)
     obj["signals"] = [
@@ -87,6 +120,7 @@ def inspect_record(path: str, record: ImageRecord) -> dict[str, Any]:
     obj["country"] = result.country
     obj["attribution"] = {"score": result.score, "tier": result.tier, "explanation": result.explanation,
                           "capture": _answer(answers.capture), "residence": _answer(answers.residence)}
+    obj["faces"] = None if faces is None else [face.as_json() for face in faces]
     return obj
 
 

@@ -14,14 +14,15 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 
-from audit.records import ArchivedAt, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile, StylesheetFetch
+from audit.decode.faces import DETECTOR, DETECTOR_VERSION
+from audit.records import ArchivedAt, FaceBox, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile, StylesheetFetch
 from audit.settings import DEFAULTS
 from audit.store.arrow import utc
 from audit.store.db import Store, StoreBusy, StoreWriter
@@ -114,7 +115,24 @@ def image_row(rec: ImageRecord) -> dict[str, Any]:
         "c2pa": _json(rec.c2pa),
         "error": rec.error,
         "field_errors": list(rec.field_errors),
+        "face_count": None if rec.faces is None else len(rec.faces),
+        "face_error": rec.face_error,
     }
+
+
+def face_rows(rec: ImageRecord) -> list[dict[str, Any]]:
+    """The rows of ``faces`` for an image's detected faces (none when detection did not run or failed)."""
+    return faces_rows(rec.sha256, rec.height, rec.faces or ())
+
+
+def faces_rows(sha256: str, image_height: int | None, faces: Sequence[FaceBox]) -> list[dict[str, Any]]:
+    """The rows of ``faces`` for the faces detected in the image ``sha256``, in order, each with its height
+    relative to the image's and the detector (and version) that found it."""
+    return [{"sha256": sha256, "face_index": i, "box_left": f.left, "box_top": f.top, "box_width": f.width,
+             "box_height": f.height, "confidence": f.confidence,
+             "relative_size": f.height / image_height if image_height else None,
+             "detector": DETECTOR, "detector_version": DETECTOR_VERSION}
+            for i, f in enumerate(faces)]
 
 
 class Recorder:
@@ -133,7 +151,7 @@ class Recorder:
 
     RETRY_INTERVAL = 0.25  # seconds between two tries while another process holds the store
     # the order rows are written in
-    TABLES = ("crawls", "images", "fetches", "pages", "captures", "sightings", "host_policies", "stylesheets")
+    TABLES = ("crawls", "images", "faces", "fetches", "pages", "captures", "sightings", "host_policies", "stylesheets")
 
     def __init__(
         self,
@@ -337,6 +355,8 @@ class Recorder:
         if rec.error:
             self.counts["image_errors"] += 1
         self._push("images", image_row(rec))
+        for row in face_rows(rec):
+            self._push("faces", row)
 
     def add_fetch(self, fetch: ImageFetch) -> None:
         self.counts["image_fetches"] += 1
@@ -430,6 +450,7 @@ class Recorder:
             rows = self._buffers[table]
             if rows:
                 store.insert(table, rows)
+        self._fill_face_counts(store)
         if resolved:
             # sightings written earlier without their image: only the URLs that have arrived since
             con = store.con
@@ -447,6 +468,21 @@ class Recorder:
             # sightings whose image only `fetches` holds: written before their image arrived and never resolved in
             # memory, or recorded again by a resumed run (INSERT OR IGNORE kept the earlier row, unlinked)
             store.link_sightings(self.crawl_id)
+
+    def _fill_face_counts(self, store: Store) -> None:
+        """Images already in the store without faces (written by a run without detection) that this batch detected:
+        their ``face_count`` is filled (their ``faces`` rows were just inserted), nothing else of theirs changes."""
+        detected = [row for row in self._buffers["images"] if row["face_count"] is not None]
+        if not detected:
+            return
+        batch = pa.table({"sha256": pa.array([r["sha256"] for r in detected], pa.string()),
+                          "face_count": pa.array([r["face_count"] for r in detected], pa.int32())})
+        store.con.register("_face_counts", batch)
+        try:
+            store.con.execute("UPDATE images SET face_count = f.face_count, face_error = NULL FROM _face_counts f "
+                              "WHERE images.sha256 = f.sha256 AND images.face_count IS NULL")
+        finally:
+            store.con.unregister("_face_counts")
 
     def _committed(self) -> None:
         if self.on_commit is None:

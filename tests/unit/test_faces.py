@@ -1,0 +1,154 @@
+"""Face detection (audit.decode.faces) on real photos with hand-labelled boxes (../shared/corpora/faces), on every
+broken file of ../shared/corpora/bad-images, and the ``faces`` key of ``provaudit inspect --json``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from audit.decode.faces import DETECTOR_VERSION, MAX_FACES, Face, detect_faces, detect_faces_in
+from audit.decode.formats import open_image
+from audit.decode.workers import Bounds
+from audit.errors import FaceDetectionError
+from audit.outputs.inspection import inspect_files
+from conftest import CORPORA, ROOT, provaudit
+
+FACES = CORPORA / "faces"
+LABELS = {e["file"]: e for e in map(json.loads, (FACES / "boxes.jsonl").read_text().splitlines()) if e}
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+
+
+def _matched(faces: list[Face], labelled: list[list[int]]) -> int:
+    return sum(any(_iou(f.box, tuple(lab)) >= 0.4 for f in faces) for lab in labelled)
+
+
+@pytest.mark.parametrize("name", ["max-pose__Pilots.jpg", "max-facerec__Chris.jpeg", "max-emotion__group.jpeg",
+                                  "max-facerec__Bryan.png"])
+def test_labelled_faces_are_found_in_the_stored_images_pixels(corpora, name):
+    entry = LABELS[name]
+    with Image.open(FACES / "images" / name) as img:
+        img.load()
+        faces = detect_faces(img)
+        assert img.size == (entry["width"], entry["height"])  # the caller's image is not changed
+    assert faces and _matched(faces, entry["faces"]) >= max(1, len(entry["faces"]) - 1), faces
+    for face in faces:
+        left, top, width, height = face.box
+        assert left >= 0 and top >= 0 and width > 0 and height > 0
+        assert left + width <= entry["width"] and top + height <= entry["height"]
+    assert [f.confidence for f in faces] == sorted((f.confidence for f in faces), reverse=True)
+
+
+def test_a_reduced_jpeg_decode_gives_boxes_in_the_stored_pixels(corpora):
+    name = "max-caption__soccer.jpg"  # 1280x853: decoded at half size by draft, boxes scaled back
+    entry = LABELS[name]
+    with Image.open(FACES / "images" / name) as img:
+        faces = detect_faces_in(img)
+    with Image.open(FACES / "images" / name) as img:
+        img.load()
+        full = detect_faces(img)
+    assert _matched(faces, entry["faces"]) >= 1 and len(faces) == len(full)
+
+
+@pytest.mark.parametrize("name", ["max-incres__pizza.jpg", "max-segweb__cow.jpg", "gcp-vision__cat.jpg",
+                                  "max-ocr__chap4_summary.jpg", "max-resenh__astronaut.png"])
+def test_a_negative_gives_no_face(corpora, name):
+    assert LABELS[name]["negative"]
+    with Image.open(FACES / "images" / name) as img:
+        assert detect_faces_in(img) == []
+
+
+def test_faces_are_bounded_in_number_and_pixels():
+    with Image.open(FACES / "images" / "max-facerec__Bryan.png") as img:
+        face = img.convert("RGB")
+    grid = Image.new("RGB", (115 * 10, 115 * 10))
+    for i in range(100):
+        grid.paste(face, ((i % 10) * 115, (i // 10) * 115))
+    assert len(detect_faces(grid)) <= MAX_FACES
+    with pytest.raises(FaceDetectionError, match="over the limit"):
+        detect_faces(Image.new("RGB", (2000, 2000)), max_pixels=1_000_000)
+
+
+def test_every_bad_image_goes_through_detection_without_a_crash(corpora):
+    """A file Pillow opens goes through detect_faces_in: it gives a list of faces or raises FaceDetectionError,
+    never anything else."""
+    files = sorted(p for p in (CORPORA / "bad-images").rglob("*") if p.is_file())
+    assert len(files) > 1000
+    detected = failed = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in files:
+            try:
+                img = open_image(path.read_bytes())
+            except Exception:  # not an image this tool decodes: detection never sees it
+                continue
+            with img:
+                try:
+                    faces = detect_faces_in(img, max_pixels=50_000_000)
+                except FaceDetectionError as exc:
+                    failed += 1
+                    assert "\n" not in str(exc) and len(str(exc)) < 400
+                else:
+                    detected += 1
+                    assert all(isinstance(f, Face) for f in faces)
+    assert detected > 50 and failed > 50, (detected, failed)
+
+
+def test_detector_version_is_the_installed_pin():
+    name, version = DETECTOR_VERSION.split()
+    assert importlib.metadata.version(name) == version
+    assert f'"{name}=={version}"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_import_audit_does_not_import_dlib():
+    code = "import sys, audit, audit.decode.faces, audit.outputs.inspection; print('dlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_inspect_json_has_faces(corpora, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    pilots, pizza = FACES / "images" / "max-pose__Pilots.jpg", FACES / "images" / "max-incres__pizza.jpg"
+    proc = provaudit("inspect", "--json", str(pilots), str(pizza), str(broken))
+    objs = {Path(o["path"]).name: o for o in map(json.loads, proc.stdout.splitlines())}
+    faces = objs["max-pose__Pilots.jpg"]["faces"]
+    found = [Face(tuple(f["box"]), f["confidence"]) for f in faces]
+    assert _matched(found, LABELS["max-pose__Pilots.jpg"]["faces"]) == 3
+    assert all(set(f) == {"box", "confidence"} and len(f["box"]) == 4 for f in faces)
+    assert objs["max-incres__pizza.jpg"]["faces"] == []
+    assert objs["broken.jpg"]["error"] is not None and objs["broken.jpg"]["faces"] is None
+
+
+def _slow(*_args: object, **_kwargs: object) -> list[Face]:
+    time.sleep(30)
+    return []
+
+
+def _broken(*_args: object, **_kwargs: object) -> list[Face]:
+    raise FaceDetectionError("face detection failed: test")
+
+
+@pytest.mark.parametrize("detect", [_slow, _broken], ids=["times out", "fails"])
+def test_a_detection_that_fails_keeps_the_record_and_gives_null_faces(corpora, monkeypatch, detect):
+    monkeypatch.setattr("audit.outputs.inspection.detect_faces_in", detect)  # forked workers inherit it
+    pilots = FACES / "images" / "max-pose__Pilots.jpg"
+    started = time.perf_counter()
+    (obj,) = inspect_files([pilots], bounds=Bounds(timeout=3.0), start_method="fork")
+    assert time.perf_counter() - started < 20
+    assert obj["faces"] is None and obj["error"] is None
+    assert (obj["width"], obj["height"]) == (600, 471) and obj["phash"] is not None
