@@ -93,7 +93,7 @@ def test_every_bad_image_keeps_its_rows_and_a_failed_detection_is_named(corpora,
     folder = corpora / "bad-images"
     files = sum(1 for p in folder.rglob("*") if p.is_file())
     with Store.open(tmp_path / "bad.duckdb") as store:
-        result = ingest(store, [folder], workers=2)
+        result = ingest(store, [folder], faces=True, workers=2)
         fetched = store.query("SELECT count(*), count(sha256) FROM fetches")[0]
         rows = store.query("SELECT error, face_count, face_error FROM images")
         orphans = store.query("SELECT count(*) FROM faces WHERE sha256 NOT IN (SELECT sha256 FROM images)")[0][0]
