@@ -319,12 +319,6 @@ def _location_pattern(pattern: str) -> re.Pattern[str] | None:
     return re.compile(".*".join(re.escape(part) for part in body.split("*")) + ("$" if anchored else ""))
 
 
-def _location_matches(pattern: str, path: str) -> bool:
-    """Whether ``path`` is under the TDMRep ``location`` ``pattern`` (:func:`_location_pattern`)."""
-    compiled = _location_pattern(pattern)
-    return compiled is not None and compiled.match(path) is not None
-
-
 @dataclass(frozen=True, slots=True)
 class _TdmRule:
     pattern: re.Pattern[str] | None  # None: a location that matches nothing
