@@ -550,6 +550,29 @@ def evaluate_command(db: Path, as_json: bool, direct: bool) -> None:
               f"{ev.gps_right:,}")
     if ev.place_cases:
         out.print(_place_cases_table(ev.place_cases))
+    out.print(_detection_text(ev.detection))
+
+
+def _detection_text(det: dict[str, Any]) -> Table | str:
+    """Face detection against the test web's labelled faces, or why there is none."""
+    if det.get("status") == "not run":
+        return ("face detection: not run on this store (crawl with --faces, or run `provaudit audit --faces --db "
+                "FILE`)")
+    if det.get("status") != "ran":
+        return "face detection: this ground truth has no labelled faces (a test web built before it had them)"
+    img, face = det["per_image"], det["per_face"]
+    table = Table(title=f"face detection on {det['images']:,} images ({det['images_showing_faces']:,} showing a "
+                  f"face; {face['labelled']:,} labelled faces, {face['found']:,} found, IoU >= {det['iou_min']}, "
+                  f"large = at least {det['min_face_height']} px high)", title_justify="left")
+    for col in ("", "precision", "recall"):
+        table.add_column(col)
+    table.add_row("per image (shows a face / a face found)", _fmt(img["precision"]), _fmt(img["recall"]))
+    table.add_row("per face, all", _fmt(face["precision"]), _fmt(face["recall"]))
+    table.add_row("per face, large", _fmt(face["precision_large"]), _fmt(face["recall_large"]))
+    table.add_row("per face, small", _fmt(face["precision_small"]), _fmt(face["recall_small"]))
+    for kind, rate in img["false_alarms"].items():
+        table.add_row(rich_text(f"a face found in a {kind} showing none"), _fmt(rate), "")
+    return table
 
 
 def _fmt(rate: dict[str, Any] | None) -> str:
@@ -559,7 +582,8 @@ def _fmt(rate: dict[str, Any] | None) -> str:
 
 
 def _evaluation_table(ev: Any, *, kinds: bool = True) -> Table:
-    table = Table(title=f"evaluation on {ev.images:,} distinct images with ground truth (95% Wilson intervals)",
+    table = Table(title=f"evaluation on {ev.images:,} distinct photos of people with ground truth (95% Wilson "
+                  "intervals)",
                   title_justify="left")
     for col in ("", "coverage", "precision, residence", "precision, capture"):
         table.add_column(col)

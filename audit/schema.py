@@ -280,6 +280,15 @@ TABLES: tuple[Table, ...] = (
               "caption naming the capture city."),
             C("caption_country", "VARCHAR", "The country of the place its caption names (the capture country for an "
               "ordinary caption; NULL when it names no place)."),
+            C("image_kind", "VARCHAR", "What the image is: `photo` (of a person; a synthetic colour field or a real "
+              "photo of the shared face set) or a graphic showing no one: `logo`, `icon`, `banner`, `map`, "
+              "`product`. NULL in a ground truth written before the test web had them."),
+            C("shows_face", "BOOLEAN", "Whether the served image shows at least one labelled human face (a real "
+              "photo with faces); false for synthetic photos, real negatives and graphics."),
+            C("face_boxes", "INTEGER[][]", "The labelled faces, each `[left, top, width, height]` in the served "
+              "image's pixels (the corpus boxes resized, cropped and mirrored as this copy is)."),
+            C("face_ignore", "INTEGER[][]", "Regions where a detection counts neither as a hit nor as a false alarm "
+              "(out-of-focus bystanders, faces a crop cut below half their area), same form."),
         ),
         ("image_url",),
     ),

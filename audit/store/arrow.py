@@ -21,6 +21,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
     "TIMESTAMP": pa.timestamp("us"),
     "VARCHAR[]": pa.list_(pa.string()),
+    "INTEGER[][]": pa.list_(pa.list_(pa.int32())),
     "BOOLEAN": pa.bool_(),
 }
 

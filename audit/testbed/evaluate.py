@@ -1,5 +1,8 @@
 """Compare attributions and signals with the test web's ground truth: coverage, precision and recall per tier and
-per signal kind, for the subject's residence country and for the capture country, with 95% Wilson intervals."""
+per signal kind, for the subject's residence country and for the capture country, with 95% Wilson intervals; and
+face detection against the labelled faces (:mod:`audit.testbed.detection`). The attribution figures are over the
+photos of people (ground-truth rows with a subject): the test web's logos, icons, banners, maps and product shots
+have no country to find."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Any
 from audit.signals.kinds import KINDS_BY_NAME, signal_kind
 from audit.stats import Rate
 from audit.store.db import Store
+from audit.testbed.detection import evaluate_detection
 
 TIERS = ("strong", "medium", "weak")
 
@@ -25,17 +29,19 @@ class Evaluation:
     gps_right: int = 0
     # places named in captions, per hard case of the test web (ground_truth.caption_case): see place_cases()
     place_cases: list[dict[str, Any]] = field(default_factory=list)
+    # face detection against the labelled faces: audit.testbed.detection.evaluate_detection
+    detection: dict[str, Any] = field(default_factory=lambda: {"status": "not run"})
 
     def as_dict(self) -> dict[str, Any]:
         return {"images": self.images, "gps_images": self.gps_images, "gps_right_capture_country": self.gps_right,
-                "rows": self.rows, "place_cases": self.place_cases}
+                "rows": self.rows, "place_cases": self.place_cases, "detection": self.detection}
 
 
 TRUTH_SQL = """
 CREATE OR REPLACE TEMP TABLE _truth AS
 SELECT sha256, any_value(residence_country) AS residence, any_value(capture_country) AS capture,
        bool_or(list_contains(kept_metadata, 'gps')) AS kept_gps
-FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256
+FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM images) AND residence_country IS NOT NULL GROUP BY sha256
 """
 
 
@@ -134,6 +140,7 @@ def evaluate(store: Store, *, propagated: bool = True) -> Evaluation:
         FROM _truth t WHERE kept_gps""", [signal_kind("exif_gps").name])[0]
     ev.gps_images, ev.gps_right = int(gps_n), int(gps_ok)
     ev.place_cases = place_cases(store)
+    ev.detection = evaluate_detection(store)
     return ev
 
 
@@ -141,7 +148,7 @@ PLACE_CASES_SQL = """
 WITH truth AS (
     SELECT sha256, any_value(coalesce(caption_case, 'ordinary')) AS name, any_value(caption_country) AS named,
            any_value(capture_country) AS capture, any_value(residence_country) AS residence
-    FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256
+    FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM images) AND residence_country IS NOT NULL GROUP BY sha256
 ), sig AS (
     SELECT s.sha256, s.country, s.strength FROM signal_countries s
     WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.detail->>'where' IN ('alt', 'caption')

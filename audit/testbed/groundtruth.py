@@ -9,7 +9,8 @@ from typing import Any
 from audit.store.db import Store
 
 GT_KEYS = ("image_url", "photo_id", "residence_country", "capture_country", "transforms", "kept_metadata",
-           "sha256", "site", "site_kind", "page_urls", "caption_case", "caption_country")
+           "sha256", "site", "site_kind", "page_urls", "caption_case", "caption_country", "image_kind", "shows_face",
+           "face_boxes", "face_ignore")
 
 
 def load_ground_truth(store: Store, path: str | Path, *, batch_size: int = 5000) -> int:

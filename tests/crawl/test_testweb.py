@@ -21,6 +21,7 @@ from PIL import Image, IptcImagePlugin
 
 from audit.testbed.testweb import TestWeb, TestWebServer, build_web
 from audit.testbed.testweb.build import GENERATOR_VERSION
+from conftest import CORPORA
 
 SEED = 7  # a tiny web whose 40 photos cover every format and every kind of metadata
 GT_KEYS = {"image_url", "photo_id", "residence_country", "capture_country", "transforms", "kept_metadata", "gps",
@@ -106,7 +107,8 @@ def test_manifest_shape(web: TestWeb) -> None:
 def test_ground_truth_rows(web: TestWeb, gt: list[dict]) -> None:
     assert len(gt) == web.image_urls == len({r["image_url"] for r in gt})
     assert sum(len(r["page_urls"]) for r in gt) == web.sightings
-    assert 1.8 <= web.sightings / web.photos <= 5.5
+    photos = [r for r in gt if r["image_kind"] == "photo"]
+    assert 1.8 <= sum(len(r["page_urls"]) for r in photos) / web.photos <= 5.5
     for r in gt:
         assert GT_KEYS <= set(r), r
         assert set(r["transforms"]) <= TRANSFORMS and set(r["kept_metadata"]) <= KEPT
@@ -117,8 +119,8 @@ def test_ground_truth_rows(web: TestWeb, gt: list[dict]) -> None:
         assert hashlib.sha256(data).hexdigest() == r["sha256"]
         with Image.open(io.BytesIO(data)) as im:
             assert (im.format, im.width, im.height) == (r["format"], r["width"], r["height"])
-        if not r["transforms"]:
-            assert r["format"] == "JPEG" and r["kept_metadata"]
+        if not r["transforms"] and r["image_kind"] == "photo":  # an original: a JPEG with its metadata, if any
+            assert r["format"] == "JPEG" and (r["kept_metadata"] or r["real_photo"]), r
     assert {r["residence_country"] for r in gt} >= {"FR"}
     assert any(r["residence_country"] != r["capture_country"] for r in gt) or len(gt) < 20
 
@@ -163,6 +165,68 @@ def test_embedded_metadata_is_readable(web: TestWeb, gt: list[dict]) -> None:
         else:
             assert b"Iptc4xmpCore" not in data
     assert seen == KEPT  # the tiny web exercises every kind of metadata
+
+
+def test_people_and_graphics_in_the_ground_truth(web: TestWeb, gt: list[dict]) -> None:
+    """Some photos are real photos of the shared face set, with their labelled boxes transformed as each copy is
+    (inside the served image, mirrored with it); the other images are logos, icons, banners, maps and product shots
+    on news and shop pages, which show no face."""
+    kinds = {r["image_kind"] for r in gt}
+    assert kinds == {"photo", "logo", "icon", "banner", "map", "product"}
+    assert sum(r["image_kind"] != "photo" for r in gt) > len(gt) / 3  # a real crawl meets many images of no one
+    faces = [r for r in gt if r["shows_face"]]
+    assert faces and all(r["face_boxes"] and r["real_photo"]["licence"] for r in faces)
+    for r in gt:
+        assert r["shows_face"] == bool(r["face_boxes"])
+        for left, top, w, h in r["face_boxes"] + r["face_ignore"]:
+            assert 0 <= left and 0 <= top and w > 0 and h > 0, r
+            assert left + w <= r["width"] and top + h <= r["height"], r
+        if r["image_kind"] != "photo":
+            assert not r["shows_face"] and r["residence_country"] is None and r["real_photo"] is None
+            assert r["site_kind"] in ("local_news", "magazine", "shop"), r
+    assert any(r["real_photo"] and not r["shows_face"] for r in gt)  # real negatives: animals, objects, food
+    assert {r["site_kind"] for r in gt if r["image_kind"] == "product"} == {"shop"}
+    # every copy of a real photo has the boxes of its file, scaled to its size (and mirrored with it)
+    labels = (CORPORA / "faces" / "boxes.jsonl").read_text(encoding="utf-8").splitlines()
+    boxes = {json.loads(line)["file"]: json.loads(line) for line in labels if line.strip()}
+    for r in faces:
+        src = boxes[r["real_photo"]["file"]]
+        if "crop" in r["transforms"]:
+            continue
+        sx = r["width"] / src["width"]
+        expected = sorted(round(b[2] * sx) for b in src["faces"])
+        assert sorted(b[2] for b in r["face_boxes"]) == pytest.approx(expected, abs=1)
+        if "mirror" not in r["transforms"]:
+            lefts = sorted(round(b[0] * sx) for b in src["faces"])
+            assert sorted(b[0] for b in r["face_boxes"]) == pytest.approx(lefts, abs=1)
+    attribution = (web.root / web.manifest["real_photos"]["attribution"]).read_text(encoding="utf-8")
+    for r in gt:
+        if r["real_photo"]:
+            assert r["real_photo"]["file"] in attribution and r["image_url"] in attribution
+
+
+def test_real_photos_carry_only_the_test_webs_metadata(web: TestWeb, gt: list[dict]) -> None:
+    """A real photo's copies go through the same provenance machinery: the original file's metadata is gone, the
+    copy carries what its site keeps of the metadata the test web wrote."""
+    real = [r for r in gt if r["real_photo"]]
+    assert real
+    for r in real:
+        data = _disk(web, r["image_url"]).read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            assert bool(len(im.getexif())) == ("exif" in r["kept_metadata"])
+            assert "icc_profile" not in im.info
+
+
+def test_build_without_the_face_set(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A clone without ../shared builds synthetic photos only, and says so (log, manifest), without failing."""
+    with caplog.at_level("INFO", logger="audit.testbed.testweb.build"):
+        web = build_web(tmp_path / "web", photos=20, seed=SEED, workers=1, faces_dir=tmp_path / "absent")
+    gt = web.ground_truth()
+    assert not any(r["real_photo"] or r["shows_face"] for r in gt)
+    assert {r["image_kind"] for r in gt} >= {"photo", "logo", "product"}
+    note = web.manifest["real_photos"]["note"]
+    assert web.manifest["real_photos"]["photos"] == 0 and "not found" in note
+    assert sum("no face photos" in m for m in caplog.messages) == 1
 
 
 # --- serving ----------------------------------------------------------------------------------------------------------

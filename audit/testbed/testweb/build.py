@@ -1,4 +1,5 @@
-"""Build the test web on disk (pages, images, robots.txt, ground truth, manifest) and reopen a built one."""
+"""Build the test web on disk (pages, images, robots.txt, ground truth, manifest, attribution of the real photos)
+and reopen a built one."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.signals.consent import DEFAULT_AGENTS
+from audit.testbed.testweb.graphics import Graphic
 from audit.testbed.testweb.images import write_variant
 from audit.testbed.testweb.pages import render_site_pages, robots_txt
-from audit.testbed.testweb.world import SITE_BY_HOST, Site, Variant, build_world
+from audit.testbed.testweb.realphotos import load_corpus, served_boxes
+from audit.testbed.testweb.world import SITE_BY_HOST, Site, Variant, World, build_world
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "7"
+GENERATOR_VERSION = "8"
 MANIFEST = "manifest.json"
 GROUND_TRUTH = "ground_truth.jsonl"
+ATTRIBUTION = "ATTRIBUTION.md"  # source and licence of every real photo the test web serves
 WWW = "www"
 
 
@@ -83,19 +87,21 @@ def _blocked_agents(site: Site) -> list[str]:
     return list(DEFAULT_AGENTS) if site.robots.refuses_all else list(site.robots.blocked_agents)
 
 
-def _cached(out_dir: Path, photos: int, seed: int, scripted: bool = False) -> TestWeb | None:
+def _cached(out_dir: Path, photos: int, seed: int, scripted: bool = False, real_note: str = "") -> TestWeb | None:
     try:
         m = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if (m.get("photos"), m.get("seed"), m.get("generator_version")) != (photos, seed, GENERATOR_VERSION):
         return None
+    if m.get("real_photos", {}).get("note") != real_note:  # the face photos appeared, went or changed
+        return None
     if bool(m.get("scripted")) != scripted:
         return None
     return TestWeb.load(out_dir)
 
 
-def _write_all(variants: list[Variant], www: Path, workers: int) -> dict[str, tuple[str, int]]:
+def _write_all(variants: list[Variant | Graphic], www: Path, workers: int) -> dict[str, tuple[str, int]]:
     jobs = [(v, str(www)) for v in variants]
     if workers <= 1 or len(jobs) < 64:
         results = [write_variant(v, w) for v, w in jobs]
@@ -107,14 +113,52 @@ def _write_all(variants: list[Variant], www: Path, workers: int) -> dict[str, tu
     return {url: (sha, size) for url, sha, size in results}
 
 
+def _face_fields(v: Variant | Graphic) -> dict[str, object]:
+    """What the ground truth says of the people in ``v``: its kind of image, whether it shows a face, the face boxes
+    and ignore regions in its served pixels, and the real photo it was made from (file, source, licence)."""
+    if isinstance(v, Graphic):
+        return {"image_kind": v.kind, "shows_face": False, "face_boxes": [], "face_ignore": [], "real_photo": None}
+    real = v.photo.real
+    if real is None:
+        return {"image_kind": "photo", "shows_face": False, "face_boxes": [], "face_ignore": [], "real_photo": None}
+    faces, ignore = served_boxes(real, base=(v.base_width, v.base_height), crop=v.crop, mirror=v.mirror)
+    return {"image_kind": "photo", "shows_face": bool(faces), "face_boxes": [list(b) for b in faces],
+            "face_ignore": [list(b) for b in ignore],
+            "real_photo": {"file": real.file, "source": real.source, "commit": real.commit, "licence": real.licence}}
+
+
+def _attribution(world: World, urls: dict[str, list[str]]) -> str:
+    """ATTRIBUTION.md: every real photo the test web serves, its source, licence and the URLs of its copies."""
+    lines = ["# Real photos in this test web", "", world.real_note, "",
+             "Each is a copy of a file of the shared face-detection set (its SOURCES.md has the details), re-encoded "
+             "without its own metadata; attribution as its licence requires:", ""]
+    for p in sorted(world.real_photos, key=lambda p: p.photo_id):
+        assert p.real is not None
+        lines.append(f"- `{p.real.file}` ({p.photo_id}): {p.real.source} @ {p.real.commit[:12]}, "
+                     f"licence: {p.real.licence}")
+        lines += [f"  - {u}" for u in urls.get(p.photo_id, [])]
+    return "\n".join(lines) + "\n"
+
+
+def _kinds(truth: list[tuple[str, Variant | Graphic]]) -> dict[str, int]:
+    """Image URLs of the ground truth per kind of image (photo, logo, icon, banner, map, product)."""
+    out: dict[str, int] = {}
+    for _, v in truth:
+        kind = v.kind if isinstance(v, Graphic) else "photo"
+        out[kind] = out.get(kind, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: int = 2,
-              scripted: bool = False) -> TestWeb:
+              scripted: bool = False, faces_dir: Path | None = None) -> TestWeb:
     """Generate the test web under ``out_dir`` (or return the one already built there with the same parameters).
     With ``scripted``, it also has the hosts whose images appear only through script
     (:mod:`audit.testbed.testweb.scripted`: what only a rendered crawl finds), in its ground truth like every other
-    page; off by default, since a plain crawl cannot find those links."""
+    page; off by default, since a plain crawl cannot find those links. Some photos are real photos with faces from
+    ``faces_dir`` (default ``../shared/corpora/faces`` beside the repository); without it, all are synthetic."""
     out_dir = Path(out_dir)
-    cached = _cached(out_dir, photos, seed, scripted)
+    real, real_note = load_corpus(faces_dir)
+    cached = _cached(out_dir, photos, seed, scripted, real_note)
     if cached is not None:
         logger.info("test web already built in %s (photos=%d, seed=%d)", out_dir, photos, seed)
         return cached
@@ -124,7 +168,8 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
     www = out_dir / WWW
     if www.exists():
         shutil.rmtree(www)
-    world = build_world(photos, seed)
+    logger.info("test web: %s", real_note)
+    world = build_world(photos, seed, real, real_note)
     embeds, pages = render_site_pages(world, www)
     scripted_hosts: dict[str, dict[str, object]] = {}
     if scripted:
@@ -136,12 +181,13 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
         for url, page_urls in extra.items():  # shown by script as an <img>: in the rendered DOM only
             embeds[url] = {**embeds.get(url, {}), **{page: "img" for page in page_urls}}
         pages += len(scripted_hosts)
-    missing = [v.url for v in world.variants if v.url not in embeds]
+    images: list[Variant | Graphic] = [*world.variants, *(world.graphics.items if world.graphics else [])]
+    missing = [v.url for v in images if v.url not in embeds]
     if missing:
         raise RuntimeError(f"{len(missing)} generated images are not embedded in any page, e.g. {missing[0]}")
-    files = _write_all(world.variants, www, workers)
+    files = _write_all(images, www, workers)
     # every URL the pages name: a served file's, or the same with a query string (the server ignores queries)
-    served = {v.url: v for v in world.variants}
+    served: dict[str, Variant | Graphic] = {v.url: v for v in images}
     named = sorted((url, served[url.split("?", 1)[0]]) for url in embeds)
     # images on a host whose robots.txt refuses every crawler are served, but listed apart from the ground truth
     refused = [(url, v) for url, v in named if SITE_BY_HOST[v.host].robots.refuses_all]
@@ -150,8 +196,19 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
     tmp = gt_path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         for url, v in truth:
-            p = v.photo
             site = next(s for s in world.sites if s.host == v.site)
+            if isinstance(v, Graphic):
+                row: dict[str, object] = {
+                    "image_url": url, "photo_id": v.gid, "residence_country": None, "capture_country": None,
+                    "transforms": [], "kept_metadata": [], "gps": None, "sha256": files[v.url][0],
+                    "format": v.format, "width": v.width, "height": v.height, "host": v.host, "site": v.site,
+                    "site_kind": site.kind, "page_urls": sorted(embeds[url]),
+                    "ref_kinds": dict(sorted(embeds[url].items())), "bytes": files[v.url][1], "capture_city": None,
+                    "caption_case": None, "caption_country": None, "subject": None, **_face_fields(v),
+                }
+                fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+                continue
+            p = v.photo
             row = {
                 "image_url": url,
                 "photo_id": p.photo_id,
@@ -174,9 +231,15 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
                 "caption_case": p.caption_case or None,
                 "caption_country": p.caption_country,
                 "subject": p.person.username,
+                **_face_fields(v),
             }
             fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
     os.replace(tmp, gt_path)
+    copies: dict[str, list[str]] = {}
+    for url, v in truth:
+        if isinstance(v, Variant) and v.photo.real is not None:
+            copies.setdefault(v.photo.photo_id, []).append(url)
+    (out_dir / ATTRIBUTION).write_text(_attribution(world, copies), encoding="utf-8")
     sites = [s for s in world.sites]
     hosts: dict[str, dict[str, object]] = {}
     for s in world.sites + world.image_hosts:
@@ -205,6 +268,9 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
         "bytes": sum(size for _, size in files.values()),
         "hosts": hosts,
         "scripted": scripted,
+        "real_photos": {"note": real_note, "photos": len(world.real_photos), "attribution": ATTRIBUTION,
+                        "with_faces": sum(1 for p in world.real_photos if p.real is not None and p.real.faces)},
+        "image_kinds": _kinds(truth),
     }
     tmp = out_dir / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")

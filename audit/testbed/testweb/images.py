@@ -1,7 +1,10 @@
 """Cheap, deterministic synthesis of test-web photos and their served copies (one file per :class:`Variant`).
 
 A photo is a low-frequency colour field with a few shapes and some grain, drawn from its own seed at whatever size a
-copy needs, so every copy of a photo looks alike (perceptual hashes match) while its bytes differ.
+copy needs, so every copy of a photo looks alike (perceptual hashes match) while its bytes differ. A real photo
+(:mod:`audit.testbed.testweb.realphotos`) is its file's pixels instead, resized the same way; its own metadata is
+never copied (the copy carries only what the test web writes). Graphics are drawn by
+:mod:`audit.testbed.testweb.graphics`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from audit.testbed.testweb import writers as metadata
-from audit.testbed.testweb.world import COUNTRIES, Variant
+from audit.testbed.testweb.graphics import Graphic, write_graphic
+from audit.testbed.testweb.world import COUNTRIES, Photo, Variant
 
 GRAIN = 12  # amplitude of the grain: ~100 kB per megapixel at JPEG quality 85, like real photos of the web
 
@@ -39,10 +43,22 @@ def render(seed: int, width: int, height: int) -> Image.Image:
     return ImageChops.add(im, noise, scale=1.0, offset=-GRAIN // 2)
 
 
+def _pixels(photo: Photo, width: int, height: int) -> Image.Image:
+    """Photo ``photo`` at ``width`` x ``height``: a real photo's file resized (pixels only), or the synthetic one."""
+    if photo.real is None:
+        return render(photo.img_seed, width, height)
+    with Image.open(photo.real.path) as src:
+        im = src.convert("RGB")
+    im.info = {}  # pixels only: the original's EXIF, ICC profile, XMP... stay behind
+    if im.size != (width, height):
+        im = im.resize((width, height), Image.Resampling.LANCZOS)
+    return im
+
+
 def encode(v: Variant) -> bytes:
     """The exact bytes served for ``v``."""
     photo = v.photo
-    im = render(photo.img_seed, v.base_width, v.base_height)
+    im = _pixels(photo, v.base_width, v.base_height)
     if v.crop is not None:
         im = im.crop(v.crop)
     if v.mirror:
@@ -81,8 +97,10 @@ def encode(v: Variant) -> bytes:
     return data
 
 
-def write_variant(v: Variant, www: str) -> tuple[str, str, int]:
+def write_variant(v: Variant | Graphic, www: str) -> tuple[str, str, int]:
     """Encode ``v`` and write it under ``www/<host>/<path>``; return (url, sha256, size). Runs in pool workers."""
+    if isinstance(v, Graphic):
+        return write_graphic(v, www)
     data = encode(v)
     path = Path(www) / v.host / v.path.lstrip("/")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """HTML pages and robots.txt of the test web, rendered to disk, with the (page URL, image URL) pairs they embed and
 the reference kind (`sightings.ref_kind`) the page parser records for each: the sites name images in all the ways
 of `Site.patterns` (lazy loading, CSS backgrounds, `background=`, image inputs, video posters, SVG, icons,
-microdata, JSON-LD)."""
+microdata, JSON-LD). News sites and shops also show images of no person (:mod:`audit.testbed.testweb.graphics`): a
+logo in every page's header, share icons in its footer, ad banners and maps in articles, product shots in shops."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
+from audit.testbed.testweb.graphics import Graphic, Product
 from audit.testbed.testweb.world import (
     CITY_BY_NAME,
     COUNTRIES,
@@ -172,6 +174,12 @@ class _Renderer:
                 refs.add(a.url, "srcset")
         return f"<img {attrs}>"
 
+    def graphic(self, site: Site, page: str, g: Graphic, refs: _Refs) -> str:
+        """A plain <img> of a graphic (a logo, an icon, a banner, a map, a product shot)."""
+        refs.add(g.url, "img")
+        return (f'<img src="{escape(self.href(site, page, g.url))}" alt="{escape(g.alt)}" width="{g.width}" '
+                f'height="{g.height}" class="{g.kind}">')
+
     def shown(self, site: Site, page: str, v: Variant, alt: str, refs: _Refs, alts: Iterable[Variant] = (), *,
               listing: bool = False) -> str:
         """``v`` (and its smaller alternatives ``alts``) shown the way ``site`` shows images (its figure style)."""
@@ -299,15 +307,22 @@ class _Renderer:
         if banner is not None:  # the page shows the banner only through its linked stylesheet
             lines.append(f'<link rel="stylesheet" href="{STYLESHEET}">')
             refs.add(banner.url, "stylesheet")
+        graphics = self.world.graphics
+        logo = graphics.logos.get(site.host) if graphics is not None else None
+        brand = escape(site.name)
+        if logo is not None:
+            brand = self.graphic(site, path, logo, refs) + brand
         footer = f"© {escape(site.name)}"
         if site.city:
             footer += f" — {escape(site.city)}, {escape(COUNTRIES[site.country or 'US'].name)}"
         if self.phones.get(site.host):
             footer += f' — <a href="tel:{escape(self.phones[site.host] or "")}">{self.phones[site.host]}</a>'
+        for share in graphics.icons.get(site.host, []) if graphics is not None else []:
+            footer += f' <span class="share">{self.graphic(site, path, share, refs)}</span>'
         lines += [
             "</head>",
             "<body>",
-            f'<header><a class="brand" href="/">{escape(site.name)}</a><nav><a href="/">{words[0]}</a> '
+            f'<header><a class="brand" href="/">{brand}</a><nav><a href="/">{words[0]}</a> '
             f'<a href="{_archive(site)}">{words[1]}</a> <a href="/about/">{words[2]}</a></nav></header>',
             *(['<div class="banner"></div>'] if banner is not None else []),
             f"<main>{body}</main>",
@@ -377,6 +392,9 @@ class _Renderer:
         parts.append(f'<div class="gallery">{"".join(figures)}</div>' if len(figures) > 1 else figures[0])
         city = post.figures[0].main.photo.city.name
         parts.append(f"<p>{escape(words[8].format(c=city))}</p>")
+        for g in self.world.graphics.post_extras.get(post.url, []) if self.world.graphics is not None else []:
+            tag = "aside" if g.kind == "banner" else "figure"
+            parts.append(f'<{tag} class="{g.kind}">{self.graphic(site, path, g, refs)}</{tag}>')
         if post.source_url:
             parts.append(f'<p class="source">{words[5]} : <a href="{escape(post.source_url)}">'
                          f"{escape(post.source_url)}</a></p>")
@@ -462,6 +480,30 @@ class _Renderer:
         self.write(site, "/about/", words[2], f"<h1>{words[2]}</h1><p>{escape(site.name)}</p>", head=head)
 
 
+    def shop(self, site: Site, products: list[Product]) -> None:
+        """A shop: product pages with their shot, a home page and a paginated catalogue of thumbnails."""
+        words = _words(site)
+        prefix = "/produit/" if (site.lang or "").startswith("fr") else "/product/"
+        for p in products:
+            path, refs = f"{prefix}{p.slug}/", _Refs()
+            body = (f'<h1>{escape(p.name)}</h1><div class="product">{self.graphic(site, path, p.shot, refs)}</div>'
+                    f'<p class="price">{9 + zlib.crc32(p.slug.encode()) % 90},99</p>')
+            self.write(site, path, p.name, body, refs)
+        pages = max(1, -(-len(products) // PER_PAGE))
+        # the home page shows the first products, the catalogue (/page/1/, /page/2/, ...) all of them
+        for n, path, items in [(0, "/", products[:HOME_ITEMS])] + [
+                (n, f"/page/{n}/", products[(n - 1) * PER_PAGE : n * PER_PAGE]) for n in range(1, pages + 1)]:
+            parts, refs = [f"<h1>{escape(site.name)}</h1>"], _Refs()
+            for p in items:
+                link = escape(self.href(site, path, f"http://{site.host}{prefix}{p.slug}/"))
+                parts.append(f'<article><a href="{link}">{self.graphic(site, path, p.thumb, refs)}'
+                             f"<h2>{escape(p.name)}</h2></a></article>")
+            if n < pages:
+                parts.append(f'<a rel="next" href="/page/{n + 1}/">{words[3]} {n + 1} ({words[7]})</a>')
+            self.write(site, path, site.name if n == 0 else f"{words[1]} — {words[3]} {n}", "\n".join(parts), refs)
+        self.write(site, "/about/", words[2], f"<h1>{words[2]}</h1><p>{escape(site.name)}</p>")
+
+
 def robots_txt(site: Site) -> str:
     lines = []
     for agent in site.robots.blocked_agents:
@@ -488,7 +530,10 @@ def render_site_pages(world: World, www: Path) -> tuple[dict[str, dict[str, str]
     for post in world.posts:
         by_site[post.site.host].append(post)
     for site in world.sites:
-        r.site(site, by_site[site.host])
+        if site.kind == "shop":
+            r.shop(site, world.graphics.products.get(site.host, []) if world.graphics is not None else [])
+        else:
+            r.site(site, by_site[site.host])
     for site in world.sites + world.image_hosts:
         target = www / site.host / "robots.txt"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,13 @@ import datetime as dt
 import hashlib
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 import numpy as np
+
+from audit.testbed.testweb.graphics import Graphics, plan_graphics
+from audit.testbed.testweb.realphotos import RealPhoto
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,10 @@ HARD_PLACED: dict[str, tuple[tuple[str, str], ...]] = {
 # "{s} <in> {c}" in the publishing site's own language
 LOCATIVE_CAPTION = {"fr": "{s} à {c}", "de": "{s} in {c}", "it": "{s} a {c}", "es": "{s} en {c}", "nl": "{s} in {c}",
                     "en": "{s} in {c}"}
+# Real photos (the labelled face set of the shared corpora, audit.testbed.testweb.realphotos): this share of the
+# photos, drawn from a random generator of their own, is a real photo instead of a synthetic colour field, each file
+# of the set used at most once per world (so a larger world has the same real photos, a smaller one fewer).
+REAL_PHOTO_RATE = 0.3
 # assumption: share of photo-sharing uploads whose owner lets anyone download the original file.
 PHOTO_SHARING_ORIGINAL_PUBLIC = 0.5
 # assumption: share of blog images linked to their full-size file.
@@ -348,6 +355,11 @@ SITES: tuple[Site, ...] = (
          robots=Robots((), ("/search/",)), patterns=("table",)),
     Site("www.newsroundup.com", None, "aggregator", "en", None, "News Roundup", "media.vaultpix-cdn.com",
          robots=Robots(("CCBot",), (), x_robots_tag="noai, noimageai"), patterns=("input",)),
+    # shops: product shots, logos, banners and icons, no photo of a person (audit.testbed.testweb.graphics)
+    Site("www.boutique-lumiere.fr", "FR", "shop", "fr", "Lyon", "Boutique Lumière",
+         robots=Robots((), ("/panier/",))),
+    Site("www.shopnest.com", None, "shop", "en", None, "ShopNest", "cdn.imgcache.net",
+         robots=Robots((), ("/cart/",))),
 )
 IMAGE_HOSTS: tuple[Site, ...] = (
     Site("img.cdnstatic.net", None, "cdn", None, name="CDN Static"),
@@ -392,6 +404,7 @@ class Photo:
     title: str
     caption_case: str = ""  # the hard case of place names its caption exercises (HARD_NONE, HARD_PLACED), or ""
     caption_country: str | None = None  # the country of the place its caption names (None: it names none)
+    real: RealPhoto | None = None  # a real photo of the shared corpora (its pixels, boxes and licence), or synthetic
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +463,13 @@ class World:
     variants: list[Variant]
     posts: list[Post]
     icons: dict[str, Variant] = field(default_factory=dict)  # site host -> its site icon (the "icon" pattern)
+    # images that show no person (logos, product shots, maps, banners, icons) and where the pages show them
+    graphics: Graphics | None = None
+    real_note: str = ""  # which real photos the world could use (audit.testbed.testweb.realphotos.load_corpus)
+
+    @property
+    def real_photos(self) -> list[Photo]:
+        return [p for p in self.photos if p.real is not None]
 
 
 def _slug(text: str) -> str:
@@ -476,9 +496,11 @@ def _fit(w: int, h: int, max_w: int) -> tuple[int, int]:
 
 
 class _Builder:
-    def __init__(self, photos: int, seed: int) -> None:
+    def __init__(self, photos: int, seed: int, real: list[RealPhoto] | None = None) -> None:
         self.n = photos
         self.seed = seed
+        self.real = list(real or [])
+        random.Random(f"{seed}:real").shuffle(self.real)
         self.rnd = random.Random(seed)
         self.rng = np.random.default_rng(seed)
         self.variants: list[Variant] = []
@@ -736,7 +758,7 @@ class _Builder:
         for idx in range(self.n):
             person = people[order[self.rnd.choices(range(len(people)), cum_weights=cum)[0]]]
             site = self.venue_for(person)
-            photo = self.photo(idx, person, site.kind, site.lang)
+            photo = self.realize(idx, self.photo(idx, person, site.kind, site.lang))
             photos.append(photo)
             fig = self.publish(photo, site)
             published[site.host].append((photo, fig))
@@ -748,9 +770,18 @@ class _Builder:
                 reposts.append((hsite, photo, Figure(fig.main, caption=photo.title), "hotlink"))
         posts = self.posts(published, reposts)
         icons = self.patterns(posts)
-        logger.debug("world: %d people, %d photos, %d files, %d posts", len(people), len(photos),
-                     len(self.variants), len(posts))
-        return World(self.seed, SITES, IMAGE_HOSTS, people, photos, self.variants, posts, icons)
+        graphics = plan_graphics(self.seed, self.n, SITES, posts)
+        logger.debug("world: %d people, %d photos, %d files, %d posts, %d graphics", len(people), len(photos),
+                     len(self.variants), len(posts), len(graphics.items))
+        return World(self.seed, SITES, IMAGE_HOSTS, people, photos, self.variants, posts, icons, graphics)
+
+    def realize(self, idx: int, photo: Photo) -> Photo:
+        """``photo``, or the same photo as a real one of the corpus (drawn apart: the rest of the world is the same
+        with or without the corpus)."""
+        if self.real and random.Random(f"{self.seed}:real:{idx}").random() < REAL_PHOTO_RATE:
+            real = self.real.pop()
+            return replace(photo, width=real.width, height=real.height, real=real)
+        return photo
 
     def patterns(self, posts: list[Post]) -> dict[str, Variant]:
         """The copies only some pages' patterns name: share-size copies of the news articles' leads (JSON-LD and
@@ -774,6 +805,9 @@ class _Builder:
         return icons
 
 
-def build_world(photos: int, seed: int) -> World:
-    """Draw the whole world for ``photos`` photos from ``seed``."""
-    return _Builder(photos, seed).build()
+def build_world(photos: int, seed: int, real: list[RealPhoto] | None = None, real_note: str = "") -> World:
+    """Draw the whole world for ``photos`` photos from ``seed``; ``real`` are the real photos it may use."""
+    world = _Builder(photos, seed, real).build()
+    world.real_note = real_note
+    return world
+

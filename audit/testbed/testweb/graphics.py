@@ -1,0 +1,256 @@
+"""Images of the test web that show no person: site logos, share icons, ad banners, maps and product shots, at the
+sizes and proportions such images have on real sites (a real crawl's images are mostly these, not people).
+
+News sites and shops show a logo in every page's header and share icons in its footer; news articles show an ad
+banner and some a map of the place they are about; shops show product shots (a square shot on each product page, a
+thumbnail of it in the listings). Everything is drawn from its own seed, from a random generator apart from the rest
+of the world (which is the same with or without these images).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+if TYPE_CHECKING:
+    from audit.testbed.testweb.world import Post, Site
+
+GRAPHIC_KINDS = ("logo", "icon", "banner", "map", "product")
+CHROME_KINDS = ("local_news", "magazine", "shop")  # sites whose every page shows a logo and share icons
+NEWS_KINDS = ("local_news", "magazine")
+LOGO_WIDTHS = (180, 240, 300)  # 4:1, as header logos are
+ICON_SIZES = (32, 48)  # share icons
+BANNER_SIZES = ((728, 90), (300, 250), (970, 250))  # IAB leaderboard, medium rectangle, billboard
+MAP_SIZES = ((640, 360), (600, 400))  # static map embeds
+PRODUCT_SIZE, THUMB_SIZE = 800, 300  # square product shots and their listing thumbnails
+BANNERS_PER_SITE = 3
+MAP_RATE = 0.25  # assumption: share of news articles with a map of the place they are about
+PRODUCTS_PER_PHOTO = 0.5  # products across the shops per photo of the world
+MIN_PRODUCTS = 8
+SHARE_NETWORKS = ("Facebook", "X", "WhatsApp")
+PRODUCT_NAMES = {
+    "fr": ("Lampe de bureau", "Baskets en toile", "Coque de téléphone", "Théière en fonte", "Sac à dos",
+           "Montre bracelet", "Roman de poche", "Casque audio", "Vase en grès", "Bougie parfumée"),
+    "en": ("Desk lamp", "Canvas sneakers", "Phone case", "Cast-iron teapot", "Backpack", "Wrist watch",
+           "Paperback novel", "Headphones", "Stoneware vase", "Scented candle"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Graphic:
+    """One served image that shows no person."""
+
+    gid: str  # stable id, the ground truth's photo_id
+    kind: str  # one of GRAPHIC_KINDS
+    url: str
+    host: str
+    path: str
+    site: str  # host of the site whose pages show it
+    width: int
+    height: int
+    format: str  # PNG or JPEG
+    seed: int
+    alt: str
+    label: str = ""  # text drawn on it (logo name, banner slogan, map's city)
+    source: Graphic | None = None  # a thumbnail's full-size shot: drawn from it, so the two look alike
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    slug: str
+    name: str
+    shot: Graphic
+    thumb: Graphic
+
+
+@dataclass(slots=True)
+class Graphics:
+    """Every graphic of a world and where the pages show it."""
+
+    items: list[Graphic] = field(default_factory=list)
+    logos: dict[str, Graphic] = field(default_factory=dict)  # site host -> its header logo
+    icons: dict[str, list[Graphic]] = field(default_factory=dict)  # site host -> its footer share icons
+    post_extras: dict[str, list[Graphic]] = field(default_factory=dict)  # article URL -> its banner (and map)
+    products: dict[str, list[Product]] = field(default_factory=dict)  # shop host -> its products
+
+
+def _token(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:10]
+
+
+class _Planner:
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.rnd = random.Random(f"{seed}:graphics")
+        self.g = Graphics()
+
+    def add(self, site: Site, kind: str, name: str, size: tuple[int, int], fmt: str, alt: str, label: str = "",
+            source: Graphic | None = None) -> Graphic:
+        tok = _token(self.seed, site.host, kind, name)
+        prefix = f"/{site.host.split('.')[1]}" if site.image_host else ""
+        ext = "png" if fmt == "PNG" else "jpg"
+        path = f"{prefix}/assets/{kind}s/{name}-{tok}.{ext}"
+        host = site.img_host
+        g = Graphic(f"g-{kind}-{tok}", kind, f"http://{host}{path}", host, path, site.host, size[0], size[1], fmt,
+                    self.rnd.randrange(2**62), alt, label, source)
+        self.g.items.append(g)
+        return g
+
+    def chrome(self, site: Site) -> None:
+        w = self.rnd.choice(LOGO_WIDTHS)
+        self.g.logos[site.host] = self.add(site, "logo", "logo", (w, w // 4), "PNG", site.name, site.name)
+        side = self.rnd.choice(ICON_SIZES)
+        self.g.icons[site.host] = [self.add(site, "icon", net.lower(), (side, side), "PNG", net, net[:1])
+                                   for net in SHARE_NETWORKS]
+
+    def news(self, site: Site, posts: list[Post]) -> None:
+        banners = [self.add(site, "banner", f"ad{i}", self.rnd.choice(BANNER_SIZES), "JPEG", "Publicité"
+                            if (site.lang or "").startswith("fr") else "Advertisement",
+                            self.rnd.choice(("-30%", "NEW", "SALE", "PROMO", "OFFER")))
+                   for i in range(min(BANNERS_PER_SITE, len(posts)))]
+        for i, post in enumerate(posts):
+            extras = [banners[i % len(banners)]]
+            if self.rnd.random() < MAP_RATE:
+                city = post.figures[0].main.photo.city.name
+                extras.append(self.add(site, "map", f"map{i}", self.rnd.choice(MAP_SIZES), "PNG", f"Map: {city}",
+                                       city))
+            self.g.post_extras[post.url] = extras
+
+    def shop(self, site: Site, count: int) -> None:
+        names = PRODUCT_NAMES["fr" if (site.lang or "").startswith("fr") else "en"]
+        products = []
+        for i in range(count):
+            name = f"{self.rnd.choice(names)} {self.rnd.randint(100, 999)}"
+            slug = f"p{i:04d}-{_token(self.seed, site.host, i)[:6]}"
+            shot = self.add(site, "product", slug, (PRODUCT_SIZE, PRODUCT_SIZE), "JPEG", name)
+            thumb = self.add(site, "product", slug + "-thumb", (THUMB_SIZE, THUMB_SIZE), "JPEG", name, source=shot)
+            products.append(Product(slug, name, shot, thumb))
+        self.g.products[site.host] = products
+
+
+def plan_graphics(seed: int, photos: int, sites: tuple[Site, ...], posts: list[Post]) -> Graphics:
+    """Every graphic of the world of ``photos`` photos and its sites' ``posts``, and where each is shown."""
+    p = _Planner(seed)
+    shops = [s for s in sites if s.kind == "shop"]
+    total = max(MIN_PRODUCTS * len(shops), int(photos * PRODUCTS_PER_PHOTO))
+    for site in sites:
+        if site.kind in CHROME_KINDS:
+            p.chrome(site)
+        if site.kind in NEWS_KINDS:
+            own = sorted((q for q in posts if q.site is site and q.source_url is None), key=lambda q: q.path)
+            p.news(site, own)
+        elif site.kind == "shop":
+            p.shop(site, total // len(shops))
+    return p.g
+
+
+# --- drawing -------------------------------------------------------------------------------------------------------
+
+def _colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> tuple[int, int, int]:
+    r, g, b = (int(c) for c in rng.integers(low, high, 3))
+    return r, g, b
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=max(8, size))
+
+
+def _logo(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
+    im = Image.new("RGBA", (w, h), (0, 0, 0, 0))  # transparent, as header logos are
+    d = ImageDraw.Draw(im)
+    colour = _colour(rng, 0, 160)
+    d.ellipse((4, 4, h - 4, h - 4), fill=colour)
+    d.text((h + 4, h // 4), label, fill=colour, font=_font(h // 2))
+    return im
+
+
+def _icon(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
+    im = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    d.rounded_rectangle((0, 0, w - 1, h - 1), radius=w // 5, fill=_colour(rng, 0, 200))
+    d.text((w // 3, h // 6), label, fill=(255, 255, 255), font=_font(h * 2 // 3))
+    return im
+
+
+def _banner(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
+    a, b = np.array(_colour(rng)), np.array(_colour(rng))
+    t = np.linspace(0.0, 1.0, w)[None, :, None]
+    grad = (a * (1 - t) + b * t).repeat(h, axis=0).astype(np.uint8)
+    im = Image.fromarray(grad, "RGB")
+    d = ImageDraw.Draw(im)
+    d.text((w // 20, h // 4), label, fill=(255, 255, 255), font=_font(h // 3), stroke_width=1, stroke_fill=(0, 0, 0))
+    d.rounded_rectangle((w * 3 // 4, h // 3, w * 19 // 20, h * 2 // 3), radius=6, fill=_colour(rng))
+    return im
+
+
+def _map(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
+    im = Image.new("RGB", (w, h), (236, 232, 222))
+    d = ImageDraw.Draw(im)
+    d.polygon([(0, h * rng.uniform(0.6, 0.9)), (w * rng.uniform(0.3, 0.6), h), (0, h)], fill=(170, 205, 230))
+    for _ in range(int(rng.integers(8, 16))):
+        x0, y0, x1, y1 = rng.random(4)
+        d.line((x0 * w, y0 * h, x1 * w, y1 * h), fill=(255, 255, 255), width=int(rng.integers(3, 8)))
+    for _ in range(int(rng.integers(4, 10))):
+        x, y = rng.random(2)
+        d.rectangle((x * w, y * h, x * w + 30, y * h + 20), fill=(200, 220, 190))
+    cx, cy = w // 2, h // 2
+    d.ellipse((cx - 9, cy - 24, cx + 9, cy - 6), fill=(220, 50, 40))
+    d.polygon([(cx - 7, cy - 12), (cx + 7, cy - 12), (cx, cy)], fill=(220, 50, 40))
+    d.text((cx + 14, cy - 24), label, fill=(40, 40, 40), font=_font(16))
+    return im
+
+
+def _product(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
+    im = Image.new("RGB", (w, h), (250, 250, 250))  # studio shot on white
+    d = ImageDraw.Draw(im)
+    d.ellipse((w * 0.2, h * 0.78, w * 0.8, h * 0.86), fill=(225, 225, 225))  # shadow
+    colour = _colour(rng, 20, 220)
+    shape = int(rng.integers(0, 3))
+    if shape == 0:  # a box
+        d.rectangle((w * 0.28, h * 0.25, w * 0.72, h * 0.8), fill=colour)
+        d.rectangle((w * 0.28, h * 0.25, w * 0.72, h * 0.32), fill=tuple(min(255, c + 40) for c in colour))
+    elif shape == 1:  # a bottle
+        d.rounded_rectangle((w * 0.38, h * 0.3, w * 0.62, h * 0.8), radius=w // 16, fill=colour)
+        d.rectangle((w * 0.46, h * 0.16, w * 0.54, h * 0.3), fill=colour)
+    else:  # a shoe
+        d.chord((w * 0.18, h * 0.45, w * 0.85, h * 0.95), 180, 360, fill=colour)
+        d.rectangle((w * 0.18, h * 0.68, w * 0.85, h * 0.76), fill=(240, 240, 240))
+    return im
+
+
+_DRAW = {"logo": _logo, "icon": _icon, "banner": _banner, "map": _map, "product": _product}
+
+
+def draw(g: Graphic) -> Image.Image:
+    """The pixels of ``g`` (a thumbnail is its full-size shot, resized)."""
+    if g.source is not None:
+        return draw(g.source).resize((g.width, g.height), Image.Resampling.LANCZOS)
+    rng = np.random.default_rng(g.seed)
+    return _DRAW[g.kind](rng, g.width, g.height, g.label)
+
+
+def encode_graphic(g: Graphic) -> bytes:
+    """The exact bytes served for ``g``: no embedded metadata, as CMS and shop pipelines serve such images."""
+    buf = io.BytesIO()
+    im = draw(g)
+    if g.format == "PNG":
+        im.save(buf, "PNG", optimize=False, compress_level=6)
+    else:
+        im.convert("RGB").save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def write_graphic(g: Graphic, www: str) -> tuple[str, str, int]:
+    """Encode ``g`` and write it under ``www/<host>/<path>``; return (url, sha256, size). Runs in pool workers."""
+    data = encode_graphic(g)
+    path = Path(www) / g.host / g.path.lstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return g.url, hashlib.sha256(data).hexdigest(), len(data)
