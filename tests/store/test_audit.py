@@ -75,10 +75,13 @@ def test_audit_fills_the_derived_tables(audited):
             WHERE s.via_sha256 IS NOT NULL AND (a.cluster_id <> b.cluster_id
                   OR s.evidence NOT LIKE 'via near-duplicate ' || s.via_sha256 || ' on %')""")[0]
         assert stray == 0
-        # every cluster holds copies of one photo only (a wrong merge would carry signals across people)
+        # every cluster holds copies of one photo of a person only (a wrong merge would carry signals across
+        # people), and no photo of a person shares a cluster with a graphic; graphics made from one template (share
+        # icons, plain product shots on white) may look alike to the near-duplicate hash, as on the real web
         (impure,) = store.query("""
             SELECT count(*) FROM (SELECT c.cluster_id FROM clusters c JOIN ground_truth g ON g.sha256 = c.sha256
-                                  GROUP BY 1 HAVING count(DISTINCT g.photo_id) > 1)""")[0]
+                                  GROUP BY 1 HAVING count(DISTINCT g.photo_id) FILTER (g.image_kind = 'photo') > 1
+                                  OR bool_or(g.image_kind = 'photo') AND bool_or(g.image_kind <> 'photo'))""")[0]
         assert impure == 0
 
 
@@ -166,7 +169,8 @@ def test_audit_reads_places_named_in_captions(audited):
             FROM signals s
             JOIN sightings x ON x.sighting_id = s.sighting_id
             JOIN ground_truth g ON g.image_url = x.image_url
-            WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.country IS NOT NULL""")
+            WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.country IS NOT NULL
+            AND g.image_kind = 'photo'""")
     assert rows, "no place_in_text signal on a test web whose captions name cities"
     medium = [r for r in rows if r[0] == "medium"]
     assert medium
@@ -212,7 +216,8 @@ def test_audit_reads_places_in_image_urls(audited):
             FROM signals s
             JOIN sightings x ON x.sighting_id = s.sighting_id
             JOIN ground_truth g ON g.image_url = x.image_url
-            WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.evidence LIKE 'url "%'""")
+            WHERE s.kind = 'place_in_text' AND s.via_sha256 IS NULL AND s.evidence LIKE 'url "%'
+            AND g.image_kind = 'photo'""")
     assert rows and {r[0] for r in rows} == {"weak"}
     resolved = [r for r in rows if r[1] is not None]
     assert sum(1 for r in resolved if r[1] == r[2]) / len(resolved) >= 0.9
@@ -228,7 +233,7 @@ def test_evaluation_has_both_answers(audited, monkeypatch):
             "SELECT sha256, capture_country, capture_tier, residence_country, residence_tier FROM attributions")}
         truth = {sha: (cap, res) for sha, cap, res in store.query(
             "SELECT sha256, any_value(capture_country), any_value(residence_country) FROM ground_truth "
-            "WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256")}
+            "WHERE sha256 IN (SELECT sha256 FROM images) AND residence_country IS NOT NULL GROUP BY sha256")}
     rows = {r["name"]: r for r in ev.rows if r["group"] == "answer"}
     assert set(rows) == {f"{a} {t}" for a in ("capture", "residence") for t in
                          ("strong", "medium or better", "weak or better")}

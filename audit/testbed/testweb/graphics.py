@@ -47,7 +47,7 @@ PRODUCT_NAMES = {
 class Graphic:
     """One served image that shows no person."""
 
-    gid: str  # stable id, the ground truth's photo_id
+    gid: str  # stable id, the ground truth's photo_id (shared by a product shot and its thumbnail)
     kind: str  # one of GRAPHIC_KINDS
     url: str
     host: str
@@ -98,7 +98,8 @@ class _Planner:
         ext = "png" if fmt == "PNG" else "jpg"
         path = f"{prefix}/assets/{kind}s/{name}-{tok}.{ext}"
         host = site.img_host
-        g = Graphic(f"g-{kind}-{tok}", kind, f"http://{host}{path}", host, path, site.host, size[0], size[1], fmt,
+        gid = source.gid if source is not None else f"g-{kind}-{tok}"  # a thumbnail is a copy of its shot
+        g = Graphic(gid, kind, f"http://{host}{path}", host, path, site.host, size[0], size[1], fmt,
                     self.rnd.randrange(2**62), alt, label, source)
         self.g.items.append(g)
         return g
@@ -213,15 +214,25 @@ def _product(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Imag
     d.ellipse((w * 0.2, h * 0.78, w * 0.8, h * 0.86), fill=(225, 225, 225))  # shadow
     colour = _colour(rng, 20, 220)
     shape = int(rng.integers(0, 3))
+    # where and how large the product stands varies from shot to shot
+    cx, scale = rng.uniform(0.35, 0.65), rng.uniform(0.6, 1.1)
+
+    def box(left: float, top: float, right: float, bottom: float) -> tuple[float, float, float, float]:
+        return (w * (cx + (left - 0.5) * scale), h * (0.8 - (0.8 - top) * scale),
+                w * (cx + (right - 0.5) * scale), h * (0.8 - (0.8 - bottom) * scale))
+
     if shape == 0:  # a box
-        d.rectangle((w * 0.28, h * 0.25, w * 0.72, h * 0.8), fill=colour)
-        d.rectangle((w * 0.28, h * 0.25, w * 0.72, h * 0.32), fill=tuple(min(255, c + 40) for c in colour))
+        d.rectangle(box(0.28, 0.25, 0.72, 0.8), fill=colour)
+        d.rectangle(box(0.28, 0.25, 0.72, 0.32), fill=tuple(min(255, c + 40) for c in colour))
     elif shape == 1:  # a bottle
-        d.rounded_rectangle((w * 0.38, h * 0.3, w * 0.62, h * 0.8), radius=w // 16, fill=colour)
-        d.rectangle((w * 0.46, h * 0.16, w * 0.54, h * 0.3), fill=colour)
+        d.rounded_rectangle(box(0.38, 0.3, 0.62, 0.8), radius=w // 16, fill=colour)
+        d.rectangle(box(0.46, 0.16, 0.54, 0.3), fill=colour)
     else:  # a shoe
-        d.chord((w * 0.18, h * 0.45, w * 0.85, h * 0.95), 180, 360, fill=colour)
-        d.rectangle((w * 0.18, h * 0.68, w * 0.85, h * 0.76), fill=(240, 240, 240))
+        d.chord(box(0.18, 0.45, 0.85, 0.95), 180, 360, fill=colour)
+        d.rectangle(box(0.18, 0.68, 0.85, 0.76), fill=(240, 240, 240))
+    for _ in range(int(rng.integers(0, 4))):  # a label, a strap, a logo on it
+        x, y = rng.uniform(0.3, 0.6, 2)
+        d.rectangle(box(x, y, x + rng.uniform(0.05, 0.15), y + rng.uniform(0.02, 0.1)), fill=_colour(rng))
     return im
 
 
