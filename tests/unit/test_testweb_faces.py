@@ -7,6 +7,7 @@ from pathlib import Path
 
 from audit.testbed.detection import iou, match_faces
 from audit.testbed.testweb.realphotos import RealPhoto, load_corpus, served_boxes
+from audit.testbed.testweb.world import build_world
 
 REAL = RealPhoto("x.jpg", "/nonexistent/x.jpg", 1000, 500, ((100, 100, 200, 200), (900, 0, 100, 100)),
                  ((0, 400, 50, 50),), "owner/repo:x.jpg", "0" * 40, "CC0-1.0")
@@ -56,3 +57,16 @@ def test_missing_corpus_gives_nothing_and_says_why(tmp_path: Path) -> None:
     (tmp_path / "boxes.jsonl").write_text('{"file": "a.jpg", "width": "not a number"\n', encoding="utf-8")
     photos, note = load_corpus(tmp_path)
     assert photos == [] and "unreadable" in note
+
+
+def test_every_served_file_has_its_own_url() -> None:
+    """Real photos can be smaller than a site's smaller copy (a 115 px portrait): the site then serves one copy, never
+    two encodings under one URL."""
+    real, note = load_corpus()
+    assert real, note
+    for seed in (7, 11, 2022):
+        world = build_world(2000 if seed == 2022 else 60, seed, real, note)
+        assert world.graphics is not None
+        urls = [v.url for v in world.variants] + [g.url for g in world.graphics.items]
+        assert len(urls) == len(set(urls)), seed
+        assert world.real_photos and {p.real.file for p in world.real_photos if p.real} <= {r.file for r in real}

@@ -642,14 +642,14 @@ class _Builder:
             base = f"/{site.host.split('.')[1]}/{ym}/{tok}" if site.image_host else f"/media/{ym}/{tok}"
             main = self.variant(photo, site, max_w=rnd.choice((1200, 960, 800, 640)), transforms=[],
                                 keep_p=NEWS_KEEPS_METADATA, path=base + "_{w}")
-            if site.srcset or site.picture:
+            if (site.srcset or site.picture) and _fit(photo.width, photo.height, 480)[0] < main.width:
                 small = self.variant(photo, site, max_w=480, transforms=[], keep_p=0.0, path=base + "_{w}",
                                      fmt="WEBP" if site.picture else "JPEG")
         elif site.kind == "blog":
             base = f"/wp-content/uploads/{ym}/{slug[:30]}-{tok[:6]}"
             main = self.variant(photo, site, max_w=800, transforms=[], keep_p=BLOG_KEEPS_METADATA,
                                 path=f"{base}-{{w}}")
-            if site.srcset:
+            if site.srcset and _fit(photo.width, photo.height, 400)[0] < main.width:  # a smaller copy, if any
                 small = self.variant(photo, site, max_w=400, transforms=[], keep_p=0.0, path=f"{base}-{{w}}")
             if rnd.random() < BLOG_FULL_SIZE_LINK:
                 full = self.variant(photo, site, max_w=10_000, transforms=[], keep_p=0.7, path=base,
