@@ -24,11 +24,13 @@ def demo(demo_out) -> Path:
 
 @pytest.fixture(scope="module")
 def photo(demo) -> tuple[Path, str, str]:
-    """A served image file of a photo seen on several pages: (file, image sha256, photo_id)."""
+    """A served image file of a photo (of a person: not a logo or an icon) seen on several pages: (file, image
+    sha256, photo_id)."""
     with Store.open(demo / "provenance.duckdb", read_only=True) as store:
         url, sha, photo_id = store.query(
             "SELECT image_url, sha256, photo_id FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM images) "
-            "AND image_url LIKE 'http://%' ORDER BY len(page_urls) DESC, image_url LIMIT 1")[0]
+            "AND image_url LIKE 'http://%' AND image_kind = 'photo' ORDER BY len(page_urls) DESC, image_url "
+            "LIMIT 1")[0]
     path = demo / "testweb" / "www" / url.removeprefix("http://")
     assert path.is_file()
     return path, sha, photo_id

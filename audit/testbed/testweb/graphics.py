@@ -26,7 +26,7 @@ GRAPHIC_KINDS = ("logo", "icon", "banner", "map", "product")
 CHROME_KINDS = ("local_news", "magazine", "shop")  # sites whose every page shows a logo and share icons
 NEWS_KINDS = ("local_news", "magazine")
 LOGO_WIDTHS = (180, 240, 300)  # 4:1, as header logos are
-ICON_SIZES = (32, 48)  # share icons
+ICON_SIZE = 32  # share icons: one glyph per network, the same file on every site
 BANNER_SIZES = ((728, 90), (300, 250), (970, 250))  # IAB leaderboard, medium rectangle, billboard
 MAP_SIZES = ((640, 360), (600, 400))  # static map embeds
 PRODUCT_SIZE, THUMB_SIZE = 800, 300  # square product shots and their listing thumbnails
@@ -34,6 +34,8 @@ BANNERS_PER_SITE = 3
 MAP_RATE = 0.25  # assumption: share of news articles with a map of the place they are about
 PRODUCTS_PER_PHOTO = 0.5  # products across the shops per photo of the world
 MIN_PRODUCTS = 8
+MAX_PRODUCTS_PER_SHOP = 600  # a shop's pages stay under the crawl's pages-per-host bound (AUDIT_MAX_PAGES_PER_HOST)
+SHOP_PER_PAGE = 48  # products per catalogue page
 SHARE_NETWORKS = ("Facebook", "X", "WhatsApp")
 PRODUCT_NAMES = {
     "fr": ("Lampe de bureau", "Baskets en toile", "Coque de téléphone", "Théière en fonte", "Sac à dos",
@@ -92,24 +94,30 @@ class _Planner:
         self.g = Graphics()
 
     def add(self, site: Site, kind: str, name: str, size: tuple[int, int], fmt: str, alt: str, label: str = "",
-            source: Graphic | None = None) -> Graphic:
+            source: Graphic | None = None, design: str | None = None) -> Graphic:
+        """A graphic of ``site``; ``design`` names one drawn the same on every site (its id and pixels)."""
         tok = _token(self.seed, site.host, kind, name)
         prefix = f"/{site.host.split('.')[1]}" if site.image_host else ""
         ext = "png" if fmt == "PNG" else "jpg"
         path = f"{prefix}/assets/{kind}s/{name}-{tok}.{ext}"
         host = site.img_host
-        gid = source.gid if source is not None else f"g-{kind}-{tok}"  # a thumbnail is a copy of its shot
+        seed = self.rnd.randrange(2**62)
+        gid = f"g-{kind}-{tok}"
+        if source is not None:  # a thumbnail is a copy of its shot
+            gid = source.gid
+        elif design is not None:  # a share icon: the network's glyph, resized
+            gid, seed = f"g-{kind}-{design}", int(_token(self.seed, design), 16)
         g = Graphic(gid, kind, f"http://{host}{path}", host, path, site.host, size[0], size[1], fmt,
-                    self.rnd.randrange(2**62), alt, label, source)
+                    seed, alt, label, source)
         self.g.items.append(g)
         return g
 
     def chrome(self, site: Site) -> None:
         w = self.rnd.choice(LOGO_WIDTHS)
         self.g.logos[site.host] = self.add(site, "logo", "logo", (w, w // 4), "PNG", site.name, site.name)
-        side = self.rnd.choice(ICON_SIZES)
-        self.g.icons[site.host] = [self.add(site, "icon", net.lower(), (side, side), "PNG", net, net[:1])
-                                   for net in SHARE_NETWORKS]
+        side = ICON_SIZE
+        self.g.icons[site.host] = [self.add(site, "icon", net.lower(), (side, side), "PNG", net, net[:1],
+                                            design=net.lower()) for net in SHARE_NETWORKS]
 
     def news(self, site: Site, posts: list[Post]) -> None:
         banners = [self.add(site, "banner", f"ad{i}", self.rnd.choice(BANNER_SIZES), "JPEG", "Publicité"
@@ -148,7 +156,7 @@ def plan_graphics(seed: int, photos: int, sites: tuple[Site, ...], posts: list[P
             own = sorted((q for q in posts if q.site is site and q.source_url is None), key=lambda q: q.path)
             p.news(site, own)
         elif site.kind == "shop":
-            p.shop(site, total // len(shops))
+            p.shop(site, min(MAX_PRODUCTS_PER_SHOP, total // len(shops)))
     return p.g
 
 
@@ -163,28 +171,45 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=max(8, size))
 
 
+def _field(rng: np.random.Generator, w: int, h: int, low: int = 0, high: int = 256) -> Image.Image:
+    """A low-frequency colour field of its own: graphics that look alike to a person (one template) still differ to
+    the near-duplicate hash, as real logos and banners of different brands do."""
+    cells = rng.integers(low, high, (2 + int(rng.integers(0, 3)), 3 + int(rng.integers(0, 4)), 3), dtype=np.uint8)
+    return Image.fromarray(cells, "RGB").resize((w, h), Image.Resampling.BILINEAR)
+
+
 def _logo(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
-    im = Image.new("RGBA", (w, h), (0, 0, 0, 0))  # transparent, as header logos are
+    im = _field(rng, w, h, 120, 256)  # the brand's colours behind its mark and name
     d = ImageDraw.Draw(im)
-    colour = _colour(rng, 0, 160)
-    d.ellipse((4, 4, h - 4, h - 4), fill=colour)
-    d.text((h + 4, h // 4), label, fill=colour, font=_font(h // 2))
+    colour = _colour(rng, 0, 110)
+    mark = int(rng.integers(0, 3))
+    x = int(rng.integers(2, max(3, w - h)))
+    if mark == 0:
+        d.ellipse((x, 4, x + h - 8, h - 4), fill=colour)
+    elif mark == 1:
+        d.rectangle((x, 4, x + h - 8, h - 4), fill=colour)
+    else:
+        d.polygon([(x, h - 4), (x + (h - 8) // 2, 4), (x + h - 8, h - 4)], fill=colour)
+    d.text((int(rng.integers(2, max(3, w // 3))), h // 4), label, fill=colour, font=_font(h // 2))
     return im
 
 
 def _icon(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
     im = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    im.paste(_field(rng, w, h, 0, 200), mask=_rounded_mask(w, h))
     d = ImageDraw.Draw(im)
-    d.rounded_rectangle((0, 0, w - 1, h - 1), radius=w // 5, fill=_colour(rng, 0, 200))
     d.text((w // 3, h // 6), label, fill=(255, 255, 255), font=_font(h * 2 // 3))
     return im
 
 
+def _rounded_mask(w: int, h: int) -> Image.Image:
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).rounded_rectangle((0, 0, w - 1, h - 1), radius=w // 5, fill=255)
+    return mask
+
+
 def _banner(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
-    a, b = np.array(_colour(rng)), np.array(_colour(rng))
-    t = np.linspace(0.0, 1.0, w)[None, :, None]
-    grad = (a * (1 - t) + b * t).repeat(h, axis=0).astype(np.uint8)
-    im = Image.fromarray(grad, "RGB")
+    im = _field(rng, w, h)
     d = ImageDraw.Draw(im)
     d.text((w // 20, h // 4), label, fill=(255, 255, 255), font=_font(h // 3), stroke_width=1, stroke_fill=(0, 0, 0))
     d.rounded_rectangle((w * 3 // 4, h // 3, w * 19 // 20, h * 2 // 3), radius=6, fill=_colour(rng))
@@ -209,7 +234,7 @@ def _map(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
 
 
 def _product(rng: np.random.Generator, w: int, h: int, label: str) -> Image.Image:
-    im = Image.new("RGB", (w, h), (250, 250, 250))  # studio shot on white
+    im = _field(rng, w, h, 40, 256)  # a shot in a setting of its own (a backdrop, a table, a room)
     d = ImageDraw.Draw(im)
     d.ellipse((w * 0.2, h * 0.78, w * 0.8, h * 0.86), fill=(225, 225, 225))  # shadow
     colour = _colour(rng, 20, 220)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
-from audit.testbed.testweb.graphics import Graphic, Product
+from audit.testbed.testweb.graphics import SHOP_PER_PAGE, Graphic, Product
 from audit.testbed.testweb.world import (
     CITY_BY_NAME,
     COUNTRIES,
@@ -489,17 +489,19 @@ class _Renderer:
             body = (f'<h1>{escape(p.name)}</h1><div class="product">{self.graphic(site, path, p.shot, refs)}</div>'
                     f'<p class="price">{9 + zlib.crc32(p.slug.encode()) % 90},99</p>')
             self.write(site, path, p.name, body, refs)
-        pages = max(1, -(-len(products) // PER_PAGE))
-        # the home page shows the first products, the catalogue (/page/1/, /page/2/, ...) all of them
+        per = SHOP_PER_PAGE
+        pages = max(1, -(-len(products) // per))
+        # the home page shows the first products, the catalogue (/page/1/, /page/2/, ...) all of them, each page
+        # linking to every other (a shop's paginator)
+        paginator = "<nav>" + " ".join(f'<a href="/page/{n}/">{n}</a>' for n in range(1, pages + 1)) + "</nav>"
         for n, path, items in [(0, "/", products[:HOME_ITEMS])] + [
-                (n, f"/page/{n}/", products[(n - 1) * PER_PAGE : n * PER_PAGE]) for n in range(1, pages + 1)]:
+                (n, f"/page/{n}/", products[(n - 1) * per : n * per]) for n in range(1, pages + 1)]:
             parts, refs = [f"<h1>{escape(site.name)}</h1>"], _Refs()
             for p in items:
                 link = escape(self.href(site, path, f"http://{site.host}{prefix}{p.slug}/"))
                 parts.append(f'<article><a href="{link}">{self.graphic(site, path, p.thumb, refs)}'
                              f"<h2>{escape(p.name)}</h2></a></article>")
-            if n < pages:
-                parts.append(f'<a rel="next" href="/page/{n + 1}/">{words[3]} {n + 1} ({words[7]})</a>')
+            parts.append(paginator)
             self.write(site, path, site.name if n == 0 else f"{words[1]} — {words[3]} {n}", "\n".join(parts), refs)
         self.write(site, "/about/", words[2], f"<h1>{words[2]}</h1><p>{escape(site.name)}</p>")
 
