@@ -571,7 +571,7 @@ def _detection_text(det: dict[str, Any]) -> Table | str:
     table.add_row("per face, large", _fmt(face["precision_large"]), _fmt(face["recall_large"]))
     table.add_row("per face, small", _fmt(face["precision_small"]), _fmt(face["recall_small"]))
     for kind, rate in img["false_alarms"].items():
-        table.add_row(rich_text(f"a face found in a {kind} showing none"), _fmt(rate), "")
+        table.add_row(rich_text(f"face found, image kind {kind} showing none"), _fmt(rate), "")
     return table
 
 

@@ -265,11 +265,10 @@ _DRAW = {"logo": _logo, "icon": _icon, "banner": _banner, "map": _map, "product"
 
 
 def draw(g: Graphic) -> Image.Image:
-    """The pixels of ``g`` (a thumbnail is its full-size shot, resized)."""
-    if g.source is not None:
-        return draw(g.source).resize((g.width, g.height), Image.Resampling.LANCZOS)
-    rng = np.random.default_rng(g.seed)
-    return _DRAW[g.kind](rng, g.width, g.height, g.label)
+    """The pixels of ``g``. A thumbnail is its full-size shot's scene drawn at its own size (every drawing is in
+    proportions of the image, so the two look alike to a person and to the near-duplicate hash)."""
+    seed = g.source.seed if g.source is not None else g.seed
+    return _DRAW[g.kind](np.random.default_rng(seed), g.width, g.height, g.label)
 
 
 def encode_graphic(g: Graphic) -> bytes:
