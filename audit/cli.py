@@ -536,7 +536,8 @@ def _print_audit(result: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--direct", is_flag=True, help="Evaluate without near-duplicate propagation.")
 def evaluate_command(db: Path, as_json: bool, direct: bool) -> None:
-    """Compare attributions with the test web's ground truth: coverage, precision, recall (95% Wilson)."""
+    """Compare attributions with the test web's ground truth: coverage, precision, recall (95% Wilson); and face
+    detection, per image and per face, when the store's images went through it."""
     from audit.store.db import Store
     from audit.testbed.evaluate import evaluate
 
