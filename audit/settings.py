@@ -269,6 +269,14 @@ SETTINGS: tuple[Setting, ...] = (
         "docs/accuracy.md) takes about 130 ms per image, which would make a crawl several times slower.",
     ),
     Setting(
+        "AUDIT_MIN_FACE_HEIGHT",
+        40,
+        "An image *shows a person* when face detection found at least one face this many pixels high (in the "
+        "stored image) or more: the people view of `provaudit report` and `--faces-only` of `sweep`, `verify` and "
+        "`lookup` (`--min-face-height`). 40 is the face size for which the detector's recall is measured "
+        "(docs/accuracy.md); smaller faces are mostly bystanders and crowds.",
+    ),
+    Setting(
         "AUDIT_RENDER",
         False,
         "Rendered crawl (`provaudit crawl --render`): each HTML page is also loaded in a headless Chromium "
