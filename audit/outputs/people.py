@@ -49,18 +49,23 @@ class People:
 
 
 def detection_coverage(store: Store, people: People) -> dict[str, Any]:
-    """How far detection went on the audited images (those of ``attributions``): how many were looked at, found
-    to show a person (at ``people``'s face size) or not, and how many were not looked at (detection off or failed).
-    Also the detectors and versions the store's faces come from."""
-    audited, ran, failed, any_face, shown = store.query(f"""
-        SELECT count(*), count(i.face_count), count(i.face_error), count(*) FILTER (WHERE i.face_count > 0),
-               count(*) FILTER (WHERE a.{people.where()})
+    """How far detection went on the audited images (those of ``attributions``): how many were looked at
+    (``detected``), found to show a person at ``people``'s face size (``showing_people``) or any face; and of the
+    ``not_detected``, those whose detection failed, those that could not be decoded at all, and those never looked
+    at (``not_run``: detection off, or recorded before it existed). Also the detectors and versions the store's faces
+    come from."""
+    audited, ran, failed, undecoded, any_face, shown = store.query(f"""
+        SELECT count(*), count(i.face_count), count(i.face_error),
+               count(*) FILTER (WHERE i.face_count IS NULL AND i.face_error IS NULL AND i.error IS NOT NULL),
+               count(*) FILTER (WHERE i.face_count > 0), count(*) FILTER (WHERE a.{people.where()})
         FROM attributions a LEFT JOIN images i USING (sha256)""")[0]
     detectors = [f"{d} ({v})" for d, v in store.query(
         "SELECT DISTINCT detector, detector_version FROM faces ORDER BY 1, 2")]
     return {
         "images": int(audited), "detected": int(ran), "not_detected": int(audited) - int(ran),
-        "failed": int(failed), "with_any_face": int(any_face), "showing_people": int(shown),
+        "failed": int(failed), "undecoded": int(undecoded),
+        "not_run": int(audited) - int(ran) - int(failed) - int(undecoded),
+        "with_any_face": int(any_face), "showing_people": int(shown),
         "min_face_height": people.min_face_height, "detectors": detectors,
     }
 

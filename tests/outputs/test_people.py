@@ -67,6 +67,9 @@ def test_people_are_the_images_with_a_face_of_the_minimum_height(people_store):
     assert cov["detected"] == people_store.query("SELECT count(*) FROM attributions a JOIN images i USING (sha256) "
                                                  "WHERE i.face_count IS NOT NULL")[0][0]
     assert cov["detectors"] and all("(" in d for d in cov["detectors"]), "the detector and its version are named"
+    assert cov["detected"] + cov["failed"] + cov["undecoded"] + cov["not_run"] == cov["images"]
+    assert cov["undecoded"] == people_store.query("SELECT count(*) FROM images WHERE error IS NOT NULL")[0][0] > 0
+    assert cov["not_run"] == 0, "the whole store went through detection"
 
 
 def test_report_headline_for_people_counts_only_them(people_store):

@@ -140,7 +140,10 @@ def _people(d: dict[str, Any]) -> str:
              f"faces smaller than {h} px (crowds, bystanders) do not count (<code>--min-face-height</code>, "
              "AUDIT_MIN_FACE_HEIGHT)"]
     if c["not_detected"]:
-        notes.append(f"{c['not_detected']:,} images were not looked at ({c['failed']:,} failed) and are counted in "
+        why = [f"{n:,} {what}" for n, what in ((c["undecoded"], "could not be decoded"),
+                                              (c["failed"], "failed detection"),
+                                              (c["not_run"], "were recorded without detection")) if n]
+        notes.append(f"{c['not_detected']:,} images were not looked at ({', '.join(why)}) and are counted in "
                      "neither group")
     parts.append(f'<p class="muted">{"; ".join(notes)}. Detection only: no face is identified, compared or kept '
                  "as a crop.</p>")
