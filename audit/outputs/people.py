@@ -53,7 +53,13 @@ def detection_coverage(store: Store, people: People) -> dict[str, Any]:
     (``detected``), found to show a person at ``people``'s face size (``showing_people``) or any face; and of the
     ``not_detected``, those whose detection failed, those that could not be decoded at all, and those never looked
     at (``not_run``: detection off, or recorded before it existed). Also the detectors and versions the store's faces
-    come from."""
+    come from. A store written before face detection existed (no ``faces`` table or ``face_count`` column, opened
+    read-only) counts every image as ``not_run``."""
+    if not has_detection_columns(store):
+        audited = int(store.query("SELECT count(*) FROM attributions")[0][0])
+        return {"images": audited, "detected": 0, "not_detected": audited, "failed": 0, "undecoded": 0,
+                "not_run": audited, "with_any_face": 0, "showing_people": 0,
+                "min_face_height": people.min_face_height, "detectors": []}
     audited, ran, failed, undecoded, any_face, shown = store.query(f"""
         SELECT count(*), count(i.face_count), count(i.face_error),
                count(*) FILTER (WHERE i.face_count IS NULL AND i.face_error IS NULL AND i.error IS NOT NULL),
@@ -70,10 +76,17 @@ def detection_coverage(store: Store, people: People) -> dict[str, Any]:
     }
 
 
+def has_detection_columns(store: Store) -> bool:
+    """Whether ``store`` has the ``faces`` table and ``images.face_count`` (a store written before face detection
+    existed, opened read-only, has neither)."""
+    return "faces" in store.columns and "face_count" in store.columns.get("images", frozenset())
+
+
 def require_detection(store: Store) -> None:
     """Raise :class:`NoFaceDetection` when no image of ``store`` went through face detection: limiting an output to
     images of people would otherwise silently give nothing."""
-    if not store.query("SELECT count(*) FROM images WHERE face_count IS NOT NULL")[0][0]:
+    if (not has_detection_columns(store)
+            or not store.query("SELECT count(*) FROM images WHERE face_count IS NOT NULL")[0][0]):
         path = store.path if store.path is not None else "this store"
         raise NoFaceDetection(f"no image of {path} went through face detection, so none can be limited to images "
                               f"of people: run `provaudit audit --faces --db {path}` first (or crawl/ingest with "

@@ -160,3 +160,24 @@ def test_export_without_face_boxes_keeps_counts_and_drops_every_box(people_db, p
     with Store.open(back, read_only=True) as store:
         assert store.query("SELECT count(*) FROM faces")[0][0] == 0
         assert dict(store.query("SELECT sha256, face_count FROM images")) == counts
+
+
+def test_a_store_from_before_face_detection_still_reports(people_db, tmp_path):
+    """An older store (no faces table, no face columns), opened read-only: the report says detection did not run;
+    --faces-only is refused in one line."""
+    copy = tmp_path / "old.duckdb"
+    shutil.copy(people_db, copy)
+    import duckdb
+
+    con = duckdb.connect(str(copy))
+    con.execute("DROP TABLE faces")
+    con.execute("ALTER TABLE images DROP COLUMN face_count")
+    con.execute("ALTER TABLE images DROP COLUMN face_error")
+    con.close()
+    out = tmp_path / "r" / "report.html"
+    provaudit("report", "--db", str(copy), "--country", "GB", "--out", str(out))
+    assert json.loads((out.parent / "report.json").read_text())["people"]["coverage"]["detected"] == 0
+    assert "Face detection has not run" in out.read_text()
+    proc = provaudit("lookup", str(FACES / "images" / LABELS[0]["file"]), "--db", str(copy), "--faces-only",
+                     check=False)
+    assert proc.returncode == 1 and "audit --faces" in proc.stderr and "Traceback" not in proc.stderr
