@@ -22,18 +22,13 @@ each run, the medians, and the growth with detection on (the issue's target: at 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,31 +38,11 @@ from audit.decode.faces import DETECTOR, DETECTOR_VERSION, MAX_SIDE, load  # noq
 from audit.decode.imagefacts import analyse_image  # noqa: E402
 from audit.decode.workers import Bounds  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from face_detectors import rate, speed_jpegs  # noqa: E402  (the same inputs and clock as the detector comparison)
+
 PHOTOS = ROOT / ".." / "shared" / "corpora" / "faces" / "images"
 TARGET = 40.0
-
-
-def jpegs(n: int) -> list[bytes]:
-    """``n`` 1600x1200 JPEGs (quality 90) made from the corpus photos, cycling through them."""
-    sources = sorted(PHOTOS.glob("*.jp*g"))
-    out: list[bytes] = []
-    for path in (sources * (n // max(1, len(sources)) + 1))[:n]:
-        with Image.open(path) as img:
-            big = img.convert("RGB").resize((1600, 1200), Image.Resampling.BICUBIC)
-        buf = io.BytesIO()
-        big.save(buf, "JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
-
-
-def rate(fn: Callable[[bytes], object], files: list[bytes], seconds: float) -> float:
-    """Images per CPU-second of ``fn`` over ``files``, repeated for at least ``seconds`` of CPU time."""
-    done, start = 0, time.process_time()
-    while time.process_time() - start < seconds:
-        for data in files:
-            fn(data)
-            done += 1
-    return done / (time.process_time() - start)
 
 
 DEMO_RUN = """
@@ -115,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core: the rates are per core
     load()
     bounds = Bounds()
-    files = jpegs(args.images)
+    files = speed_jpegs(PHOTOS, args.images)
     off = lambda data: analyse_image(data, max_pixels=bounds.max_pixels)  # noqa: E731
     on = lambda data: (analyse_image(data, max_pixels=bounds.max_pixels), detect_outcome(data, bounds))  # noqa: E731
     found = [detect_outcome(data, bounds) for data in files]

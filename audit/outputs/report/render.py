@@ -84,11 +84,7 @@ def _headline(d: dict[str, Any]) -> str:
                      f"{pct(anyp)} are attributed to {cc}.")
     t = h.get("truth")
     if t:
-        tk = {r["level"]: r for r in t["rows"]}
-        parts.append(f' Against the test web\'s ground truth, {pct(tk["any tier"]["propagated"]["recall"])} of the '
-                     f'images of {cc} residents ({t["residents"]:,}) are attributed to {cc}, and of the images '
-                     f'attributed to {cc}, {pct(tk["any tier"]["propagated"]["wrong_residence"])} show someone '
-                     f'living elsewhere.')
+        parts.append(" " + _truth_sentence(t, cc, "images"))
     parts.append("</p>")
     head = ["level", "images: own signals", "images: + near-duplicates", "sightings: own signals",
             "sightings: + near-duplicates"]
@@ -112,6 +108,15 @@ def _headline(d: dict[str, Any]) -> str:
         parts.append(table(["level", "recall: own", "recall: + near-dup.", "residence elsewhere: own",
                             "residence elsewhere: + near-dup."], body, tid="truth-table"))
     return "".join(parts)
+
+
+def _truth_sentence(t: dict[str, Any], cc: str, what: str) -> str:
+    """Recall and the opposite error at any tier against ground truth (``t``: a headline's ``truth``), for ``what``
+    (``cc`` already escaped)."""
+    tk = {r["level"]: r for r in t["rows"]}["any tier"]["propagated"]
+    return (f"Against the test web's ground truth, {pct(tk['recall'])} of the {what} of {cc} residents "
+            f"({t['residents']:,}) are attributed to {cc}, and of the {what} attributed to {cc}, "
+            f"{pct(tk['wrong_residence'])} show someone living elsewhere.")
 
 
 def _people(d: dict[str, Any]) -> str:
@@ -153,13 +158,8 @@ def _people(d: dict[str, Any]) -> str:
              pct(key[level]["direct"]["images"]), pct(key[level]["propagated"]["sightings"]),
              pct(photos[level]["photos"]) if level in photos else "—"] for level in key]
     parts.append(table(head, body, tid="people-table"))
-    t = people.get("truth")
-    if t:
-        tk = {r["level"]: r for r in t["rows"]}
-        parts.append(f'<p>Against ground truth, {pct(tk["any tier"]["propagated"]["recall"])} of the images of '
-                     f'people that show a resident of {cc} ({t["residents"]:,}) are attributed to {cc}; of the images '
-                     f'of people attributed to {cc}, {pct(tk["any tier"]["propagated"]["wrong_residence"])} show '
-                     "someone living elsewhere.</p>")
+    if people.get("truth"):
+        parts.append(f'<p>{_truth_sentence(people["truth"], cc, "images of people")}</p>')
     sweep_head = ["policy", "images of people deleted", "sightings"]
     if d["ground_truth"]:
         sweep_head += ["precision", "recall", "residents left behind"]
