@@ -64,6 +64,8 @@ _EXPORTS: dict[str, str] = {
     "lookup": "audit.outputs.lookup",
     "lookup_json": "audit.outputs.lookup",
     "lookup_table": "audit.outputs.lookup",
+    "People": "audit.outputs.people",
+    "detection_coverage": "audit.outputs.people",
     "wilson": "audit.stats",
     "Rate": "audit.stats",
     "store_summary": "audit.outputs.summary",

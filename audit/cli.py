@@ -451,13 +451,15 @@ def _validation_vs_truth(loop: dict[str, Any]) -> Table:
               help="Parquet (lossless, read back by `provaudit ingest`) or CSV (text; formula cells escaped).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="A new or empty folder: one subfolder per table, one file per crawl, and manifest.json.")
-def export_command(db: Path, fmt: str, out_dir: Path) -> None:
+@click.option("--no-face-boxes", "no_face_boxes", is_flag=True,
+              help="Leave out the faces table (where each detected face is); images.face_count is kept.")
+def export_command(db: Path, fmt: str, out_dir: Path, no_face_boxes: bool) -> None:
     """Write every table of the store DB as Parquet or CSV files, for Spark, pandas or polars."""
     from audit.store.db import Store
     from audit.store.export import export_store
 
     with _errors(), Store.open(db, read_only=True) as store:
-        result = export_store(store, out_dir, fmt=fmt)
+        result = export_store(store, out_dir, fmt=fmt, face_boxes=not no_face_boxes)
     files = sum(len(f) for f in result.files.values())
     console.print(f"exported {sum(result.rows.values()):,} rows of {len(result.rows)} tables in {files} "
                   f"{fmt} files to {rich_text(out_dir)}")
@@ -611,6 +613,20 @@ def _place_cases_table(cases: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _min_face_height_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--min-face-height", type=click.IntRange(1, 100_000),
+                        default=int(DEFAULTS["AUDIT_MIN_FACE_HEIGHT"]), show_default=True,
+                        help="Face height (pixels, in the stored image) from which an image counts as showing a "
+                        "person (AUDIT_MIN_FACE_HEIGHT).")(f)
+
+
+def _faces_only_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = _min_face_height_option(f)
+    return click.option("--faces-only", is_flag=True,
+                        help="Only images showing people: at least one detected face of --min-face-height or more "
+                        "(the store needs face detection: provaudit audit --faces).")(f)
+
+
 @main.command("report")
 @click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country the claim is about, e.g. FR.")
@@ -621,8 +637,9 @@ def _place_cases_table(cases: list[dict[str, Any]]) -> Table:
               "off by default), read from the crawl's WARC files.")
 @click.option("--sample", "sample_size", default=40, show_default=True, type=click.IntRange(0, 1000),
               help="Images in the evidence sample.")
+@_min_face_height_option
 def report_command(db: Path, country: str, claim: str | None, out_html: Path, thumbnails: bool,
-                   sample_size: int) -> None:
+                   sample_size: int, min_face_height: int) -> None:
     """Write the claim report for COUNTRY: one self-contained HTML file and report.json with the same figures."""
     from audit.outputs.report import write_report
     from audit.store.db import Store
@@ -632,7 +649,8 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
         _require_audit(store)
         html_path, json_path = write_report(store, country.upper(), out_html, claim=claim, thumbnails=thumbnails,
                                             sample_size=sample_size, bounds=_bounds(None),
-                                            max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]))
+                                            max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+                                            min_face_height=min_face_height)
     out.print(f"report: {rich_text(html_path)}\nfigures: {rich_text(json_path)}")
 
 
@@ -645,15 +663,18 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the list, with evidence per image, as .csv or .parquet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as_json: bool) -> None:
+@_faces_only_options
+def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as_json: bool, faces_only: bool,
+                  min_face_height: int) -> None:
     """What a vendor acting in good faith would delete for COUNTRY under a policy, and how well that does."""
+    from audit.outputs.people import people_or_none
     from audit.outputs.sweep import sweep, write_sweep
     from audit.store.db import Store
 
     _check_country(country)
     with _errors(), Store.open(db, read_only=True) as store:
         _require_audit(store)
-        result = sweep(store, country.upper(), policy)
+        result = sweep(store, country.upper(), policy, people_or_none(store, faces_only, min_face_height))
         if out_path is not None:
             write_sweep(result, out_path)
     summary = result.summary()
@@ -664,6 +685,8 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
                       f"{rich_text(summary['description'])}", show_header=False, title_justify="left")
         table.add_column("what")
         table.add_column("value", justify="right")
+        if summary["faces_only"]:
+            table.add_row("limited to", f"images with a detected face of {summary['min_face_height']} px or more")
         table.add_row("images to delete", f"{summary['images']:,}")
         table.add_row("their sightings", f"{summary['sightings']:,}")
         for key, label in (("precision", "precision (residents of the country)"), ("recall", "recall (residents' "
@@ -792,13 +815,16 @@ def _require_audit(store: Any) -> None:
 @click.option("--out", "out_html", type=click.Path(dir_okay=False, path_type=Path), default="verify.html",
               show_default=True, help="HTML summary to write (the JSON goes beside it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def verify_command(before: Path, after: Path, country: str, policy: str, out_html: Path, as_json: bool) -> None:
+@_faces_only_options
+def verify_command(before: Path, after: Path, country: str, policy: str, out_html: Path, as_json: bool,
+                   faces_only: bool, min_face_height: int) -> None:
     """List every image of the AFTER store that the policy says should be gone, exactly or as a near-duplicate."""
+    from audit.outputs.people import people_or_none
     from audit.outputs.verify import verify, write_verification
     from audit.store.db import Store
 
     with _errors(), Store.open(before, read_only=True) as b, Store.open(after, read_only=True) as a:
-        result = verify(b, a, country, policy)
+        result = verify(b, a, country, policy, people=people_or_none(b, faces_only, min_face_height))
         html_path, json_path = write_verification(result, out_html)
     summary = result.summary()
     if as_json:
@@ -808,6 +834,9 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
                       show_header=False, title_justify="left")
         table.add_column("what")
         table.add_column("count", justify="right")
+        if summary["faces_only"]:
+            table.add_row("limited to", f"before-images with a detected face of {summary['min_face_height']} px or "
+                          "more")
         table.add_row("should be gone (images)", f"{summary['should_be_gone']:,}")
         table.add_row("still present, same bytes", f"{summary['still_present_exact']:,}")
         table.add_row("still present as near-duplicates (images)", f"{summary['still_present_near_duplicates']:,}")
@@ -822,15 +851,18 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool) -> None:
+@_faces_only_options
+def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool, faces_only: bool, min_face_height: int) -> None:
     """A person's view: every sighting of their PHOTOS (same or near-duplicate), what each reveals, and the country."""
     from audit.outputs.lookup import lookup, lookup_json, lookup_table
+    from audit.outputs.people import people_or_none
     from audit.store.db import Store
 
     with _errors(), Store.open(db, read_only=True) as store:
         results = lookup(store, list(photos), bounds=_bounds(None),
                          max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
-                         max_file_bytes=int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
+                         max_file_bytes=int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]),
+                         people=people_or_none(store, faces_only, min_face_height))
     if as_json:
         out.print(json_dumps(lookup_json(results), indent=2), markup=False)
     else:

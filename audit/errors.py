@@ -59,6 +59,11 @@ class FaceDetectionError(AuditError):
     message is one line saying why. The image's other facts stand; its faces are unknown (not "none")."""
 
 
+class NoFaceDetection(AuditError):
+    """An output was limited to images of people (``--faces-only``) but face detection never ran on the store:
+    the message says how to add faces (``provaudit audit --faces``)."""
+
+
 # --- stores ----------------------------------------------------------------------------------------------------
 
 

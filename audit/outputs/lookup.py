@@ -33,6 +33,7 @@ from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOL
 from audit.errors import Refused
 from audit.inputs import DEFAULT_MAX_FILE_BYTES, open_regular, sha256_open
 from audit.outputs.inspection import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_IMAGE_BYTES
+from audit.outputs.people import People
 from audit.records import ImageRecord
 from audit.store.db import Store
 from audit.textsafe import rich_text
@@ -190,7 +191,7 @@ def _describe(store: Store, found: dict[str, LookupMatch]) -> None:
 def lookup(store: Store, photos: list[Path], *, phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
            dhash_threshold: int = DEFAULT_DHASH_THRESHOLD, bounds: Bounds | None = None,
            start_method: str | None = None, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
-           max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES) -> list[LookupResult]:
+           max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES, people: People | None = None) -> list[LookupResult]:
     """For each photo file, every image of ``store`` that is it or a copy of it, with sightings, signals and
     attribution (see the module doc).
 
@@ -198,7 +199,9 @@ def lookup(store: Store, photos: list[Path], *, phash_threshold: int = DEFAULT_P
     result whose error says so; a file over ``max_file_bytes`` is not read; one over ``max_image_bytes`` is found by
     its exact bytes only (hashed, not decoded). Each photo is analysed in a worker process under ``bounds`` (time,
     memory, pixels; :mod:`audit.decode.workers`), as ``inspect`` and ``ingest`` do: a photo that hangs or crashes a
-    decoder gives a result with its error."""
+    decoder gives a result with its error.
+
+    ``people``: only the store's images showing people are returned (``--faces-only``)."""
     results: list[LookupResult] = []
     readable: list[tuple[int, bytes]] = []
     for photo in photos:
@@ -226,23 +229,28 @@ def lookup(store: Store, photos: list[Path], *, phash_threshold: int = DEFAULT_P
         if record is None:
             readable.append((len(results) - 1, data))
         else:
-            _found(store, results[-1], record, phash_threshold, dhash_threshold)
+            _found(store, results[-1], record, phash_threshold, dhash_threshold, people)
     if not readable:
         return results
     with AnalysisPool(1, bounds=bounds or Bounds(), start_method=start_method) as pool:
         for index, analysed in pool.map(readable):
-            _found(store, results[index], analysed, phash_threshold, dhash_threshold)
+            _found(store, results[index], analysed, phash_threshold, dhash_threshold, people)
     return results
 
 
 def _found(store: Store, result: LookupResult, record: ImageRecord, phash_threshold: int,
-           dhash_threshold: int) -> None:
+           dhash_threshold: int, people: People | None = None) -> None:
     """Fill ``result`` with the analysed ``record`` and the store's images that match it."""
     result.record = record
     if record.error is not None or record.phash is None:
         # an unreadable file can still be found by its exact bytes
         result.error = record.error or "no perceptual hash"
     result.matches = _find(store, record, phash_threshold, dhash_threshold)
+    if people is not None and result.matches:
+        shown = {str(r[0]) for r in store.query(
+            f"SELECT sha256 FROM images WHERE list_contains(?::VARCHAR[], sha256) AND {people.where()}",
+            [[m.sha256 for m in result.matches]])}
+        result.matches = [m for m in result.matches if m.sha256 in shown]
     log.info("lookup %s: %d images found", result.path, len(result.matches))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audit.outputs.people import People
 from audit.outputs.policies import POLICIES as POLICIES
 from audit.outputs.policies import TIER_RANK as TIER_RANK
 from audit.outputs.policies import Policy as Policy
@@ -32,10 +33,16 @@ logger = logging.getLogger(__name__)
 STRENGTH_RANK_SQL = "CASE strength WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
 
 
-def selected(store: Store, country: str, policy: str) -> set[str]:
-    """The sha256s a good-faith vendor deletes for ``country`` under ``policy``."""
+def _where(policy: Policy, people: People | None) -> str:
+    """The policy's condition on ``attributions a``, limited to images showing people when ``people`` is given."""
+    return f"({policy.where()}) AND a.{people.where()}" if people is not None else policy.where()
+
+
+def selected(store: Store, country: str, policy: str, people: People | None = None) -> set[str]:
+    """The sha256s a good-faith vendor deletes for ``country`` under ``policy`` (only images showing people, when
+    ``people`` is given)."""
     pol = parse_policy(policy)
-    rows = store.query(f"SELECT a.sha256 FROM attributions a WHERE {pol.where()}", [country.strip().upper()])
+    rows = store.query(f"SELECT a.sha256 FROM attributions a WHERE {_where(pol, people)}", [country.strip().upper()])
     return {str(r[0]) for r in rows}
 
 
@@ -54,6 +61,7 @@ class SweepResult:
     left_behind: Rate | None = None  # residents not deleted, over the country's residents' images
     # of the images deleted, how many each answer (capture, residence) names the country for, per tier
     by_answer: dict[str, dict[str, int]] = field(default_factory=dict)
+    people: People | None = None  # limited to images showing people (--faces-only), truth included
 
     def summary(self) -> dict[str, Any]:
         def r(x: Rate | None) -> dict[str, Any] | None:
@@ -64,6 +72,8 @@ class SweepResult:
             "images": self.images, "sightings": self.sightings, "truth_images": self.truth_images,
             "precision": r(self.precision), "recall": r(self.recall), "collateral": r(self.collateral),
             "left_behind": r(self.left_behind), "by_answer": self.by_answer,
+            "faces_only": self.people is not None,
+            "min_face_height": self.people.min_face_height if self.people is not None else None,
         }
 
 
@@ -117,12 +127,17 @@ def answer_select(store: Store, alias: str) -> str:
     return ", ".join(f"{alias}.{c}" if c in have else f"NULL::VARCHAR AS {c}" for c in ANSWER_COLUMNS)
 
 
-def sweep(store: Store, country: str, policy: str) -> SweepResult:
-    """The images a vendor acting in good faith would delete for ``country`` under ``policy``."""
+def _truth_sql(people: People | None) -> str:
+    return TRUTH_SQL.replace("GROUP BY", f"AND {people.where()} GROUP BY") if people is not None else TRUTH_SQL
+
+
+def sweep(store: Store, country: str, policy: str, people: People | None = None) -> SweepResult:
+    """The images a vendor acting in good faith would delete for ``country`` under ``policy``. With ``people``, only
+    images showing people are deleted and scored (the residents' images counted are those showing people too)."""
     pol = parse_policy(policy)
     cc = country.strip().upper()
-    result = SweepResult(country=cc, policy=pol)
-    sql = SWEEP_SQL.format(where=pol.where(), rank=STRENGTH_RANK_SQL.replace("strength", "sc.strength"),
+    result = SweepResult(country=cc, policy=pol, people=people)
+    sql = SWEEP_SQL.format(where=_where(pol, people), rank=STRENGTH_RANK_SQL.replace("strength", "sc.strength"),
                            answers=answer_select(store, "sel"))
     for (sha, ctry, score, tier, dctry, dtier, n_seen, image_urls, page_urls, explanation,
          top, *answers) in store.query(sql, [cc, cc]):  # $1 in the policy's condition, $2 above
@@ -140,7 +155,7 @@ def sweep(store: Store, country: str, policy: str) -> SweepResult:
             for tier in ("strong", "medium", "weak")}
     result.sightings = sum(r["sightings"] for r in result.rows)
     if has_ground_truth(store):
-        truth = {sha: res for sha, res in store.query(TRUTH_SQL)}
+        truth = {sha: res for sha, res in store.query(_truth_sql(people))}
         deleted = {r["sha256"] for r in result.rows}
         with_truth = [sha for sha in deleted if sha in truth]
         right = sum(1 for sha in with_truth if truth[sha] == cc)
@@ -158,7 +173,7 @@ def sweep(store: Store, country: str, policy: str) -> SweepResult:
 SUMMARY_SQL = """
 WITH sel AS (SELECT a.sha256 FROM attributions a WHERE {where}),
 truth AS (SELECT sha256, any_value(residence_country) AS residence FROM ground_truth
-          WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256)
+          WHERE sha256 IN (SELECT sha256 FROM images) {people} GROUP BY sha256)
 SELECT (SELECT count(*) FROM sel),
        (SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM sel)),
        (SELECT count(*) FROM sel JOIN truth USING (sha256)),
@@ -167,14 +182,15 @@ SELECT (SELECT count(*) FROM sel),
 """
 
 
-def sweep_summary(store: Store, country: str, policy: str) -> SweepResult:
+def sweep_summary(store: Store, country: str, policy: str, people: People | None = None) -> SweepResult:
     """What :func:`sweep` reports about a policy (sizes and, with ground truth, precision and recall), counted in
-    the store without listing the images."""
+    the store without listing the images; ``people`` as in :func:`sweep`."""
     pol = parse_policy(policy)
     cc = country.strip().upper()
-    result = SweepResult(country=cc, policy=pol)
+    result = SweepResult(country=cc, policy=pol, people=people)
     truth = has_ground_truth(store)
-    sql = SUMMARY_SQL.format(where=pol.where())
+    sql = SUMMARY_SQL.format(where=_where(pol, people),
+                             people=f"AND {people.where()}" if people is not None else "")
     if not truth:
         sql = sql.replace("FROM ground_truth", "FROM (SELECT NULL::VARCHAR AS sha256, NULL::VARCHAR AS "
                           "residence_country WHERE false)")
@@ -189,9 +205,10 @@ def sweep_summary(store: Store, country: str, policy: str) -> SweepResult:
     return result
 
 
-def compare_policies(store: Store, country: str) -> list[dict[str, Any]]:
-    """One summary per policy of :data:`POLICIES`, in order: size, precision, recall, collateral, left behind."""
-    return [sweep_summary(store, country, name).summary() for name in POLICIES]
+def compare_policies(store: Store, country: str, people: People | None = None) -> list[dict[str, Any]]:
+    """One summary per policy of :data:`POLICIES`, in order: size, precision, recall, collateral, left behind
+    (of images showing people only, with ``people``)."""
+    return [sweep_summary(store, country, name, people).summary() for name in POLICIES]
 
 
 COLUMNS = ("sha256", "country", "score", "tier", "direct_country", "direct_tier", "sightings", "image_urls",

@@ -27,6 +27,7 @@ from typing import Any
 
 from audit.derive.matching import hash_set, image_hashes, match_distance
 from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
+from audit.outputs.people import People
 from audit.outputs.sweep import POLICIES as SWEEP_POLICIES
 from audit.outputs.sweep import selected
 from audit.stats import wilson
@@ -38,10 +39,10 @@ log = logging.getLogger(__name__)
 
 POLICIES = tuple(SWEEP_POLICIES)
 
-def should_delete(store: Store, country: str, policy: str) -> set[str]:
+def should_delete(store: Store, country: str, policy: str, people: People | None = None) -> set[str]:
     """The sha256s of the images a good-faith vendor deletes for ``country`` under ``policy`` (the sweep's
-    definition, :mod:`audit.outputs.sweep`)."""
-    return selected(store, country, policy)
+    definition, :mod:`audit.outputs.sweep`); only images showing people, with ``people``."""
+    return selected(store, country, policy, people)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ class Verification:
     dhash_threshold: int
     should_be_gone: list[str]
     remaining: list[Remaining] = field(default_factory=list)
+    min_face_height: int | None = None  # set when limited to images showing people (--faces-only)
 
     @property
     def still_exact(self) -> int:
@@ -123,6 +125,7 @@ class Verification:
         share, lo, hi = self.share_remaining
         return {
             "country": self.country, "policy": self.policy,
+            "faces_only": self.min_face_height is not None, "min_face_height": self.min_face_height,
             "should_be_gone": len(self.should_be_gone),
             "still_present_exact": self.still_exact,
             "still_present_near_duplicates": self.still_near_duplicates,
@@ -167,13 +170,16 @@ def sightings_of(store: Store, sha256s: set[str]) -> dict[str, list[SightingRef]
 
 def verify(before: Store, after: Store, country: str, policy: str, *,
            phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
-           dhash_threshold: int = DEFAULT_DHASH_THRESHOLD) -> Verification:
-    """Which images ``policy`` says must be gone for ``country`` (on ``before``), and which are still in ``after``."""
+           dhash_threshold: int = DEFAULT_DHASH_THRESHOLD, people: People | None = None) -> Verification:
+    """Which images ``policy`` says must be gone for ``country`` (on ``before``), and which are still in ``after``.
+    With ``people``, only the before-images showing people must be gone (their copies in ``after`` are found
+    whatever detection says of them there)."""
     country = country.strip().upper()
-    gone = should_delete(before, country, policy)
+    gone = should_delete(before, country, policy, people)
     v = Verification(country=country, policy=policy, before_path=str(before.path) if before.path else None,
                      after_path=str(after.path) if after.path else None, phash_threshold=phash_threshold,
-                     dhash_threshold=dhash_threshold, should_be_gone=sorted(gone))
+                     dhash_threshold=dhash_threshold, should_be_gone=sorted(gone),
+                     min_face_height=people.min_face_height if people is not None else None)
     if not gone:
         return v
     attribution = {str(r[0]): r[1:] for r in before.query(
@@ -254,8 +260,11 @@ def verification_html(v: Verification) -> str:
            f"<h1>Deletion check: {_e(v.country)}, policy <code>{_e(v.policy)}</code></h1>",
            f'<p class="small">before: <code>{_e(v.before_path)}</code> · after: <code>{_e(v.after_path)}</code>'
            f" · near-duplicate thresholds: pHash ≤ {v.phash_threshold}, dHash ≤ {v.dhash_threshold} bits"
-           " (mirrored copies included; rotations and heavy crops are not matched)</p>",
-           "<table>"]
+           " (mirrored copies included; rotations and heavy crops are not matched)</p>"]
+    if v.min_face_height is not None:
+        out.append(f'<p class="small">Limited to images showing people: before-images with at least one detected '
+                   f"face {v.min_face_height} px high or more (face detection only, never recognition).</p>")
+    out.append("<table>")
     out += [f'<tr><th>{_e(k)}</th><td class="num">{_e(val)}</td></tr>' for k, val in rows]
     out.append("</table>")
     if v.remaining:

@@ -46,6 +46,7 @@ MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a manifest lists tables and files: far below this
 EXPORT_KIND = "provaudit-export"
 _ROWS_PER_GROUP = 100_000
+FACES_TABLE = "faces"  # where each detected face is: left out with face_boxes=False
 
 
 @dataclass
@@ -77,9 +78,11 @@ def _order(table: Table) -> str:
 
 
 def export_store(store: Store, out_dir: str | Path, *, fmt: str = "parquet",
-                 tables: Iterable[str] | None = None) -> ExportResult:
+                 tables: Iterable[str] | None = None, face_boxes: bool = True) -> ExportResult:
     """Write every table of ``store`` (or those named in ``tables``) under ``out_dir`` as ``fmt`` files, with a
-    manifest. ``out_dir`` must be empty or missing: an export never overwrites or mixes with another."""
+    manifest. ``out_dir`` must be empty or missing: an export never overwrites or mixes with another.
+    ``face_boxes=False``: the ``faces`` table (where each detected face is in its image) is left out and the
+    manifest says so; ``images.face_count`` (how many faces, not where) is kept."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     names = list(tables) if tables is not None else [t.name for t in TABLES]
@@ -92,8 +95,13 @@ def export_store(store: Store, out_dir: str | Path, *, fmt: str = "parquet",
     out.mkdir(parents=True, exist_ok=True)
     result = ExportResult(out_dir=out, format=fmt)
     present = store.columns
+    omitted: dict[str, str] = {}
     for name in names:
         table = TABLES_BY_NAME[name]
+        if name == FACES_TABLE and not face_boxes:
+            result.rows[name], result.files[name] = 0, []
+            omitted[name] = "face boxes left out on request (export --no-face-boxes); images.face_count is kept"
+            continue
         if name not in present:  # e.g. the derived tables of a store never audited
             result.rows[name], result.files[name] = 0, []
             continue
@@ -128,6 +136,7 @@ def export_store(store: Store, out_dir: str | Path, *, fmt: str = "parquet",
         "schema_version": SCHEMA_VERSION,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "tables": {name: {"rows": result.rows[name], "files": result.files[name]} for name in names},
+        "omitted": omitted,
     }
     (out / MANIFEST).write_text(json_dumps(manifest, indent=2) + "\n", encoding="utf-8")
     logger.info("exported %s tables to %s", len(names), out)

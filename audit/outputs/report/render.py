@@ -77,13 +77,14 @@ def _headline(d: dict[str, Any]) -> str:
     parts = [f'<p class="key" id="headline-key">Of {h["images"]:,} distinct images collected, '
              f'{pct(anyt)} are attributed to {cc} (any tier, with near-duplicate propagation), '
              f'{pct(sm)} with a strong or medium attribution, and {pct(raw)} carry at least one signal for {cc}.']
+    photos = d.get("photos")
+    if photos:
+        anyp = {r["level"]: r for r in photos["rows"]}["any tier"]["photos"]
+        parts.append(f" Counting near-duplicate copies once, they are {photos['photos']:,} distinct photos, of which "
+                     f"{pct(anyp)} are attributed to {cc}.")
     t = h.get("truth")
     if t:
-        tk = {r["level"]: r for r in t["rows"]}
-        parts.append(f' Against the test web\'s ground truth, {pct(tk["any tier"]["propagated"]["recall"])} of the '
-                     f'images of {cc} residents ({t["residents"]:,}) are attributed to {cc}, and of the images '
-                     f'attributed to {cc}, {pct(tk["any tier"]["propagated"]["wrong_residence"])} show someone '
-                     f'living elsewhere.')
+        parts.append(" " + _truth_sentence(t, cc, "images"))
     parts.append("</p>")
     head = ["level", "images: own signals", "images: + near-duplicates", "sightings: own signals",
             "sightings: + near-duplicates"]
@@ -106,6 +107,70 @@ def _headline(d: dict[str, Any]) -> str:
                  pct(r["direct"]["wrong_residence"]), pct(r["propagated"]["wrong_residence"])] for r in t["rows"]]
         parts.append(table(["level", "recall: own", "recall: + near-dup.", "residence elsewhere: own",
                             "residence elsewhere: + near-dup."], body, tid="truth-table"))
+    return "".join(parts)
+
+
+def _truth_sentence(t: dict[str, Any], cc: str, what: str) -> str:
+    """Recall and the opposite error at any tier against ground truth (``t``: a headline's ``truth``), for ``what``
+    (``cc`` already escaped)."""
+    tk = {r["level"]: r for r in t["rows"]}["any tier"]["propagated"]
+    return (f"Against the test web's ground truth, {pct(tk['recall'])} of the {what} of {cc} residents "
+            f"({t['residents']:,}) are attributed to {cc}, and of the {what} attributed to {cc}, "
+            f"{pct(tk['wrong_residence'])} show someone living elsewhere.")
+
+
+def _people(d: dict[str, Any]) -> str:
+    """The headline figures again for images showing people (``d["people"]``, :func:`figures.people_view`)."""
+    cc = esc(d["country"])
+    p = d["people"]
+    c = p["coverage"]
+    h = p["min_face_height"]
+    if not c["detected"]:
+        return ('<p class="key" id="people-key">Face detection has not run on this store, so these figures cannot be '
+                f"limited to images showing people: every share above counts all {c['images']:,} images, whatever "
+                "they show (on a real crawl most are logos, products and banners). <code>provaudit audit --faces "
+                "--db FILE</code> adds the faces.</p>")
+    people = p["headline"]
+    key = {r["level"]: r for r in people["rows"]}
+    photos = {r["level"]: r for r in p["photos"]["rows"]}
+    all_rows = {r["level"]: r for r in d["headline"]["rows"]}
+    parts = [f'<p class="key" id="people-key">Of the {c["images"]:,} images, face detection looked at '
+             f'{c["detected"]:,}; {c["showing_people"]:,} show at least one face {h} px high or more. Of these '
+             f'images of people, {pct(key["any tier"]["propagated"]["images"])} are attributed to {cc} (any tier, '
+             f'with near-duplicate propagation) and {pct(key["strong or medium"]["propagated"]["images"])} with a '
+             f'strong or medium attribution. Counting near-duplicate copies once, they are '
+             f'{p["photos"]["photos"]:,} distinct photos of people, of which '
+             f'{pct(photos["any tier"]["photos"])} carry {cc}.</p>']
+    notes = [f"detector: {esc(', '.join(c['detectors']) or 'none recorded')}",
+             f"faces smaller than {h} px (crowds, bystanders) do not count (<code>--min-face-height</code>, "
+             "AUDIT_MIN_FACE_HEIGHT)"]
+    if c["not_detected"]:
+        why = [f"{n:,} {what}" for n, what in ((c["undecoded"], "could not be decoded"),
+                                              (c["failed"], "failed detection"),
+                                              (c["not_run"], "were recorded without detection")) if n]
+        notes.append(f"{c['not_detected']:,} images were not looked at ({', '.join(why)}) and are counted in "
+                     "neither group")
+    parts.append(f'<p class="muted">{"; ".join(notes)}. Detection only: no face is identified, compared or kept '
+                 "as a crop.</p>")
+    head = ["level", "all images", "images showing people", "people: own signals", "sightings of people",
+            "distinct photos of people"]
+    body = [[esc(level), pct(all_rows[level]["propagated"]["images"]), pct(key[level]["propagated"]["images"]),
+             pct(key[level]["direct"]["images"]), pct(key[level]["propagated"]["sightings"]),
+             pct(photos[level]["photos"]) if level in photos else "—"] for level in key]
+    parts.append(table(head, body, tid="people-table"))
+    if people.get("truth"):
+        parts.append(f'<p>{_truth_sentence(people["truth"], cc, "images of people")}</p>')
+    sweep_head = ["policy", "images of people deleted", "sightings"]
+    if d["ground_truth"]:
+        sweep_head += ["precision", "recall", "residents left behind"]
+    rows = []
+    for r in p["sweep"]:
+        line = [f"<code>{esc(r['policy'])}</code>", f'{r["images"]:,}', f'{r["sightings"]:,}']
+        if d["ground_truth"]:
+            line += [pct(r["precision"]), pct(r["recall"]), pct(r["left_behind"])]
+        rows.append(line)
+    parts.append("<p>The deletion sweep limited to images showing people (<code>provaudit sweep --faces-only</code>):"
+                 "</p>" + table(sweep_head, rows, numeric={1, 2}, tid="people-sweep-table"))
     return "".join(parts)
 
 
@@ -333,6 +398,7 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
          f"is not citizenship but whether the images of people in {cc} can be told apart from the rest with the "
          f"signals public photos carry. {truth_note}</p>"),
         ("headline", f"How many images carry {cc}", _validation(d) + _headline(d)),
+        ("people", "Images showing people", _people(d)),
         ("answers", f"Located in {cc} or living there: the two answers", answers_html(d)),
         ("signals", "Which signals carry the finding", _signals(d)),
         ("thresholds", "How attribution varies with the confidence threshold", _thresholds(d)),
