@@ -377,7 +377,10 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
 @click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10),
               help="Photos in the generated test web.")
 @click.option("--seed", default=2022, show_default=True, type=int, help="Seed of the test web.")
-def demo(out_dir: Path, photos: int, seed: int) -> None:
+@click.option("--faces/--no-faces", "faces", default=True, show_default=True,
+              help="Detect faces during the demo's crawl (AUDIT_FACES), so that the report has its people view and "
+              "evaluate its detection figures; it roughly doubles the crawl's CPU time (docs/benchmarks.md).")
+def demo(out_dir: Path, photos: int, seed: int, faces: bool) -> None:
     """Build and serve the test web, crawl it into a fresh store, load the ground truth and summarise."""
     from audit.testbed.demo import run_demo
     from audit.testbed.testweb import build_web
@@ -391,7 +394,8 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
     totals = {"pages": int(manifest.get("pages", 0)) or None, "images": web.image_urls,
               "MB": int(manifest.get("bytes", 0)) // 1_000_000 or None}
     with _errors(), _progress(totals) as progress:
-        result = run_demo(out_dir, photos=photos, seed=seed, progress=progress, settings=_crawl_log_level(),
+        result = run_demo(out_dir, photos=photos, seed=seed, progress=progress,
+                          settings={**_crawl_log_level(), "AUDIT_FACES": faces},
                           stage=lambda text: console.print(f"[bold]•[/] {rich_text(text)}"))
     _print_summary(f"demo crawl {result.crawl_id}", result.summary)
     t = result.truth
@@ -406,6 +410,7 @@ def demo(out_dir: Path, photos: int, seed: int) -> None:
     out.print(truth)
     _print_audit(result.audit)
     out.print(_evaluation_table(result.evaluation, kinds=False))
+    out.print(_detection_text(result.evaluation.detection))
     out.print("per signal kind: provaudit evaluate --db " + rich_text(result.db_path))
     if result.validation:
         out.print(_validation_vs_truth(result.validation))

@@ -2,8 +2,8 @@
 and computes the true values the validation estimates, from the truth of every image, so the two can be compared.
 
 An image is *located* in the country when its ground truth's capture country or residence country is the country,
-and its subject *resides* there when its residence country is; an image the ground truth does not know is answered
-``unknown``."""
+and its subject *resides* there when its residence country is; an image the ground truth does not know, or knows
+as a graphic showing no one (no capture or residence country), is answered ``unknown``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from typing import Any
 from audit.outputs.validation.answer import NOT_ATTRIBUTED, QUESTIONS, STRATA, Answer, answer_for, stratum_sql
 from audit.store.db import Store
 
+# graphics (logos, icons, banners, maps, product shots) have no subject and no place in the truth: a person labelling
+# one can only say "can't tell", so they are left out here and answered ``unknown``
 TRUTH_SQL = """SELECT sha256, any_value(residence_country) AS residence, any_value(capture_country) AS capture
-               FROM ground_truth WHERE sha256 IS NOT NULL GROUP BY sha256"""
+               FROM ground_truth WHERE sha256 IS NOT NULL
+                    AND (residence_country IS NOT NULL OR capture_country IS NOT NULL) GROUP BY sha256"""
 
 
 def truth_answers(residence: str | None, capture: str | None, country: str) -> dict[str, str]:
