@@ -131,6 +131,7 @@ def hostile(store_path, demo_out, tmp_path_factory):
         picks = s.query("""
             SELECT a.sha256, any_value(x.crawl_id), min(x.image_url) FROM attributions a JOIN sightings x USING (sha256)
             WHERE a.country = 'FR' AND a.direct_country = 'FR' AND a.direct_tier = 'strong'
+              AND a.sha256 IN (SELECT sha256 FROM ground_truth WHERE image_kind = 'photo')  -- evaluate reads photos
             GROUP BY a.sha256 ORDER BY a.sha256 LIMIT ?""", [len(HOSTILE_URLS)])
         assert len(picks) == len(HOSTILE_URLS)
         rows = []
