@@ -87,7 +87,7 @@ def has_ground_truth(store: Store) -> bool:
 
 TRUTH_SQL = """
 SELECT sha256, any_value(residence_country) AS residence FROM ground_truth
-WHERE sha256 IN (SELECT sha256 FROM images) GROUP BY sha256
+WHERE sha256 IN (SELECT sha256 FROM images) AND residence_country IS NOT NULL GROUP BY sha256
 """
 
 SWEEP_SQL = """
@@ -173,7 +173,7 @@ def sweep(store: Store, country: str, policy: str, people: People | None = None)
 SUMMARY_SQL = """
 WITH sel AS (SELECT a.sha256 FROM attributions a WHERE {where}),
 truth AS (SELECT sha256, any_value(residence_country) AS residence FROM ground_truth
-          WHERE sha256 IN (SELECT sha256 FROM images) {people} GROUP BY sha256)
+          WHERE sha256 IN (SELECT sha256 FROM images) AND residence_country IS NOT NULL {people} GROUP BY sha256)
 SELECT (SELECT count(*) FROM sel),
        (SELECT count(*) FROM sightings WHERE sha256 IN (SELECT sha256 FROM sel)),
        (SELECT count(*) FROM sel JOIN truth USING (sha256)),

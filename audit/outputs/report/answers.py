@@ -18,7 +18,8 @@ from audit.textsafe import html_text as esc
 
 ANSWERS = ("capture", "residence")
 TRUTH_SQL = """SELECT sha256, any_value(capture_country) AS capture, any_value(residence_country) AS residence
-    FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM attributions) GROUP BY sha256"""
+    FROM ground_truth WHERE sha256 IN (SELECT sha256 FROM attributions) AND residence_country IS NOT NULL
+    GROUP BY sha256"""  # graphics (no subject, no country in the truth) are neither right nor wrong
 
 
 def _rate(hits: Any, n: Any) -> dict[str, Any]:
@@ -60,13 +61,14 @@ def answer_figures(store: Store, cc: str, truth: bool) -> dict[str, Any]:
         conds["order"] = _at_level(BASIS_ANSWERS[basis], tiers)
         right = {"capture": "t.capture = $1", "residence": "t.residence = $1", "order": order_truth} if truth \
             else dict.fromkeys(conds, "false")
-        select = ", ".join(f"count(*) FILTER (WHERE {c}), count(*) FILTER (WHERE {c} AND {right[k]})"
-                           for k, c in conds.items())
+        known = "t.sha256 IS NOT NULL" if truth else "false"
+        select = ", ".join(f"count(*) FILTER (WHERE {c}), count(*) FILTER (WHERE {c} AND {known}), "
+                           f"count(*) FILTER (WHERE {c} AND {right[k]})" for k, c in conds.items())
         values = store.query(f"SELECT {select} FROM attributions a {truth_join}", [cc])[0]
         row: dict[str, Any] = {"level": level}
         for i, key in enumerate(conds):
-            n, ok = values[2 * i], values[2 * i + 1]
-            row[key] = {"images": _rate(n, n_img), "precision": _rate(ok, n) if truth else None}
+            n, judged, ok = values[3 * i], values[3 * i + 1], values[3 * i + 2]
+            row[key] = {"images": _rate(n, n_img), "precision": _rate(ok, judged) if truth else None}
         out["rows"].append(row)
     return out
 

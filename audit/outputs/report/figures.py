@@ -112,8 +112,9 @@ def headline(store: Store, cc: str, truth: bool, people: People | None = None) -
     return out
 
 
+# graphics of the test web (logos, icons, ...: no subject, no residence in the truth) are neither right nor wrong
 TRUTH_SELECT = """SELECT sha256, any_value(residence_country) AS residence FROM ground_truth
-    WHERE sha256 IN (SELECT sha256 FROM attributions) GROUP BY sha256"""
+    WHERE sha256 IN (SELECT sha256 FROM attributions) AND residence_country IS NOT NULL GROUP BY sha256"""
 TRUTH_CTE = f"_truth AS ({TRUTH_SELECT})"
 
 
