@@ -112,6 +112,8 @@ def _progress(totals: dict[str, int | None]) -> Iterator[Callable[[str, int], No
                 bar.advance(tasks["images"], n)
             elif kind == "ImageRef" and "sightings" in tasks:
                 bar.advance(tasks["sightings"], n)
+            elif kind in tasks:
+                bar.advance(tasks[kind], n)
 
         yield update
 
@@ -230,16 +232,48 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
 @click.option("--faces/--no-faces", "faces", default=None,
               help="Detect faces in every image (AUDIT_FACES) "
               f"[default: {'on' if DEFAULTS['AUDIT_FACES'] else 'off'}].")
+@click.option("--format", "fmt", type=click.Choice(["auto", "archive", "files", "table"]), default="auto",
+              show_default=True, help="What the inputs are: WARC/ARC archives, image files and folders, or URL + "
+              "caption tables (Parquet, CSV, TSV: LAION-style datasets, read as reference-only sightings); auto "
+              "tells them by their content.")
+@click.option("--columns", metavar="ROLE=COLUMN,...",
+              help="For tables: the columns holding each role where the usual names (URL/url, TEXT/caption, ...) "
+              "are not used; roles: url, caption, page_url, sha256, md5.")
 def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: float | None,
-           workers: int | None, max_file_bytes: int | None, faces: bool | None) -> None:
-    """Ingest WARC/ARC archives, folders of image files or single image files into the store DB; a folder written
-    by `provaudit export --format parquet` is read back as it was exported."""
+           workers: int | None, max_file_bytes: int | None, faces: bool | None, fmt: str,
+           columns: str | None) -> None:
+    """Ingest WARC/ARC archives, folders of image files or single image files, or dataset tables (URL + caption
+    rows, LAION-style) into the store DB; a folder written by `provaudit export --format parquet` is read back as it
+    was exported."""
     from audit.ingest.archive import ArchiveLimits
+    from audit.ingest.datasets import table_inputs
     from audit.ingest.run import ingest as run_ingest
     from audit.outputs.summary import store_summary
     from audit.store.db import Store
     from audit.store.export import import_export, is_export
 
+    with _errors():
+        from audit.ingest.tables import parse_columns
+
+        mapping = parse_columns(columns)
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            from audit.errors import IngestError
+
+            raise IngestError(f"no such file or folder: {missing[0]}")
+        tables = fmt == "table" or (fmt == "auto" and not any(is_export(p) for p in paths)
+                                    and table_inputs(list(paths)) is not None)
+    if tables:
+        _ingest_tables(paths, db, crawl_id, mapping, max_file_bytes)
+        return
+    if mapping:
+        raise click.ClickException("--columns applies to tables only (--format table)")
+    if fmt == "archive":
+        from audit.ingest.run import is_archive
+
+        not_archives = [p for p in paths if p.is_dir() or not is_archive(p)]
+        if not_archives:
+            raise click.ClickException(f"--format archive: not a WARC/ARC file: {rich_text(not_archives[0])}")
     exports = [p for p in paths if is_export(p)]
     if exports:
         if len(exports) != len(paths) or crawl_id:
@@ -288,6 +322,24 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         console.print(f"[yellow]warning:[/] {result.analysis.get('timed_out', 0)} image(s) over the time bound, "
                       f"{result.analysis.get('crashed', 0)} crashed a decoder: recorded with their errors")
+
+
+def _ingest_tables(paths: tuple[Path, ...], db: Path, crawl_id: str | None, mapping: dict[str, str],
+                   max_file_bytes: int | None) -> None:
+    from audit.ingest.datasets import ingest_tables
+    from audit.outputs.summary import store_summary
+    from audit.store.db import Store
+
+    with _errors(), Store.open(db) as store, _progress({"rows": None}) as bar:
+        result = ingest_tables(store, list(paths), columns=mapping, crawl_id=crawl_id, progress=bar,
+                               max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
+        summary = store_summary(store, result.crawl_id)
+    shown = ("files", "rows", "bad_rows", "bad_files", "sightings", "image_urls", "reference_only_images")
+    summary.update(files=result.files, rows=result.rows, bad_rows=result.bad_rows, bad_files=result.bad_files)
+    summary = {k: summary[k] for k in shown if k in summary}
+    _print_summary(f"ingest {result.crawl_id} (dataset: reference-only sightings, no bytes fetched)", summary)
+    for err in result.errors:
+        console.print(f"[yellow]warning:[/] {rich_text(err)}")
 
 
 @main.command()
@@ -361,6 +413,9 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "links_not_images": "links to image-looking URLs the archives hold no image for (not sightings)",
         "stylesheets": "stylesheets read (text/css)",
         "stylesheet_links": "images linked to a page by a stylesheet it links",
+        "reference_only_images": "images known by URL only (no bytes yet)",
+        "files": "table files read", "rows": "table rows read", "bad_rows": "table rows left out (named below)",
+        "bad_files": "table files not read to their end (named below)",
         "retries": "requests retried", "retries_exhausted": "requests that failed every retry",
         "robots_forbidden": "requests forbidden by robots.txt",
         **{"cut_" + reason: "cut: " + what for reason, what in CUT_REASONS.items()},

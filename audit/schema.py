@@ -55,7 +55,8 @@ TABLES: tuple[Table, ...] = (
         (
             C("crawl_id", "VARCHAR", "Identifier of the crawl (live crawls) or of the ingested source.", False),
             C("source", "VARCHAR", "What was crawled or ingested: start URLs, archive paths, folder paths."),
-            C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest) or `files` (folder ingest)."),
+            C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest), `files` (folder ingest) or "
+              "`dataset` (URL + caption tables: reference-only sightings)."),
             C("started_at", "TIMESTAMPTZ", "When the run started (UTC)."),
             C("finished_at", "TIMESTAMPTZ", "When the run finished; NULL while running or if it was killed."),
             C("settings", "JSON", "The settings the run used (AUDIT_*, concurrency, user agent, ...)."),
@@ -180,8 +181,10 @@ TABLES: tuple[Table, ...] = (
         "images",
         "One row per distinct image content (exact bytes), whatever URL or crawl it came from.",
         (
-            C("sha256", "VARCHAR", "SHA-256 of the exact bytes served, hex.", False),
-            C("format", "VARCHAR", "Image format as Pillow names it (JPEG, PNG, WEBP, HEIF, ...); NULL if unreadable."),
+            C("sha256", "VARCHAR", "SHA-256 of the exact bytes served, hex; for a reference-only image (a dataset "
+              "row naming an image by URL, no bytes fetched) `ref:` and the SHA-256 of its URL.", False),
+            C("format", "VARCHAR", "Image format as Pillow names it (JPEG, PNG, WEBP, HEIF, ...); NULL if unreadable "
+              "or reference-only."),
             C("width", "INTEGER", "Width in pixels."),
             C("height", "INTEGER", "Height in pixels."),
             C("bytes", "BIGINT", "Size of the content in bytes."),
@@ -207,6 +210,12 @@ TABLES: tuple[Table, ...] = (
             C("face_error", "VARCHAR", "Why face detection failed or could not run on this image (timed out, "
               "crashed, its bytes not found by `provaudit audit --faces`), or NULL; the image's other columns and "
               "rows are kept either way."),
+            C("reference_only", "BOOLEAN", "True for an image known only by reference (a row of a dataset table: "
+              "its URL, caption and metadata, no bytes): signals of its URL and text apply, none of its content; "
+              "NULL for an image whose bytes were read."),
+            C("published_sha256", "VARCHAR", "For a reference-only image: the SHA-256 its dataset published for the "
+              "image's bytes (lower-case hex), or NULL; `lookup` matches photos against it without fetching."),
+            C("published_md5", "VARCHAR", "For a reference-only image: the MD5 its dataset published, or NULL."),
         ),
         ("sha256",),
     ),
@@ -252,7 +261,8 @@ TABLES: tuple[Table, ...] = (
               "(`<link rel=icon>` and kin), link-image (`<link rel=image_src>` or `rel=preload as=image`), "
               "poster (`<video poster>`), svg (SVG `<image>`), microdata (`itemprop=image`), json-ld (JSON-LD "
               "image keys); referer (in an archive: the image's request record names the archived page as its "
-              "`Referer`, and the page's HTML does not reference it)."),
+              "`Referer`, and the page's HTML does not reference it); dataset (a row of a dataset table: `caption` "
+              "holds its caption, `attributes` the row's other columns with its file and row number)."),
             C("attributes", "JSON", "The referencing element's attributes."),
             C("fetched_at", "TIMESTAMPTZ", "When the referencing page was fetched (UTC)."),
             C("rendered", "BOOLEAN", "True when the reference appears only in the page's rendered DOM (a rendered "

@@ -51,26 +51,31 @@ class People:
 def detection_coverage(store: Store, people: People) -> dict[str, Any]:
     """How far detection went on the audited images (those of ``attributions``): how many were looked at
     (``detected``), found to show a person at ``people``'s face size (``showing_people``) or any face; and of the
-    ``not_detected``, those whose detection failed, those that could not be decoded at all, and those never looked
-    at (``not_run``: detection off, or recorded before it existed). Also the detectors and versions the store's faces
+    ``not_detected``, those whose detection failed, those that could not be decoded at all, those known by
+    reference only (``reference_only``: a dataset row's URL, no bytes to look at) and those never looked at
+    (``not_run``: detection off, or recorded before it existed). Also the detectors and versions the store's faces
     come from. A store written before face detection existed (no ``faces`` table or ``face_count`` column, opened
     read-only) counts every image as ``not_run``."""
     if not has_detection_columns(store):
         audited = int(store.query("SELECT count(*) FROM attributions")[0][0])
         return {"images": audited, "detected": 0, "not_detected": audited, "failed": 0, "undecoded": 0,
-                "not_run": audited, "with_any_face": 0, "showing_people": 0,
+                "not_run": audited, "reference_only": 0, "with_any_face": 0, "showing_people": 0,
                 "min_face_height": people.min_face_height, "detectors": []}
-    audited, ran, failed, undecoded, any_face, shown = store.query(f"""
+    ref = ("coalesce(i.reference_only, false)" if "reference_only" in store.columns.get("images", frozenset())
+           else "false")
+    audited, ran, failed, undecoded, any_face, shown, references = store.query(f"""
         SELECT count(*), count(i.face_count), count(i.face_error),
                count(*) FILTER (WHERE i.face_count IS NULL AND i.face_error IS NULL AND i.error IS NOT NULL),
-               count(*) FILTER (WHERE i.face_count > 0), count(*) FILTER (WHERE a.{people.where()})
+               count(*) FILTER (WHERE i.face_count > 0), count(*) FILTER (WHERE a.{people.where()}),
+               count(*) FILTER (WHERE {ref} AND i.face_count IS NULL)
         FROM attributions a LEFT JOIN images i USING (sha256)""")[0]
     detectors = [f"{d} ({v})" for d, v in store.query(
         "SELECT DISTINCT detector, detector_version FROM faces ORDER BY 1, 2")]
     return {
         "images": int(audited), "detected": int(ran), "not_detected": int(audited) - int(ran),
         "failed": int(failed), "undecoded": int(undecoded),
-        "not_run": int(audited) - int(ran) - int(failed) - int(undecoded),
+        "not_run": int(audited) - int(ran) - int(failed) - int(undecoded) - int(references),
+        "reference_only": int(references),
         "with_any_face": int(any_face), "showing_people": int(shown),
         "min_face_height": people.min_face_height, "detectors": detectors,
     }

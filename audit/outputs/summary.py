@@ -18,7 +18,9 @@ def store_summary(store: Store, crawl_id: str | None = None) -> dict[str, Any]:
     that no sighting shows (an archive's image response no archived page references); ``images_without_page``
     counts the images no sighting ties to a page. ``captures`` counts every capture of a page or an image (an
     archive may hold several of one URL), ``revisit_captures`` those read through a WARC revisit record (both absent
-    for a store made before captures were recorded)."""
+    for a store made before captures were recorded). ``images`` counts contents read (bytes), not the
+    ``reference_only_images`` a dataset names by URL only."""
+    ref = "coalesce(reference_only, false)" if "reference_only" in store.columns.get("images", ()) else "false"
     where = "WHERE crawl_id = $c" if crawl_id else ""
     params = {"c": crawl_id} if crawl_id else {}
     q = store.con.execute
@@ -31,8 +33,8 @@ def store_summary(store: Store, crawl_id: str | None = None) -> dict[str, Any]:
           (SELECT count(*) FROM pages {where + (' AND' if where else 'WHERE')} error IS NOT NULL),
           (SELECT count(*) FROM s),
           (SELECT count(DISTINCT image_url) FROM s),
-          (SELECT count(*) FROM i),
-          (SELECT count(*) FROM i WHERE error IS NULL),
+          (SELECT count(*) FROM i WHERE NOT {ref}),
+          (SELECT count(*) FROM i WHERE error IS NULL AND NOT {ref}),
           (SELECT count(*) FROM i WHERE exif IS NOT NULL),
           (SELECT count(*) FROM i WHERE gps_lat IS NOT NULL),
           (SELECT count(*) FROM i WHERE location IS NOT NULL),
@@ -40,13 +42,15 @@ def store_summary(store: Store, crawl_id: str | None = None) -> dict[str, Any]:
           (SELECT coalesce(sum(bytes), 0) FROM i),
           (SELECT count(*) FROM fetches {where + (' AND' if where else 'WHERE')} error IS NOT NULL),
           (SELECT count(*) FROM i WHERE sha256 NOT IN (SELECT sha256 FROM s WHERE page_url IS NOT NULL
-                                                                            AND sha256 IS NOT NULL))
+                                                                            AND sha256 IS NOT NULL)),
+          (SELECT count(*) FROM i WHERE {ref})
         """,
         params,
     ).fetchall()[0]
     assert row is not None
     keys = ("pages", "page_errors", "sightings", "image_urls", "images", "readable_images", "with_exif",
-            "with_gps", "with_location", "with_utc_offset", "image_bytes", "fetch_errors", "images_without_page")
+            "with_gps", "with_location", "with_utc_offset", "image_bytes", "fetch_errors", "images_without_page",
+            "reference_only_images")
     out = dict(zip(keys, (int(v) for v in row), strict=True))
     has_captures = q("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'captures'"
                      ).fetchall()[0][0]

@@ -159,6 +159,31 @@ def distinct_photos(store: Store, cc: str, people: People | None = None) -> dict
                                        for (level, _), h in zip(LEVELS, hits, strict=True)]}
 
 
+#: what an image known by reference only (a dataset row: URL, caption, metadata; no bytes) cannot show
+REFERENCE_BLIND = ("EXIF GPS, IPTC/XMP location, time-zone offset and C2PA (in the bytes)",
+                   "near-duplicate copies (need the bytes' fingerprints)",
+                   "faces (need the bytes)",
+                   "page facts (language, addresses, phone numbers, hosting IP), unless the dataset names the page")
+
+
+def basis(store: Store, cc: str) -> dict[str, Any]:
+    """What the figures rest on: audited images whose bytes were read, and images known by reference only (a
+    dataset's URL and caption), with the share of each attributed to the country at each level (with propagation).
+    ``reference_only`` is 0 for a store of crawls and archives only."""
+    has = "reference_only" in store.columns.get("images", frozenset())
+    ref = "coalesce(i.reference_only, false)" if has else "false"
+    filters = ", ".join(
+        f"count(*) FILTER (WHERE NOT {ref} AND a.country = $1 AND a.tier IN ({_in(tiers)})), "
+        f"count(*) FILTER (WHERE {ref} AND a.country = $1 AND a.tier IN ({_in(tiers)}))" for _, tiers in LEVELS)
+    n_bytes, n_ref, *hits = store.query(f"""
+        SELECT count(*) FILTER (WHERE NOT {ref}), count(*) FILTER (WHERE {ref}), {filters}
+        FROM attributions a LEFT JOIN images i USING (sha256)""", [cc])[0]
+    rows = [{"level": level, "bytes": rate(hits[2 * k], n_bytes), "reference_only": rate(hits[2 * k + 1], n_ref)}
+            for k, (level, _) in enumerate(LEVELS)]
+    return {"images_with_bytes": int(n_bytes), "reference_only": int(n_ref), "rows": rows,
+            "reference_only_cannot_show": list(REFERENCE_BLIND) if n_ref else []}
+
+
 def people_view(store: Store, cc: str, truth: bool, people: People) -> dict[str, Any]:
     """The report's figures for images showing people (``people``: at least one detected face of its minimum height):
     how far face detection went, the headline shares, distinct photos and the sweep's policies, each limited to
@@ -438,6 +463,7 @@ def compute(store: Store, country: str, *, claim: str | None = None, thumbnails:
         "ground_truth": truth,
         "headline": headline(store, cc, truth),
         "photos": distinct_photos(store, cc),
+        "basis": basis(store, cc),
         "people": people_view(store, cc, truth, people),
         "answers": answer_figures(store, cc, truth),
         "signal_kinds": signal_kinds(store, cc),

@@ -110,6 +110,28 @@ def _headline(d: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _basis(d: dict[str, Any]) -> str:
+    """What the figures rest on, when some images are known by reference only (a dataset's rows): the headline's
+    shares split by basis, and what references cannot show. Empty for a store of crawls and archives."""
+    b = d.get("basis")
+    if not b or not b["reference_only"]:
+        return ""
+    cc = esc(d["country"])
+    key = {r["level"]: r for r in b["rows"]}["any tier"]
+    parts = [f'<h3>Bytes or references only</h3><p class="key" id="basis-key">{b["reference_only"]:,} of the '
+             f'{b["reference_only"] + b["images_with_bytes"]:,} images are known by reference only (a dataset row: '
+             f'the image URL, its caption and the row\'s metadata; no bytes fetched): {pct(key["reference_only"])} '
+             f'of them are attributed to {cc}, '
+             + (f'against {pct(key["bytes"])} of the {b["images_with_bytes"]:,} images whose bytes were read. '
+                if b["images_with_bytes"] else "and no image's bytes were read. ")
+             + "For images known by reference only, the figures rest on the URL and "
+             "the caption alone; they cannot show: " + esc("; ".join(b["reference_only_cannot_show"])) +
+             ".</p>"]
+    body = [[esc(r["level"]), pct(r["bytes"]), pct(r["reference_only"])] for r in b["rows"]]
+    parts.append(table(["level", "images with bytes", "images by reference only"], body, tid="basis-table"))
+    return "".join(parts)
+
+
 def _truth_sentence(t: dict[str, Any], cc: str, what: str) -> str:
     """Recall and the opposite error at any tier against ground truth (``t``: a headline's ``truth``), for ``what``
     (``cc`` already escaped)."""
@@ -147,6 +169,7 @@ def _people(d: dict[str, Any]) -> str:
     if c["not_detected"]:
         why = [f"{n:,} {what}" for n, what in ((c["undecoded"], "could not be decoded"),
                                               (c["failed"], "failed detection"),
+                                              (c.get("reference_only", 0), "are known by reference only"),
                                               (c["not_run"], "were recorded without detection")) if n]
         notes.append(f"{c['not_detected']:,} images were not looked at ({', '.join(why)}) and are counted in "
                      "neither group")
@@ -397,7 +420,7 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
         ("claim", "The claim", f"<blockquote>{esc(claim['text'])}</blockquote>{source}<p>The question tested here "
          f"is not citizenship but whether the images of people in {cc} can be told apart from the rest with the "
          f"signals public photos carry. {truth_note}</p>"),
-        ("headline", f"How many images carry {cc}", _validation(d) + _headline(d)),
+        ("headline", f"How many images carry {cc}", _validation(d) + _headline(d) + _basis(d)),
         ("people", "Images showing people", _people(d)),
         ("answers", f"Located in {cc} or living there: the two answers", answers_html(d)),
         ("signals", "Which signals carry the finding", _signals(d)),
