@@ -974,5 +974,32 @@ def testweb_serve(root: Path, photos: int, seed: int, host: str, port: int) -> N
         pass
 
 
+@testweb.command("export")
+@click.option("--dir", "root", default="demo-out/testweb", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder of the test web (built if missing).")
+@click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10), help="Photos to generate.")
+@click.option("--seed", default=2022, show_default=True, type=int, help="Seed.")
+@click.option("--format", "fmt", type=click.Choice(["laion"]), default="laion", show_default=True,
+              help="The dataset kind to write: laion (Parquet shards of URL, TEXT = the alt text, WIDTH, HEIGHT).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the dataset and its ground_truth.jsonl into.")
+@click.option("--hashes", is_flag=True, help="Add a sha256 column (the served bytes' digest, as DataComp "
+              "publishes one).")
+@click.option("--shard-rows", default=100_000, show_default=True, type=click.IntRange(min=1),
+              help="Rows per Parquet shard.")
+def testweb_export(root: Path, photos: int, seed: int, fmt: str, out_dir: Path, hashes: bool,
+                   shard_rows: int) -> None:
+    """Write the test web out as a dataset others would have made of it (a LAION-style table: every <img> with an
+    alt text), with its ground truth, to audit the same photos through `provaudit ingest`."""
+    from audit.testbed.exports import export_laion
+    from audit.testbed.testweb import build_web
+
+    with _errors():
+        web = build_web(root, photos=photos, seed=seed)
+        counts = export_laion(web, out_dir, shard_rows=shard_rows, hashes=hashes)
+    out.print(f"{fmt}: {counts['rows']:,} rows ({counts['images']:,} image URLs) in {counts['shards']} shard(s) "
+              f"in {rich_text(out_dir)}\ningest it: provaudit ingest {rich_text(out_dir)} --db dataset.duckdb")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -61,8 +61,10 @@ TEXT_SIGHTING_PAGE = ("(SELECT * FROM sightings WHERE sha256 IS NOT NULL AND (co
                       "OR coalesce(caption, '') <> '' OR coalesce(heading, '') <> '')) s "
                       "LEFT JOIN pages p ON p.crawl_id = s.crawl_id AND p.url = s.page_url")
 # The last label of the page host (port and trailing dot dropped): all a text's place hints read from the host
-# (audit.signals.places.host_hints: its ccTLD or geographic TLD), so texts are one unit per TLD, not per host.
-PAGE_TLD = ("lower(regexp_extract(regexp_replace(trim(coalesce(s.page_host, '')), ':[0-9]*$', ''), "
+# (audit.signals.places.host_hints: its ccTLD or geographic TLD), so texts are one unit per TLD, not per host. A
+# sighting with no page (a dataset row: an image URL and its caption) reads its hints from the image's host instead.
+PAGE_TLD = ("lower(regexp_extract(regexp_replace(trim(CASE WHEN s.page_url IS NULL THEN coalesce(s.image_host, '') "
+            "ELSE coalesce(s.page_host, '') END), ':[0-9]*$', ''), "
             "'[.]([^.]*)[.]?$', 1))")  # '' for a host of one label (no TLD to read)
 TEXTS_SQL = f"""
 SELECT DISTINCT coalesce(s.alt_text, '') AS alt, coalesce(s.caption, '') AS caption,

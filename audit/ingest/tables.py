@@ -103,7 +103,7 @@ def table_shards(path: Path) -> list[Path] | None:
         name = entry.name.lower()
         if name.endswith(TABLE_SUFFIXES):
             shards.append(entry)
-        elif not (name.endswith((".json", ".md", ".txt", ".crc")) or name.startswith((".", "_", "license",
+        elif not (name.endswith((".json", ".jsonl", ".md", ".txt", ".crc")) or name.startswith((".", "_", "license",
                                                                                       "readme"))):
             return None
     return shards or None
