@@ -4,6 +4,8 @@ For each photo file, ``lookup`` analyses it with ``audit.decode.imagefacts.analy
 (:mod:`audit.decode.workers`) and finds the store's images that are
 
 - ``exact``: the same bytes (same sha256);
+- ``published-hash``: an image a dataset lists by URL only (no bytes fetched) whose published SHA-256 or MD5 is the
+  photo's;
 - ``near-duplicate``: pHash and dHash within the thresholds of the photo, as it is or mirrored (the rule of
   ``audit.derive.neardup``; the store's pHashes are pre-filtered in SQL, then ``near_duplicate_pairs`` decides);
 - ``cluster``: in the same near-duplicate cluster (``clusters`` table) as an exact or near-duplicate match, i.e. a
@@ -17,6 +19,7 @@ A file that cannot be read or decoded gives a result with ``error`` set, never a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 from collections import defaultdict
@@ -78,7 +81,9 @@ class LookupMatch:
     """One image of the store that is the looked-up photo or a copy of it."""
 
     sha256: str
-    kind: str  # exact, near-duplicate or cluster
+    # exact, published-hash (a dataset published the photo's SHA-256 or MD5 for an image it lists by URL, bytes not
+    # fetched), near-duplicate or cluster
+    kind: str
     phash_distance: int | None
     dhash_distance: int | None
     mirrored: bool | None
@@ -100,7 +105,7 @@ class LookupResult:
     matches: list[LookupMatch] = field(default_factory=list)
 
 
-KIND_ORDER = {"exact": 0, "near-duplicate": 1, "cluster": 2}
+KIND_ORDER = {"exact": 0, "published-hash": 1, "near-duplicate": 2, "cluster": 3}
 
 
 def _candidates(store: Store, h: Hashes, phash_threshold: int) -> dict[str, Hashes]:
@@ -116,10 +121,15 @@ def _candidates(store: Store, h: Hashes, phash_threshold: int) -> dict[str, Hash
     return {str(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}
 
 
-def _find(store: Store, record: ImageRecord, phash_threshold: int, dhash_threshold: int) -> list[LookupMatch]:
+def _find(store: Store, record: ImageRecord, phash_threshold: int, dhash_threshold: int,
+          md5: str | None = None) -> list[LookupMatch]:
     found: dict[str, LookupMatch] = {}
     if store.query("SELECT 1 FROM images WHERE sha256 = ?", [record.sha256]):
         found[record.sha256] = LookupMatch(record.sha256, "exact", 0, 0, False)
+    if "published_sha256" in store.columns.get("images", frozenset()):
+        for (sha,) in store.query("SELECT sha256 FROM images WHERE published_sha256 = ? OR published_md5 = ?",
+                                  [record.sha256, md5 or ""]):
+            found.setdefault(str(sha), LookupMatch(str(sha), "published-hash", None, None, None))
     if record.phash is not None and record.dhash is not None:
         mine: Hashes = (record.phash, record.dhash,
                         record.phash_mirror if record.phash_mirror is not None else record.phash,
@@ -204,6 +214,7 @@ def lookup(store: Store, photos: list[Path], *, phash_threshold: int = DEFAULT_P
     ``people``: only the store's images showing people are returned (``--faces-only``)."""
     results: list[LookupResult] = []
     readable: list[tuple[int, bytes]] = []
+    md5s: dict[int, str] = {}  # of the photos read: a dataset may publish MD5s (published_md5)
     for photo in photos:
         path = Path(photo)
         try:
@@ -228,24 +239,25 @@ def lookup(store: Store, photos: list[Path], *, phash_threshold: int = DEFAULT_P
         results.append(LookupResult(str(path), None, None))
         if record is None:
             readable.append((len(results) - 1, data))
+            md5s[len(results) - 1] = hashlib.md5(data, usedforsecurity=False).hexdigest()
         else:
             _found(store, results[-1], record, phash_threshold, dhash_threshold, people)
     if not readable:
         return results
     with AnalysisPool(1, bounds=bounds or Bounds(), start_method=start_method) as pool:
         for index, analysed in pool.map(readable):
-            _found(store, results[index], analysed, phash_threshold, dhash_threshold, people)
+            _found(store, results[index], analysed, phash_threshold, dhash_threshold, people, md5s.get(index))
     return results
 
 
 def _found(store: Store, result: LookupResult, record: ImageRecord, phash_threshold: int,
-           dhash_threshold: int, people: People | None = None) -> None:
+           dhash_threshold: int, people: People | None = None, md5: str | None = None) -> None:
     """Fill ``result`` with the analysed ``record`` and the store's images that match it."""
     result.record = record
     if record.error is not None or record.phash is None:
         # an unreadable file can still be found by its exact bytes
         result.error = record.error or "no perceptual hash"
-    result.matches = _find(store, record, phash_threshold, dhash_threshold)
+    result.matches = _find(store, record, phash_threshold, dhash_threshold, md5)
     if people is not None and result.matches:
         shown = {str(r[0]) for r in store.query(
             f"SELECT sha256 FROM images WHERE list_contains(?::VARCHAR[], sha256) AND {people.where()}",
@@ -314,7 +326,8 @@ def lookup_table(results: list[LookupResult]) -> Table:
             table.add_row(photo, "nothing found", "", "", "", "")
             continue
         for m in r.matches:
-            how = m.kind if m.phash_distance is None else (
+            how = "published hash (a dataset lists the image by URL with the photo's hash; no bytes fetched)" \
+                if m.kind == "published-hash" else m.kind if m.phash_distance is None else (
                 f"{m.kind} (pHash {m.phash_distance}, dHash {m.dhash_distance}{', mirrored' if m.mirrored else ''})")
             image_sigs = list(m.image_signals)
             attr = ""

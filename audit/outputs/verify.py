@@ -27,6 +27,7 @@ from typing import Any
 
 from audit.derive.matching import hash_set, image_hashes, match_distance
 from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
+from audit.ingest.tables import is_reference_key
 from audit.outputs.people import People
 from audit.outputs.sweep import POLICIES as SWEEP_POLICIES
 from audit.outputs.sweep import selected
@@ -38,6 +39,9 @@ from audit.textsafe import http_href, json_dumps
 log = logging.getLogger(__name__)
 
 POLICIES = tuple(SWEEP_POLICIES)
+#: how a dataset known by reference only (no bytes) can still hold an image: the same image URL (its ``ref:`` key),
+#: or a published SHA-256 equal to the bytes of the other side
+REFERENCE_KINDS = ("same-url", "published-hash")
 
 def should_delete(store: Store, country: str, policy: str, people: People | None = None) -> set[str]:
     """The sha256s of the images a good-faith vendor deletes for ``country`` under ``policy`` (the sweep's
@@ -62,7 +66,7 @@ class Match:
     """How an after-image matches one should-be-gone before-image, and why that one had to go."""
 
     before_sha256: str
-    kind: str  # "exact" or "near-duplicate"
+    kind: str  # "exact", "near-duplicate", "same-url" or "published-hash" (see PUBLISHED_KINDS)
     phash_distance: int
     dhash_distance: int
     mirrored: bool
@@ -78,7 +82,9 @@ class Remaining:
     """An image of the after-store that is still one of the should-be-gone images."""
 
     sha256: str
-    kind: str  # "exact" when the same bytes are still there, else "near-duplicate"
+    # "exact" when the same bytes are still there, "same-url" or "published-hash" when a dataset still lists it
+    # (REFERENCE_KINDS), else "near-duplicate"
+    kind: str
     matches: list[Match]
     sightings: list[SightingRef]
 
@@ -106,6 +112,12 @@ class Verification:
         return sum(1 for r in self.remaining if r.kind == "near-duplicate")
 
     @property
+    def still_by_reference(self) -> int:
+        """After-images a dataset still lists without bytes: the same image URL known by reference only, or a
+        published hash equal to a should-be-gone image's bytes (or bytes equal to its published hash)."""
+        return sum(1 for r in self.remaining if r.kind in REFERENCE_KINDS)
+
+    @property
     def covered(self) -> set[str]:
         """Should-be-gone images still present exactly or through at least one near-duplicate copy."""
         return {m.before_sha256 for r in self.remaining for m in r.matches}
@@ -129,6 +141,7 @@ class Verification:
             "should_be_gone": len(self.should_be_gone),
             "still_present_exact": self.still_exact,
             "still_present_near_duplicates": self.still_near_duplicates,
+            "still_present_by_reference": self.still_by_reference,
             "should_be_gone_still_present": len(self.covered),
             "really_gone": self.really_gone,
             "share_remaining": round(share, 4), "share_remaining_low": round(lo, 4),
@@ -168,6 +181,27 @@ def sightings_of(store: Store, sha256s: set[str]) -> dict[str, list[SightingRef]
     return out
 
 
+def published_pairs(before: Store, after: Store, gone: set[str]) -> list[tuple[str, str]]:
+    """``(after sha256, before sha256)`` pairs joined by a dataset's published hash: an after-image known by
+    reference only whose published SHA-256 is a should-be-gone image's bytes, and after-bytes equal to the published
+    SHA-256 of a should-be-gone image known by reference only."""
+    pairs: list[tuple[str, str]] = []
+    real = sorted(s for s in gone if not is_reference_key(s))
+    refs = sorted(s for s in gone if is_reference_key(s))
+    if real and "published_sha256" in after.columns.get("images", frozenset()):
+        pairs += [(str(a), str(b)) for a, b in after.query(
+            "SELECT sha256, published_sha256 FROM images WHERE published_sha256 IN (SELECT unnest(?::VARCHAR[]))",
+            [real])]
+    if refs and "published_sha256" in before.columns.get("images", frozenset()):
+        published = {str(p): str(b) for b, p in before.query(
+            "SELECT sha256, published_sha256 FROM images WHERE published_sha256 IS NOT NULL "
+            "AND sha256 IN (SELECT unnest(?::VARCHAR[]))", [refs])}
+        if published:
+            pairs += [(str(a), published[str(a)]) for (a,) in after.query(
+                "SELECT sha256 FROM images WHERE sha256 IN (SELECT unnest(?::VARCHAR[]))", [sorted(published)])]
+    return sorted(set(pairs))
+
+
 def verify(before: Store, after: Store, country: str, policy: str, *,
            phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
            dhash_threshold: int = DEFAULT_DHASH_THRESHOLD, people: People | None = None) -> Verification:
@@ -193,7 +227,9 @@ def verify(before: Store, after: Store, country: str, policy: str, *,
     matches: dict[str, list[Match]] = defaultdict(list)
     after_all = {str(r[0]) for r in after.query("SELECT sha256 FROM images")}
     for sha in sorted(gone & after_all):
-        matches[sha].append(match(sha, "exact", 0, 0, False))
+        matches[sha].append(match(sha, "same-url" if is_reference_key(sha) else "exact", 0, 0, False))
+    for a_sha, b_sha in published_pairs(before, after, gone):
+        matches[a_sha].append(match(b_sha, "published-hash", 0, 0, False))
 
     before_h = image_hashes(before, gone)
     after_h = image_hashes(after)
@@ -216,7 +252,8 @@ def verify(before: Store, after: Store, country: str, policy: str, *,
     where = sightings_of(after, set(matches))
     for sha in sorted(matches):
         ms = sorted(matches[sha], key=lambda m: (m.kind != "exact", m.phash_distance, m.before_sha256))
-        kind = "exact" if sha in gone else "near-duplicate"
+        kinds = {m.kind for m in ms}
+        kind = next((k for k in ("exact", "same-url", "published-hash") if k in kinds), "near-duplicate")
         v.remaining.append(Remaining(sha, kind, ms, where.get(sha, [])))
     log.info("verify %s %s: %d should be gone, %d still exact, %d near-duplicate copies", country, policy,
              len(gone), v.still_exact, v.still_near_duplicates)
@@ -250,6 +287,8 @@ def verification_html(v: Verification) -> str:
         ("Should be gone (images)", s["should_be_gone"]),
         ("Still present, exact bytes", s["still_present_exact"]),
         ("Still present as near-duplicate copies (after-images)", s["still_present_near_duplicates"]),
+        ("Still listed by a dataset without bytes (same image URL, or a published hash)",
+         s["still_present_by_reference"]),
         ("Should-be-gone images still present (exactly or as a copy)", s["should_be_gone_still_present"]),
         ("Really gone", s["really_gone"]),
         ("Share remaining (95% Wilson interval)",
@@ -274,6 +313,8 @@ def verification_html(v: Verification) -> str:
             how = []
             for m in r.matches:
                 what = ("same bytes" if m.kind == "exact" else
+                        "the same image URL, known by reference only (no bytes)" if m.kind == "same-url" else
+                        "a published SHA-256 equal to the other side's bytes" if m.kind == "published-hash" else
                         f"near-duplicate of <code>{_e(m.before_sha256[:16])}</code>: pHash {m.phash_distance}, "
                         f"dHash {m.dhash_distance} bits{' (mirrored)' if m.mirrored else ''}")
                 how.append(f"{what}<br><span class=small>before: {_e(m.before_country)} {_e(m.before_tier)} "
