@@ -203,6 +203,72 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
         out.print(f"store: {rich_text(db)}\nWARC:  {rich_text(result.warc_path)}")
 
 
+@main.command()
+@click.option("--db", "db", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Store holding reference-only sightings (a dataset ingested with `provaudit ingest`).")
+@click.option("--sample", type=click.IntRange(min=1), help="Fetch this many image URLs, drawn by a hash of the URL "
+              "(the same sample every time).")
+@click.option("--all", "fetch_all", is_flag=True, help="Fetch every image URL not fetched yet.")
+@click.option("--country", help="Only images attributed to this ISO 3166-1 alpha-2 country (any tier; run "
+              "`provaudit audit` first).")
+@click.option("--proxy", help="HTTP proxy for every request (e.g. the test web's proxy URL).")
+@click.option("--no-warc", is_flag=True, help="Do not write the WARC evidence file.")
+@click.option("--no-throttle", is_flag=True, help="Turn AutoThrottle off (for loopback or your own servers).")
+@click.option("--faces/--no-faces", "faces", default=None,
+              help="Detect faces in every image (AUDIT_FACES) "
+              f"[default: {'on' if DEFAULTS['AUDIT_FACES'] else 'off'}].")
+@click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE", help="Any Scrapy or AUDIT_* setting.")
+def fetch(db: Path, sample: int | None, fetch_all: bool, country: str | None, proxy: str | None, no_warc: bool,
+          no_throttle: bool, faces: bool | None, settings: tuple[str, ...]) -> None:
+    """Fetch the images a dataset lists by URL only, as a crawl (robots.txt obeyed, throttled, WARC kept): record
+    whether each link still works and still serves the published bytes, and give the sightings of every link that
+    does the image received. Run it again to go on where it stopped; then run `provaudit audit`."""
+    from audit.crawl.fetch import FetchSpider, fetch_settings, link_fetched, references_to_fetch
+    from audit.crawl.run import run_crawl
+    from audit.outputs.report.figures import normalise_country
+    from audit.store.db import Store
+
+    if (sample is None) == (not fetch_all):
+        raise click.ClickException("give --sample N or --all")
+    with _errors():
+        cc = normalise_country(country) if country is not None else None
+        with Store.open(db, read_only=True) as store:
+            if cc is not None and not store.query("SELECT count(*) FROM attributions")[0][0]:
+                raise ValueError("--country needs attributions: run `provaudit audit --db FILE` first")
+            urls = references_to_fetch(store, sample=sample, country=cc)
+    if not urls:
+        out.print("nothing to fetch: no reference-only image URL left unchecked"
+                  + (f" among the images attributed to {cc}" if cc else ""))
+        return
+    overrides: dict[str, Any] = {**fetch_settings(urls, str(db)), **_crawl_log_level()}
+    if proxy:
+        overrides["AUDIT_PROXY"] = proxy
+    if no_warc:
+        overrides["AUDIT_WARC"] = False
+    if no_throttle:
+        overrides["AUTOTHROTTLE_ENABLED"] = False
+    if faces is not None:
+        overrides["AUDIT_FACES"] = faces
+    overrides.update(_parse_setting(settings))
+    with _errors(), _progress({"images": len(urls), "MB": None}) as progress:
+        result = run_crawl(urls, db, allowed_domains=[], settings=overrides, progress=progress, spider=FetchSpider)
+    with _errors(), Store.open(db) as store:
+        counts = link_fetched(store, result.crawl_id)
+    table = Table(title=f"fetch {rich_text(result.crawl_id)}", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, value in (("image URLs asked for", len(urls)), ("checked", counts["checked"]),
+                         ("still online (a readable image came back)", counts["online"]),
+                         ("bytes other than the published hash", counts["changed"]),
+                         ("robots.txt refusals", int(result.stats.get("robotstxt/forbidden", 0) or 0)),
+                         ("sightings given their bytes", counts["relinked"])):
+        table.add_row(label, f"{value:,}")
+    out.print(table)
+    if result.warc_path:
+        out.print(f"WARC:  {rich_text(result.warc_path)}")
+    out.print(f"next: provaudit audit --db {rich_text(db)} (the fetched bytes' signals, faces and near-duplicates)")
+
+
 _TIMEOUT = click.FloatRange(min=0, min_open=True)
 
 

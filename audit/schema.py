@@ -56,7 +56,8 @@ TABLES: tuple[Table, ...] = (
             C("crawl_id", "VARCHAR", "Identifier of the crawl (live crawls) or of the ingested source.", False),
             C("source", "VARCHAR", "What was crawled or ingested: start URLs, archive paths, folder paths."),
             C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest), `files` (folder ingest) or "
-              "`dataset` (URL + caption tables: reference-only sightings)."),
+              "`dataset` (URL + caption tables: reference-only sightings) or `fetch` (`provaudit fetch` of a "
+              "dataset's image URLs)."),
             C("started_at", "TIMESTAMPTZ", "When the run started (UTC)."),
             C("finished_at", "TIMESTAMPTZ", "When the run finished; NULL while running or if it was killed."),
             C("settings", "JSON", "The settings the run used (AUDIT_*, concurrency, user agent, ...)."),
@@ -270,6 +271,29 @@ TABLES: tuple[Table, ...] = (
               "holds it; NULL in rows written before this column existed."),
         ),
         ("sighting_id",),
+    ),
+    Table(
+        "link_checks",
+        "One row per image URL of a dataset (a reference-only image) that `provaudit fetch` asked for: whether the "
+        "link still works and whether it still serves the bytes the dataset published. The fetch's own rows are in "
+        "`fetches` (and its WARC); a URL that answered with a readable image has its sightings re-pointed at it.",
+        (
+            C("crawl_id", "VARCHAR", "The fetch (a crawl of kind `fetch`) that asked for it.", False),
+            C("url", "VARCHAR", "The image URL, as the dataset lists it.", False),
+            C("reference", "VARCHAR", "The reference-only image's key (`images.sha256`, `ref:` ...)."),
+            C("checked_at", "TIMESTAMPTZ", "When the response (or the failure) came (UTC)."),
+            C("status", "INTEGER", "HTTP status code; NULL when no response arrived (see `error`)."),
+            C("final_url", "VARCHAR", "The URL that answered, after redirects."),
+            C("redirected", "BOOLEAN", "Whether it answered from another URL than the one listed."),
+            C("sha256", "VARCHAR", "SHA-256 of the bytes received, or NULL."),
+            C("published_sha256", "VARCHAR", "The SHA-256 the dataset published for the image, or NULL."),
+            C("content", "VARCHAR", "`as published` (the bytes have the published SHA-256), `changed` (they do not), "
+              "`no published hash`; NULL when no readable image came back (the link is dead, refused by robots.txt, "
+              "or answers with something else)."),
+            C("error", "VARCHAR", "Why no readable image came back (HTTP error, robots.txt, timeout, not an image), "
+              "or NULL."),
+        ),
+        ("crawl_id", "url"),
     ),
     Table(
         "ground_truth",

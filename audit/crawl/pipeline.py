@@ -105,7 +105,8 @@ class AuditPipeline:
         self.recorder = Recorder(self.store, crawl_id, batch_size=self.batch_size, spool_rows=self.spool_rows,
                                  finish_wait=self.finish_wait)
         warc = str(self.context.warc_path) if self.context.warc_path is not None else None
-        self.recorder.begin(source=self.source, kind="crawl", settings=self.settings_recorded, warc_path=warc)
+        kind = str(getattr(getattr(self.crawler, "spider", None), "run_kind", "crawl"))  # `fetch`: FetchSpider
+        self.recorder.begin(source=self.source, kind=kind, settings=self.settings_recorded, warc_path=warc)
         done_with = getattr(getattr(self.crawler.engine, "scheduler", None), "done_with", None)
         if done_with is not None:  # a worker of a shared crawl (audit.crawl.shared)
             self.recorder.on_commit = done_with

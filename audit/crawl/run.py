@@ -58,11 +58,13 @@ def run_crawl(
     allowed_domains: Sequence[str] | None = None,
     settings: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    spider: type[ProvenanceSpider] = ProvenanceSpider,
 ) -> CrawlResult:
     """Crawl ``start_urls`` into the store at ``db_path`` (created if needed) and return the crawl's id and stats.
 
     ``settings`` are Scrapy settings (``AUDIT_*`` included) applied over the project's. ``progress`` is called with
-    ``("page", 1)``, ``("image", 1)`` and ``("bytes", n)`` as items are recorded."""
+    ``("page", 1)``, ``("image", 1)`` and ``("bytes", n)`` as items are recorded. ``spider``: the spider class
+    (:class:`audit.crawl.fetch.FetchSpider` for ``provaudit fetch``)."""
     overrides = dict(settings or {})
     overrides["AUDIT_DB"] = str(db_path)
     if overrides.get("AUDIT_REDIS_URL"):
@@ -77,7 +79,7 @@ def run_crawl(
     level = merged.get("LOG_LEVEL", "INFO")
     for name in ("scrapy", "twisted", "py.warnings"):
         logging.getLogger(name).setLevel(level)
-    crawler = process.create_crawler(ProvenanceSpider)
+    crawler = process.create_crawler(spider)
     context = crawl_context(crawler)
     # with JOBDIR: resumed cleanly, or after a kill (Scrapy's state discarded); here, so that a store locked by
     # another writer is reported before the crawl starts

@@ -118,6 +118,7 @@ class ProvenanceSpider(scrapy.Spider):
     :meth:`already_fetched`)."""
 
     name = "provenance"
+    run_kind = "crawl"  # crawls.kind of its runs
 
     def __init__(
         self, start_urls: str | list[str] | None = None, allowed_domains: str | list[str] | None = None, **kw: Any

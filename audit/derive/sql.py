@@ -270,6 +270,7 @@ LEFT JOIN {EVIDENCE_SETS} fs ON fs.evidence_set = e.final_set
 LEFT JOIN {EVIDENCE_SETS} ds ON ds.evidence_set = e.direct_set
 LEFT JOIN {SET_ATTRIBUTIONS} f ON f.set_id = fs.set_id
 LEFT JOIN {SET_ATTRIBUTIONS} d ON d.set_id = ds.set_id
+WHERE NOT (coalesce(i.reference_only, false) AND NOT EXISTS (SELECT 1 FROM sightings s WHERE s.sha256 = i.sha256))
 """
 
 CLUSTERS_SQL = f"INSERT INTO clusters (sha256, cluster_id, size) SELECT sha256, cluster_id, size FROM {CLUSTERS}"

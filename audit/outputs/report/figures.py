@@ -181,7 +181,28 @@ def basis(store: Store, cc: str) -> dict[str, Any]:
     rows = [{"level": level, "bytes": rate(hits[2 * k], n_bytes), "reference_only": rate(hits[2 * k + 1], n_ref)}
             for k, (level, _) in enumerate(LEVELS)]
     return {"images_with_bytes": int(n_bytes), "reference_only": int(n_ref), "rows": rows,
-            "reference_only_cannot_show": list(REFERENCE_BLIND) if n_ref else []}
+            "reference_only_cannot_show": list(REFERENCE_BLIND) if n_ref else [],
+            "still_online": still_online(store, cc)}
+
+
+def still_online(store: Store, cc: str) -> dict[str, Any] | None:
+    """Of the image URLs a dataset lists that `provaudit fetch` checked (latest check per URL): how many still serve a
+    readable image, how many serve other bytes than the published hash, and the same for those whose image is
+    attributed to the country (any tier). None when no link was checked."""
+    if "link_checks" not in store.columns or not store.query("SELECT count(*) FROM link_checks")[0][0]:
+        return None
+    n, online, changed, n_cc, online_cc, first, last = store.query("""
+        WITH latest AS (SELECT url, arg_max(content, checked_at) AS content, max(checked_at) AS last_at
+                        FROM link_checks GROUP BY url),
+             cc AS (SELECT DISTINCT s.image_url FROM sightings s JOIN attributions a USING (sha256)
+                    WHERE a.country = $1 AND a.tier <> 'none')
+        SELECT count(*), count(content), count(*) FILTER (WHERE content = 'changed'),
+               count(*) FILTER (WHERE url IN (SELECT image_url FROM cc)),
+               count(content) FILTER (WHERE url IN (SELECT image_url FROM cc)), min(last_at), max(last_at)
+        FROM latest""", [cc])[0]
+    return {"checked": int(n), "online": rate(online, n), "changed": int(changed),
+            "country": {"checked": int(n_cc), "online": rate(online_cc, n_cc)},
+            "first_check": _iso(first), "last_check": _iso(last)}
 
 
 def people_view(store: Store, cc: str, truth: bool, people: People) -> dict[str, Any]:

@@ -114,9 +114,12 @@ def _basis(d: dict[str, Any]) -> str:
     """What the figures rest on, when some images are known by reference only (a dataset's rows): the headline's
     shares split by basis, and what references cannot show. Empty for a store of crawls and archives."""
     b = d.get("basis")
-    if not b or not b["reference_only"]:
+    if not b or not (b["reference_only"] or b.get("still_online")):
         return ""
     cc = esc(d["country"])
+    online = _still_online(b.get("still_online"), cc)
+    if not b["reference_only"]:
+        return "<h3>Bytes or references only</h3>" + online
     key = {r["level"]: r for r in b["rows"]}["any tier"]
     parts = [f'<h3>Bytes or references only</h3><p class="key" id="basis-key">{b["reference_only"]:,} of the '
              f'{b["reference_only"] + b["images_with_bytes"]:,} images are known by reference only (a dataset row: '
@@ -129,7 +132,21 @@ def _basis(d: dict[str, Any]) -> str:
              ".</p>"]
     body = [[esc(r["level"]), pct(r["bytes"]), pct(r["reference_only"])] for r in b["rows"]]
     parts.append(table(["level", "images with bytes", "images by reference only"], body, tid="basis-table"))
+    parts.append(online)
     return "".join(parts)
+
+
+def _still_online(o: dict[str, Any] | None, cc: str) -> str:
+    """The links of a dataset `provaudit fetch` checked: how many still serve an image (``cc`` already escaped)."""
+    if not o:
+        return ('<p class="muted" id="online-key">No link of a dataset was checked: whether its images are still '
+                "online is unknown (<code>provaudit fetch</code>).</p>")
+    return (f'<p class="key" id="online-key">Still online: of the {o["checked"]:,} image URLs of a dataset checked '
+            f'by <code>provaudit fetch</code> (between {esc(o["first_check"])} and {esc(o["last_check"])}), '
+            f'{pct(o["online"])} still serve a readable image; of the {o["country"]["checked"]:,} whose image is '
+            f'attributed to {cc}, {pct(o["country"]["online"])}. {o["changed"]:,} serve other bytes than the hash '
+            "the dataset published. A deletion order reaches the copies a vendor holds, not these links: a dead "
+            "link does not mean the image was deleted anywhere.</p>")
 
 
 def _truth_sentence(t: dict[str, Any], cc: str, what: str) -> str:
