@@ -538,11 +538,22 @@ def demo(out_dir: Path, photos: int, seed: int, faces: bool) -> None:
     v = result.verify_summary or {}
     out.print(f"a sloppy vendor's deletion, checked: of {v.get('should_be_gone', 0):,} images that should be gone, "
               f"{v.get('should_be_gone_still_present', 0):,} are still there (same bytes or near-duplicates)")
+    d = result.dataset
+    if d:
+        def share(part: dict[str, int]) -> str:
+            return f"{part['attributed'] / part['images']:.1%}" if part["images"] else "—"
+
+        out.print(f"the same web as a LAION-style table: {d['rows']:,} rows (every <img> with an alt text) naming "
+                  f"{d['images']:,} image URLs; {share(d['table'])} of them attributed to {d['country']} from the "
+                  f"URL and alt text alone ({share(d['crawl'])} of the crawl's images); the signals a row can carry "
+                  f"are the crawl's for {d['same']:,} of {d['urls']:,} URLs ({d['same_tld_same']:,} of "
+                  f"{d['same_tld_urls']:,} where page and image share their TLD)")
     s = result.seconds
     out.print(f"store:   {rich_text(result.db_path)}\nWARC:    {rich_text(result.warc_path)}\n"
-              f"report:  {rich_text(result.report)} (and report.json)\nverify:  {rich_text(result.verification)}")
+              f"report:  {rich_text(result.report)} (and report.json)\nverify:  {rich_text(result.verification)}"
+              + (f"\ntable:   {rich_text(d['path'])} (LAION-style, reference-only)" if d else ""))
     out.print(f"time: {time.perf_counter() - started:.0f} s (test web {built:.0f} s, crawl {s['crawl']:.0f} s, "
-              f"audit {s['audit']:.0f} s)")
+              f"audit {s['audit']:.0f} s, table {s.get('dataset', 0):.0f} s)")
 
 
 def _validation_vs_truth(loop: dict[str, Any]) -> Table:

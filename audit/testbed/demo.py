@@ -53,6 +53,7 @@ class DemoResult:
     verification: Path | None = None
     verify_summary: dict[str, Any] | None = None
     validation: dict[str, Any] | None = None  # the validation loop: see validate_from_truth
+    dataset: dict[str, Any] | None = None  # the same web as a LAION-style table: audit.testbed.agreement
 
 
 def crawl_testweb(
@@ -133,10 +134,36 @@ def run_demo(
     with Store.open(db_path, read_only=True) as before, Store.open(after_path, read_only=True) as after:
         verification = verify(before, after, country, VERIFY_POLICY)
     verify_html, _ = write_verification(verification, out / "verify.html")
+    if stage:
+        stage("the same web as a LAION-style table (alt texts and URLs, no page, no bytes): ingesting and auditing it")
+    t4 = time.perf_counter()
+    dataset = audit_as_table(web, out, db_path, country)
+    seconds["dataset"] = time.perf_counter() - t4
     seconds["total"] = time.perf_counter() - t0
     return DemoResult(db_path=db_path, warc_path=warc, crawl_id=crawl_id, summary=summary, truth=truth,
                       seconds=seconds, audit=audited, evaluation=evaluation, report=report_html,
-                      verification=verify_html, verify_summary=verification.summary(), validation=validation)
+                      verification=verify_html, verify_summary=verification.summary(), validation=validation,
+                      dataset=dataset)
+
+
+def audit_as_table(web: Any, out: Path, crawl_db: Path, country: str) -> dict[str, Any]:
+    """Export ``web`` as a LAION-style table into ``out/laion``, ingest and audit it into ``out/laion.duckdb``, and
+    compare it with the crawl's audited store (:func:`audit.testbed.agreement.table_agreement`)."""
+    from audit.ingest.datasets import ingest_tables
+    from audit.testbed.agreement import table_agreement
+    from audit.testbed.exports import export_laion
+
+    folder, table_db = out / "laion", out / "laion.duckdb"
+    for old in (table_db, table_db.with_name(table_db.name + ".wal")):
+        old.unlink(missing_ok=True)
+    if folder.exists():
+        for f in folder.glob("*"):
+            f.unlink()
+    counts = export_laion(web, folder)
+    with Store.open(table_db) as store:
+        ingest_tables(store, [folder])
+        run_audit(store)
+    return {"path": str(table_db), **counts, **table_agreement(crawl_db, table_db, country)}
 
 
 def validate_from_truth(store: Store, country: str, out_dir: Path, *, n: int = VALIDATION_SAMPLE,

@@ -91,3 +91,14 @@ def test_the_table_has_no_page_and_no_bytes_and_the_report_says_so(laion_db: Pat
     provaudit("report", "--db", str(laion_db), "--country", "FR", "--out", str(html))
     text = html.read_text(encoding="utf-8")
     assert 'id="basis-key"' in text and "known by reference only" in text and "EXIF GPS" in text
+
+
+def test_the_agreement_figures_the_demo_prints_are_those_counted_here(audited_store: Path, laion_db: Path) -> None:
+    from audit.testbed.agreement import table_agreement
+
+    got = table_agreement(audited_store, laion_db, "FR")
+    con = duckdb.connect(str(laion_db), read_only=True)
+    urls = con.execute("SELECT count(DISTINCT image_url) FROM sightings").fetchone()
+    assert urls is not None and got["urls"] == urls[0]
+    assert got["same_tld_same"] == got["same_tld_urls"] > 0 and got["same"] <= got["urls"]
+    assert got["table"]["images"] == got["urls"] and got["crawl"]["images"] > got["urls"] // 2
