@@ -22,7 +22,7 @@ from audit.ingest.tables import (
 )
 from audit.inputs import DEFAULT_MAX_FILE_BYTES, check_regular, open_regular, sha256_regular
 from audit.schema import TABLES_BY_NAME
-from audit.store.arrow import arrow_table
+from audit.store.arrow import arrow_columns, arrow_table
 from audit.store.db import Store
 from audit.store.recorder import Recorder
 
@@ -121,7 +121,7 @@ def ingest_tables(store: Store, paths: Sequence[str | Path], *, columns: Mapping
                     with store.transaction(wait=30.0):
                         if new_images:
                             store.insert_arrow("images", arrow_table(images_t, new_images))
-                        store.insert_arrow("sightings", arrow_table(sightings_t, batch.sightings))
+                        store.insert_arrow("sightings", arrow_columns(sightings_t, batch.sightings))
                     if progress is not None:
                         progress("rows", len(rows))
         except (IngestError, Refused, OSError) as exc:

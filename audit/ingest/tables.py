@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from audit.errors import IngestError, Refused
 from audit.inputs import open_regular
@@ -262,24 +263,23 @@ def _text(value: Any, limit: int) -> str | None:
     return text[:limit] or None
 
 
-def _url(value: Any) -> str | None:
-    """An http(s) URL, or None."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _url(value: Any) -> tuple[str, str] | None:
+    """An http(s) URL and its lower-case host, or None."""
     if not isinstance(value, str):
         return None
     # a space is how many real rows write it (a browser sends %20): kept as %20; other whitespace and controls are not
     url = value.strip().replace(" ", "%20")
-    if not url or len(url) > MAX_URL or any(c < " " or c == "\x7f" for c in url):
+    if not url or len(url) > MAX_URL or not url[:8].lower().startswith(("http://", "https://")) \
+            or _CONTROL.search(url):
         return None
-    scheme = url[:8].lower()
-    if not scheme.startswith(("http://", "https://")):
-        return None
-    from urllib.parse import urlsplit
-
     try:
         host = urlsplit(url).hostname
     except ValueError:
         return None
-    return url if host else None
+    return (url, host) if host else None
 
 
 def _meta_value(value: Any) -> Any:
@@ -300,11 +300,16 @@ def _digest(value: Any, pattern: re.Pattern[str]) -> str | None:
     return text if pattern.fullmatch(text) else None
 
 
+SIGHTING_COLUMNS = ("sighting_id", "crawl_id", "sha256", "image_url", "page_url", "image_host", "page_host",
+                    "caption", "ref_kind", "attributes")
+
+
 @dataclass
 class DatasetRows:
-    """The store's rows for one batch of a table: sightings and the ``images`` rows of reference-only images."""
+    """The store's rows for one batch of a table: the columns of its sightings (:data:`SIGHTING_COLUMNS`) and the
+    ``images`` rows of its reference-only images."""
 
-    sightings: list[dict[str, Any]] = field(default_factory=list)
+    sightings: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in SIGHTING_COLUMNS})
     images: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -314,41 +319,60 @@ def dataset_rows(crawl_id: str, path: Path, numbers: Sequence[int], columns: Col
     """One batch of table rows as sightings (``ref_kind`` ``dataset``, the caption as ``caption``, the other
     columns as ``attributes``) of reference-only images. A row without an http(s) URL is named in ``stats`` and
     left out."""
-    from audit.store.recorder import host_of
-
     out = DatasetRows()
+    cols = out.sightings
+    sid, cid, key_col, url_out, page_out = (cols["sighting_id"], cols["crawl_id"], cols["sha256"],
+                                            cols["image_url"], cols["page_url"])
+    host_out, page_host_out, caption_out, kind_out, attrs_out = (cols["image_host"], cols["page_host"],
+                                                                 cols["caption"], cols["ref_kind"],
+                                                                 cols["attributes"])
     roles = columns.roles
     url_col, caption_col, page_col = roles["url"], roles.get("caption"), roles.get("page_url")
     sha_col, md5_col = roles.get("sha256"), roles.get("md5")
+    others = columns.others
+    plain = not others and not sha_col and not md5_col  # the metadata is only the file and the row number
+    file_json = json.dumps(path.name, ensure_ascii=False)
+    prefix = (crawl_id.encode("utf-8", "surrogatepass") + b"\0")
     for number, row in zip(numbers, rows, strict=True):
         stats.rows += 1
-        url = _url(row.get(url_col))
-        if url is None:
+        parsed = _url(row.get(url_col))
+        if parsed is None:
             stats.bad_rows += 1
             raw = row.get(url_col)
             shown = "empty" if raw in (None, "") else repr(str(raw)[:80])
             stats.error(path, f"row {number}", f"no http(s) image URL in column {url_col!r} ({shown})", per_file)
             continue
+        url, host = parsed
         caption = _text(row.get(caption_col), MAX_TEXT) if caption_col else None
-        page_url = _url(row.get(page_col)) if page_col else None
+        page = _url(row.get(page_col)) if page_col else None
+        page_url, page_host = page if page is not None else (None, None)
         key = reference_key(url)
-        meta = {name: _meta_value(row.get(name)) for name in columns.others}
-        published_sha = _digest(row.get(sha_col), _HEX64) if sha_col else None
-        published_md5 = _digest(row.get(md5_col), _HEX32) if md5_col else None
-        if sha_col:
-            meta[sha_col] = _meta_value(row.get(sha_col))
-        if md5_col:
-            meta[md5_col] = _meta_value(row.get(md5_col))
-        h = hashlib.blake2b(digest_size=16)
-        for part in (crawl_id, url, page_url or "", "dataset", caption or ""):
+        h = hashlib.blake2b(prefix, digest_size=16)
+        for part in (url, page_url or "", "dataset", caption or ""):
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\0")
-        out.sightings.append({
-            "sighting_id": h.hexdigest(), "crawl_id": crawl_id, "sha256": key, "image_url": url,
-            "page_url": page_url, "image_host": host_of(url), "page_host": host_of(page_url),
-            "caption": caption, "ref_kind": "dataset",
-            "attributes": json.dumps({"file": path.name, "row": number, **meta}, ensure_ascii=False),
-        })
+        if plain:
+            attributes = f'{{"file": {file_json}, "row": {number}}}'
+            published_sha = published_md5 = None
+        else:
+            meta = {name: _meta_value(row.get(name)) for name in others}
+            published_sha = _digest(row.get(sha_col), _HEX64) if sha_col else None
+            published_md5 = _digest(row.get(md5_col), _HEX32) if md5_col else None
+            if sha_col:
+                meta[sha_col] = _meta_value(row.get(sha_col))
+            if md5_col:
+                meta[md5_col] = _meta_value(row.get(md5_col))
+            attributes = json.dumps({"file": path.name, "row": number, **meta}, ensure_ascii=False)
+        sid.append(h.hexdigest())
+        cid.append(crawl_id)
+        key_col.append(key)
+        url_out.append(url)
+        page_out.append(page_url)
+        host_out.append(host)
+        page_host_out.append(page_host)
+        caption_out.append(caption)
+        kind_out.append("dataset")
+        attrs_out.append(attributes)
         image = out.images.get(key)
         if image is None:
             out.images[key] = {"sha256": key, "reference_only": True, "published_sha256": published_sha,

@@ -44,3 +44,10 @@ def arrow_table(table: Table, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     """``rows`` (mappings of column name to value) as an Arrow table with ``table``'s columns."""
     columns = {name: [row.get(name) for row in rows] for name in table.column_names}
     return pa.Table.from_pydict(columns, schema=arrow_schema(table))
+
+
+def arrow_columns(table: Table, columns: Mapping[str, Sequence[Any]]) -> pa.Table:
+    """Columns of ``table`` (name to values, all of one length) as an Arrow table of those columns, typed as the
+    schema declares them (for bulk writes built column by column)."""
+    types = {c.name: _ARROW_TYPES[c.type] for c in table.columns}
+    return pa.Table.from_pydict(dict(columns), schema=pa.schema([pa.field(n, types[n]) for n in columns]))

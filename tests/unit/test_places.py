@@ -325,8 +325,13 @@ def test_a_hosts_place_hints_depend_only_on_its_last_label(host) -> None:
     from audit.signals.places import host_hints
 
     with duckdb.connect() as con:
-        (tld,) = con.execute(f"SELECT {PAGE_TLD} FROM (SELECT $1 AS page_host) s", [host]).fetchone()
+        (tld,) = con.execute(f"SELECT {PAGE_TLD} FROM (SELECT $1 AS page_host, 'http://p/' AS page_url, "
+                             "NULL AS image_host) s", [host]).fetchone()
+        # a sighting with no page (a dataset row) reads its hints from the image's host, the same way
+        (image_tld,) = con.execute(f"SELECT {PAGE_TLD} FROM (SELECT NULL AS page_host, NULL AS page_url, "
+                                   "$1 AS image_host) s", [host]).fetchone()
     assert host_hints(f"page.{tld}" if tld else None) == host_hints(host or None)
+    assert image_tld == tld
 
 
 @pytest.mark.parametrize("url", [
