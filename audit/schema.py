@@ -530,6 +530,7 @@ O_PAGE = "_o_page"
 U_HOST = "_u_host"
 U_TEXT = "_u_text"
 U_URL = "_u_url"
+U_DATASET = "_u_dataset"
 O_ROBOTS = "_o_robots"
 O_TDMREP = "_o_tdmrep"
 O_FETCH = "_o_fetch"
@@ -550,6 +551,8 @@ TEMP_TABLES: tuple[TempTable, ...] = (
                       "languages and geo.region (hints for the places they name), by `(alt, caption, heading, "
                       "page_host, page_langs)`."),
     TempTable(U_URL, "Signals of each distinct image URL (the places its path and file name name), by `url`."),
+    TempTable(U_DATASET, "Signals of the EXIF a dataset recorded of each sample's original (img2dataset's `.json`), "
+                         "for sightings whose bytes carry no GPS, by `sighting_id`."),
     TempTable(O_ROBOTS, "robots.txt rules that apply to each URL under one, by `(crawl_id, host, url)`."),
     TempTable(O_TDMREP, "TDMRep reservations that apply to each image URL under its host's tdmrep.json, and each page "
               "URL under its host's, by `(crawl_id, host, url)`."),

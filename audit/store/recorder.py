@@ -22,7 +22,17 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from audit.decode.faces import DETECTOR, DETECTOR_VERSION
-from audit.records import ArchivedAt, FaceBox, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile, StylesheetFetch
+from audit.records import (
+    ArchivedAt,
+    DatasetSighting,
+    FaceBox,
+    ImageFetch,
+    ImageRecord,
+    ImageRef,
+    PageItem,
+    PolicyFile,
+    StylesheetFetch,
+)
 from audit.settings import DEFAULTS
 from audit.store.arrow import utc
 from audit.store.db import Store, StoreBusy, StoreWriter
@@ -70,6 +80,16 @@ def sighting_id(crawl_id: str, image_url: str, page_url: str | None) -> str:
     """Stable identifier of one sighting, so that replaying the same input finds the same row."""
     h = hashlib.blake2b(digest_size=16)
     for part in (crawl_id, image_url, page_url or ""):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def dataset_sighting_id(crawl_id: str, image_url: str, discriminator: str) -> str:
+    """Stable identifier of the sighting of one dataset sample (:class:`~audit.records.DatasetSighting`): a digest of
+    the crawl, the image URL and what tells the sample from others of the same URL (its shard and key)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (crawl_id, image_url, "", "dataset-sample", discriminator):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()
@@ -234,6 +254,8 @@ class Recorder:
             self.add_policy(item)
         elif isinstance(item, StylesheetFetch):
             self.add_stylesheet(item)
+        elif isinstance(item, DatasetSighting):
+            self.add_dataset_sighting(item)
         else:
             raise TypeError(f"cannot record {type(item).__name__}")
         self._item_done()
@@ -344,6 +366,43 @@ class Recorder:
                 "attributes": _json(ref.attributes) if ref.attributes else None,
                 "fetched_at": utc(ref.fetched_at),
                 "rendered": ref.rendered,
+            },
+        )
+
+    def add_dataset_sighting(self, item: DatasetSighting) -> None:
+        """A dataset sample's sighting (``ref_kind`` ``dataset``, no page): of the content last fetched at its URL, or,
+        for a ``reference`` sample, of the reference-only image its URL names (written here, with the published
+        hashes, unless this recorder wrote it already)."""
+        from audit.ingest.tables import reference_key
+
+        self.counts["sightings"] += 1
+        sha: str | None
+        if item.reference:
+            sha = key = reference_key(item.image_url)
+            self.counts["reference_only_sightings"] += 1
+            if key not in self._seen_images:
+                self._seen_images.add(key)
+                self.counts["reference_only_images"] += 1
+                self._push("images", {"sha256": sha, "reference_only": True,
+                                      "published_sha256": item.published_sha256,
+                                      "published_md5": item.published_md5, "face_count": None})
+        else:
+            sha = self._url_sha.get(item.image_url)
+        self._push(
+            "sightings",
+            {
+                "sighting_id": dataset_sighting_id(self.crawl_id, item.image_url, item.discriminator),
+                "crawl_id": self.crawl_id,
+                "sha256": sha,
+                "image_url": item.image_url,
+                "page_url": None,
+                "image_host": host_of(item.image_url),
+                "page_host": None,
+                "caption": item.caption,
+                "ref_kind": "dataset",
+                "attributes": _json(item.attributes) if item.attributes else None,
+                "fetched_at": utc(item.fetched_at),
+                "rendered": False,
             },
         )
 
