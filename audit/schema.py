@@ -55,9 +55,10 @@ TABLES: tuple[Table, ...] = (
         (
             C("crawl_id", "VARCHAR", "Identifier of the crawl (live crawls) or of the ingested source.", False),
             C("source", "VARCHAR", "What was crawled or ingested: start URLs, archive paths, folder paths."),
-            C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest), `files` (folder ingest) or "
-              "`dataset` (URL + caption tables: reference-only sightings) or `fetch` (`provaudit fetch` of a "
-              "dataset's image URLs)."),
+            C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest), `files` (folder ingest), "
+              "`dataset` (URL + caption tables: reference-only sightings), `img2dataset` (img2dataset output: each "
+              "sample's bytes as a fetch of its URL, failed downloads as reference-only sightings; "
+              "docs/datasets.md) or `fetch` (`provaudit fetch` of a dataset's image URLs)."),
             C("started_at", "TIMESTAMPTZ", "When the run started (UTC)."),
             C("finished_at", "TIMESTAMPTZ", "When the run finished; NULL while running or if it was killed."),
             C("settings", "JSON", "The settings the run used (AUDIT_*, concurrency, user agent, ...)."),
@@ -263,7 +264,9 @@ TABLES: tuple[Table, ...] = (
               "poster (`<video poster>`), svg (SVG `<image>`), microdata (`itemprop=image`), json-ld (JSON-LD "
               "image keys); referer (in an archive: the image's request record names the archived page as its "
               "`Referer`, and the page's HTML does not reference it); dataset (a row of a dataset table: `caption` "
-              "holds its caption, `attributes` the row's other columns with its file and row number)."),
+              "holds its caption, `attributes` the row's other columns with its file and row number; a sample of an "
+              "img2dataset output: its `.txt` caption, its `.json` as `attributes` with its file, shard and member or "
+              "row, the EXIF bounded)."),
             C("attributes", "JSON", "The referencing element's attributes."),
             C("fetched_at", "TIMESTAMPTZ", "When the referencing page was fetched (UTC)."),
             C("rendered", "BOOLEAN", "True when the reference appears only in the page's rendered DOM (a rendered "

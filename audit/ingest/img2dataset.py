@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from audit.errors import Refused
-from audit.ingest.tables import MAX_TEXT, MAX_VALUE, _digest, _meta_value, _text, _url
-from audit.ingest.tarmembers import TarTruncated, iter_tar, read_member
+from audit.errors import Refused, TarTruncated
+from audit.ingest.tables import MAX_TEXT, MAX_VALUE, _digest, _meta_value, _text, _url, reference_key
+from audit.ingest.tarmembers import iter_tar, read_member
 from audit.inputs import open_regular, read_regular
 from audit.records import ArchivedAt, DatasetSighting, ImageFetch
 
@@ -219,6 +219,7 @@ class Sample:
     caption: str | None = None
     image: bytes | None = None
     archived_at: ArchivedAt | None = None
+    image_where: str | None = None  # the member or row its bytes were read from
     problems: list[str] = field(default_factory=list)  # why a part of it was not read
 
 
@@ -249,13 +250,13 @@ class _Builder:
         self.shard, self.file, self.max_image_bytes = shard, file, max_image_bytes
         self.current: Sample | None = None
 
-    def start(self, key: str, where: str) -> Sample | None:
+    def start(self, key: str) -> Sample | None:
         """Begin the sample ``key``; returns the previous one if it is complete."""
         done = None
         if self.current is not None and self.current.key != key:
             done, self.current = self.current, None
         if self.current is None:
-            self.current = Sample(self.shard, self.file, where, key, None)
+            self.current = Sample(self.shard, self.file, f"sample {key}", key, None)
         return done
 
     def limit(self, ext: str) -> int | None:
@@ -263,15 +264,15 @@ class _Builder:
             return self.max_image_bytes
         return {"json": MAX_JSON_BYTES, "txt": MAX_CAPTION_BYTES}.get(ext)
 
-    def put(self, ext: str, data: bytes, at: ArchivedAt | None) -> None:
+    def put(self, ext: str, data: bytes, at: ArchivedAt | None, where: str) -> None:
         sample = self.current
         assert sample is not None
         if ext in IMAGE_EXTENSIONS:
-            sample.image, sample.archived_at = data, at
+            sample.image, sample.archived_at, sample.image_where = data, at, where
         elif ext == "json":
             loaded = _load_json(data)
             if isinstance(loaded, str):
-                sample.problems.append(loaded)
+                sample.problems.append(f"{where}: {loaded}")
             else:
                 sample.meta = loaded
         elif ext == "txt":
@@ -296,7 +297,7 @@ def _tar_samples(shard: Shard, errors: Errors, *, max_image_bytes: int,
         for member in iter_tar(fh, lambda offset, what: errors.add(path, f"offset {offset}", what)):
             key, ext = _split(member.name)
             where = f"member {member.name}"
-            done = builder.start(key, where)
+            done = builder.start(key)
             if done is not None:
                 yield done
             limit = builder.limit(ext)
@@ -312,7 +313,7 @@ def _tar_samples(shard: Shard, errors: Errors, *, max_image_bytes: int,
             except (TarTruncated, OSError) as exc:
                 errors.add(path, where, f"cannot be read ({_reason(exc)})")
                 continue
-            builder.put(ext, data, ArchivedAt(str(path), member.offset))
+            builder.put(ext, data, ArchivedAt(str(path), member.offset), where)
     last = builder.end()
     if last is not None:
         yield last
@@ -338,7 +339,7 @@ def _folder_samples(shard: Shard, errors: Errors, *, max_image_bytes: int) -> It
     for key in sorted(by_key):
         files = by_key.pop(key)
         image = next((files[e] for e in IMAGE_EXTENSIONS if e in files), None)
-        builder.start(key, f"{(image or next(iter(files.values()))).name}")
+        builder.start(key)
         for ext, file in sorted(files.items()):
             limit = builder.limit(ext)
             if limit is None:
@@ -350,11 +351,12 @@ def _folder_samples(shard: Shard, errors: Errors, *, max_image_bytes: int) -> It
                 if builder.current is not None:
                     builder.current.problems.append(f"{ext} not read")
                 continue
-            builder.put(ext, data, ArchivedAt(str(file), 0) if ext in IMAGE_EXTENSIONS else None)
+            builder.put(ext, data, ArchivedAt(str(file), 0) if ext in IMAGE_EXTENSIONS else None, file.name)
         sample = builder.end()
         if sample is not None:
             sample.file = image or folder / key
             sample.where = ""
+            sample.image_where = None
             yield sample
 
 
@@ -485,7 +487,7 @@ def _parquet_samples(shard: Shard, errors: Errors, *, max_image_bytes: int,
                         sample.problems.append(f"its image of {len(data):,} bytes is over the limit of "
                                                f"{max_image_bytes:,}: not read")
                     elif isinstance(data, bytes) and data:
-                        sample.image = data
+                        sample.image, sample.image_where = data, f"row {n}"
                     elif row.get("status") == SUCCESS:
                         sample.problems.append("a success without image bytes" if image_col else
                                                "no image column (jpg, png, webp) in the shard")
@@ -571,15 +573,18 @@ def sample_items(sample: Sample, *, when: dt.datetime, errors: Errors,
         checks.bad_samples += 1
     caption = sample.caption if sample.caption is not None else _text(meta.get("caption"), MAX_TEXT)
     attributes: dict[str, Any] = {"file": sample.shard.data.name, "shard": sample.shard.name,
-                                  "at": sample.where or sample.file.name}
+                                  "at": sample.image_where or sample.where or sample.file.name}
     for name, value in meta.items():
-        if name in ("url", "caption") or len(attributes) > 64:
+        if name in ("url", "caption", "exif") or len(attributes) > 64:
             continue
-        attributes[str(name)[:100]] = clean_exif(value) if name == "exif" else _meta_value(value)
+        attributes[str(name)[:100]] = _meta_value(value)
+    attributes["exif"] = clean_exif(meta.get("exif"))  # None when absent (failed downloads, the Parquet's rows)
     published_sha = _digest(meta.get("sha256"), re.compile(r"[0-9a-f]{64}"))
     published_md5 = _digest(meta.get("md5"), re.compile(r"[0-9a-f]{32}"))
-    discriminator = f"{sample.shard.name}/{sample.key}" if sample.key is not None else \
-        f"{sample.shard.name}/{sample.file.name}/{where}"
+    # two outputs ingested together may both hold shard 00000, key 000000000: the output's folder tells them apart
+    output = str(sample.shard.folder.resolve())
+    discriminator = f"{output}/{sample.shard.name}/{sample.key}" if sample.key is not None else \
+        f"{output}/{sample.shard.name}/{sample.file.name}/{where}"
     status = meta.get("status")
     if sample.image is None:
         checks.reference_only += 1
@@ -591,7 +596,7 @@ def sample_items(sample: Sample, *, when: dt.datetime, errors: Errors,
             what += f": {sample.problems[0]}"
         return [ImageFetch(url=url, fetched_at=when, status=http_status(error_message), error=what),
                 DatasetSighting(image_url=url, discriminator=discriminator, caption=caption, attributes=attributes,
-                                fetched_at=when, reference=True, published_sha256=published_sha,
+                                fetched_at=when, reference_key=reference_key(url), published_sha256=published_sha,
                                 published_md5=published_md5)]
     checks.with_bytes += 1
     _check_hashes(sample, meta, published_sha, published_md5, errors, checks)

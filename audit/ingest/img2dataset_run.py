@@ -124,7 +124,8 @@ def ingest_img2dataset(
             for sample in iter_shard(shard, errors, max_image_bytes=max_image_bytes, max_file_bytes=max_file_bytes):
                 for item in sample_items(sample, when=when, errors=errors, checks=checks):
                     if isinstance(item, ImageFetch) and item.body is not None:
-                        wheres.append(f"{sample.file}: {sample.where}" if sample.where else str(sample.file))
+                        at = sample.image_where if sample.image_where is not None else sample.where
+                        wheres.append(f"{sample.file}: {at}" if at else str(sample.file))
                     yield item
 
     with AnalysisPool(workers, bounds=bounds) as pool, \

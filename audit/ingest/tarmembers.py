@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from audit.errors import TarTruncated
+
 logger = logging.getLogger(__name__)
 
 BLOCK = 512
@@ -37,10 +39,6 @@ class TarMember:
     size: int
     offset: int
     data_offset: int
-
-
-class TarTruncated(Exception):
-    """A member's data is not all in the file."""
 
 
 def _number(field: bytes) -> int | None:

@@ -370,15 +370,13 @@ class Recorder:
         )
 
     def add_dataset_sighting(self, item: DatasetSighting) -> None:
-        """A dataset sample's sighting (``ref_kind`` ``dataset``, no page): of the content last fetched at its URL, or,
-        for a ``reference`` sample, of the reference-only image its URL names (written here, with the published
-        hashes, unless this recorder wrote it already)."""
-        from audit.ingest.tables import reference_key
-
+        """A dataset sample's sighting (``ref_kind`` ``dataset``, no page): of the content last fetched at its URL,
+        or, for a sample with a ``reference_key``, of the reference-only image of that key (written here, with the
+        published hashes, unless this recorder wrote it already)."""
         self.counts["sightings"] += 1
         sha: str | None
-        if item.reference:
-            sha = key = reference_key(item.image_url)
+        if item.reference_key is not None:
+            sha = key = item.reference_key
             self.counts["reference_only_sightings"] += 1
             if key not in self._seen_images:
                 self._seen_images.add(key)

@@ -28,6 +28,7 @@ import io
 import json
 import logging
 import math
+import re
 import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -193,7 +194,7 @@ def _write_shard(out: Path, name: str, shard_id: int, rows: Sequence[Img2Dataset
                                                  skip_reencode=skip_reencode)
                 except Exception as exc:  # noqa: BLE001 - undecodable bytes: img2dataset's failed_to_resize
                     meta["status"] = "failed_to_resize"
-                    meta["error_message"] = str(exc)[:200]
+                    meta["error_message"] = re.sub(r" at 0x[0-9a-fA-F]+", "", str(exc))[:200]  # no address
                 else:
                     tags = dict(row.exif) if row.exif is not None else exif_tags(row.image)
                     meta.update(status="success", width=w, height=h, original_width=ow, original_height=oh,
