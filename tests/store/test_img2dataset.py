@@ -338,3 +338,15 @@ def test_cli_recognises_each_layout_by_its_content(outputs: dict[str, Path], tmp
     refused = provaudit("ingest", str(tmp_path), "--db", str(tmp_path / "no.duckdb"), "--format", "img2dataset",
                         check=False)
     assert refused.returncode == 1 and "not an img2dataset output" in refused.stderr + refused.stdout
+
+
+def test_the_set_wise_audit_equals_the_plain_one_on_an_img2dataset_store(stores: dict[str, Path]) -> None:
+    from audit.derive.reference import reference_audit
+    from tests.store.test_audit_reference import _norm, _tables
+
+    with Store.open(stores["webdataset"], read_only=True) as store:
+        fast = _tables(store)
+        _, plain = reference_audit(store)
+    for table, rows in fast.items():
+        assert rows == sorted({_norm(table, r) for r in plain[table]}, key=repr), table
+    assert "dataset_exif_gps" in {r[2] for r in fast["signals"]}
