@@ -216,8 +216,12 @@ TABLES: tuple[Table, ...] = (
               "its URL, caption and metadata, no bytes): signals of its URL and text apply, none of its content; "
               "NULL for an image whose bytes were read."),
             C("published_sha256", "VARCHAR", "For a reference-only image: the SHA-256 its dataset published for the "
-              "image's bytes (lower-case hex), or NULL; `lookup` matches photos against it without fetching."),
-            C("published_md5", "VARCHAR", "For a reference-only image: the MD5 its dataset published, or NULL."),
+              "image's bytes (lower-case hex), or NULL; `lookup` matches photos against it without fetching. For an "
+              "image read from an img2dataset sample: the SHA-256 the sample's `.json` gives of the bytes "
+              "img2dataset downloaded (the original at the URL), when it differs from these re-encoded bytes, so "
+              "the original photo is matched to its resized copy."),
+            C("published_md5", "VARCHAR", "For a reference-only image: the MD5 its dataset published, or NULL; for an "
+              "image of an img2dataset sample, the `.json`'s `md5` of the original (older img2dataset versions)."),
         ),
         ("sha256",),
     ),

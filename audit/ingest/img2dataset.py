@@ -602,7 +602,7 @@ def sample_items(sample: Sample, *, when: dt.datetime, errors: Errors,
     _check_hashes(sample, meta, published_sha, published_md5, errors, checks)
     return [ImageFetch(url=url, fetched_at=when, body=sample.image, archived_at=sample.archived_at),
             DatasetSighting(image_url=url, discriminator=discriminator, caption=caption, attributes=attributes,
-                            fetched_at=when)]
+                            fetched_at=when, published_sha256=published_sha, published_md5=published_md5)]
 
 
 def _check_hashes(sample: Sample, meta: Mapping[str, Any], published_sha: str | None, published_md5: str | None,

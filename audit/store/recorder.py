@@ -191,6 +191,8 @@ class Recorder:
         self._buffers: dict[str, list[dict[str, Any]]] = {table: [] for table in self.TABLES}
         self._seen_images: set[str] = set()
         self._url_sha: dict[str, str] = {}
+        # the hashes a dataset published for the original of content it holds re-encoded (img2dataset), by content
+        self._published: dict[str, tuple[str | None, str | None]] = {}
         # image URLs of sightings written without their sha256 (the image had not arrived yet)
         self._pending: set[str] = set()
         self._final = False
@@ -386,6 +388,9 @@ class Recorder:
                                       "published_md5": item.published_md5, "face_count": None})
         else:
             sha = self._url_sha.get(item.image_url)
+            published = (item.published_sha256 if item.published_sha256 != sha else None, item.published_md5)
+            if sha is not None and any(published):
+                self._published.setdefault(sha, published)
         self._push(
             "sightings",
             {
@@ -490,6 +495,7 @@ class Recorder:
                 self._spill()
             return False
         self._pending.difference_update(resolved)
+        self._published.clear()
         if self._final:
             self._pending.clear()
         self._committed()
@@ -508,6 +514,7 @@ class Recorder:
             if rows:
                 store.insert(table, rows)
         self._fill_face_counts(store)
+        self._fill_published(store)
         if resolved:
             # sightings written earlier without their image: only the URLs that have arrived since
             con = store.con
@@ -525,6 +532,22 @@ class Recorder:
             # sightings whose image only `fetches` holds: written before their image arrived and never resolved in
             # memory, or recorded again by a resumed run (INSERT OR IGNORE kept the earlier row, unlinked)
             store.link_sightings(self.crawl_id)
+
+    def _fill_published(self, store: Store) -> None:
+        """The hashes a dataset published for the originals of images it holds re-encoded, on those images' rows
+        where none is set yet."""
+        if not self._published:
+            return
+        batch = pa.table({"sha256": pa.array(list(self._published), pa.string()),
+                          "p_sha256": pa.array([v[0] for v in self._published.values()], pa.string()),
+                          "p_md5": pa.array([v[1] for v in self._published.values()], pa.string())})
+        store.con.register("_published", batch)
+        try:
+            store.con.execute("UPDATE images SET published_sha256 = p.p_sha256, published_md5 = p.p_md5 "
+                              "FROM _published p WHERE images.sha256 = p.sha256 AND images.published_sha256 IS NULL "
+                              "AND images.published_md5 IS NULL")
+        finally:
+            store.con.unregister("_published")
 
     def _fill_face_counts(self, store: Store) -> None:
         """Images already in the store without faces (written by a run without detection) that this batch detected:

@@ -350,3 +350,23 @@ def test_the_set_wise_audit_equals_the_plain_one_on_an_img2dataset_store(stores:
     for table, rows in fast.items():
         assert rows == sorted({_norm(table, r) for r in plain[table]}, key=repr), table
     assert "dataset_exif_gps" in {r[2] for r in fast["signals"]}
+
+
+def test_the_original_photo_is_found_by_the_hash_its_resized_copy_publishes(stores: dict[str, Path]) -> None:
+    """img2dataset publishes the SHA-256 of the bytes it downloaded: looking the original photo up finds the resized
+    copy the dataset holds (which no byte comparison could), and the copy's image row names the original's hash."""
+    from audit.outputs.lookup import lookup
+
+    original = next(r for r in _rows() if r.image is not None and r.url.endswith("DSCN0010.jpg"))
+    assert original.image is not None
+    sha = hashlib.sha256(original.image).hexdigest()
+    with Store.open(stores["parquet"], read_only=True) as store:
+        copies = store.query("SELECT sha256 FROM images WHERE published_sha256 = ?", [sha])
+        assert len(copies) == 1 and copies[0][0] != sha
+        assert store.query("SELECT count(*) FROM images WHERE published_sha256 IS NOT NULL "
+                           "AND NOT coalesce(reference_only, false)")[0][0] == sum(
+            1 for r in _rows() if r.image is not None) - 1
+        path = Path(store.path).with_name("DSCN0010.jpg")
+        path.write_bytes(original.image)
+        (result,) = lookup(store, [path])
+    assert (copies[0][0], "published-hash") in {(m.sha256, m.kind) for m in result.matches}
