@@ -102,7 +102,8 @@ class Errors:
 def find_shards(path: Path, errors: Errors | None = None) -> list[Shard] | None:
     """The shards of the img2dataset output ``path`` (its folder, or one shard's ``.tar`` or ``.parquet`` in it),
     sorted by name; None when ``path`` is not one: a folder holding at least one ``*_stats.json`` and, for some
-    shard name, a ``NAME.tar``, a folder ``NAME/`` or a ``NAME.parquet``. Symlinks in the folder are not followed
+    shard name, a ``NAME.tar``, a folder ``NAME/`` or a ``NAME.parquet`` with img2dataset's columns (``url``,
+    ``key``, ``status``). Symlinks in the folder are not followed
     (named in ``errors``); other files (logs, READMEs) are left alone; a ``_stats.json`` without its samples is named
     in ``errors``."""
     if path.is_file():
@@ -139,7 +140,8 @@ def find_shards(path: Path, errors: Errors | None = None) -> list[Shard] | None:
         return None
     if not stats:
         return None
-    names = set(tars) | set(parquets) | {n for n in dirs if n in stats or n in parquets}
+    names = set(tars) | {n for n in dirs if n in stats or n in parquets}
+    names |= {n for n, p in parquets.items() if n in names or _shard_parquet(p)}
     shards = []
     for name in sorted(names):
         if name in tars:
@@ -156,6 +158,21 @@ def find_shards(path: Path, errors: Errors | None = None) -> list[Shard] | None:
         for name in sorted(set(stats) - names):
             errors.add(stats[name], "", "a shard's stats without its samples (no .tar, folder or .parquet)")
     return shards
+
+
+SHARD_COLUMNS = frozenset({"url", "key", "status"})  # what img2dataset writes in every shard Parquet
+
+
+def _shard_parquet(path: Path) -> bool:
+    """Whether the Parquet file ``path`` has the columns of an img2dataset shard (a LAION-style table beside a
+    ``_stats.json`` has not)."""
+    import pyarrow.parquet as pq
+
+    try:
+        with open_regular(path, None) as fh:
+            return SHARD_COLUMNS <= set(pq.read_schema(fh).names)
+    except Exception:  # noqa: BLE001 - not a readable Parquet file: not a shard by its content
+        return False
 
 
 def is_img2dataset(path: Path) -> bool:

@@ -9,6 +9,8 @@ import json
 import tarfile
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from audit.ingest.img2dataset import clean_exif, find_shards, http_status
@@ -146,7 +148,9 @@ def test_find_shards_by_content(tmp_path: Path) -> None:
     (tmp_path / "00001").mkdir()
     (tmp_path / "00001.parquet").write_bytes(b"")
     (tmp_path / "00001_stats.json").write_text("{}")
-    (tmp_path / "00002.parquet").write_bytes(b"")
+    pq.write_table(pa.table({"url": ["https://x.fr/a.jpg"], "key": ["000020000"], "status": ["success"]}),
+                   tmp_path / "00002.parquet")
+    pq.write_table(pa.table({"URL": ["https://x.fr/a.jpg"], "TEXT": ["a"]}), tmp_path / "laion.parquet")
     (tmp_path / "notes").mkdir()
     (tmp_path / "README.md").write_text("hello")
     shards = find_shards(tmp_path)
@@ -155,3 +159,9 @@ def test_find_shards_by_content(tmp_path: Path) -> None:
                                                      ("00002", "parquet")]
     assert [s.name for s in find_shards(tmp_path / "00000.tar") or []] == ["00000"]
     assert find_shards(tmp_path / "README.md") is None
+    assert find_shards(tmp_path / "laion.parquet") is None  # a LAION table beside them is no shard
+    (tmp_path / "00000.tar").unlink()
+    (tmp_path / "00001.parquet").unlink()
+    (tmp_path / "00002.parquet").unlink()
+    (tmp_path / "00001").rmdir()
+    assert find_shards(tmp_path) is None  # _stats.json and a table: a folder of tables, not an img2dataset output
