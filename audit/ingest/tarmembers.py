@@ -96,14 +96,14 @@ def _pax(data: bytes) -> dict[str, str]:
     return out
 
 
-def iter_tar(fh: BinaryIO, report: Report, *, max_meta: int = MAX_META_BYTES) -> Iterator[TarMember]:
+def iter_tar(fh: BinaryIO, report: Report, *, max_meta: int = MAX_META_BYTES, start: int = 0) -> Iterator[TarMember]:
     """The regular-file members of the tar open as ``fh`` (a regular file, seekable), in order. Folders are passed
     over; links, devices and FIFOs are reported and passed over; a damaged header is reported and the next valid
     header looked for; a member whose data runs past the end of the file (a truncated tar) is reported and ends the
     reading, as does a file that ends without its end-of-archive blocks. The caller reads a member's data with
-    :func:`read_member` (or not at all)."""
+    :func:`read_member` (or not at all). ``start``: the offset of a member's (first) header to begin at."""
     size_of_file = os.fstat(fh.fileno()).st_size
-    pos = 0
+    pos = start
     long_name: str | None = None
     pax: dict[str, str] = {}
     first_header: int | None = None

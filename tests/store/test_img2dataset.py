@@ -370,3 +370,24 @@ def test_the_original_photo_is_found_by_the_hash_its_resized_copy_publishes(stor
         path.write_bytes(original.image)
         (result,) = lookup(store, [path])
     assert (copies[0][0], "published-hash") in {(m.sha256, m.kind) for m in result.matches}
+
+
+def test_audit_faces_reads_the_bytes_back_from_the_tar_and_the_files(outputs: dict[str, Path],
+                                                                     tmp_path: Path) -> None:
+    """An output ingested without faces: ``provaudit audit --faces`` finds every readable image's bytes again in the
+    shard's tar member or the sample's file (checked against the sha256), none in the Parquet layout."""
+    from audit.derive.faces import add_faces
+
+    readable = sum(1 for r in _rows() if r.image is not None) - 1
+    for layout in ("webdataset", "files", "parquet"):
+        db = tmp_path / f"{layout}.duckdb"
+        _ingest(db, outputs[layout])
+        with Store.open(db) as store:
+            result = add_faces(store, workers=1)
+            counted = store.query("SELECT count(*) FROM images WHERE face_count IS NOT NULL")[0][0]
+        assert result.wanted == readable
+        if layout == "parquet":
+            assert result.not_found == readable and counted == 0
+        else:
+            assert result.not_found == 0 and result.sources == {"img2dataset outputs": readable}
+            assert counted == readable
