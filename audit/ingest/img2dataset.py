@@ -52,6 +52,7 @@ BULKY_EXIF = re.compile(r"(?i)thumbnail|makernote|applicationnotes|usercomment|p
 MAX_ROW_GROUP_META_BYTES = 128 * 1024 * 1024  # uncompressed metadata columns of one Parquet row group read
 MAX_ROW_GROUP_IMAGE_BYTES = 512 * 1024 * 1024  # uncompressed image column of one Parquet row group read
 MAX_INDEX_ROWS = 2_000_000  # rows of a shard's Parquet remembered while its tar or folder is read
+MAX_FOLDER_FILES = 3 * MAX_INDEX_ROWS  # files of a files-layout shard folder listed
 MAX_ERRORS_PER_FILE = 100
 PARQUET_BATCH_ROWS = 64
 SUCCESS = "success"
@@ -142,6 +143,8 @@ def find_shards(path: Path, errors: Errors | None = None) -> list[Shard] | None:
         return None
     names = set(tars) | {n for n in dirs if n in stats or n in parquets}
     names |= {n for n, p in parquets.items() if n in names or _shard_parquet(p)}
+    if names:  # the folder is an output: a Parquet beside its _stats.json is a shard, readable or not (named then)
+        names |= set(parquets) & set(stats)
     shards = []
     for name in sorted(names):
         if name in tars:
@@ -342,7 +345,10 @@ def _folder_samples(shard: Shard, errors: Errors, *, max_image_bytes: int) -> It
     by_key: dict[str, dict[str, Path]] = {}
     try:
         with os.scandir(folder) as entries:
-            for entry in entries:
+            for n, entry in enumerate(entries):
+                if n >= MAX_FOLDER_FILES:
+                    errors.add(folder, "", f"more than {MAX_FOLDER_FILES:,} files: the rest are not read")
+                    break
                 if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
                     what = "a symbolic link: not followed" if entry.is_symlink() else "not a regular file: not read"
                     errors.add(Path(entry.path), "", what)

@@ -391,3 +391,20 @@ def test_audit_faces_reads_the_bytes_back_from_the_tar_and_the_files(outputs: di
         else:
             assert result.not_found == 0 and result.sources == {"img2dataset outputs": readable}
             assert counted == readable
+
+
+def test_a_truncated_parquet_shard_and_bad_stats_are_named_and_the_other_shards_kept(outputs: dict[str, Path],
+                                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "parquet"
+    shutil.copytree(outputs["parquet"], out)
+    shards = sorted(out.glob("0*.parquet"))
+    data = shards[1].read_bytes()
+    shards[1].write_bytes(data[: len(data) // 2])  # the footer is gone: nothing of this shard can be read
+    (out / "00000_stats.json").write_text("{not json")
+    result = _ingest(tmp_path / "p.duckdb", out)
+    errors = "\n".join(result.errors)
+    assert f"{shards[1]}: cannot be read on (" in errors and "0 rows read before" in errors
+    assert f"{out / '00000_stats.json'}: unreadable (" in errors
+    intact = _ingest(tmp_path / "intact.duckdb", outputs["parquet"])
+    lost = pq.ParquetFile(outputs["parquet"] / shards[1].name).metadata.num_rows
+    assert result.samples == intact.samples - lost > 0
