@@ -202,8 +202,8 @@ def _write_shard(out: Path, name: str, shard_id: int, rows: Sequence[Img2Dataset
                                 sha256=hashlib.sha256(row.image).hexdigest())
             status = str(meta["status"])
             counts[status] += 1
-            status_dict[status if status == "success" else str(meta["error_message"])] = \
-                status_dict.get(status if status == "success" else str(meta["error_message"]), 0) + 1
+            reason = status if status == "success" else str(meta["error_message"])  # img2dataset counts errors so
+            status_dict[reason] = status_dict.get(reason, 0) + 1
             result.keys.append(key)
             result.statuses.append(status)
             caption = str(row.caption) if row.caption is not None else ""
