@@ -50,11 +50,14 @@ MAX_EXIF_TAGS = 300  # EXIF tags of a sample's .json kept in the sighting's attr
 MAX_EXIF_VALUE = 300  # characters of one EXIF value kept
 BULKY_EXIF = re.compile(r"(?i)thumbnail|makernote|applicationnotes|usercomment|printim")  # not kept: blobs, not facts
 MAX_ROW_GROUP_META_BYTES = 128 * 1024 * 1024  # uncompressed metadata columns of one Parquet row group read
-MAX_ROW_GROUP_IMAGE_BYTES = 512 * 1024 * 1024  # uncompressed image column of one Parquet row group read
-MAX_INDEX_ROWS = 2_000_000  # rows of a shard's Parquet remembered while its tar or folder is read
+MAX_ROW_GROUP_IMAGE_BYTES = 256 * 1024 * 1024  # uncompressed image column of one Parquet row group read
+MAX_INDEX_ROWS = 1_000_000  # rows of a shard's Parquet remembered while its tar or folder is read
 MAX_FOLDER_FILES = 3 * MAX_INDEX_ROWS  # files of a files-layout shard folder listed
 MAX_ERRORS_PER_FILE = 100
 PARQUET_BATCH_ROWS = 64
+#: what is remembered of a success row of a shard's Parquet (its sample's .json holds it all)
+INDEX_SUCCESS_COLUMNS = frozenset({"url", "caption", "key", "status", "error_message", "width", "height",
+                                   "original_width", "original_height", "sha256", "md5"})
 SUCCESS = "success"
 _HTTP_STATUS = re.compile(r"^HTTP Error (\d{3})\b")
 
@@ -434,8 +437,9 @@ class IndexRow:
 
 
 def read_index(shard: Shard, errors: Errors, *, max_file_bytes: int | None) -> dict[str, IndexRow]:
-    """The rows of a ``files`` or ``webdataset`` shard's metadata Parquet by key (``exif`` left out: the sample's
-    ``.json`` has it), at most ``MAX_INDEX_ROWS``; empty (named) when it is missing or unreadable."""
+    """The rows of a ``files`` or ``webdataset`` shard's metadata Parquet by key (``exif`` left out, and of a
+    success only :data:`INDEX_SUCCESS_COLUMNS`: the sample's ``.json`` has the rest), at most ``MAX_INDEX_ROWS``;
+    empty (named) when it is missing or unreadable."""
     out: dict[str, IndexRow] = {}
     if shard.parquet is None:
         errors.add(shard.data, "", "no shard Parquet beside it: failed downloads are not known")
@@ -451,6 +455,8 @@ def read_index(shard: Shard, errors: Errors, *, max_file_bytes: int | None) -> d
                         errors.add(shard.parquet, f"row {n}", f"more than {MAX_INDEX_ROWS:,} rows: the rest are "
                                                               "not read")
                         return out
+                    if row.get("status") == SUCCESS:  # its sample has the rest: only what stands in for a bad .json
+                        row = {k: v for k, v in row.items() if k in INDEX_SUCCESS_COLUMNS}
                     out[key] = IndexRow(n, row)
     except Refused as exc:
         errors.add(shard.parquet, "", f"not read: {exc}")
@@ -474,7 +480,7 @@ def iter_shard(shard: Shard, errors: Errors, *, max_image_bytes: int,
         row = index.pop(sample.key, None) if sample.key is not None else None
         if sample.meta is None and row is not None:
             sample.problems.append(f"its metadata read from {shard.parquet.name if shard.parquet else '?'} row "
-                                   f"{row.row} (without EXIF)")
+                                   f"{row.row} (without EXIF and the input's extra columns)")
             sample.meta = dict(row.meta)
         yield sample
     assert shard.parquet is not None or not index
