@@ -61,9 +61,9 @@ def _checksum_ok(block: bytes) -> bool:
     if stored is None:
         return False
     rest = block[:148] + b" " * 8 + block[156:]
-    unsigned = sum(rest)
-    signed = sum(b - 256 if b > 127 else b for b in rest)
-    return stored in (unsigned, signed)
+    if sum(rest) == stored:
+        return True
+    return sum(b - 256 if b > 127 else b for b in rest) == stored  # old writers summed signed bytes
 
 
 def _text(raw: bytes) -> str:
@@ -192,7 +192,8 @@ def _resync(fh: BinaryIO, start: int, size_of_file: int) -> int | None:
             return None
         for i in range(0, len(chunk) - BLOCK + 1, BLOCK):
             block = chunk[i:i + BLOCK]
-            if block != _ZERO and _checksum_ok(block) and _number(block[124:136]) is not None:
+            # ustar, pax and GNU headers (what webdataset and tar write) carry the magic: a cheap test first
+            if block[257:262] == b"ustar" and _checksum_ok(block) and _number(block[124:136]) is not None:
                 return pos + i
         pos += len(chunk) - len(chunk) % BLOCK or BLOCK
     return None
