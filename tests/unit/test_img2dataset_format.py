@@ -165,3 +165,36 @@ def test_find_shards_by_content(tmp_path: Path) -> None:
     (tmp_path / "00002.parquet").unlink()
     (tmp_path / "00001").rmdir()
     assert find_shards(tmp_path) is None  # _stats.json and a table: a folder of tables, not an img2dataset output
+
+
+def test_member_names_are_only_names(tmp_path: Path) -> None:
+    """A member called ``../../evil.jpg`` or ``/etc/x.json`` is read as data under that name; nothing is written."""
+    path = tmp_path / "a.tar"
+    members = {"../../evil.jpg": b"\xff\xd8evil", "/etc/x.json": b"{}"}
+    _tar(path, members)
+    before = sorted(p.name for p in tmp_path.parent.iterdir())
+    got, problems = _read(path)
+    assert got == members and problems == []
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == before
+
+
+def test_published_hashes_of_older_versions_are_checked_too(tmp_path: Path) -> None:
+    """img2dataset before ``compute_hash`` wrote ``md5``: matched, or named when it differs at the original's size."""
+    import datetime as dt
+    import hashlib
+
+    from audit.ingest.img2dataset import Checks, Errors, Sample, Shard, sample_items
+
+    shard = Shard(name="00000", folder=tmp_path, layout="parquet", parquet=tmp_path / "00000.parquet")
+    data = b"\xff\xd8 some bytes"
+    size = {"width": 10, "height": 10, "original_width": 10, "original_height": 10}
+    checks, errors = Checks(), Errors()
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    for n, md5 in enumerate((hashlib.md5(data).hexdigest(), "0" * 32)):
+        meta = {"url": f"https://x.fr/{n}.jpg", "key": f"00000000{n}", "status": "success", "md5": md5, **size}
+        items = sample_items(Sample(shard, shard.parquet, f"row {n + 1}", meta["key"], meta, image=data), when=when,
+                             errors=errors, checks=checks)
+        assert [type(i).__name__ for i in items] == ["ImageFetch", "DatasetSighting"]
+    assert (checks.md5_matched, checks.md5_mismatched, checks.with_bytes) == (1, 1, 2)
+    assert len(errors.messages) == 1 and errors.messages[0].startswith(f"{shard.parquet}: row 2: published md5 "
+                                                                       "mismatch")
