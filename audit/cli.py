@@ -298,10 +298,11 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
 @click.option("--faces/--no-faces", "faces", default=None,
               help="Detect faces in every image (AUDIT_FACES) "
               f"[default: {'on' if DEFAULTS['AUDIT_FACES'] else 'off'}].")
-@click.option("--format", "fmt", type=click.Choice(["auto", "archive", "files", "table"]), default="auto",
-              show_default=True, help="What the inputs are: WARC/ARC archives, image files and folders, or URL + "
-              "caption tables (Parquet, CSV, TSV: LAION-style datasets, read as reference-only sightings); auto "
-              "tells them by their content.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "archive", "files", "table", "img2dataset"]),
+              default="auto", show_default=True, help="What the inputs are: WARC/ARC archives, image files and "
+              "folders, URL + caption tables (Parquet, CSV, TSV: LAION-style datasets, read as reference-only "
+              "sightings) or img2dataset output folders (files, webdataset or parquet layout); auto tells them by "
+              "their content.")
 @click.option("--columns", metavar="ROLE=COLUMN,...",
               help="For tables: the columns holding each role where the usual names (URL/url, TEXT/caption, ...) "
               "are not used; roles: url, caption, page_url, sha256, md5.")
@@ -327,8 +328,17 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
             from audit.errors import IngestError
 
             raise IngestError(f"no such file or folder: {missing[0]}")
-        tables = fmt == "table" or (fmt == "auto" and not any(is_export(p) for p in paths)
-                                    and table_inputs(list(paths)) is not None)
+        from audit.ingest.img2dataset_run import img2dataset_inputs
+
+        i2d = fmt == "img2dataset" or (fmt == "auto" and not any(is_export(p) for p in paths)
+                                       and img2dataset_inputs(list(paths)) is not None)
+        tables = not i2d and (fmt == "table" or (fmt == "auto" and not any(is_export(p) for p in paths)
+                                                 and table_inputs(list(paths)) is not None))
+    if i2d and mapping:
+        raise click.ClickException("--columns applies to tables only (--format table)")
+    if i2d:
+        _ingest_img2dataset(paths, db, crawl_id, timeout, workers, max_file_bytes, faces)
+        return
     if tables:
         _ingest_tables(paths, db, crawl_id, mapping, max_file_bytes)
         return
@@ -408,6 +418,30 @@ def _ingest_tables(paths: tuple[Path, ...], db: Path, crawl_id: str | None, mapp
         console.print(f"[yellow]warning:[/] {rich_text(err)}")
 
 
+def _ingest_img2dataset(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: float | None,
+                        workers: int | None, max_file_bytes: int | None, faces: bool | None) -> None:
+    from audit.ingest.img2dataset_run import ingest_img2dataset
+    from audit.outputs.summary import store_summary
+    from audit.store.db import Store
+
+    bounds = _bounds(timeout)
+    with _errors(), Store.open(db) as store, _progress({"samples": None}) as bar:
+        result = ingest_img2dataset(store, list(paths), crawl_id=crawl_id, progress=bar, timeout=bounds.timeout,
+                                    max_memory=bounds.max_memory, max_pixels=bounds.max_pixels,
+                                    max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+                                    max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]),
+                                    workers=workers or int(DEFAULTS["AUDIT_ANALYSIS_PROCESSES"]),
+                                    faces=bool(DEFAULTS["AUDIT_FACES"]) if faces is None else faces)
+        summary = store_summary(store, result.crawl_id)
+    summary.update(shards=result.shards, samples=result.samples, samples_with_bytes=result.with_bytes,
+                   samples_reference_only=result.reference_only, bad_samples=result.bad_samples,
+                   **{f"published_{k}": v for k, v in result.published.items()})
+    layouts = ", ".join(f"{k} {v}" for k, v in sorted(result.layouts.items()))
+    _print_summary(f"ingest {result.crawl_id} (img2dataset: {layouts})", summary)
+    for err in result.errors:
+        console.print(f"[yellow]warning:[/] {rich_text(err)}")
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line and file.")
@@ -480,6 +514,17 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "stylesheets": "stylesheets read (text/css)",
         "stylesheet_links": "images linked to a page by a stylesheet it links",
         "reference_only_images": "images known by URL only (no bytes yet)",
+        "shards": "img2dataset shards read", "samples": "img2dataset samples read",
+        "samples_with_bytes": "samples with image bytes (analysed)",
+        "samples_reference_only": "samples without bytes (failed downloads: reference-only sightings)",
+        "bad_samples": "samples with a problem (named below)",
+        "published_sha256_matched": "bytes matching their published sha256",
+        "published_sha256_reencoded": "bytes resized by img2dataset (their published sha256 is of the original)",
+        "published_sha256_mismatched": "bytes not matching their published sha256 at the original's size (named "
+                                       "below)",
+        "published_md5_matched": "bytes matching their published md5",
+        "published_md5_reencoded": "bytes resized by img2dataset (their published md5 is of the original)",
+        "published_md5_mismatched": "bytes not matching their published md5 at the original's size (named below)",
         "files": "table files read", "rows": "table rows read", "bad_rows": "table rows left out (named below)",
         "bad_files": "table files not read to their end (named below)",
         "retries": "requests retried", "retries_exhausted": "requests that failed every retry",

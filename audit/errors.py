@@ -40,6 +40,10 @@ class IngestError(AuditError):
     """An input path cannot be ingested at all (does not exist, cannot be read)."""
 
 
+class TarTruncated(AuditError, ValueError):
+    """A tar member's data is not all in its file (:mod:`audit.ingest.tarmembers`)."""
+
+
 class RereadBudgetSpent(AuditError, ValueError):
     """Re-reading WARC revisit originals passed over more records than one ingest allows (an archive with many records
     per gzip member); the revisit stays unresolved, its error says why."""

@@ -139,6 +139,25 @@ class ImageRef:
 
 
 @dataclass(frozen=True, slots=True)
+class DatasetSighting:
+    """One sample of a dataset that was already downloaded (img2dataset output): a sighting of its image URL, with no
+    page. Without ``reference_key`` the sample's bytes came just before it as an :class:`ImageFetch` of
+    ``image_url`` and the sighting is of their content; with one, the dataset holds no bytes for it (a failed
+    download) and the sighting is of the reference-only image of that key (``ref:`` and the URL's digest,
+    :func:`audit.ingest.tables.reference_key`) carrying the dataset's published hashes. ``discriminator`` (the
+    output, shard and key of the sample) keeps two samples of one URL two sightings."""
+
+    image_url: str
+    discriminator: str
+    caption: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    fetched_at: dt.datetime | None = None
+    reference_key: str | None = None
+    published_sha256: str | None = None
+    published_md5: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ImageFetch:
     """The outcome of fetching one image URL: the content's record, or the failure."""
 

@@ -55,9 +55,10 @@ TABLES: tuple[Table, ...] = (
         (
             C("crawl_id", "VARCHAR", "Identifier of the crawl (live crawls) or of the ingested source.", False),
             C("source", "VARCHAR", "What was crawled or ingested: start URLs, archive paths, folder paths."),
-            C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest), `files` (folder ingest) or "
-              "`dataset` (URL + caption tables: reference-only sightings) or `fetch` (`provaudit fetch` of a "
-              "dataset's image URLs)."),
+            C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest), `files` (folder ingest), "
+              "`dataset` (URL + caption tables: reference-only sightings), `img2dataset` (img2dataset output: each "
+              "sample's bytes as a fetch of its URL, failed downloads as reference-only sightings; "
+              "docs/datasets.md) or `fetch` (`provaudit fetch` of a dataset's image URLs)."),
             C("started_at", "TIMESTAMPTZ", "When the run started (UTC)."),
             C("finished_at", "TIMESTAMPTZ", "When the run finished; NULL while running or if it was killed."),
             C("settings", "JSON", "The settings the run used (AUDIT_*, concurrency, user agent, ...)."),
@@ -215,8 +216,12 @@ TABLES: tuple[Table, ...] = (
               "its URL, caption and metadata, no bytes): signals of its URL and text apply, none of its content; "
               "NULL for an image whose bytes were read."),
             C("published_sha256", "VARCHAR", "For a reference-only image: the SHA-256 its dataset published for the "
-              "image's bytes (lower-case hex), or NULL; `lookup` matches photos against it without fetching."),
-            C("published_md5", "VARCHAR", "For a reference-only image: the MD5 its dataset published, or NULL."),
+              "image's bytes (lower-case hex), or NULL; `lookup` matches photos against it without fetching. For an "
+              "image read from an img2dataset sample: the SHA-256 the sample's `.json` gives of the bytes "
+              "img2dataset downloaded (the original at the URL), when it differs from these re-encoded bytes, so "
+              "the original photo is matched to its resized copy."),
+            C("published_md5", "VARCHAR", "For a reference-only image: the MD5 its dataset published, or NULL; for an "
+              "image of an img2dataset sample, the `.json`'s `md5` of the original (older img2dataset versions)."),
         ),
         ("sha256",),
     ),
@@ -263,7 +268,9 @@ TABLES: tuple[Table, ...] = (
               "poster (`<video poster>`), svg (SVG `<image>`), microdata (`itemprop=image`), json-ld (JSON-LD "
               "image keys); referer (in an archive: the image's request record names the archived page as its "
               "`Referer`, and the page's HTML does not reference it); dataset (a row of a dataset table: `caption` "
-              "holds its caption, `attributes` the row's other columns with its file and row number)."),
+              "holds its caption, `attributes` the row's other columns with its file and row number; a sample of an "
+              "img2dataset output: its `.txt` caption, its `.json` as `attributes` with its file, shard and member or "
+              "row, the EXIF bounded)."),
             C("attributes", "JSON", "The referencing element's attributes."),
             C("fetched_at", "TIMESTAMPTZ", "When the referencing page was fetched (UTC)."),
             C("rendered", "BOOLEAN", "True when the reference appears only in the page's rendered DOM (a rendered "
@@ -530,6 +537,7 @@ O_PAGE = "_o_page"
 U_HOST = "_u_host"
 U_TEXT = "_u_text"
 U_URL = "_u_url"
+U_DATASET = "_u_dataset"
 O_ROBOTS = "_o_robots"
 O_TDMREP = "_o_tdmrep"
 O_FETCH = "_o_fetch"
@@ -550,6 +558,8 @@ TEMP_TABLES: tuple[TempTable, ...] = (
                       "languages and geo.region (hints for the places they name), by `(alt, caption, heading, "
                       "page_host, page_langs)`."),
     TempTable(U_URL, "Signals of each distinct image URL (the places its path and file name name), by `url`."),
+    TempTable(U_DATASET, "Signals of the EXIF a dataset recorded of each sample's original (img2dataset's `.json`), "
+                         "for sightings whose bytes carry no GPS, by `sighting_id`."),
     TempTable(O_ROBOTS, "robots.txt rules that apply to each URL under one, by `(crawl_id, host, url)`."),
     TempTable(O_TDMREP, "TDMRep reservations that apply to each image URL under its host's tdmrep.json, and each page "
               "URL under its host's, by `(crawl_id, host, url)`."),

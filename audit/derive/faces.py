@@ -3,7 +3,8 @@ ingest run with ``--no-faces``).
 
 The store keeps no image bytes, so each image's bytes are read back from where the store says they came from, and
 checked against its sha256 before use: the file of a folder ingest (its ``file://`` URL in ``fetches``), the archive
-record of an archive ingest (``captures.archive`` at ``archive_offset``), or a response in a live crawl's WARC
+record of an archive ingest (``captures.archive`` at ``archive_offset``), the tar member or image file of an
+img2dataset ingest (``captures.archive``; not the ``parquet`` layout), or a response in a live crawl's WARC
 (``crawls.warc_path``). Detection runs in a bounded worker pool (:mod:`audit.decode.facejob`, the same bounds as the
 analysis). Only images with ``face_count`` NULL that the analysis could read are looked at, so running it again
 changes nothing once every image has its faces; an image whose bytes are found nowhere keeps ``face_count`` NULL and
@@ -134,8 +135,10 @@ def _bytes_back(store: Store, wanted: set[str], found: set[str], sources: dict[s
             WHERE kind = 'image' AND sha256 IS NOT NULL AND archive IS NOT NULL AND archive_offset IS NOT NULL
             ORDER BY sha256, archive, archive_offset"""):
         if sha in wanted and sha not in found:
-            data = _read_record(archive, int(offset), max_image_bytes)
-            if data is not None and take(sha, data, "archives"):
+            dataset = _is_dataset_file(archive)
+            data = (_read_dataset_file(archive, int(offset), max_image_bytes) if dataset
+                    else _read_record(archive, int(offset), max_image_bytes))
+            if data is not None and take(sha, data, "img2dataset outputs" if dataset else "archives"):
                 yield sha, data
     if wanted <= found:
         return
@@ -180,6 +183,32 @@ def _limits(max_bytes: int) -> Any:
 
 def _quiet(_offset: int | str, _what: str) -> None:
     """Problems of an archive read back are not logged one by one: it was read (and its problems recorded) before."""
+
+
+def _is_dataset_file(archive: str) -> bool:
+    """Whether a capture's ``archive`` is where an img2dataset ingest read the bytes: a webdataset shard (``.tar``,
+    at the member's header offset) or a sample's image file (:mod:`audit.ingest.img2dataset`)."""
+    from audit.ingest.img2dataset import IMAGE_EXTENSIONS
+
+    return archive.lower().endswith((".tar", *(f".{e}" for e in IMAGE_EXTENSIONS)))
+
+
+def _read_dataset_file(archive: str, offset: int, max_bytes: int) -> bytes | None:
+    """The bytes of the tar member whose header is at ``offset`` of ``archive``, or of the image file ``archive``
+    (offset 0); None when they cannot be read (or are over ``max_bytes``)."""
+    from audit.errors import Refused, TarTruncated
+    from audit.ingest.tarmembers import iter_tar, read_member
+    from audit.inputs import open_regular, read_regular
+
+    try:
+        if not archive.lower().endswith(".tar"):
+            return read_regular(Path(archive), max_bytes) if offset == 0 else None
+        with open_regular(archive, None) as fh:
+            for member in iter_tar(fh, _quiet, start=offset):
+                return read_member(fh, member) if member.size <= max_bytes and member.offset == offset else None
+    except (Refused, TarTruncated, OSError) as exc:
+        log.debug("faces: %s at %d not read: %s", archive, offset, exc)
+    return None
 
 
 def _read_record(archive: str, offset: int, max_bytes: int) -> bytes | None:

@@ -152,6 +152,12 @@ def sighting_signals(row: dict[str, Any], cache: _Cache) -> list[Signal]:
                                   hints=hints[0], region_hints=hints[1])
     if row.get("image_url"):
         out += cache.get(("url", row["image_url"]), lambda: place_signals(row["image_url"], "url"))
+    if row.get("dataset_exif") is not None:  # an img2dataset sample whose bytes carry no GPS: its .json EXIF
+        from audit.signals.image import dataset_exif_signals
+
+        exif = _loads(row["dataset_exif"])
+        out += dataset_exif_signals(exif if isinstance(exif, dict) else None,
+                                    bytes_have_exif=bool(row.get("bytes_have_exif")))
     return out
 
 
@@ -194,12 +200,17 @@ SELECT s.sighting_id, s.crawl_id, s.sha256, s.image_url, s.page_url, s.image_hos
        p.url IS NOT NULL AS page_found, p.title, p.facts, {PAGE_LANGS} AS page_langs,
        p.headers AS page_headers, p.server_ip,
        f.headers AS image_headers,
+       CASE WHEN s.ref_kind = 'dataset' AND i.gps_lat IS NULL AND NOT coalesce(i.reference_only, false)
+                 AND c.kind = 'img2dataset' THEN CAST(s.attributes->'exif' AS VARCHAR) END AS dataset_exif,
+       i.exif IS NOT NULL AS bytes_have_exif,
        ri.body AS image_robots, ri.status AS image_robots_status, ri.error AS image_robots_error,
        rp.body AS page_robots, rp.status AS page_robots_status, rp.error AS page_robots_error,
        ti.body AS image_tdmrep, ti.url AS image_tdmrep_url, tp.body AS page_tdmrep, tp.url AS page_tdmrep_url
 FROM sightings s
 LEFT JOIN pages p ON p.crawl_id = s.crawl_id AND p.url = s.page_url
 LEFT JOIN fetches f ON f.crawl_id = s.crawl_id AND f.url = s.image_url
+LEFT JOIN images i ON i.sha256 = s.sha256
+LEFT JOIN crawls c ON c.crawl_id = s.crawl_id
 LEFT JOIN host_policies ri ON ri.crawl_id = s.crawl_id AND ri.host = s.image_host AND ri.kind = 'robots.txt'
 LEFT JOIN host_policies rp ON rp.crawl_id = s.crawl_id AND rp.host = s.page_host AND rp.kind = 'robots.txt'
 LEFT JOIN host_policies ti ON ti.crawl_id = s.crawl_id AND ti.host = s.image_host AND ti.kind = 'tdmrep.json'

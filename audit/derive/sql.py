@@ -16,6 +16,7 @@ from audit.schema import (
     O_TDMREP,
     ROBOTS_FRAGMENTS,
     SET_ATTRIBUTIONS,
+    U_DATASET,
     U_HOST,
     U_IMAGE,
     U_PAGE,
@@ -81,6 +82,18 @@ URL_PLACE_KEY = ("CASE WHEN regexp_full_match({url}, 'https?://[A-Za-z0-9.:@_~%!
 IMAGE_URLS_SQL = f"""
 SELECT DISTINCT {URL_PLACE_KEY.format(url='image_url')} AS url FROM sightings
 WHERE sha256 IS NOT NULL AND coalesce(image_url, '') <> ''
+"""
+
+# The EXIF img2dataset recorded of each sample's original (``sightings.attributes->'exif'``), for the sightings of an
+# img2dataset ingest whose bytes carry no GPS position of their own (audit.signals.image.dataset_exif_signals).
+DATASET_EXIF_SQL = """
+SELECT s.sighting_id, CAST(s.attributes->'exif' AS VARCHAR) AS exif, i.exif IS NOT NULL AS bytes_have_exif
+FROM sightings s
+JOIN images i ON i.sha256 = s.sha256
+WHERE s.ref_kind = 'dataset' AND s.attributes IS NOT NULL
+  AND contains(CAST(s.attributes AS VARCHAR), 'GPS GPSLatitude')
+  AND i.gps_lat IS NULL AND NOT coalesce(i.reference_only, false)
+  AND s.crawl_id IN (SELECT crawl_id FROM crawls WHERE kind = 'img2dataset')
 """
 
 # Every URL governed by a robots.txt: the sighting's image under its image host's file, its page under the page
@@ -169,6 +182,7 @@ DIRECT_SIGNALS_SQL = [
                          f"AND u.heading = coalesce(s.heading, '') AND u.page_tld = {PAGE_TLD} "
                          f"AND u.page_langs = {PAGE_LANGS}", frm=TEXT_SIGHTING_PAGE),
     _fan_out_sql(U_URL, f"u.url = {URL_PLACE_KEY.format(url='s.image_url')}"),
+    _fan_out_sql(U_DATASET, "u.sighting_id = s.sighting_id"),
 ]
 
 PROPAGATE_SQL = f"""

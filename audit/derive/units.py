@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from audit.derive.sql import (
+    DATASET_EXIF_SQL,
     FETCH_HEADERS_SQL,
     HOSTS_SQL,
     IMAGE_URLS_SQL,
@@ -40,6 +41,7 @@ from audit.schema import (
     O_ROBOTS,
     O_TDMREP,
     ROBOTS_FRAGMENTS,
+    U_DATASET,
     U_HOST,
     U_IMAGE,
     U_PAGE,
@@ -323,6 +325,17 @@ def _url_batch(rows: Batch) -> BatchRows:
     return sigs, []
 
 
+def _dataset_exif_batch(rows: Batch) -> BatchRows:
+    from audit.signals.image import dataset_exif_signals
+
+    sigs: list[tuple[Any, ...]] = []
+    for row in rows:
+        exif = parse_json(row["exif"])
+        sigs += signal_rows((row["sighting_id"],), dataset_exif_signals(
+            exif if isinstance(exif, dict) else None, bytes_have_exif=bool(row["bytes_have_exif"])))
+    return sigs, []
+
+
 def _robots_batch(rows: Batch) -> BatchRows:
     from audit.signals.consent import recorded_robots_opt_outs
 
@@ -383,6 +396,8 @@ UNITS = (
                                             ("heading", pa.string()), ("page_tld", pa.string()),
                                             ("page_langs", pa.string())], U_TEXT, None),
     Units("image_urls", IMAGE_URLS_SQL, _url_batch, [("url", pa.string())], U_URL, None),
+    Units("dataset_exif", DATASET_EXIF_SQL, _dataset_exif_batch, [("sighting_id", pa.string())], U_DATASET, None,
+          parallel=False),
     Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, O_ROBOTS,
            prepare=_robots_fragments),
     Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, O_TDMREP, parallel=False),

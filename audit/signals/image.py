@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import math
 import numbers
+import re
 import zoneinfo
 from collections.abc import Mapping
 from functools import lru_cache
@@ -268,6 +269,66 @@ def camera_signals(exif: Mapping[str, Any] | None) -> list[Signal]:
     Regional variants (e.g. phone model suffixes for one market) are sold abroad, imported, and carried by
     travellers; a wrong country is worse than none (see docs/signals-image.md)."""
     return []
+
+
+# --- EXIF a dataset recorded of the original (img2dataset's .json) ---------------------------------------------
+
+_RATIONAL = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?))?\s*$")
+
+
+def exifread_number(text: str) -> float | None:
+    """One number as exifread prints it (``48``, ``2339/100``, ``48.5``); None when malformed or a division by 0."""
+    m = _RATIONAL.match(text)
+    if m is None:
+        return None
+    value = float(m.group(1))
+    if m.group(2) is not None:
+        denominator = float(m.group(2))
+        if denominator == 0:
+            return None
+        value /= denominator
+    return value if math.isfinite(value) else None
+
+
+def exifread_degrees(value: Any, ref: Any, positive: str, negative: str) -> float | None:
+    """A GPS coordinate as exifread prints it (``[48, 51, 2339/100]`` -- degrees, minutes, seconds; fewer parts
+    allowed) with its reference letter, in signed decimal degrees; None when malformed, out of range, or without a
+    reference (the hemisphere is then unknown: no guess)."""
+    if not isinstance(value, str) or not isinstance(ref, str) or len(value) > 200:
+        return None
+    letter = ref.strip().upper()[:1]
+    if letter not in (positive, negative):
+        return None
+    parts = [p for p in value.strip().strip("[]").split(",") if p.strip()]
+    if not 1 <= len(parts) <= 3:
+        return None
+    numbers = [exifread_number(p) for p in parts]
+    if any(n is None or n < 0 for n in numbers):
+        return None
+    degrees = sum(float(n) / 60 ** i for i, n in enumerate(numbers))  # type: ignore[arg-type]
+    return -degrees if letter == negative else degrees
+
+
+def dataset_exif_signals(exif: Mapping[str, Any] | None, *, bytes_have_exif: bool) -> list[Signal]:
+    """A STRONG ``dataset_exif_gps`` signal for the GPS position in the EXIF a dataset recorded of an image's original
+    (img2dataset's ``.json`` ``exif``: exifread's tag names, string values), to be used only when the bytes the
+    dataset holds carry no GPS of their own (img2dataset re-encodes what it downloads, which drops the EXIF). The
+    position is read and checked as ``exif_gps`` reads one (:func:`gps_signals`: no signal for 0/0, a position at
+    sea or out of range; ``near_border_km``); the evidence says it came from the dataset's record, and whether the
+    bytes carry no EXIF at all (``bytes_have_exif`` False) or only no GPS."""
+    if not isinstance(exif, Mapping):
+        return []
+    lat = exifread_degrees(exif.get("GPS GPSLatitude"), exif.get("GPS GPSLatitudeRef"), "N", "S")
+    lon = exifread_degrees(exif.get("GPS GPSLongitude"), exif.get("GPS GPSLongitudeRef"), "E", "W")
+    if lat is None or lon is None:
+        return []
+    alt = exifread_number(exif["GPS GPSAltitude"]) if isinstance(exif.get("GPS GPSAltitude"), str) else None
+    if alt is not None and str(exif.get("GPS GPSAltitudeRef", "")).strip() == "1":
+        alt = -alt
+    why = "the bytes were re-encoded without it" if not bytes_have_exif else "the bytes carry no GPS"
+    return [Signal(kind="dataset_exif_gps", country=s.country, strength=Strength.STRONG,
+                   evidence=f"img2dataset .json EXIF GPS {lat:.6f},{lon:.6f} ({why})", detail=s.detail)
+            for s in gps_signals(lat, lon, alt)]
 
 
 # --- everything --------------------------------------------------------------------------------------------------

@@ -139,6 +139,10 @@ KINDS: tuple[SignalKind, ...] = (
     SignalKind("c2pa_location", Family.IMAGE, Strength.STRONG, Says.CAPTURE_PLACE, ("images.c2pa",),
                "A place signed into the active C2PA manifest (CreativeWork location, EXIF GPS, country); medium when "
                "the manifest does not validate."),
+    SignalKind("dataset_exif_gps", Family.IMAGE, Strength.STRONG, Says.CAPTURE_PLACE, ("sightings.attributes",),
+               "The GPS position of the EXIF img2dataset recorded of the original (a sample's `.json`), used only "
+               "when the bytes it kept carry no GPS (it re-encodes them): read and checked like `exif_gps`.",
+               same_evidence_as="exif_gps"),
     SignalKind("utc_offset", Family.IMAGE, Strength.WEAK, Says.CAPTURE_PLACE, ("images.utc_offset",),
                "The capture time's UTC offset: one 1/n signal per country using it at that date (camera clocks are "
                "often stale)."),

@@ -22,7 +22,17 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from audit.decode.faces import DETECTOR, DETECTOR_VERSION
-from audit.records import ArchivedAt, FaceBox, ImageFetch, ImageRecord, ImageRef, PageItem, PolicyFile, StylesheetFetch
+from audit.records import (
+    ArchivedAt,
+    DatasetSighting,
+    FaceBox,
+    ImageFetch,
+    ImageRecord,
+    ImageRef,
+    PageItem,
+    PolicyFile,
+    StylesheetFetch,
+)
 from audit.settings import DEFAULTS
 from audit.store.arrow import utc
 from audit.store.db import Store, StoreBusy, StoreWriter
@@ -70,6 +80,16 @@ def sighting_id(crawl_id: str, image_url: str, page_url: str | None) -> str:
     """Stable identifier of one sighting, so that replaying the same input finds the same row."""
     h = hashlib.blake2b(digest_size=16)
     for part in (crawl_id, image_url, page_url or ""):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def dataset_sighting_id(crawl_id: str, image_url: str, discriminator: str) -> str:
+    """Stable identifier of the sighting of one dataset sample (:class:`~audit.records.DatasetSighting`): a digest of
+    the crawl, the image URL and what tells the sample from others of the same URL (its shard and key)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (crawl_id, image_url, "", "dataset-sample", discriminator):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()
@@ -171,6 +191,8 @@ class Recorder:
         self._buffers: dict[str, list[dict[str, Any]]] = {table: [] for table in self.TABLES}
         self._seen_images: set[str] = set()
         self._url_sha: dict[str, str] = {}
+        # the hashes a dataset published for the original of content it holds re-encoded (img2dataset), by content
+        self._published: dict[str, tuple[str | None, str | None]] = {}
         # image URLs of sightings written without their sha256 (the image had not arrived yet)
         self._pending: set[str] = set()
         self._final = False
@@ -234,6 +256,8 @@ class Recorder:
             self.add_policy(item)
         elif isinstance(item, StylesheetFetch):
             self.add_stylesheet(item)
+        elif isinstance(item, DatasetSighting):
+            self.add_dataset_sighting(item)
         else:
             raise TypeError(f"cannot record {type(item).__name__}")
         self._item_done()
@@ -347,6 +371,44 @@ class Recorder:
             },
         )
 
+    def add_dataset_sighting(self, item: DatasetSighting) -> None:
+        """A dataset sample's sighting (``ref_kind`` ``dataset``, no page): of the content last fetched at its URL,
+        or, for a sample with a ``reference_key``, of the reference-only image of that key (written here, with the
+        published hashes, unless this recorder wrote it already)."""
+        self.counts["sightings"] += 1
+        sha: str | None
+        if item.reference_key is not None:
+            sha = key = item.reference_key
+            self.counts["reference_only_sightings"] += 1
+            if key not in self._seen_images:
+                self._seen_images.add(key)
+                self.counts["reference_only_images"] += 1
+                self._push("images", {"sha256": sha, "reference_only": True,
+                                      "published_sha256": item.published_sha256,
+                                      "published_md5": item.published_md5, "face_count": None})
+        else:
+            sha = self._url_sha.get(item.image_url)
+            published = (item.published_sha256 if item.published_sha256 != sha else None, item.published_md5)
+            if sha is not None and any(published):
+                self._published.setdefault(sha, published)
+        self._push(
+            "sightings",
+            {
+                "sighting_id": dataset_sighting_id(self.crawl_id, item.image_url, item.discriminator),
+                "crawl_id": self.crawl_id,
+                "sha256": sha,
+                "image_url": item.image_url,
+                "page_url": None,
+                "image_host": host_of(item.image_url),
+                "page_host": None,
+                "caption": item.caption,
+                "ref_kind": "dataset",
+                "attributes": _json(item.attributes) if item.attributes else None,
+                "fetched_at": utc(item.fetched_at),
+                "rendered": False,
+            },
+        )
+
     def add_image(self, rec: ImageRecord) -> None:
         if rec.sha256 in self._seen_images:
             return
@@ -433,6 +495,7 @@ class Recorder:
                 self._spill()
             return False
         self._pending.difference_update(resolved)
+        self._published.clear()
         if self._final:
             self._pending.clear()
         self._committed()
@@ -451,6 +514,7 @@ class Recorder:
             if rows:
                 store.insert(table, rows)
         self._fill_face_counts(store)
+        self._fill_published(store)
         if resolved:
             # sightings written earlier without their image: only the URLs that have arrived since
             con = store.con
@@ -468,6 +532,22 @@ class Recorder:
             # sightings whose image only `fetches` holds: written before their image arrived and never resolved in
             # memory, or recorded again by a resumed run (INSERT OR IGNORE kept the earlier row, unlinked)
             store.link_sightings(self.crawl_id)
+
+    def _fill_published(self, store: Store) -> None:
+        """The hashes a dataset published for the originals of images it holds re-encoded, on those images' rows
+        where none is set yet."""
+        if not self._published:
+            return
+        batch = pa.table({"sha256": pa.array(list(self._published), pa.string()),
+                          "p_sha256": pa.array([v[0] for v in self._published.values()], pa.string()),
+                          "p_md5": pa.array([v[1] for v in self._published.values()], pa.string())})
+        store.con.register("_published", batch)
+        try:
+            store.con.execute("UPDATE images SET published_sha256 = p.p_sha256, published_md5 = p.p_md5 "
+                              "FROM _published p WHERE images.sha256 = p.sha256 AND images.published_sha256 IS NULL "
+                              "AND images.published_md5 IS NULL")
+        finally:
+            store.con.unregister("_published")
 
     def _fill_face_counts(self, store: Store) -> None:
         """Images already in the store without faces (written by a run without detection) that this batch detected:

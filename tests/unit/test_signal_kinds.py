@@ -143,7 +143,8 @@ def test_signals_and_opt_outs_of_unregistered_kinds_cannot_be_built():
 def test_registry_lookups():
     assert signal_kind("c2pa_location").family is Family.IMAGE
     assert [k.name for k in kinds_of(Family.IMAGE)] == ["exif_gps", "xmp_location", "iptc_location", "c2pa_location",
-                                                         "utc_offset"]
+                                                         "dataset_exif_gps", "utc_offset"]
+    assert signal_kind("dataset_exif_gps").evidence_key == "exif_gps"  # the original's EXIF: one piece of evidence
     assert kinds_of("no such family") == ()
     assert all(kinds_of(f) for f in Family)  # no empty family
     assert signal_kind("icbm").evidence_key == "geo_position" and signal_kind("phone").evidence_key == "phone"
