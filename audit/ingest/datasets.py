@@ -108,7 +108,6 @@ def ingest_tables(store: Store, paths: Sequence[str | Path], *, columns: Mapping
     result = DatasetResult(crawl_id=crawl_id)
     stats = TableStats()
     per_file: dict[Path, int] = {}
-    seen: set[str] = set()
     sightings_t, images_t = TABLES_BY_NAME["sightings"], TABLES_BY_NAME["images"]
     for path in files:
         stats.files += 1
@@ -116,8 +115,8 @@ def ingest_tables(store: Store, paths: Sequence[str | Path], *, columns: Mapping
             with open_regular(path, max_file_bytes) as fh:
                 for numbers, cols, rows in iter_table_rows(path, fh, columns or {}, stats, per_file):
                     batch = dataset_rows(crawl_id, path, numbers, cols, rows, stats, per_file)
-                    new_images = [row for key, row in batch.images.items() if key not in seen]
-                    seen.update(batch.images)
+                    # the images' primary key skips those of earlier batches: no set of every key in memory
+                    new_images = list(batch.images.values())
                     with store.transaction(wait=30.0):
                         if new_images:
                             store.insert_arrow("images", arrow_table(images_t, new_images))
@@ -132,7 +131,8 @@ def ingest_tables(store: Store, paths: Sequence[str | Path], *, columns: Mapping
     result.files, result.rows, result.bad_rows, result.bad_files = stats.files, stats.rows, stats.bad_rows, \
         stats.bad_files
     result.errors = stats.errors
-    result.images = len(seen)
+    result.images = _count(store, "SELECT count(DISTINCT sha256) FROM sightings WHERE crawl_id = ? AND sha256 LIKE "
+                                  "'ref:%'", crawl_id)
     result.sightings = _count(store, "SELECT count(*) FROM sightings WHERE crawl_id = ?", crawl_id)
     summary: dict[str, Any] = {"files": stats.files, "rows": stats.rows, "sightings": result.sightings,
                                "reference_only_images": result.images, "bad_rows": stats.bad_rows,

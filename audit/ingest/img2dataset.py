@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from audit.errors import Refused, TarTruncated
-from audit.ingest.tables import MAX_TEXT, MAX_VALUE, _digest, _meta_value, _text, _url, reference_key
+from audit.ingest.tables import MAX_TEXT, MAX_VALUE, clean_text, hex_digest, http_url, meta_value, reference_key
 from audit.ingest.tarmembers import iter_tar, read_member
 from audit.inputs import open_regular, read_regular
 from audit.records import ArchivedAt, DatasetSighting, ImageFetch
@@ -263,7 +263,7 @@ def _load_json(raw: bytes) -> dict[str, Any] | str:
 
 
 def _caption(raw: bytes) -> str | None:
-    return _text(raw.decode("utf-8", "replace"), MAX_TEXT)
+    return clean_text(raw.decode("utf-8", "replace"), MAX_TEXT)
 
 
 class _Builder:
@@ -591,7 +591,8 @@ def sample_items(sample: Sample, *, when: dt.datetime, errors: Errors,
     for problem in sample.problems:
         errors.add(sample.file, where, problem)
     meta = sample.meta or {}
-    url = _url(meta.get("url"))
+    parsed = http_url(meta.get("url"))
+    url = parsed[0] if parsed is not None else None
     if url is None:
         checks.bad_samples += 1
         raw = meta.get("url")
@@ -600,16 +601,16 @@ def sample_items(sample: Sample, *, when: dt.datetime, errors: Errors,
         return []
     if sample.problems:
         checks.bad_samples += 1
-    caption = sample.caption if sample.caption is not None else _text(meta.get("caption"), MAX_TEXT)
+    caption = sample.caption if sample.caption is not None else clean_text(meta.get("caption"), MAX_TEXT)
     attributes: dict[str, Any] = {"file": sample.shard.data.name, "shard": sample.shard.name,
                                   "at": sample.image_where or sample.where or sample.file.name}
     for name, value in meta.items():
         if name in ("url", "caption", "exif") or len(attributes) > 64:
             continue
-        attributes[str(name)[:100]] = _meta_value(value)
+        attributes[str(name)[:100]] = meta_value(value)
     attributes["exif"] = clean_exif(meta.get("exif"))  # None when absent (failed downloads, the Parquet's rows)
-    published_sha = _digest(meta.get("sha256"), re.compile(r"[0-9a-f]{64}"))
-    published_md5 = _digest(meta.get("md5"), re.compile(r"[0-9a-f]{32}"))
+    published_sha = hex_digest(meta.get("sha256"), re.compile(r"[0-9a-f]{64}"))
+    published_md5 = hex_digest(meta.get("md5"), re.compile(r"[0-9a-f]{32}"))
     # two outputs ingested together may both hold shard 00000, key 000000000: the output's folder tells them apart
     output = str(sample.shard.folder.resolve())
     discriminator = f"{output}/{sample.shard.name}/{sample.key}" if sample.key is not None else \

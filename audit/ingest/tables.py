@@ -256,7 +256,7 @@ def iter_table_rows(path: Path, fh: BinaryIO, mapping: Mapping[str, str], stats:
         raise IngestError(f"{path}: cannot read on: {what}") from exc
 
 
-def _text(value: Any, limit: int) -> str | None:
+def clean_text(value: Any, limit: int) -> str | None:
     if value is None:
         return None
     text = _SPACE.sub(" ", value if isinstance(value, str) else str(value)).strip()
@@ -266,7 +266,7 @@ def _text(value: Any, limit: int) -> str | None:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _url(value: Any) -> tuple[str, str] | None:
+def http_url(value: Any) -> tuple[str, str] | None:
     """An http(s) URL and its lower-case host, or None."""
     if not isinstance(value, str):
         return None
@@ -282,7 +282,7 @@ def _url(value: Any) -> tuple[str, str] | None:
     return (url, host) if host else None
 
 
-def _meta_value(value: Any) -> Any:
+def meta_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
@@ -293,7 +293,7 @@ def _meta_value(value: Any) -> Any:
     return text[:MAX_VALUE]
 
 
-def _digest(value: Any, pattern: re.Pattern[str]) -> str | None:
+def hex_digest(value: Any, pattern: re.Pattern[str]) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip().lower()
@@ -335,7 +335,7 @@ def dataset_rows(crawl_id: str, path: Path, numbers: Sequence[int], columns: Col
     prefix = (crawl_id.encode("utf-8", "surrogatepass") + b"\0")
     for number, row in zip(numbers, rows, strict=True):
         stats.rows += 1
-        parsed = _url(row.get(url_col))
+        parsed = http_url(row.get(url_col))
         if parsed is None:
             stats.bad_rows += 1
             raw = row.get(url_col)
@@ -343,8 +343,8 @@ def dataset_rows(crawl_id: str, path: Path, numbers: Sequence[int], columns: Col
             stats.error(path, f"row {number}", f"no http(s) image URL in column {url_col!r} ({shown})", per_file)
             continue
         url, host = parsed
-        caption = _text(row.get(caption_col), MAX_TEXT) if caption_col else None
-        page = _url(row.get(page_col)) if page_col else None
+        caption = clean_text(row.get(caption_col), MAX_TEXT) if caption_col else None
+        page = http_url(row.get(page_col)) if page_col else None
         page_url, page_host = page if page is not None else (None, None)
         key = reference_key(url)
         h = hashlib.blake2b(prefix, digest_size=16)
@@ -355,13 +355,13 @@ def dataset_rows(crawl_id: str, path: Path, numbers: Sequence[int], columns: Col
             attributes = f'{{"file": {file_json}, "row": {number}}}'
             published_sha = published_md5 = None
         else:
-            meta = {name: _meta_value(row.get(name)) for name in others}
-            published_sha = _digest(row.get(sha_col), _HEX64) if sha_col else None
-            published_md5 = _digest(row.get(md5_col), _HEX32) if md5_col else None
+            meta = {name: meta_value(row.get(name)) for name in others}
+            published_sha = hex_digest(row.get(sha_col), _HEX64) if sha_col else None
+            published_md5 = hex_digest(row.get(md5_col), _HEX32) if md5_col else None
             if sha_col:
-                meta[sha_col] = _meta_value(row.get(sha_col))
+                meta[sha_col] = meta_value(row.get(sha_col))
             if md5_col:
-                meta[md5_col] = _meta_value(row.get(md5_col))
+                meta[md5_col] = meta_value(row.get(md5_col))
             attributes = json.dumps({"file": path.name, "row": number, **meta}, ensure_ascii=False)
         sid.append(h.hexdigest())
         cid.append(crawl_id)
