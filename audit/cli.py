@@ -298,10 +298,11 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
 @click.option("--faces/--no-faces", "faces", default=None,
               help="Detect faces in every image (AUDIT_FACES) "
               f"[default: {'on' if DEFAULTS['AUDIT_FACES'] else 'off'}].")
-@click.option("--format", "fmt", type=click.Choice(["auto", "archive", "files", "table", "img2dataset"]),
+@click.option("--format", "fmt", type=click.Choice(["auto", "archive", "files", "table", "img2dataset", "wat"]),
               default="auto", show_default=True, help="What the inputs are: WARC/ARC archives, image files and "
               "folders, URL + caption tables (Parquet, CSV, TSV: LAION-style datasets, read as reference-only "
-              "sightings) or img2dataset output folders (files, webdataset or parquet layout); auto tells them by "
+              "sightings), img2dataset output folders (files, webdataset or parquet layout) or Common Crawl WAT "
+              "files (each page's image links as reference-only sightings); auto tells them by "
               "their content.")
 @click.option("--columns", metavar="ROLE=COLUMN,...",
               help="For tables: the columns holding each role where the usual names (URL/url, TEXT/caption, ...) "
@@ -309,9 +310,9 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
 def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: float | None,
            workers: int | None, max_file_bytes: int | None, faces: bool | None, fmt: str,
            columns: str | None) -> None:
-    """Ingest WARC/ARC archives, folders of image files or single image files, or dataset tables (URL + caption
-    rows, LAION-style) into the store DB; a folder written by `provaudit export --format parquet` is read back as it
-    was exported."""
+    """Ingest WARC/ARC archives, folders of image files or single image files, dataset tables (URL + caption rows,
+    LAION-style) or Common Crawl WAT files into the store DB; a folder written by `provaudit export --format parquet`
+    is read back as it was exported."""
     from audit.ingest.archive import ArchiveLimits
     from audit.ingest.datasets import table_inputs
     from audit.ingest.run import ingest as run_ingest
@@ -328,6 +329,13 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
             from audit.errors import IngestError
 
             raise IngestError(f"no such file or folder: {missing[0]}")
+        wat = _wat_inputs(paths, fmt)
+    if wat:
+        if mapping:
+            raise click.ClickException("--columns applies to tables only (--format table)")
+        _ingest_wat(paths, db, crawl_id, max_file_bytes)
+        return
+    with _errors():
         from audit.ingest.img2dataset_run import img2dataset_inputs
 
         i2d = fmt == "img2dataset" or (fmt == "auto" and not any(is_export(p) for p in paths)
@@ -398,6 +406,45 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         console.print(f"[yellow]warning:[/] {result.analysis.get('timed_out', 0)} image(s) over the time bound, "
                       f"{result.analysis.get('crashed', 0)} crashed a decoder: recorded with their errors")
+
+
+def _wat_inputs(paths: tuple[Path, ...], fmt: str) -> bool:
+    """Whether the inputs are Common Crawl WAT files (by content, or ``--format wat``); mixing them with other inputs
+    is refused."""
+    if fmt not in ("auto", "wat"):
+        return False
+    from audit.ingest.wat import is_wat
+
+    wats = [p for p in paths if p.is_file() and is_wat(p)]
+    others = [p for p in paths if p not in wats]
+    if fmt == "wat" and others:
+        raise click.ClickException(f"--format wat: not a Common Crawl WAT file: {rich_text(others[0])}")
+    if wats and others:
+        raise click.ClickException(f"{rich_text(wats[0])} is a Common Crawl WAT file: WAT files are ingested on "
+                                   f"their own (reference-only sightings, a crawl of kind wat), not with "
+                                   f"{rich_text(others[0])}; run one ingest for each")
+    return bool(wats)
+
+
+def _ingest_wat(paths: tuple[Path, ...], db: Path, crawl_id: str | None, max_file_bytes: int | None) -> None:
+    from audit.ingest.watrun import ingest_wat
+    from audit.outputs.summary import store_summary
+    from audit.store.db import Store
+
+    with _errors(), Store.open(db) as store, _progress({"pages": None}) as bar:
+        result = ingest_wat(store, list(paths), crawl_id=crawl_id, progress=bar,
+                            max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
+        summary = store_summary(store, result.crawl_id)
+    shown = ("wat_files", "metadata_records", "records_not_pages", "bad_records", "wat_pages", "image_links",
+             "sightings", "image_urls", "reference_only_images")
+    summary.update(wat_files=result.files, metadata_records=result.records, bad_records=result.bad_records,
+                   image_links=result.image_links, wat_pages=result.pages,
+                   records_not_pages=sum(result.skipped.values()))
+    summary = {k: summary[k] for k in shown if k in summary}
+    _print_summary(f"ingest {result.crawl_id} (Common Crawl WAT: image links as reference-only sightings, no "
+                   "bytes fetched)", summary)
+    for err in result.errors:
+        console.print(f"[yellow]warning:[/] {rich_text(err)}")
 
 
 def _ingest_tables(paths: tuple[Path, ...], db: Path, crawl_id: str | None, mapping: dict[str, str],
@@ -527,6 +574,10 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
         "published_md5_mismatched": "bytes not matching their published md5 at the original's size (named below)",
         "files": "table files read", "rows": "table rows read", "bad_rows": "table rows left out (named below)",
         "bad_files": "table files not read to their end (named below)",
+        "wat_files": "WAT files read", "metadata_records": "WAT metadata records read (JSON)",
+        "records_not_pages": "WAT records describing no HTML response (warcinfo, requests, non-HTML)",
+        "bad_records": "WAT records not read (named below)", "wat_pages": "pages described (HTML responses)",
+        "image_links": "image links read (one per page and image URL)",
         "retries": "requests retried", "retries_exhausted": "requests that failed every retry",
         "robots_forbidden": "requests forbidden by robots.txt",
         **{"cut_" + reason: "cut: " + what for reason, what in CUT_REASONS.items()},

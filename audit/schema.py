@@ -58,7 +58,8 @@ TABLES: tuple[Table, ...] = (
             C("kind", "VARCHAR", "`crawl` (live Scrapy crawl), `warc` (archive ingest), `files` (folder ingest), "
               "`dataset` (URL + caption tables: reference-only sightings), `img2dataset` (img2dataset output: each "
               "sample's bytes as a fetch of its URL, failed downloads as reference-only sightings; "
-              "docs/datasets.md) or `fetch` (`provaudit fetch` of a dataset's image URLs)."),
+              "docs/datasets.md), `wat` (Common Crawl WAT files: a page per HTML response described, each image "
+              "link on it a reference-only sighting) or `fetch` (`provaudit fetch` of a dataset's image URLs)."),
             C("started_at", "TIMESTAMPTZ", "When the run started (UTC)."),
             C("finished_at", "TIMESTAMPTZ", "When the run finished; NULL while running or if it was killed."),
             C("settings", "JSON", "The settings the run used (AUDIT_*, concurrency, user agent, ...)."),
@@ -212,9 +213,9 @@ TABLES: tuple[Table, ...] = (
             C("face_error", "VARCHAR", "Why face detection failed or could not run on this image (timed out, "
               "crashed, its bytes not found by `provaudit audit --faces`), or NULL; the image's other columns and "
               "rows are kept either way."),
-            C("reference_only", "BOOLEAN", "True for an image known only by reference (a row of a dataset table: "
-              "its URL, caption and metadata, no bytes): signals of its URL and text apply, none of its content; "
-              "NULL for an image whose bytes were read."),
+            C("reference_only", "BOOLEAN", "True for an image known only by reference (a row of a dataset table, "
+              "an image link of a Common Crawl WAT: its URL, text and metadata, no bytes): signals of its URL and "
+              "text apply, none of its content; NULL for an image whose bytes were read."),
             C("published_sha256", "VARCHAR", "For a reference-only image: the SHA-256 its dataset published for the "
               "image's bytes (lower-case hex), or NULL; `lookup` matches photos against it without fetching. For an "
               "image read from an img2dataset sample: the SHA-256 the sample's `.json` gives of the bytes "
@@ -270,7 +271,9 @@ TABLES: tuple[Table, ...] = (
               "`Referer`, and the page's HTML does not reference it); dataset (a row of a dataset table: `caption` "
               "holds its caption, `attributes` the row's other columns with its file and row number; a sample of an "
               "img2dataset output: its `.txt` caption, its `.json` as `attributes` with its file, shard and member or "
-              "row, the EXIF bounded)."),
+              "row, the EXIF bounded). A WAT ingest (crawls.kind `wat`) uses the same kinds for the links its JSON "
+              "lists (img for `IMG@/src`, with `alt` and `title` as alt text and caption; `attributes` holds the "
+              "link's JSON keys, `path` among them)."),
             C("attributes", "JSON", "The referencing element's attributes."),
             C("fetched_at", "TIMESTAMPTZ", "When the referencing page was fetched (UTC)."),
             C("rendered", "BOOLEAN", "True when the reference appears only in the page's rendered DOM (a rendered "
