@@ -1152,26 +1152,41 @@ def testweb_serve(root: Path, photos: int, seed: int, host: str, port: int) -> N
               type=click.Path(file_okay=False, path_type=Path), help="Folder of the test web (built if missing).")
 @click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10), help="Photos to generate.")
 @click.option("--seed", default=2022, show_default=True, type=int, help="Seed.")
-@click.option("--format", "fmt", type=click.Choice(["laion"]), default="laion", show_default=True,
-              help="The dataset kind to write: laion (Parquet shards of URL, TEXT = the alt text, WIDTH, HEIGHT).")
+@click.option("--format", "fmt", type=click.Choice(["laion", "img2dataset", "wat"]), default="laion",
+              show_default=True, help="The dataset kind to write: laion (Parquet shards of URL, TEXT = the alt text, "
+              "WIDTH, HEIGHT), img2dataset (what img2dataset makes of every image URL: 256 px re-encoded samples, "
+              "their EXIF in the .json) or wat (a Common Crawl WAT file of every page).")
+@click.option("--layout", type=click.Choice(["files", "webdataset", "parquet"]), default="webdataset",
+              show_default=True, help="For img2dataset: its output format.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the dataset and its ground_truth.jsonl into.")
 @click.option("--hashes", is_flag=True, help="Add a sha256 column (the served bytes' digest, as DataComp "
               "publishes one).")
 @click.option("--shard-rows", default=100_000, show_default=True, type=click.IntRange(min=1),
-              help="Rows per Parquet shard.")
-def testweb_export(root: Path, photos: int, seed: int, fmt: str, out_dir: Path, hashes: bool,
+              help="Rows per Parquet shard (samples per shard for img2dataset).")
+def testweb_export(root: Path, photos: int, seed: int, fmt: str, layout: str, out_dir: Path, hashes: bool,
                    shard_rows: int) -> None:
     """Write the test web out as a dataset others would have made of it (a LAION-style table: every <img> with an
-    alt text), with its ground truth, to audit the same photos through `provaudit ingest`."""
-    from audit.testbed.exports import export_laion
+    alt text; img2dataset's download of it; a Common Crawl WAT file of its pages), with its ground truth, to audit
+    the same photos through `provaudit ingest`."""
+    from audit.testbed.exports import export_img2dataset, export_laion, export_wat
     from audit.testbed.testweb import build_web
 
     with _errors():
         web = build_web(root, photos=photos, seed=seed)
-        counts = export_laion(web, out_dir, shard_rows=shard_rows, hashes=hashes)
-    out.print(f"{fmt}: {counts['rows']:,} rows ({counts['images']:,} image URLs) in {counts['shards']} shard(s) "
-              f"in {rich_text(out_dir)}\ningest it: provaudit ingest {rich_text(out_dir)} --db dataset.duckdb")
+        if fmt == "laion":
+            counts = export_laion(web, out_dir, shard_rows=shard_rows, hashes=hashes)
+            what, target = (f"{counts['rows']:,} rows ({counts['images']:,} image URLs) in {counts['shards']} "
+                            "shard(s)"), out_dir
+        elif fmt == "img2dataset":
+            counts = export_img2dataset(web, out_dir, layout=layout, shard_size=shard_rows)
+            what, target = (f"{counts['samples']:,} samples ({counts['failed']:,} failed) in {counts['shards']} "
+                            f"{layout} shard(s)"), out_dir / "images"
+        else:
+            counts = export_wat(web, out_dir)
+            what, target = f"{counts['pages']:,} pages", out_dir / "testweb.warc.wat.gz"
+    out.print(f"{fmt}: {what} in {rich_text(out_dir)} (ground truth beside)\n"
+              f"ingest it: provaudit ingest {rich_text(target)} --db dataset.duckdb")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,13 +1,21 @@
 """The built test web written out as the datasets others made from the real web, so that the same photos can be
 audited through every input and the results compared.
 
-A LAION-style table is made the way LAION made its own from Common Crawl: every ``<img>`` of every page with a
-non-empty ``alt`` text becomes a row (URL, the alt text as ``TEXT``, the image's size), nothing else of the page is
-kept. The ground truth is written beside it, unchanged (it is keyed by image URL).
+- ``laion``: a LAION-style table, made the way LAION made its own from Common Crawl: every ``<img>`` of every page
+  with a non-empty ``alt`` text becomes a row (URL, the alt text as ``TEXT``, the image's size), nothing else of the
+  page is kept.
+- ``img2dataset``: what img2dataset makes of a list of every image URL of the web, captioned with its alt text
+  where a page gives one: each image downloaded (read from the built web), resized to 256 px and re-encoded without
+  its metadata, its EXIF kept in the sample's ``.json`` (:mod:`audit.testbed.export_img2dataset`).
+- ``wat``: a Common Crawl WAT file of every page (:mod:`audit.testbed.watgen`): the page's head and its links, with
+  the image links' alt texts; no bytes.
+
+The ground truth is written beside each, unchanged (it is keyed by image URL).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import shutil
@@ -20,7 +28,7 @@ from audit.testbed.testweb.build import TestWeb
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("laion",)
+EXPORT_FORMATS = ("laion", "img2dataset", "wat")
 #: the ``ref_kind`` of the references a LAION-style table keeps: images of the page's markup with an alt text
 ALT_KINDS = frozenset({"img", "srcset", "picture", "lazy"})
 
@@ -117,9 +125,77 @@ def export_laion(web: TestWeb, out: Path, *, shard_rows: int = 100_000, hashes: 
         if len(columns["URL"]) >= shard_rows:
             flush()
     flush()
-    shutil.copyfile(web.ground_truth_path, out / "ground_truth.jsonl")
     counts = {"rows": rows, "shards": shards, "images": len(urls)}
-    (out / "_export.json").write_text(json.dumps({"format": "laion", "source": "provaudit test web",
+    _write_meta(out, web, "laion", counts)
+    return counts
+
+
+def _write_meta(out: Path, web: TestWeb, fmt: str, counts: dict[str, int]) -> None:
+    shutil.copyfile(web.ground_truth_path, out / "ground_truth.jsonl")
+    (out / "_export.json").write_text(json.dumps({"format": fmt, "source": "provaudit test web",
                                                   "photos": web.photos, "seed": web.seed, **counts}, indent=1),
                                       encoding="utf-8")
+
+
+def export_img2dataset(web: TestWeb, out: Path, *, layout: str = "webdataset",
+                       shard_size: int = 10_000) -> dict[str, int]:
+    """Write what img2dataset (default options: 256 px, border resize, JPEG) makes of a list of every image URL of
+    the test web (its caption the first alt text a page gives it, else none), in ``layout`` (``files``,
+    ``webdataset`` or ``parquet``), into ``out/images``, with the ground truth in ``out``. Returns counts (samples,
+    shards, failed)."""
+    from audit.testbed.export_img2dataset import Img2DatasetRow, write_img2dataset
+
+    captions: dict[str, str] = {}
+    for row in alt_rows(web):
+        captions.setdefault(row.url, row.text)
+    rows: list[Img2DatasetRow] = []
+    for entry in web.ground_truth():
+        url = str(entry["image_url"])
+        path = page_file(web, url)
+        if path is None:
+            rows.append(Img2DatasetRow(url=url, caption=captions.get(url), error_message="HTTP Error 404: Not Found"))
+        else:
+            rows.append(Img2DatasetRow(url=url, caption=captions.get(url), image=path.read_bytes()))
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_img2dataset(rows, out / "images", output_format=layout, shard_size=shard_size, start_time=0.0)
+    counts = {"samples": len(rows), "shards": len(written.shards),
+              "failed": sum(1 for s in written.statuses if s != "success")}
+    _write_meta(out, web, "img2dataset", counts)
+    return counts
+
+
+def _page_url(web: TestWeb, path: Path) -> str:
+    rel = path.relative_to(web.www)
+    host, rest = rel.parts[0], "/".join(rel.parts[1:])
+    if rest == "index.html":
+        rest = ""
+    elif rest.endswith("/index.html"):
+        rest = rest[: -len("index.html")]
+    return f"http://{host}/{rest}"
+
+
+def export_wat(web: TestWeb, out: Path, *, date: str = "2024-05-18T01:58:10Z") -> dict[str, int]:
+    """Write a Common Crawl WAT file of every HTML page of the test web (``out/testweb.warc.wat.gz``: a ``warcinfo``
+    record, then one ``metadata`` record per page as ia-web-commons writes it for a 200 response), with the ground
+    truth in ``out``. Returns counts (pages)."""
+    from audit.testbed.watgen import metadata_record, response_envelope
+
+    out.mkdir(parents=True, exist_ok=True)
+    pages = 0
+    fields = b"software: provaudit testweb export\r\n"
+    info = (b"WARC/1.0\r\nWARC-Type: warcinfo\r\nWARC-Date: " + date.encode() +
+            b"\r\nContent-Type: application/warc-fields\r\nContent-Length: " + str(len(fields)).encode() +
+            b"\r\n\r\n" + fields + b"\r\n\r\n")
+    with open(out / "testweb.warc.wat.gz", "wb") as fh:
+        fh.write(gzip.compress(info, mtime=0))
+        for path in sorted(web.www.rglob("*.html")):
+            if path.is_symlink():
+                continue
+            url = _page_url(web, path)
+            html = path.read_text(encoding="utf-8", errors="replace")
+            doc = response_envelope(url, date, None, 200, "OK", [("Content-Type", "text/html; charset=utf-8")], html)
+            fh.write(metadata_record(doc, url, date))
+            pages += 1
+    counts = {"pages": pages}
+    _write_meta(out, web, "wat", counts)
     return counts

@@ -102,3 +102,58 @@ def test_the_agreement_figures_the_demo_prints_are_those_counted_here(audited_st
     assert urls is not None and got["urls"] == urls[0]
     assert got["same_tld_same"] == got["same_tld_urls"] > 0 and got["same"] <= got["urls"]
     assert got["table"]["images"] == got["urls"] and got["crawl"]["images"] > got["urls"] // 2
+
+
+# what a WAT's JSON can carry of a page and its image links (no body text, JSON-LD or headings)
+WAT_VISIBLE = ("(g.kind IN ('image_cctld', 'image_geo_tld', 'alt_language', 'page_cctld', 'page_geo_tld', 'html_lang', "
+               "'og_locale', 'hreflang', 'geo_region', 'geo_position', 'icbm') OR (g.kind = 'place_in_text' AND "
+               "g.detail->>'where' IN ('alt', 'url', 'page_title')))")
+
+
+def test_a_wat_of_the_web_agrees_with_its_crawl_for_the_links_a_wat_lists(
+        small_web, audited_store: Path, tmp_path: Path) -> None:
+    from audit.testbed.exports import export_wat
+
+    assert export_wat(small_web, tmp_path / "wat")["pages"] > 0
+    db = tmp_path / "wat.duckdb"
+    provaudit("ingest", str(tmp_path / "wat" / "testweb.warc.wat.gz"), "--db", str(db))
+    provaudit("audit", "--db", str(db))
+    con = duckdb.connect(str(audited_store), read_only=True)
+    con.execute(f"ATTACH '{db}' AS d (READ_ONLY)")
+    sets = ("SELECT s.image_url, list_sort(list(DISTINCT g.kind || ':' || coalesce(g.country, "
+            "array_to_string(list_sort(g.candidates), ',')))) AS sig FROM {s}.signals g JOIN {s}.sightings s "
+            f"USING (sighting_id) WHERE g.via_sha256 IS NULL AND {WAT_VISIBLE} GROUP BY 1")
+    # the images the crawl saw only through references a WAT lists (IMG@/src, backgrounds, posters, og:image, ...)
+    total, same, nonempty = con.execute(f"""
+        WITH u AS (SELECT image_url FROM main.sightings GROUP BY 1
+                   HAVING bool_and(sha256 IS NOT NULL AND ref_kind IN (SELECT DISTINCT ref_kind FROM d.sightings))),
+             a AS ({sets.format(s='main')}), b AS ({sets.format(s='d')})
+        SELECT count(*), count(*) FILTER (WHERE coalesce(a.sig, []) = coalesce(b.sig, [])),
+               count(*) FILTER (WHERE len(coalesce(a.sig, [])) > 0)
+        FROM u LEFT JOIN a USING (image_url) LEFT JOIN b USING (image_url)""").fetchall()[0]
+    assert total > 20 and nonempty > total // 2
+    assert same == total
+
+
+def test_img2dataset_of_the_web_keeps_the_gps_its_resized_bytes_lost(
+        small_web, audited_store: Path, tmp_path: Path) -> None:
+    from audit.testbed.exports import export_img2dataset
+
+    counts = export_img2dataset(small_web, tmp_path / "i2d", layout="webdataset")
+    db = tmp_path / "i2d.duckdb"
+    provaudit("ingest", str(tmp_path / "i2d" / "images"), "--db", str(db))
+    provaudit("audit", "--db", str(db))
+    con = duckdb.connect(str(audited_store), read_only=True)
+    con.execute(f"ATTACH '{db}' AS d (READ_ONLY)")
+    assert con.execute("SELECT count(DISTINCT image_url) FROM d.sightings").fetchone() == (counts["samples"],)
+    # img2dataset re-encodes: no sample keeps EXIF GPS in its bytes
+    assert con.execute("SELECT count(*) FROM d.images WHERE gps_lat IS NOT NULL").fetchone() == (0,)
+    crawl_gps = dict(con.execute("""
+        SELECT s.image_url, any_value(g.country) FROM main.signals g JOIN main.sightings s USING (sha256)
+        WHERE g.kind = 'exif_gps' AND g.via_sha256 IS NULL AND s.image_url IN (SELECT image_url FROM d.sightings)
+        GROUP BY 1""").fetchall())
+    table_gps = dict(con.execute("""
+        SELECT s.image_url, any_value(g.country) FROM d.signals g JOIN d.sightings s USING (sha256)
+        WHERE g.kind = 'dataset_exif_gps' AND g.via_sha256 IS NULL GROUP BY 1""").fetchall())
+    assert crawl_gps, "the small web has photos whose GPS its pages serve"
+    assert table_gps == crawl_gps
