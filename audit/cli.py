@@ -158,19 +158,14 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
     from audit.crawl.run import run_crawl
     from audit.outputs.summary import store_summary
 
-    overrides: dict[str, Any] = {"AUDIT_SOURCE": " ".join(urls), **_crawl_log_level()}
+    overrides = _crawl_overrides({"AUDIT_SOURCE": " ".join(urls)}, proxy=proxy, no_warc=no_warc,
+                                 no_throttle=no_throttle, faces=faces)
     if jobdir:
         overrides["JOBDIR"] = str(jobdir)
-    if proxy:
-        overrides["AUDIT_PROXY"] = proxy
     if max_pages:
         overrides["CLOSESPIDER_PAGECOUNT"] = max_pages
     if depth:
         overrides["AUDIT_MAX_DEPTH"] = depth
-    if no_warc:
-        overrides["AUDIT_WARC"] = False
-    if no_throttle:
-        overrides["AUTOTHROTTLE_ENABLED"] = False
     if redis_url:
         if jobdir:
             raise click.ClickException("a shared crawl (--redis) keeps its state in Redis: drop --jobdir")
@@ -179,8 +174,6 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
         overrides["AUDIT_REDIS_KEY"] = f"provaudit:{redis_key}"
     if render:
         overrides["AUDIT_RENDER"] = True
-    if faces is not None:
-        overrides["AUDIT_FACES"] = faces
     overrides.update(_parse_setting(settings))
     with _errors(), _progress({"pages": None, "images": None, "MB": None}) as progress:
         result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)
@@ -201,6 +194,21 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
     _print_summary(f"crawl {result.crawl_id} ({result.finish_reason or 'finished'})", summary)
     if result.warc_path:
         out.print(f"store: {rich_text(db)}\nWARC:  {rich_text(result.warc_path)}")
+
+
+def _crawl_overrides(base: dict[str, Any], *, proxy: str | None, no_warc: bool, no_throttle: bool,
+                     faces: bool | None) -> dict[str, Any]:
+    """The settings of a crawl (``crawl``, ``fetch``) from the options they share, over ``base``."""
+    overrides: dict[str, Any] = {**base, **_crawl_log_level()}
+    if proxy:
+        overrides["AUDIT_PROXY"] = proxy
+    if no_warc:
+        overrides["AUDIT_WARC"] = False
+    if no_throttle:
+        overrides["AUTOTHROTTLE_ENABLED"] = False
+    if faces is not None:
+        overrides["AUDIT_FACES"] = faces
+    return overrides
 
 
 @main.command()
@@ -240,15 +248,8 @@ def fetch(db: Path, sample: int | None, fetch_all: bool, country: str | None, pr
         out.print("nothing to fetch: no reference-only image URL left unchecked"
                   + (f" among the images attributed to {cc}" if cc else ""))
         return
-    overrides: dict[str, Any] = {**fetch_settings(urls, str(db)), **_crawl_log_level()}
-    if proxy:
-        overrides["AUDIT_PROXY"] = proxy
-    if no_warc:
-        overrides["AUDIT_WARC"] = False
-    if no_throttle:
-        overrides["AUTOTHROTTLE_ENABLED"] = False
-    if faces is not None:
-        overrides["AUDIT_FACES"] = faces
+    overrides = _crawl_overrides(fetch_settings(urls, str(db)), proxy=proxy, no_warc=no_warc,
+                                 no_throttle=no_throttle, faces=faces)
     overrides.update(_parse_setting(settings))
     with _errors(), _progress({"images": len(urls), "MB": None}) as progress:
         result = run_crawl(urls, db, allowed_domains=[], settings=overrides, progress=progress, spider=FetchSpider)

@@ -308,6 +308,16 @@ def page_facts(html: str | Selector | HtmlTree, url: str, *,
                 break
             _add_phone(phones, match.group(1).strip())
 
+    return assemble_facts(facts, canonical=canonical, html_lang=html_lang, single=single, og_alternate=og_alternate,
+                          hreflang=hreflang, robots_meta=robots_meta, addresses=addresses, phones=phones)
+
+
+def assemble_facts(facts: dict[str, Any], *, canonical: str | None, html_lang: str | None, single: dict[str, Any],
+                   og_alternate: list[Any], hreflang: list[Any], robots_meta: list[Any],
+                   addresses: list[Any] | None = None, phones: list[Any] | None = None) -> dict[str, Any]:
+    """``facts`` with the page's facts added under the keys the page signals read, in one order, the empty ones
+    left out: what :func:`page_facts` reads of a page's HTML and what a Common Crawl WAT holds of it
+    (:mod:`audit.ingest.wat`) become the same dict. ``single`` holds the metas read once (og:locale, geo, TDM)."""
     if canonical:
         facts["canonical"] = canonical
     if html_lang:

@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from audit.decode.html import LAZY_ATTRIBUTES, LAZY_SRCSET_ATTRIBUTES, absolute_url, looks_like_image_url, srcset_urls
-from audit.decode.pagefacts import MAX_LIST, MAX_ROBOTS_META, MAX_URL, MAX_VALUE, ROBOTS_META_NAMES
+from audit.decode.pagefacts import (
+    MAX_LIST,
+    MAX_ROBOTS_META,
+    MAX_URL,
+    MAX_VALUE,
+    ROBOTS_META_NAMES,
+    assemble_facts,
+)
 from audit.errors import Refused
 from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
 from audit.inputs import open_regular, sha256_regular
@@ -307,24 +314,8 @@ def _facts(url: str, base: str, metas: Sequence[Mapping[str, Any]],
             head_refs.append({**link, "path": "LINK@/href#icon"})
         elif "image_src" in rels:
             head_refs.append({**link, "path": "LINK@/href#image_src"})
-    if canonical:
-        facts["canonical"] = canonical
-    if lang:
-        facts["html_lang"] = lang
-    if "og_locale" in single:
-        facts["og_locale"] = single.pop("og_locale")
-    if og_alternate:
-        facts["og_locale_alternate"] = og_alternate
-    if hreflang:
-        facts["hreflang"] = hreflang
-    for key in ("meta_language", "geo_region", "geo_placename", "geo_position", "icbm"):
-        if key in single:
-            facts[key] = single[key]
-    if robots_meta:
-        facts["robots_meta"] = robots_meta
-    for key in ("tdm_reservation", "tdm_policy"):
-        if key in single:
-            facts[key] = single[key]
+    assemble_facts(facts, canonical=canonical, html_lang=lang, single=single, og_alternate=og_alternate,
+                   hreflang=hreflang, robots_meta=robots_meta)
     return facts, lang, head_refs
 
 
