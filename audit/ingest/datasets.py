@@ -107,14 +107,13 @@ def ingest_tables(store: Store, paths: Sequence[str | Path], *, columns: Mapping
                    settings={"columns": dict(columns or {}), "max_file_bytes": max_file_bytes}, warc_path=None)
     result = DatasetResult(crawl_id=crawl_id)
     stats = TableStats()
-    per_file: dict[Path, int] = {}
     sightings_t, images_t = TABLES_BY_NAME["sightings"], TABLES_BY_NAME["images"]
     for path in files:
         stats.files += 1
         try:
             with open_regular(path, max_file_bytes) as fh:
-                for numbers, cols, rows in iter_table_rows(path, fh, columns or {}, stats, per_file):
-                    batch = dataset_rows(crawl_id, path, numbers, cols, rows, stats, per_file)
+                for numbers, cols, rows in iter_table_rows(path, fh, columns or {}, stats):
+                    batch = dataset_rows(crawl_id, path, numbers, cols, rows, stats)
                     # the images' primary key skips those of earlier batches: no set of every key in memory
                     new_images = list(batch.images.values())
                     with store.transaction(wait=30.0):

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from audit.errors import Refused, TarTruncated
+from audit.ingest.problems import FileProblems as Errors
 from audit.ingest.tables import MAX_TEXT, MAX_VALUE, clean_text, hex_digest, http_url, meta_value, reference_key
 from audit.ingest.tarmembers import iter_tar, read_member
 from audit.inputs import open_regular, read_regular
@@ -53,7 +54,6 @@ MAX_ROW_GROUP_META_BYTES = 128 * 1024 * 1024  # uncompressed metadata columns of
 MAX_ROW_GROUP_IMAGE_BYTES = 256 * 1024 * 1024  # uncompressed image column of one Parquet row group read
 MAX_INDEX_ROWS = 1_000_000  # rows of a shard's Parquet remembered while its tar or folder is read
 MAX_FOLDER_FILES = 3 * MAX_INDEX_ROWS  # files of a files-layout shard folder listed
-MAX_ERRORS_PER_FILE = 100
 PARQUET_BATCH_ROWS = 64
 #: what is remembered of a success row of a shard's Parquet (its sample's .json holds it all)
 INDEX_SUCCESS_COLUMNS = frozenset({"url", "caption", "key", "status", "error_message", "width", "height",
@@ -78,27 +78,6 @@ class Shard:
     def data(self) -> Path:
         """The file or folder holding the samples."""
         return self.tar or self.samples_dir or self.parquet or self.folder / self.name
-
-
-class Errors:
-    """Problems met, each ``"<file>: <where>: <what>"``; at most ``MAX_ERRORS_PER_FILE`` listed per file, all
-    counted."""
-
-    def __init__(self, sink: list[str] | None = None) -> None:
-        self.messages = sink if sink is not None else []
-        self.count = 0
-        self._per_file: dict[str, int] = {}
-
-    def add(self, path: Path | str, where: str, what: str) -> None:
-        self.count += 1
-        key = str(path)
-        n = self._per_file[key] = self._per_file.get(key, 0) + 1
-        if n <= MAX_ERRORS_PER_FILE:
-            message = f"{path}: {where}: {what}" if where else f"{path}: {what}"
-            logger.warning("%s", message)
-            self.messages.append(message)
-        elif n == MAX_ERRORS_PER_FILE + 1:
-            self.messages.append(f"{path}: more problems, not listed")
 
 
 # --- recognising an output ----------------------------------------------------------------------------------------

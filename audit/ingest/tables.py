@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from audit.errors import IngestError, Refused
+from audit.ingest.problems import FileProblems
 from audit.inputs import open_regular
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ MAX_URL = 4096  # longest image URL accepted
 MAX_VALUE = 500  # longest value of a row's other columns kept in its metadata, in characters
 MAX_COLUMNS = 64  # other columns of a row kept in its metadata
 MAX_HEADER_BYTES = 1024 * 1024  # of a CSV/TSV header line
-MAX_ERRORS_PER_FILE = 100  # bad rows named per file; the rest are counted
 BATCH_ROWS = 65_536
 
 #: the columns each role is read from when no ``--columns`` mapping names one: LAION-5B, LAION-400M, COYO, DataComp,
@@ -119,14 +119,11 @@ class TableStats:
     bad_files: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def error(self, path: Path, where: str, what: str, per_file: dict[Path, int]) -> None:
-        n = per_file[path] = per_file.get(path, 0) + 1
-        if n <= MAX_ERRORS_PER_FILE:
-            message = f"{path}: {where}: {what}" if where else f"{path}: {what}"
-            logger.warning("%s", message)
-            self.errors.append(message)
-        elif n == MAX_ERRORS_PER_FILE + 1:
-            self.errors.append(f"{path}: more bad rows, not listed")
+    def __post_init__(self) -> None:
+        self._problems = FileProblems(self.errors)
+
+    def error(self, path: Path, where: str, what: str) -> None:
+        self._problems.add(path, where, what)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +189,8 @@ def _csv_header(path: Path, fh: BinaryIO, delimiter: str) -> list[str]:
     return next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
 
 
-def iter_table_rows(path: Path, fh: BinaryIO, mapping: Mapping[str, str], stats: TableStats,
-                    per_file: dict[Path, int]) -> Iterator[tuple[Sequence[int], Columns, list[dict[str, Any]]]]:
+def iter_table_rows(path: Path, fh: BinaryIO, mapping: Mapping[str, str],
+                    stats: TableStats) -> Iterator[tuple[Sequence[int], Columns, list[dict[str, Any]]]]:
     """Batches of one table file's rows as ``(the rows' numbers, columns, rows)``, rows counted from 1 after any
     header (a row left out keeps its number: the next row's is the one a reader of the file sees). Rows a CSV/TSV
     parser cannot split into the header's columns are named in ``stats`` and skipped;
@@ -219,8 +216,7 @@ def iter_table_rows(path: Path, fh: BinaryIO, mapping: Mapping[str, str], stats:
                 if row.number is not None:
                     skipped.add(row.number - 1)
                 stats.bad_rows += 1
-                stats.error(path, where, f"{row.actual_columns} fields where the header has {row.expected_columns}",
-                            per_file)
+                stats.error(path, where, f"{row.actual_columns} fields where the header has {row.expected_columns}")
                 return "skip"
 
             reader = pacsv.open_csv(
@@ -315,7 +311,7 @@ class DatasetRows:
 
 def dataset_rows(crawl_id: str, path: Path, numbers: Sequence[int], columns: Columns,
                  rows: Sequence[Mapping[str, Any]],
-                 stats: TableStats, per_file: dict[Path, int]) -> DatasetRows:
+                 stats: TableStats) -> DatasetRows:
     """One batch of table rows as sightings (``ref_kind`` ``dataset``, the caption as ``caption``, the other
     columns as ``attributes``) of reference-only images. A row without an http(s) URL is named in ``stats`` and
     left out."""
@@ -340,7 +336,7 @@ def dataset_rows(crawl_id: str, path: Path, numbers: Sequence[int], columns: Col
             stats.bad_rows += 1
             raw = row.get(url_col)
             shown = "empty" if raw in (None, "") else repr(str(raw)[:80])
-            stats.error(path, f"row {number}", f"no http(s) image URL in column {url_col!r} ({shown})", per_file)
+            stats.error(path, f"row {number}", f"no http(s) image URL in column {url_col!r} ({shown})")
             continue
         url, host = parsed
         caption = clean_text(row.get(caption_col), MAX_TEXT) if caption_col else None

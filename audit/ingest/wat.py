@@ -49,6 +49,7 @@ from audit.decode.pagefacts import (
 )
 from audit.errors import Refused
 from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
+from audit.ingest.problems import FileProblems
 from audit.inputs import open_regular, sha256_regular
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,6 @@ logger = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 MAX_LINKS = 20_000  # entries of one page's Links (and of Head.Link, Head.Metas) examined
 MAX_IMAGE_REFS = 2_000  # image references kept per page
-MAX_ERRORS = 100  # errors named per file; the rest are counted
 MAX_TEXT = 2000  # alt text / title kept, characters
 MAX_TITLE = 300
 MAX_HEADERS = 100
@@ -113,17 +113,12 @@ class WatStats:
     links: int = 0  # entries of Links examined
     image_refs: int = 0
     errors: list[str] = field(default_factory=list)
-    _per_file: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._problems = FileProblems(self.errors)
 
     def error(self, path: Path, where: str, what: str) -> None:
-        key = str(path)
-        n = self._per_file[key] = self._per_file.get(key, 0) + 1
-        message = f"{path}: offset {where}: {what}"
-        if n <= MAX_ERRORS:
-            logger.warning("%s", message)
-            self.errors.append(message)
-        elif n == MAX_ERRORS + 1:
-            self.errors.append(f"{path}: more errors, not listed")
+        self._problems.add(path, f"offset {where}", what)
 
     def skip(self, what: str) -> None:
         self.skipped[what] = self.skipped.get(what, 0) + 1
