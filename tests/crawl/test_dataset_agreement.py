@@ -15,7 +15,7 @@ from audit.ingest.datasets import ingest_tables
 from audit.ingest.tables import reference_key
 from audit.store.db import Store
 from audit.testbed.exports import export_laion
-from tests.conftest import provaudit
+from conftest import provaudit
 
 # what a URL + alt-text row can carry: its image host, and the places and language of its text and URL path
 VISIBLE = ("(kind IN ('image_cctld', 'image_geo_tld', 'alt_language') "

@@ -13,7 +13,7 @@ from audit.ingest.tables import reference_key
 from audit.outputs.lookup import lookup
 from audit.outputs.verify import published_pairs, verify
 from audit.store.db import Store
-from tests.conftest import CORPORA
+from conftest import CORPORA
 
 GPS = CORPORA / "photos" / "exif-samples" / "jpg" / "gps"
 

@@ -21,7 +21,7 @@ from audit.ingest.datasets import ingest_tables
 from audit.ingest.tables import is_reference_key, reference_key
 from audit.outputs.report.figures import compute
 from audit.store.db import Store
-from tests.conftest import CORPORA, ROOT
+from conftest import CORPORA, ROOT
 
 LAION = CORPORA / "datasets" / "laion" / "test_1000.parquet"
 

@@ -23,7 +23,7 @@ from audit.ingest.tables import is_reference_key, reference_key
 from audit.signals.image import gps_signals
 from audit.store.db import Store
 from audit.testbed.export_img2dataset import Img2DatasetRow, exif_tags, write_img2dataset
-from tests.conftest import CORPORA, provaudit
+from conftest import CORPORA, provaudit
 
 JPG = CORPORA / "photos" / "exif-samples" / "jpg"
 LAYOUTS = ("files", "webdataset", "parquet")
@@ -341,8 +341,9 @@ def test_cli_recognises_each_layout_by_its_content(outputs: dict[str, Path], tmp
 
 
 def test_the_set_wise_audit_equals_the_plain_one_on_an_img2dataset_store(stores: dict[str, Path]) -> None:
+    from test_audit_reference import _norm, _tables  # beside this file (pytest puts its folder on the path)
+
     from audit.derive.reference import reference_audit
-    from tests.store.test_audit_reference import _norm, _tables
 
     with Store.open(stores["webdataset"], read_only=True) as store:
         fast = _tables(store)

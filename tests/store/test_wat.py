@@ -33,7 +33,7 @@ from audit.signals.page import page_signals
 from audit.store.db import Store
 from audit.store.recorder import sighting_id
 from audit.testbed.watgen import metadata_record, responses
-from tests.conftest import CORPORA, provaudit
+from conftest import CORPORA, provaudit
 
 CC = CORPORA / "datasets" / "common-crawl"
 WAT = CC / "whirlwind.warc.wat.gz"
