@@ -325,11 +325,6 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
         from audit.ingest.tables import parse_columns
 
         mapping = parse_columns(columns)
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            from audit.errors import IngestError
-
-            raise IngestError(f"no such file or folder: {missing[0]}")
         wat = _wat_inputs(paths, fmt)
     if wat:
         if mapping:
