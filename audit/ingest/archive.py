@@ -66,6 +66,17 @@ _OVERLAP = 8 * 1024  # longer than any record start line the search matches
 _RECORD_STARTS = (b"WARC/", b"http:", b"https:", b"dns:", b"ftp:", b"filedesc:")
 
 Report = Callable[[str, str], None]
+SHARED_MEMBER_NOTE = "a gzip member holds several records (not one record per member): read as one compressed stream"
+
+
+@dataclass
+class Stops:
+    """Where a reading of part of a gzip file ends: before the first record that starts at the very start of one of
+    the gzip members at ``offsets`` (file offsets). ``reached`` is then that member's offset; it stays None when
+    the reading ran to the end of the file without meeting one."""
+
+    offsets: frozenset[int]
+    reached: int | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,8 @@ def _log_report(where: str, what: str) -> None:
 
 
 def read_archive(path: str | Path, *, limits: ArchiveLimits | None = None, report: Report | None = None,
-                 max_file_bytes: int | None = None, start: int = 0) -> Iterator[ArchiveRecord]:
+                 max_file_bytes: int | None = None, start: int = 0,
+                 stops: Stops | None = None) -> Iterator[ArchiveRecord]:
     """Every well-framed record of the WARC/ARC file ``path`` (plain or gzip), in order; each problem passed to
     ``report(offset, message)`` (default: logged). See the module doc for what is guaranteed.
 
@@ -144,9 +156,9 @@ def read_archive(path: str | Path, *, limits: ArchiveLimits | None = None, repor
         at: int | None = start
         while at is not None:
             stream: ByteStream = GzipStream(fh, at) if compressed else PlainStream(fh, at)
-            framer = _Framer(stream, limits, report)
+            framer = _Framer(stream, limits, report, stops if compressed else None)
             yield from framer.records(0 if compressed else at)
-            if not isinstance(stream, GzipStream) or stream.error is None:
+            if not isinstance(stream, GzipStream) or stream.error is None or framer.stopped:
                 return
             error = stream.error
             failed_at, failed_where = framer.failure or (error.member_offset, str(error.member_offset))
@@ -154,6 +166,9 @@ def read_archive(path: str | Path, *, limits: ArchiveLimits | None = None, repor
             rest = ("no record after it" if at is None else
                     f"resumed at the next record, offset {at} ({at - failed_at:,} bytes skipped)")
             report(failed_where, f"record unreadable ({error.message}); {rest}")
+            if stops is not None and at in stops.offsets:
+                stops.reached = at
+                return
 
 
 def next_gzip_record(fh: BinaryIO, after: int) -> int | None:
@@ -181,8 +196,10 @@ def next_gzip_record(fh: BinaryIO, after: int) -> int | None:
 class _Framer:
     """Frames the records of one stream (one stretch of a gzip file between breaks in its data)."""
 
-    def __init__(self, stream: ByteStream, limits: ArchiveLimits, report: Report) -> None:
+    def __init__(self, stream: ByteStream, limits: ArchiveLimits, report: Report, stops: Stops | None = None) -> None:
         self.s = stream
+        self.stops = stops
+        self.stopped = False
         self.limits = limits
         self.report = report
         self.loader = ArcWarcRecordLoader(verify_http=False, arc2warc=True)
@@ -203,12 +220,16 @@ class _Framer:
             self.s.forget_before(start)
             self.s.checkpoint()
             where = self.s.where(start)
+            if self.stops is not None and self.s.file_offset(start) in self.stops.offsets \
+                    and where == str(self.s.file_offset(start)):
+                self.stops.reached = self.s.file_offset(start)
+                self.stopped = True
+                return
             if self.gzip:
                 member = self.s.member_index(start)
                 if member == previous_member and not self.noted_shared_member:
                     self.noted_shared_member = True
-                    self.report(str(self.s.file_offset(start)), "a gzip member holds several records (not one "
-                                                               "record per member): read as one compressed stream")
+                    self.report(str(self.s.file_offset(start)), SHARED_MEMBER_NOTE)
                 previous_member = member
             record, pos = self._frame(start, where)
             if self.failure is not None:

@@ -29,3 +29,14 @@ class FileProblems:
             self.messages.append(message)
         elif n == MAX_ERRORS_PER_FILE + 1:
             self.messages.append(f"{path}: more problems, not listed")
+
+    def add_unlisted(self, path: Path | str, n: int) -> None:
+        """Count ``n`` more problems of ``path`` that were not kept (read elsewhere, past the first ones listed)."""
+        if n <= 0:
+            return
+        self.count += n
+        key = str(path)
+        before = self._per_file.get(key, 0)
+        self._per_file[key] = before + n
+        if before <= MAX_ERRORS_PER_FILE < before + n:
+            self.messages.append(f"{path}: more problems, not listed")

@@ -48,7 +48,7 @@ from audit.decode.pagefacts import (
     assemble_facts,
 )
 from audit.errors import Refused
-from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
+from audit.ingest.archive import ArchiveLimits, Stops, read_archive, short_reason
 from audit.ingest.problems import FileProblems
 from audit.inputs import open_regular, sha256_regular
 
@@ -119,6 +119,10 @@ class WatStats:
 
     def error(self, path: Path, where: str, what: str) -> None:
         self._problems.add(path, f"offset {where}", what)
+
+    def more_errors(self, path: Path, n: int) -> None:
+        """Count ``n`` problems of ``path`` met and not kept (see :mod:`audit.ingest.watpool`)."""
+        self._problems.add_unlisted(path, n)
 
     def skip(self, what: str) -> None:
         self.skipped[what] = self.skipped.get(what, 0) + 1
@@ -398,10 +402,12 @@ def _image_refs(page: WatPage, base: str, origin: str, link: Mapping[str, Any], 
 
 
 def iter_wat(path: Path, stats: WatStats, *, max_record_bytes: int = MAX_RECORD_BYTES,
-             max_file_bytes: int | None = None, limits: ArchiveLimits | None = None) -> Iterator[WatPage]:
+             max_file_bytes: int | None = None, limits: ArchiveLimits | None = None, start: int = 0,
+             stops: Stops | None = None) -> Iterator[WatPage]:
     """The pages of one WAT file, streamed. Never raises for a broken file: each problem is named in ``stats`` as
     ``"<file>: offset <n>: <what>"`` and reading goes on (``audit.inputs.Refused`` is raised, before anything is
-    read, for a file that is not a regular file or is over ``max_file_bytes``)."""
+    read, for a file that is not a regular file or is over ``max_file_bytes``). ``start`` and ``stops`` read a part
+    of a gzip file (:func:`audit.ingest.archive.read_archive`)."""
     base = limits or ArchiveLimits()
     bounded = ArchiveLimits(max_line=base.max_line, max_header=base.max_header, max_body=max_record_bytes + 1)
 
@@ -409,7 +415,8 @@ def iter_wat(path: Path, stats: WatStats, *, max_record_bytes: int = MAX_RECORD_
         stats.bad_records += 1
         stats.error(path, where, what)
 
-    for item in read_archive(path, limits=bounded, report=report, max_file_bytes=max_file_bytes):
+    for item in read_archive(path, limits=bounded, report=report, max_file_bytes=max_file_bytes, start=start,
+                             stops=stops):
         rec = item.record
         if rec is None:
             continue
