@@ -67,7 +67,6 @@ MAX_ATTRIBUTE_VALUE = 500
 SNIFF_RECORDS = 5  # records looked at to tell a WAT
 SNIFF_BYTES = 64 * 1024  # of a record's block looked at to tell a WAT
 
-_SPACE = re.compile(r"\s+")
 _BOT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,38}bot$")  # as audit.decode.pagefacts reads crawler meta names
 _IMAGE_META = frozenset({"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"})
 _ICON_RELS = frozenset({"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"})
@@ -141,7 +140,7 @@ def _warc_type(value: Any) -> str:
 def _text(value: Any, limit: int) -> str | None:
     if not isinstance(value, str):
         return None
-    text = _SPACE.sub(" ", value).strip()
+    text = " ".join(value.split())  # runs of whitespace as one space, none at the ends (as re's \s+ and strip())
     return text[:limit] if text else None
 
 
