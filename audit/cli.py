@@ -292,7 +292,7 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
               f"{DEFAULTS['AUDIT_ANALYSIS_TIMEOUT']:g}).")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=None,
               help=f"Analysis worker processes (default: AUDIT_ANALYSIS_PROCESSES, "
-              f"{DEFAULTS['AUDIT_ANALYSIS_PROCESSES']}).")
+              f"{DEFAULTS['AUDIT_ANALYSIS_PROCESSES']}); for WAT files, reading processes (default: the idle cores).")
 @click.option("--max-file-bytes", type=click.IntRange(min=1), default=None, metavar="BYTES",
               help=f"Largest file read, archives included (default: AUDIT_MAX_FILE_BYTES, "
               f"{DEFAULTS['AUDIT_MAX_FILE_BYTES'] / 1024**3:g} GiB).")
@@ -329,7 +329,7 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
     if wat:
         if mapping:
             raise click.ClickException("--columns applies to tables only (--format table)")
-        _ingest_wat(paths, db, crawl_id, max_file_bytes)
+        _ingest_wat(paths, db, crawl_id, max_file_bytes, workers)
         return
     with _errors():
         from audit.ingest.img2dataset_run import img2dataset_inputs
@@ -422,13 +422,14 @@ def _wat_inputs(paths: tuple[Path, ...], fmt: str) -> bool:
     return bool(wats)
 
 
-def _ingest_wat(paths: tuple[Path, ...], db: Path, crawl_id: str | None, max_file_bytes: int | None) -> None:
+def _ingest_wat(paths: tuple[Path, ...], db: Path, crawl_id: str | None, max_file_bytes: int | None,
+                workers: int | None) -> None:
     from audit.ingest.watrun import ingest_wat
     from audit.outputs.summary import store_summary
     from audit.store.db import Store
 
     with _errors(), Store.open(db) as store, _progress({"pages": None}) as bar:
-        result = ingest_wat(store, list(paths), crawl_id=crawl_id, progress=bar,
+        result = ingest_wat(store, list(paths), crawl_id=crawl_id, progress=bar, workers=workers,
                             max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
         summary = store_summary(store, result.crawl_id)
     shown = ("wat_files", "metadata_records", "records_not_pages", "bad_records", "wat_pages", "image_links",

@@ -10,15 +10,19 @@ metas, 2 icon links and ~200 other links, 34 KB of JSON), one gzip member each, 
 server address varied, the protocol-relative image host varied over 100 CDN names and ``<html lang>`` over 5 values.
 
 Timed, alternating, ``--runs`` times each: ``ingest`` (audit.ingest.watrun.ingest_wat into a new store: framing,
-JSON, pages, facts, image links, Arrow writes to DuckDB) and ``floor`` (audit.ingest.archive.read_archive, the same
+JSON, pages, facts, image links, Arrow writes to DuckDB; in worker processes when two or more cores are idle, as
+it decides by default) and ``floor`` (audit.ingest.archive.read_archive, the same
 framing, and ``json.loads`` of every metadata record, nothing else). Also timed once each run, for reference:
-``floor-warcio`` (warcio's own ArchiveIterator and ``json.loads``). Prints the medians and ingest / floor speed.
+``floor-warcio`` (warcio's own ArchiveIterator and ``json.loads``) and, with ``--other``, ``ingest-other``: the
+ingest with the other choice of reading processes (one, or one per core). Prints the medians and ingest / floor
+speed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -91,10 +95,10 @@ def floor_warcio(path: Path) -> int:
     return n
 
 
-def ingest_once(path: Path, work: Path) -> tuple[int, int]:
+def ingest_once(path: Path, work: Path, workers: int | None = None) -> tuple[int, int, int]:
     with tempfile.TemporaryDirectory(dir=work) as tmp, Store.open(Path(tmp) / "wat.duckdb") as store:
-        result = ingest_wat(store, [path])
-        return result.records, result.sightings
+        result = ingest_wat(store, [path], workers=workers)
+        return result.records, result.sightings, result.workers
 
 
 def main() -> None:
@@ -102,6 +106,8 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "provaudit-bench-wat")
+    ap.add_argument("--other", action="store_true",
+                    help="also time the ingest with the other choice of reading processes (1, or one per core)")
     ap.add_argument("--profile", action="store_true", help="profile one ingest (cProfile, top 25 by own time)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -119,24 +125,30 @@ def main() -> None:
         prof.runcall(ingest_once, path, args.work)
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return
-    times: dict[str, list[float]] = {"ingest": [], "floor": [], "floor-warcio": []}
+    times: dict[str, list[float]] = {"ingest": [], "floor": [], "floor-warcio": [], "ingest-other": []}
     for run in range(args.runs):
-        for name in ("floor", "ingest", "floor-warcio"):
+        used = 1
+        for name in ("floor", "ingest", "ingest-other", "floor-warcio"):
+            if name == "ingest-other" and not args.other:
+                continue
             started = time.perf_counter()
-            if name == "ingest":
-                records, sightings = ingest_once(path, args.work)
-                what = f"{records:,} records, {sightings:,} sightings"
+            if name.startswith("ingest"):
+                other = None if name == "ingest" else (1 if used > 1 else max(2, os.cpu_count() or 1))
+                records, sightings, used = ingest_once(path, args.work, other)
+                what = f"{records:,} records, {sightings:,} sightings, {used} reading process(es)"
             else:
                 records = (floor if name == "floor" else floor_warcio)(path)
                 what = f"{records:,} records"
             seconds = time.perf_counter() - started
             times[name].append(seconds)
             print(f"run {run + 1} {name:<13} {seconds:7.1f} s  {what}", flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in times.items() if v}
     for name, seconds in med.items():
         print(f"median {name:<13} {seconds:7.1f} s  {args.pages / seconds:8,.0f} pages/s")
     print(f"ingest speed / floor speed: {med['floor'] / med['ingest']:.2f} (target >= 0.80); "
           f"/ warcio floor: {med['floor-warcio'] / med['ingest']:.2f}")
+    if "ingest-other" in med:
+        print(f"ingest-other speed / floor speed: {med['floor'] / med['ingest-other']:.2f}")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class WatResult:
     bad_records: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    workers: int = 1  # processes that read the files (the most used for one file; 1: read in this process)
 
 
 class _Batch:
@@ -188,6 +189,7 @@ def ingest_wat(store: Store, paths: Sequence[str | Path], *, crawl_id: str | Non
                     starts = [0]
             if len(starts) > 1:
                 pool = pool or PartPool(workers)
+                result.workers = workers
                 _read_parts(pool, path, starts, crawl_id, stats, result, writer, max_record_bytes=max_record_bytes,
                             max_file_bytes=max_file_bytes, limits=limits)
             else:
