@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,18 +50,37 @@ _WARC_START = re.compile(rb"WARC/[0-9]\.[0-9]{1,3}\r?\n")
 _SCAN = 256 * 1024
 
 
-def default_workers() -> int:
-    """Worker processes for a large file: one per idle core (the cores less the load average of the last minute),
-    and 1 (read in the writing process) when fewer than two are idle. Two workers on a busy machine only share the
-    one core they get between them, and pay for it (their start, handing rows over, each other's caches: ~30% more
-    CPU time than one reading, measured beside another job on this project's 2-core machine)."""
+def default_workers(sample: float = 0.2) -> int:
+    """Worker processes for a large file: one per idle core, and 1 (read in the writing process) when fewer than two
+    are idle. Two workers on a busy machine share the one core they get between them, and pay for it (their start,
+    handing rows over, each other's caches: ~30% more CPU time than one reading, measured beside another job on this
+    project's 2-core machine). Idle: the cores less those busy over ``sample`` seconds (Linux ``/proc/stat``; the
+    load average elsewhere)."""
     cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not known here: take the cores as idle
-        load = 0.0
-    idle = min(cores, int(cores - load + 0.5))
+    if cores < 2:
+        return 1
+    busy = _busy_cores(cores, sample)
+    idle = min(cores, int(cores - busy + 0.5))
     return idle if idle >= 2 else 1
+
+
+def _busy_cores(cores: int, sample: float) -> float:
+    def ticks() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as fh:
+            values = [int(v) for v in fh.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        return sum(values), values[3] + values[4]
+
+    try:
+        total0, idle0 = ticks()
+        time.sleep(sample)
+        total1, idle1 = ticks()
+    except (OSError, ValueError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except OSError:
+            return 0.0
+    total = total1 - total0
+    return cores * (1 - (idle1 - idle0) / total) if total > 0 else 0.0
 
 
 def _record_member(fh: BinaryIO, after: int) -> int | None:

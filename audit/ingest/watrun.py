@@ -150,9 +150,9 @@ def ingest_wat(store: Store, paths: Sequence[str | Path], *, crawl_id: str | Non
     with :class:`IngestError` before anything is recorded. Records are streamed; a broken or too-large record is
     named (``"<file>: offset <n>: <what>"``) in ``errors`` and skipped, and the records after it are read.
 
-    A gzip file of at least ``parallel_from_bytes`` is read in ``workers`` processes (default: one per core), in
-    parts of about ``part_bytes`` (:mod:`audit.ingest.watpool`), into the same rows; with one worker, or for a
-    smaller file, it is read here."""
+    A gzip file of at least ``parallel_from_bytes`` is read in ``workers`` processes (default: one per idle core,
+    :func:`audit.ingest.watpool.default_workers`), in parts of about ``part_bytes`` (:mod:`audit.ingest.watpool`),
+    into the same rows; with one worker, or for a smaller file, it is read here."""
     resolved = [Path(p) for p in paths]
     keys = []
     sizes = []
@@ -175,21 +175,23 @@ def ingest_wat(store: Store, paths: Sequence[str | Path], *, crawl_id: str | Non
                    warc_path=None)
     result = WatResult(crawl_id=crawl_id)
     stats = WatStats()
-    workers = default_workers() if workers is None else max(1, workers)
     pool: PartPool | None = None
     writer = _Writer(store, progress)
     try:
         for path, size in zip(resolved, sizes, strict=True):
             result.files += 1
             starts = [0]
-            if workers > 1 and size >= parallel_from_bytes:
+            if workers is None and size >= parallel_from_bytes:
+                workers = default_workers()  # looked at once, for the first large file
+            parts = workers if workers is not None and size >= parallel_from_bytes else 1
+            if parts > 1:
                 try:
                     starts = part_starts(path, part_bytes, max_file_bytes)
                 except (Refused, OSError):  # changed since it was checked: read below, which reports it
                     starts = [0]
             if len(starts) > 1:
-                pool = pool or PartPool(workers)
-                result.workers = workers
+                pool = pool or PartPool(parts)
+                result.workers = pool.workers
                 _read_parts(pool, path, starts, crawl_id, stats, result, writer, max_record_bytes=max_record_bytes,
                             max_file_bytes=max_file_bytes, limits=limits)
             else:

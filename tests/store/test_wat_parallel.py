@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from audit.ingest import watpool
 from audit.ingest.watpool import part_starts
 from audit.ingest.watrun import ingest_wat
 from audit.store.db import Store
@@ -123,3 +125,16 @@ def test_broken_records_are_named_alike_when_read_in_parts(tmp_path: Path, damag
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_small_files_and_single_cores_are_read_in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path / "small.warc.wat.gz", _pages(3))
+    with Store.open(tmp_path / "small.duckdb") as store:
+        assert ingest_wat(store, [path]).workers == 1  # under PARALLEL_FROM_BYTES: no worker started
+    with Store.open(tmp_path / "forced.duckdb") as store:
+        assert ingest_wat(store, [path], workers=2, parallel_from_bytes=0, part_bytes=1).workers == 2
+    assert 1 <= watpool.default_workers(0.01) <= (os.cpu_count() or 1)
+    monkeypatch.setattr(watpool.os, "cpu_count", lambda: 1)
+    assert watpool.default_workers(0.01) == 1
+    with Store.open(tmp_path / "one-core.duckdb") as store:
+        assert ingest_wat(store, [path], parallel_from_bytes=0, part_bytes=1).workers == 1
