@@ -4,7 +4,9 @@ and the facts :func:`audit.decode.pagefacts.page_facts` would keep, read from th
 every image link on it a *reference-only* sighting (:mod:`audit.ingest.tables`: the key ``ref:`` + SHA-256 of the
 URL, an ``images`` row with ``reference_only`` true), so page, host and alt-text signals apply without fetching.
 
-Pure reading: :func:`iter_wat` yields :class:`WatPage` items; :mod:`audit.ingest.watrun` writes them.
+Pure reading: :func:`iter_wat` yields :class:`WatPage` items; :mod:`audit.ingest.watrows` makes their rows and
+:mod:`audit.ingest.watrun` writes them (a large file is read part by part in worker processes:
+:mod:`audit.ingest.watpool`).
 
 Records are framed by :func:`audit.ingest.archive.read_archive` (bounded header lines, a record read only when its
 Content-Length fits, reading resumed after a broken record). A record's JSON is read only up to
