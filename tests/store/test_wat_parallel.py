@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from audit.ingest import watpool
+from audit.ingest import watpool, watrun
 from audit.ingest.watpool import part_starts
 from audit.ingest.watrun import ingest_wat
 from audit.store.db import Store
@@ -138,3 +139,18 @@ def test_small_files_and_single_cores_are_read_in_one_process(tmp_path: Path, mo
     assert watpool.default_workers(0.01) == 1
     with Store.open(tmp_path / "one-core.duckdb") as store:
         assert ingest_wat(store, [path], parallel_from_bytes=0, part_bytes=1).workers == 1
+
+
+def test_a_part_start_that_is_no_record_start_is_read_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """Should a part start be bytes that only looked like a gzip member beginning a record, the part before it reads
+    on to the next part start it meets and the part between is dropped (its reading of garbage with it)."""
+    path = _write(tmp_path / "pages.warc.wat.gz", _pages(8))
+    real = part_starts(path, 1)
+    bogus = sorted({*real, real[4] + 10})
+    monkeypatch.setattr(watrun, "part_starts", lambda *args, **kwargs: bogus)
+    serial, one = _store(tmp_path, "serial", path, workers=1)
+    with caplog.at_level(logging.INFO, logger="audit.ingest.watpool"):
+        parted, two = _store(tmp_path, "parted", path, workers=2, parallel_from_bytes=0, part_bytes=1)
+    assert "part 4 read on to part 6" in caplog.text
+    assert parted == serial and two.errors == one.errors == [] and two.pages == 8
