@@ -21,6 +21,7 @@ from audit.derive.thresholds import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRES
 from audit.errors import AuditError
 from audit.outputs.policies import DEFAULT_POLICY, POLICY_NAMES
 from audit.settings import DEFAULTS
+from audit.sizes import format_size, parse_size
 from audit.textsafe import json_dumps, log_text, rich_text, terminal_text
 
 # emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
@@ -46,6 +47,14 @@ def _setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+_DB_MEMORY: dict[str, int] = {"bytes": int(DEFAULTS["AUDIT_DB_MEMORY"])}
+
+
+def _db_memory() -> int:
+    """Bytes DuckDB may use on the stores this command opens (``--db-memory``, ``AUDIT_DB_MEMORY``)."""
+    return _DB_MEMORY["bytes"]
 
 
 def _crawl_log_level() -> dict[str, Any]:
@@ -78,6 +87,12 @@ def _errors() -> Iterator[None]:
     except (AuditError, FileNotFoundError, ValueError) as exc:
         # the message may quote a file name or a scraped value: made one line, without terminal controls
         raise click.ClickException(terminal_text(exc)) from exc
+    except duckdb.OutOfMemoryException as exc:
+        limit = f"the {format_size(_db_memory())} it may use" if _db_memory() else "the memory it could get"
+        raise click.ClickException(
+            f"DuckDB ran out of {limit} for a query that cannot spill to disk: raise it with "
+            f"`provaudit --db-memory SIZE` or AUDIT_DB_MEMORY ({terminal_text(str(exc).strip().splitlines()[0])})"
+        ) from exc
     except (duckdb.CatalogException, duckdb.BinderException) as exc:
         # a table or column a store written by an older provaudit (opened read-only) or a damaged one lacks
         missing = missing_object(exc, TABLES)
@@ -121,10 +136,18 @@ def _progress(totals: dict[str, int | None]) -> Iterator[Callable[[str, int], No
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="provaudit")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option("--db-memory", "db_memory", envvar="AUDIT_DB_MEMORY", metavar="SIZE", default=None,
+              help="Memory DuckDB may use for this command's queries on a store before it spills to disk, e.g. "
+                   "4GiB (AUDIT_DB_MEMORY; default 2.5GiB; 0: DuckDB's default, 80% of RAM).")
+def main(verbose: int, db_memory: str | None) -> None:
     """provenance-audit: crawl public images with their source URLs and measure which signals of origin they
     carry."""
     _setup_logging(verbose)
+    if db_memory is not None:
+        try:
+            _DB_MEMORY["bytes"] = parse_size(db_memory)
+        except ValueError as exc:
+            raise click.ClickException(f"--db-memory / AUDIT_DB_MEMORY: {exc}") from exc
 
 
 @main.command()
@@ -179,7 +202,7 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
         result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)
     from audit.store.db import Store
 
-    with _errors(), Store.open(db, read_only=True) as store:
+    with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         summary = store_summary(store, result.crawl_id)
     # how often the crawl met failing servers (Scrapy's counters, also kept in crawls.stats)
     for key, stat in (("retries", "retry/count"), ("retries_exhausted", "retry/max_reached"),
@@ -240,7 +263,7 @@ def fetch(db: Path, sample: int | None, fetch_all: bool, country: str | None, pr
         raise click.ClickException("give --sample N or --all")
     with _errors():
         cc = normalise_country(country) if country is not None else None
-        with Store.open(db, read_only=True) as store:
+        with Store.open(db, read_only=True, memory=_db_memory()) as store:
             if cc is not None and not store.query("SELECT count(*) FROM attributions")[0][0]:
                 raise ValueError("--country needs attributions: run `provaudit audit --db FILE` first")
             urls = references_to_fetch(store, sample=sample, country=cc)
@@ -253,7 +276,7 @@ def fetch(db: Path, sample: int | None, fetch_all: bool, country: str | None, pr
     overrides.update(_parse_setting(settings))
     with _errors(), _progress({"images": len(urls), "MB": None}) as progress:
         result = run_crawl(urls, db, allowed_domains=[], settings=overrides, progress=progress, spider=FetchSpider)
-    with _errors(), Store.open(db) as store:
+    with _errors(), Store.open(db, memory=_db_memory()) as store:
         counts = link_fetched(store, result.crawl_id)
     table = Table(title=f"fetch {rich_text(result.crawl_id)}", show_header=False, title_justify="left")
     table.add_column("what")
@@ -359,7 +382,7 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
         if len(exports) != len(paths) or crawl_id:
             raise click.ClickException("ingest exports on their own (they keep their crawl ids): "
                                        "give only export folders, without --crawl-id")
-        with _errors(), Store.open(db) as store:
+        with _errors(), Store.open(db, memory=_db_memory()) as store:
             for path in exports:
                 imported = import_export(store, path,
                                          max_value_bytes=int(DEFAULTS["AUDIT_IMPORT_MAX_VALUE_BYTES"]),
@@ -369,7 +392,8 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
                               f"({', '.join(f'{k} {v:,}' for k, v in imported.added.items() if v) or 'all present'})")
         return
     bounds = _bounds(timeout)
-    with _errors(), Store.open(db) as store, _progress({"pages": None, "images": None, "sightings": None}) as bar:
+    with _errors(), Store.open(db, memory=_db_memory()) as store, \
+            _progress({"pages": None, "images": None, "sightings": None}) as bar:
         result = run_ingest(store, paths, crawl_id=crawl_id, progress=bar, timeout=bounds.timeout,
                             max_memory=bounds.max_memory, max_pixels=bounds.max_pixels,
                             max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
@@ -428,7 +452,7 @@ def _ingest_wat(paths: tuple[Path, ...], db: Path, crawl_id: str | None, max_fil
     from audit.outputs.summary import store_summary
     from audit.store.db import Store
 
-    with _errors(), Store.open(db) as store, _progress({"pages": None}) as bar:
+    with _errors(), Store.open(db, memory=_db_memory()) as store, _progress({"pages": None}) as bar:
         result = ingest_wat(store, list(paths), crawl_id=crawl_id, progress=bar, workers=workers,
                             max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
         summary = store_summary(store, result.crawl_id)
@@ -450,7 +474,7 @@ def _ingest_tables(paths: tuple[Path, ...], db: Path, crawl_id: str | None, mapp
     from audit.outputs.summary import store_summary
     from audit.store.db import Store
 
-    with _errors(), Store.open(db) as store, _progress({"rows": None}) as bar:
+    with _errors(), Store.open(db, memory=_db_memory()) as store, _progress({"rows": None}) as bar:
         result = ingest_tables(store, list(paths), columns=mapping, crawl_id=crawl_id, progress=bar,
                                max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
         summary = store_summary(store, result.crawl_id)
@@ -469,7 +493,7 @@ def _ingest_img2dataset(paths: tuple[Path, ...], db: Path, crawl_id: str | None,
     from audit.store.db import Store
 
     bounds = _bounds(timeout)
-    with _errors(), Store.open(db) as store, _progress({"samples": None}) as bar:
+    with _errors(), Store.open(db, memory=_db_memory()) as store, _progress({"samples": None}) as bar:
         result = ingest_img2dataset(store, list(paths), crawl_id=crawl_id, progress=bar, timeout=bounds.timeout,
                                     max_memory=bounds.max_memory, max_pixels=bounds.max_pixels,
                                     max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
@@ -688,7 +712,7 @@ def export_command(db: Path, fmt: str, out_dir: Path, no_face_boxes: bool) -> No
     from audit.store.db import Store
     from audit.store.export import export_store
 
-    with _errors(), Store.open(db, read_only=True) as store:
+    with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         result = export_store(store, out_dir, fmt=fmt, face_boxes=not no_face_boxes)
     files = sum(len(f) for f in result.files.values())
     console.print(f"exported {sum(result.rows.values()):,} rows of {len(result.rows)} tables in {files} "
@@ -704,7 +728,7 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
     from audit.store.db import Store
     from audit.store.merge import merge_stores
 
-    with _errors(), Store.open(db) as store:
+    with _errors(), Store.open(db, memory=_db_memory()) as store:
         result = merge_stores(store, shards)
     added = ", ".join(f"{k} {v:,}" for k, v in result.added.items() if v) or "nothing new"
     console.print(f"merged {result.shards} shard(s) into {rich_text(db)}: {added}")
@@ -731,7 +755,7 @@ def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers:
 
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
-    with _errors(), Store.open(db, options=AUDIT_OPTIONS) as store:
+    with _errors(), Store.open(db, options=AUDIT_OPTIONS, memory=_db_memory()) as store:
         if faces:
             from audit.derive.faces import add_faces
 
@@ -773,7 +797,7 @@ def evaluate_command(db: Path, as_json: bool, direct: bool) -> None:
     from audit.store.db import Store
     from audit.testbed.evaluate import evaluate
 
-    with _errors(), Store.open(db, read_only=True) as store:
+    with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         ev = evaluate(store, propagated=not direct)
     if as_json:
         out.print(json_dumps(ev.as_dict(), indent=2), markup=False)
@@ -875,7 +899,7 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
     from audit.store.db import Store
 
     _check_country(country)
-    with _errors(), Store.open(db, read_only=True) as store:
+    with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)
         html_path, json_path = write_report(store, country.upper(), out_html, claim=claim, thumbnails=thumbnails,
                                             sample_size=sample_size, bounds=_bounds(None),
@@ -902,7 +926,7 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
     from audit.store.db import Store
 
     _check_country(country)
-    with _errors(), Store.open(db, read_only=True) as store:
+    with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)
         result = sweep(store, country.upper(), policy, people_or_none(store, faces_only, min_face_height))
         if out_path is not None:
@@ -955,7 +979,7 @@ def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir:
 
     _check_country(country)
     seed = secrets.randbelow(2**31) if seed is None else seed
-    with _errors(), Store.open(db, read_only=True) as store:
+    with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)
         drawn = draw(store, country.upper(), size, seed)
         if thumbnails and drawn.items:
@@ -993,7 +1017,7 @@ def validate_command(db: Path, labels_path: Path, as_json: bool) -> None:
         labels = read_labels(labels_path)
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
-    with _errors(), Store.open(db) as store:
+    with _errors(), Store.open(db, memory=_db_memory()) as store:
         _require_audit(store)
         result = validate(store, labels, source=labels_path.name)
     if as_json:
@@ -1053,7 +1077,8 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
     from audit.outputs.verify import verify, write_verification
     from audit.store.db import Store
 
-    with _errors(), Store.open(before, read_only=True) as b, Store.open(after, read_only=True) as a:
+    with _errors(), Store.open(before, read_only=True, memory=_db_memory()) as b, \
+            Store.open(after, read_only=True, memory=_db_memory()) as a:
         result = verify(b, a, country, policy, people=people_or_none(b, faces_only, min_face_height))
         html_path, json_path = write_verification(result, out_html)
     summary = result.summary()
@@ -1088,7 +1113,7 @@ def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool, faces_only
     from audit.outputs.people import people_or_none
     from audit.store.db import Store
 
-    with _errors(), Store.open(db, read_only=True) as store:
+    with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         results = lookup(store, list(photos), bounds=_bounds(None),
                          max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
                          max_file_bytes=int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]),

@@ -389,6 +389,7 @@ TABLES: tuple[Table, ...] = (
             C("size", "INTEGER", "Number of images in the cluster."),
         ),
         ("sha256",),
+        indexed=False,
         derived=True,
     ),
     Table(
@@ -419,6 +420,7 @@ TABLES: tuple[Table, ...] = (
             C("residence_explanation", "VARCHAR", "Its explanation."),
         ),
         ("sha256",),
+        indexed=False,
         derived=True,
     ),
     Table(

@@ -246,6 +246,16 @@ SETTINGS: tuple[Setting, ...] = (
         "The tool's own values are far smaller (a robots.txt body is at most 512 KiB).",
     ),
     Setting(
+        "AUDIT_DB_MEMORY",
+        int(2.5 * 1024**3),
+        "Bytes of memory DuckDB may use for one command's queries on a store (DuckDB's `memory_limit`; `provaudit "
+        "--db-memory SIZE` or the environment variable `AUDIT_DB_MEMORY` set it per run, e.g. `4GiB`). Past it, "
+        "joins, aggregates, sorts and temporary tables spill to a folder beside the store (`STORE.tmp`, removed "
+        "afterwards), so a 10-million-row dataset is ingested and audited in under 4 GiB. Raise it on a large "
+        "machine for speed; a query that cannot spill fails with a message naming this setting. 0: DuckDB's own "
+        "default (80% of RAM).",
+    ),
+    Setting(
         "AUDIT_IMPORT_MEMORY",
         256 * 1024 * 1024,
         "Bytes of memory DuckDB may use to read a Parquet export back (`provaudit ingest EXPORT_DIR`): a file whose "

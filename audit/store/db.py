@@ -114,7 +114,7 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False, wait: float = DEFAULT_LOCK_WAIT,
-             schema: bool = True, options: Mapping[str, Any] | None = None) -> Store:
+             schema: bool = True, options: Mapping[str, Any] | None = None, memory: int | None = None) -> Store:
         """Open the store at ``path`` (created if missing, unless ``read_only``).
 
         The connection can read no file but the store's own (:mod:`audit.store.sealed`: no external access, no extension
@@ -123,6 +123,8 @@ class Store:
         where provaudit keeps plain tables raise :class:`UnsafeStore`; a read-only store without provaudit's
         first tables raises :class:`NotAStore` or :class:`StoreIncomplete`. ``options`` are DuckDB settings for this
         connection (e.g. ``{"preserve_insertion_order": False}`` for a bulk rebuild), fixed while it is open.
+        ``memory``: bytes DuckDB may use for this connection's queries (``AUDIT_DB_MEMORY``; past it, joins,
+        aggregates and temporary tables spill to ``STORE.tmp`` beside the store); None or 0: DuckDB's default.
 
         While another process holds the file, try again for up to ``wait`` seconds (by default the default of
         ``AUDIT_STORE_LOCK_WAIT``; a crawl passes its own setting), then raise :class:`StoreBusy` naming that
@@ -135,6 +137,8 @@ class Store:
             raise StoreError(f"no store at {p}")
         if not read_only:
             p.parent.mkdir(parents=True, exist_ok=True)
+        if memory:
+            options = {**(options or {}), "memory_limit": f"{int(memory)}B"}
         con = _connect(p, read_only, float(wait), options)
         try:
             # schema=False: the caller (a crawl's writer, between two batches) opened, checked and brought this
