@@ -1091,7 +1091,8 @@ def verify_command(before: Path, after: Path, country: str, policy: str, min_cov
         table.add_row("should-be-gone images still present", f"{summary['should_be_gone_still_present']:,}")
         table.add_row("gone (where the after-store looked again)", f"{summary['really_gone']:,}")
         table.add_row("not checked (not counted as gone)", f"{summary['not_checked']:,}")
-        table.add_row("checked", f"{summary['checked_share']:.1%} (at least {summary['min_coverage']:.2%} needed)")
+        least = f"{round(summary['min_coverage'] * 100, 2):g}%"
+        table.add_row("checked", f"{summary['checked_share']:.1%} (at least {least} needed)")
         table.add_row("pages of the before-store fetched again",
                       f"{summary['before_pages_refetched']:,} of {summary['before_pages']:,}")
         table.add_row("share remaining of the checked (95% interval)", f"{summary['share_remaining']:.3f} "

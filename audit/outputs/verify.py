@@ -417,7 +417,7 @@ class Verification:
 
 def _pct(share: float) -> str:
     """A share as a percentage, with decimals only when it has some (95%, 12.5%)."""
-    return f"{share:.2%}".replace(".00%", "%")
+    return f"{round(share * 100, 2):g}%"
 
 
 def _jsonable(value: Any) -> Any:

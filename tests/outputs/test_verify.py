@@ -15,7 +15,11 @@ import pytest
 from audit.errors import NotAudited
 from audit.outputs.verify import (
     POLICIES,
+    Coverage,
+    CrawlRef,
+    HostCoverage,
     Match,
+    Place,
     Remaining,
     SightingRef,
     Verification,
@@ -173,12 +177,26 @@ def test_report_escapes_scraped_text(tmp_path):
         "x" * 64, "exact",
         [Match("x" * 64, "exact", 0, 0, False, "FR", "strong", "FR", "strong", evil)],
         [SightingRef("javascript:alert(1)", "http://example.fr/p?a=1&b=" + evil, "example.fr", evil, None, None)]))
+    # the coverage and the crawls quote scraped URLs, hosts, server errors and crawl sources too
+    v.should_be_gone.append("y" * 64)
+    v.coverage = Coverage(
+        hosts=[HostCoverage(evil, 3, 1, 1, 1)],
+        places={"javascript:alert(2)": Place("javascript:alert(2)", "image", evil, "not visited"),
+                "http://example.fr/" + evil: Place("http://example.fr/" + evil, "page", "example.fr", "not reached",
+                                                   503, evil)},
+        image_places={"y" * 64: ["javascript:alert(2)", "http://example.fr/" + evil]})
+    v.before_crawls = [CrawlRef(evil, "crawl", evil, None, None)]
     html_path, json_path = write_verification(v, tmp_path / "r.html")
     page = html_path.read_text(encoding="utf-8")
     assert "<script>" not in page
     assert 'href="javascript' not in page
     assert 'href="http://example.fr/p?a=1&amp;b=&quot;&gt;&lt;script&gt;' in page
-    assert json.loads(json_path.read_text(encoding="utf-8"))["remaining"][0]["sightings"][0]["alt_text"] == evil
+    assert page.count("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;") >= 8  # host, places, error, crawl id, source
+    assert "<code>javascript:alert(2)</code>" in page
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    assert data["remaining"][0]["sightings"][0]["alt_text"] == evil
+    assert data["coverage"]["hosts"][0]["host"] == evil and data["before_crawls"][0]["source"] == evil
+    assert data["not_checked"] == ["y" * 64] and data["summary"]["verdict"] == "deletion incomplete"
 
 
 # --- coverage, verdict and exit status, on real re-crawls of the test web over loopback ------------------------------
