@@ -63,7 +63,7 @@ REFETCHED = "re-fetched"  # answered: served (2xx, 3xx), or said gone (404, 410)
 NOT_REACHED = "not reached"  # requested, but no usable answer (no response, 401/403, robots.txt, 429, 5xx, unreadable)
 NOT_VISITED = "not visited"  # never requested: outside the after-crawl (its bounds, a host it did not visit)
 #: a row of ``pages`` or ``fetches`` whose answer tells whether the content is still there
-REACHED_SQL = "((error IS NULL AND status BETWEEN 200 AND 399) OR status IN (404, 410))"
+REACHED_SQL = "coalesce((error IS NULL AND status BETWEEN 200 AND 399) OR status IN (404, 410), false)"
 #: the states of a should-be-gone image
 STILL_PRESENT, GONE, NOT_CHECKED = "still present", "gone", "not checked"
 
@@ -89,11 +89,13 @@ def require_audited(store: Store) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """A page, or an image URL seen on no page, where the before-store saw a should-be-gone image (or a near-duplicate
-    copy of it), and whether the after-store went back there."""
+    """A page, or an image URL, where the before-store saw a should-be-gone image (or a near-duplicate copy of it), and
+    whether the after-store went back there."""
 
     url: str
-    kind: str  # "page", or "image" for an image URL seen on no page (a dataset row, a direct link)
+    # "page", or "image" for an image URL seen on no page (a dataset row, a direct link) or that the after-store still
+    # names (its answer then counts, whatever the page's)
+    kind: str
     host: str | None
     state: str  # REFETCHED, NOT_REACHED or NOT_VISITED
     status: int | None = None  # the after-store's HTTP status for it, when it has a row
@@ -170,9 +172,10 @@ def _state(answer: tuple[bool, int | None, str | None] | None) -> tuple[str, int
 
 
 def coverage(before: Store, after: Store, gone: set[str]) -> Coverage:
-    """Where the before-store saw each image of ``gone`` (its sightings' pages, or the image URL of a sighting on no
-    page; with those of every image of its near-duplicate cluster), whether the after-store went back there, and how
-    much of each host's before-pages it fetched again."""
+    """Where the before-store saw each image of ``gone`` (with every image of its near-duplicate cluster), whether the
+    after-store went back there, and how much of each host's before-pages it fetched again. The places of an image:
+    the pages it was seen on, and its image URLs when seen on no page or still named by the after-store (whose answer
+    then counts: a page re-fetched that still names an image URL it could not read checks nothing)."""
     cov = Coverage()
     targets = sorted(gone)
     mates = "SELECT t AS target, t AS member FROM targets"
@@ -184,21 +187,38 @@ def coverage(before: Store, after: Store, gone: set[str]) -> Coverage:
         "SELECT DISTINCT m.target, s.page_url, s.page_host, s.image_url, s.image_host "
         "FROM mates m JOIN sightings s ON s.sha256 = m.member ORDER BY 1, 2 NULLS LAST, 4",
         [targets]) if targets else []
-    kinds: dict[str, tuple[str, str | None]] = {}
+    pages: dict[str, str | None] = {}  # page URL -> host
+    images: dict[str, tuple[str | None, bool]] = {}  # image URL -> host, seen on no page (so a place of its own)
+    wanted: dict[str, tuple[set[str], set[str]]] = {}  # target -> its page URLs, its image URLs
     for target, page_url, page_host, image_url, image_host in rows:
-        url, kind, host = (page_url, "page", page_host) if page_url else (image_url, "image", image_host)
-        if not url:
-            continue
-        kinds.setdefault(url, (kind, host))
-        places = cov.image_places.setdefault(str(target), [])
-        if url not in places:
-            places.append(url)
-    page_urls = [u for u, (k, _) in kinds.items() if k == "page"]
-    image_urls = [u for u, (k, _) in kinds.items() if k == "image"]
-    answers = _answers(after, "pages", page_urls) | _answers(after, "fetches", image_urls)
-    for url, (kind, host) in sorted(kinds.items()):
-        state, status, error = _state(answers.get(url))
-        cov.places[url] = Place(url, kind, host, state, status, error)
+        page_set, image_set = wanted.setdefault(str(target), (set(), set()))
+        if page_url:
+            pages.setdefault(str(page_url), page_host)
+            page_set.add(str(page_url))
+        if image_url:
+            host, alone = images.get(str(image_url), (image_host, False))
+            images[str(image_url)] = (host, alone or not page_url)
+            image_set.add(str(image_url))
+    page_answers = _answers(after, "pages", sorted(pages))
+    fetch_answers = _answers(after, "fetches", sorted(images))
+    # image URLs a page of the after-store still names but whose bytes it never got (no fetch row)
+    unread = {str(u) for (u,) in after.query(
+        "SELECT DISTINCT image_url FROM sightings WHERE sha256 IS NULL AND image_url IN (SELECT unnest(?::VARCHAR[]))",
+        [sorted(set(images) - set(fetch_answers))])} if images else set()
+    for url, host in sorted(pages.items()):
+        cov.places[url] = Place(url, "page", host, *_state(page_answers.get(url)))
+    for url, (host, alone) in sorted(images.items()):
+        # an image URL is a place of its own when it was seen on no page, or when the after-store still names it:
+        # requested and answered, or not (a refusal, a timeout: what it serves now is unknown); an image URL a
+        # re-fetched page no longer names is not
+        if url in fetch_answers:
+            cov.places[url] = Place(url, "image", host, *_state(fetch_answers[url]))
+        elif url in unread:
+            cov.places[url] = Place(url, "image", host, NOT_REACHED, None, "named by a page, never fetched")
+        elif alone:
+            cov.places[url] = Place(url, "image", host, NOT_VISITED)
+    for target, (page_set, image_set) in sorted(wanted.items()):
+        cov.image_places[target] = sorted(page_set) + sorted(u for u in image_set if u in cov.places)
 
     before_pages = before.query("SELECT url, coalesce(host, '') FROM pages WHERE error IS NULL "
                                 "AND status BETWEEN 200 AND 399 GROUP BY 1, 2 ORDER BY 2, 1")

@@ -328,14 +328,15 @@ def test_verify_a_partial_recrawl_is_not_checkable(audited_store, small_web, rec
     # image not checked was seen on at least one it did not: checked here in SQL, on both stores
     after_pages = {r[0] for r in _sql(audited_store, after, "SELECT url FROM a.pages WHERE error IS NULL "
                                                             "OR status IN (404, 410)")}
-    places = data["coverage"]["image_places"]
+    kinds = {p["url"]: p["kind"] for p in data["coverage"]["places"]}
+    places = {sha: {u for u in urls if kinds[u] == "page"} for sha, urls in data["coverage"]["image_places"].items()}
     before_pages = {sha: {r[0] for r in _sql(audited_store, after,
-                                             "SELECT DISTINCT coalesce(s.page_url, s.image_url) FROM b.sightings s "
-                                             "JOIN b.clusters c USING (sha256) WHERE c.cluster_id = (SELECT cluster_id "
-                                             "FROM b.clusters WHERE sha256 = ?)", [sha])}
+                                             "SELECT DISTINCT s.page_url FROM b.sightings s JOIN b.clusters c "
+                                             "USING (sha256) WHERE s.page_url IS NOT NULL AND c.cluster_id = "
+                                             "(SELECT cluster_id FROM b.clusters WHERE sha256 = ?)", [sha])}
                     for sha in data["should_be_gone"]}
     for sha in data["gone"]:
-        assert set(places[sha]) == before_pages[sha] and before_pages[sha] <= after_pages
+        assert places[sha] == before_pages[sha] and before_pages[sha] <= after_pages
     for sha in data["not_checked"]:
         assert before_pages[sha] - after_pages
     # hosts: the per-host table adds up to the before-store's pages
@@ -373,3 +374,31 @@ def test_verify_sites_that_refuse_the_recrawl_are_not_reached(audited_store, sma
     assert all(hosts[h]["refetched"] == 0 and hosts[h]["not_reached"] > 0 for h in refusing if h in hosts)
     page = (tmp_path / "verify.html").read_text(encoding="utf-8")
     assert "not reached" in page and "robots.txt" in page
+
+
+def test_verify_image_urls_a_recrawled_page_still_names_but_cannot_read_are_not_checked(audited_store, small_web,
+                                                                                        tmp_path):
+    """The deletion done, every page re-fetched, but the image hosts (hosts of no start page) now refuse crawlers in
+    their robots.txt: a page that still names one of their image URLs does not show that the image is gone."""
+    web, _ = _delete_from_web(small_web, audited_store, tmp_path / "web")
+    sites = {urlsplit(u).hostname for u in web.start_urls}
+    image_hosts = {p.name for p in web.www.iterdir() if p.is_dir() and p.name not in sites}
+    assert image_hosts
+    for host in image_hosts:
+        (web.www / host / "robots.txt").write_text("User-agent: *\nDisallow: /\n", encoding="utf-8")
+    after = tmp_path / "after.duckdb"
+    with TestWebServer(web) as srv:
+        provaudit(*crawl_args(web, srv, after))
+    status, data, said = _verify(audited_store, after, tmp_path)
+    s = data["summary"]
+    places = {p["url"]: p for p in data["coverage"]["places"]}
+    refused = {u for u, p in places.items() if p["state"] == "not reached"}
+    assert refused and all(places[u]["kind"] == "image" and places[u]["host"] in image_hosts for u in refused)
+    assert all("robots.txt" in (places[u]["error"] or "") for u in refused)
+    assert s["before_pages_refetched"] == s["before_pages"]  # every page was fetched again...
+    assert s["not_checked"] > 0  # ...yet what was seen through a refused image URL is not counted as gone
+    for sha in data["not_checked"]:
+        assert set(data["coverage"]["image_places"][sha]) & refused
+    for sha in data["gone"]:
+        assert not set(data["coverage"]["image_places"][sha]) & refused
+    assert status == (4 if s["checked_share"] < s["min_coverage"] else 0) and s["should_be_gone_still_present"] == 0
