@@ -402,3 +402,31 @@ def test_verify_image_urls_a_recrawled_page_still_names_but_cannot_read_are_not_
     for sha in data["gone"]:
         assert not set(data["coverage"]["image_places"][sha]) & refused
     assert status == (4 if s["checked_share"] < s["min_coverage"] else 0) and s["should_be_gone_still_present"] == 0
+
+
+def test_verify_a_policy_naming_nothing_is_not_checkable(audited_store, tmp_path):
+    proc = provaudit("verify", "--before", str(audited_store), "--after", str(audited_store), "--country", "AQ",
+                     "--out", str(tmp_path / "verify.html"), "--json", check=False)
+    s = json.loads(proc.stdout)
+    assert proc.returncode == 4 and s["verdict"] == "not checkable" and s["should_be_gone"] == 0
+    assert "names no image" in s["reason"]  # never "0 of 0 should be gone" read as a success
+
+
+def test_verify_faces_only_on_the_demo(demo_out, tmp_path):
+    """--faces-only and --min-face-height keep working with the verdict: the demo's sloppy vendor, limited to the
+    images showing people."""
+    status, data, said = _verify(demo_out / "provenance.duckdb", demo_out / "after-sloppy-vendor.duckdb", tmp_path,
+                                 "--faces-only", "--min-face-height", "40")
+    s = data["summary"]
+    assert s["faces_only"] and s["min_face_height"] == 40
+    with Store.open(demo_out / "provenance.duckdb", read_only=True) as before:
+        all_images = should_delete(before, COUNTRY, POLICY)
+    assert set(data["should_be_gone"]) < all_images
+    expected = (3 if s["should_be_gone_still_present"] else 0 if s["checked_share"] >= s["min_coverage"] else 4)
+    assert status == s["exit_status"] == expected
+    assert s["not_checked"] == 0  # the simulated after-store keeps every page: all is checked
+    # without --faces-only, the same deletion leaves named images behind (the sloppy vendor's weaker attributions)
+    status, data, _ = _verify(demo_out / "provenance.duckdb", demo_out / "after-sloppy-vendor.duckdb",
+                              tmp_path / "all")
+    assert status == 3 and data["summary"]["should_be_gone"] > s["should_be_gone"]
+    assert "Limited to images showing people" in (tmp_path / "verify.html").read_text(encoding="utf-8")
