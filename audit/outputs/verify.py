@@ -17,7 +17,8 @@ Policies (the minimum attribution tier; ``+nd`` = with near-duplicate propagatio
 
 An image that is not found in the after-store is only counted as *gone* when the after-store looked where the
 before-store saw it (``coverage``): every page the before-crawl saw it on, or a near-duplicate copy of it, was fetched
-again (and every image URL seen on no page was requested again). The others are *not checked*. The verdict
+again, and every image URL of it that was seen on no page, or that the after-store still names, was answered. The
+others are *not checked*. The verdict
 (``CONFIRMED``, ``INCOMPLETE``, ``NOT_CHECKABLE``) and its exit status follow from those counts and the least share of
 checked images (``min_coverage``).
 """
@@ -58,7 +59,7 @@ NOT_CHECKABLE = "not checkable"
 EXIT_STATUS = {CONFIRMED: 0, INCOMPLETE: 3, NOT_CHECKABLE: 4}
 DEFAULT_MIN_COVERAGE = float(DEFAULTS["AUDIT_VERIFY_MIN_COVERAGE"])
 
-#: what became of a place (a page, or an image URL seen on no page) of the before-store in the after-store
+#: what became of a place (a page, or an image URL: :class:`Place`) of the before-store in the after-store
 REFETCHED = "re-fetched"  # answered: served (2xx, 3xx), or said gone (404, 410)
 NOT_REACHED = "not reached"  # requested, but no usable answer (no response, 401/403, robots.txt, 429, 5xx, unreadable)
 NOT_VISITED = "not visited"  # never requested: outside the after-crawl (its bounds, a host it did not visit)
