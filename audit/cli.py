@@ -654,7 +654,8 @@ def demo(out_dir: Path, photos: int, seed: int, faces: bool) -> None:
         out.print(_validation_vs_truth(result.validation))
     v = result.verify_summary or {}
     out.print(f"a sloppy vendor's deletion, checked: of {v.get('should_be_gone', 0):,} images that should be gone, "
-              f"{v.get('should_be_gone_still_present', 0):,} are still there (same bytes or near-duplicates)")
+              f"{v.get('should_be_gone_still_present', 0):,} are still there (same bytes or near-duplicates): "
+              f"{rich_text(v.get('verdict', '—'))}")
     d = result.dataset
     if d:
         def share(part: dict[str, int]) -> str:
@@ -1046,9 +1047,11 @@ def validation_table(v: dict[str, Any]) -> Table:
 
 
 def _check_country(country: str) -> None:
+    """A country that is not two letters is bad input: exit status 1 with one line, as for any other bad input
+    (not click's usage error, status 2, which ``verify`` keeps for unknown options)."""
     if len(country) != 2 or not country.isalpha():
-        raise click.BadParameter(f"expected an ISO 3166-1 alpha-2 code such as FR, got {country!r}",
-                                 param_hint="--country")
+        raise click.ClickException(f"--country: expected an ISO 3166-1 alpha-2 code such as FR, got "
+                                   f"{terminal_text(repr(country))}")
 
 
 def _require_audit(store: Any) -> None:
@@ -1066,20 +1069,36 @@ def _require_audit(store: Any) -> None:
 @click.option("--policy", type=click.Choice(POLICY_NAMES), default=DEFAULT_POLICY, show_default=True,
               help="Deletion policy (+nd: with near-duplicate propagation; any-signal: any signal points to the "
               "country).")
+@click.option("--min-coverage", type=click.FloatRange(0, 1, min_open=True),
+              default=float(DEFAULTS["AUDIT_VERIFY_MIN_COVERAGE"]), show_default=True,
+              help="Least share of the should-be-gone images the AFTER store must have checked (still there, or "
+              "every page where BEFORE saw them fetched again) to confirm the deletion (AUDIT_VERIFY_MIN_COVERAGE).")
 @click.option("--out", "out_html", type=click.Path(dir_okay=False, path_type=Path), default="verify.html",
               show_default=True, help="HTML summary to write (the JSON goes beside it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_faces_only_options
-def verify_command(before: Path, after: Path, country: str, policy: str, out_html: Path, as_json: bool,
-                   faces_only: bool, min_face_height: int) -> None:
-    """List every image of the AFTER store that the policy says should be gone, exactly or as a near-duplicate."""
+def verify_command(before: Path, after: Path, country: str, policy: str, min_coverage: float, out_html: Path,
+                   as_json: bool, faces_only: bool, min_face_height: int) -> None:
+    """List every image of the AFTER store that the policy says should be gone, exactly or as a near-duplicate;
+    count as gone only the others AFTER went back to check, and give a verdict.
+
+    \b
+    Exit status:
+      0  deletion confirmed: nothing that should be gone is still there, and at least --min-coverage of it was checked
+      1  bad input: a store missing or not audited, a bad country code, ...
+      2  a usage error: an unknown option or policy
+      3  deletion incomplete: images that should be gone are still there
+      4  not checkable: AFTER checked less than --min-coverage of what should be gone, or nothing should be gone
+    """
     from audit.outputs.people import people_or_none
     from audit.outputs.verify import verify, write_verification
     from audit.store.db import Store
 
+    _check_country(country)
     with _errors(), Store.open(before, read_only=True, memory=_db_memory()) as b, \
             Store.open(after, read_only=True, memory=_db_memory()) as a:
-        result = verify(b, a, country, policy, people=people_or_none(b, faces_only, min_face_height))
+        result = verify(b, a, country, policy, people=people_or_none(b, faces_only, min_face_height),
+                        min_coverage=min_coverage)
         html_path, json_path = write_verification(result, out_html)
     summary = result.summary()
     if as_json:
@@ -1095,11 +1114,24 @@ def verify_command(before: Path, after: Path, country: str, policy: str, out_htm
         table.add_row("should be gone (images)", f"{summary['should_be_gone']:,}")
         table.add_row("still present, same bytes", f"{summary['still_present_exact']:,}")
         table.add_row("still present as near-duplicates (images)", f"{summary['still_present_near_duplicates']:,}")
-        table.add_row("really gone", f"{summary['really_gone']:,}")
-        table.add_row("share remaining (95% interval)", f"{summary['share_remaining']:.3f} "
+        table.add_row("should-be-gone images still present", f"{summary['should_be_gone_still_present']:,}")
+        table.add_row("gone (where the after-store looked again)", f"{summary['really_gone']:,}")
+        table.add_row("not checked (not counted as gone)", f"{summary['not_checked']:,}")
+        least = f"{round(summary['min_coverage'] * 100, 2):g}%"
+        table.add_row("checked", f"{summary['checked_share']:.1%} (at least {least} needed)")
+        table.add_row("pages of the before-store fetched again",
+                      f"{summary['before_pages_refetched']:,} of {summary['before_pages']:,}")
+        table.add_row("share remaining of the checked (95% interval)", f"{summary['share_remaining']:.3f} "
                       f"[{summary['share_remaining_low']:.3f}, {summary['share_remaining_high']:.3f}]")
+        table.add_row("share remaining of all (95%, not checked gone … still there)",
+                      f"[{summary['share_remaining_all_low']:.3f}, {summary['share_remaining_all_high']:.3f}]")
         out.print(table)
+        colour = {0: "green", 3: "red"}.get(result.exit_status, "yellow")
+        out.print(f"[bold {colour}]verdict: {rich_text(result.verdict)}[/] (exit status {result.exit_status}): "
+                  f"{rich_text(result.reason)}")
     console.print(f"written: {rich_text(html_path)}, {rich_text(json_path)}")
+    if result.exit_status:
+        raise SystemExit(result.exit_status)
 
 
 @main.command("lookup")

@@ -68,6 +68,11 @@ class NoFaceDetection(AuditError):
     the message says how to add faces (``provaudit audit --faces``)."""
 
 
+class NotAudited(AuditError):
+    """A store an output needs audited has no attributions, or fewer than it has images (rows added since the last
+    ``provaudit audit``): the message says so and how to audit it."""
+
+
 # --- stores ----------------------------------------------------------------------------------------------------
 
 

@@ -288,6 +288,15 @@ SETTINGS: tuple[Setting, ...] = (
         "(docs/accuracy.md); smaller faces are mostly bystanders and crowds.",
     ),
     Setting(
+        "AUDIT_VERIFY_MIN_COVERAGE",
+        0.95,
+        "`provaudit verify` (`--min-coverage`): the share of the images that should be gone that the after-store must "
+        "have checked before a deletion can be confirmed. An image is checked when it is still there, or when the "
+        "after-crawl re-fetched every page (and image URL seen on no page) where the before-crawl saw it or a "
+        "near-duplicate copy of it. Below this share the verdict is *not checkable* (exit status 4) unless images "
+        "that should be gone were found (exit status 3). Images not checked are never counted as gone.",
+    ),
+    Setting(
         "AUDIT_RENDER",
         False,
         "Rendered crawl (`provaudit crawl --render`): each HTML page is also loaded in a headless Chromium "

@@ -79,7 +79,7 @@ def test_verify_matches_bytes_and_published_hashes_both_ways(tmp_path: Path) -> 
         v = verify(before, after, cc, "any-signal")
     assert len(v.should_be_gone) == len(gone)
     assert [(r.sha256, r.kind) for r in v.remaining] == [(ref, "published-hash")]
-    assert v.summary()["still_present_by_reference"] == 1 and v.covered == {kept}
+    assert v.summary()["still_present_by_reference"] == 1 and v.present == {kept}
     # the other way: a dataset that had to delete a listed image, and a later crawl that still serves its bytes
     with Store.open(dataset, read_only=True) as before, Store.open(crawl, read_only=True) as after:
         assert published_pairs(before, after, {ref}) == [(kept, ref)]
