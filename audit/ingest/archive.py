@@ -171,9 +171,13 @@ def read_archive(path: str | Path, *, limits: ArchiveLimits | None = None, repor
                 return
 
 
-def next_gzip_record(fh: BinaryIO, after: int) -> int | None:
+_WARC_RECORD = re.compile(_WARC_LINE)
+
+
+def next_gzip_record(fh: BinaryIO, after: int, *, warc_line: bool = False) -> int | None:
     """File offset of the first gzip member at or after ``after`` that decompresses to the start of a WARC or ARC
-    record; read in 1 MiB pieces."""
+    record; read in 1 MiB pieces. ``warc_line``: only a member whose data begins with a WARC version line itself
+    (no blank lines before it, no ARC record), as every record of a WAT file begins its own member."""
     pos = after
     while True:
         fh.seek(pos)
@@ -187,7 +191,7 @@ def next_gzip_record(fh: BinaryIO, after: int) -> int | None:
                 head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(fh.read(4096), 256)
             except zlib.error:
                 head = b""
-            if head.lstrip(b"\r\n").startswith(_RECORD_STARTS):
+            if _WARC_RECORD.match(head) if warc_line else head.lstrip(b"\r\n").startswith(_RECORD_STARTS):
                 return pos + at
             at = block.find(b"\x1f\x8b\x08", at + 1)
         pos += _SCAN

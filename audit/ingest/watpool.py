@@ -23,18 +23,15 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
-import re
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 
 from audit.errors import Refused
-from audit.ingest.archive import SHARED_MEMBER_NOTE, ArchiveLimits, Stops
+from audit.ingest.archive import SHARED_MEMBER_NOTE, ArchiveLimits, Stops, next_gzip_record
 from audit.ingest.problems import MAX_ERRORS_PER_FILE
 from audit.ingest.wat import WatStats, iter_wat
 from audit.ingest.watrows import WatRows
@@ -45,9 +42,6 @@ logger = logging.getLogger(__name__)
 PART_BYTES = 16 * 1024 * 1024  # compressed bytes of a part (~2,000 pages of Common Crawl's WAT)
 PARALLEL_FROM_BYTES = 48 * 1024 * 1024  # smaller files are read in the writing process (no worker start-up)
 
-_GZIP_MEMBER = b"\x1f\x8b\x08"
-_WARC_START = re.compile(rb"WARC/[0-9]\.[0-9]{1,3}\r?\n")
-_SCAN = 256 * 1024
 
 
 def default_workers(sample: float = 0.2) -> int:
@@ -83,27 +77,6 @@ def _busy_cores(cores: int, sample: float) -> float:
     return cores * (1 - (idle1 - idle0) / total) if total > 0 else 0.0
 
 
-def _record_member(fh: BinaryIO, after: int) -> int | None:
-    """File offset of the first gzip member at or after ``after`` whose data begins with a WARC record line."""
-    pos = after
-    while True:
-        fh.seek(pos)
-        block = fh.read(_SCAN + 2)
-        if len(block) < 3:
-            return None
-        at = block.find(_GZIP_MEMBER)
-        while 0 <= at < _SCAN:
-            fh.seek(pos + at)
-            try:
-                head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(fh.read(4096), 64)
-            except zlib.error:
-                head = b""
-            if _WARC_START.match(head):
-                return pos + at
-            at = block.find(_GZIP_MEMBER, at + 1)
-        pos += _SCAN
-
-
 def part_starts(path: Path, part_bytes: int = PART_BYTES, max_file_bytes: int | None = None) -> list[int]:
     """Where the parts of a gzip file start: 0, then the first member beginning with a WARC record line at or after
     each ``part_bytes`` step. ``[0]`` for a file that is not gzip (read whole)."""
@@ -113,7 +86,7 @@ def part_starts(path: Path, part_bytes: int = PART_BYTES, max_file_bytes: int | 
         size = os.fstat(fh.fileno()).st_size
         starts = [0]
         while starts[-1] + part_bytes < size:
-            at = _record_member(fh, starts[-1] + part_bytes)
+            at = next_gzip_record(fh, starts[-1] + part_bytes, warc_line=True)
             if at is None:
                 break
             starts.append(at)

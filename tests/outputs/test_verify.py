@@ -353,17 +353,22 @@ def test_verify_a_partial_recrawl_is_not_checkable(audited_store, small_web, rec
     assert data["summary"]["not_checked"] == s["not_checked"] and "not checked" in data["summary"]["reason"]
 
 
+def _recrawl_refused_by(web, hosts: set[str], tmp_path: Path) -> Path:
+    """Crawl ``web`` again after ``hosts`` have put up a robots.txt that forbids every crawler; the new store."""
+    for host in hosts:
+        (web.www / host / "robots.txt").write_text("User-agent: *\nDisallow: /\n", encoding="utf-8")
+    after = tmp_path / "after.duckdb"
+    with TestWebServer(web) as srv:
+        provaudit(*crawl_args(web, srv, after))
+    return after
+
+
 def test_verify_sites_that_refuse_the_recrawl_are_not_reached(audited_store, small_web, tmp_path):
     """The deletion done, but every other site's robots.txt now forbids crawling it: its pages are requested and
     refused, "not reached", and what was seen only there is not checked."""
     web, _ = _delete_from_web(small_web, audited_store, tmp_path / "web")
     refusing = {urlsplit(u).hostname or "" for u in web.start_urls[1::2]}
-    for host in refusing:
-        (web.www / host / "robots.txt").write_text("User-agent: *\nDisallow: /\n", encoding="utf-8")
-    after = tmp_path / "after.duckdb"
-    with TestWebServer(web) as srv:
-        provaudit(*crawl_args(web, srv, after))
-    status, data, said = _verify(audited_store, after, tmp_path)
+    status, data, said = _verify(audited_store, _recrawl_refused_by(web, refusing, tmp_path), tmp_path)
     s = data["summary"]
     assert status == 4 and s["verdict"] == "not checkable", said
     assert s["places_not_reached"] > 0 and s["not_checked"] > 0 and s["should_be_gone_still_present"] == 0
@@ -384,12 +389,7 @@ def test_verify_image_urls_a_recrawled_page_still_names_but_cannot_read_are_not_
     sites = {urlsplit(u).hostname for u in web.start_urls}
     image_hosts = {p.name for p in web.www.iterdir() if p.is_dir() and p.name not in sites}
     assert image_hosts
-    for host in image_hosts:
-        (web.www / host / "robots.txt").write_text("User-agent: *\nDisallow: /\n", encoding="utf-8")
-    after = tmp_path / "after.duckdb"
-    with TestWebServer(web) as srv:
-        provaudit(*crawl_args(web, srv, after))
-    status, data, said = _verify(audited_store, after, tmp_path)
+    status, data, said = _verify(audited_store, _recrawl_refused_by(web, image_hosts, tmp_path), tmp_path)
     s = data["summary"]
     places = {p["url"]: p for p in data["coverage"]["places"]}
     refused = {u for u, p in places.items() if p["state"] == "not reached"}
