@@ -4,9 +4,10 @@ function and turns known errors into a one-line message (exit status 1) instead 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,57 @@ _DB_MEMORY: dict[str, int] = {"bytes": int(DEFAULTS["AUDIT_DB_MEMORY"])}
 def _db_memory() -> int:
     """Bytes DuckDB may use on the stores this command opens (``--db-memory``, ``AUDIT_DB_MEMORY``)."""
     return _DB_MEMORY["bytes"]
+
+
+def _start_run(command: str) -> Any:
+    """The provenance of this command's run (:mod:`audit.provenance`): its command line, its options and the
+    settings it was given at the edge."""
+    from audit.provenance import start
+
+    ctx = click.get_current_context(silent=True)
+    options = {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, tuple) else v)
+               for k, v in (ctx.params.items() if ctx is not None else ())}
+    env = {k: v for k, v in os.environ.items() if k.startswith("AUDIT_")}
+    return start(command, {"options": options, "AUDIT_DB_MEMORY": _db_memory(), "environment": env})
+
+
+@contextmanager
+def _recorded(command: str, db: Path, inputs: Iterable[Path] = ()) -> Iterator[Any]:
+    """Run the block as ``command`` writing the store ``db``, and record its provenance in the store's ``runs``
+    table: the SHA-256 of every input file (hashed before the block reads them), and how the run ended."""
+    run = _start_run(command)
+    run.add_inputs(list(inputs))
+    status = "ok"
+    try:
+        yield run
+    except BaseException as exc:
+        status = "failed: " + (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise
+    finally:
+        if status == "ok":
+            run.finish()
+        if db.exists():
+            from audit.store.db import Store
+            from audit.store.runs import record_run
+
+            try:
+                with Store.open(db, memory=_db_memory()) as store:
+                    record_run(store, run, status)
+            except Exception as exc:  # the run's own outcome matters more than its record
+                if status != "ok":  # the run's own error says what went wrong: one line, as for every error
+                    logging.getLogger(__name__).info("provenance of the failed run not recorded: %s", exc)
+                else:
+                    console.print(f"[yellow]warning:[/] the provenance of this run could not be recorded in "
+                                  f"{rich_text(db)}: {rich_text(exc)}", soft_wrap=True)
+
+
+def _written(run: Any, paths: Iterable[Path]) -> None:
+    """Finish ``run``, hash the files it wrote and add it to the fixity manifest of their folders."""
+    from audit.outputs.fixity import record
+
+    for p in paths:
+        run.add_output(p)
+    record(run.finish())
 
 
 def _crawl_log_level() -> dict[str, Any]:
@@ -198,8 +250,11 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
     if render:
         overrides["AUDIT_RENDER"] = True
     overrides.update(_parse_setting(settings))
-    with _errors(), _progress({"pages": None, "images": None, "MB": None}) as progress:
+    with _recorded("crawl", db) as run, _errors(), \
+            _progress({"pages": None, "images": None, "MB": None}) as progress:
         result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)
+        if result.warc_path:
+            run.add_output(result.warc_path, "warc")
     from audit.store.db import Store
 
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
@@ -274,8 +329,10 @@ def fetch(db: Path, sample: int | None, fetch_all: bool, country: str | None, pr
     overrides = _crawl_overrides(fetch_settings(urls, str(db)), proxy=proxy, no_warc=no_warc,
                                  no_throttle=no_throttle, faces=faces)
     overrides.update(_parse_setting(settings))
-    with _errors(), _progress({"images": len(urls), "MB": None}) as progress:
+    with _recorded("fetch", db) as run, _errors(), _progress({"images": len(urls), "MB": None}) as progress:
         result = run_crawl(urls, db, allowed_domains=[], settings=overrides, progress=progress, spider=FetchSpider)
+        if result.warc_path:
+            run.add_output(result.warc_path, "warc")
     with _errors(), Store.open(db, memory=_db_memory()) as store:
         counts = link_fetched(store, result.crawl_id)
     table = Table(title=f"fetch {rich_text(result.crawl_id)}", show_header=False, title_justify="left")
@@ -337,6 +394,12 @@ def ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: flo
     """Ingest WARC/ARC archives, folders of image files or single image files, dataset tables (URL + caption rows,
     LAION-style) or Common Crawl WAT files into the store DB; a folder written by `provaudit export --format parquet`
     is read back as it was exported."""
+    with _recorded("ingest", db, paths):
+        _ingest(paths, db, crawl_id, timeout, workers, max_file_bytes, faces, fmt, columns)
+
+
+def _ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: float | None, workers: int | None,
+            max_file_bytes: int | None, faces: bool | None, fmt: str, columns: str | None) -> None:
     from audit.ingest.archive import ArchiveLimits
     from audit.ingest.datasets import table_inputs
     from audit.ingest.run import ingest as run_ingest
@@ -713,11 +776,57 @@ def export_command(db: Path, fmt: str, out_dir: Path, no_face_boxes: bool) -> No
     from audit.store.db import Store
     from audit.store.export import export_store
 
+    run = _start_run("export")
+    run.add_input(db, "store")
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         result = export_store(store, out_dir, fmt=fmt, face_boxes=not no_face_boxes)
+        from audit.store.export import MANIFEST
+
+        _written(run, [out_dir / MANIFEST])
     files = sum(len(f) for f in result.files.values())
     console.print(f"exported {sum(result.rows.values()):,} rows of {len(result.rows)} tables in {files} "
                   f"{fmt} files to {rich_text(out_dir)}")
+
+
+@main.command("fixity")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def fixity_command(folder: Path, as_json: bool) -> None:
+    """Check that the outputs under FOLDER (reports, sweeps, verifications, exports, packages) are the files provaudit
+    wrote: every file its fixity manifests (provaudit-fixity.json) and export manifests record is hashed again.
+
+    \b
+    Exit status:
+      0  every recorded file is unchanged
+      1  bad input: no manifest under FOLDER, or one that cannot be read
+      3  a recorded file changed or is missing (each is named)
+    """
+    from audit.outputs.fixity import check
+
+    with _errors():
+        result = check(folder)
+    if as_json:
+        out.print(json_dumps(result.to_dict(), indent=2), markup=False)
+    else:
+        table = Table(title=f"fixity of {rich_text(folder)}", title_justify="left")
+        for col in ("file", "status", "written by", "SHA-256 recorded"):
+            table.add_column(col)
+        colour = {"ok": "green", "changed": "red", "missing": "red"}
+        for f in result.files:
+            table.add_row(rich_text(f.path), f"[{colour[f.status]}]{f.status}[/]",
+                          rich_text(f"{f.command} {f.recorded or ''}".strip()), rich_text((f.expected or "")[:16]))
+        out.print(table)
+        if result.unrecorded:
+            console.print(f"[yellow]not recorded by any manifest[/] (not checked): "
+                          f"{', '.join(rich_text(u) for u in result.unrecorded[:20])}"
+                          + (f" and {len(result.unrecorded) - 20} more" if len(result.unrecorded) > 20 else ""))
+    failed = result.failed
+    if failed:
+        for f in failed:
+            console.print(f"[bold red]{f.status}:[/] {rich_text(f.path)} (recorded SHA-256 {rich_text(f.expected)}, "
+                          f"now {rich_text(f.actual or 'no file')})")
+        raise SystemExit(3)
+    console.print(f"[green]intact:[/] {len(result.files):,} file(s) match their recorded SHA-256")
 
 
 @main.command("merge")
@@ -729,7 +838,7 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
     from audit.store.db import Store
     from audit.store.merge import merge_stores
 
-    with _errors(), Store.open(db, memory=_db_memory()) as store:
+    with _recorded("merge", db, shards), _errors(), Store.open(db, memory=_db_memory()) as store:
         result = merge_stores(store, shards)
     added = ", ".join(f"{k} {v:,}" for k, v in result.added.items() if v) or "nothing new"
     console.print(f"merged {result.shards} shard(s) into {rich_text(db)}: {added}")
@@ -756,7 +865,7 @@ def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers:
 
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
-    with _errors(), Store.open(db, options=AUDIT_OPTIONS, memory=_db_memory()) as store:
+    with _recorded("audit", db), _errors(), Store.open(db, options=AUDIT_OPTIONS, memory=_db_memory()) as store:
         if faces:
             from audit.derive.faces import add_faces
 
@@ -896,16 +1005,21 @@ def _faces_only_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def report_command(db: Path, country: str, claim: str | None, out_html: Path, thumbnails: bool,
                    sample_size: int, min_face_height: int) -> None:
     """Write the claim report for COUNTRY: one self-contained HTML file and report.json with the same figures."""
+    from audit.outputs.custody import custody
     from audit.outputs.report import write_report
     from audit.store.db import Store
 
     _check_country(country)
+    run = _start_run("report")
+    run.add_input(db, "store")
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)
         html_path, json_path = write_report(store, country.upper(), out_html, claim=claim, thumbnails=thumbnails,
                                             sample_size=sample_size, bounds=_bounds(None),
                                             max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
-                                            min_face_height=min_face_height)
+                                            min_face_height=min_face_height,
+                                            provenance=custody(run, {"store": store}))
+        _written(run, [html_path, json_path])
     out.print(f"report: {rich_text(html_path)}\nfigures: {rich_text(json_path)}")
 
 
@@ -927,11 +1041,14 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
     from audit.store.db import Store
 
     _check_country(country)
+    run = _start_run("sweep")
+    run.add_input(db, "store")
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)
         result = sweep(store, country.upper(), policy, people_or_none(store, faces_only, min_face_height))
         if out_path is not None:
             write_sweep(result, out_path)
+            _written(run, [out_path])
     summary = result.summary()
     if as_json:
         out.print(json_dumps(summary, indent=2), markup=False)
@@ -1090,16 +1207,22 @@ def verify_command(before: Path, after: Path, country: str, policy: str, min_cov
       3  deletion incomplete: images that should be gone are still there
       4  not checkable: AFTER checked less than --min-coverage of what should be gone, or nothing should be gone
     """
+    from audit.outputs.custody import custody
     from audit.outputs.people import people_or_none
     from audit.outputs.verify import verify, write_verification
     from audit.store.db import Store
 
     _check_country(country)
+    run = _start_run("verify")
+    run.add_input(before, "before")
+    run.add_input(after, "after")
     with _errors(), Store.open(before, read_only=True, memory=_db_memory()) as b, \
             Store.open(after, read_only=True, memory=_db_memory()) as a:
         result = verify(b, a, country, policy, people=people_or_none(b, faces_only, min_face_height),
                         min_coverage=min_coverage)
+        result.provenance = custody(run, {"before": b, "after": a})
         html_path, json_path = write_verification(result, out_html)
+        _written(run, [html_path, json_path])
     summary = result.summary()
     if as_json:
         out.print(json_dumps(summary, indent=2), markup=False)

@@ -121,6 +121,11 @@ class ExportError(AuditError):
     """An export that cannot be written or read back; the message says which file and why."""
 
 
+class FixityError(AuditError):
+    """A folder of outputs whose fixity cannot be checked: no manifest, or one that cannot be read (the message
+    names it)."""
+
+
 class MergeError(AuditError):
     """A shard that cannot be merged; the message names it and says why."""
 

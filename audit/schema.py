@@ -477,6 +477,27 @@ TABLES: tuple[Table, ...] = (
         ("validation_id", "question", "stratum"),
     ),
     Table(
+        "runs",
+        "One row per command run that wrote this store (`crawl`, `ingest`, `fetch`, `audit`, `merge`): its "
+        "provenance, so that every figure can be traced to the tool, the command line, the settings and the exact "
+        "files it was read from (docs/evidence.md).",
+        (
+            C("run_id", "VARCHAR", "Random identifier of the run.", False),
+            C("command", "VARCHAR", "The provaudit command (`crawl`, `ingest`, `fetch`, `audit`, `merge`)."),
+            C("argv", "JSON", "The exact command line, as a list of arguments."),
+            C("software", "VARCHAR", "`provenance-audit`."),
+            C("version", "VARCHAR", "Its version."),
+            C("revision", "VARCHAR", "The git commit of its source when run from a checkout, else NULL."),
+            C("settings", "JSON", "The effective settings and options of the run."),
+            C("started_at", "TIMESTAMPTZ", "When the run started (UTC)."),
+            C("finished_at", "TIMESTAMPTZ", "When it finished; NULL if it failed or was killed."),
+            C("inputs", "JSON", "Every input file: path as given, SHA-256, bytes (or why it could not be read)."),
+            C("outputs", "JSON", "Every file it wrote beside the store (a crawl's WARC): path, SHA-256, bytes."),
+            C("status", "VARCHAR", "`ok`, or the error that ended it."),
+        ),
+        ("run_id",),
+    ),
+    Table(
         "meta",
         "Key/value facts about the store itself (schema version).",
         (

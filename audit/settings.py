@@ -45,6 +45,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Explicit WARC file path; by default `<store folder>/<store name>-<crawl id>.warc.gz`.",
     ),
     Setting("AUDIT_SOURCE", "crawl", "Free-text label of what was crawled, recorded in the `crawls` table."),
+    Setting(
+        "AUDIT_OPERATOR",
+        "",
+        "Who runs the crawl (a lab, a name, a contact address): written as `operator` into the WARC's `warcinfo` "
+        "record with the software, its version, the robots.txt policy and the crawl's settings, as WARC 1.1 "
+        "suggests, so an archive says who made it.",
+    ),
     Setting("AUDIT_CRAWL_ID", None, "Crawl id to record under; by default a new one (kept in JOBDIR on resume)."),
     Setting(
         "AUDIT_BATCH_SIZE",

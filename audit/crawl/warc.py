@@ -15,6 +15,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
+import json
 import logging
 import os
 import threading
@@ -355,6 +356,27 @@ class WarcFile:
                 self._fh.close()
 
 
+def warcinfo_fields(settings: Any, crawl_id: str) -> dict[str, str]:
+    """The fields of a crawl's ``warcinfo`` record (WARC 1.1, section 6.1): software and version (and the source
+    revision from a checkout), the operator (``AUDIT_OPERATOR``), the robots.txt policy, the user agent, and every
+    setting the crawl records (as one line of JSON)."""
+    from audit.crawl.pipeline import recorded_settings
+    from audit.provenance import redact, tool
+
+    t = tool()
+    obey = bool(settings.getbool("ROBOTSTXT_OBEY")) if hasattr(settings, "getbool") else bool(
+        settings.get("ROBOTSTXT_OBEY"))
+    info = {"software": f"{SOFTWARE}/{t['version']}", "format": "WARC File Format 1.1", "crawl-id": crawl_id,
+            "operator": str(audit_settings.get(settings, "AUDIT_OPERATOR") or "not given (AUDIT_OPERATOR)"),
+            "robots": "obey robots.txt (RFC 9309)" if obey else "robots.txt ignored",
+            "http-header-user-agent": str(settings.get("USER_AGENT") or ""),
+            "settings": redact(json.dumps(recorded_settings(settings), sort_keys=True, ensure_ascii=True))}
+    if t.get("revision"):
+        info["software-revision"] = str(t["revision"])
+    # a warcinfo field is one line: no raw line break may reach the record
+    return {k: " ".join(v.split()) if k != "settings" else v for k, v in info.items()}
+
+
 class WarcMiddleware:
     """Downloader middleware (order 950, next to the downloader) that writes each exchange to the crawl's WARC.
 
@@ -373,6 +395,7 @@ class WarcMiddleware:
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
         self._errors = 0
+        self.info: dict[str, str] | None = None  # the warcinfo record's fields (from_crawler: warcinfo_fields)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> WarcMiddleware:
@@ -381,6 +404,7 @@ class WarcMiddleware:
             raise NotConfigured
         mw = cls(crawler, context, level=int(audit_settings.get(crawler.settings, "AUDIT_WARC_GZIP_LEVEL")),
                  dedup=crawler.settings.getbool("AUDIT_WARC_DEDUP", audit_settings.DEFAULTS["AUDIT_WARC_DEDUP"]))
+        mw.info = warcinfo_fields(crawler.settings, context.crawl_id)
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
         return mw
@@ -394,8 +418,8 @@ class WarcMiddleware:
             scan = repair_warc_once(self.context)  # a resumed crawl appends: after its last complete record
             if scan.dropped and self.crawler.stats is not None:
                 self.crawler.stats.set_value("provaudit/warc_bytes_dropped", scan.dropped)
-            self.warc = WarcFile(self.path(), info={"software": SOFTWARE, "crawl-id": self.context.crawl_id},
-                                 level=self.level, repair=False, dedup=self.dedup)
+            info = self.info or {"software": SOFTWARE, "crawl-id": self.context.crawl_id}
+            self.warc = WarcFile(self.path(), info=info, level=self.level, repair=False, dedup=self.dedup)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="provaudit-warc")
             logger.info("writing WARC to %s", self.warc.path)
 

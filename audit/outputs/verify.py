@@ -36,6 +36,7 @@ from audit.derive.matching import hash_set, image_hashes, match_distance
 from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
 from audit.errors import NotAudited
 from audit.ingest.tables import is_reference_key
+from audit.outputs.custody import custody_html, custody_line
 from audit.outputs.people import People
 from audit.outputs.sweep import POLICIES as SWEEP_POLICIES
 from audit.outputs.sweep import selected
@@ -289,6 +290,8 @@ class Verification:
     min_coverage: float = DEFAULT_MIN_COVERAGE
     before_crawls: list[CrawlRef] = field(default_factory=list)
     after_crawls: list[CrawlRef] = field(default_factory=list)
+    # the custody block of the run that wrote it (audit.outputs.custody): both stores' SHA-256, crawls and runs
+    provenance: dict[str, Any] | None = None
 
     @property
     def still_exact(self) -> int:
@@ -433,6 +436,7 @@ class Verification:
             "not_checked": self.not_checked,
             "coverage": self.coverage.as_dict() if self.coverage is not None else None,
             "remaining": [_jsonable(asdict(r)) for r in self.remaining],
+            "provenance": self.provenance,
         }
 
 
@@ -671,6 +675,8 @@ def verification_html(v: Verification) -> str:
            f'<p class="small">before: <code>{_e(v.before_path)}</code> · after: <code>{_e(v.after_path)}</code>'
            f" · near-duplicate thresholds: pHash ≤ {v.phash_threshold}, dHash ≤ {v.dhash_threshold} bits"
            " (mirrored copies included; rotations and heavy crops are not matched)</p>"]
+    if v.provenance:
+        out.append(custody_line(v.provenance))
     if v.min_face_height is not None:
         out.append(f'<p class="small">Limited to images showing people: before-images with at least one detected '
                    f"face {v.min_face_height} px high or more (face detection only, never recognition).</p>")
@@ -702,6 +708,8 @@ def verification_html(v: Verification) -> str:
     out.append("<h2>The crawls compared</h2>")
     out += _crawls_html("before", v.before_path, v.before_crawls)
     out += _crawls_html("after", v.after_path, v.after_crawls)
+    if v.provenance:
+        out.append(custody_html(v.provenance))
     out.append("</body></html>")
     return "\n".join(out)
 

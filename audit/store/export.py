@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from audit.errors import ExportError, Refused
 from audit.inputs import read_regular
+from audit.provenance import sha256_file
 from audit.schema import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Table
 from audit.settings import DEFAULTS
 from audit.store import sealed
@@ -137,6 +138,8 @@ def export_store(store: Store, out_dir: str | Path, *, fmt: str = "parquet",
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "tables": {name: {"rows": result.rows[name], "files": result.files[name]} for name in names},
         "omitted": omitted,
+        # SHA-256 of every file written, by its path in the export: `provaudit fixity` checks them
+        "checksums": {f: sha256_file(out / f)[0] for files in result.files.values() for f in files},
     }
     (out / MANIFEST).write_text(json_dumps(manifest, indent=2) + "\n", encoding="utf-8")
     logger.info("exported %s tables to %s", len(names), out)

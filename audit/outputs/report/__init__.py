@@ -37,15 +37,18 @@ class Report:
 def build_report(store: Store, country: str, *, claim: str | None = None, thumbnails: bool = False,
                  sample_size: int = 40, outlines: Path | None = BUNDLED_OUTLINES, bounds: Bounds | None = None,
                  max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
-                 min_face_height: int = DEFAULT_MIN_FACE_HEIGHT) -> Report:
+                 min_face_height: int = DEFAULT_MIN_FACE_HEIGHT, provenance: dict[str, Any] | None = None) -> Report:
     """The report for ``country`` (ISO alpha-2) from an audited store. ``outlines``: a Natural Earth admin-0
     GeoJSON for the map (the bundled outlines by default; ``None`` draws a plain scatter). ``thumbnails``: embed
     small thumbnails of the sample, read from the crawls' WARC files (they are personal data: off by default), each
     image (at most ``max_image_bytes``) decoded in a worker process under ``bounds`` (:mod:`audit.decode.workers`).
     ``min_face_height``: from which face size (pixels) an image counts as showing a person, for the figures given
-    for images of people (``AUDIT_MIN_FACE_HEIGHT``; :mod:`audit.outputs.people`)."""
+    for images of people (``AUDIT_MIN_FACE_HEIGHT``; :mod:`audit.outputs.people`). ``provenance``: the custody block
+    of the run writing it (:func:`audit.outputs.custody.custody`), shown at the top and in its own section."""
     data = compute(store, country, claim=claim, thumbnails=thumbnails, sample_size=sample_size, bounds=bounds,
                    max_image_bytes=max_image_bytes, min_face_height=min_face_height)
+    if provenance is not None:
+        data["provenance"] = provenance
     html = render(data, outlines=outlines)
     logger.info("report for %s: %d images, %d bytes of HTML", data["country"], data["headline"]["images"], len(html))
     return Report(data=data, html=html)

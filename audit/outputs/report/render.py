@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from audit.outputs.custody import custody_html, custody_line
 from audit.outputs.report.answers import answers_html
 from audit.outputs.report.svg import bar_chart, interval_chart, line_chart, load_outlines, map_chart
 from audit.signals.kinds import KINDS_BY_NAME
@@ -448,8 +449,12 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
         ("sweep", "The deletion sweep, policy by policy", _sweep(d)),
         ("method", "Method and limits", _method(d)),
     ]
+    custody = d.get("provenance")
     nav = " · ".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title, _ in sections)
     body = "".join(f'<section id="{sid}"><h2>{esc(title)}</h2>{content}</section>' for sid, title, content in sections)
+    if custody:
+        nav += ' · <a href="#provenance">Provenance and fixity</a>'
+        body += custody_html(custody)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
@@ -457,5 +462,6 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
         f"<title>Provenance audit: can images of people in {cc} be found?</title><style>{CSS}</style></head><body>"
         f"<h1>Can the images of people in {cc} be found and deleted?</h1>"
         f'<p class="muted">provenance-audit report · store {esc(d["store"])} · generated {esc(d["generated_at"])} · '
-        f"figures also in report.json</p><nav>{nav}</nav>{body}</body></html>\n"
+        f"figures also in report.json</p>{custody_line(custody) if custody else ''}<nav>{nav}</nav>{body}"
+        "</body></html>\n"
     )
