@@ -984,6 +984,19 @@ def _min_face_height_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         "person (AUDIT_MIN_FACE_HEIGHT).")(f)
 
 
+def _pdf_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--pdf", is_flag=True, help="Also print the page to PDF beside it (same name, .pdf) through "
+                        "the system's headless Chromium (AUDIT_RENDER_BROWSER); every printed page names the "
+                        "store's SHA-256 and its page number.")(f)
+
+
+def _print_pdf(html_path: Path) -> Path:
+    from audit.outputs.printing import DEFAULT_PDF_TIMEOUT, write_pdf
+
+    browser = os.environ.get("AUDIT_RENDER_BROWSER") or str(DEFAULTS["AUDIT_RENDER_BROWSER"])
+    return write_pdf(html_path, html_path.with_suffix(".pdf"), browser=browser, timeout=DEFAULT_PDF_TIMEOUT)
+
+
 def _faces_only_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = _min_face_height_option(f)
     return click.option("--faces-only", is_flag=True,
@@ -1002,8 +1015,9 @@ def _faces_only_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--sample", "sample_size", default=40, show_default=True, type=click.IntRange(0, 1000),
               help="Images in the evidence sample.")
 @_min_face_height_option
+@_pdf_option
 def report_command(db: Path, country: str, claim: str | None, out_html: Path, thumbnails: bool,
-                   sample_size: int, min_face_height: int) -> None:
+                   sample_size: int, min_face_height: int, pdf: bool) -> None:
     """Write the claim report for COUNTRY: one self-contained HTML file and report.json with the same figures."""
     from audit.outputs.custody import custody
     from audit.outputs.report import write_report
@@ -1019,8 +1033,10 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
                                             max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
                                             min_face_height=min_face_height,
                                             provenance=custody(run, {"store": store}))
-        _written(run, [html_path, json_path])
-    out.print(f"report: {rich_text(html_path)}\nfigures: {rich_text(json_path)}")
+        pdf_path = _print_pdf(html_path) if pdf else None
+        _written(run, [html_path, json_path, *([pdf_path] if pdf_path else [])])
+    out.print(f"report: {rich_text(html_path)}\nfigures: {rich_text(json_path)}"
+              + (f"\nPDF: {rich_text(pdf_path)}" if pdf_path else ""))
 
 
 @main.command("sweep")
@@ -1194,8 +1210,9 @@ def _require_audit(store: Any) -> None:
               show_default=True, help="HTML summary to write (the JSON goes beside it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_faces_only_options
+@_pdf_option
 def verify_command(before: Path, after: Path, country: str, policy: str, min_coverage: float, out_html: Path,
-                   as_json: bool, faces_only: bool, min_face_height: int) -> None:
+                   as_json: bool, faces_only: bool, min_face_height: int, pdf: bool) -> None:
     """List every image of the AFTER store that the policy says should be gone, exactly or as a near-duplicate;
     count as gone only the others AFTER went back to check, and give a verdict.
 
@@ -1222,7 +1239,8 @@ def verify_command(before: Path, after: Path, country: str, policy: str, min_cov
                         min_coverage=min_coverage)
         result.provenance = custody(run, {"before": b, "after": a})
         html_path, json_path = write_verification(result, out_html)
-        _written(run, [html_path, json_path])
+        pdf_path = _print_pdf(html_path) if pdf else None
+        _written(run, [html_path, json_path, *([pdf_path] if pdf_path else [])])
     summary = result.summary()
     if as_json:
         out.print(json_dumps(summary, indent=2), markup=False)
@@ -1252,7 +1270,8 @@ def verify_command(before: Path, after: Path, country: str, policy: str, min_cov
         colour = {0: "green", 3: "red"}.get(result.exit_status, "yellow")
         out.print(f"[bold {colour}]verdict: {rich_text(result.verdict)}[/] (exit status {result.exit_status}): "
                   f"{rich_text(result.reason)}")
-    console.print(f"written: {rich_text(html_path)}, {rich_text(json_path)}")
+    console.print(f"written: {rich_text(html_path)}, {rich_text(json_path)}"
+                  + (f", {rich_text(pdf_path)}" if pdf_path else ""))
     if result.exit_status:
         raise SystemExit(result.exit_status)
 

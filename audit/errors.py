@@ -126,6 +126,11 @@ class FixityError(AuditError):
     names it)."""
 
 
+class PdfError(AuditError):
+    """A PDF that could not be written: no browser, or the browser failed or ran out of time (the message says
+    which)."""
+
+
 class MergeError(AuditError):
     """A shard that cannot be merged; the message names it and says why."""
 

@@ -38,6 +38,7 @@ from audit.errors import NotAudited
 from audit.ingest.tables import is_reference_key
 from audit.outputs.custody import custody_html, custody_line
 from audit.outputs.people import People
+from audit.outputs.printing import print_css
 from audit.outputs.sweep import POLICIES as SWEEP_POLICIES
 from audit.outputs.sweep import selected
 from audit.settings import DEFAULTS
@@ -667,7 +668,8 @@ def verification_html(v: Verification) -> str:
     ]
     css_class = {CONFIRMED: "v-confirmed", INCOMPLETE: "v-incomplete"}.get(v.verdict, "v-not-checkable")
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>Deletion check: {_e(v.country)} / {_e(v.policy)}</title><style>{CSS}</style></head><body>",
+           f"<title>Deletion check: {_e(v.country)} / {_e(v.policy)}</title><style>{CSS}{print_css(_footer(v))}"
+           "</style></head><body>",
            f"<h1>Deletion check: {_e(v.country)}, policy <code>{_e(v.policy)}</code></h1>",
            f'<div class="verdict {css_class}"><h2>Verdict: {_e(v.verdict)}</h2><p>{_e(v.reason)}</p>'
            f'<p class="small">exit status of <code>provaudit verify</code>: {v.exit_status} (0 deletion confirmed, '
@@ -712,6 +714,14 @@ def verification_html(v: Verification) -> str:
         out.append(custody_html(v.provenance))
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _footer(v: Verification) -> str:
+    """What every printed page of the verification names: both stores, by (the start of) their SHA-256."""
+    stores = {s["role"]: s.get("sha256") or "" for s in (v.provenance or {}).get("stores", [])}
+    if not stores:
+        return f"before {v.before_path} after {v.after_path}"
+    return f"before SHA-256 {stores.get('before', '')[:32]} after {stores.get('after', '')[:32]}"
 
 
 def write_verification(v: Verification, out_html: Path) -> tuple[Path, Path]:

@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from audit.outputs.custody import custody_html, custody_line
+from audit.outputs.custody import custody_html, custody_line, store_sha256
+from audit.outputs.printing import print_css
 from audit.outputs.report.answers import answers_html
 from audit.outputs.report.svg import bar_chart, interval_chart, line_chart, load_outlines, map_chart
 from audit.signals.kinds import KINDS_BY_NAME
@@ -450,6 +451,8 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
         ("method", "Method and limits", _method(d)),
     ]
     custody = d.get("provenance")
+    sha = store_sha256(custody) if custody else ""
+    footer = f"store SHA-256 {sha}" if sha else f"store {d['store']}"
     nav = " · ".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title, _ in sections)
     body = "".join(f'<section id="{sid}"><h2>{esc(title)}</h2>{content}</section>' for sid, title, content in sections)
     if custody:
@@ -459,7 +462,8 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex, noimageindex">'
-        f"<title>Provenance audit: can images of people in {cc} be found?</title><style>{CSS}</style></head><body>"
+        f"<title>Provenance audit: can images of people in {cc} be found?</title><style>{CSS}{print_css(footer)}"
+        "</style></head><body>"
         f"<h1>Can the images of people in {cc} be found and deleted?</h1>"
         f'<p class="muted">provenance-audit report · store {esc(d["store"])} · generated {esc(d["generated_at"])} · '
         f"figures also in report.json</p>{custody_line(custody) if custody else ''}<nav>{nav}</nav>{body}"
