@@ -1113,6 +1113,8 @@ def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir:
 
     _check_country(country)
     seed = secrets.randbelow(2**31) if seed is None else seed
+    run = _start_run("sample")
+    run.add_input(db, "store")
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)
         drawn = draw(store, country.upper(), size, seed)
@@ -1123,7 +1125,8 @@ def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir:
                                        bounds=_bounds(None), max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]))
             for item in drawn.items:
                 item.thumbnail = got["uris"].get(item.sha256)
-        html_path, csv_path, _ = write_sheet(drawn, out_dir)
+        html_path, csv_path, json_path = write_sheet(drawn, out_dir)
+        _written(run, [html_path, csv_path, json_path])
     table = Table(title=f"sample for {rich_text(drawn.country)}, seed {seed}", title_justify="left")
     for col in ("stratum", "images", "sampled"):
         table.add_column(col, justify="left" if col == "stratum" else "right")
@@ -1151,7 +1154,7 @@ def validate_command(db: Path, labels_path: Path, as_json: bool) -> None:
         labels = read_labels(labels_path)
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
-    with _errors(), Store.open(db, memory=_db_memory()) as store:
+    with _recorded("validate", db, [labels_path]), _errors(), Store.open(db, memory=_db_memory()) as store:
         _require_audit(store)
         result = validate(store, labels, source=labels_path.name)
     if as_json:
