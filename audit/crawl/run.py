@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.crawler import CrawlerProcess
@@ -51,6 +52,21 @@ def project_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
     return settings
 
 
+def check_start_urls(urls: Sequence[str]) -> None:
+    """ValueError naming the first start URL that is not an absolute http(s) URL with a host (``www.example.fr``
+    without its scheme: the message suggests ``https://www.example.fr``), before anything is crawled or written."""
+    if not urls:
+        raise ValueError("no start URL given")
+    for url in urls:
+        parts = urlsplit(url.strip())
+        if parts.scheme in ("http", "https") and parts.hostname:
+            continue
+        hint = ""
+        if not parts.scheme and not url.startswith("/") and "." in url.split("/", 1)[0]:
+            hint = f"; did you mean https://{url.strip()} ?"
+        raise ValueError(f"start URL {url!r} is not an absolute http:// or https:// URL{hint}")
+
+
 def run_crawl(
     start_urls: Sequence[str],
     db_path: str | Path,
@@ -65,6 +81,8 @@ def run_crawl(
     ``settings`` are Scrapy settings (``AUDIT_*`` included) applied over the project's. ``progress`` is called with
     ``("page", 1)``, ``("image", 1)`` and ``("bytes", n)`` as items are recorded. ``spider``: the spider class
     (:class:`audit.crawl.fetch.FetchSpider` for ``provaudit fetch``)."""
+    if spider is ProvenanceSpider:  # a fetch's URLs come from a dataset, each checked as it is requested
+        check_start_urls(start_urls)
     overrides = dict(settings or {})
     overrides["AUDIT_DB"] = str(db_path)
     if overrides.get("AUDIT_REDIS_URL"):

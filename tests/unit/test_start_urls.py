@@ -1,0 +1,38 @@
+"""A start URL without its scheme (or not http/https) is refused before anything is crawled or written: one line,
+exit 1, with the URL it probably meant."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from audit.cli import main
+from audit.crawl.run import check_start_urls
+
+
+@pytest.mark.parametrize("url, hint", [
+    ("www.example.fr", "did you mean https://www.example.fr ?"),
+    ("example.org/photos", "did you mean https://example.org/photos ?"),
+    ("ftp://example.org/", None),
+    ("file:///etc/passwd", None),
+    ("https://", None),
+])
+def test_bad_start_urls_are_named(url, hint):
+    with pytest.raises(ValueError) as err:
+        check_start_urls(["https://ok.example/", url])
+    assert repr(url) in str(err.value)
+    if hint:
+        assert hint in str(err.value)
+
+
+def test_good_start_urls_pass():
+    check_start_urls(["https://www.example.fr/", "http://127.0.0.1:8080/a?b=c"])
+
+
+def test_the_crawl_command_refuses_before_creating_the_store(tmp_path):
+    db = tmp_path / "s.duckdb"
+    result = CliRunner().invoke(main, ["crawl", "www.example.fr", "--db", str(db)])
+    assert result.exit_code == 1, result.output
+    assert "did you mean https://www.example.fr" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not db.exists()
