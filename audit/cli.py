@@ -601,6 +601,18 @@ def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: fl
         sys.exit(1)
 
 
+def _gps_text(gps: dict[str, Any]) -> str:
+    """GPS for a person: six decimals (about 0.1 m), the altitude to the decimetre (JSON keeps full precision)."""
+    def num(v: Any, places: int) -> str:
+        return f"{v:.{places}f}" if isinstance(v, int | float) else str(v)
+
+    text = f"{num(gps.get('lat'), 6)}, {num(gps.get('lon'), 6)}"
+    if gps.get("alt") is not None:
+        text += f" (altitude {num(gps['alt'], 1)} m)"
+    rest = {k: v for k, v in gps.items() if k not in ("lat", "lon", "alt")}
+    return text + (f" {json_dumps(rest)}" if rest else "")
+
+
 def _print_inspect(obj: dict[str, Any]) -> None:
     table = Table(title=rich_text(obj["path"]), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
@@ -608,7 +620,10 @@ def _print_inspect(obj: dict[str, Any]) -> None:
     for key, value in obj.items():
         if key in ("path", "signals", "attribution"):
             continue
-        shown = "—" if value is None else json_dumps(value) if isinstance(value, dict | list) else value
+        if key == "gps" and isinstance(value, dict):
+            shown = _gps_text(value)
+        else:
+            shown = "—" if value is None else json_dumps(value) if isinstance(value, dict | list) else value
         table.add_row(key, rich_text(shown))
     for sig in obj.get("signals", []):
         table.add_row(rich_text(f"signal {sig['kind']}"),

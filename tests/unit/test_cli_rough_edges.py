@@ -1,5 +1,5 @@
-"""A start URL without its scheme (or not http/https) is refused before anything is crawled or written: one line,
-exit 1, with the URL it probably meant."""
+"""Rough edges of the command line: a start URL without its scheme is refused before anything is crawled or
+written (one line, exit 1, with the URL it probably meant); coordinates are printed for a person to read."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ def test_the_crawl_command_refuses_before_creating_the_store(tmp_path):
     assert "did you mean https://www.example.fr" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not db.exists()
+
+
+def test_inspect_prints_coordinates_for_a_person_and_json_keeps_them_whole(corpora):
+    photo = corpora / "photos" / "exif-samples" / "heic" / "IMG_5195.HEIC"
+    shown = CliRunner().invoke(main, ["inspect", str(photo)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "39.051344, -94.288772 (altitude 260.6 m)" in shown.stdout
+    assert "39.05134444444444" not in shown.stdout
+    raw = CliRunner().invoke(main, ["inspect", "--json", str(photo)])
+    assert "39.05134444444444" in raw.stdout
