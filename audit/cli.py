@@ -1305,7 +1305,12 @@ def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool, faces_only
     from audit.outputs.people import people_or_none
     from audit.store.db import Store
 
+    missing = [p for p in photos if not p.exists()]
+    if missing:
+        raise click.ClickException(f"no such photo: {terminal_text(missing[0])}"
+                                   + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
+        _require_audit(store)
         results = lookup(store, list(photos), bounds=_bounds(None),
                          max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
                          max_file_bytes=int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]),
@@ -1313,7 +1318,7 @@ def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool, faces_only
     if as_json:
         out.print(json_dumps(lookup_json(results), indent=2), markup=False)
     else:
-        out.print(lookup_table(results))
+        out.print(lookup_table(results, width=out.width))
 
 
 @main.group()

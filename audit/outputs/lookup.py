@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from audit.decode.imagefacts import inspect_dict
 from audit.decode.workers import AnalysisPool, Bounds
@@ -312,8 +314,69 @@ def _signal_text(signals: list[SignalInfo]) -> str:
     return "\n".join(lines)
 
 
-def lookup_table(results: list[LookupResult]) -> Table:
-    """One row per sighting of every image found (or per photo when nothing or an error was found)."""
+#: below this terminal width the lookup is shown one field per line (:func:`lookup_table`)
+WIDE_TERMINAL = 120
+
+
+def _vertical(results: list[LookupResult]) -> Group:
+    """The lookup for a narrow terminal: one block per image found, one field per line, each sighting numbered."""
+    blocks: list[Any] = [Text("Where your photo was seen", style="bold")]
+    for r in results:
+        photo = _cell(Path(r.path).name)
+        if r.error and not r.matches:
+            blocks.append(Text.assemble((photo, "bold"), ": ", ("error", "red"), f": {_cell(r.error)}"))
+            continue
+        if not r.matches:
+            blocks.append(Text.assemble((photo, "bold"), ": nothing found"))
+            continue
+        for m in r.matches:
+            t = Table(show_header=False, box=None, padding=(0, 1), title=f"{photo} → image {_cell(m.sha256[:16])}",
+                      title_justify="left", title_style="bold")
+            t.add_column("field", style="bold", no_wrap=True)
+            t.add_column("value", overflow="fold")
+            t.add_row("match", _cell(_how(m)))
+            if m.attribution is not None and m.attribution.country:
+                t.add_row("attribution", _cell(_attribution_text(m)))
+            if m.image_signals:
+                t.add_row("image signals", _signal_text(list(m.image_signals)))
+            for i, s in enumerate(m.sightings, 1):
+                t.add_row(f"seen {i}", _seen(s))
+                if s.signals:
+                    t.add_row("", _signal_text(s.signals))
+            if not m.sightings:
+                t.add_row("seen", "(no sighting)")
+            blocks.append(t)
+    return Group(*blocks)
+
+
+def _how(m: Any) -> str:
+    if m.kind == "published-hash":
+        return "published hash (a dataset lists the image by URL with the photo's hash; no bytes fetched)"
+    if m.phash_distance is None:
+        return str(m.kind)
+    return f"{m.kind} (pHash {m.phash_distance}, dHash {m.dhash_distance}{', mirrored' if m.mirrored else ''})"
+
+
+def _attribution_text(m: Any) -> str:
+    a = m.attribution
+    if a is None or not a.country:
+        return ""
+    return f"{a.country} {a.score:.2f} {a.tier}" if a.score is not None else f"{a.country} {a.tier}"
+
+
+def _seen(s: SightingInfo) -> str:
+    return "\n".join(x for x in (
+        f"image: {_cell(s.image_url)}", f"page: {_cell(s.page_url)}" if s.page_url else "",
+        f"alt: {_cell(s.alt_text)}" if s.alt_text else "",
+        f"caption: {_cell(s.caption)}" if s.caption else "",
+        f"when: {s.fetched_at:%Y-%m-%d %H:%M}" if s.fetched_at else "") if x)
+
+
+def lookup_table(results: list[LookupResult], *, width: int | None = None) -> Table | Group:
+    """One row per sighting of every image found (or per photo when nothing or an error was found); on a terminal
+    narrower than :data:`WIDE_TERMINAL` columns, one block per image with one field per line instead."""
+    if width is not None and width < WIDE_TERMINAL:
+        return _vertical(results)
     table = Table(title="Where your photo was seen", show_lines=True)
     for name in ("photo", "match", "image", "seen at", "signals", "attribution"):
         table.add_column(name, overflow="fold")
@@ -326,24 +389,15 @@ def lookup_table(results: list[LookupResult]) -> Table:
             table.add_row(photo, "nothing found", "", "", "", "")
             continue
         for m in r.matches:
-            how = "published hash (a dataset lists the image by URL with the photo's hash; no bytes fetched)" \
-                if m.kind == "published-hash" else m.kind if m.phash_distance is None else (
-                f"{m.kind} (pHash {m.phash_distance}, dHash {m.dhash_distance}{', mirrored' if m.mirrored else ''})")
+            how = _how(m)
             image_sigs = list(m.image_signals)
-            attr = ""
-            if m.attribution is not None and m.attribution.country:
-                a = m.attribution
-                attr = f"{a.country} {a.score:.2f} {a.tier}" if a.score is not None else f"{a.country} {a.tier}"
+            attr = _attribution_text(m)
             rows: list[SightingInfo | None] = [*m.sightings] or [None]
             for s in rows:
                 if s is None:
                     seen, sigs = "(no sighting)", image_sigs
                 else:
-                    seen = "\n".join(x for x in (
-                        f"image: {_cell(s.image_url)}", f"page: {_cell(s.page_url)}" if s.page_url else "",
-                        f"alt: {_cell(s.alt_text)}" if s.alt_text else "",
-                        f"caption: {_cell(s.caption)}" if s.caption else "",
-                        f"when: {s.fetched_at:%Y-%m-%d %H:%M}" if s.fetched_at else "") if x)
+                    seen = _seen(s)
                     sigs = image_sigs + s.signals
                 table.add_row(photo, _cell(how), _cell(m.sha256[:16]), seen, _signal_text(sigs), _cell(attr))
     return table

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +113,42 @@ def test_table_escapes_scraped_text():
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "[bold red]pwned[/bold red]" in text  # shown literally, not interpreted
     assert "\x1b" not in text and "\u202e" not in text
+
+
+def _lookup_at(width: int, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(width)}
+    return subprocess.run([sys.executable, "-m", "audit.cli", "lookup", *args], env=env, capture_output=True,
+                          text=True, timeout=600, check=True)
+
+
+def test_narrow_terminal_gets_one_field_per_line(demo, photo):
+    path, sha, _ = photo
+    narrow = _lookup_at(80, str(path), "--db", str(demo / "provenance.duckdb"))
+    lines = narrow.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert f"image {sha[:16]}" in narrow.stdout
+    # every sighting's full page URL on one line of its own, not folded into a 10-column cell
+    with Store.open(demo / "provenance.duckdb", read_only=True) as store:
+        pages = {r[0] for r in store.query("SELECT page_url FROM sightings WHERE sha256 = ? AND page_url IS NOT "
+                                           "NULL", [sha])}
+    assert pages and all(any(line.strip() == f"page: {p}" for line in lines) for p in pages if len(p) < 60)
+    wide = _lookup_at(200, str(path), "--db", str(demo / "provenance.duckdb"))
+    assert "┃ photo" in wide.stdout  # the table where there is room for it
+
+
+def test_lookup_refuses_an_unaudited_store_and_a_missing_photo(demo, photo, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from audit.cli import main
+
+    path, _, _ = photo
+    raw = tmp_path / "raw.duckdb"
+    shutil.copy(demo / "provenance.duckdb", raw)
+    with Store.open(raw) as store:
+        store.con.execute("DELETE FROM attributions")
+    unaudited = CliRunner().invoke(main, ["lookup", str(path), "--db", str(raw)])
+    assert unaudited.exit_code == 1 and "provaudit audit" in unaudited.stderr
+    missing = CliRunner().invoke(main, ["lookup", str(tmp_path / "nope.jpg"), "--db", str(demo / "provenance.duckdb")])
+    assert missing.exit_code == 1 and "no such photo" in missing.stderr and "nope.jpg" in missing.stderr
