@@ -93,14 +93,19 @@ WHERE sha256 IN (SELECT sha256 FROM images) AND residence_country IS NOT NULL GR
 SWEEP_SQL = """
 WITH sel AS (SELECT a.* FROM attributions a WHERE {where}),
 sig AS (
-    SELECT sc.sha256, sc.kind, sc.strength, sc.evidence,
-           row_number() OVER (PARTITION BY sc.sha256 ORDER BY {rank} DESC, sc.weight DESC,
-                              sc.via_sha256 IS NOT NULL, sc.kind, sc.evidence) AS rn
+    -- one row per distinct piece of evidence: a page fact seen on several pages (or a copy's signal) is one entry,
+    -- with how many times it was seen, not the same text three times
+    SELECT sc.sha256, sc.kind, sc.strength, sc.evidence, count(*) AS times,
+           row_number() OVER (PARTITION BY sc.sha256 ORDER BY {rank} DESC, max(sc.weight) DESC,
+                              bool_and(sc.via_sha256 IS NOT NULL), sc.kind, sc.evidence) AS rn
     FROM signals sc WHERE ((sc.candidates IS NULL AND sc.country = $2) OR list_contains(sc.candidates, $2))
          AND sc.sha256 IN (SELECT sha256 FROM sel)
+    GROUP BY sc.sha256, sc.kind, sc.strength, sc.evidence
 ),
 top AS (
-    SELECT sha256, string_agg(kind || ' (' || strength || '): ' || evidence, ' | ' ORDER BY rn) AS top_signals
+    SELECT sha256, string_agg(kind || ' (' || strength || '): ' || evidence
+                              || CASE WHEN times > 1 THEN ' (×' || times || ')' ELSE '' END, ' | ' ORDER BY rn)
+           AS top_signals
     FROM sig WHERE rn <= 3 GROUP BY sha256
 ),
 seen AS (

@@ -303,3 +303,19 @@ def test_both_answers_and_the_order_basis(written, store):
     assert rows["any tier"]["order"]["images"]["hits"] == len(
         {sha for sha, cc, ct, rc, rt in att if (cc == COUNTRY and ct != "none") or (rc == COUNTRY and rt != "none")})
     assert rows["any tier"]["capture"]["images"]["hits"] > 0, "the demo web has French GPS photos"
+
+
+def test_each_strength_of_a_signal_kind_is_shown(written, store):
+    html, data = written
+    several = 0
+    for k in data["signal_kinds"]:
+        expected = store.query(
+            "SELECT strength, count(DISTINCT sha256) FROM signals WHERE ((candidates IS NULL AND country = ?) OR "
+            "list_contains(candidates, ?)) AND sha256 IN (SELECT sha256 FROM attributions) AND kind = ? "
+            "GROUP BY strength", [COUNTRY, COUNTRY, k["kind"]])
+        assert {s["strength"]: s["images"] for s in k["strengths"]} == dict(expected), k["kind"]
+        if len(k["strengths"]) > 1:
+            several += 1
+            cell = ", ".join(f'{s["strength"]} {s["images"]:,}' for s in k["strengths"])
+            assert f"<td>{k['kind']}</td><td>{cell}</td>" in html
+    assert several  # the demo web has kinds (html_lang, place_in_text) read at more than one strength

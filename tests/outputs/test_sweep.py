@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -123,3 +124,15 @@ def test_real_sweep_csv_and_parquet_round_trip(store, tmp_path):
     assert got[0]["image_urls"].split("\n") == result.rows[0]["image_urls"]
     with pytest.raises(ValueError):
         write_sweep(result, tmp_path / "s.xlsx")
+
+
+def test_evidence_names_each_signal_once_with_how_often_it_was_seen(store):
+    result = sweep(store, COUNTRY, "weak+nd")
+    repeated = 0
+    for row in result.rows:
+        listed = row["evidence"].split(f"signals for {COUNTRY}: ", 1)[-1].split(" | ")
+        texts = [re.sub(r" \(×\d+\)$", "", e) for e in listed]
+        assert len(texts) == len(set(texts)), row["evidence"]
+        repeated += sum(1 for e in listed if re.search(r" \(×\d+\)$", e))
+    # the demo web repeats its page facts (geo metas, lang) on every page an image is seen: the count is shown
+    assert repeated

@@ -228,12 +228,22 @@ def _declared(kind: str) -> dict[str, str | None]:
 def signal_kinds(store: Store, cc: str) -> list[dict[str, Any]]:
     """Images per signal kind pointing to the country: from the image's own signals, and with propagation; with the
     kind's family and what it says (``None`` for a kind the registry does not declare, as a foreign store may hold)."""
-    return [{"kind": k, "strength": s, "direct_images": int(d), "images": int(n), **_declared(k)}
-            for k, s, d, n in store.query("""
-        SELECT kind, max_by(strength, CASE strength WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END),
+    rank = "CASE strength WHEN 'strong' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
+    per_strength: dict[str, list[dict[str, Any]]] = {}
+    for k, st, n in store.query(f"""
+        SELECT kind, strength, count(DISTINCT sha256) FROM signals
+        WHERE {POINTS_TO} AND sha256 IN (SELECT sha256 FROM attributions)
+        GROUP BY kind, strength ORDER BY kind, {rank} DESC""", [cc]):
+        per_strength.setdefault(k, []).append({"strength": st, "images": int(n)})
+    # "strength": the strongest; "strengths": every strength the kind has here (a kind such as a place named in
+    # text is strong, medium or weak by where it was read), with its images
+    return [{"kind": k, "strength": s, "strengths": per_strength.get(k, []), "direct_images": int(d),
+             "images": int(n), **_declared(k)}
+            for k, s, d, n in store.query(f"""
+        SELECT kind, max_by(strength, {rank}),
                count(DISTINCT sha256) FILTER (WHERE via_sha256 IS NULL), count(DISTINCT sha256)
         FROM signals WHERE {POINTS_TO} AND sha256 IN (SELECT sha256 FROM attributions)
-        GROUP BY kind ORDER BY 4 DESC, 1""".replace("{POINTS_TO}", POINTS_TO), [cc])]
+        GROUP BY kind ORDER BY 4 DESC, 1""", [cc])]
 
 
 def hosts(store: Store, cc: str, limit: int = 30) -> dict[str, Any]:

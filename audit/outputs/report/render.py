@@ -249,6 +249,14 @@ def _code_spans(escaped: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
 
 
+def _strengths(k: dict[str, Any]) -> str:
+    """Every strength a signal kind has for the country, with its images ("medium 12, weak 3"), or the one."""
+    got = k.get("strengths") or []
+    if len(got) <= 1:
+        return esc(k["strength"])
+    return ", ".join(f'{esc(s["strength"])} {s["images"]:,}' for s in got)
+
+
 def _signals(d: dict[str, Any]) -> str:
     kinds = d["signal_kinds"]
     cc = d["country"]
@@ -257,8 +265,8 @@ def _signals(d: dict[str, Any]) -> str:
     parts.append(bar_chart("chart-signals", f"Images per signal kind for {cc}",
                            [(k["kind"], k["direct_images"], k["images"]) for k in kinds],
                            series=("own signals", "with near-duplicates")))
-    parts.append(table(["kind", "strength", "images (own)", "images (+ near-dup.)"],
-                       [[esc(k["kind"]), esc(k["strength"]), f'{k["direct_images"]:,}', f'{k["images"]:,}']
+    parts.append(table(["kind", "strength (images)", "images (own)", "images (+ near-dup.)"],
+                       [[esc(k["kind"]), _strengths(k), f'{k["direct_images"]:,}', f'{k["images"]:,}']
                         for k in kinds], numeric={2, 3}, tid="kinds-table"))
     legend = [KINDS_BY_NAME[k["kind"]] for k in kinds if k["kind"] in KINDS_BY_NAME]
     if legend:
