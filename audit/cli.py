@@ -844,6 +844,99 @@ def fixity_command(folder: Path, as_json: bool) -> None:
     console.print(f"[green]intact:[/] {len(result.files):,} file(s) match their recorded SHA-256")
 
 
+@main.command("sql")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The store (opened read-only: nothing is changed, no other file can be read).")
+@click.argument("query", required=False)
+@click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV (formula starts escaped).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON, one object per line.")
+@click.option("--max-rows", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Rows printed per statement (the others are counted).")
+def sql_command(db: Path, query: str | None, as_csv: bool, as_json: bool, max_rows: int) -> None:
+    """Query the store DB with SQL, read-only: QUERY (one or more statements), else statements read from standard
+    input, or typed at a prompt on a terminal (end each with ';'; .tables lists the tables and views, .schema NAME
+    shows one, .quit leaves). The views image_sightings, host_signals, cluster_members and attribution_evidence
+    answer the common questions (docs/explore.md).
+
+    \b
+    Exit status: 0, or 1 when a statement failed (each error is printed on one line)."""
+    from audit.outputs.sqlshell import run_statements
+    from audit.store.db import Store
+
+    if as_csv and as_json:
+        raise click.ClickException("give --csv or --json, not both")
+    with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
+        if query is not None:
+            failed = _sql_print(run_statements(store, query, max_rows=max_rows), as_csv, as_json)
+        elif not sys.stdin.isatty():
+            failed = _sql_print(run_statements(store, sys.stdin.read(), max_rows=max_rows), as_csv, as_json)
+        else:
+            failed = _sql_prompt(store, max_rows, as_csv, as_json)
+    if failed:
+        raise SystemExit(1)
+
+
+def _sql_print(results: Iterable[Any], as_csv: bool, as_json: bool) -> bool:
+    from audit.outputs.sqlshell import result_table, write_csv, write_jsonl
+
+    failed = False
+    for r in results:
+        if r.error:
+            console.print(f"[bold red]error:[/] {rich_text(r.error)}", soft_wrap=True)
+            failed = True
+        elif not r.columns:
+            continue
+        elif as_csv:
+            write_csv(r, sys.stdout)
+        elif as_json:
+            write_jsonl(r, sys.stdout)
+        else:
+            out.print(result_table(r))
+    sys.stdout.flush()
+    return failed
+
+
+def _sql_prompt(store: Any, max_rows: int, as_csv: bool, as_json: bool) -> bool:
+    from audit.outputs.sqlshell import catalogue, run_statements
+    from audit.schema import TABLES_BY_NAME
+
+    console.print(f"provaudit sql on {rich_text(store.path)} (read-only). End statements with ';'. .tables, "
+                  ".schema NAME, .quit")
+    views = {v[0]: v for v in catalogue() if v[1] == "view"}
+    buffer: list[str] = []
+    failed = False
+    while True:
+        try:
+            line = input("   ...> " if buffer else "provaudit> ")
+        except EOFError:
+            break
+        word = line.strip()
+        if not buffer and word.startswith("."):
+            cmd, _, arg = word.partition(" ")
+            if cmd in (".quit", ".exit"):
+                break
+            if cmd == ".tables":
+                table = Table(show_header=True)
+                for col in ("name", "kind", "what it holds"):
+                    table.add_column(col, overflow="fold")
+                for name, kind, doc in catalogue():
+                    table.add_row(name, kind, rich_text(doc))
+                out.print(table)
+            elif cmd == ".schema" and arg.strip() in TABLES_BY_NAME:
+                t = TABLES_BY_NAME[arg.strip()]
+                out.print(rich_text(t.ddl()), markup=False)
+            elif cmd == ".schema" and arg.strip() in views:
+                out.print(rich_text(views[arg.strip()][2]), markup=False)
+            else:
+                console.print("commands: .tables, .schema NAME, .quit")
+            continue
+        buffer.append(line)
+        if word.endswith(";"):
+            failed |= _sql_print(run_statements(store, "\n".join(buffer), max_rows=max_rows), as_csv, as_json)
+            buffer = []
+    return failed
+
+
 @main.command("merge")
 @click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),

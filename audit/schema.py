@@ -535,6 +535,45 @@ VIEWS: tuple[View, ...] = (
         "candidates IS NOT NULL AS ambiguous FROM signals, "
         "unnest(CASE WHEN candidates IS NULL THEN [country] ELSE candidates END) AS c(country)",
     ),
+    # the saved questions of docs/explore.md: what an analyst asks first, as views (`provaudit sql` lists them)
+    View(
+        "image_sightings",
+        "Every sighting of every image with its page's facts: where an image was seen, how the page named it, what "
+        "the page said (`SELECT * FROM image_sightings WHERE sha256 = '...'`). Reference-only sightings (datasets) "
+        "have no page row.",
+        "SELECT s.sha256, s.image_url, s.page_url, s.image_host, s.page_host, s.ref_kind, s.alt_text, s.caption, "
+        "s.fetched_at, p.status AS page_status, p.lang AS page_lang, p.title AS page_title, p.server_ip AS "
+        "page_server_ip, s.crawl_id, s.sighting_id FROM sightings s LEFT JOIN pages p ON p.crawl_id = s.crawl_id "
+        "AND p.url = s.page_url",
+    ),
+    View(
+        "host_signals",
+        "Per page host, signal kind, country and strength: how many distinct images and signals. Signals read from "
+        "the image itself (EXIF GPS, IPTC) have no page: their host is `(in the image)`; signals carried over from "
+        "a near-duplicate copy are left out (`signals.via_sha256`). `SELECT * FROM host_signals WHERE host = "
+        "'www.example.fr' ORDER BY images DESC`.",
+        "SELECT coalesce(s.page_host, s.image_host, '(in the image)') AS host, sc.kind, sc.country, sc.strength, "
+        "count(DISTINCT sc.sha256) AS images, count(*) AS signals FROM signal_countries sc LEFT JOIN sightings s "
+        "ON s.sighting_id = sc.sighting_id WHERE sc.via_sha256 IS NULL GROUP BY ALL",
+    ),
+    View(
+        "cluster_members",
+        "Each near-duplicate cluster's images with their size, format, attribution and sightings (`SELECT * FROM "
+        "cluster_members WHERE cluster_id = (SELECT cluster_id FROM clusters WHERE sha256 = '...')`).",
+        "SELECT c.cluster_id, c.size AS cluster_size, c.sha256, i.format, i.width, i.height, i.reference_only, "
+        "a.country, a.tier, a.direct_country, a.direct_tier, (SELECT count(*) FROM sightings s WHERE s.sha256 = "
+        "c.sha256) AS sightings FROM clusters c JOIN images i USING (sha256) LEFT JOIN attributions a USING "
+        "(sha256)",
+    ),
+    View(
+        "attribution_evidence",
+        "What each country attribution rests on: one row per signal of the image pointing to the country it was "
+        "attributed to, with its strength, weight and evidence, and the copy it came from when propagated "
+        "(`SELECT kind, strength, evidence FROM attribution_evidence WHERE sha256 = '...' ORDER BY weight DESC`).",
+        "SELECT a.sha256, a.country, a.tier, a.score, sc.kind, sc.strength, sc.weight, sc.evidence, sc.ambiguous, "
+        "sc.via_sha256, sc.sighting_id FROM attributions a JOIN signal_countries sc ON sc.sha256 = a.sha256 AND "
+        "sc.country = a.country WHERE a.country IS NOT NULL",
+    ),
 )
 
 
