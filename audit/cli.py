@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from audit import __version__
@@ -154,35 +153,14 @@ def _errors() -> Iterator[None]:
 
 
 @contextmanager
-def _progress(totals: dict[str, int | None]) -> Iterator[Callable[[str, int], None]]:
-    """A rich progress display with one bar per counter (pages, images, MB)."""
-    with Progress(
-        TextColumn("{task.description:>8}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=not console.is_terminal and not console.is_jupyter,
-    ) as bar:
-        tasks = {name: bar.add_task(name, total=total) for name, total in totals.items()}
-        mb = {"bytes": 0}
+def _progress(totals: dict[str, int | None], title: str = "progress") -> Iterator[Callable[[str, int], None]]:
+    """Live counters of a long command on stderr (:class:`audit.progress.LiveProgress`): redrawn on a terminal, a
+    line every ``AUDIT_PROGRESS_SECONDS`` otherwise."""
+    from audit.progress import LiveProgress
 
-        def update(kind: str, n: int) -> None:
-            if kind == "bytes":
-                mb["bytes"] += n
-                if "MB" in tasks:
-                    bar.update(tasks["MB"], completed=mb["bytes"] // 1_000_000)
-            elif kind in ("page", "PageItem") and "pages" in tasks:
-                bar.advance(tasks["pages"], n)
-            elif kind in ("image", "ImageFetch") and "images" in tasks:
-                bar.advance(tasks["images"], n)
-            elif kind == "ImageRef" and "sightings" in tasks:
-                bar.advance(tasks["sightings"], n)
-            elif kind in tasks:
-                bar.advance(tasks[kind], n)
-
-        yield update
+    interval = float(os.environ.get("AUDIT_PROGRESS_SECONDS") or DEFAULTS["AUDIT_PROGRESS_SECONDS"])
+    with LiveProgress(title, totals, console, interval=interval) as live:
+        yield live
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -230,9 +208,11 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
           max_pages: int, depth: int, no_warc: bool, no_throttle: bool, redis_url: str | None,
           redis_key: str | None, render: bool, faces: bool | None, settings: tuple[str, ...]) -> None:
     """Crawl the sites at URLS into the store DB (the WARC file is written beside it)."""
-    from audit.crawl.run import run_crawl
+    from audit.crawl.run import check_start_urls, run_crawl
     from audit.outputs.summary import store_summary
 
+    with _errors():
+        check_start_urls(urls)  # before the progress display starts: bad input is one line
     overrides = _crawl_overrides({"AUDIT_SOURCE": " ".join(urls)}, proxy=proxy, no_warc=no_warc,
                                  no_throttle=no_throttle, faces=faces)
     if jobdir:
@@ -251,7 +231,7 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
         overrides["AUDIT_RENDER"] = True
     overrides.update(_parse_setting(settings))
     with _recorded("crawl", db) as run, _errors(), \
-            _progress({"pages": None, "images": None, "MB": None}) as progress:
+            _progress({"pages": None, "images": None, "MB": None}, "crawl") as progress:
         result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)
         if result.warc_path:
             run.add_output(result.warc_path, "warc")
@@ -329,7 +309,7 @@ def fetch(db: Path, sample: int | None, fetch_all: bool, country: str | None, pr
     overrides = _crawl_overrides(fetch_settings(urls, str(db)), proxy=proxy, no_warc=no_warc,
                                  no_throttle=no_throttle, faces=faces)
     overrides.update(_parse_setting(settings))
-    with _recorded("fetch", db) as run, _errors(), _progress({"images": len(urls), "MB": None}) as progress:
+    with _recorded("fetch", db) as run, _errors(), _progress({"images": len(urls), "MB": None}, "fetch") as progress:
         result = run_crawl(urls, db, allowed_domains=[], settings=overrides, progress=progress, spider=FetchSpider)
         if result.warc_path:
             run.add_output(result.warc_path, "warc")
@@ -456,7 +436,7 @@ def _ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: fl
         return
     bounds = _bounds(timeout)
     with _errors(), Store.open(db, memory=_db_memory()) as store, \
-            _progress({"pages": None, "images": None, "sightings": None}) as bar:
+            _progress({"pages": None, "images": None, "sightings": None}, "ingest") as bar:
         result = run_ingest(store, paths, crawl_id=crawl_id, progress=bar, timeout=bounds.timeout,
                             max_memory=bounds.max_memory, max_pixels=bounds.max_pixels,
                             max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
@@ -515,7 +495,7 @@ def _ingest_wat(paths: tuple[Path, ...], db: Path, crawl_id: str | None, max_fil
     from audit.outputs.summary import store_summary
     from audit.store.db import Store
 
-    with _errors(), Store.open(db, memory=_db_memory()) as store, _progress({"pages": None}) as bar:
+    with _errors(), Store.open(db, memory=_db_memory()) as store, _progress({"pages": None}, "ingest (WAT)") as bar:
         result = ingest_wat(store, list(paths), crawl_id=crawl_id, progress=bar, workers=workers,
                             max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
         summary = store_summary(store, result.crawl_id)
@@ -537,7 +517,7 @@ def _ingest_tables(paths: tuple[Path, ...], db: Path, crawl_id: str | None, mapp
     from audit.outputs.summary import store_summary
     from audit.store.db import Store
 
-    with _errors(), Store.open(db, memory=_db_memory()) as store, _progress({"rows": None}) as bar:
+    with _errors(), Store.open(db, memory=_db_memory()) as store, _progress({"rows": None}, "ingest (table)") as bar:
         result = ingest_tables(store, list(paths), columns=mapping, crawl_id=crawl_id, progress=bar,
                                max_file_bytes=max_file_bytes or int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
         summary = store_summary(store, result.crawl_id)
@@ -556,7 +536,8 @@ def _ingest_img2dataset(paths: tuple[Path, ...], db: Path, crawl_id: str | None,
     from audit.store.db import Store
 
     bounds = _bounds(timeout)
-    with _errors(), Store.open(db, memory=_db_memory()) as store, _progress({"samples": None}) as bar:
+    with _errors(), Store.open(db, memory=_db_memory()) as store, \
+            _progress({"samples": None}, "ingest (img2dataset)") as bar:
         result = ingest_img2dataset(store, list(paths), crawl_id=crawl_id, progress=bar, timeout=bounds.timeout,
                                     max_memory=bounds.max_memory, max_pixels=bounds.max_pixels,
                                     max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
@@ -709,10 +690,10 @@ def demo(out_dir: Path, photos: int, seed: int, faces: bool) -> None:
     manifest: dict[str, Any] = dict(web.manifest)
     totals = {"pages": int(manifest.get("pages", 0)) or None, "images": web.image_urls,
               "MB": int(manifest.get("bytes", 0)) // 1_000_000 or None}
-    with _errors(), _progress(totals) as progress:
+    with _errors(), _progress(totals, "demo crawl") as progress:
         result = run_demo(out_dir, photos=photos, seed=seed, progress=progress,
                           settings={**_crawl_log_level(), "AUDIT_FACES": faces},
-                          stage=lambda text: console.print(f"[bold]•[/] {rich_text(text)}"))
+                          stage=lambda text: console.print(f"[bold]•[/] {rich_text(text)}", soft_wrap=True))
     _print_summary(f"demo crawl {result.crawl_id}", result.summary)
     t = result.truth
     truth = Table(title="checked against the test web's ground truth", show_header=False, title_justify="left")
@@ -969,6 +950,7 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
 def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers: int | None, faces: bool) -> None:
     """Compute every signal, near-duplicate cluster and country attribution for the store DB (offline)."""
     from audit.derive.run import AUDIT_OPTIONS, run_audit
+    from audit.progress import progress_line
     from audit.store.db import Store
 
     if not db.exists():
@@ -984,7 +966,7 @@ def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers:
                           f"({added.with_faces:,} show a face), {added.failed:,} failed, {added.not_found:,} "
                           "whose bytes were not found")
         result = run_audit(store, phash_threshold=phash_threshold, dhash_threshold=dhash_threshold,
-                           workers=workers, progress=lambda msg: console.print(f"[bold]•[/] {rich_text(msg)}"))
+                           workers=workers, progress=progress_line("audit", console))
     _print_audit(result)
 
 

@@ -46,6 +46,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("AUDIT_SOURCE", "crawl", "Free-text label of what was crawled, recorded in the `crawls` table."),
     Setting(
+        "AUDIT_PROGRESS_SECONDS",
+        10.0,
+        "When a long command (crawl, fetch, ingest, audit, test web build, package) writes to something that is not "
+        "a terminal (a log file, a pipe, CI), it prints its counters as one line every this many seconds, and one "
+        "line as soon as it starts; on a terminal the counters are redrawn in place. Read from the environment.",
+    ),
+    Setting(
         "AUDIT_OPERATOR",
         "",
         "Who runs the crawl (a lab, a name, a contact address): written as `operator` into the WARC's `warcinfo` "

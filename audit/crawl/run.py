@@ -52,6 +52,42 @@ def project_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
     return settings
 
 
+#: Scrapy stats that the progress display counts as they grow (failed pages and images are counted from the items)
+FAILURE_STATS = (("robotstxt/forbidden", "robots"),)
+
+
+def _report_failures(crawler: Any, progress: Progress, every: float = 1.0) -> None:
+    """Call ``progress`` with the growth of :data:`FAILURE_STATS` once a second while the crawl runs."""
+    seen: dict[str, int] = {}
+    loops: list[Any] = []
+
+    def poll() -> None:
+        if crawler.stats is None:
+            return
+        for key, kind in FAILURE_STATS:
+            value = int(crawler.stats.get_value(key, 0) or 0)
+            if value > seen.get(key, 0):
+                progress(kind, value - seen.get(key, 0))
+                seen[key] = value
+
+    def started(**_: Any) -> None:
+        # imported here, once the crawl has installed its reactor: importing it earlier would install the default one
+        from twisted.internet import task
+
+        loop = task.LoopingCall(poll)
+        loops.append(loop)
+        loop.start(every, now=False)
+
+    def stopped(**_: Any) -> None:
+        for loop in loops:
+            if loop.running:
+                loop.stop()
+        poll()
+
+    crawler.signals.connect(started, signal=signals.engine_started, weak=False)
+    crawler.signals.connect(stopped, signal=signals.spider_closed, weak=False)
+
+
 def check_start_urls(urls: Sequence[str]) -> None:
     """ValueError naming the first start URL that is not an absolute http(s) URL with a host (``www.example.fr``
     without its scheme: the message suggests ``https://www.example.fr``), before anything is crawled or written."""
@@ -107,12 +143,17 @@ def run_crawl(
         def on_item(item: Any, **_: Any) -> None:
             if isinstance(item, PageItem | PageRefs):
                 progress("page", 1)
+                if getattr(item, "error", None):
+                    progress("error", 1)
             elif isinstance(item, ImageFetch):
                 progress("image", 1)
+                if item.error:
+                    progress("error", 1)
                 if item.record is not None:
                     progress("bytes", item.record.size)
 
         crawler.signals.connect(on_item, signal=signals.item_scraped, weak=False)
+        _report_failures(crawler, progress)
 
     process.crawl(crawler, start_urls=list(start_urls), allowed_domains=list(allowed_domains or []))
     process.start()
