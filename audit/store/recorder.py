@@ -306,6 +306,8 @@ class Recorder:
                 "archive": archived_at.archive if archived_at is not None else None,
                 "archive_offset": archived_at.offset if archived_at is not None else None,
                 "revisit_of": archived_at.revisit_of if archived_at is not None else None,
+                "record_id": archived_at.record_id if archived_at is not None else None,
+                "record_length": archived_at.length if archived_at is not None else None,
             },
         )
 
