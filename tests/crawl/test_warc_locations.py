@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from audit.store.db import Store
 from warcs import read_located
+
+from audit.store.db import Store
 
 
 def _original(store: Store, record_id: str) -> tuple[str, int, int]:
@@ -44,6 +45,7 @@ def test_sightings_pages_and_images_locate_their_warc_records(crawled):
             else:
                 assert record.rec_type == "response"
             assert hashlib.sha256(payload).hexdigest() == sha, url
+        assert revisits > 0  # the test web serves some images under several URLs: written as revisits
         for url, archive, offset, length, record_id in pages:
             record, payload = read_located(archive, offset, length)
             assert record.rec_type == "response" and record.rec_headers.get_header("WARC-Record-ID") == record_id

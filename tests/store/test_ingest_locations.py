@@ -5,10 +5,13 @@ the content the store recorded; a revisit's capture names the revisit record its
 from __future__ import annotations
 
 import hashlib
+import zipfile
 
+from warcs import read_located
+
+from audit.outputs.package import check_package
 from audit.store.db import Store
 from conftest import provaudit
-from warcs import read_located
 
 
 def test_ingested_captures_locate_their_records(corpora, tmp_path):
@@ -44,3 +47,11 @@ def test_ingested_captures_locate_their_records(corpora, tmp_path):
             images += 1
         checked += 1
     assert checked > 15 and images >= 6 and revisits >= 2
+    # and the records are packaged as they are, the ARC ones named as left out
+    wacz = tmp_path / "case.wacz"
+    proc = provaudit("package", "--db", str(db), "--out", str(wacz))
+    assert "captures read from ARC files" in proc.stdout
+    assert check_package(wacz) == []
+    with zipfile.ZipFile(wacz) as zf:
+        index = zf.read("indexes/index.cdxj").decode().splitlines()
+    assert len(index) >= checked
