@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from audit.errors import AuditError, Refused
+from audit.errors import PackageError, Refused
 from audit.inputs import open_regular
 from audit.store.db import Store
 
@@ -44,10 +44,6 @@ MAX_REPORT_BYTES = 512 * 1024 * 1024  # one report file added
 MAX_JSON_BYTES = 64 * 1024 * 1024  # datapackage.json read back by check_package
 _HEAD = 64 * 1024  # decompressed bytes of a record read to check its WARC headers
 _CHUNK = 1024 * 1024
-
-
-class PackageError(AuditError):
-    """The package cannot be written (a WARC the store names is missing or holds other bytes, a bound is passed)."""
 
 
 @dataclass(frozen=True, slots=True)
