@@ -97,7 +97,7 @@ class CrawlContext:
     lock_wait: float = float(audit_settings.DEFAULTS["AUDIT_STORE_LOCK_WAIT"])
     resume: ResumeState | None = None
     warc_scan: WarcScan | None = None
-    warc_records: WarcRecords = field(default_factory=WarcRecords)
+    warc_records: WarcRecords = field(default_factory=WarcRecords, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Any) -> CrawlContext:

@@ -21,13 +21,12 @@ from audit.crawl.context import crawl_context
 from audit.crawl.events import flush_rows, policy_failed
 from audit.decode.facejob import FaceOutcome, detection_pool, with_faces
 from audit.decode.workers import AnalysisPool, Bounds, WorkerPool
-from audit.records import POLICY_PATHS, ImageFetch, PageItem, PolicyFile
+from audit.records import POLICY_PATHS, ImageFetch, PolicyFile
 from audit.store.db import StoreWriter
-from audit.store.recorder import PageRefs, Recorder
+from audit.store.recorder import Recorder
 
 logger = logging.getLogger(__name__)
 
-WARC_WAIT = 120.0  # seconds a row waits for the WARC writer to say where its response record went
 SAME_BYTES_REMEMBERED = 4096  # recent contents whose faces a crawl reuses for the same bytes met again
 
 RECORDED_SETTINGS = (
@@ -108,6 +107,8 @@ class AuditPipeline:
         warc = str(self.context.warc_path) if self.context.warc_path is not None else None
         kind = str(getattr(getattr(self.crawler, "spider", None), "run_kind", "crawl"))  # `fetch`: FetchSpider
         self.recorder.begin(source=self.source, kind=kind, settings=self.settings_recorded, warc_path=warc)
+        if warc is not None:  # each capture row names the record the WARC writer wrote for its response
+            self.recorder.locate = self.context.warc_records.take
         done_with = getattr(getattr(self.crawler.engine, "scheduler", None), "done_with", None)
         if done_with is not None:  # a worker of a shared crawl (audit.crawl.shared)
             self.recorder.on_commit = done_with
@@ -148,36 +149,7 @@ class AuditPipeline:
                     self._detected.popitem(last=False)
         return dataclasses.replace(item, record=with_faces(record, known), body=None)
 
-    async def _located(self, item: Any) -> Any:
-        """``item`` (a page or an image fetch) with where the crawl's WARC holds its response record
-        (``archived_at``), when the WARC writer wrote one for its URL; the write is awaited off the event loop."""
-        page = item.page if isinstance(item, PageRefs) else item
-        if not isinstance(page, PageItem | ImageFetch) or page.archived_at is not None:
-            return item
-        url = (page.final_url or page.url) if isinstance(page, ImageFetch) else page.url
-        written = self.context.warc_records.take(url)
-        if written is None:
-            return item
-        try:
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                at = written.result(timeout=WARC_WAIT)
-            else:
-                at = await asyncio.wait_for(asyncio.wrap_future(written), WARC_WAIT)
-        except TimeoutError:
-            logger.warning("the WARC record of %s was not written within %g s: its row names no record", url,
-                           WARC_WAIT)
-            return item
-        if at is None:
-            return item
-        if isinstance(item, PageRefs):
-            return dataclasses.replace(item, page=dataclasses.replace(item.page, archived_at=at))
-        return dataclasses.replace(page, archived_at=at)
-
     async def process_item(self, item: Any) -> Any:
-        if self.context.warc_path is not None:
-            item = await self._located(item)
         if isinstance(item, ImageFetch) and item.body is not None:
             assert self.pool is not None
             try:
