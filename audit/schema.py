@@ -136,7 +136,8 @@ TABLES: tuple[Table, ...] = (
         "capture here, at its own date.",
         (
             C("capture_id", "VARCHAR", "Stable id: a digest of crawl_id, kind, url, fetched_at, archive and "
-              "archive_offset.", False),
+              "archive_offset (for a live crawl without the archive and offset, which its WARC writer gives the row "
+              "later).", False),
             C("crawl_id", "VARCHAR", "The crawl or ingest that recorded it.", False),
             C("kind", "VARCHAR", "`page` (a row of `pages` has its URL) or `image` (a row of `fetches` has it).",
               False),
@@ -152,8 +153,9 @@ TABLES: tuple[Table, ...] = (
               "(a failure with no response, a crawl without WARC, rows written before live crawls recorded it)."),
             C("archive_offset", "BIGINT", "File offset of the capture's record in `archive` (gzip: of the member it "
               "starts in): for a live crawl the `response` (or `revisit`) record it wrote."),
-            C("record_id", "VARCHAR", "The `WARC-Record-ID` of that record (`<urn:uuid:…>`); NULL for an ARC record "
-              "or where `archive_offset` is NULL."),
+            C("record_id", "VARCHAR", "The `WARC-Record-ID` of that record (`<urn:uuid:…>`); NULL for an ARC record, "
+              "a page described by a Common Crawl WAT record, a file of an img2dataset output, or where "
+              "`archive_offset` is NULL."),
             C("record_length", "BIGINT", "Bytes the record spans in `archive` from `archive_offset` (gzip: its whole "
               "members), so that `archive[archive_offset : archive_offset + record_length]` is the record alone, as "
               "`provaudit package` copies it; NULL when it shares a gzip member with other records or is unknown."),

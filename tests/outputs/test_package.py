@@ -157,3 +157,26 @@ def test_a_missing_warc_is_named(audited_store, tmp_path):
     assert proc.returncode == 1
     assert "gone/crawl.warc.gz" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "case.wacz").exists()
+
+
+def test_a_store_from_before_record_locations(audited_store, tmp_path):
+    """An older store (captures without record ids and lengths), opened read-only: the report shows no record,
+    `package` is refused in one line; opened for writing, it gets the columns (empty)."""
+    import duckdb
+
+    copy = tmp_path / "old.duckdb"
+    shutil.copy(audited_store, copy)
+    con = duckdb.connect(str(copy))
+    con.execute("ALTER TABLE captures DROP COLUMN record_id")
+    con.execute("ALTER TABLE captures DROP COLUMN record_length")
+    con.close()
+    out = tmp_path / "r" / "report.html"
+    provaudit("report", "--db", str(copy), "--country", "FR", "--out", str(out))
+    sample = json.loads((out.parent / "report.json").read_text())["sample"]
+    assert sample and all(s["image_record"] is None for item in sample for s in item["sighting_sample"])
+    assert "no record" in out.read_text()
+    proc = provaudit("package", "--db", str(copy), "--out", str(tmp_path / "case.wacz"), check=False)
+    assert proc.returncode == 1 and "capture locations" in proc.stderr and "Traceback" not in proc.stderr
+    with Store.open(copy) as store:
+        assert {"record_id", "record_length"} <= store.columns["captures"]
+        assert store.query("SELECT count(record_id) FROM captures")[0][0] == 0
