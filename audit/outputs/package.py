@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 
 from audit.errors import PackageError, Refused
 from audit.inputs import open_regular
+from audit.settings import DEFAULTS
 from audit.store.db import Store
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 WACZ_VERSION = "1.1.1"
 SOFTWARE = "provenance-audit (provaudit package)"
 WARC_NAME = "data.warc.gz"
-MAX_RECORD_BYTES = 1024 * 1024 * 1024  # one record copied: past this it is refused (a store's length gone wrong)
+MAX_RECORD_BYTES = int(DEFAULTS["AUDIT_MAX_FILE_BYTES"])  # one record copied (read 1 MiB at a time): past it, refused
 MAX_PACKAGE_BYTES = 64 * 1024 * 1024 * 1024  # WARC bytes in one package by default
 MAX_REPORT_BYTES = 512 * 1024 * 1024  # one report file added
 MAX_JSON_BYTES = 64 * 1024 * 1024  # datapackage.json read back by check_package
@@ -149,59 +150,78 @@ def _warc_fields(head: bytes) -> dict[str, str]:
     return fields
 
 
-def read_record(fh: BinaryIO, capture: Capture, name: str) -> tuple[bytes, RecordHead]:
-    """The bytes of ``capture``'s record (``length`` bytes at ``offset``) and its WARC headers, after checking that
-    they are that record: gzip members that inflate whole (CRC checked) to one WARC record, with the recorded
-    ``WARC-Record-ID``. An uncompressed record is returned as it is (the caller compresses it). Raises
-    :class:`PackageError` naming the file and offset otherwise."""
+def copy_record(fh: BinaryIO, capture: Capture, name: str, dst: BinaryIO) -> tuple[int, RecordHead]:
+    """Copy ``capture``'s record (``length`` bytes at ``offset`` of ``fh``) to ``dst``, 1 MiB at a time, checking that
+    the bytes are that record: gzip members that inflate whole (CRC checked) to one WARC record with the recorded
+    ``WARC-Record-ID``. A gzip record is copied byte for byte; an uncompressed one (a plain ``.warc``) is written as
+    one gzip member. Returns the bytes written and the record's WARC headers. Raises :class:`PackageError` naming the
+    file and offset when the bytes are not that record (``dst`` then holds part of it: the caller drops it)."""
     where = f"{name}: offset {capture.offset}"
     if not 0 < capture.length <= MAX_RECORD_BYTES:
         raise PackageError(f"{where}: a record of {capture.length:,} bytes is out of bounds (1 to "
                            f"{MAX_RECORD_BYTES:,})")
     fh.seek(capture.offset)
-    data = fh.read(capture.length)
-    if len(data) != capture.length:
-        raise PackageError(f"{where}: the file ends before the record's {capture.length:,} bytes")
+    first = fh.read(min(_CHUNK, capture.length))
+    gzipped = first[:2] == b"\x1f\x8b"
     head = bytearray()
-    if data[:2] == b"\x1f\x8b":
-        rest = data
-        while rest:  # each member must end inside the bytes, and the bytes must be nothing but members
-            member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            try:
-                buf = rest
-                while buf:
+    member: Any = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
+    recompress: Any = None if gzipped else zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    left = capture.length
+    written = 0
+    chunk = first
+    while True:
+        if len(chunk) == 0 and left:
+            raise PackageError(f"{where}: the file ends before the record's {capture.length:,} bytes")
+        left -= len(chunk)
+        if gzipped:
+            buf = chunk
+            while buf:  # every member must end inside the bytes, and the bytes must be nothing but members
+                if member is None:
+                    if buf[:2] != b"\x1f\x8b"[: len(buf[:2])]:
+                        raise PackageError(f"{where}: bytes that are not gzip data follow the record")
+                    member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                try:
                     out = member.decompress(buf, _CHUNK)
-                    if len(head) < _HEAD:
-                        head += out[: _HEAD - len(head)]
-                    buf = member.unconsumed_tail
-                    if member.eof:
-                        break
-            except zlib.error as exc:
-                raise PackageError(f"{where}: corrupt gzip data ({exc}): not the record the store recorded") from exc
-            if not member.eof:
-                raise PackageError(f"{where}: the record's gzip data is cut short")
-            rest = member.unused_data
-            if rest and rest[:2] != b"\x1f\x8b":
-                raise PackageError(f"{where}: bytes that are not gzip data follow the record")
-    else:
-        head += data[:_HEAD]
-    if not bytes(head).startswith(b"WARC/"):
-        raise PackageError(f"{where}: the bytes there are not a WARC record (the file changed since it was recorded?)")
+                    while member.unconsumed_tail and not member.eof:
+                        if len(head) < _HEAD:
+                            head += out[: _HEAD - len(head)]
+                        out = member.decompress(member.unconsumed_tail, _CHUNK)
+                except zlib.error as exc:
+                    raise PackageError(f"{where}: corrupt gzip data ({exc}): not the record the store "
+                                       "recorded") from exc
+                if len(head) < _HEAD:
+                    head += out[: _HEAD - len(head)]
+                if member.eof:
+                    buf, member = member.unused_data, None
+                else:
+                    buf = b""
+            dst.write(chunk)
+            written += len(chunk)
+        else:
+            if len(head) < _HEAD:
+                head += chunk[: _HEAD - len(head)]
+            data = recompress.compress(chunk)
+            dst.write(data)
+            written += len(data)
+        if len(head) >= 5 and not bytes(head).startswith(b"WARC/"):
+            raise PackageError(f"{where}: the bytes there are not a WARC record (the file changed since it was "
+                               "recorded?)")
+        if not left:
+            break
+        chunk = fh.read(min(_CHUNK, left))
+    if gzipped and member is not None:
+        raise PackageError(f"{where}: the record's gzip data is cut short")
+    if not gzipped:
+        data = recompress.flush()
+        dst.write(data)
+        written += len(data)
     fields = _warc_fields(bytes(head))
     record_id = fields.get("warc-record-id")
-    if capture.record_id is not None and record_id != capture.record_id:
+    if not bytes(head).startswith(b"WARC/") or (capture.record_id is not None and record_id != capture.record_id):
         raise PackageError(f"{where}: the record there is {record_id}, not {capture.record_id} as the store "
                            "recorded (the file changed since?)")
-    return data, RecordHead(fields.get("warc-type", ""), record_id, fields.get("warc-refers-to"),
-                            fields.get("warc-target-uri"))
-
-
-def _gzipped(data: bytes) -> bytes:
-    """An uncompressed WARC record as one gzip member (a ``.warc.gz`` holds one record per member)."""
-    if data[:2] == b"\x1f\x8b":
-        return data
-    comp = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return comp.compress(data.rstrip(b"\r\n") + b"\r\n\r\n") + comp.flush()
+    return written, RecordHead(fields.get("warc-type", ""), record_id, fields.get("warc-refers-to"),
+                               fields.get("warc-target-uri"))
 
 
 # --- writing the package ---------------------------------------------------------------------------------------------
@@ -284,13 +304,11 @@ def write_package(store: Store, out: str | os.PathLike[str], *, country: str | N
                         except Refused as exc:
                             raise PackageError(f"the WARC {capture.archive}: {exc}") from exc
                     path, fh = files[capture.archive]
-                    data, head = read_record(fh, capture, capture.archive)
-                    data = _gzipped(data)
-                    if result.warc_bytes + len(data) > max_bytes:
+                    if result.warc_bytes + capture.length > max_bytes:
                         raise PackageError(f"the package would hold more than {max_bytes:,} bytes of WARC data: "
                                            "choose a country (--country) or raise --max-bytes")
-                    dst.write(data)
-                    result.warc_bytes += len(data)
+                    size, head = copy_record(fh, capture, capture.archive, dst)
+                    result.warc_bytes += size
                     result.records += 1
                     if capture.kind == "page" and capture.url not in seen_pages:
                         seen_pages.add(capture.url)

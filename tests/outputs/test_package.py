@@ -180,3 +180,19 @@ def test_a_store_from_before_record_locations(audited_store, tmp_path):
     with Store.open(copy) as store:
         assert {"record_id", "record_length"} <= store.columns["captures"]
         assert store.query("SELECT count(record_id) FROM captures")[0][0] == 0
+
+
+@pytest.mark.parametrize("change, said", [
+    ("record_id = '<urn:uuid:00000000-0000-0000-0000-000000000000>'", "as the store recorded"),
+    ("record_length = record_length - 10", "cut short"),
+    ("archive_offset = archive_offset + 1", "not a WARC record"),
+])
+def test_bytes_that_are_not_the_recorded_record_are_refused(change, said, audited_store, tmp_path):
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(audited_store, copy)
+    with Store.open(copy) as store:
+        store.con.execute(f"UPDATE captures SET {change} WHERE capture_id = (SELECT min(capture_id) FROM captures "
+                          "WHERE kind = 'image' AND record_length IS NOT NULL)")
+    proc = provaudit("package", "--db", str(copy), "--out", str(tmp_path / "case.wacz"), check=False)
+    assert proc.returncode == 1 and said in proc.stderr and "offset" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "case.wacz").exists()
