@@ -4,6 +4,7 @@ the content the store recorded; a revisit's capture names the revisit record its
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import zipfile
 
@@ -55,3 +56,20 @@ def test_ingested_captures_locate_their_records(corpora, tmp_path):
     with zipfile.ZipFile(wacz) as zf:
         index = zf.read("indexes/index.cdxj").decode().splitlines()
     assert len(index) >= checked
+
+
+def test_record_lengths_only_where_the_bytes_are_the_record_alone(corpora, tmp_path):
+    """One record per gzip member: the members' bytes, end to end; a plain WARC: up to the next record; a record that
+    shares its gzip member with others, or whose Content-Length does not fit, has none."""
+    from audit.ingest.archive import read_archive
+
+    warcs = corpora / "warc" / "pywb"
+    gz = [(r.offset, r.length) for r in read_archive(warcs / "example.warc.gz")]
+    assert all(length for _, length in gz)
+    assert [o for o, _ in gz[1:]] == [o + n for o, n in gz[:-1]]
+    assert gz[-1][0] + gz[-1][1] == (warcs / "example.warc.gz").stat().st_size
+    plain = [(r.offset, r.length) for r in read_archive(warcs / "example.warc")]
+    assert plain[0] == (0, 460) and (4061, None) in plain  # its Content-Length stops short of the next record
+    one = tmp_path / "one-member.warc.gz"
+    one.write_bytes(gzip.compress((warcs / "example.warc").read_bytes()))
+    assert [r.length for r in read_archive(one)] == [None] * len(plain)
