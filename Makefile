@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs, runs the demo: test web -> crawl -> DuckDB + WARC -> audit -> report
 #   make test   creates .venv, installs with dev extras (and Chromium and redis-server for the browser and
-#               shared-crawl tests), runs ruff, mypy, pytest
+#               shared-crawl tests, and pywb in .venv-pywb for the WACZ replay test), runs ruff, mypy, pytest
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
