@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from warcs import read_located
 
 from audit.outputs.package import check_package
 from audit.store.db import Store
@@ -94,21 +95,24 @@ def _get(url: str) -> bytes:
 def test_pywb_replays_the_sightings_pages_and_images_byte_for_byte(audited_store, replay):
     with Store.open(audited_store, read_only=True) as store:
         rows = store.query("""
-            SELECT DISTINCT s.image_url, s.page_url, f.sha256
+            SELECT DISTINCT s.image_url, s.page_url, f.sha256, c.archive, c.archive_offset, c.record_length
             FROM sightings s JOIN attributions a USING (sha256)
             JOIN fetches f ON f.crawl_id = s.crawl_id AND f.url = s.image_url
+            JOIN captures c ON c.crawl_id = s.crawl_id AND c.kind = 'page' AND c.url = s.page_url
             WHERE a.country = 'FR' AND s.page_url IS NOT NULL AND f.status = 200 AND f.final_url = f.url
               AND s.ref_kind NOT IN ('stylesheet', 'referer')  -- named in the page's own HTML
             ORDER BY s.image_url, s.page_url""")
     assert len(rows) > 20
     replayed: dict[str, str] = {}
     pages: dict[str, bytes] = {}
-    for image_url, page_url, sha in rows:
+    for image_url, page_url, sha, archive, offset, length in rows:
         if image_url not in replayed:  # `id_`: the archived bytes, unmodified
             replayed[image_url] = hashlib.sha256(_get(f"{replay}/2100id_/{image_url}")).hexdigest()
         assert replayed[image_url] == sha, image_url
         if page_url not in pages:
             pages[page_url] = _get(f"{replay}/2100id_/{page_url}")
+            _, crawled = read_located(archive, offset, length)  # the page as the crawl's WARC holds it
+            assert pages[page_url] == crawled, page_url
         name = urlsplit(image_url).path.rsplit("/", 1)[-1]  # pages name their images by relative URLs too
         assert name.encode() in pages[page_url], (page_url, image_url)
 
