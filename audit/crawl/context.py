@@ -62,10 +62,11 @@ def resolve_crawl_id(
 
 
 class WarcRecords:
-    """Where the crawl's WARC writer put the response record of each URL, for the pipeline that writes the rows of
-    the same response: the writer (:class:`audit.crawl.warc.WarcMiddleware`) registers, by the response's URL, the
-    future of its write (which resolves to the record's :class:`~audit.records.ArchivedAt`, or None when it failed);
-    the pipeline takes it when the page or image row of that URL arrives. Bounded: past ``limit`` URLs not taken
+    """Where the crawl's WARC writer put the response record of each URL, for the rows of the same response: the
+    writer (:class:`audit.crawl.warc.WarcMiddleware`) registers, by the response's URL, the future of its write (which
+    resolves to the record's :class:`~audit.records.ArchivedAt`, or None when it failed); the pipeline's recorder
+    takes it when it buffers the capture row of that URL, and fills the row in before writing it
+    (:meth:`audit.store.recorder.Recorder.locate`). Bounded: past ``limit`` URLs not taken
     (responses no row is made of: redirects, robots.txt, stylesheets) the oldest are forgotten."""
 
     def __init__(self, limit: int = 65_536) -> None:
