@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs, runs the demo: test web -> crawl -> DuckDB + WARC -> audit -> report
 #   make test   creates .venv, installs with dev extras (and Chromium and redis-server for the browser and
-#               shared-crawl tests), runs ruff, mypy, pytest
+#               shared-crawl tests, and pywb in .venv-pywb for the WACZ replay test), runs ruff, mypy, pytest
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +9,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test test-fast lint typecheck pytest browser redis docs clean
+.PHONY: demo test test-fast lint typecheck pytest browser redis pywb docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,18 @@ redis:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
-pytest: $(VENV)/.installed-dev browser redis
+# The WACZ replay test (tests/outputs/test_package.py) replays packages in pywb, Webrecorder's wayback machine. pywb
+# pins redis==2.10.6 (we need redis>=5) and its older releases greenlet<3 (Playwright needs >=3), so it cannot share
+# our environment: it gets its own, at the version pinned in tests/pywb-requirements.txt, and runs as a server.
+PYWB_VENV ?= .venv-pywb
+$(PYWB_VENV)/.installed: tests/pywb-requirements.txt
+	$(PYTHON) -m venv $(PYWB_VENV)
+	$(PYWB_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/pywb-requirements.txt
+	touch $@
+
+pywb: $(PYWB_VENV)/.installed
+
+pytest: $(VENV)/.installed-dev browser redis pywb
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest

@@ -1129,6 +1129,57 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path, th
               + (f"\nPDF: {rich_text(pdf_path)}" if pdf_path else ""))
 
 
+@main.command("package")
+@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
+              help="The store whose captures are packaged (opened read-only).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="The WACZ file to write.")
+@click.option("--country", help="Only the captures behind this country's attributed images (their sightings' pages "
+              "and images); default: every capture of a page or an image.")
+@click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A report file to add under reports/ (repeat: report.html, report.json).")
+@click.option("--max-bytes", "max_bytes", type=click.IntRange(1), default=None,
+              help="Refuse to write more WARC data than this (default 64 GiB).")
+@click.option("--check", "check_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Check a WACZ instead: every file's SHA-256 and size against datapackage.json, and its digest.")
+def package_command(db: Path | None, out_path: Path | None, country: str | None, reports: tuple[Path, ...],
+                    max_bytes: int | None, check_path: Path | None) -> None:
+    """Write the captures of DB (pages and images, byte for byte from their WARCs) and the given reports as a WACZ
+    file that ReplayWeb.page or pywb replays; or, with --check, verify one."""
+    from audit.outputs.package import MAX_PACKAGE_BYTES, check_package, write_package
+    from audit.store.db import Store
+
+    if check_path is not None:
+        problems = check_package(check_path)
+        for problem in problems:
+            out.print(f"[red]{rich_text(problem)}[/]")
+        if problems:
+            sys.exit(1)
+        out.print(f"{rich_text(check_path)}: every digest matches")
+        return
+    if db is None or out_path is None:
+        raise click.ClickException("give --db FILE and --out case.wacz (or --check case.wacz)")
+    if country is not None:
+        _check_country(country)
+    run = _start_run("package")
+    run.add_input(db, "store")
+    run.add_inputs(reports, "report")
+    with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
+        result = write_package(store, out_path, country=country.upper() if country else None, reports=reports,
+                               max_bytes=max_bytes or MAX_PACKAGE_BYTES)
+        _written(run, [result.path])
+    out.print(f"package: {rich_text(result.path)}: {result.records:,} records ({result.pages:,} pages, "
+              f"{result.images:,} images, {result.originals:,} originals of revisits), "
+              f"{format_size(result.warc_bytes)} of WARC data, reports: {len(result.reports)}")
+    if result.unlocated:
+        out.print(f"[yellow]{result.unlocated:,} captures name no WARC record (failures, or rows written before "
+                  "captures recorded their records): not packaged[/]")
+    if result.not_warc:
+        out.print(f"[yellow]{result.not_warc:,} captures read from ARC files (not WARC records): not packaged[/]")
+    if result.missing_originals:
+        out.print(f"[yellow]{len(result.missing_originals):,} revisit records whose original the store does not "
+                  "locate: they will not replay[/]")
+
+
 @main.command("sweep")
 @click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country, e.g. FR.")

@@ -73,6 +73,11 @@ class NotAudited(AuditError):
     ``provaudit audit``): the message says so and how to audit it."""
 
 
+class PackageError(AuditError):
+    """``provaudit package`` cannot write the WACZ: a WARC the store names is missing or no longer holds the record
+    it recorded, a report cannot be read, or a size bound is passed; the message names the file."""
+
+
 # --- stores ----------------------------------------------------------------------------------------------------
 
 

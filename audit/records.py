@@ -59,13 +59,17 @@ class ImageRecord:
 
 @dataclass(frozen=True, slots=True)
 class ArchivedAt:
-    """Where an archive holds one capture: its file (as named to the ingest) and the record's file offset (gzip: of
-    its member); for a WARC revisit record, ``revisit_of`` says where the content it repeats was read
+    """Where an archive holds one capture: its file (as named to the ingest, or a live crawl's WARC) and the record's
+    file offset (gzip: of its member); ``record_id`` is the record's ``WARC-Record-ID`` (None in an ARC file) and
+    ``length`` the bytes it spans from ``offset`` (gzip: its whole members; None when it shares a member with other
+    records); for a WARC revisit record, ``revisit_of`` says where the content it repeats was read
     (``"<file>: offset <n>"``)."""
 
     archive: str
     offset: int
     revisit_of: str | None = None
+    record_id: str | None = None
+    length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,7 @@ class PageItem:
     headers: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
     facts: dict[str, Any] | None = None  # audit.decode.pagefacts.page_facts() of the HTML
-    archived_at: ArchivedAt | None = None  # the archive record it was read from (ingests only)
+    archived_at: ArchivedAt | None = None  # the archive or crawl WARC record it was read from or written to
     # the stylesheets the page links (audit.decode.html.ParsedPage.stylesheets): not a column; the images they name
     # become sightings of the page (ref_kind "stylesheet") once each stylesheet is read
     stylesheets: tuple[str, ...] = ()
@@ -171,4 +175,4 @@ class ImageFetch:
     record: ImageRecord | None = None
     error: str | None = None
     body: bytes | None = field(default=None, repr=False, compare=False)  # in transit only, never stored
-    archived_at: ArchivedAt | None = None  # the archive record it was read from (ingests only)
+    archived_at: ArchivedAt | None = None  # the archive or crawl WARC record it was read from or written to

@@ -136,7 +136,8 @@ TABLES: tuple[Table, ...] = (
         "capture here, at its own date.",
         (
             C("capture_id", "VARCHAR", "Stable id: a digest of crawl_id, kind, url, fetched_at, archive and "
-              "archive_offset.", False),
+              "archive_offset (for a live crawl without the archive and offset, which its WARC writer gives the row "
+              "later).", False),
             C("crawl_id", "VARCHAR", "The crawl or ingest that recorded it.", False),
             C("kind", "VARCHAR", "`page` (a row of `pages` has its URL) or `image` (a row of `fetches` has it).",
               False),
@@ -147,10 +148,17 @@ TABLES: tuple[Table, ...] = (
             C("sha256", "VARCHAR", "For an image: SHA-256 of the content captured; NULL for pages and failures."),
             C("server_ip", "VARCHAR", "IP address the response came from."),
             C("error", "VARCHAR", "Why the capture could not be read, or NULL."),
-            C("archive", "VARCHAR", "The archive file that holds the capture (as named to `provaudit ingest`); NULL "
-              "for a live crawl (its WARC is `crawls.warc_path`)."),
+            C("archive", "VARCHAR", "The file that holds the capture: the archive as named to `provaudit ingest`, or "
+              "the live crawl's (or `provaudit fetch`'s) WARC, `crawls.warc_path`; NULL for a capture of no record "
+              "(a failure with no response, a crawl without WARC, rows written before live crawls recorded it)."),
             C("archive_offset", "BIGINT", "File offset of the capture's record in `archive` (gzip: of the member it "
-              "starts in)."),
+              "starts in): for a live crawl the `response` (or `revisit`) record it wrote."),
+            C("record_id", "VARCHAR", "The `WARC-Record-ID` of that record (`<urn:uuid:…>`); NULL for an ARC record, "
+              "a page described by a Common Crawl WAT record, a file of an img2dataset output, or where "
+              "`archive_offset` is NULL."),
+            C("record_length", "BIGINT", "Bytes the record spans in `archive` from `archive_offset` (gzip: its whole "
+              "members), so that `archive[archive_offset : archive_offset + record_length]` is the record alone, as "
+              "`provaudit package` copies it; NULL when it shares a gzip member with other records or is unknown."),
             C("revisit_of", "VARCHAR", "For a WARC revisit record: where the content it repeats was read, "
               "`<file>: offset <n>`; NULL for a record that holds its own content."),
         ),

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -40,3 +42,17 @@ def write_revisit(writer: WARCWriter, url: str, date: str, digest: str, refers_u
     http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
     writer.write_record(writer.create_revisit_record(url, digest, refers_uri, refers_date, http_headers=http,
                                                      warc_headers_dict={"WARC-Date": date}))
+
+
+def read_located(path: str | Path, offset: int, length: int) -> tuple[Any, bytes]:
+    """The one WARC record that the ``length`` bytes at ``offset`` of ``path`` hold (a store's captures row says where)
+    and its payload (de-chunked, content encoding undone); fails when those bytes hold anything else."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read(length)
+    assert len(data) == length
+    records = []
+    for record in ArchiveIterator(io.BytesIO(data)):
+        records.append((record, record.content_stream().read()))
+    assert len(records) == 1, f"{path} at {offset}: {len(records)} records in {length} bytes"
+    return records[0]

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from collections import OrderedDict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit import settings as audit_settings
 from audit.ids import JOBDIR_FILE, new_crawl_id
+from audit.records import ArchivedAt
 
 if TYPE_CHECKING:
     from audit.crawl.resume import ResumeState
@@ -58,6 +61,31 @@ def resolve_crawl_id(
     return new_crawl_id()
 
 
+class WarcRecords:
+    """Where the crawl's WARC writer put the response record of each URL, for the rows of the same response: the
+    writer (:class:`audit.crawl.warc.WarcMiddleware`) registers, by the response's URL, the future of its write (which
+    resolves to the record's :class:`~audit.records.ArchivedAt`, or None when it failed); the pipeline's recorder
+    takes it when it buffers the capture row of that URL, and fills the row in before writing it
+    (:meth:`audit.store.recorder.Recorder.locate`). Bounded: past ``limit`` URLs not taken
+    (responses no row is made of: redirects, robots.txt, stylesheets) the oldest are forgotten."""
+
+    def __init__(self, limit: int = 65_536) -> None:
+        self.limit = limit
+        self._futures: OrderedDict[str, Future[ArchivedAt | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, url: str, future: Future[ArchivedAt | None]) -> None:
+        with self._lock:
+            self._futures[url] = future
+            self._futures.move_to_end(url)
+            while len(self._futures) > self.limit:
+                self._futures.popitem(last=False)
+
+    def take(self, url: str) -> Future[ArchivedAt | None] | None:
+        with self._lock:
+            return self._futures.pop(url, None)
+
+
 @dataclass(slots=True)
 class CrawlContext:
     """The shared state of one crawl. The first five fields are fixed when it is made; ``resume`` and ``warc_scan``
@@ -70,6 +98,7 @@ class CrawlContext:
     lock_wait: float = float(audit_settings.DEFAULTS["AUDIT_STORE_LOCK_WAIT"])
     resume: ResumeState | None = None
     warc_scan: WarcScan | None = None
+    warc_records: WarcRecords = field(default_factory=WarcRecords, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Any) -> CrawlContext:

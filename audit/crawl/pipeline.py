@@ -107,6 +107,8 @@ class AuditPipeline:
         warc = str(self.context.warc_path) if self.context.warc_path is not None else None
         kind = str(getattr(getattr(self.crawler, "spider", None), "run_kind", "crawl"))  # `fetch`: FetchSpider
         self.recorder.begin(source=self.source, kind=kind, settings=self.settings_recorded, warc_path=warc)
+        if warc is not None:  # each capture row names the record the WARC writer wrote for its response
+            self.recorder.locate = self.context.warc_records.take
         done_with = getattr(getattr(self.crawler.engine, "scheduler", None), "done_with", None)
         if done_with is not None:  # a worker of a shared crawl (audit.crawl.shared)
             self.recorder.on_commit = done_with

@@ -38,6 +38,7 @@ from audit.checkpoints import checkpoint
 from audit.crawl.context import CrawlContext, crawl_context
 from audit.crawl.context import default_warc_path as default_warc_path
 from audit.crawl.render import RENDER_META
+from audit.records import ArchivedAt
 
 logger = logging.getLogger(__name__)
 
@@ -252,10 +253,13 @@ class WarcFile:
         if self._fh.tell() == 0:
             self._write(self._writer.create_warcinfo_record(self.path.name, info or {"software": SOFTWARE}))
 
-    def _write(self, record: Any, level: int | None = None) -> None:
+    def _write(self, record: Any, level: int | None = None) -> tuple[int, int]:
+        """Append ``record`` as one gzip member; its file offset and length in bytes."""
         with self._lock:
+            start = self._fh.tell()
             self._writer.write_record_at(record, self.level if level is None else level)
             self.records += 1
+            return start, self._fh.tell() - start
 
     def write_exchange(
         self,
@@ -270,11 +274,12 @@ class WarcFile:
         ip_address: str | None = None,
         date: dt.datetime | None = None,
         truncated: str | None = None,
-    ) -> None:
+    ) -> ArchivedAt:
         """Write one response record and the request record that produced it; ``truncated`` is the record's
         ``WARC-Truncated`` reason (``length``: the download was stopped at a size bound), if any. When the file
         deduplicates and an earlier response of this writer had the same whole 2xx payload, the response is a revisit
-        record (its HTTP headers, no body) referring to that earlier record."""
+        record (its HTTP headers, no body) referring to that earlier record. Returns where the response (or revisit)
+        record is: this file, its offset, length and ``WARC-Record-ID``."""
         date = date or dt.datetime.now(dt.UTC)
         warc_date = date.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         # The body is stored as received but already de-chunked: drop Transfer-Encoding and state the real length.
@@ -316,7 +321,7 @@ class WarcFile:
         )
         record_id = response.rec_headers.get_header("WARC-Record-ID")
         request.rec_headers.add_header("WARC-Concurrent-To", record_id)
-        self._write(response, 0 if original is not None or already_compressed(body) else self.level)
+        offset, length = self._write(response, 0 if original is not None or already_compressed(body) else self.level)
         self._write(request)
         if original is not None:
             self.revisits += 1
@@ -324,6 +329,7 @@ class WarcFile:
         self._recent.move_to_end(url)
         if len(self._recent) > self.RECENT_RESPONSES:
             self._recent.popitem(last=False)
+        return ArchivedAt(str(self.path), offset, record_id=str(record_id), length=length)
 
     def write_conversion(self, *, url: str, body: bytes, content_type: str = "text/html; charset=utf-8",
                          date: dt.datetime | None = None, max_bytes: int | None = None) -> None:
@@ -393,7 +399,7 @@ class WarcMiddleware:
         self.dedup = dedup
         self.warc: WarcFile | None = None
         self._writer: ThreadPoolExecutor | None = None
-        self._pending: deque[Future[None]] = deque()
+        self._pending: deque[Future[ArchivedAt | None]] = deque()
         self._errors = 0
         self.info: dict[str, str] | None = None  # the warcinfo record's fields (from_crawler: warcinfo_fields)
 
@@ -442,17 +448,18 @@ class WarcMiddleware:
         while pending and (len(pending) > keep or pending[0].done()):
             pending.popleft().result()
 
-    def _write(self, warc: WarcFile, url: str, **exchange: Any) -> None:
-        """In the writer thread."""
+    def _write(self, warc: WarcFile, url: str, **exchange: Any) -> ArchivedAt | None:
+        """In the writer thread. Where the response record went (None for a conversion record, or a failed write)."""
         try:
             if exchange.pop("conversion", False):
                 warc.write_conversion(url=url, body=exchange["body"], date=exchange["date"],
                                       max_bytes=exchange.get("max_bytes"))
             else:
-                warc.write_exchange(url=url, **exchange)
+                return warc.write_exchange(url=url, **exchange)
         except OSError:
             logger.exception("could not write %s to the WARC file", url)
             self._errors += 1  # only this thread writes it until spider_closed
+        return None
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
         if self.warc is None:
@@ -465,7 +472,7 @@ class WarcMiddleware:
             ))
             self._drain(self.MAX_PENDING)
             return response
-        self._pending.append(self._writer.submit(
+        written = self._writer.submit(
             self._write,
             self.warc,
             url=response.url,
@@ -479,7 +486,10 @@ class WarcMiddleware:
             date=dt.datetime.now(dt.UTC),
             # a download stopped at its size bound (a stylesheet: audit.crawl.spider.bytes_received) keeps what arrived
             truncated="length" if "download_stopped" in response.flags else None,
-        ))
+        )
+        # the pipeline asks where the record went when it writes the row of this response (audit.crawl.pipeline)
+        self.context.warc_records.put(response.url, written)
+        self._pending.append(written)
         self._drain(self.MAX_PENDING)
         checkpoint("crawl-response")
         return response

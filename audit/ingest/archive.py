@@ -37,6 +37,7 @@ holding a record start is caught (such a record is split over members, which is 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -96,6 +97,10 @@ class ArchiveRecord:
     offset: int  # file offset of the record (gzip: of the member it starts in)
     where: str  # the same for messages: "1234", or for a record inside a gzip member "1234 (+56 decompressed)"
     record: Any  # warcio.recordloader.ArcWarcRecord
+    # bytes of the file the record spans from ``offset`` (gzip: its whole members), so that they alone are the record;
+    # None when it shares a gzip member with another record, or its frame was not clean
+    length: int | None = None
+    arc: bool = False  # an ARC record (warcio gives it WARC headers, and a WARC-Record-ID of its own making)
 
 
 class _HeaderLines:
@@ -156,7 +161,8 @@ def read_archive(path: str | Path, *, limits: ArchiveLimits | None = None, repor
         at: int | None = start
         while at is not None:
             stream: ByteStream = GzipStream(fh, at) if compressed else PlainStream(fh, at)
-            framer = _Framer(stream, limits, report, stops if compressed else None)
+            framer = _Framer(stream, limits, report, stops if compressed else None,
+                             file_size=os.fstat(fh.fileno()).st_size)
             yield from framer.records(0 if compressed else at)
             if not isinstance(stream, GzipStream) or stream.error is None or framer.stopped:
                 return
@@ -200,8 +206,11 @@ def next_gzip_record(fh: BinaryIO, after: int, *, warc_line: bool = False) -> in
 class _Framer:
     """Frames the records of one stream (one stretch of a gzip file between breaks in its data)."""
 
-    def __init__(self, stream: ByteStream, limits: ArchiveLimits, report: Report, stops: Stops | None = None) -> None:
+    def __init__(self, stream: ByteStream, limits: ArchiveLimits, report: Report, stops: Stops | None = None,
+                 file_size: int | None = None) -> None:
         self.s = stream
+        self.file_size = file_size
+        self.clean = False  # the last record framed ended where its Content-Length said, then the next record
         self.stops = stops
         self.stopped = False
         self.limits = limits
@@ -235,11 +244,28 @@ class _Framer:
                     self.noted_shared_member = True
                     self.report(str(self.s.file_offset(start)), SHARED_MEMBER_NOTE)
                 previous_member = member
+            self.clean = False
             record, pos = self._frame(start, where)
             if self.failure is not None:
                 return
             if record is not None:
-                yield ArchiveRecord(self.s.file_offset(start), where, record)
+                yield ArchiveRecord(self.s.file_offset(start), where, record,
+                                    self._length(start, pos) if self.clean else None, bool(self.arc))
+
+    def _length(self, start: int, after: int | None) -> int | None:
+        """Bytes of the file from the record at ``start`` to the next record (``after``; None: the end of the file),
+        when the record starts and ends on gzip member boundaries (or the file is plain); else None."""
+        s = self.s
+        offset = s.file_offset(start)
+        if self.gzip and s.where(start) != str(offset):
+            return None  # it starts inside a member
+        if after is None:
+            if self.file_size is None or s.size() is None:
+                return None
+            return self.file_size - offset
+        if self.gzip and s.where(after) != str(s.file_offset(after)):
+            return None  # the next record starts inside the member this one ends in
+        return s.file_offset(after) - offset
 
     # --- corrupt gzip data ---
 
@@ -315,6 +341,7 @@ class _Framer:
             if spans:
                 self.report(where, f"record continues over {s.member_index(end - 1) - s.member_index(start)} more "
                                    "gzip member(s) (one record per member expected): read whole")
+        self.clean = misfit is None
         return self._with_http(record, block, end, where), after
 
     def _broken(self, start: int, where: str, what: str, found: int | None = -1) -> int | None:

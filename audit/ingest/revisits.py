@@ -50,13 +50,15 @@ class Revisit:
     refers_to_date: str | None
     digest: str | None
     offset: int = 0  # file offset of the revisit record (gzip: of its member)
+    record_id: str | None = None  # its WARC-Record-ID
+    length: int | None = None  # bytes it spans (audit.ingest.archive.ArchiveRecord.length)
 
 
 def _clean(value: str | None) -> str | None:
     return value.strip().strip("<>").strip() if value else None
 
 
-def revisit_of(record: Any, path: Path, where: str, offset: int = 0) -> Revisit | None:
+def revisit_of(record: Any, path: Path, where: str, offset: int = 0, length: int | None = None) -> Revisit | None:
     """The :class:`Revisit` a warcio revisit record stands for (None when it names no target URI)."""
     h = record.rec_headers
     url = _clean(h.get_header("WARC-Target-URI"))
@@ -67,7 +69,8 @@ def revisit_of(record: Any, path: Path, where: str, offset: int = 0) -> Revisit 
                    refers_to=_clean(h.get_header("WARC-Refers-To")),
                    refers_to_uri=_clean(h.get_header("WARC-Refers-To-Target-URI")),
                    refers_to_date=_clean(h.get_header("WARC-Refers-To-Date")),
-                   digest=_clean(h.get_header("WARC-Payload-Digest")), offset=offset)
+                   digest=_clean(h.get_header("WARC-Payload-Digest")), offset=offset,
+                   record_id=h.get_header("WARC-Record-ID"), length=length)
 
 
 REREAD_RECORDS = 200_000  # records re-reading originals may pass over in one ingest (see RevisitIndex.reread_left)

@@ -37,7 +37,7 @@ from audit.decode.workers import (
 from audit.errors import BodyTooLarge, ContentEncodingError, IngestError, Refused
 from audit.httputil import is_html, is_image_type
 from audit.ids import ingest_crawl_id
-from audit.ingest.archive import ArchiveLimits, read_archive, short_reason
+from audit.ingest.archive import ArchiveLimits, ArchiveRecord, read_archive, short_reason
 from audit.ingest.imagelinks import ImageLinks
 from audit.ingest.referers import RefererLinks
 from audit.ingest.revisits import Location, Revisit, RevisitIndex, read_original, revisit_of
@@ -205,7 +205,7 @@ def iter_archive(
         for framed in read_archive(path, limits=limits, report=log.add, max_file_bytes=max_file_bytes):
             record = framed.record
             if record.rec_type == "revisit":
-                revisit = revisit_of(record, path, framed.where, framed.offset)
+                revisit = revisit_of(record, path, framed.where, framed.offset, framed.length)
                 if revisit is None:
                     log.add(framed.where, "revisit record without WARC-Target-URI: not read")
                 elif index.find(revisit) is None:
@@ -224,7 +224,7 @@ def iter_archive(
             try:
                 items = list(_record_items(record, max_image_bytes=max_image_bytes,
                                            max_page_bytes=max_page_bytes,
-                                           archived_at=ArchivedAt(str(path), framed.offset)))
+                                           archived_at=_archived_at(path, framed)))
             except Exception as exc:  # content that breaks its decoders (encodings, HTML): this record only
                 log.add(framed.where, f"record unreadable ({short_reason(exc)}); the next record is read")
                 continue
@@ -247,6 +247,12 @@ def iter_archive(
         yield from by_referer
     if own_sheets:
         yield from sheets.links()
+
+
+def _archived_at(path: Path, framed: ArchiveRecord) -> ArchivedAt:
+    """Where ``framed`` is: the archive as named, its offset, ``WARC-Record-ID`` (None in an ARC file) and length."""
+    record_id = None if framed.arc else framed.record.rec_headers.get_header("WARC-Record-ID")
+    return ArchivedAt(str(path), framed.offset, record_id=record_id, length=framed.length)
 
 
 def _last_items(pending: Iterator[Item], referers: RefererLinks, stylesheets: StylesheetLinks) -> Iterator[Item]:
@@ -287,7 +293,8 @@ def _revisit_items(revisit: Revisit, index: RevisitIndex, *, errors: list[str] |
         for original in read_original(location, limits=limits, report=lambda _w, what: problems.append(what),
                                       max_file_bytes=max_file_bytes, index=index):
             at = ArchivedAt(str(revisit.path), revisit.offset,
-                            revisit_of=f"{location.path}: offset {location.where}")
+                            revisit_of=f"{location.path}: offset {location.where}", record_id=revisit.record_id,
+                            length=revisit.length)
             items = list(_record_items(original, max_image_bytes=max_image_bytes, max_page_bytes=max_page_bytes,
                                        as_url=revisit.url, as_date=revisit.date, as_ip=revisit.server_ip,
                                        archived_at=at))

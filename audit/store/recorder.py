@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +39,8 @@ from audit.store.arrow import utc
 from audit.store.db import Store, StoreBusy, StoreWriter
 
 logger = logging.getLogger(__name__)
+
+WARC_WAIT = 120.0  # seconds a batch of a live crawl's rows waits, in all, for the WARC writes of their responses
 
 MAX_POLICY_CHARS = 512 * 1024
 
@@ -203,6 +206,10 @@ class Recorder:
         # called with the URLs (pages, image fetches, policy files) whose rows are now durable: in the store or in
         # the spool (a shared crawl's worker then stops listing their requests as its own)
         self.on_commit: Callable[[list[str]], None] | None = None
+        # a live crawl's: the future of the WARC record written for a response URL (audit.crawl.context.WarcRecords);
+        # capture rows without an archive location wait for theirs until the next write (_locate_buffered)
+        self.locate: Callable[[str], Future[ArchivedAt | None] | None] | None = None
+        self._locating: list[tuple[dict[str, Any], Future[ArchivedAt | None]]] = []
 
     # -- crawl bookkeeping -------------------------------------------------------------------------------------
     def begin(self, *, source: str, kind: str, settings: Mapping[str, Any], warc_path: str | None) -> None:
@@ -284,16 +291,18 @@ class Recorder:
             },
         )
         self._capture("page", page.url, page.fetched_at, status=page.status, sha256=None,
-                      server_ip=page.server_ip, error=page.error, archived_at=page.archived_at)
+                      server_ip=page.server_ip, error=page.error, archived_at=page.archived_at, record_url=page.url)
 
     def _capture(self, kind: str, url: str, fetched_at: dt.datetime, *, status: int | None, sha256: str | None,
-                 server_ip: str | None, error: str | None, archived_at: ArchivedAt | None) -> None:
+                 server_ip: str | None, error: str | None, archived_at: ArchivedAt | None,
+                 record_url: str | None = None) -> None:
+        """One ``captures`` row. Without ``archived_at``, a live crawl's row (``locate`` set) gets the location of
+        the WARC record written for ``record_url`` (the URL that answered) before it is written."""
         self.counts["captures"] += 1
         if archived_at is not None and archived_at.revisit_of is not None:
             self.counts["revisit_captures"] += 1
-        self._push(
-            "captures",
-            {
+        written = self.locate(record_url) if archived_at is None and record_url and self.locate else None
+        row = {
                 "capture_id": capture_id(self.crawl_id, kind, url, fetched_at, archived_at),
                 "crawl_id": self.crawl_id,
                 "kind": kind,
@@ -306,8 +315,34 @@ class Recorder:
                 "archive": archived_at.archive if archived_at is not None else None,
                 "archive_offset": archived_at.offset if archived_at is not None else None,
                 "revisit_of": archived_at.revisit_of if archived_at is not None else None,
-            },
-        )
+                "record_id": archived_at.record_id if archived_at is not None else None,
+                "record_length": archived_at.length if archived_at is not None else None,
+            }
+        self._push("captures", row)
+        if written is not None:
+            self._locating.append((row, written))
+
+    def _locate_buffered(self) -> None:
+        """Fill the archive location of the buffered capture rows of a live crawl from their WARC writes (waiting at
+        most ``WARC_WAIT`` seconds in all for writes still queued); a row whose write failed or did not finish in
+        time names no record."""
+        if not self._locating:
+            return
+        deadline = time.monotonic() + WARC_WAIT
+        late = 0
+        for row, written in self._locating:
+            try:
+                at = written.result(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                late += 1
+                continue
+            if at is not None:
+                row.update(archive=at.archive, archive_offset=at.offset, record_id=at.record_id,
+                           record_length=at.length)
+        if late:
+            logger.warning("%d WARC records were not written within %g s: their capture rows name no record", late,
+                           WARC_WAIT)
+        self._locating.clear()
 
     def add_policy(self, policy: PolicyFile) -> None:
         self.counts[policy.kind] += 1
@@ -446,7 +481,7 @@ class Recorder:
         )
         self._capture("image", fetch.url, fetch.fetched_at, status=fetch.status,
                       sha256=rec.sha256 if rec is not None else None, server_ip=fetch.server_ip,
-                      error=fetch.error, archived_at=fetch.archived_at)
+                      error=fetch.error, archived_at=fetch.archived_at, record_url=fetch.final_url or fetch.url)
 
     # -- writing -----------------------------------------------------------------------------------------------
     def _push(self, table: str, row: dict[str, Any]) -> None:
@@ -485,6 +520,7 @@ class Recorder:
         if not self.buffered:
             return True
         self._link_in_memory()
+        self._locate_buffered()
         resolved = {url: self._url_sha[url] for url in self._pending if url in self._url_sha}
         try:
             with self.store.transaction(wait) as store:
@@ -585,6 +621,7 @@ class Recorder:
     def _spill(self) -> int:
         """Move every buffered row to the store's spool; returns how many."""
         self._link_in_memory()  # spooled sightings carry every image already known
+        self._locate_buffered()
         spool = self.store.spool
         self._committed()  # once spooled (synced files), the rows survive this process
         moved = 0

@@ -54,7 +54,12 @@ def test_crawl_finds_everything_the_ground_truth_holds(crawled, small_web):
         assert len(captures) == store.count("pages") + store.count("fetches")
         fetched = dict(store.query("SELECT url, sha256 FROM fetches"))
         assert {u: sha for kind, u, _, sha, _ in captures if kind == "image"} == fetched
-        assert all(when is not None and archive is None for *_, when, _, archive in captures)
+        # and each names the crawl's WARC as where it is kept (tests/crawl/test_warc_locations.py reads them back),
+        # except the images robots.txt forbade: no response, no record
+        (warc,) = store.query("SELECT warc_path FROM crawls")[0]
+        assert all(when is not None and archive in (warc, None) for *_, when, _, archive in captures)
+        (unlocated,) = store.query("SELECT count(*) FROM captures WHERE archive IS NULL AND status IS NOT NULL")[0]
+        assert unlocated == 0
 
 
 # the reference kinds the test web's patterns produce besides img/srcset/picture/og:image/link (issue 14)

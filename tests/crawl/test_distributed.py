@@ -122,6 +122,10 @@ def _report(db: Path, out: Path) -> dict:
     figures = json.loads((out / "report.json").read_text())
     for key in ("generated_at", "store", "crawls"):  # when, where, and each crawl's own timings and counters
         figures.pop(key)
+    for item in figures["sample"]:  # where each capture is kept: each worker writes a WARC of its own
+        for sighting in item["sighting_sample"]:
+            assert sighting.pop("image_record") is not None
+            sighting.pop("page_record")
     return figures
 
 

@@ -104,11 +104,12 @@ def _commands(db: Path, good: Path, photo: Path, out: Path) -> dict[str, list[st
         "merge": ["merge", db, "--db", out / "merged.duckdb"],
         "audit": ["audit", "--db", db],
         "ingest": ["ingest", photo, "--db", db],
+        "package": ["package", "--db", db, "--out", out / "case.wacz"],
     }
 
 
 COMMANDS = ("report", "lookup", "sweep", "evaluate", "export", "verify-after", "verify-before", "merge", "audit",
-            "ingest")
+            "ingest", "package")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -264,7 +265,7 @@ def test_a_store_missing_a_table_gets_one_line(table, outcome, audited_store, ph
         proc = _run(*[work.with_suffix(".duckdb") if a == db else a for a in commands[name]])
         if outcome == "refused":
             _refused(proc, "incomplete provaudit store", "no sightings table")
-        elif name in ("export", "merge"):  # they copy the tables there are
+        elif name in ("export", "merge", "package"):  # they copy what there is (package: captures, not attributions)
             assert proc.returncode == 0, proc.stderr
         elif name == "verify-after":  # reads no attribution of the after-store, which is a copy of the before-store
             assert proc.returncode == 3, proc.stderr  # so everything that should be gone is still there

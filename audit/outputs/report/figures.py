@@ -9,7 +9,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from audit.decode.workers import Bounds
@@ -297,6 +297,25 @@ def gps_points(store: Store, cc: str) -> dict[str, Any]:
             "attributed_to_country": sum(p["images"] for p in points if p["country"] == cc)}
 
 
+def capture_records(store: Store, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Where each capture ``(crawl_id, kind, url)`` is kept: the WARC file's name, the record's ``WARC-Record-ID``,
+    offset and length (its first capture with a record); keys with none are left out, as is everything for a store
+    written before captures recorded their records."""
+    if not keys or "record_id" not in store.columns.get("captures", frozenset()):
+        return {}
+    wanted = sorted(set(keys))
+    rows = store.query("""
+        SELECT c.crawl_id, c.kind, c.url, c.archive, c.record_id, c.archive_offset, c.record_length
+        FROM captures c JOIN (SELECT unnest($1) AS crawl_id, unnest($2) AS kind, unnest($3) AS url) k
+          ON c.crawl_id = k.crawl_id AND c.kind = k.kind AND c.url = k.url
+        WHERE c.archive IS NOT NULL AND c.archive_offset IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY c.crawl_id, c.kind, c.url ORDER BY c.fetched_at, c.archive_offset) = 1
+        """, [[k[0] for k in wanted], [k[1] for k in wanted], [k[2] for k in wanted]])
+    return {(crawl, kind, url): {"warc": PurePath(str(archive)).name, "record_id": record_id, "offset": int(offset),
+                                 "length": int(length) if length is not None else None}
+            for crawl, kind, url, archive, record_id, offset, length in rows}
+
+
 def evidence_sample(store: Store, cc: str, sample_size: int, truth: bool) -> list[dict[str, Any]]:
     """A deterministic sample of images attributed to the country, interleaving tiers, with their sightings,
     signals for the country and the near-duplicate copies that carried signals over."""
@@ -314,12 +333,18 @@ def evidence_sample(store: Store, cc: str, sample_size: int, truth: bool) -> lis
     sightings: dict[str, list[dict[str, Any]]] = defaultdict(list)
     n_seen: dict[str, int] = {}
     if shas:  # one query per table for the whole sample, not one per image
-        for sha, iu, pu, ph, alt, cap, n in store.query("""
-                SELECT sha256, image_url, page_url, page_host, alt_text, caption, count(*) OVER (PARTITION BY sha256)
+        picked_sightings = store.query("""
+                SELECT sha256, image_url, page_url, page_host, alt_text, caption, count(*) OVER (PARTITION BY sha256),
+                       crawl_id
                 FROM sightings WHERE sha256 IN (SELECT unnest($1))
                 QUALIFY row_number() OVER (PARTITION BY sha256 ORDER BY page_url NULLS LAST, image_url) <= 5
-                ORDER BY sha256, page_url NULLS LAST, image_url""", [shas]):
-            sightings[sha].append({"image_url": iu, "page_url": pu, "page_host": ph, "alt_text": alt, "caption": cap})
+                ORDER BY sha256, page_url NULLS LAST, image_url""", [shas])
+        records = capture_records(store, [(c, "image", iu) for _s, iu, _p, _h, _a, _c, _n, c in picked_sightings]
+                                  + [(c, "page", pu) for _s, _i, pu, _h, _a, _c, _n, c in picked_sightings if pu])
+        for sha, iu, pu, ph, alt, cap, n, crawl in picked_sightings:
+            sightings[sha].append({"image_url": iu, "page_url": pu, "page_host": ph, "alt_text": alt, "caption": cap,
+                                   "image_record": records.get((crawl, "image", iu)),
+                                   "page_record": records.get((crawl, "page", pu)) if pu else None})
             n_seen[sha] = int(n)
     signals: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if shas:

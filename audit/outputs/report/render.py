@@ -336,6 +336,20 @@ def _map(d: dict[str, Any], outlines: Path | None) -> str:
             f"attributed country (with propagation); the country's outline is shaded. {note}</p>" + chart)
 
 
+def _record(label: str, rec: dict[str, Any] | None) -> str:
+    if not rec:
+        return ""
+    return (f'<div class="ev">{label}: {esc(rec.get("warc"))} · {esc(rec.get("record_id") or "no record id")} · '
+            f'offset {esc(rec.get("offset"))}</div>')
+
+
+def _records(s: dict[str, Any]) -> str:
+    """Where a sighting's image and page captures are kept (plain text: the WARC's name, the record id, the
+    offset; ``provaudit package`` puts them in a WACZ)."""
+    text = _record("image", s.get("image_record")) + _record("page", s.get("page_record"))
+    return text or '<span class="muted">no record</span>'
+
+
 def _sample(d: dict[str, Any]) -> str:
     th = d["thumbnails"]
     if th["enabled"]:
@@ -355,9 +369,9 @@ def _sample(d: dict[str, Any]) -> str:
                      f'{esc(item["direct_tier"])}) · {item["sightings"]} sighting(s) · near-duplicate cluster of '
                      f'{item["cluster_size"]}{truth}</div>')
         parts.append(f'<div class="ev muted">{esc(item["explanation"])}</div>')
-        parts.append(table(["image", "page", "alt text", "caption"],
-                           [[link(s["image_url"]), link(s["page_url"]), esc(s["alt_text"]), esc(s["caption"])]
-                            for s in item["sighting_sample"]]))
+        parts.append(table(["image", "page", "alt text", "caption", "captured in (WARC, record, offset)"],
+                           [[link(s["image_url"]), link(s["page_url"]), esc(s["alt_text"]), esc(s["caption"]),
+                             _records(s)] for s in item["sighting_sample"]]))
         parts.append(table(["signal", "strength", "evidence", "carried over from"],
                            [[esc(s["kind"]), esc(s["strength"]), f'<span class="ev">{esc(s["evidence"])}</span>',
                              (f'<code>{esc(str(s["via_sha256"])[:12])}…</code> on {link(s["via_url"])}'
