@@ -666,6 +666,7 @@ def demo(out_dir: Path, photos: int, seed: int, faces: bool) -> None:
                   f"are the crawl's for {d['same']:,} of {d['urls']:,} URLs ({d['same_tld_same']:,} of "
                   f"{d['same_tld_urls']:,} where page and image share their TLD)")
     s = result.seconds
+    _print_banner(True)  # the demo's store is the built-in test web's, and every output built on it says so
     out.print(f"store:   {rich_text(result.db_path)}\nWARC:    {rich_text(result.warc_path)}\n"
               f"report:  {rich_text(result.report)} (and its .json)\nverify:  {rich_text(result.verification)}"
               + (f"\ntable:   {rich_text(d['path'])} (LAION-style, reference-only)" if d else ""))
@@ -969,12 +970,12 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
 @click.option("--n", "size", default=200, show_default=True, type=click.IntRange(1, 100_000),
               help="Images in the sample.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: a new one, recorded in the sheet).")
-@click.option("--out", "out_dir", default="sample-out", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for sample.html, sample.csv and sample.json.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for sample.html, sample.csv and sample.json [default: sample-COUNTRY, e.g. sample-FR].")
 @click.option("--thumbnails", is_flag=True, help="Embed small thumbnails read from the crawl's WARC files "
               "(personal data: off by default).")
-def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir: Path, thumbnails: bool) -> None:
+def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir: Path | None,
+                   thumbnails: bool) -> None:
     """Draw a stratified random sample of the store's images for COUNTRY (by the attribution's tier, and the images
     not attributed to it) and write the labelling sheet: sample.html (a form per image, saved as CSV) and
     sample.csv."""
@@ -985,6 +986,7 @@ def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir:
     from audit.store.db import Store
 
     country = _check_country(country)
+    out_dir = out_dir if out_dir is not None else Path(f"sample-{country}")
     seed = secrets.randbelow(2**31) if seed is None else seed
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from audit.store.db import Store
-from audit.testbed.exports import export_laion
+from audit.testbed.exports import export_img2dataset, export_laion, export_wat
 from audit.testweb_marker import BANNER, is_test_web, mark_run, marked_crawls
 from conftest import provaudit
 
@@ -77,6 +77,20 @@ def test_a_laion_export_of_the_test_web_is_marked(small_web, tmp_path):
     assert test_web is True and stats["test_web_marked"] > 0 and stats["test_web_unmarked"] == 0
     html, data = report(target, tmp_path)
     assert data["test_web"] is True and BANNER in html
+
+
+def test_img2dataset_and_wat_exports_of_the_test_web_are_marked(small_web, tmp_path):
+    export_img2dataset(small_web, tmp_path / "i2d", layout="webdataset")
+    i2d = tmp_path / "i2d.duckdb"
+    provaudit("ingest", str(tmp_path / "i2d" / "images"), "--db", str(i2d))
+    export_wat(small_web, tmp_path / "wat")
+    wat = tmp_path / "wat.duckdb"
+    provaudit("ingest", str(tmp_path / "wat" / "testweb.warc.wat.gz"), "--db", str(wat))
+    for db in (i2d, wat):
+        [(_, test_web, stats)] = flags(db)
+        assert test_web is True and stats["test_web_marked"] > 0 and stats["test_web_unmarked"] == 0, db.name
+        with Store.open(db, read_only=True) as store:
+            assert is_test_web(store)
 
 
 def test_a_site_sending_the_header_does_not_mark_a_crawl_of_other_sites(crawled, tmp_path):

@@ -187,6 +187,14 @@ def test_reports_of_two_countries_share_a_folder(store_path, tmp_path):
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["mine.html", "mine.json"]
 
 
+def test_verify_and_sample_are_named_after_the_country_too(store_path, demo_out, tmp_path):
+    provaudit("sample", "--db", str(store_path), "--country", "fr", "--n", "5", "--seed", "1", cwd=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "sample-FR").iterdir()) == ["sample.csv", "sample.html", "sample.json"]
+    provaudit("verify", "--before", str(store_path), "--after", str(demo_out / "after-sloppy-vendor.duckdb"),
+              "--country", "FR", "--out", str(tmp_path / "v" / "check.html"), check=False)
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["check.html", "check.json"]
+
+
 @pytest.mark.parametrize("command", ["report", "sweep", "sample", "verify", "fetch"])
 @pytest.mark.parametrize(("code", "message"), [
     ("UK", "--country: UK is not an ISO 3166-1 alpha-2 code; did you mean GB?"),

@@ -170,10 +170,15 @@ def verdict_html(d: dict[str, Any]) -> str:
     v = d["verdict"]
     name = esc(v["country_name"])
     claim = v["claim"]
-    label = {"quote": "The claim", "paraphrase": "The claim tested", "question": "The question",
-             "given": "The claim"}.get(claim.get("kind") or "given", "The claim")
     source = f' <span class="muted">— {esc(claim["source"])}</span>' if claim.get("source") else ""
-    parts = [f'<p id="verdict-claim"><b>{esc(label)}:</b> «{esc(claim["text"])}»{source}</p>']
+    kind = claim.get("kind") or "given"
+    if kind == "paraphrase":  # its text says "The claim tested: ..." itself, and the source says it paraphrases
+        said = esc(claim["text"])
+    elif kind == "question":
+        said = f"<b>The question:</b> {esc(claim['text'])}"
+    else:
+        said = f"<b>The claim:</b> «{esc(claim['text'])}»"
+    parts = [f'<p id="verdict-claim">{said}{source}</p>']
     o = v["order"]
     if o:
         reading = ("an image counts when where the photo was taken <em>or</em> where its subject lives is in the "
