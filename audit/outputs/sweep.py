@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audit.countries import check_country
 from audit.outputs.people import People
 from audit.outputs.policies import POLICIES as POLICIES
 from audit.outputs.policies import TIER_RANK as TIER_RANK
@@ -138,7 +139,7 @@ def sweep(store: Store, country: str, policy: str, people: People | None = None)
     """The images a vendor acting in good faith would delete for ``country`` under ``policy``. With ``people``, only
     images showing people are deleted and scored (the residents' images counted are those showing people too)."""
     pol = parse_policy(policy)
-    cc = country.strip().upper()
+    cc = check_country(country)
     result = SweepResult(country=cc, policy=pol, people=people, test_web=is_test_web(store))
     sql = SWEEP_SQL.format(where=_where(pol, people), rank=STRENGTH_RANK_SQL.replace("strength", "sc.strength"),
                            answers=answer_select(store, "sel"))
@@ -189,7 +190,7 @@ def sweep_summary(store: Store, country: str, policy: str, people: People | None
     """What :func:`sweep` reports about a policy (sizes and, with ground truth, precision and recall), counted in
     the store without listing the images; ``people`` as in :func:`sweep`."""
     pol = parse_policy(policy)
-    cc = country.strip().upper()
+    cc = check_country(country)
     result = SweepResult(country=cc, policy=pol, people=people)
     truth = has_ground_truth(store)
     sql = SUMMARY_SQL.format(where=_where(pol, people),

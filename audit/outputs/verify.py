@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.countries import check_country
 from audit.derive.matching import hash_set, image_hashes, match_distance
 from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
 from audit.errors import NotAudited
@@ -500,7 +501,7 @@ def verify(before: Store, after: Store, country: str, policy: str, *,
     if not 0.0 < min_coverage <= 1.0:
         raise ValueError(f"the least coverage must be a share above 0 and at most 1, got {min_coverage}")
     require_audited(before)
-    country = country.strip().upper()
+    country = check_country(country)
     gone = should_delete(before, country, policy, people)
     v = Verification(country=country, policy=policy, before_path=str(before.path) if before.path else None,
                      after_path=str(after.path) if after.path else None, phash_threshold=phash_threshold,
