@@ -181,8 +181,8 @@ def verdict_html(d: dict[str, Any]) -> str:
     parts = [f'<p id="verdict-claim">{said}{source}</p>']
     o = v["order"]
     if o:
-        reading = ("an image counts when where the photo was taken <em>or</em> where its subject lives is in the "
-                   "country" if v["basis"] == LOCATED else "an image counts when its subject lives in the country")
+        reading = ("an image counts when the photo was taken in the country <em>or</em> its subject lives there"
+                   if v["basis"] == LOCATED else "an image counts when its subject lives in the country")
         parts.append(f'<p id="verdict-order"><b>The legal test:</b> the {esc(o["authority"])} ({esc(o["year"])}; '
                      f'{esc(o["decision"])}; fine {esc(o["fine"])}) ordered the deletion of the data of '
                      f'«{esc(o["wording"])}» ({esc(o["meaning"])}): a <b>{esc(v["basis"])}</b> test — {reading}.</p>')
@@ -223,7 +223,8 @@ def verdict_html(d: dict[str, Any]) -> str:
                         else ""))
     t = v.get("truth_precision")
     if t and t.get("n"):
-        notes.append(f"Against the test web's ground truth the same images' precision is {esc(_pct_html(t))}.")
+        notes.append(f"Against the test web's ground truth, of those {t['n']:,} of these images that have one (photos "
+                     f"of people; graphics have none), {esc(_pct_html(t))} are right.")
     parts.append(f'<p class="muted">{" ".join(notes)}</p>')
     return "".join(parts)
 
