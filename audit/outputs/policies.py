@@ -98,6 +98,11 @@ class Order:
     short: str = ""  # the authority's short name, for sentences ("the CNIL's test")
 
     @property
+    def name(self) -> str:
+        """The authority's short name, or its full name when no short one is given."""
+        return self.short or self.authority
+
+    @property
     def answers(self) -> tuple[str, ...]:
         """The answers of the attribution that count for this order."""
         return BASIS_ANSWERS[self.basis]
@@ -198,7 +203,7 @@ def claim_for(country: str, given: str | None = None) -> Claim:
         return Claim(given, "given", None)
     order = order_for(cc)
     if cc == "FR" and order is not None:
-        return Claim(CLEARVIEW_CLAIM, "quote", f"Clearview AI, answering the {order.short}'s {order.year} order to "
+        return Claim(CLEARVIEW_CLAIM, "quote", f"Clearview AI, answering the {order.name}'s {order.year} order to "
                      "delete the data of people in France")
     if order is not None and cc in _PEOPLE:
         adjective, residents = _PEOPLE[cc]
@@ -206,6 +211,6 @@ def claim_for(country: str, given: str | None = None) -> Claim:
                      f"from a public photo from the internet, therefore it is impossible to delete data from "
                      f"{residents}.", "paraphrase",
                      f"A paraphrase, not a quote: the argument Clearview AI made to the CNIL in 2022, applied to the "
-                     f"people covered by the {order.short}'s {order.year} order ({order.decision}).")
+                     f"people covered by the {order.name}'s {order.year} order ({order.decision}).")
     return Claim(f"Can images of people located in {cc} be told apart from a public photo's signals?", "question",
                  f"No deletion order for {cc} is declared here: a neutral question, not a claim anyone made.")

@@ -146,7 +146,7 @@ def compute_verdict(store: Store, data: dict[str, Any], people: People) -> dict[
     v: dict[str, Any] = {
         "country": cc, "country_name": country_name(cc), "claim": data["claim"],
         "order": None if order is None else {
-            "authority": order.authority, "short": order.short, "year": order.year, "decision": order.decision,
+            "authority": order.authority, "short": order.name, "year": order.year, "decision": order.decision,
             "fine": order.fine, "wording": order.wording, "meaning": order.meaning, "basis": order.basis},
         "basis": basis, "answers_used": list(BASIS_ANSWERS[basis]),
         "figure": (f"{VERDICT_LEVEL}, with near-duplicate propagation, under the order's basis ({basis})"
