@@ -291,13 +291,12 @@ def fetch(db: Path, sample: int | None, fetch_all: bool, country: str | None, pr
     does the image received. Run it again to go on where it stopped; then run `provaudit audit`."""
     from audit.crawl.fetch import FetchSpider, fetch_settings, link_fetched, references_to_fetch
     from audit.crawl.run import run_crawl
-    from audit.outputs.report.figures import normalise_country
     from audit.store.db import Store
 
     if (sample is None) == (not fetch_all):
         raise click.ClickException("give --sample N or --all")
+    cc = _check_country(country) if country is not None else None
     with _errors():
-        cc = normalise_country(country) if country is not None else None
         with Store.open(db, read_only=True, memory=_db_memory()) as store:
             if cc is not None and not store.query("SELECT count(*) FROM attributions")[0][0]:
                 raise ValueError("--country needs attributions: run `provaudit audit --db FILE` first")
@@ -726,8 +725,9 @@ def demo(out_dir: Path, photos: int, seed: int, faces: bool) -> None:
                   f"are the crawl's for {d['same']:,} of {d['urls']:,} URLs ({d['same_tld_same']:,} of "
                   f"{d['same_tld_urls']:,} where page and image share their TLD)")
     s = result.seconds
+    _print_banner(True)  # the demo's store is the built-in test web's, and every output built on it says so
     out.print(f"store:   {rich_text(result.db_path)}\nWARC:    {rich_text(result.warc_path)}\n"
-              f"report:  {rich_text(result.report)} (and report.json)\nverify:  {rich_text(result.verification)}"
+              f"report:  {rich_text(result.report)} (and its .json)\nverify:  {rich_text(result.verification)}"
               + (f"\ntable:   {rich_text(d['path'])} (LAION-style, reference-only)" if d else ""))
     out.print(f"time: {time.perf_counter() - started:.0f} s (test web {built:.0f} s, crawl {s['crawl']:.0f} s, "
               f"audit {s['audit']:.0f} s, table {s.get('dataset', 0):.0f} s)")
@@ -1097,34 +1097,39 @@ def _faces_only_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @main.command("report")
 @click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country the claim is about, e.g. FR.")
-@click.option("--claim", help="The claim to test, quoted at the top (default: Clearview AI's answer to the CNIL).")
-@click.option("--out", "out_html", default="report.html", show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="HTML file; report.json is written beside it.")
+@click.option("--claim", help="The claim to test, quoted at the top (default: Clearview AI's answer to the CNIL for "
+              "FR; the same argument applied to the country's people where its order is known, said to be a "
+              "paraphrase; a neutral question elsewhere).")
+@click.option("--out", "out_html", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file [default: report-COUNTRY.html, e.g. report-FR.html]; the JSON is written beside it "
+              "with the same name and .json.")
 @click.option("--thumbnails", is_flag=True, help="Embed small thumbnails of the evidence sample (personal data: "
               "off by default), read from the crawl's WARC files.")
 @click.option("--sample", "sample_size", default=40, show_default=True, type=click.IntRange(0, 1000),
               help="Images in the evidence sample.")
 @_min_face_height_option
 @_pdf_option
-def report_command(db: Path, country: str, claim: str | None, out_html: Path, thumbnails: bool,
+def report_command(db: Path, country: str, claim: str | None, out_html: Path | None, thumbnails: bool,
                    sample_size: int, min_face_height: int, pdf: bool) -> None:
-    """Write the claim report for COUNTRY: one self-contained HTML file and report.json with the same figures."""
+    """Write the claim report for COUNTRY: one self-contained HTML file (report-FR.html unless told) and the same
+    figures as JSON beside it (report-FR.json), opening with a verdict that can be quoted."""
     from audit.outputs.custody import custody
-    from audit.outputs.report import write_report
+    from audit.outputs.report import build_report, save_report
     from audit.store.db import Store
 
-    _check_country(country)
+    country = _check_country(country)
     run = _start_run("report")
     run.add_input(db, "store")
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)
-        html_path, json_path = write_report(store, country.upper(), out_html, claim=claim, thumbnails=thumbnails,
-                                            sample_size=sample_size, bounds=_bounds(None),
-                                            max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
-                                            min_face_height=min_face_height,
-                                            provenance=custody(run, {"store": store}))
+        report = build_report(store, country, claim=claim, thumbnails=thumbnails, sample_size=sample_size,
+                              bounds=_bounds(None), max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+                              min_face_height=min_face_height, provenance=custody(run, {"store": store}))
+        html_path, json_path = save_report(report, out_html)
         pdf_path = _print_pdf(html_path) if pdf else None
         _written(run, [html_path, json_path, *([pdf_path] if pdf_path else [])])
+    _print_banner(bool(report.data.get("test_web")))
+    out.print(rich_text(report.data["verdict"]["sentence"]))
     out.print(f"report: {rich_text(html_path)}\nfigures: {rich_text(json_path)}"
               + (f"\nPDF: {rich_text(pdf_path)}" if pdf_path else ""))
 
@@ -1197,12 +1202,12 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
     from audit.outputs.sweep import sweep, write_sweep
     from audit.store.db import Store
 
-    _check_country(country)
+    country = _check_country(country)
     run = _start_run("sweep")
     run.add_input(db, "store")
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)
-        result = sweep(store, country.upper(), policy, people_or_none(store, faces_only, min_face_height))
+        result = sweep(store, country, policy, people_or_none(store, faces_only, min_face_height))
         if out_path is not None:
             write_sweep(result, out_path)
             _written(run, [out_path])
@@ -1210,6 +1215,7 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
     if as_json:
         out.print(json_dumps(summary, indent=2), markup=False)
     else:
+        _print_banner(result.test_web)
         table = Table(title=f"deletion sweep: {rich_text(summary['country'])}, policy {rich_text(policy)} — "
                       f"{rich_text(summary['description'])}", show_header=False, title_justify="left")
         table.add_column("what")
@@ -1237,12 +1243,12 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
 @click.option("--n", "size", default=200, show_default=True, type=click.IntRange(1, 100_000),
               help="Images in the sample.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: a new one, recorded in the sheet).")
-@click.option("--out", "out_dir", default="sample-out", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for sample.html, sample.csv and sample.json.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for sample.html, sample.csv and sample.json [default: sample-COUNTRY, e.g. sample-FR].")
 @click.option("--thumbnails", is_flag=True, help="Embed small thumbnails read from the crawl's WARC files "
               "(personal data: off by default).")
-def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir: Path, thumbnails: bool) -> None:
+def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir: Path | None,
+                   thumbnails: bool) -> None:
     """Draw a stratified random sample of the store's images for COUNTRY (by the attribution's tier, and the images
     not attributed to it) and write the labelling sheet: sample.html (a form per image, saved as CSV) and
     sample.csv."""
@@ -1252,13 +1258,14 @@ def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir:
     from audit.outputs.validation.sheet import write_sheet
     from audit.store.db import Store
 
-    _check_country(country)
+    country = _check_country(country)
+    out_dir = out_dir if out_dir is not None else Path(f"sample-{country}")
     seed = secrets.randbelow(2**31) if seed is None else seed
     run = _start_run("sample")
     run.add_input(db, "store")
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         _require_audit(store)
-        drawn = draw(store, country.upper(), size, seed)
+        drawn = draw(store, country, size, seed)
         if thumbnails and drawn.items:
             from audit.outputs.report.figures import thumbnails_from_warc
 
@@ -1323,12 +1330,25 @@ def validation_table(v: dict[str, Any]) -> Table:
     return table
 
 
-def _check_country(country: str) -> None:
-    """A country that is not two letters is bad input: exit status 1 with one line, as for any other bad input
-    (not click's usage error, status 2, which ``verify`` keeps for unknown options)."""
-    if len(country) != 2 or not country.isalpha():
-        raise click.ClickException(f"--country: expected an ISO 3166-1 alpha-2 code such as FR, got "
-                                   f"{terminal_text(repr(country))}")
+def _check_country(country: str) -> str:
+    """The ``--country`` of every command, as an officially assigned ISO 3166-1 alpha-2 code in upper case
+    (:func:`audit.countries.check_country`: ``fr`` is FR). Anything else is bad input: exit status 1 with one line
+    saying what was probably meant (``UK`` -> GB), as for any other bad input (not click's usage error, status 2,
+    which ``verify`` keeps for unknown options)."""
+    from audit.countries import check_country
+
+    try:
+        return check_country(country)
+    except ValueError as exc:
+        raise click.ClickException(f"--country: {terminal_text(exc)}") from exc
+
+
+def _print_banner(test_web: bool) -> None:
+    """The test-web banner on the terminal, for an output built on a store of the built-in test web."""
+    if test_web:
+        from audit.testweb_marker import BANNER
+
+        out.print(f"[bold yellow]{rich_text(BANNER)}[/]")
 
 
 def _require_audit(store: Any) -> None:
@@ -1350,12 +1370,13 @@ def _require_audit(store: Any) -> None:
               default=float(DEFAULTS["AUDIT_VERIFY_MIN_COVERAGE"]), show_default=True,
               help="Least share of the should-be-gone images the AFTER store must have checked (still there, or "
               "every page where BEFORE saw them fetched again) to confirm the deletion (AUDIT_VERIFY_MIN_COVERAGE).")
-@click.option("--out", "out_html", type=click.Path(dir_okay=False, path_type=Path), default="verify.html",
-              show_default=True, help="HTML summary to write (the JSON goes beside it).")
+@click.option("--out", "out_html", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HTML summary to write [default: verify-COUNTRY.html, e.g. verify-FR.html]; the JSON goes beside "
+              "it with the same name and .json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_faces_only_options
 @_pdf_option
-def verify_command(before: Path, after: Path, country: str, policy: str, min_coverage: float, out_html: Path,
+def verify_command(before: Path, after: Path, country: str, policy: str, min_coverage: float, out_html: Path | None,
                    as_json: bool, faces_only: bool, min_face_height: int, pdf: bool) -> None:
     """List every image of the AFTER store that the policy says should be gone, exactly or as a near-duplicate;
     count as gone only the others AFTER went back to check, and give a verdict.
@@ -1373,7 +1394,7 @@ def verify_command(before: Path, after: Path, country: str, policy: str, min_cov
     from audit.outputs.verify import verify, write_verification
     from audit.store.db import Store
 
-    _check_country(country)
+    country = _check_country(country)
     run = _start_run("verify")
     run.add_input(before, "before")
     run.add_input(after, "after")
@@ -1389,7 +1410,8 @@ def verify_command(before: Path, after: Path, country: str, policy: str, min_cov
     if as_json:
         out.print(json_dumps(summary, indent=2), markup=False)
     else:
-        table = Table(title=f"deletion check: {rich_text(country.upper())}, policy {rich_text(policy)}",
+        _print_banner(result.test_web)
+        table = Table(title=f"deletion check: {rich_text(country)}, policy {rich_text(policy)}",
                       show_header=False, title_justify="left")
         table.add_column("what")
         table.add_column("count", justify="right")

@@ -65,7 +65,15 @@ TABLES: tuple[Table, ...] = (
             C("settings", "JSON", "The settings the run used (AUDIT_*, concurrency, user agent, ...)."),
             C("warc_path", "VARCHAR", "The WARC file holding every response of a live crawl, or NULL."),
             C("stats", "JSON", "Counters at the end of the run (pages, images, errors, bytes; for an ingest "
-              "with WARC revisit records, `revisits`: how many were resolved and how many had no original)."),
+              "with WARC revisit records, `revisits`: how many were resolved and how many had no original; "
+              "`test_web_marked` and `test_web_unmarked`: its responses and dataset rows carrying the built-in "
+              "test web's marker, and not)."),
+            C("test_web", "BOOLEAN", "True when the run recorded the built-in test web: at least one, and every, "
+              "HTTP response (pages and image fetches with headers) and dataset row it recorded carries the test "
+              "web's marker (the `X-Provaudit-Testweb` header its server sends, the `provaudit_testweb` field of "
+              "its dataset exports; audit.testweb_marker). Every output built on a store with such a crawl says "
+              "so on every page: its figures measure the method, not the real web. False for any other run; NULL "
+              "when the run recorded nothing to judge by, or was written before this column existed."),
         ),
         ("crawl_id",),
     ),

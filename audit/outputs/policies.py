@@ -84,13 +84,23 @@ BASIS_ANSWERS: dict[str, tuple[str, ...]] = {LOCATED: ("capture", "residence"), 
 @dataclass(frozen=True, slots=True)
 class Order:
     """A deletion order of one country's data-protection authority: whose data it covers, quoted, and the basis that
-    wording asks for (:data:`LOCATED` or :data:`RESIDENCE`)."""
+    wording asks for (:data:`LOCATED` or :data:`RESIDENCE`); with the decision it is part of (year, name and date,
+    fine) and the claim the report tests for that country (:class:`Claim`)."""
 
     country: str
     authority: str
     wording: str  # the order's own words for whose data is covered
     meaning: str  # the same in English
     basis: str
+    year: int = 0  # the year of the decision
+    decision: str = ""  # its name and date, as the authority published it
+    fine: str = ""  # the fine it imposed, as stated by the authority
+    short: str = ""  # the authority's short name, for sentences ("the CNIL's test")
+
+    @property
+    def name(self) -> str:
+        """The authority's short name, or its full name when no short one is given."""
+        return self.short or self.authority
 
     @property
     def answers(self) -> tuple[str, ...]:
@@ -113,15 +123,26 @@ def located_where(answers: tuple[str, ...], tiers: tuple[str, ...]) -> str:
                                      for a in answers if a in ("capture", "residence")) + ", false)"
 
 
+# The decisions as the authorities published them (checked against their publications and the press of the time;
+# docs/report.md#the-verdict): CNIL, deliberation SAN-2022-019 of 17 October 2022 (published 20 October 2022);
+# Garante, ordinanza ingiunzione no. 50 of 10 February 2022 (announced 9 March 2022); HDPA, decision 35/2022 of
+# 13 July 2022; AP, decision imposing fines and orders subject to penalty, published 3 September 2024; ICO, monetary
+# penalty notice and enforcement notice of May 2022 (appealed by Clearview).
 ORDERS: dict[str, Order] = {o.country: o for o in (
-    Order("FR", "CNIL", "personnes se trouvant en France", "people located in France", LOCATED),
+    Order("FR", "CNIL", "personnes se trouvant en France", "people located in France", LOCATED, 2022,
+          "deliberation of the restricted committee SAN-2022-019 of 17 October 2022", "EUR 20 million", "CNIL"),
     Order("IT", "Garante per la protezione dei dati personali", "che si trovano in Italia",
-          "who are located in Italy", LOCATED),
+          "who are located in Italy", LOCATED, 2022,
+          "ordinanza ingiunzione no. 50 of 10 February 2022", "EUR 20 million", "Garante"),
     Order("NL", "Autoriteit Persoonsgegevens (AP)", "die zich op het Nederlandse grondgebied bevinden",
-          "who are located on Dutch territory", LOCATED),
+          "who are located on Dutch territory", LOCATED, 2024,
+          "decision imposing fines and orders subject to penalty, published 3 September 2024", "EUR 30.5 million",
+          "AP"),
     Order("GR", "Hellenic Data Protection Authority (HDPA)", "located in Greece", "people located in Greece",
-          LOCATED),
-    Order("GB", "Information Commissioner's Office (ICO)", "UK residents", "people residing in the UK", RESIDENCE),
+          LOCATED, 2022, "decision 35/2022 of 13 July 2022", "EUR 20 million", "HDPA"),
+    Order("GB", "Information Commissioner's Office (ICO)", "UK residents", "people residing in the UK", RESIDENCE,
+          2022, "monetary penalty notice and enforcement notice of May 2022, appealed by Clearview",
+          "GBP 7,552,800", "ICO"),
 )}
 #: the basis for a country whose order is not declared here: the narrower reading
 DEFAULT_BASIS = RESIDENCE
@@ -147,3 +168,49 @@ def counts_for(country: str, capture: tuple[str | None, str], residence: tuple[s
     answers = {"capture": capture, "residence": residence}
     return any(answers[a][0] == cc and TIER_RANK.get(answers[a][1], 0) >= max(1, TIER_RANK[min_tier])
                for a in BASIS_ANSWERS[basis or basis_for(cc)])
+
+
+#: what Clearview AI answered the CNIL's order (its CEO, to AFP, October 2022): the claim the report tests for France
+CLEARVIEW_CLAIM = (
+    "there is no way to determine if a person has French citizenship purely from a public photo from the "
+    "internet, therefore it is impossible to delete data from French residents"
+)
+#: how the other countries' people are named in the same argument (adjective of citizenship, residents)
+_PEOPLE: dict[str, tuple[str, str]] = {"IT": ("Italian", "Italian residents"), "GR": ("Greek", "Greek residents"),
+                                       "NL": ("Dutch", "Dutch residents"), "GB": ("British", "UK residents")}
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The claim a report tests: ``kind`` is ``quote`` (Clearview's own words, France), ``paraphrase`` (the same
+    argument applied to another country with an order: not a quote), ``question`` (a country without a known order:
+    a neutral question, not anyone's claim) or ``given`` (``--claim``)."""
+
+    text: str
+    kind: str
+    source: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"text": self.text, "kind": self.kind, "source": self.source}
+
+
+def claim_for(country: str, given: str | None = None) -> Claim:
+    """The claim tested for ``country`` (ISO alpha-2): ``given`` when there is one (``--claim``), Clearview's answer
+    to the CNIL for FR, that argument applied to the country's people where an order is declared (said to be a
+    paraphrase), and a neutral question elsewhere."""
+    cc = country.strip().upper()
+    if given is not None:
+        return Claim(given, "given", None)
+    order = order_for(cc)
+    if cc == "FR" and order is not None:
+        return Claim(CLEARVIEW_CLAIM, "quote", f"Clearview AI, answering the {order.name}'s {order.year} order to "
+                     "delete the data of people in France")
+    if order is not None and cc in _PEOPLE:
+        adjective, residents = _PEOPLE[cc]
+        return Claim(f"The claim tested: there is no way to determine if a person has {adjective} citizenship purely "
+                     f"from a public photo from the internet, therefore it is impossible to delete data from "
+                     f"{residents}.", "paraphrase",
+                     f"A paraphrase, not a quote: the argument Clearview AI made to the CNIL in 2022, applied to the "
+                     f"people covered by the {order.name}'s {order.year} order ({order.decision}).")
+    return Claim(f"Can images of people located in {cc} be told apart from a public photo's signals?", "question",
+                 f"No deletion order for {cc} is declared here: a neutral question, not a claim anyone made.")

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audit.countries import check_country
 from audit.outputs.people import People
 from audit.outputs.policies import POLICIES as POLICIES
 from audit.outputs.policies import TIER_RANK as TIER_RANK
@@ -26,6 +27,7 @@ from audit.outputs.policies import Policy as Policy
 from audit.outputs.policies import parse_policy
 from audit.stats import Rate
 from audit.store.db import Store
+from audit.testweb_marker import BANNER, is_test_web
 from audit.textsafe import csv_cell
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class SweepResult:
     # of the images deleted, how many each answer (capture, residence) names the country for, per tier
     by_answer: dict[str, dict[str, int]] = field(default_factory=dict)
     people: People | None = None  # limited to images showing people (--faces-only), truth included
+    test_web: bool = False  # the store holds the built-in test web (audit.testweb_marker): say so in every output
 
     def summary(self) -> dict[str, Any]:
         def r(x: Rate | None) -> dict[str, Any] | None:
@@ -74,6 +77,7 @@ class SweepResult:
             "left_behind": r(self.left_behind), "by_answer": self.by_answer,
             "faces_only": self.people is not None,
             "min_face_height": self.people.min_face_height if self.people is not None else None,
+            "test_web": self.test_web, "banner": BANNER if self.test_web else None,
         }
 
 
@@ -140,8 +144,8 @@ def sweep(store: Store, country: str, policy: str, people: People | None = None)
     """The images a vendor acting in good faith would delete for ``country`` under ``policy``. With ``people``, only
     images showing people are deleted and scored (the residents' images counted are those showing people too)."""
     pol = parse_policy(policy)
-    cc = country.strip().upper()
-    result = SweepResult(country=cc, policy=pol, people=people)
+    cc = check_country(country)
+    result = SweepResult(country=cc, policy=pol, people=people, test_web=is_test_web(store))
     sql = SWEEP_SQL.format(where=_where(pol, people), rank=STRENGTH_RANK_SQL.replace("strength", "sc.strength"),
                            answers=answer_select(store, "sel"))
     for (sha, ctry, score, tier, dctry, dtier, n_seen, image_urls, page_urls, explanation,
@@ -191,7 +195,7 @@ def sweep_summary(store: Store, country: str, policy: str, people: People | None
     """What :func:`sweep` reports about a policy (sizes and, with ground truth, precision and recall), counted in
     the store without listing the images; ``people`` as in :func:`sweep`."""
     pol = parse_policy(policy)
-    cc = country.strip().upper()
+    cc = check_country(country)
     result = SweepResult(country=cc, policy=pol, people=people)
     truth = has_ground_truth(store)
     sql = SUMMARY_SQL.format(where=_where(pol, people),
@@ -216,6 +220,8 @@ def compare_policies(store: Store, country: str, people: People | None = None) -
     return [sweep_summary(store, country, name, people).summary() for name in POLICIES]
 
 
+#: the column a sweep of the built-in test web adds, holding the banner on every row
+BANNER_COLUMN = "test_web_banner"
 COLUMNS = ("sha256", "country", "score", "tier", "direct_country", "direct_tier", "sightings", "image_urls",
            "page_urls", "evidence", *ANSWER_COLUMNS)
 
@@ -223,24 +229,34 @@ COLUMNS = ("sha256", "country", "score", "tier", "direct_country", "direct_tier"
 def write_sweep(result: SweepResult, path: str | Path) -> Path:
     """Write the sweep's rows as CSV (``.csv``, one URL per line inside the list cells, every cell through
     :func:`audit.textsafe.csv_cell`: no formula start whatever the separator, no control or bidi character) or
-    Parquet (``.parquet``, lists kept as lists, values exact)."""
+    Parquet (``.parquet``, lists kept as lists, values exact). A sweep of the built-in test web has one more column,
+    ``test_web_banner``, holding the banner (:data:`audit.testweb_marker.BANNER`) on every row, and the Parquet file's
+    metadata says so too."""
     p = Path(path)
     suffix = p.suffix.lower()
+    banner = [BANNER] if result.test_web else []
+    columns = (*COLUMNS, BANNER_COLUMN) if result.test_web else COLUMNS
     if suffix == ".csv":
         with p.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(COLUMNS)
+            w.writerow(columns)
             for row in result.rows:
-                w.writerow([csv_cell(row.get(c)) for c in COLUMNS])
+                w.writerow([csv_cell(row.get(c)) for c in COLUMNS] + banner)
     elif suffix in (".parquet", ".pq"):
         schema = pa.schema([
             ("sha256", pa.string()), ("country", pa.string()), ("score", pa.float64()), ("tier", pa.string()),
             ("direct_country", pa.string()), ("direct_tier", pa.string()), ("sightings", pa.int64()),
             ("image_urls", pa.list_(pa.string())), ("page_urls", pa.list_(pa.string())), ("evidence", pa.string()),
             *((c, pa.string()) for c in ANSWER_COLUMNS),
+            *((BANNER_COLUMN, pa.string()) for _ in banner),
         ])
-        table = pa.Table.from_pydict({c: [row.get(c) for row in result.rows] for c in COLUMNS}, schema=schema)
+        values: dict[str, list[Any]] = {c: [row.get(c) for row in result.rows] for c in COLUMNS}
+        if banner:
+            values[BANNER_COLUMN] = banner * len(result.rows)
+        table = pa.Table.from_pydict(values, schema=schema)
         meta = {b"provaudit.policy": result.policy.name.encode(), b"provaudit.country": result.country.encode()}
+        if banner:
+            meta[b"provaudit.test_web"] = BANNER.encode()
         pq.write_table(table.replace_schema_metadata(meta), p)
     else:
         raise ValueError(f"cannot write {p.name}: use a .csv or .parquet file name")

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.countries import check_country
 from audit.derive.matching import hash_set, image_hashes, match_distance
 from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
 from audit.errors import NotAudited
@@ -44,6 +45,7 @@ from audit.outputs.sweep import selected
 from audit.settings import DEFAULTS
 from audit.stats import wilson
 from audit.store.db import Store
+from audit.testweb_marker import BANNER, is_test_web
 from audit.textsafe import html_text as _e
 from audit.textsafe import http_href, json_dumps, terminal_text
 
@@ -293,6 +295,8 @@ class Verification:
     after_crawls: list[CrawlRef] = field(default_factory=list)
     # the custody block of the run that wrote it (audit.outputs.custody): both stores' SHA-256, crawls and runs
     provenance: dict[str, Any] | None = None
+    # either store holds the built-in test web (audit.testweb_marker): every output says so
+    test_web: bool = False
 
     @property
     def still_exact(self) -> int:
@@ -423,6 +427,7 @@ class Verification:
             "before_hosts": len(hosts),
             "before_hosts_fully_refetched": sum(1 for h in hosts if h.refetched == h.pages),
             "before_hosts_not_reached": sum(1 for h in hosts if h.refetched == 0),
+            "test_web": self.test_web, "banner": BANNER if self.test_web else None,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -501,14 +506,15 @@ def verify(before: Store, after: Store, country: str, policy: str, *,
     if not 0.0 < min_coverage <= 1.0:
         raise ValueError(f"the least coverage must be a share above 0 and at most 1, got {min_coverage}")
     require_audited(before)
-    country = country.strip().upper()
+    country = check_country(country)
     gone = should_delete(before, country, policy, people)
     v = Verification(country=country, policy=policy, before_path=str(before.path) if before.path else None,
                      after_path=str(after.path) if after.path else None, phash_threshold=phash_threshold,
                      dhash_threshold=dhash_threshold, should_be_gone=sorted(gone),
                      min_face_height=people.min_face_height if people is not None else None,
                      coverage=coverage(before, after, gone), min_coverage=min_coverage,
-                     before_crawls=crawls_of(before), after_crawls=crawls_of(after))
+                     before_crawls=crawls_of(before), after_crawls=crawls_of(after),
+                     test_web=is_test_web(before) or is_test_web(after))
     if not gone:
         return v
     attribution = {str(r[0]): r[1:] for r in before.query(
@@ -565,6 +571,9 @@ vertical-align:top}th{background:#f3f3f3}.num{text-align:right}code{font-size:12
 .verdict{padding:.6em 1em;border:2px solid;margin:1em 0}.verdict h2{margin:0 0 .3em}
 .v-confirmed{border-color:#070;background:#efe}.v-incomplete{border-color:#a00;background:#fee}
 .v-not-checkable{border-color:#a60;background:#ffe}
+.testweb-banner{background:#fff3cd;border:2px solid #b8860b;color:#5a4200;font-weight:bold;text-align:center;
+padding:.5em 1em;margin:0 0 1em}
+@media print{.testweb-banner{position:fixed;top:0;left:0;right:0;margin:0;z-index:10}body{padding-top:3.2em}}
 """
 #: rows of the coverage tables shown in the page (all of them are in the JSON)
 HTML_ROWS = 200
@@ -670,6 +679,8 @@ def verification_html(v: Verification) -> str:
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>Deletion check: {_e(v.country)} / {_e(v.policy)}</title><style>{CSS}{print_css(_footer(v))}"
            "</style></head><body>",
+           # on screen at the top; printed, on every page (position: fixed in the print stylesheet)
+           f'<div class="testweb-banner" id="testweb-banner" role="note">{_e(BANNER)}</div>' if v.test_web else "",
            f"<h1>Deletion check: {_e(v.country)}, policy <code>{_e(v.policy)}</code></h1>",
            f'<div class="verdict {css_class}"><h2>Verdict: {_e(v.verdict)}</h2><p>{_e(v.reason)}</p>'
            f'<p class="small">exit status of <code>provaudit verify</code>: {v.exit_status} (0 deletion confirmed, '
@@ -724,9 +735,15 @@ def _footer(v: Verification) -> str:
     return f"before SHA-256 {stores.get('before', '')[:32]} after {stores.get('after', '')[:32]}"
 
 
-def write_verification(v: Verification, out_html: Path) -> tuple[Path, Path]:
-    """Write the HTML summary to ``out_html`` and the full result as JSON beside it; returns both paths."""
-    out_html = Path(out_html)
+def default_verification_name(country: str) -> str:
+    """The deletion check's HTML file name unless told: ``verify-FR.html`` (its JSON: ``verify-FR.json``)."""
+    return f"verify-{country.strip().upper()}.html"
+
+
+def write_verification(v: Verification, out_html: Path | None = None) -> tuple[Path, Path]:
+    """Write the HTML summary to ``out_html`` (default: :func:`default_verification_name` in the working folder) and
+    the full result as JSON beside it, with the same name and ``.json``; returns both paths."""
+    out_html = Path(out_html) if out_html is not None else Path(default_verification_name(v.country))
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_json = out_html.with_suffix(".json")
     out_html.write_text(verification_html(v), encoding="utf-8")

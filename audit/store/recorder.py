@@ -37,6 +37,7 @@ from audit.records import (
 from audit.settings import DEFAULTS
 from audit.store.arrow import utc
 from audit.store.db import Store, StoreBusy, StoreWriter
+from audit.testweb_marker import mark_run
 
 logger = logging.getLogger(__name__)
 
@@ -525,6 +526,9 @@ class Recorder:
         try:
             with self.store.transaction(wait) as store:
                 self._write(store, resolved)
+                if self._final:
+                    # whether the run recorded the built-in test web (every response and dataset row marked)
+                    mark_run(store, self.crawl_id)
         except StoreBusy as exc:
             self._held(exc)
             if spill and self.buffered >= self.spool_rows:

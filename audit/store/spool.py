@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from audit.schema import TABLES_BY_NAME
 from audit.store.arrow import arrow_table
+from audit.testweb_marker import mark_run
 
 if TYPE_CHECKING:
     from audit.store.db import Store
@@ -115,6 +116,11 @@ class Spool:
                 done.append(path)
             for crawl_id in sorted(crawl_ids):
                 store.link_sightings(crawl_id)
+                # a run whose end was spooled (the store was busy when it finished) is judged now, as its writer
+                # would have: whether it recorded the built-in test web (audit.testweb_marker)
+                if store.query("SELECT count(*) FROM crawls WHERE crawl_id = ? AND finished_at IS NOT NULL",
+                               [crawl_id])[0][0]:
+                    mark_run(store, crawl_id)
         for path in done:
             path.unlink(missing_ok=True)
         try:

@@ -11,13 +11,13 @@ from typing import Any
 
 from audit.crawl.run import Progress, run_crawl
 from audit.derive.run import AUDIT_OPTIONS, run_audit
-from audit.outputs.report import write_report
+from audit.outputs.report import default_report_name, write_report
 from audit.outputs.summary import store_summary
 from audit.outputs.validation.estimate import validate
 from audit.outputs.validation.labels import read_labels
 from audit.outputs.validation.sample import draw
 from audit.outputs.validation.sheet import write_sheet
-from audit.outputs.verify import verify, write_verification
+from audit.outputs.verify import default_verification_name, verify, write_verification
 from audit.store.db import Store
 from audit.testbed.evaluate import evaluate
 from audit.testbed.groundtruth import check_against_ground_truth, load_ground_truth
@@ -124,7 +124,7 @@ def run_demo(
         validation = validate_from_truth(store, country, out / "sample", seed=seed)
         if stage:
             stage(f"writing the claim report for {country}")
-        report_html, _ = write_report(store, country, out / "report.html")
+        report_html, _ = write_report(store, country, out / default_report_name(country))
         if stage:
             stage("simulating a vendor that deletes only part of what it should, and checking it")
         deleted = sloppy_vendor(store, country, VERIFY_POLICY, seed=seed)
@@ -133,7 +133,7 @@ def run_demo(
     simulate_deletion(db_path, after_path, deleted)  # the stores are closed: DuckDB attaches a file only once
     with Store.open(db_path, read_only=True) as before, Store.open(after_path, read_only=True) as after:
         verification = verify(before, after, country, VERIFY_POLICY)
-    verify_html, _ = write_verification(verification, out / "verify.html")
+    verify_html, _ = write_verification(verification, out / default_verification_name(country))
     if stage:
         stage("the same web as a LAION-style table (alt texts and URLs, no page, no bytes): ingesting and auditing it")
     t4 = time.perf_counter()

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from audit.testbed.testweb.build import TestWeb
+from audit.testweb_marker import COLUMN, HEADER, META_NAME, VALUE
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ def export_laion(web: TestWeb, out: Path, *, shard_rows: int = 100_000, hashes: 
     import pyarrow.parquet as pq
 
     out.mkdir(parents=True, exist_ok=True)
-    columns: dict[str, list[object]] = {"URL": [], "TEXT": [], "WIDTH": [], "HEIGHT": []}
+    # every row says it is synthetic (audit.testweb_marker): a store that ingests the table is marked test web
+    columns: dict[str, list[object]] = {"URL": [], "TEXT": [], "WIDTH": [], "HEIGHT": [], COLUMN: []}
     if hashes:
         columns["sha256"] = []
     shards = rows = 0
@@ -118,6 +120,7 @@ def export_laion(web: TestWeb, out: Path, *, shard_rows: int = 100_000, hashes: 
         columns["TEXT"].append(row.text)
         columns["WIDTH"].append(row.width)
         columns["HEIGHT"].append(row.height)
+        columns[COLUMN].append(VALUE)
         if hashes:
             columns["sha256"].append(row.sha256)
         rows += 1
@@ -132,7 +135,7 @@ def export_laion(web: TestWeb, out: Path, *, shard_rows: int = 100_000, hashes: 
 
 def _write_meta(out: Path, web: TestWeb, fmt: str, counts: dict[str, int]) -> None:
     shutil.copyfile(web.ground_truth_path, out / "ground_truth.jsonl")
-    (out / "_export.json").write_text(json.dumps({"format": fmt, "source": "provaudit test web",
+    (out / "_export.json").write_text(json.dumps({"format": fmt, "source": "provaudit test web", COLUMN: VALUE,
                                                   "photos": web.photos, "seed": web.seed, **counts}, indent=1),
                                       encoding="utf-8")
 
@@ -149,13 +152,15 @@ def export_img2dataset(web: TestWeb, out: Path, *, layout: str = "webdataset",
     for row in alt_rows(web):
         captions.setdefault(row.url, row.text)
     rows: list[Img2DatasetRow] = []
+    marker = {COLUMN: VALUE}  # every sample says it is synthetic (audit.testweb_marker), kept as an input column
     for entry in web.ground_truth():
         url = str(entry["image_url"])
         path = page_file(web, url)
         if path is None:
-            rows.append(Img2DatasetRow(url=url, caption=captions.get(url), error_message="HTTP Error 404: Not Found"))
+            rows.append(Img2DatasetRow(url=url, caption=captions.get(url), error_message="HTTP Error 404: Not Found",
+                                       extra=marker))
         else:
-            rows.append(Img2DatasetRow(url=url, caption=captions.get(url), image=path.read_bytes()))
+            rows.append(Img2DatasetRow(url=url, caption=captions.get(url), image=path.read_bytes(), extra=marker))
     out.mkdir(parents=True, exist_ok=True)
     written = write_img2dataset(rows, out / "images", output_format=layout, shard_size=shard_size, start_time=0.0)
     counts = {"samples": len(rows), "shards": len(written.shards),
@@ -182,7 +187,7 @@ def export_wat(web: TestWeb, out: Path, *, date: str = "2024-05-18T01:58:10Z") -
 
     out.mkdir(parents=True, exist_ok=True)
     pages = 0
-    fields = b"software: provaudit testweb export\r\n"
+    fields = b"software: provaudit testweb export\r\n" + f"{META_NAME}: {VALUE}\r\n".encode()
     info = (b"WARC/1.0\r\nWARC-Type: warcinfo\r\nWARC-Date: " + date.encode() +
             b"\r\nContent-Type: application/warc-fields\r\nContent-Length: " + str(len(fields)).encode() +
             b"\r\n\r\n" + fields + b"\r\n\r\n")
@@ -193,7 +198,8 @@ def export_wat(web: TestWeb, out: Path, *, date: str = "2024-05-18T01:58:10Z") -
                 continue
             url = _page_url(web, path)
             html = path.read_text(encoding="utf-8", errors="replace")
-            doc = response_envelope(url, date, None, 200, "OK", [("Content-Type", "text/html; charset=utf-8")], html)
+            doc = response_envelope(url, date, None, 200, "OK", [("Content-Type", "text/html; charset=utf-8"),
+                                                                 (HEADER, VALUE)], html)
             fh.write(metadata_record(doc, url, date))
             pages += 1
     counts = {"pages": pages}

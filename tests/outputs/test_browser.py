@@ -13,6 +13,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from audit.store.db import Store
+from audit.testweb_marker import BANNER
 from conftest import provaudit
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -102,3 +103,22 @@ def test_verification_renders_without_errors(browser, outputs):
     assert verdict.location["y"] < browser.find_element(By.TAG_NAME, "table").location["y"]
     assert "Per host" in body and "The crawls compared" in body
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+
+
+@pytest.mark.parametrize("page", ["report.html", "verify.html"])
+def test_the_test_web_banner_is_on_top_and_fixed_on_every_printed_page(browser, outputs, page):
+    """A crawl of the test web: the banner comes before the title on screen, and in print it is ``position: fixed``,
+    which Chromium repeats on every printed page."""
+    browser.get((outputs / page).as_uri())
+    banner = browser.find_element(By.ID, "testweb-banner")
+    assert banner.text == BANNER
+    assert banner.location["y"] < browser.find_element(By.TAG_NAME, "h1").location["y"]
+    style = "return getComputedStyle(document.getElementById('testweb-banner')).position"
+    assert browser.execute_script(style) == "static"
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert browser.execute_script(style) == "fixed"
+        pdf = browser.execute_cdp_cmd("Page.printToPDF", {"printBackground": True})
+        assert pdf["data"]  # it prints
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})

@@ -262,9 +262,9 @@ def test_thumbnails_read_only_archives_from_the_paths_a_store_names(store_path, 
                           timeout=110)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    for text in (proc.stdout, proc.stderr, out.read_text(), (tmp_path / "report.json").read_text()):
+    for text in (proc.stdout, proc.stderr, out.read_text(), (tmp_path / "r.json").read_text()):
         assert "SECRET-MARKER" not in text
-    data = json.loads((tmp_path / "report.json").read_text())
+    data = json.loads((tmp_path / "r.json").read_text())
     assert data["thumbnails"]["wanted"] > 0 and data["thumbnails"]["found"] == 0
 
 

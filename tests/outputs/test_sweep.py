@@ -12,6 +12,7 @@ import pytest
 
 from audit.outputs.sweep import POLICIES, Policy, SweepResult, compare_policies, parse_policy, sweep, write_sweep
 from audit.store.db import Store
+from audit.testweb_marker import BANNER
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTRY = "FR"
@@ -116,11 +117,15 @@ def test_real_sweep_csv_and_parquet_round_trip(store, tmp_path):
     result = sweep(store, COUNTRY, "medium+nd")
     assert result.rows
     table = pq.read_table(write_sweep(result, tmp_path / "s.parquet"))
-    assert table.to_pylist() == result.rows
+    # the demo store is a crawl of the test web: every row carries the banner, and so does the file's metadata
+    assert result.test_web
+    assert table.to_pylist() == [r | {"test_web_banner": BANNER} for r in result.rows]
     assert table.schema.metadata[b"provaudit.policy"] == b"medium+nd"
+    assert table.schema.metadata[b"provaudit.test_web"] == BANNER.encode()
     with write_sweep(result, tmp_path / "s.csv").open(newline="", encoding="utf-8") as fh:
         got = list(csv.DictReader(fh))
     assert [r["sha256"] for r in got] == [r["sha256"] for r in result.rows]
+    assert {r["test_web_banner"] for r in got} == {BANNER}
     assert got[0]["image_urls"].split("\n") == result.rows[0]["image_urls"]
     with pytest.raises(ValueError):
         write_sweep(result, tmp_path / "s.xlsx")

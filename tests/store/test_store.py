@@ -254,3 +254,28 @@ def test_policy_host_matches_sighting_hosts_and_keeps_odd_ports():
     assert policy_host("http://www.example.fr:80/.well-known/tdmrep.json") == "www.example.fr"
     assert policy_host("http://127.0.0.1:8081/robots.txt") == "127.0.0.1:8081"
     assert policy_host("http://[::1:bad/robots.txt") == ""
+
+
+def test_a_test_web_run_whose_end_was_spooled_is_marked_when_the_spool_is_added(tmp_path):
+    """Every response of the run carried the test web's header, but the store was held when the run ended: its rows
+    wait in the spool, and the next writer that adds them judges the run as the recorder would have."""
+    from audit.records import ImageFetch, ImageRecord, ImageRef, PageItem
+    from audit.store.recorder import PageRefs, Recorder
+    from audit.testweb_marker import HEADER, VALUE, is_test_web
+
+    db = tmp_path / "s.duckdb"
+    writer = StoreWriter(db)
+    rec = Recorder(writer, "c1", batch_size=100, spool_rows=1000, finish_wait=0.2)
+    now = dt.datetime.now(dt.UTC)
+    marked = {HEADER.lower(): [VALUE], "content-type": ["text/html"]}
+    refs = (ImageRef(page_url="http://a.example/", image_url="http://a.example/0.jpg", fetched_at=now),)
+    with Holder(db, read_only=False):
+        rec.begin(source="test", kind="crawl", settings={}, warc_path=None)
+        rec.add(PageRefs(page=PageItem(url="http://a.example/", status=200, fetched_at=now, headers=marked),
+                         refs=refs))
+        rec.add(ImageFetch(url="http://a.example/0.jpg", fetched_at=now, status=200, headers=marked,
+                           record=ImageRecord(sha256="0" * 64, size=1)))
+        assert not rec.finish({"finish_reason": "finished"})
+    with Store.open(db) as store:  # adds the spool, and judges the run
+        assert store.query("SELECT test_web, stats->>'test_web_marked' FROM crawls") == [(True, "2")]
+        assert is_test_web(store)

@@ -22,7 +22,7 @@ PACKAGE = ROOT / "audit"
 # The layers, low to high. A module may import modules of its own layer and of layers of a strictly lower rank;
 # layers of equal rank (crawl, ingest: two inputs feeding the store) do not import each other.
 SHARED = ("settings", "records", "textsafe", "errors", "ids", "inputs", "httputil", "checkpoints", "stats", "schema",
-          "provenance")
+          "provenance", "countries", "testweb_marker")
 LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     # (layer, rank, module prefixes)
     ("shared", 0, tuple(f"audit.{name}" for name in SHARED)),

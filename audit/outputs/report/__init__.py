@@ -2,8 +2,8 @@
 country and one store, with numbers, intervals and evidence.
 
 ``build_report(store, "FR")`` computes the figures (:mod:`audit.outputs.report.figures`) and renders one self-contained
-HTML file (:mod:`audit.outputs.report.render`); ``write_report`` writes it with ``report.json`` (the same figures)
-beside it.
+HTML file (:mod:`audit.outputs.report.render`); ``write_report`` writes it (``report-FR.html`` unless told) with
+the same figures as JSON beside it (``report-FR.json``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from typing import Any
 
 from audit.decode.workers import Bounds
 from audit.outputs.people import DEFAULT_MIN_FACE_HEIGHT
-from audit.outputs.report.figures import CLEARVIEW_CLAIM, DEFAULT_MAX_IMAGE_BYTES, compute
+from audit.outputs.policies import CLEARVIEW_CLAIM
+from audit.outputs.report.figures import DEFAULT_MAX_IMAGE_BYTES, compute
 from audit.outputs.report.render import render
 from audit.store.db import Store
 from audit.textsafe import json_dumps
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUNDLED_OUTLINES", "CLEARVIEW_CLAIM", "Report", "build_report", "write_report"]
+__all__ = ["BUNDLED_OUTLINES", "CLEARVIEW_CLAIM", "Report", "build_report", "default_report_name", "save_report",
+           "write_report"]
 
 # Natural Earth 1:110m country outlines shipped with the package (public domain; see data/README.md).
 BUNDLED_OUTLINES = Path(__file__).with_name("data") / "ne_110m_countries.json"
@@ -54,13 +56,24 @@ def build_report(store: Store, country: str, *, claim: str | None = None, thumbn
     return Report(data=data, html=html)
 
 
-def write_report(store: Store, country: str, out_html: Path, **kw: Any) -> tuple[Path, Path]:
-    """Write the HTML report to ``out_html`` and its figures to ``report.json`` in the same folder; the JSON holds
+def default_report_name(country: str) -> str:
+    """The report's HTML file name unless told: ``report-FR.html`` (its JSON: ``report-FR.json``), so that the
+    reports of several countries can share a folder."""
+    return f"report-{country.strip().upper()}.html"
+
+
+def write_report(store: Store, country: str, out_html: Path | None = None, **kw: Any) -> tuple[Path, Path]:
+    """Write the HTML report to ``out_html`` (default: :func:`default_report_name` in the working folder) and its
+    figures beside it, with the same name and ``.json`` (``report-FR.html``, ``report-FR.json``); the JSON holds
     control and bidi characters only as ``\\u`` escapes (:func:`audit.textsafe.json_dumps`)."""
-    report = build_report(store, country, **kw)
-    out_html = Path(out_html)
+    return save_report(build_report(store, country, **kw), out_html)
+
+
+def save_report(report: Report, out_html: Path | None = None) -> tuple[Path, Path]:
+    """Write a built report as :func:`write_report` does; returns the HTML and JSON paths."""
+    out_html = Path(out_html) if out_html is not None else Path(default_report_name(report.data["country"]))
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(report.html, encoding="utf-8")
-    out_json = out_html.parent / "report.json"
+    out_json = out_html.with_suffix(".json")
     out_json.write_text(json_dumps(report.data, indent=2) + "\n", encoding="utf-8")
     return out_html, out_json

@@ -6,31 +6,28 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePath
 from typing import Any
 
+from audit.countries import check_country
 from audit.decode.workers import Bounds
 from audit.outputs.people import DEFAULT_MIN_FACE_HEIGHT, People, detection_coverage
-from audit.outputs.policies import LEVELS
+from audit.outputs.policies import LEVELS, claim_for
 from audit.outputs.report.answers import answer_figures
+from audit.outputs.report.verdict import compute_verdict
 from audit.outputs.sweep import compare_policies, has_ground_truth
 from audit.outputs.validation.estimate import latest_validation
 from audit.settings import DEFAULTS
 from audit.signals.kinds import KINDS_BY_NAME
 from audit.stats import Rate
 from audit.store.db import Store
+from audit.testweb_marker import banner_facts
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_IMAGE_BYTES = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"])
 
-CLEARVIEW_CLAIM = (
-    "there is no way to determine if a person has French citizenship purely from a public photo from the "
-    "internet, therefore it is impossible to delete data from French residents"
-)
-CLAIM_SOURCE = "Clearview AI, answering the CNIL's 2022 order to delete the data of people in France"
 
 TIERS = ("strong", "medium", "weak")
 MODES = {"direct": ("direct_country", "direct_tier"), "propagated": ("country", "tier")}
@@ -63,10 +60,9 @@ def _iso(value: Any) -> str | None:
 
 
 def normalise_country(country: str) -> str:
-    cc = country.strip().upper()
-    if not re.fullmatch(r"[A-Z]{2}", cc):
-        raise ValueError(f"country must be an ISO 3166-1 alpha-2 code, not {country!r}")
-    return cc
+    """``country`` as an officially assigned ISO 3166-1 alpha-2 code, upper case; ValueError with a suggestion
+    otherwise (:func:`audit.countries.check_country`)."""
+    return check_country(country)
 
 
 # A signal points to country $1: the same rows as the view signal_countries gives for it, without unnesting every
@@ -510,10 +506,10 @@ def compute(store: Store, country: str, *, claim: str | None = None, thumbnails:
         for item in sample:
             item["thumbnail"] = got["uris"].get(item["sha256"])
         thumbs.update(found=got["found"], wanted=got["wanted"], warcs=got["warcs"])
-    data = {
+    data: dict[str, Any] = {
         "country": cc,
-        "claim": {"text": claim if claim is not None else CLEARVIEW_CLAIM,
-                  "source": CLAIM_SOURCE if claim is None else None},
+        "claim": claim_for(cc, claim).as_dict(),
+        **banner_facts(store),
         "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "store": store.path.name if store.path else None,
         "ground_truth": truth,
@@ -533,5 +529,6 @@ def compute(store: Store, country: str, *, claim: str | None = None, thumbnails:
         "crawls": crawls(store),
         "validation": latest_validation(store, cc),
     }
+    data["verdict"] = compute_verdict(store, data, people)
     json.dumps(data)  # fail here, not in write_report, if something is not JSON-safe
     return data

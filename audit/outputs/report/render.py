@@ -16,7 +16,9 @@ from audit.outputs.custody import custody_html, custody_line, store_sha256
 from audit.outputs.printing import print_css
 from audit.outputs.report.answers import answers_html
 from audit.outputs.report.svg import bar_chart, interval_chart, line_chart, load_outlines, map_chart
+from audit.outputs.report.verdict import verdict_html
 from audit.signals.kinds import KINDS_BY_NAME
+from audit.testweb_marker import BANNER
 from audit.textsafe import html_text as esc
 from audit.textsafe import http_href
 
@@ -33,7 +35,22 @@ vertical-align:top;text-align:left}th{background:#f3f3f3}td.n{text-align:right;f
 .ev{font-size:12px;word-break:break-all}.muted{color:#666}.sample{border:1px solid #ddd;margin:1em 0;padding:.6em}
 svg.chart{display:block;margin:.8em 0;max-width:100%;height:auto;font-family:sans-serif}
 code{font-size:12px}
+.testweb-banner{background:#fff3cd;border:2px solid #b8860b;color:#5a4200;font-weight:bold;text-align:center;
+padding:.5em 1em;margin:0 0 1em}
+@media print{.testweb-banner{position:fixed;top:0;left:0;right:0;margin:0;z-index:10}
+body{padding-top:3.2em}}
 """
+
+
+# the banner of a store of the built-in test web, on screen at the top and, printed, on every page (a
+# ``position: fixed`` element of a print stylesheet repeats on every printed page)
+def banner_html(d: dict[str, Any]) -> str:
+    """The test-web banner's HTML for figures ``d`` (``d["test_web"]``), or nothing for a real store."""
+    if not d.get("test_web"):
+        return ""
+    return f'<div class="testweb-banner" id="testweb-banner" role="note">{esc(d.get("banner") or BANNER)}</div>'
+
+
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
@@ -486,8 +503,10 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
         '<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex, noimageindex">'
         f"<title>Provenance audit: can images of people in {cc} be found?</title><style>{CSS}{print_css(footer)}"
         "</style></head><body>"
+        f"{banner_html(d)}"
         f"<h1>Can the images of people in {cc} be found and deleted?</h1>"
         f'<p class="muted">provenance-audit report · store {esc(d["store"])} · generated {esc(d["generated_at"])} · '
-        f"figures also in report.json</p>{custody_line(custody) if custody else ''}<nav>{nav}</nav>{body}"
-        "</body></html>\n"
+        f"figures also in the .json file of the same name</p>{custody_line(custody) if custody else ''}"
+        f'<section id="verdict"><h2>Verdict</h2>{verdict_html(d)}</section>'
+        f"<nav>{nav}</nav>{body}</body></html>\n"
     )

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.countries import check_country
 from audit.outputs.validation.answer import STRATA, Answer, answer_for, shown_sql, stratum_sql
 from audit.store.db import Store
 
@@ -90,7 +91,7 @@ def draw(store: Store, country: str, n: int, seed: int, *, answer: Answer | None
     """The stratified sample of ``n`` images (all of them when the store has fewer) for ``country``, with every
     sighting (at most :data:`MAX_SIGHTINGS` shown) and the signals behind each image's attribution. The same
     store and ``seed`` give the same sample. ``answer``: the one the country's order counts unless given."""
-    cc = country.strip().upper()
+    cc = check_country(country)
     answer = answer or answer_for(cc)
     members: dict[str, list[str]] = {s: [] for s in STRATA}
     for sha, stratum in store.query(f"SELECT sha256, {stratum_sql(answer)} FROM attributions ORDER BY sha256",

@@ -22,7 +22,7 @@ from audit.testbed.testweb.world import SITE_BY_HOST, Site, Variant, World, buil
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "8"
+GENERATOR_VERSION = "9"  # 9: every page carries <meta name="provaudit-testweb">
 MANIFEST = "manifest.json"
 GROUND_TRUTH = "ground_truth.jsonl"
 ATTRIBUTION = "ATTRIBUTION.md"  # source and licence of every real photo the test web serves

@@ -28,6 +28,7 @@ from audit.testbed.testweb.world import (
     Variant,
     World,
 )
+from audit.testweb_marker import META_NAME, VALUE
 
 logger = logging.getLogger(__name__)
 
@@ -272,6 +273,7 @@ class _Renderer:
             f'<html lang="{escape(site.lang or "en")}">',
             "<head>",
             '<meta charset="utf-8">',
+            f'<meta name="{META_NAME}" content="{VALUE}">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{escape(title)} | {escape(site.name)}</title>",
             f'<meta name="description" content="{escape(description or title)}">',

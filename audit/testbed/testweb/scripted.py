@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from audit.testweb_marker import META_NAME, VALUE
+
 PATTERNS = ("api", "scroll", "lazy")
 FEED_BATCHES = 3  # batches of the infinite scroll: the first on load, one more per scroll to the bottom
 PLACEHOLDER = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
@@ -110,7 +112,8 @@ def _page(site: ScriptedHost, body: str, script: str) -> str:
     return "\n".join([
         "<!DOCTYPE html>",
         f'<html lang="{escape(site.lang)}">',
-        '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="{META_NAME}" content="{VALUE}">',
         f"<title>{escape(site.name)}</title></head>",
         f"<body><header><a href=\"/\">{escape(site.name)}</a></header>",
         f"<main>{body}</main>",

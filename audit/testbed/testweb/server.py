@@ -25,6 +25,7 @@ from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
 from audit.testbed.testweb.build import TestWeb
+from audit.testweb_marker import HEADER, VALUE
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
+        # every response says it is synthetic (audit.testweb_marker): a store that records it is marked test web
+        self.send_header(HEADER, VALUE)
         if host is not None:
             tag = self.server.hosts[host].get("x_robots_tag")
             if tag:
