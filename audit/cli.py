@@ -813,9 +813,9 @@ def fixity_command(folder: Path, as_json: bool) -> None:
                           rich_text(f"{f.command} {f.recorded or ''}".strip()), rich_text((f.expected or "")[:16]))
         out.print(table)
         if result.unrecorded:
-            console.print(f"[yellow]not recorded by any manifest[/] (not checked): "
-                          f"{', '.join(rich_text(u) for u in result.unrecorded[:20])}"
-                          + (f" and {len(result.unrecorded) - 20} more" if len(result.unrecorded) > 20 else ""))
+            console.print(f"[yellow]{len(result.unrecorded):,} file(s) not recorded by any manifest[/] (not checked: "
+                          "inputs, stores, files written by hand), e.g. "
+                          f"{', '.join(rich_text(u) for u in result.unrecorded[:5])}", soft_wrap=True)
     failed = result.failed
     if failed:
         for f in failed:

@@ -11,14 +11,18 @@ from typing import Any
 
 from audit.crawl.run import Progress, run_crawl
 from audit.derive.run import AUDIT_OPTIONS, run_audit
-from audit.outputs.report import default_report_name, write_report
+from audit.outputs.custody import custody
+from audit.outputs.fixity import record as record_fixity
+from audit.outputs.report import build_report, default_report_name, save_report
 from audit.outputs.summary import store_summary
 from audit.outputs.validation.estimate import validate
 from audit.outputs.validation.labels import read_labels
 from audit.outputs.validation.sample import draw
 from audit.outputs.validation.sheet import write_sheet
 from audit.outputs.verify import default_verification_name, verify, write_verification
+from audit.provenance import start
 from audit.store.db import Store
+from audit.store.runs import record_run
 from audit.testbed.evaluate import evaluate
 from audit.testbed.groundtruth import check_against_ground_truth, load_ground_truth
 from audit.testbed.labelling import label_from_truth, true_values
@@ -104,11 +108,17 @@ def run_demo(
     if stage:
         stage(f"crawling {len(web.start_urls)} sites through a loopback proxy")
     t1 = time.perf_counter()
+    argv = ["provaudit", "demo", "--out", str(out), "--photos", str(photos), "--seed", str(seed)]
+    crawl_run = start("crawl", {"settings": dict(settings or {}), "demo": True}, argv=argv)
     crawl_id, warc = crawl_testweb(web, db_path, settings=settings, progress=progress)
+    if warc is not None and Path(warc).is_file():
+        crawl_run.add_output(warc, "warc")
+    crawl_run.finish()
     seconds["crawl"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
     with Store.open(db_path, options=AUDIT_OPTIONS) as store:
+        record_run(store, crawl_run)
         load_ground_truth(store, web.ground_truth_path)
         summary = store_summary(store, crawl_id)
         truth = check_against_ground_truth(store, crawl_id)
@@ -116,24 +126,41 @@ def run_demo(
         if stage:
             stage("auditing: signals, near-duplicate clusters, attributions")
         t3 = time.perf_counter()
+        audit_run = start("audit", {"demo": True}, argv=argv)
         audited = run_audit(store)
+        record_run(store, audit_run.finish())
         evaluation = evaluate(store)
         seconds["audit"] = time.perf_counter() - t3
         if stage:
             stage(f"validating {country} on a sample labelled from the ground truth (standing in for a person)")
         validation = validate_from_truth(store, country, out / "sample", seed=seed)
-        if stage:
-            stage(f"writing the claim report for {country}")
-        report_html, _ = write_report(store, country, out / default_report_name(country))
-        if stage:
-            stage("simulating a vendor that deletes only part of what it should, and checking it")
         deleted = sloppy_vendor(store, country, VERIFY_POLICY, seed=seed)
+    if stage:
+        stage(f"writing the claim report for {country}")
+    # the outputs are written from the closed store, hashed first: each names the SHA-256 of what it was built from
+    report_run = start("report", {"demo": True}, argv=argv)
+    report_run.add_input(db_path, "store")
+    with Store.open(db_path, read_only=True) as store:
+        report = build_report(store, country, provenance=custody(report_run, {"store": store}))
+    report_html, report_json = save_report(report, out / default_report_name(country))
+    report_run.add_output(report_html)
+    report_run.add_output(report_json)
+    record_fixity(report_run.finish())
+    if stage:
+        stage("simulating a vendor that deletes only part of what it should, and checking it")
     after_path = out / "after-sloppy-vendor.duckdb"
     after_path.unlink(missing_ok=True)
     simulate_deletion(db_path, after_path, deleted)  # the stores are closed: DuckDB attaches a file only once
+    verify_run = start("verify", {"demo": True, "policy": VERIFY_POLICY}, argv=argv)
+    verify_run.add_input(db_path, "before")
+    verify_run.add_input(after_path, "after")
     with Store.open(db_path, read_only=True) as before, Store.open(after_path, read_only=True) as after:
         verification = verify(before, after, country, VERIFY_POLICY)
-    verify_html, _ = write_verification(verification, out / default_verification_name(country))
+        verification.provenance = custody(verify_run, {"before": before, "after": after})
+    verify_html, verify_json = write_verification(verification, out / default_verification_name(country))
+    verify_run.add_output(verify_html)
+    verify_run.add_output(verify_json)
+    record_fixity(verify_run.finish())
     if stage:
         stage("the same web as a LAION-style table (alt texts and URLs, no page, no bytes): ingesting and auditing it")
     t4 = time.perf_counter()

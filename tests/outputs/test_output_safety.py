@@ -191,7 +191,8 @@ def test_report_escapes_every_scraped_string(hostile, tmp_path):
         assert f'href="{image_url.strip().lower()}' not in html.lower()
     assert "javascript:alert(&#x27;img&#x27;)//x.jpg" in html  # shown, not linked
     assert json.dumps(SCRIPT)[1:-1] in (out / "report.json").read_text(encoding="utf-8")  # JSON: the exact value
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]  # no file named after a URL
+    # no file named after a URL: the report, its figures and the fixity manifest
+    assert sorted(p.name for p in out.iterdir()) == ["provaudit-fixity.json", "report.html", "report.json"]
 
 
 def test_report_html_and_json_hold_no_raw_control(hostile, tmp_path):
@@ -231,7 +232,7 @@ def test_verify_html_escapes_every_scraped_string(hostile, tmp_path):
     assert f"alt 0 {MARKUP} &lt;script&gt;alert(&quot;xss&quot;)&lt;/script&gt;" in html
     assert "<code>javascript:alert(&#x27;img&#x27;)//x.jpg</code>" in html
     assert "<code>data:text/html;base64," in html and "<code>vbscript:msgbox(1)</code>" in html
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["verify.html", "verify.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["provaudit-fixity.json", "verify.html", "verify.json"]
 
 
 # --- CSV ----------------------------------------------------------------------------------------------------------

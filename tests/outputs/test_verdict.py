@@ -179,20 +179,23 @@ def test_the_demo_store_is_test_web_on_every_output(fr, store_path, demo_out, tm
 def test_reports_of_two_countries_share_a_folder(store_path, tmp_path):
     provaudit("report", "--db", str(store_path), "--country", "FR", cwd=tmp_path)
     provaudit("report", "--db", str(store_path), "--country", "IT", cwd=tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report-FR.html", "report-FR.json", "report-IT.html",
-                                                          "report-IT.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["provaudit-fixity.json", "report-FR.html", "report-FR.json",
+                                                          "report-IT.html", "report-IT.json"]
+    # both reports are recorded for fixity, neither overwrote the other
+    assert provaudit("fixity", str(tmp_path)).returncode == 0
     assert json.loads((tmp_path / "report-FR.json").read_text())["country"] == "FR"
     assert json.loads((tmp_path / "report-IT.json").read_text())["claim"]["kind"] == "paraphrase"
     provaudit("report", "--db", str(store_path), "--country", "FR", "--out", str(tmp_path / "x" / "mine.html"))
-    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["mine.html", "mine.json"]
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["mine.html", "mine.json", "provaudit-fixity.json"]
 
 
 def test_verify_and_sample_are_named_after_the_country_too(store_path, demo_out, tmp_path):
     provaudit("sample", "--db", str(store_path), "--country", "fr", "--n", "5", "--seed", "1", cwd=tmp_path)
-    assert sorted(p.name for p in (tmp_path / "sample-FR").iterdir()) == ["sample.csv", "sample.html", "sample.json"]
+    assert sorted(p.name for p in (tmp_path / "sample-FR").iterdir()) == ["provaudit-fixity.json", "sample.csv",
+                                                                       "sample.html", "sample.json"]
     provaudit("verify", "--before", str(store_path), "--after", str(demo_out / "after-sloppy-vendor.duckdb"),
               "--country", "FR", "--out", str(tmp_path / "v" / "check.html"), check=False)
-    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["check.html", "check.json"]
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["check.html", "check.json", "provaudit-fixity.json"]
 
 
 @pytest.mark.parametrize("command", ["report", "sweep", "sample", "verify", "fetch"])
