@@ -19,7 +19,7 @@ from audit.errors import PdfError
 
 logger = logging.getLogger(__name__)
 
-_SAFE = re.compile(r"[^0-9A-Za-z .,:;_()/+-]")
+_SAFE = re.compile(r"[^0-9A-Za-z .,:;_()/+\u2014-]")
 DEFAULT_PDF_TIMEOUT = 120.0
 CHROMIUM_PRINT_ARGS = (
     "--headless",
@@ -43,14 +43,23 @@ def _css_string(text: str) -> str:
     return '"' + _SAFE.sub("_", text)[:160] + '"'
 
 
-def print_css(footer: str) -> str:
+def print_css(footer: str, banner: str | None = None) -> str:
     """The print stylesheet; ``footer`` (e.g. ``store SHA-256 <hex>``) is printed at the bottom left of every page
-    and "page N of M" at the bottom right."""
+    and "page N of M" at the bottom right. ``banner`` (the test-web warning) is printed at the top of every page, in
+    the page's margin where it can hide nothing; the on-screen banner element (``.testweb-banner``) is then not
+    printed a second time."""
+    top = ""
+    hide = ""
+    if banner:
+        top = (f"@top-center{{content:{_css_string(banner)};font:bold 9pt sans-serif;color:#5a4200;"
+               "background:#fff3cd;border:1.5pt solid #b8860b;padding:1mm 3mm}")
+        hide = ".testweb-banner{display:none!important}"
     return (
-        "@page{size:A4;margin:14mm 12mm 16mm 12mm;"
+        "@page{size:A4;margin:16mm 12mm 16mm 12mm;"
         f"@bottom-left{{content:{_css_string(footer)};font:7pt monospace;color:#444}}"
-        '@bottom-right{content:"page " counter(page) " of " counter(pages);font:8pt sans-serif;color:#444}}'
-        "@media print{"
+        '@bottom-right{content:"page " counter(page) " of " counter(pages);font:8pt sans-serif;color:#444}'
+        f"{top}}}"
+        f"@media print{{{hide}"
         "body{max-width:none;margin:0;padding:0;font-size:9.5pt}"
         "nav,.no-print{display:none!important}"
         "section{break-before:page}section:first-of-type{break-before:auto}"

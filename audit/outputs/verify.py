@@ -573,7 +573,6 @@ vertical-align:top}th{background:#f3f3f3}.num{text-align:right}code{font-size:12
 .v-not-checkable{border-color:#a60;background:#ffe}
 .testweb-banner{background:#fff3cd;border:2px solid #b8860b;color:#5a4200;font-weight:bold;text-align:center;
 padding:.5em 1em;margin:0 0 1em}
-@media print{.testweb-banner{position:fixed;top:0;left:0;right:0;margin:0;z-index:10}body{padding-top:3.2em}}
 """
 #: rows of the coverage tables shown in the page (all of them are in the JSON)
 HTML_ROWS = 200
@@ -677,9 +676,10 @@ def verification_html(v: Verification) -> str:
     ]
     css_class = {CONFIRMED: "v-confirmed", INCOMPLETE: "v-incomplete"}.get(v.verdict, "v-not-checkable")
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>Deletion check: {_e(v.country)} / {_e(v.policy)}</title><style>{CSS}{print_css(_footer(v))}"
+           f"<title>Deletion check: {_e(v.country)} / {_e(v.policy)}</title>"
+           f"<style>{CSS}{print_css(_footer(v), BANNER if v.test_web else None)}"
            "</style></head><body>",
-           # on screen at the top; printed, on every page (position: fixed in the print stylesheet)
+           # on screen at the top; printed, in the top margin of every page (the print stylesheet)
            f'<div class="testweb-banner" id="testweb-banner" role="note">{_e(BANNER)}</div>' if v.test_web else "",
            f"<h1>Deletion check: {_e(v.country)}, policy <code>{_e(v.policy)}</code></h1>",
            f'<div class="verdict {css_class}"><h2>Verdict: {_e(v.verdict)}</h2><p>{_e(v.reason)}</p>'

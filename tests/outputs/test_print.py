@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
+from audit.testweb_marker import BANNER
 from conftest import ROOT, provaudit
 
 
@@ -39,6 +40,7 @@ def test_the_report_prints_every_page_with_the_store_hash_and_its_number(audited
     for i, text in enumerate(pages, 1):
         assert f"page {i} of {len(pages)}" in text, (i, text[-200:])
         assert sha in text.replace(" ", ""), i
+        assert text.count(BANNER) == 1, i  # a crawl of the test web: said once on every page, hiding nothing
     whole = " ".join(pages)
     assert "Provenance and fixity" in whole and "The claim" in whole
     html = (out / "report.html").read_text(encoding="utf-8")

@@ -37,8 +37,6 @@ svg.chart{display:block;margin:.8em 0;max-width:100%;height:auto;font-family:san
 code{font-size:12px}
 .testweb-banner{background:#fff3cd;border:2px solid #b8860b;color:#5a4200;font-weight:bold;text-align:center;
 padding:.5em 1em;margin:0 0 1em}
-@media print{.testweb-banner{position:fixed;top:0;left:0;right:0;margin:0;z-index:10}
-body{padding-top:3.2em}}
 """
 
 
@@ -264,6 +262,11 @@ def _validation(d: dict[str, Any]) -> str:
 def _code_spans(escaped: str) -> str:
     """Markdown code spans (`x`) of already escaped text as ``<code>`` elements."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
+def _print_banner(d: dict[str, Any]) -> str | None:
+    """The test-web banner for the top of every printed page, or None for a store of the real web."""
+    return str(d.get("banner") or BANNER) if d.get("test_web") else None
 
 
 def _strengths(k: dict[str, Any]) -> str:
@@ -501,8 +504,8 @@ def render(d: dict[str, Any], *, outlines: Path | None = None) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex, noimageindex">'
-        f"<title>Provenance audit: can images of people in {cc} be found?</title><style>{CSS}{print_css(footer)}"
-        "</style></head><body>"
+        f"<title>Provenance audit: can images of people in {cc} be found?</title>"
+        f"<style>{CSS}{print_css(footer, _print_banner(d))}</style></head><body>"
         f"{banner_html(d)}"
         f"<h1>Can the images of people in {cc} be found and deleted?</h1>"
         f'<p class="muted">provenance-audit report · store {esc(d["store"])} · generated {esc(d["generated_at"])} · '
