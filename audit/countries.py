@@ -2,8 +2,9 @@
 :func:`check_country`, so that ``UK`` (not a code: the United Kingdom is ``GB``) or ``EL`` (the EU's code for Greece;
 ISO's is ``GR``) is refused with a suggestion instead of producing a report about nobody.
 
-The 249 officially assigned codes are written out below (ISO 3166-1, as of 2024; no download, no dependency); a
-test checks them against pycountry's. Plain data: this module imports nothing but the standard library.
+The 249 officially assigned codes are written out below (ISO 3166-1, as of 2024; no download); a test checks them
+against pycountry's. Plain data: this module imports nothing but the standard library, and pycountry only to read a
+country's name (``France``) on the way to an error message.
 """
 
 from __future__ import annotations
@@ -67,12 +68,28 @@ def _near(a: str, b: str) -> bool:
     return a != b and abs(ra - rb) <= 1 and abs(ca - cb) <= 1
 
 
+def _by_name(name: str) -> str | None:
+    """The code of the country called ``name`` in English (``France``, ``united kingdom``), from pycountry's ISO 3166
+    data (a dependency that ships it), or None. Imported only here, on the way to an error message."""
+    import pycountry
+
+    wanted = " ".join(name.split()).casefold()
+    for c in pycountry.countries:
+        names = {getattr(c, attr, "") for attr in ("name", "common_name", "official_name")}
+        if wanted in {n.casefold() for n in names if n}:
+            return str(c.alpha_2) if str(c.alpha_2) in ASSIGNED else None
+    return None
+
+
 def suggestions(code: str) -> list[str]:
     """Assigned codes ``code`` may have been meant as: a known mistake's code, the two letters swapped, or one letter
     replaced by a neighbouring key (at most three, sorted)."""
     cc = code.strip().upper()
     if cc in MISTAKES:
         return [MISTAKES[cc]]
+    if len(cc) > 3:  # a country's name (France, Deutschland is not known: English names only)
+        by_name = _by_name(code)
+        return [by_name] if by_name else []
     if cc in USER_ASSIGNED or cc in USED_FOR or len(cc) != 2 or not all(ch in _POS for ch in cc):
         return []
     if cc[::-1] in ASSIGNED and cc[::-1] != cc:

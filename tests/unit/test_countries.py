@@ -69,3 +69,15 @@ def test_a_country_without_an_order_gets_a_neutral_question_and_a_given_claim_wi
     assert claim.text == "Can images of people located in DE be told apart from a public photo's signals?"
     given = claim_for("FR", "Nobody in France can be found.")
     assert (given.kind, given.text, given.source) == ("given", "Nobody in France can be found.", None)
+
+
+def test_a_country_name_points_to_its_code():
+    import pytest
+
+    from audit.countries import check_country
+
+    for name, code in (("France", "FR"), ("united  kingdom", "GB"), ("Greece", "GR")):
+        with pytest.raises(ValueError, match=f"did you mean {code}\\?"):
+            check_country(name)
+    with pytest.raises(ValueError, match=r"two letters"):
+        check_country("Atlantis")
