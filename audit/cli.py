@@ -181,7 +181,7 @@ def main(verbose: int, db_memory: str | None) -> None:
 
 
 @main.command()
-@click.argument("urls", nargs=-1, required=True)
+@click.argument("urls", nargs=-1)
 @click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="DuckDB store to write (created if missing).")
 @click.option("--allowed-domain", "allowed", multiple=True, help="Domain whose pages are followed (repeatable); "
@@ -203,14 +203,43 @@ def main(verbose: int, db_memory: str | None) -> None:
 @click.option("--faces/--no-faces", "faces", default=None,
               help="Detect faces in every image (AUDIT_FACES) "
               f"[default: {'on' if DEFAULTS['AUDIT_FACES'] else 'off'}].")
+@click.option("--testweb", "testweb_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Crawl a built test web (provaudit testweb build --dir DIR): its start URLs and domains, served "
+              "on loopback for the crawl, without throttling; its ground truth is loaded into DB afterwards.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE", help="Any Scrapy or AUDIT_* setting.")
 def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Path | None, proxy: str | None,
           max_pages: int, depth: int, no_warc: bool, no_throttle: bool, redis_url: str | None,
-          redis_key: str | None, render: bool, faces: bool | None, settings: tuple[str, ...]) -> None:
-    """Crawl the sites at URLS into the store DB (the WARC file is written beside it)."""
+          redis_key: str | None, render: bool, faces: bool | None, testweb_dir: Path | None,
+          settings: tuple[str, ...]) -> None:
+    """Crawl the sites at URLS into the store DB (the WARC file is written beside it); or, with --testweb DIR, the
+    built-in test web."""
+    from contextlib import ExitStack
+
     from audit.crawl.run import check_start_urls, run_crawl
     from audit.outputs.summary import store_summary
 
+    stack = ExitStack()
+    web = None
+    if testweb_dir is not None:
+        if urls or proxy:
+            raise click.ClickException("--testweb crawls the test web's own start URLs through its own server: give "
+                                       "no URL and no --proxy")
+        from audit.testbed.testweb import TestWebServer
+        from audit.testbed.testweb.build import TestWeb
+
+        try:
+            web = TestWeb.load(testweb_dir)
+        except (OSError, ValueError, KeyError) as exc:
+            raise click.ClickException(f"{terminal_text(testweb_dir)} is not a built test web ({terminal_text(exc)}):"
+                                       f" build it with `provaudit testweb build --dir {terminal_text(testweb_dir)}`"
+                                       ) from exc
+        server = stack.enter_context(TestWebServer(web))
+        urls, allowed, proxy, no_throttle = tuple(web.start_urls), (*allowed, *web.allowed_domains), \
+            server.proxy_url, True
+        console.print(f"crawling the test web in {rich_text(testweb_dir)}: {len(urls)} sites, served on "
+                      f"{rich_text(server.proxy_url)}", soft_wrap=True)
+    elif not urls:
+        raise click.ClickException("give the URLs to crawl, or --testweb DIR")
     with _errors():
         check_start_urls(urls)  # before the progress display starts: bad input is one line
     overrides = _crawl_overrides({"AUDIT_SOURCE": " ".join(urls)}, proxy=proxy, no_warc=no_warc,
@@ -230,12 +259,20 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
     if render:
         overrides["AUDIT_RENDER"] = True
     overrides.update(_parse_setting(settings))
-    with _recorded("crawl", db) as run, _errors(), \
+    with stack, _recorded("crawl", db) as run, _errors(), \
             _progress({"pages": None, "images": None, "MB": None}, "crawl") as progress:
         result = run_crawl(urls, db, allowed_domains=allowed, settings=overrides, progress=progress)
         if result.warc_path:
             run.add_output(result.warc_path, "warc")
     from audit.store.db import Store
+
+    if web is not None:
+        from audit.testbed.groundtruth import load_ground_truth
+
+        with _errors(), Store.open(db, memory=_db_memory()) as store:
+            lines = load_ground_truth(store, web.ground_truth_path)
+        console.print(f"ground truth of the test web loaded: {lines:,} rows (provaudit evaluate --db "
+                      f"{rich_text(db)} compares the audit with it)", soft_wrap=True)
 
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
         summary = store_summary(store, result.crawl_id)
@@ -1504,14 +1541,49 @@ def testweb_serve(root: Path, photos: int, seed: int, host: str, port: int) -> N
         web = build_web(root, photos=photos, seed=seed)
 
     def ready(bound: int) -> None:
-        out.print(f"serving {len(web.start_urls)} sites on http://{host}:{bound}/ (Ctrl-C stops)\n"
-                  f"crawl it: provaudit crawl {' '.join(web.start_urls[:2])} ... --proxy http://{host}:{bound} "
-                  f"--no-throttle --db testweb.duckdb")
+        out.print(f"serving {len(web.start_urls)} sites on http://{host}:{bound}/ (Ctrl-C stops); start URLs:")
+        for url in web.start_urls:
+            out.print(f"  {rich_text(url)}")
+        domains = " ".join(f"--allowed-domain {d}" for d in web.allowed_domains)
+        out.print(f"crawl it by hand: provaudit crawl {' '.join(web.start_urls)} {domains} --proxy "
+                  f"http://{host}:{bound} --no-throttle --db testweb.duckdb\n"
+                  f"or in one command (no server needed): provaudit crawl --testweb {rich_text(root)} --db "
+                  "testweb.duckdb\n"
+                  f"then load its ground truth: provaudit testweb truth --dir {rich_text(root)} --db testweb.duckdb",
+                  soft_wrap=True)
 
     try:
         serve_forever(web, host, port, ready)
     except KeyboardInterrupt:
         pass
+
+
+@testweb.command("truth")
+@click.option("--dir", "root", default="demo-out/testweb", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="The built test web the store was crawled from.")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A store of a crawl (or an ingest of a WARC) of that test web.")
+def testweb_truth(root: Path, db: Path) -> None:
+    """Load the test web's ground truth into a store crawled by hand, so that `provaudit evaluate` can compare the
+    audit with it (loading it twice changes nothing)."""
+    from audit.store.db import Store
+    from audit.testbed.groundtruth import load_ground_truth
+    from audit.testbed.testweb.build import TestWeb
+
+    try:
+        web = TestWeb.load(root)
+    except (OSError, ValueError, KeyError) as exc:
+        raise click.ClickException(f"{terminal_text(root)} is not a built test web ({terminal_text(exc)})") from exc
+    if not db.exists():
+        raise click.ClickException(f"no store at {terminal_text(db)}")
+    with _errors(), Store.open(db, memory=_db_memory()) as store:
+        lines = load_ground_truth(store, web.ground_truth_path)
+        known = store.query("SELECT count(DISTINCT s.image_url) FROM sightings s JOIN ground_truth g USING "
+                            "(image_url)")[0][0]
+    out.print(f"ground truth loaded: {lines:,} rows; {known:,} of the store's image URLs are in it")
+    if not known:
+        console.print("[yellow]warning:[/] none of the store's image URLs is in this test web's ground truth: was "
+                      "it crawled from another test web (other --photos or --seed)?")
 
 
 @testweb.command("export")
