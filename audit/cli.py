@@ -1166,6 +1166,11 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path | N
         pdf_path = _print_pdf(html_path) if pdf else None
         _written(run, [html_path, json_path, *([pdf_path] if pdf_path else [])])
     _print_banner(bool(report.data.get("test_web")))
+    thumbs = report.data.get("thumbnails") or {}
+    if thumbs.get("missing_warcs"):
+        console.print(f"[yellow]warning:[/] {len(thumbs['missing_warcs'])} WARC file(s) the store names are missing "
+                      f"({', '.join(rich_text(p) for p in thumbs['missing_warcs'][:3])}): {thumbs['found']} of "
+                      f"{thumbs['wanted']} thumbnails found", soft_wrap=True)
     out.print(rich_text(report.data["verdict"]["sentence"]))
     out.print(f"report: {rich_text(html_path)}\nfigures: {rich_text(json_path)}"
               + (f"\nPDF: {rich_text(pdf_path)}" if pdf_path else ""))

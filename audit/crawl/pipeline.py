@@ -23,6 +23,7 @@ from audit.decode.facejob import FaceOutcome, detection_pool, with_faces
 from audit.decode.workers import AnalysisPool, Bounds, WorkerPool
 from audit.records import POLICY_PATHS, ImageFetch, PolicyFile
 from audit.store.db import StoreWriter
+from audit.store.paths import recorded_path
 from audit.store.recorder import Recorder
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class AuditPipeline:
         self.store = StoreWriter(self.db_path)
         self.recorder = Recorder(self.store, crawl_id, batch_size=self.batch_size, spool_rows=self.spool_rows,
                                  finish_wait=self.finish_wait)
-        warc = str(self.context.warc_path) if self.context.warc_path is not None else None
+        warc = recorded_path(self.context.warc_path) if self.context.warc_path is not None else None
         kind = str(getattr(getattr(self.crawler, "spider", None), "run_kind", "crawl"))  # `fetch`: FetchSpider
         self.recorder.begin(source=self.source, kind=kind, settings=self.settings_recorded, warc_path=warc)
         if warc is not None:  # each capture row names the record the WARC writer wrote for its response

@@ -27,6 +27,7 @@ from audit.decode.facejob import FaceOutcome, detection_pool
 from audit.decode.workers import Bounds
 from audit.settings import DEFAULTS
 from audit.store.db import Store
+from audit.store.paths import locate
 from audit.store.recorder import faces_rows
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,13 @@ def _bytes_back(store: Store, wanted: set[str], found: set[str], sources: dict[s
                 yield sha, data
     if wanted <= found:
         return
-    for (warc,) in store.query("SELECT DISTINCT warc_path FROM crawls WHERE warc_path IS NOT NULL ORDER BY 1"):
-        for sha, data in _scan_warc(warc, wanted - found, max_image_bytes):
+    for (named,) in store.query("SELECT DISTINCT warc_path FROM crawls WHERE warc_path IS NOT NULL ORDER BY 1"):
+        warc = locate(str(named), store.path)
+        if warc is None:
+            log.warning("faces: the WARC %s that the store names is not found (as recorded, nor beside the store)",
+                           named)
+            continue
+        for sha, data in _scan_warc(str(warc), wanted - found, max_image_bytes):
             if take(sha, data, "crawl WARCs"):
                 yield sha, data
         if wanted <= found:

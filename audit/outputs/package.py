@@ -33,6 +33,7 @@ from audit.errors import PackageError, Refused
 from audit.inputs import open_regular
 from audit.settings import DEFAULTS
 from audit.store.db import Store
+from audit.store.paths import locate
 
 logger = logging.getLogger(__name__)
 
@@ -120,14 +121,11 @@ def _by_record_id(store: Store, record_id: str) -> Capture | None:
 
 def resolve_archive(archive: str, store_path: Path | None) -> Path:
     """The file a store names as an archive or crawl WARC: as written (absolute, or relative to the working
-    directory), else relative to the store's folder. Raises :class:`PackageError` naming it when neither exists."""
-    path = Path(archive)
-    if path.is_file():
-        return path
-    if not path.is_absolute() and store_path is not None:
-        beside = store_path.parent / path
-        if beside.is_file():
-            return beside
+    directory), else relative to the store's folder, else by its name beside the store
+    (:func:`audit.store.paths.locate`). Raises :class:`PackageError` naming it when none exists."""
+    found = locate(archive, store_path)
+    if found is not None:
+        return found
     raise PackageError(f"the WARC {archive} that the store names is not found (looked for it as written and beside "
                        "the store): run `provaudit package` where the crawl or ingest ran, or put the file back")
 

@@ -8,7 +8,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any
 
 from audit.countries import check_country
@@ -23,6 +23,7 @@ from audit.settings import DEFAULTS
 from audit.signals.kinds import KINDS_BY_NAME
 from audit.stats import Rate
 from audit.store.db import Store
+from audit.store.paths import locate
 from audit.testweb_marker import banner_facts
 
 logger = logging.getLogger(__name__)
@@ -433,7 +434,14 @@ def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 
         for u in (url, final):
             if u:
                 wanted[u] = sha
-    warcs = [Path(p) for (p,) in store.query("SELECT DISTINCT warc_path FROM crawls WHERE warc_path IS NOT NULL")]
+    named = [str(p) for (p,) in store.query("SELECT DISTINCT warc_path FROM crawls WHERE warc_path IS NOT NULL "
+                                            "ORDER BY 1")]
+    located = {p: locate(p, store.path) for p in named}
+    missing = [p for p, found_at in located.items() if found_at is None]
+    for p in missing:
+        logger.warning("thumbnails: the WARC %s that the store names is not found (as recorded, nor beside the "
+                       "store): its images get no thumbnail", p)
+    warcs = [found_at for found_at in located.values() if found_at is not None]
     need = {i["sha256"] for i in items}
     sent: set[str] = set()
     # what a record may make the reader hold: the image, with room for HTTP framing and content encodings
@@ -484,7 +492,7 @@ def thumbnails_from_warc(store: Store, items: list[dict[str, Any]], size: int = 
         else:
             logger.debug("no thumbnail for %s: %s", sha, thumb.error)
     logger.info("thumbnails: %d of %d found in %d WARC file(s)", len(found), len(need), len(warcs))
-    return {"found": len(found), "wanted": len(need), "warcs": len(warcs), "uris": found}
+    return {"found": len(found), "wanted": len(need), "warcs": len(warcs), "missing_warcs": missing, "uris": found}
 
 
 def compute(store: Store, country: str, *, claim: str | None = None, thumbnails: bool = False,
@@ -505,7 +513,7 @@ def compute(store: Store, country: str, *, claim: str | None = None, thumbnails:
         got = thumbnails_from_warc(store, sample, bounds=bounds, max_image_bytes=max_image_bytes)
         for item in sample:
             item["thumbnail"] = got["uris"].get(item["sha256"])
-        thumbs.update(found=got["found"], wanted=got["wanted"], warcs=got["warcs"])
+        thumbs.update(found=got["found"], wanted=got["wanted"], warcs=got["warcs"], missing_warcs=got["missing_warcs"])
     data: dict[str, Any] = {
         "country": cc,
         "claim": claim_for(cc, claim).as_dict(),

@@ -375,6 +375,10 @@ def _sample(d: dict[str, Any]) -> str:
     if th["enabled"]:
         note = (f"Thumbnails were requested: {th['found']} of {th['wanted']} found in the crawls' WARC files "
                 f"({th['warcs']}) and checked against their SHA-256. They are personal data: do not publish them.")
+        if th.get("missing_warcs"):
+            note += (f" <strong>{len(th['missing_warcs'])} WARC file(s) the store names were not found</strong> (as "
+                     "recorded, nor beside the store), so their images have no thumbnail: "
+                     + ", ".join(f"<code>{esc(p)}</code>" for p in th["missing_warcs"][:5]) + ".")
     else:
         note = "Links only: thumbnails are personal data and are embedded only on request (thumbnails=True)."
     parts = [f"<p>A deterministic sample of {len(d['sample'])} images attributed to {esc(d['country'])}, "
