@@ -1,5 +1,5 @@
 """Generate the reference parts of the docs from their single definitions (schema, settings, signal kinds, the
-public API)."""
+public API, the command line)."""
 
 from __future__ import annotations
 
@@ -101,6 +101,76 @@ def api_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+def _click_commands() -> list[tuple[str, object]]:
+    """Every command of the ``provaudit`` CLI as (full name, click command), groups walked, in their order."""
+    import click
+
+    from audit.cli import main
+
+    out: list[tuple[str, object]] = []
+
+    def walk(group: click.Group, prefix: str) -> None:
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, click.Group):
+                walk(cmd, f"{prefix}{name} ")
+            else:
+                out.append((f"{prefix}{name}", cmd))
+
+    walk(main, "")
+    return out
+
+
+def _option_row(param: object) -> str:
+    import click
+
+    assert isinstance(param, click.Parameter)
+    if isinstance(param, click.Argument):
+        name = f"`{param.human_readable_name}`" + ("" if param.required else " (optional)")
+        return f"| {name} | argument{'s' if param.nargs == -1 else ''} | |"
+    assert isinstance(param, click.Option)
+    flags = ", ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
+    if param.count:
+        kind = "flag, repeatable"
+    elif param.is_flag:
+        kind = "flag"
+    else:
+        kind = f"`{param.metavar}`" if param.metavar else f"`{param.type.name.upper()}`"
+        if isinstance(param.type, click.Choice):
+            kind = " \\| ".join(f"`{c}`" for c in param.type.choices)
+    default = ""
+    if param.show_default and param.default not in (None, False, ()):
+        default = f" [default: `{param.default}`]"
+    if param.envvar:
+        default += f" (environment: `{param.envvar}`)"
+    text = " ".join((param.help or "").split()).replace("|", "\\|")
+    return f"| {flags} | {kind} | {text}{default} |"
+
+
+def commands_markdown() -> str:
+    """The command reference: every command of the CLI with its help and every option, generated from the CLI
+    itself (as sqlite-utils does), so that it cannot fall behind."""
+    import click
+
+    from audit.cli import main
+
+    parts = ["Options of every command: `-h`, `--help`. Options of `provaudit` itself, before the command:\n",
+             "| option | value | what it does |", "|---|---|---|"]
+    parts += [_option_row(p) for p in main.params if p.name not in ("help",)]
+    parts.append("")
+    for name, cmd in _click_commands():
+        assert isinstance(cmd, click.Command)
+        doc = (cmd.help or "").replace("\b\n", "")
+        paragraphs = [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
+        parts.append(f"### `provaudit {name}`\n")
+        parts.extend(f"{p}\n" for p in paragraphs)
+        params = [p for p in cmd.params if p.name != "help"]
+        if params:
+            parts.append("| option | value | what it does |\n|---|---|---|")
+            parts.extend(_option_row(p) for p in params)
+            parts.append("")
+    return "\n".join(parts)
+
+
 def refresh(path: str, name: str, text: str) -> bool:
     """Replace the generated part of a doc (between ``<!-- name:begin -->`` and ``<!-- name:end -->``)."""
     import re
@@ -122,3 +192,4 @@ if __name__ == "__main__":  # pragma: no cover
     refresh("docs/signals.md", "opt-out-origins", opt_out_origins_markdown())
     refresh("docs/attribution.md", "families", families_markdown())
     refresh("docs/api.md", "api", api_markdown())
+    refresh("docs/commands.md", "commands", commands_markdown())

@@ -77,3 +77,73 @@ def test_every_command_is_in_the_readme():
     assert {"crawl", "ingest", "inspect", "demo", "testweb serve", "testweb build"} <= set(commands)
     for name in commands:
         assert f"provaudit {name}" in readme, f"`provaudit {name}` is not documented in README.md"
+
+
+def test_command_reference_is_current():
+    from audit.docs import commands_markdown
+
+    assert _between((ROOT / "docs/commands.md").read_text(), "commands").strip() == commands_markdown().strip()
+
+
+def _docs() -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+
+
+def _code(text: str) -> list[str]:
+    """The inline code spans and the lines of the code blocks of a Markdown text."""
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+    rest = re.sub(r"```[a-z]*\n.*?```", "", text, flags=re.S)
+    return [line for b in blocks for line in b.splitlines()] + re.findall(r"`([^`\n]+)`", rest)
+
+
+def test_every_command_and_option_the_docs_name_exists():
+    commands = {name: cmd for name, cmd in ((n, c) for n, c in _all_commands())}
+    main_opts = {o for p in main.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+    main_opts |= {"-h", "--help"}
+    checked = 0
+    for doc, text in _docs().items():
+        for span in _code(text):
+            for use in re.split(r"(?=\bprovaudit )", span):
+                if not use.startswith("provaudit "):
+                    continue
+                words = use.split()[1:]
+                while words and words[0].startswith("-"):  # provaudit --db-memory 8GiB audit ...
+                    assert words[0] in main_opts, f"{doc}: `{use}`: provaudit has no option {words[0]}"
+                    words = words[2:] if words[0] == "--db-memory" else words[1:]
+                if not words or not re.fullmatch(r"[a-z]+", words[0]):
+                    continue
+                name = " ".join(words[:2]) if " ".join(words[:2]) in commands else words[0]
+                assert name in commands, f"{doc}: `{use}` names no command ({name})"
+                cmd = commands[name]
+                opts = {o for p in cmd.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+                for opt in re.findall(r"(?<![\w-])(--?[a-zA-Z][\w-]*)", " ".join(words[len(name.split()):])):
+                    assert opt in opts | {"-h", "--help"}, f"{doc}: `{use}`: provaudit {name} has no option {opt}"
+                    checked += 1
+    assert checked > 50
+
+
+def _all_commands() -> list[tuple[str, click.Command]]:
+    out = []
+    for name in _commands(main):
+        cmd: click.Command = main
+        for part in name.split():
+            assert isinstance(cmd, click.Group)
+            cmd = cmd.commands[part]
+        out.append((name, cmd))
+    return out
+
+
+def test_every_setting_the_docs_name_exists():
+    import importlib
+
+    known = {s.name for s in SETTINGS}
+    # names of that shape the docs give that are code, not settings: checked to exist where they say
+    for name, module in {"AUDIT_OPTIONS": "audit.derive.run", "AUDIT_SECONDS_1M": "bench/scale_arithmetic.py"}.items():
+        if module.endswith(".py"):
+            assert f"\n{name} = " in (ROOT / module).read_text(encoding="utf-8")
+        else:
+            assert hasattr(importlib.import_module(module), name)
+        known.add(name)
+    for doc, text in _docs().items():
+        for name in set(re.findall(r"\bAUDIT_[A-Z0-9_]*[A-Z0-9]\b", text)):
+            assert name in known, f"{doc} names a setting {name} that does not exist"
