@@ -716,12 +716,10 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
 def demo(out_dir: Path, photos: int, seed: int, faces: bool) -> None:
     """Build and serve the test web, crawl it into a fresh store, load the ground truth and summarise."""
     from audit.testbed.demo import run_demo
-    from audit.testbed.testweb import build_web
 
     started = time.perf_counter()
     console.print(f"[bold]•[/] building the test web ({photos} photos, seed {seed}; cached in {rich_text(out_dir)})")
-    with _errors():
-        web = build_web(out_dir / "testweb", photos=photos, seed=seed)
+    web = _build_web(out_dir / "testweb", photos, seed)
     built = time.perf_counter() - started
     manifest: dict[str, Any] = dict(web.manifest)
     totals = {"pages": int(manifest.get("pages", 0)) or None, "images": web.image_urls,
@@ -1516,6 +1514,19 @@ def testweb() -> None:
     """The built-in test web: a seeded multi-country web with ground truth, served on loopback."""
 
 
+def _build_web(root: Path, photos: int, seed: int) -> Any:
+    """The test web in ``root`` (built with live progress when it is not cached yet)."""
+    from audit.testbed.testweb import build_web
+    from audit.testbed.testweb.build import cached_web
+
+    with _errors():
+        web = cached_web(root, photos, seed)
+        if web is not None:
+            return web
+        with _progress({"images": None, "pages": None}, "test web build") as progress:
+            return build_web(root, photos=photos, seed=seed, progress=progress)
+
+
 @testweb.command("build")
 @click.option("--dir", "root", default="demo-out/testweb", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Where to write it.")
@@ -1523,10 +1534,8 @@ def testweb() -> None:
 @click.option("--seed", default=2022, show_default=True, type=int, help="Seed.")
 def testweb_build(root: Path, photos: int, seed: int) -> None:
     """Generate the test web (cached: the same photos and seed are not generated twice)."""
-    from audit.testbed.testweb import build_web
 
-    with _errors():
-        web = build_web(root, photos=photos, seed=seed)
+    web = _build_web(root, photos, seed)
     out.print(f"{len(web.start_urls)} sites, {web.image_urls:,} image URLs, {web.sightings:,} sightings in "
               f"{rich_text(web.root)}\nground truth: {rich_text(web.ground_truth_path)}")
 
@@ -1540,10 +1549,9 @@ def testweb_build(root: Path, photos: int, seed: int) -> None:
 @click.option("--port", default=8098, show_default=True, type=int, help="Port (0: any free port).")
 def testweb_serve(root: Path, photos: int, seed: int, host: str, port: int) -> None:
     """Serve the test web until Ctrl-C: browse http://HOST:PORT/, or crawl it with --proxy http://HOST:PORT."""
-    from audit.testbed.testweb import build_web, serve_forever
+    from audit.testbed.testweb import serve_forever
 
-    with _errors():
-        web = build_web(root, photos=photos, seed=seed)
+    web = _build_web(root, photos, seed)
 
     def ready(bound: int) -> None:
         out.print(f"serving {len(web.start_urls)} sites on http://{host}:{bound}/ (Ctrl-C stops); start URLs:")
@@ -1614,10 +1622,9 @@ def testweb_export(root: Path, photos: int, seed: int, fmt: str, layout: str, ou
     alt text; img2dataset's download of it; a Common Crawl WAT file of its pages), with its ground truth, to audit
     the same photos through `provaudit ingest`."""
     from audit.testbed.exports import export_img2dataset, export_laion, export_wat
-    from audit.testbed.testweb import build_web
 
+    web = _build_web(root, photos, seed)
     with _errors():
-        web = build_web(root, photos=photos, seed=seed)
         if fmt == "laion":
             counts = export_laion(web, out_dir, shard_rows=shard_rows, hashes=hashes)
             what, target = (f"{counts['rows']:,} rows ({counts['images']:,} image URLs) in {counts['shards']} "

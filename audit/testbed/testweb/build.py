@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,15 +102,27 @@ def _cached(out_dir: Path, photos: int, seed: int, scripted: bool = False, real_
     return TestWeb.load(out_dir)
 
 
-def _write_all(variants: list[Variant | Graphic], www: Path, workers: int) -> dict[str, tuple[str, int]]:
+def _write_one(job: tuple[Variant | Graphic, str]) -> tuple[str, str, int]:
+    return write_variant(*job)
+
+
+def _write_all(variants: list[Variant | Graphic], www: Path, workers: int,
+               progress: Callable[[str, int], None] | None = None) -> dict[str, tuple[str, int]]:
     jobs = [(v, str(www)) for v in variants]
+    results = []
     if workers <= 1 or len(jobs) < 64:
-        results = [write_variant(v, w) for v, w in jobs]
+        for job in jobs:
+            results.append(_write_one(job))
+            if progress is not None:
+                progress("images", 1)
     else:
         # fork is fast and fine while we are single-threaded; spawn is the safe choice once threads run
         ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
         with ctx.Pool(workers) as pool:
-            results = list(pool.starmap(write_variant, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8)))))
+            for result in pool.imap(_write_one, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8)))):
+                results.append(result)
+                if progress is not None:
+                    progress("images", 1)
     return {url: (sha, size) for url, sha, size in results}
 
 
@@ -149,13 +162,22 @@ def _kinds(truth: list[tuple[str, Variant | Graphic]]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def cached_web(out_dir: Path, photos: int, seed: int, scripted: bool = False,
+               faces_dir: Path | None = None) -> TestWeb | None:
+    """The test web already built in ``out_dir`` with these parameters, or None (``build_web`` would build it)."""
+    _real, real_note = load_corpus(faces_dir)
+    return _cached(Path(out_dir), photos, seed, scripted, real_note)
+
+
 def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: int = 2,
-              scripted: bool = False, faces_dir: Path | None = None) -> TestWeb:
+              scripted: bool = False, faces_dir: Path | None = None,
+              progress: Callable[[str, int], None] | None = None) -> TestWeb:
     """Generate the test web under ``out_dir`` (or return the one already built there with the same parameters).
     With ``scripted``, it also has the hosts whose images appear only through script
     (:mod:`audit.testbed.testweb.scripted`: what only a rendered crawl finds), in its ground truth like every other
     page; off by default, since a plain crawl cannot find those links. Some photos are real photos with faces from
-    ``faces_dir`` (default ``../shared/corpora/faces`` beside the repository); without it, all are synthetic."""
+    ``faces_dir`` (default ``../shared/corpora/faces`` beside the repository); without it, all are synthetic.
+    ``progress`` is called with ``("pages", n)`` and ``("images", 1)`` as pages and image files are written."""
     out_dir = Path(out_dir)
     real, real_note = load_corpus(faces_dir)
     cached = _cached(out_dir, photos, seed, scripted, real_note)
@@ -171,6 +193,8 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
     logger.info("test web: %s", real_note)
     world = build_world(photos, seed, real, real_note)
     embeds, pages = render_site_pages(world, www)
+    if progress is not None:
+        progress("pages", pages)
     scripted_hosts: dict[str, dict[str, object]] = {}
     if scripted:
         from audit.testbed.testweb.scripted import add_scripted_hosts
@@ -185,7 +209,7 @@ def build_web(out_dir: Path, *, photos: int = 2000, seed: int = 2022, workers: i
     missing = [v.url for v in images if v.url not in embeds]
     if missing:
         raise RuntimeError(f"{len(missing)} generated images are not embedded in any page, e.g. {missing[0]}")
-    files = _write_all(images, www, workers)
+    files = _write_all(images, www, workers, progress)
     # every URL the pages name: a served file's, or the same with a query string (the server ignores queries)
     served: dict[str, Variant | Graphic] = {v.url: v for v in images}
     named = sorted((url, served[url.split("?", 1)[0]]) for url in embeds)
