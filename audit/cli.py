@@ -1209,8 +1209,9 @@ def package_command(db: Path | None, out_path: Path | None, country: str | None,
     run.add_input(db, "store")
     run.add_inputs(reports, "report")
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
-        result = write_package(store, out_path, country=country.upper() if country else None, reports=reports,
-                               max_bytes=max_bytes or MAX_PACKAGE_BYTES)
+        with _progress({"records": None, "MB": None}, "package") as progress:
+            result = write_package(store, out_path, country=country.upper() if country else None, reports=reports,
+                                   max_bytes=max_bytes or MAX_PACKAGE_BYTES, progress=progress)
         _written(run, [result.path])
     out.print(f"package: {rich_text(result.path)}: {result.records:,} records ({result.pages:,} pages, "
               f"{result.images:,} images, {result.originals:,} originals of revisits), "

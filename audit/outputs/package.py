@@ -24,7 +24,8 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -254,11 +255,12 @@ def _timestamp(when: dt.datetime | None) -> str | None:
 
 def write_package(store: Store, out: str | os.PathLike[str], *, country: str | None = None,
                   reports: Sequence[str | os.PathLike[str]] = (), max_bytes: int = MAX_PACKAGE_BYTES,
-                  title: str | None = None) -> PackageResult:
+                  title: str | None = None, progress: Callable[[str, int], None] | None = None) -> PackageResult:
     """Write the WACZ ``out`` from ``store``: the captures of pages and images (all, or with ``country`` those of
     the sightings of the images attributed to it), the originals of revisits among them, and the ``reports`` files.
     Raises :class:`PackageError` (naming the file) for a WARC that is missing or no longer holds the recorded record,
-    a report that cannot be read, or more than ``max_bytes`` of WARC data; nothing is left at ``out`` then."""
+    a report that cannot be read, or more than ``max_bytes`` of WARC data; nothing is left at ``out`` then.
+    ``progress`` is called with ``("records", 1)`` and ``("bytes", n)`` as records are copied."""
     from cdxj_indexer.main import CDXJIndexer
 
     out_path = Path(out)
@@ -283,11 +285,11 @@ def write_package(store: Store, out: str | os.PathLike[str], *, country: str | N
         with open(warc, "wb") as dst:
             dst.write(_warcinfo(created))
             copied: set[tuple[str, int]] = set()
-            queue = list(captures)
+            queue = deque(captures)
             files: dict[str, tuple[Path, BinaryIO]] = {}
             try:
                 while queue:
-                    capture = queue.pop(0)
+                    capture = queue.popleft()
                     key = (capture.archive, capture.offset)
                     if key in copied:
                         continue
@@ -308,6 +310,9 @@ def write_package(store: Store, out: str | os.PathLike[str], *, country: str | N
                     size, head = copy_record(fh, capture, capture.archive, dst)
                     result.warc_bytes += size
                     result.records += 1
+                    if progress is not None:
+                        progress("records", 1)
+                        progress("bytes", size)
                     if capture.kind == "page" and capture.url not in seen_pages:
                         seen_pages.add(capture.url)
                         pages.append({"id": hashlib.sha256(capture.url.encode()).hexdigest()[:24],
