@@ -69,12 +69,24 @@ def _start_run(command: str) -> Any:
     return start(command, {"options": options, "AUDIT_DB_MEMORY": _db_memory(), "environment": env})
 
 
+_HASHING_SAID_FROM = 256 * 1024 * 1024  # inputs from which hashing them (~1 s per 500 MB) is announced
+
+
 @contextmanager
 def _recorded(command: str, db: Path, inputs: Iterable[Path] = ()) -> Iterator[Any]:
     """Run the block as ``command`` writing the store ``db``, and record its provenance in the store's ``runs``
     table: the SHA-256 of every input file (hashed before the block reads them), and how the run ended."""
     run = _start_run(command)
-    run.add_inputs(list(inputs))
+    inputs = list(inputs)
+    if inputs:
+        from audit.provenance import total_size
+
+        # hashed before they are read, so that the record is of what was read: said first when it takes a while
+        size = total_size(inputs)
+        if size >= _HASHING_SAID_FROM:
+            console.print(f"{command}: hashing {format_size(size)} of input files for the store's record (SHA-256)",
+                          soft_wrap=True, markup=False, highlight=False)
+        run.add_inputs(inputs)
     status = "ok"
     try:
         yield run

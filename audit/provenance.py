@@ -156,6 +156,25 @@ def _walk(path: Path) -> Iterable[Path]:
         yield path
 
 
+def total_size(paths: Iterable[str | os.PathLike[str]]) -> int:
+    """Bytes of the regular files under ``paths`` (folders walked, links not followed; at most
+    :data:`MAX_INPUT_FILES` files looked at)."""
+    total = 0
+    seen = 0
+    for p in paths:
+        for f in _walk(Path(p)):
+            seen += 1
+            if seen > MAX_INPUT_FILES:
+                return total
+            try:
+                st = f.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
 @dataclass
 class Run:
     """One run of a command: what it was, when, and the files it read and wrote."""
