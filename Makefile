@@ -2,6 +2,9 @@
 #   make demo   creates .venv, installs, runs the demo: test web -> crawl -> DuckDB + WARC -> audit -> report
 #   make test   creates .venv, installs with dev extras (and Chromium and redis-server for the browser and
 #               shared-crawl tests, and pywb in .venv-pywb for the WACZ replay test), runs ruff, mypy, pytest
+# and to explore a store:
+#   make notebooks   installs JupyterLab and matplotlib into .venv (the notebooks extra) and opens notebooks/ in
+#                    JupyterLab (NOTEBOOKS_BROWSER=0: no browser is opened, JupyterLab prints its URL)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +12,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test test-fast lint typecheck pytest browser redis pywb docs clean
+.PHONY: demo test test-fast lint typecheck pytest browser redis pywb docs notebooks clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +24,10 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PIP) -e '.[dev]'
 	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-notebooks: pyproject.toml | $(PY)
+	$(PIP) -e '.[dev,notebooks]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/provaudit demo --out demo-out
@@ -70,6 +77,18 @@ test-fast: $(VENV)/.installed-dev
 # Regenerate the parts of docs/schema.md and docs/settings.md made from their single definitions.
 docs: $(VENV)/.installed
 	$(PY) -m audit.docs
+
+# The notebooks (notebooks/*.ipynb) in JupyterLab, with this project's environment as their kernel. They read the
+# demo's store unless PROVAUDIT_STORE names another (make demo writes demo-out/provenance.duckdb). JupyterLab is told
+# not to fetch its news feed, check for updates or search PyPI for extensions: nothing is downloaded once it is
+# installed. NOTEBOOKS_BROWSER=0: no browser is opened (JupyterLab prints its URL); as root (a container),
+# --allow-root.
+NOTEBOOKS_BROWSER ?= 1
+JUPYTER_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo --allow-root)
+notebooks: $(VENV)/.installed-notebooks
+	$(VENV)/bin/jupyter lab $(if $(filter 0 no false,$(NOTEBOOKS_BROWSER)),--no-browser) $(JUPYTER_ROOT) \
+	  --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	  --LabApp.extension_manager=readonly notebooks/
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

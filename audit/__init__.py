@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     # inputs: a live crawl, archives and folders, an export read back
     "run_crawl": "audit.crawl.run",
     "run_ingest": "audit.ingest.run:ingest",
+    "ingest_tables": "audit.ingest.datasets",
     "import_export": "audit.store.export",
     # from bytes to facts
     "analyse_image": "audit.decode.imagefacts",
@@ -55,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     # outputs
     "build_report": "audit.outputs.report",
     "write_report": "audit.outputs.report",
+    "BUNDLED_OUTLINES": "audit.outputs.report",
     "POLICIES": "audit.outputs.policies",
     "sweep": "audit.outputs.sweep",
     "write_sweep": "audit.outputs.sweep",
@@ -88,6 +90,8 @@ _DATA_DOCS: dict[str, str] = {
     "TABLES": "Every table of the store, declared once: name, doc, columns, key (docs/schema.md is made from it).",
     "KINDS": "Every signal kind, declared once: name, family, strength, what it says, what it needs "
              "(docs/signals.md is made from it).",
+    "BUNDLED_OUTLINES": "The Natural Earth 1:110m country outlines the package ships (a GeoJSON file's path; public "
+                        "domain): the report's map, and a notebook's.",
     "POLICIES": "The deletion policies by name (strong, strong+nd, ..., any-signal): which images count as a "
                 "country's.",
 }
