@@ -1511,7 +1511,8 @@ def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool, faces_only
         raise click.ClickException(f"no such photo: {terminal_text(missing[0])}"
                                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
-        _require_audit(store)
+        if store.query("SELECT count(*) FROM images")[0][0]:  # an empty store has nothing to audit: nothing found
+            _require_audit(store)
         results = lookup(store, list(photos), bounds=_bounds(None),
                          max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
                          max_file_bytes=int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]),

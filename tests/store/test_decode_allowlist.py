@@ -179,6 +179,9 @@ def test_no_path_runs_ghostscript(tmp_path, canary):
         assert rows[(folder / f"{name}.jpg").resolve().as_uri()] == (hashlib.sha256(data).hexdigest(), len(data),
                                                                      error)
 
+    proc = _provaudit(env, "audit", "--db", str(db))  # lookup reads an audited store
+    assert not ran.exists(), f"audit ran gs: {ran.read_text()}"
+    assert proc.returncode == 0, proc.stderr
     proc = _provaudit(env, "lookup", str(folder / "eps.jpg"), str(folder / "dos-eps.jpg"), "--db", str(db), "--json")
     assert not ran.exists(), f"lookup ran gs: {ran.read_text()}"
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr

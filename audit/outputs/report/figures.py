@@ -255,7 +255,8 @@ def hosts(store: Store, cc: str, limit: int = 30) -> dict[str, Any]:
 
 def threshold_curve(store: Store, cc: str, truth: bool) -> list[dict[str, Any]]:
     """Per score threshold: images attributed to the country with a score at least that high (direct and
-    propagated), and with ground truth their precision and recall for residence."""
+    propagated), and with ground truth their precision for residence (over the images whose subject's residence is
+    known: photos of people, not logos or icons) and recall."""
     n_img = totals(store)[0]
     values = ", ".join(f"({t})" for t in THRESHOLDS)
     truth_join = f"LEFT JOIN ({TRUTH_SELECT}) tr USING (sha256)" if truth else ""
@@ -264,20 +265,25 @@ def threshold_curve(store: Store, cc: str, truth: bool) -> list[dict[str, Any]]:
     if truth:
         residents = int(store.query(f"WITH {TRUTH_CTE} SELECT count(*) FROM _truth WHERE residence = $1", [cc])[0][0])
     out = []
-    for t, p_n, p_ok, d_n, d_ok in store.query(f"""
+    # precision is over the attributed images whose subject's residence the ground truth knows (photos of people):
+    # a logo or an icon attributed to the country is neither right nor wrong about anyone's residence
+    for t, p_n, p_known, p_ok, d_n, d_known, d_ok in store.query(f"""
         SELECT th.t,
             count(*) FILTER (WHERE a.country = $1 AND a.tier <> 'none' AND a.score >= th.t),
+            count(*) FILTER (WHERE a.country = $1 AND a.tier <> 'none' AND a.score >= th.t AND {res} IS NOT NULL),
             count(*) FILTER (WHERE a.country = $1 AND a.tier <> 'none' AND a.score >= th.t AND {res} = $1),
             count(*) FILTER (WHERE a.direct_country = $1 AND a.direct_tier <> 'none' AND a.direct_score >= th.t),
+            count(*) FILTER (WHERE a.direct_country = $1 AND a.direct_tier <> 'none' AND a.direct_score >= th.t
+                             AND {res} IS NOT NULL),
             count(*) FILTER (WHERE a.direct_country = $1 AND a.direct_tier <> 'none' AND a.direct_score >= th.t
                              AND {res} = $1)
         FROM (VALUES {values}) th(t) CROSS JOIN attributions a {truth_join}
         GROUP BY th.t ORDER BY th.t""", [cc]):
         row: dict[str, Any] = {"threshold": float(t)}
-        for mode, n, ok in (("propagated", p_n, p_ok), ("direct", d_n, d_ok)):
+        for mode, n, known, ok in (("propagated", p_n, p_known, p_ok), ("direct", d_n, d_known, d_ok)):
             row[mode] = {"coverage": rate(n, n_img)}
             if truth:
-                row[mode]["precision"] = rate(ok, n)
+                row[mode]["precision"] = rate(ok, known)
                 row[mode]["recall"] = rate(ok, residents)
         out.append(row)
     return out
