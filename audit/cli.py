@@ -10,11 +10,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from audit import __version__
 from audit.derive.thresholds import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD
@@ -24,9 +22,39 @@ from audit.settings import DEFAULTS
 from audit.sizes import format_size, parse_size
 from audit.textsafe import json_dumps, log_text, rich_text, terminal_text
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+else:
+    def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands for rich's class, imported on first use
+        from rich.table import Table as _Table
+
+        return _Table(*args, **kwargs)
+
+
+class _LazyConsole:
+    """A Rich console created on first use, so that `provaudit --help` and commands that print nothing do not pay
+    for importing Rich (issue 20: start-up)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def real(self) -> Console:
+        """The console itself (for Rich objects that take one, such as a live display)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
 # emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
-console = Console(stderr=True, highlight=False, emoji=False)
-out = Console(highlight=False, soft_wrap=True, emoji=False)
+console: Any = _LazyConsole(stderr=True, highlight=False, emoji=False)
+out: Any = _LazyConsole(highlight=False, soft_wrap=True, emoji=False)
 
 
 _LOG_LEVEL = {"level": "WARNING"}
@@ -171,7 +199,7 @@ def _progress(totals: dict[str, int | None], title: str = "progress") -> Iterato
     from audit.progress import LiveProgress
 
     interval = float(os.environ.get("AUDIT_PROGRESS_SECONDS") or DEFAULTS["AUDIT_PROGRESS_SECONDS"])
-    with LiveProgress(title, totals, console, interval=interval) as live:
+    with LiveProgress(title, totals, console.real(), interval=interval) as live:
         yield live
 
 

@@ -83,8 +83,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from rich.markup import escape as _rich_escape
-
 __all__ = ["CSV_SEPARATORS", "FORMULA_CHARS", "JOINERS", "REPLACEMENT", "UNSAFE_CATEGORIES", "csv_cell", "html_text",
            "http_href", "is_unsafe", "json_dumps", "json_text", "log_text", "markdown_cell", "rich_text",
            "terminal_text"]
@@ -140,7 +138,9 @@ def terminal_text(value: object, *, limit: int | None = None) -> str:
 def rich_text(value: object, *, limit: int | None = None) -> str:
     """Text for a rich console or table cell: :func:`terminal_text`, then rich markup escaped, so that ``[bold]``
     or ``[link=…]`` prints as typed. (Emoji codes such as ``:warning:`` are left to the consoles' ``emoji=False``.)"""
-    return _rich_escape(terminal_text(value, limit=limit))
+    from rich.markup import escape  # imported on first use: `provaudit --help` need not load Rich
+
+    return escape(terminal_text(value, limit=limit))
 
 
 def log_text(text: str) -> str:

@@ -39,7 +39,8 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("top", 8, ("audit.cli", "audit.__main__", "audit.docs", "audit")),
 )
 # Modules that are the application, not the library: only they may import ``spiders`` or ``audit.cli``.
-APPLICATION = ("audit.cli", "audit.__main__")
+# the programs: the command line, and the docs generator (it documents the command line from the CLI itself)
+APPLICATION = ("audit.cli", "audit.__main__", "audit.docs")
 
 # Edges allowed for now although they break the layering: (importer prefix, imported module, why).
 # None today; an entry must say why, and test_the_allow_list_is_still_needed fails once its edge is gone.
