@@ -37,8 +37,14 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def iso(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def iso(t: Any) -> str | None:
+    """A time as ISO 8601 in UTC to the second (``2026-12-04T16:57:51Z``); a naive time is taken as UTC (DuckDB
+    gives TIMESTAMPTZ values so); anything else as its text, None as None."""
+    if isinstance(t, dt.datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.UTC)
+        return t.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return None if t is None else str(t)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:

@@ -8,11 +8,10 @@ JSON); :func:`custody_html` and :func:`custody_line` render it for the HTML page
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from audit.provenance import Run
+from audit.provenance import Run, iso
 from audit.store.db import Store
 from audit.store.runs import store_runs
 from audit.textsafe import html_text as esc
@@ -22,18 +21,10 @@ from audit.textsafe import json_dumps
 MAX_LISTED_INPUTS = 40
 
 
-def _iso(t: Any) -> str | None:
-    if isinstance(t, dt.datetime):
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=dt.UTC)
-        return t.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return None if t is None else str(t)
-
-
 def _crawls(store: Store) -> list[dict[str, Any]]:
     rows = store.query("SELECT crawl_id, kind, source, started_at, finished_at FROM crawls ORDER BY started_at, "
                        "crawl_id")
-    return [{"crawl_id": r[0], "kind": r[1], "source": r[2], "started": _iso(r[3]), "finished": _iso(r[4])}
+    return [{"crawl_id": r[0], "kind": r[1], "source": r[2], "started": iso(r[3]), "finished": iso(r[4])}
             for r in rows]
 
 

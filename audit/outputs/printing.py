@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from audit.crawl.render import CHROMIUM_ARGS
 from audit.errors import PdfError
 
 logger = logging.getLogger(__name__)
@@ -23,13 +24,7 @@ _SAFE = re.compile(r"[^0-9A-Za-z .,:;_()/+\u2014-]")
 DEFAULT_PDF_TIMEOUT = 120.0
 CHROMIUM_PRINT_ARGS = (
     "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *CHROMIUM_ARGS,  # the rendered crawl's quiet, sandbox-less, GPU-less Chromium
     "--disable-extensions",
     "--disable-javascript",
     "--proxy-server=127.0.0.1:9",  # nothing may be fetched: a proxy that answers nothing

@@ -3,12 +3,11 @@ back for the header of every output built on the store."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from typing import Any
 
-from audit.provenance import Run
+from audit.provenance import Run, iso
 from audit.store.db import Store
 from audit.textsafe import json_dumps
 
@@ -28,14 +27,6 @@ def record_run(store: Store, run: Run, status: str = "ok") -> None:
     }])
 
 
-def _iso(t: Any) -> str | None:
-    if isinstance(t, dt.datetime):
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=dt.UTC)
-        return t.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return None if t is None else str(t)
-
-
 def _loads(text: Any) -> Any:
     if text is None:
         return None
@@ -52,5 +43,5 @@ def store_runs(store: Store) -> list[dict[str, Any]]:
     rows = store.query("SELECT run_id, command, argv, software, version, revision, settings, started_at, "
                        "finished_at, inputs, outputs, status FROM runs ORDER BY started_at, run_id")
     return [{"run_id": r[0], "command": r[1], "argv": _loads(r[2]) or [], "software": r[3], "version": r[4],
-             "revision": r[5], "settings": _loads(r[6]) or {}, "started": _iso(r[7]), "finished": _iso(r[8]),
+             "revision": r[5], "settings": _loads(r[6]) or {}, "started": iso(r[7]), "finished": iso(r[8]),
              "inputs": _loads(r[9]) or [], "outputs": _loads(r[10]) or [], "status": r[11]} for r in rows]
