@@ -38,6 +38,9 @@ from audit.signals.consent import deciding_rule
 
 logger = logging.getLogger(__name__)
 
+#: how every refusal by robots.txt begins (the IgnoreRequest message, kept in `fetches.error`)
+REFUSAL = "Forbidden by robots.txt"
+
 UNREACHABLE_MODES = ("disallow", "allow")
 
 
@@ -145,7 +148,7 @@ class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
     def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
         if isinstance(rp, UnreachableRobots):
             self._stats.inc_value("robotstxt/forbidden")
-            raise IgnoreRequest(f"Forbidden by robots.txt: it is unreachable ({rp.reason}), so nothing on "
+            raise IgnoreRequest(f"{REFUSAL}: it is unreachable ({rp.reason}), so nothing on "
                                 f"{urlparse_cached(request).netloc} may be fetched (RFC 9309)")
         try:
             super().process_request_2(rp, request)
@@ -156,7 +159,7 @@ class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
             rule = deciding_rule(getattr(rp, "rp", None), request.url, name)
             if rule is None:
                 raise
-            raise IgnoreRequest(f"Forbidden by robots.txt of {urlparse_cached(request).netloc}: {rule}") from None
+            raise IgnoreRequest(f"{REFUSAL} of {urlparse_cached(request).netloc}: {rule}") from None
 
     def process_exception(self, request: Request, exception: BaseException) -> None:
         """A tdmrep.json that failed without a response, once the retry middleware has given up on it."""

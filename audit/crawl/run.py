@@ -19,6 +19,7 @@ from scrapy.settings import Settings
 
 from audit.crawl.context import crawl_context
 from audit.crawl.resume import ResumeState, resume_state_for
+from audit.crawl.robots import REFUSAL
 from audit.crawl.spider import ProvenanceSpider
 from audit.records import ImageFetch, PageItem
 from audit.store.recorder import PageRefs
@@ -147,7 +148,7 @@ def run_crawl(
                     progress("error", 1)
             elif isinstance(item, ImageFetch):
                 progress("image", 1)
-                if item.error:
+                if item.error and REFUSAL not in item.error:  # a refusal is counted as such (FAILURE_STATS)
                     progress("error", 1)
                 if item.record is not None:
                     progress("bytes", item.record.size)

@@ -3,6 +3,7 @@ ground truth with `provaudit testweb truth`, and `testweb serve` prints every st
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,17 @@ def test_crawl_testweb_is_one_command_and_loads_the_truth(small_web, tmp_path):
         pages = {r[0] for r in store.query("SELECT DISTINCT page_host FROM sightings")}
         truth = store.query("SELECT count(*) FROM ground_truth")[0][0]
     assert truth > 0 and len(pages) >= len(small_web.start_urls) // 2
+    # the last progress line counts robots.txt refusals once, as refusals, and the other failures as errors
+    (done,) = [line for line in proc.stderr.splitlines() if line.startswith("crawl: done, ")]
+    with Store.open(db, read_only=True) as store:
+        refusals = store.query("SELECT count(*) FROM fetches WHERE error LIKE '%Forbidden by robots.txt%'")[0][0]
+        failed = store.query("SELECT count(*) FROM fetches WHERE error IS NOT NULL AND error NOT LIKE "
+                             "'%Forbidden by robots.txt%'")[0][0]
+        failed += store.query("SELECT count(*) FROM pages WHERE error IS NOT NULL")[0][0]
+        stat = json.loads(store.query("SELECT stats FROM crawls")[0][0]).get("robotstxt/forbidden", 0)
+    assert refusals and stat >= refusals
+    assert f"robots.txt refusals {stat:,}" in done
+    assert (f"errors {failed:,}" in done) if failed else ("errors" not in done)
     provaudit("audit", "--db", str(db))
     ev = provaudit("evaluate", "--db", str(db), "--json")
     assert '"precision' in ev.stdout
