@@ -167,29 +167,32 @@ def _parse_setting(values: tuple[str, ...]) -> dict[str, Any]:
 def _errors() -> Iterator[None]:
     """The one place where errors become a one-line message and exit status 1: every :class:`AuditError` (the
     library's errors meant for the user), a bad argument (``ValueError``) or a missing file; and a table or column
-    that a store lacks."""
-    import duckdb
-
-    from audit.schema import TABLES
-    from audit.store.check import missing_object
-
+    that a store lacks. DuckDB is looked at only when the command loaded it: a command that never opened a store
+    (``inspect``) does not pay for importing it."""
     try:
         yield
     except (AuditError, FileNotFoundError, ValueError) as exc:
         # the message may quote a file name or a scraped value: made one line, without terminal controls
         raise click.ClickException(terminal_text(exc)) from exc
-    except duckdb.OutOfMemoryException as exc:
-        limit = f"the {format_size(_db_memory())} it may use" if _db_memory() else "the memory it could get"
-        raise click.ClickException(
-            f"DuckDB ran out of {limit} for a query that cannot spill to disk: raise it with "
-            f"`provaudit --db-memory SIZE` or AUDIT_DB_MEMORY ({terminal_text(str(exc).strip().splitlines()[0])})"
-        ) from exc
-    except (duckdb.CatalogException, duckdb.BinderException) as exc:
-        # a table or column a store written by an older provaudit (opened read-only) or a damaged one lacks
-        missing = missing_object(exc, TABLES)
-        if missing is None:
+    except Exception as exc:
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is None:
             raise
-        raise click.ClickException(terminal_text(missing)) from exc
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            limit = f"the {format_size(_db_memory())} it may use" if _db_memory() else "the memory it could get"
+            raise click.ClickException(
+                f"DuckDB ran out of {limit} for a query that cannot spill to disk: raise it with "
+                f"`provaudit --db-memory SIZE` or AUDIT_DB_MEMORY ({terminal_text(str(exc).strip().splitlines()[0])})"
+            ) from exc
+        if isinstance(exc, duckdb.CatalogException | duckdb.BinderException):
+            # a table or column a store written by an older provaudit (opened read-only) or a damaged one lacks
+            from audit.schema import TABLES
+            from audit.store.check import missing_object
+
+            missing = missing_object(exc, TABLES)
+            if missing is not None:
+                raise click.ClickException(terminal_text(missing)) from exc
+        raise
 
 
 @contextmanager
@@ -638,15 +641,21 @@ def _ingest_img2dataset(paths: tuple[Path, ...], db: Path, crawl_id: str | None,
 @click.option("--timeout", type=_TIMEOUT, default=None, metavar="SECONDS",
               help=f"Per-file analysis time bound (default: AUDIT_ANALYSIS_TIMEOUT, "
               f"{DEFAULTS['AUDIT_ANALYSIS_TIMEOUT']:g}).")
-def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: float | None) -> None:
-    """Show what the store would record for each image FILE: digest, size, hashes, GPS, time, location."""
+@click.option("--faces/--no-faces", "faces", default=None,
+              help="Detect faces and show their boxes (AUDIT_FACES; off by default, as in crawl and ingest). "
+              "Detection only, never recognition.")
+def inspect(files: tuple[Path, ...], as_json: bool, max_pixels: int, timeout: float | None,
+            faces: bool | None) -> None:
+    """Show what the store would record for each image FILE: digest, size, hashes, GPS, time, location; with
+    --faces, where faces are."""
     from audit.outputs.inspection import inspect_files
 
     failed = 0
     with _errors():
         objs = inspect_files(files, bounds=_bounds(timeout, max_pixels),
                              max_file_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
-                             max_read_bytes=int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]))
+                             max_read_bytes=int(DEFAULTS["AUDIT_MAX_FILE_BYTES"]),
+                             faces=bool(DEFAULTS["AUDIT_FACES"]) if faces is None else faces)
         for obj in objs:
             if obj["sha256"] is None:
                 failed += 1

@@ -1,6 +1,7 @@
-"""Our crawl (bytes kept as served, WARC, fingerprints and metadata, DuckDB) against Scrapy's ImagesPipeline on the
-same test web, same concurrency, one after the other, each in its own process; prints images/s, the ratio, peak
-memory and the share of time the reactor was blocked.
+"""Our crawl (bytes kept as served, WARC, fingerprints and metadata, DuckDB) against Scrapy's ImagesPipeline and
+against the bare-crawl floor (the same parser and requests, images to a no-op callback, no pipeline) on the same test
+web, same concurrency, one after the other, each in its own process; prints images/s, the ratios, peak memory (with
+worker processes) and the share of time the reactor was blocked.
 
     python bench/bench_crawl.py --photos 2000            # ~5,000 sightings
     python bench/bench_crawl.py --photos 38000 --dir /var/tmp/web38k   # ~100,000 sightings (the issue's size)
@@ -67,12 +68,15 @@ OURS = "from spiders.provenance import ProvenanceSpider as SPIDER"
 BASELINE = ("from crawl_baseline import BaselineSpider as SPIDER\n"
             "settings.set('ITEM_PIPELINES', {'scrapy.pipelines.images.ImagesPipeline': 1}, priority='cmdline')\n"
             "settings.set('DOWNLOADER_MIDDLEWARES', {'audit.crawl.proxy.ProxyMiddleware': 740}, priority='cmdline')")
+FLOOR = ("from crawl_baseline import FloorSpider as SPIDER\n"
+         "settings.set('ITEM_PIPELINES', {}, priority='cmdline')\n"
+         "settings.set('DOWNLOADER_MIDDLEWARES', {'audit.crawl.proxy.ProxyMiddleware': 740}, priority='cmdline')")
 
 
 def run(kind: str, setup: str, settings: dict[str, str], web, server, root: Path = ROOT) -> dict:
     code = RUN.format(root=str(root), bench=str(ROOT / "bench"), settings=settings, setup=setup,
                       start=" ".join(web.start_urls), allowed=" ".join(web.allowed_domains))
-    if kind != "baseline":
+    if kind not in ("baseline", "floor"):
         code = code.replace("start_urls=" + repr(" ".join(web.start_urls)), "start_urls=" + repr(web.start_urls))
         code = code.replace("allowed_domains=" + repr(" ".join(web.allowed_domains)),
                             "allowed_domains=" + repr(web.allowed_domains))
@@ -118,6 +122,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="run the pair of crawls this many times")
     ap.add_argument("--against", metavar="REV", help="also crawl with the project at this git revision")
     ap.add_argument("--no-scrapy", action="store_true", help="skip the ImagesPipeline baseline")
+    ap.add_argument("--no-floor", action="store_true", help="skip the bare-crawl floor")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-crawl-"))
     before = checkout(args.against, work / "before") if args.against else None
@@ -136,6 +141,8 @@ def main() -> None:
                     results["baseline"] = run("baseline", BASELINE, dict(common, IMAGES_STORE=str(out / "images")),
                                               web, server)
                     shutil.rmtree(out, ignore_errors=True)
+                if not args.no_floor:
+                    results["floor"] = run("floor", FLOOR, dict(common), web, server)
                 order = ["ours", "before"] if i % 2 == 0 else ["before", "ours"]
                 for name in order:
                     if name == "before" and before is None:
@@ -177,6 +184,11 @@ def report(results: dict[str, dict], image_urls: int) -> None:
         ratio = results["ours"]["images_per_s"] / results["baseline"]["images_per_s"]
         results["ratio"]["images_per_s"] = ratio
         print(f"ratio ours/baseline (images/s): {ratio:.2f}x", flush=True)
+    if "floor" in results:
+        share = results["floor"]["seconds"] / results["ours"]["seconds"]
+        results["ratio"]["share_of_floor"] = share
+        print(f"ours reaches {share:.0%} of the bare-crawl floor's speed (floor {results['floor']['seconds']:.1f} s, "
+              f"{results['floor']['responses']:,} responses)", flush=True)
     if "before" in results:
         ratio = results["ours"]["images_per_s"] / results["before"]["images_per_s"]
         results["ratio"]["ours_vs_before"] = ratio

@@ -1,6 +1,7 @@
-"""The baseline of bench/bench_crawl.py: a spider that crawls the same pages with the same parser and concurrency,
-and hands image URLs to Scrapy's own ImagesPipeline (which downloads, re-encodes and stores them). Also a Scrapy
-extension that measures how long the reactor is blocked, used by both crawls."""
+"""The baselines of bench/bench_crawl.py: a spider that crawls the same pages with the same parser and concurrency,
+and hands image URLs to Scrapy's own ImagesPipeline (which downloads, re-encodes and stores them), and the bare-crawl
+floor (the same requests, images to a no-op callback, no pipeline). Also a Scrapy extension that measures how long
+the reactor is blocked, used by every crawl."""
 
 from __future__ import annotations
 
@@ -33,6 +34,27 @@ class BaselineSpider(scrapy.Spider):
         for link in page.links:
             if (urlsplit(link).hostname or "") in self.allowed:
                 yield scrapy.Request(link, callback=self.parse)
+
+
+class FloorSpider(BaselineSpider):
+    """The bare-crawl floor: the same pages, parser and concurrency, every image fetched with a callback that does
+    nothing, no pipeline, no WARC, no store. What Scrapy itself costs for the same exchanges."""
+
+    name = "floor"
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterable[Any]:
+        if not isinstance(response, TextResponse) or not response.headers.get(b"Content-Type", b"").startswith(
+                b"text/html"):
+            return
+        page = parse_page(response.text, response.url)
+        for ref in page.image_refs:
+            yield scrapy.Request(ref.image_url, callback=self.image)
+        for link in page.links:
+            if (urlsplit(link).hostname or "") in self.allowed:
+                yield scrapy.Request(link, callback=self.parse)
+
+    def image(self, response: Response, **kwargs: Any) -> Iterable[Any]:
+        return ()
 
 
 class ReactorLag:

@@ -1,5 +1,6 @@
 """What ``provaudit inspect`` shows for one file: what the store would record, the signals in the image itself and
-the country they point to, and where faces are (``faces``: detection only, see :mod:`audit.decode.faces`).
+the country they point to, and, when asked for, where faces are (``faces``: detection only, see
+:mod:`audit.decode.faces`).
 
 Files are analysed in a worker process under :class:`audit.decode.workers.Bounds` (time, memory, pixels), so a file that
 hangs or crashes a decoder gives an object whose ``error`` says so, and the next file is still inspected."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +58,17 @@ DETECT: Job[tuple[Face, ...] | None] = Job(run=_detect, failed=_not_detected,
 def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
                   max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, workers: int = 1,
                   start_method: str | None = "fork",
-                  max_read_bytes: int | None = DEFAULT_MAX_READ_BYTES) -> Iterator[dict[str, Any]]:
+                  max_read_bytes: int | None = DEFAULT_MAX_READ_BYTES,
+                  faces: bool = False) -> Iterator[dict[str, Any]]:
     """The inspect object of each file, in order; a file that cannot be read gives an object whose ``error`` says
     why. Never raises for a bad file. ``start_method="fork"`` is right from a process without threads (the CLI).
 
     Only regular files are read (a symlink to one is followed), opened without blocking and checked before a byte
     is read: a FIFO, ``/dev/zero`` or a device gives an error object at once, a file over ``max_read_bytes`` is not
-    read, one over ``max_file_bytes`` is hashed but not decoded."""
+    read, one over ``max_file_bytes`` is hashed but not decoded.
+
+    ``faces``: detect faces (in a second bounded worker, started only then); without it every object's ``faces`` is
+    None, as for a file whose detection did not run. Face boxes are opt-in, like everywhere else."""
     bounds = bounds or Bounds()
 
     def contents() -> Iterator[tuple[tuple[str, ImageRecord | dict[str, Any] | None, bytes], bytes]]:
@@ -88,7 +94,7 @@ def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
             yield (name, None, data), data
 
     with AnalysisPool(workers, bounds=bounds, start_method=start_method) as pool, \
-            WorkerPool(DETECT, 1, bounds=bounds, start_method=start_method) as detector:
+            (WorkerPool(DETECT, 1, bounds=bounds, start_method=start_method) if faces else nullcontext()) as detector:
         for (name, known, data), record in pool.map(contents()):
             if isinstance(known, dict):
                 yield known
@@ -96,7 +102,8 @@ def inspect_files(paths: Iterable[str | Path], *, bounds: Bounds | None = None,
                 yield inspect_record(name, known)
             else:
                 decoded = record.error is None and record.width is not None
-                yield inspect_record(name, record, faces=detector.run(data) if decoded else None)
+                found = detector.run(data) if decoded and detector is not None else None
+                yield inspect_record(name, record, faces=found)
 
 
 def _unreadable(path: str, error: str) -> dict[str, Any]:

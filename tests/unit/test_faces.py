@@ -173,7 +173,7 @@ def test_inspect_json_has_faces(corpora, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     pilots, pizza = FACES / "images" / "max-pose__Pilots.jpg", FACES / "images" / "max-incres__pizza.jpg"
-    proc = provaudit("inspect", "--json", str(pilots), str(pizza), str(broken))
+    proc = provaudit("inspect", "--json", "--faces", str(pilots), str(pizza), str(broken))
     objs = {Path(o["path"]).name: o for o in map(json.loads, proc.stdout.splitlines())}
     faces = objs["max-pose__Pilots.jpg"]["faces"]
     found = [Face(tuple(f["box"]), f["confidence"]) for f in faces]
@@ -181,6 +181,20 @@ def test_inspect_json_has_faces(corpora, tmp_path):
     assert all(set(f) == {"box", "confidence"} and len(f["box"]) == 4 for f in faces)
     assert objs["max-incres__pizza.jpg"]["faces"] == []
     assert objs["broken.jpg"]["error"] is not None and objs["broken.jpg"]["faces"] is None
+
+
+def test_inspect_shows_faces_only_when_asked(corpora):
+    """Face boxes are opt-in (AUDIT_FACES, off by default): a plain inspect runs no detector and says faces unknown."""
+    pilots = FACES / "images" / "max-pose__Pilots.jpg"
+    code = ("import sys; from audit.outputs.inspection import inspect_files; "
+            "(o,) = inspect_files([sys.argv[1]]); print(o['faces'], o['width'], 'dlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(pilots)], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    assert out.split() == ["None", "600", "False"]
+    proc = provaudit("inspect", "--json", str(pilots))
+    assert json.loads(proc.stdout)["faces"] is None
+    proc = provaudit("inspect", "--json", "--faces", str(pilots))
+    assert len(json.loads(proc.stdout)["faces"]) >= 3
 
 
 def _slow(*_args: object, **_kwargs: object) -> list[Face]:
@@ -197,7 +211,7 @@ def test_a_detection_that_fails_keeps_the_record_and_gives_null_faces(corpora, m
     monkeypatch.setattr("audit.outputs.inspection.detect_faces_in", detect)  # forked workers inherit it
     pilots = FACES / "images" / "max-pose__Pilots.jpg"
     started = time.perf_counter()
-    (obj,) = inspect_files([pilots], bounds=Bounds(timeout=3.0), start_method="fork")
+    (obj,) = inspect_files([pilots], bounds=Bounds(timeout=3.0), start_method="fork", faces=True)
     assert time.perf_counter() - started < 20
     assert obj["faces"] is None and obj["error"] is None
     assert (obj["width"], obj["height"]) == (600, 471) and obj["phash"] is not None
