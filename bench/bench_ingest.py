@@ -23,7 +23,6 @@ signals.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -148,7 +147,8 @@ def main() -> None:
         for name, rs in runs.items():
             s = statistics.median(r["seconds"] for r in rs)
             summary[name] = {"seconds": [r["seconds"] for r in rs], "median_s": s, "mb_per_s": round(mb / s, 1),
-                             "cpu_s": [r["cpu_s"] for r in rs], "median_cpu_s": statistics.median(r["cpu_s"] for r in rs),
+                             "cpu_s": [r["cpu_s"] for r in rs],
+                             "median_cpu_s": statistics.median(r["cpu_s"] for r in rs),
                              "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
             print(f"{name:6s} median {s:7.2f} s  {mb / s:6.1f} MB/s  CPU median {summary[name]['median_cpu_s']:.2f} s")
         ratios: dict[str, float] = {}
@@ -158,7 +158,8 @@ def main() -> None:
         if "floor" in runs:
             for name in ("before", "ours"):
                 if name in runs:
-                    ratios[f"{name}_over_floor_wall"] = round(summary[name]["median_s"] / summary["floor"]["median_s"], 2)
+                    ratios[f"{name}_over_floor_wall"] = round(summary[name]["median_s"]
+                                                              / summary["floor"]["median_s"], 2)
                     ratios[f"{name}_over_floor_cpu"] = round(summary[name]["median_cpu_s"]
                                                              / summary["floor"]["median_cpu_s"], 2)
         summary["ratios"] = ratios
@@ -171,7 +172,8 @@ def main() -> None:
             print("stores equal:", summary["stores_equal"], "differ:", differ,
                   "rows:", json.dumps(summary["tables"]), flush=True)
             if args.audit:
-                sig = {name: signals_digest(work / f"{name}.duckdb", python, trees[name]) for name in ("before", "ours")}
+                sig = {name: signals_digest(work / f"{name}.duckdb", python, trees[name])
+                       for name in ("before", "ours")}
                 summary["signals_equal"] = sig["ours"] == sig["before"]
                 summary["signals"] = sig["ours"]
                 print("signals equal after audit:", summary["signals_equal"], json.dumps(sig["ours"]))
