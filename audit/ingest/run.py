@@ -149,8 +149,9 @@ def _parse_warc_date(value: str | None) -> dt.datetime:
     if value:
         plain = _WARC_DATE.fullmatch(value)  # the usual form, without strptime's cost (~20 us a record)
         if plain is not None:
+            year, month, day, hour, minute, second = map(int, plain.groups())
             with contextlib.suppress(ValueError):  # not a date (month 13): as strptime would, below
-                return dt.datetime(*map(int, plain.groups()), tzinfo=dt.UTC)
+                return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
         for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y%m%d%H%M%S"):
             try:
                 return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
