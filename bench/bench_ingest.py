@@ -102,7 +102,7 @@ print(json.dumps(out))
 """
     res = subprocess.run([python, "-c", script, str(db)], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(tree)})
-    return json.loads(res.stdout)
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def signals_digest(db: Path, python: str, tree: Path) -> dict[str, Any]:
@@ -176,6 +176,8 @@ def main() -> None:
             summary["tables"] = {t: v["rows"] for t, v in digests["ours"].items()}
             print("stores equal:", summary["stores_equal"], "differ:", differ,
                   "rows:", json.dumps(summary["tables"]), flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(summary, indent=1) + "\n")
             if args.audit:
                 sig = {name: signals_digest(work / f"{name}.duckdb", python, trees[name])
                        for name in ("before", "ours")}
