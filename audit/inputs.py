@@ -75,10 +75,36 @@ def read_regular(path: str | os.PathLike[str], max_bytes: int, setting: str = "A
     return data
 
 
+# SHA-256 digests this process has computed of whole files, by the file's identity and change times: the digest a
+# command records of an input (audit.provenance) is the one ingest derives its crawl id from, without a second read
+# of a 300 MB archive. Only ids are derived from remembered digests; fixity checks always read the file.
+_DIGESTS: dict[tuple[int, int, int, int, int], str] = {}
+_MAX_DIGESTS = 100_000
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def remember_sha256(before: os.stat_result, after: os.stat_result, digest: str) -> None:
+    """Remember ``digest`` as the SHA-256 of the whole regular file whose status was ``before`` when it was opened
+    and ``after`` once it was read (nothing is remembered when the file changed meanwhile)."""
+    if stat.S_ISREG(before.st_mode) and _identity(before) == _identity(after) and len(_DIGESTS) < _MAX_DIGESTS:
+        _DIGESTS[_identity(before)] = digest
+
+
 def sha256_regular(path: str | os.PathLike[str], max_bytes: int | None) -> str:
-    """SHA-256 (hex) of a regular file of at most ``max_bytes`` bytes, read in 1 MiB pieces."""
+    """SHA-256 (hex) of a regular file of at most ``max_bytes`` bytes, read in 1 MiB pieces -- or as this process
+    read it before (:func:`remember_sha256`), when the file has not changed since (same device, inode, size,
+    modification and change times)."""
     with open_regular(path, max_bytes) as fh:
-        return sha256_open(fh, max_bytes)
+        before = os.fstat(fh.fileno())
+        known = _DIGESTS.get(_identity(before))
+        if known is not None:
+            return known
+        digest = sha256_open(fh, max_bytes)
+        remember_sha256(before, os.fstat(fh.fileno()), digest)
+        return digest
 
 
 def sha256_open(fh: BinaryIO, max_bytes: int | None) -> str:

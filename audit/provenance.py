@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.inputs import remember_sha256
+
 logger = logging.getLogger(__name__)
 
 SOFTWARE = "provenance-audit"
@@ -52,9 +54,11 @@ def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
+        before = os.fstat(fh.fileno())
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
             size += len(chunk)
+        remember_sha256(before, os.fstat(fh.fileno()), h.hexdigest())  # for ingest's crawl id (never read back here)
     return h.hexdigest(), size
 
 

@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -107,6 +107,41 @@ def absolute_url(base: str, href: str | None) -> str | None:
     href = href.strip()
     if not href or href.startswith(("data:", "javascript:", "mailto:", "tel:", "#")):
         return None
+    if href.startswith(_WITH_HOST) and base.startswith(_WITH_HOST[:2]) and _base_parses(base):
+        # an href naming its host resolves the same against any valid base of the same scheme (urljoin keeps it, or
+        # only gives it the base's scheme): one resolution serves every page that links it
+        joined = _absolute_with_host(base[:base.index(":")], href)
+        if joined is not _DEPENDS_ON_BASE:
+            return joined
+    return _absolute(base, href)
+
+
+_WITH_HOST = ("http://", "https://", "//")
+_DEPENDS_ON_BASE = "\0"  # an href without a host after all ("http:///x"): resolved against the base itself
+
+
+@lru_cache(maxsize=4096)
+def _base_parses(base: str) -> bool:
+    try:
+        urlsplit(base)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=65536)
+def _absolute_with_host(scheme: str, href: str) -> str | None:
+    """:func:`absolute_url` of ``href`` (beginning ``http://``, ``https://`` or ``//``) against any valid base of
+    ``scheme``, or :data:`_DEPENDS_ON_BASE` when it names no host."""
+    try:
+        if not urlsplit(href).netloc:
+            return _DEPENDS_ON_BASE
+    except ValueError:
+        return None  # urljoin parses it the same way: no URL, whatever the base
+    return _absolute(f"{scheme}://base.invalid/", href)
+
+
+def _absolute(base: str, href: str) -> str | None:
     try:
         url = urldefrag(urljoin(base, href))[0]
         parts = urlsplit(url)

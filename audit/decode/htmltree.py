@@ -15,7 +15,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from lxml import etree
-from lxml import html as lxml_html
 from parsel import Selector
 
 logger = logging.getLogger(__name__)
@@ -60,14 +59,16 @@ def top_level(root: etree._Element) -> list[etree._Element]:
 
 def _parse(body: bytes) -> tuple[etree._Element, list[str]]:
     """The tree libxml2's HTML parser builds (with parsel's options) and its resource-limit complaints."""
-    parser = lxml_html.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    # libxml2's HTML parser as lxml.html sets it up, without lxml.html's element classes: the same tree, and no
+    # Python class lookup for every element the parsers visit (nothing here uses HtmlElement's own methods)
+    parser = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
     try:
         root = etree.fromstring(body, parser=parser)
     except etree.XMLSyntaxError:
         root = None
     limits = [e.message for e in parser.error_log if e.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT]
     if root is None:
-        root = etree.fromstring(b"<html/>", parser=lxml_html.HTMLParser())
+        root = etree.fromstring(b"<html/>", parser=etree.HTMLParser())
     return root, limits
 
 

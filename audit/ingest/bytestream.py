@@ -157,6 +157,11 @@ class ByteStream:
     def readline(self, limit: int) -> bytes:
         """Bytes up to and including the next ``\\n``, or ``limit`` bytes, or to the end of the stream, whichever
         comes first: never more than ``limit`` bytes are held for a line."""
+        buf, at = self._buf, self._at
+        end = buf.find(b"\n", at, at + limit) if limit > 0 else -1
+        if end >= 0:  # the usual case, the whole line in the current piece
+            self._at = end + 1
+            return buf[at : end + 1]
         parts: list[bytes] = []
         while limit > 0:
             if self._at >= len(self._buf) and not self._more():

@@ -23,7 +23,7 @@ from audit.decode.workers import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS, DEFAULT
 from audit.errors import IngestError
 from audit.ids import ingest_crawl_id
 from audit.ingest.img2dataset import Checks, Errors, Shard, find_shards, iter_shard, read_stats, sample_items
-from audit.ingest.run import Item, analysed
+from audit.ingest.run import INGEST_BATCH_FACTOR, Item, analysed
 from audit.inputs import DEFAULT_MAX_FILE_BYTES
 from audit.records import DatasetSighting, ImageFetch
 from audit.settings import DEFAULTS
@@ -69,7 +69,7 @@ def ingest_img2dataset(
     paths: Sequence[str | Path],
     *,
     crawl_id: str | None = None,
-    batch_size: int = int(DEFAULTS["AUDIT_BATCH_SIZE"]),
+    batch_size: int = INGEST_BATCH_FACTOR * int(DEFAULTS["AUDIT_BATCH_SIZE"]),
     max_image_bytes: int = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
     max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import logging
 import os
+import re
 import zlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -73,6 +74,10 @@ Item = PageItem | ImageRef | ImageFetch | PolicyFile | StylesheetFetch
 MAX_POLICY_BYTES = 512 * 1024
 MAX_ERRORS_PER_ARCHIVE = 100  # errors recorded per archive file; the rest are counted
 MAX_STYLESHEET_BYTES = int(DEFAULTS["AUDIT_MAX_STYLESHEET_BYTES"])  # of one archived stylesheet read
+# An ingest holds its store for its whole run (a crawl lets go of it between batches): it buffers ten times the rows
+# of a crawl's batch before each insert (32 inserts per table of 500 rows cost 0.6 s of CPU more than 4 of 5000 on
+# the demo's WARC)
+INGEST_BATCH_FACTOR = 10
 
 
 @dataclass
@@ -137,8 +142,18 @@ def _header_dict(http_headers: Any) -> dict[str, list[str]]:
     return out
 
 
+_WARC_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?Z")
+
+
 def _parse_warc_date(value: str | None) -> dt.datetime:
     if value:
+        plain = _WARC_DATE.fullmatch(value)  # the usual forms, without strptime's cost (~20 us a record)
+        if plain is not None:
+            year, month, day, hour, minute, second = map(int, plain.groups()[:6])
+            fraction = plain.group(7)  # as %f reads it: "5" is 500000 microseconds
+            micro = int(fraction.ljust(6, "0")) if fraction else 0
+            with contextlib.suppress(ValueError):  # not a date (month 13): as strptime would, below
+                return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=dt.UTC)
         for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y%m%d%H%M%S"):
             try:
                 return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
@@ -578,7 +593,7 @@ def ingest(
     paths: Sequence[str | Path],
     *,
     crawl_id: str | None = None,
-    batch_size: int = int(DEFAULTS["AUDIT_BATCH_SIZE"]),
+    batch_size: int = INGEST_BATCH_FACTOR * int(DEFAULTS["AUDIT_BATCH_SIZE"]),
     max_image_bytes: int = int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
     max_page_bytes: int = int(DEFAULTS["AUDIT_MAX_PAGE_BYTES"]),
     max_pixels: int = DEFAULT_MAX_PIXELS,
