@@ -373,7 +373,7 @@ def _workers(workers: int | None) -> int:
 
 
 #: the target group of a probe holds about this many hashes (its slice of hashes and offsets stays in the L2 cache)
-GROUP_TARGET = 8192
+GROUP_TARGET = 1024
 #: at least this many low bits per block key go to the probe's inner loop
 MIN_LOW_BITS = 8
 
