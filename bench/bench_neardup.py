@@ -6,6 +6,10 @@ configured with enough flips to be exact), for random hashes and realistic clust
 with a few flipped bits, some exact duplicates). Every run of ours is checked against brute force on a random sample
 of query rows: every pair involving a sampled row is found, and none extra.
 
+Ours runs ``--runs`` times with ``--threads`` worker threads and as often with one, alternating (1, 2, 1, 2, ...), so
+both see the same machine load; the table shows the medians side by side, their ratio, and how the CPU seconds of the
+multi-threaded runs were shared among the worker threads (the busiest thread's share: 0.50 is an even split of two).
+
     .venv/bin/python bench/bench_neardup.py --sizes 10000 100000 1000000 10000000 --json neardup.json
 """
 
@@ -109,6 +113,7 @@ def main() -> None:
     ap.add_argument("--max-t12", type=int, default=1_000_000, help="largest n searched by ours for t > 8")
     ap.add_argument("--sample", type=int, default=300, help="query rows for brute-force timing and exactness")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3, help="runs of ours per thread count (medians reported)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
 
@@ -124,15 +129,34 @@ def main() -> None:
     meta = {"cpus": os.cpu_count(), "threads": args.threads, "machine": platform.processor() or platform.machine(),
             "numpy": np.__version__, "faiss": faiss_version}
     print(f"# {meta}")
-    print(f"{'kind':9} {'n':>10} {'t':>3} {'pairs':>12} {'ours s':>8} {'RSS MiB':>8} {'brute s*':>10} "
-          f"{'faiss s':>8} {'faiss RSS':>9} {'brute/ours':>10} {'faiss/ours':>10} {'cluster s':>9} exact")
+    print(f"{'kind':9} {'n':>10} {'t':>3} {'pairs':>12} {'ours s':>8} {'1 thr s':>8} {'1/' + str(args.threads):>6} "
+          f"{'share':>6} {'RSS MiB':>8} {'brute s*':>10} {'faiss s':>8} {'faiss RSS':>9} {'brute/ours':>10} "
+          f"{'faiss/ours':>10} {'cluster s':>9} exact")
     for kind in args.kinds:
         for n in args.sizes:
             h = random_hashes(n, 1) if kind == "random" else clustered_hashes(n, 1)
             for t in args.thresholds:
                 if t > 8 and n > args.max_t12:
                     continue
-                pairs, ours, ours_rss = timed(lambda h=h, t=t: pairs_within(h, t, workers=args.threads))
+                multi: list[float] = []
+                single: list[float] = []
+                shares: list[float] = []
+                cpu: list[float] = []
+                ours_rss = 0.0
+                for _ in range(args.runs):
+                    _, one, rss = timed(lambda h=h, t=t: pairs_within(h, t, workers=1))
+                    single.append(one)
+                    stats: dict[str, Any] = {}
+                    pairs, many, rss2 = timed(lambda h=h, t=t, stats=stats: pairs_within(h, t, workers=args.threads,
+                                                                                        stats=stats))
+                    multi.append(many)
+                    ours_rss = max(ours_rss, rss, rss2)
+                    per_thread = sorted(stats.get("thread_cpu_s", {}).values())
+                    if per_thread:
+                        cpu.append(sum(per_thread))
+                        shares.append(per_thread[-1] / sum(per_thread))
+                ours, ours_1 = float(np.median(multi)), float(np.median(single))
+                share = float(np.median(shares)) if shares else float("nan")
                 labels, cl_s, _ = timed(lambda pairs=pairs, n=n: cluster_labels(n, pairs))
                 n_clusters = int((labels == np.arange(n)).sum())
                 rows = np.random.default_rng(2).choice(n, min(n, args.sample), replace=False)
@@ -146,12 +170,15 @@ def main() -> None:
                 if faiss_version and n <= (args.faiss_max if t <= 8 else args.faiss_max_t12):
                     fa_pairs, fa, fa_rss = timed(lambda h=h, t=t: faiss_pairs(h, t))
                     exact = exact and fa_pairs == len(pairs)
-                row = {"kind": kind, "n": n, "t": t, "pairs": len(pairs), "ours_s": ours, "ours_peak_rss_mib": ours_rss,
+                row = {"kind": kind, "n": n, "t": t, "pairs": len(pairs), "ours_s": ours, "ours_runs_s": multi,
+                       "ours_1thread_s": ours_1, "ours_1thread_runs_s": single, "threads_cpu_s": cpu,
+                       "busiest_thread_share": share, "ours_peak_rss_mib": ours_rss,
                        "brute_s_extrapolated": brute, "brute_sample_rows": len(rows), "faiss_s": fa,
                        "faiss_peak_rss_mib": fa_rss, "cluster_s": cl_s, "clusters": n_clusters, "exact": exact,
                        "plan": [(b.shift, b.width, b.radius) for b in _plan(n, t) or []]}
                 results.append(row)
-                print(f"{kind:9} {n:>10} {t:>3} {len(pairs):>12} {ours:>8.2f} {ours_rss:>8.0f} {brute:>10.1f} "
+                print(f"{kind:9} {n:>10} {t:>3} {len(pairs):>12} {ours:>8.2f} {ours_1:>8.2f} {ours_1 / ours:>6.2f} "
+                      f"{share:>6.2f} {ours_rss:>8.0f} {brute:>10.1f} "
                       + (f"{fa:>8.2f} {fa_rss:>9.0f} " if fa is not None else f"{'-':>8} {'-':>9} ")
                       + f"{brute / ours:>10.0f} " + (f"{fa / ours:>10.1f} " if fa is not None else f"{'-':>10} ")
                       + f"{cl_s:>9.2f} {exact}", flush=True)

@@ -18,15 +18,25 @@ block, the hashes are bucketed by that block's bits (a counting sort), and each 
 bits of its own block key; every candidate is verified on all 64 bits. A pair is reported only by the first block in
 which it lies within that block's radius, so no pair is reported twice and nothing needs deduplicating. The number of
 blocks, their widths and radii come from a small cost model (probes versus candidates per query); blocks need not
-cover all 64 bits, which is what makes ``t = 0`` work. The kernels are compiled with Numba and release the GIL, and
-chunks of queries run on a thread pool. Memory is linear in the input plus the pairs found: huge buckets of identical
-hashes cost time proportional to the pairs they produce, nothing quadratic is materialised.
+cover all 64 bits, which is what makes ``t = 0`` work.
+
+How the probes run (:func:`_probe`): a block key's high bits name a group of buckets whose slice of the offsets and
+hashes fits in the L2 cache; a group's queries probe one target group at a time, so the probes stay in cache instead
+of striding over the whole table once per mask. Within a self-join each unordered pair of buckets is probed once, from
+the smaller key, which halves the probes. A first pass only finds which queries have a candidate within ``t`` (its
+inner loop has no stores and tests the first hash of a bucket without branching, since most buckets hold zero or one);
+a second pass collects the pairs of those few queries. The kernels are compiled with Numba (cached on disk, so a new
+process loads them instead of compiling) and release the GIL; the blocks' bucketing and strided chunks of groups run
+on a thread pool, so two threads split the work about evenly. Memory is linear in the input plus the pairs found:
+huge buckets of identical hashes cost time proportional to the pairs they produce, nothing quadratic is materialised.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -220,78 +230,136 @@ def _popcount(x: Any) -> Any:
 
 
 @_jit
-def _bucket(hashes: Any, shift: Any, width: Any) -> Any:
-    """Counting sort by the block's bits: bucket offsets, and keys, hashes and indices in key order."""
+def _new(x: Any, t: Any, prev_bits: Any, prev_radius: Any) -> Any:
+    """Whether two hashes differing in the bits ``x`` are within ``t`` and not within an earlier block's radius (that
+    block reported them), without branches."""
+    ok = _popcount(x) <= t
+    for k in range(prev_bits.shape[0]):
+        ok &= _popcount(x & prev_bits[k]) > prev_radius[k]
+    return ok
+
+
+@_jit
+def _bucket(hashes: Any, shift: Any, width: Any, offsets: Any, s_hash: Any, s_idx: Any) -> None:
+    """Counting sort by the block's bits into the given arrays: ``offsets`` (``2**width + 1`` zeros on entry) becomes
+    the bucket boundaries, ``s_hash`` and ``s_idx`` the hashes and their indices in key order (stable)."""
     n = hashes.shape[0]
     size = 1 << width
     mask = np.uint64(size - 1)
     sh = np.uint64(shift)
-    keys = np.empty(n, np.int64)
-    offsets = np.zeros(size + 1, np.int64)
     for i in range(n):
-        key = np.int64((hashes[i] >> sh) & mask)
-        keys[i] = key
-        offsets[key + 1] += 1
+        offsets[np.int64((hashes[i] >> sh) & mask) + 1] += 1
     for k in range(size):
         offsets[k + 1] += offsets[k]
     fill = offsets[:-1].copy()
-    s_keys = np.empty(n, np.int64)
-    s_hash = np.empty(n, np.uint64)
-    s_idx = np.empty(n, np.int64)
     for i in range(n):
-        k = keys[i]
-        p = fill[k]
-        fill[k] = p + 1
-        s_keys[p] = k
-        s_hash[p] = hashes[i]
+        h = hashes[i]
+        key = np.int64((h >> sh) & mask)
+        p = fill[key]
+        fill[key] = p + 1
+        s_hash[p] = h
         s_idx[p] = i
-    return offsets, s_keys, s_hash, s_idx
 
 
 @_jit
-def _probe(q_keys: Any, q_hash: Any, q_idx: Any, start: Any, stop: Any, offsets: Any, d_hash: Any, d_idx: Any,
-           masks: Any, t: Any, self_join: Any, prev_shift: Any, prev_mask: Any, prev_radius: Any) -> Any:
-    """Pairs (query index, data index) within ``t`` bits for the sorted queries ``[start, stop)`` of one block.
+def _probe(groups: Any, low: Any, shift: Any, q_off: Any, q_hash: Any, q_idx: Any, d_off: Any, d_hash: Any,
+           d_idx: Any, hi_masks: Any, hi_pop: Any, lo_masks: Any, lo_upto: Any, radius: Any, t: Any, self_join: Any,
+           prev_bits: Any, prev_radius: Any) -> Any:
+    """Pairs within ``t`` bits for the query groups ``groups`` of one block, as an int64 array (k, 2).
 
-    A pair also within an earlier block's radius was reported by that block and is skipped; for a self-join only
-    pairs with ``i < j`` are reported.
+    A block key is split into its high bits (the group) and its ``low`` low bits. A group's queries are probed
+    against one target group at a time (the group XOR a high mask), with every low mask the remaining radius allows,
+    so each probe reads the target group's slice of the offsets and hashes, which stays in cache, instead of
+    striding over the whole table once per mask. A first pass over a group's queries only counts the candidates
+    within ``t`` (no stores in its inner loop, which keeps it about twice as fast; most buckets hold zero or one hash,
+    so the first hash of a bucket is tested without branching on the bucket's size); a second pass collects the
+    pairs of the few queries that have any.
+
+    For a self-join each unordered pair of buckets ``{k, k ^ mask}`` is visited once, from the smaller key (and a
+    bucket with itself once, later entries only), and pairs come out as ``(min, max)``; this halves the probes. A
+    pair also within an earlier block's radius was reported by that block and is skipped.
     """
-    cap = 4096
+    cap = 1024
     out = np.empty((cap, 2), np.int64)
     count = 0
-    n_prev = prev_shift.shape[0]
-    for mi in range(masks.shape[0]):
-        flip = masks[mi]
-        for p in range(start, stop):
-            key = q_keys[p] ^ flip
-            lo = offsets[key]
-            hi = offsets[key + 1]
-            if lo == hi:
+    sh = np.uint64(shift)
+    lmask = np.uint64((1 << low) - 1)
+    span = np.int64(1) << low
+    todo = np.empty(1024, np.int64)
+    todo_end = np.empty(1024, np.int64)
+    for gi in range(groups.shape[0]):
+        g = groups[gi]
+        qa = np.int64(q_off[g << low])
+        qb = np.int64(q_off[(g + 1) << low])
+        if qa == qb:
+            continue
+        if todo.shape[0] < qb - qa:
+            todo = np.empty(qb - qa, np.int64)
+            todo_end = np.empty(qb - qa, np.int64)
+        for a in range(hi_masks.shape[0]):
+            g2 = g ^ hi_masks[a]
+            if self_join and g2 < g:
                 continue
-            hq = q_hash[p]
-            i = q_idx[p]
-            for pp in range(lo, hi):
-                x = hq ^ d_hash[pp]
-                if _popcount(x) > t:
-                    continue
-                j = d_idx[pp]
-                if self_join and j <= i:
-                    continue
-                seen = False
-                for k in range(n_prev):
-                    if _popcount((x >> prev_shift[k]) & prev_mask[k]) <= prev_radius[k]:
-                        seen = True
-                        break
-                if seen:
-                    continue
-                if count == cap:
-                    bigger = np.empty((cap * 2, 2), np.int64)
-                    bigger[:cap] = out
-                    out = bigger
-                    cap *= 2
-                out[count, 0] = i
-                out[count, 1] = j
-                count += 1
+            base = g2 << low
+            if d_off[base] == d_off[base + span]:
+                continue
+            same_group = self_join and g2 == g
+            n_lo = lo_upto[radius - hi_pop[a]]
+            n_todo = 0
+            # first pass, with no stores in the inner loop: which queries have a candidate within t, and the
+            # last mask that found one (masks come by popcount, so a copy's hits are mostly among the first few)
+            for p in range(qa, qb):
+                hq = q_hash[p]
+                key = np.int64((hq >> sh) & lmask)
+                last = -1
+                for b in range(n_lo):
+                    k2 = key ^ lo_masks[b]
+                    lo = np.int64(d_off[base + k2])
+                    hi = np.int64(d_off[base + k2 + 1])
+                    if same_group:
+                        if k2 < key:
+                            hi = lo
+                        elif k2 == key:
+                            lo = np.int64(p + 1)  # the query's own bucket: only the entries after it
+                    hit = (_popcount(hq ^ d_hash[lo]) <= t) & (hi > lo)
+                    if hi - lo > 1:
+                        for pp in range(lo + 1, hi):
+                            hit |= _popcount(hq ^ d_hash[pp]) <= t
+                    last = b if hit else last
+                todo[n_todo] = p
+                todo_end[n_todo] = last + 1
+                n_todo += last >= 0
+            # second pass over those queries: the pairs, without the ones an earlier block reported
+            for c in range(n_todo):
+                p = todo[c]
+                hq = q_hash[p]
+                key = np.int64((hq >> sh) & lmask)
+                i = np.int64(q_idx[p])
+                for b in range(todo_end[c]):
+                    k2 = key ^ lo_masks[b]
+                    lo = np.int64(d_off[base + k2])
+                    hi = np.int64(d_off[base + k2 + 1])
+                    if same_group:
+                        if k2 < key:
+                            continue
+                        if k2 == key:
+                            lo = p + 1
+                    for pp in range(lo, hi):
+                        if not _new(hq ^ d_hash[pp], t, prev_bits, prev_radius):
+                            continue
+                        j = np.int64(d_idx[pp])
+                        if count == cap:
+                            bigger = np.empty((cap * 2, 2), np.int64)
+                            bigger[:cap] = out
+                            out = bigger
+                            cap *= 2
+                        if self_join and j < i:
+                            out[count, 0] = j
+                            out[count, 1] = i
+                        else:
+                            out[count, 0] = i
+                            out[count, 1] = j
+                        count += 1
     return out[:count].copy()
 
 
@@ -304,40 +372,108 @@ def _workers(workers: int | None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: the target group of a probe holds about this many hashes (its slice of hashes and offsets stays in the L2 cache)
+GROUP_TARGET = 1024
+#: at least this many low bits per block key go to the probe's inner loop
+MIN_LOW_BITS = 8
+
+
+def _low_bits(width: int, n: int) -> int:
+    high = max(0, math.ceil(math.log2(max(1, n) / GROUP_TARGET)))
+    return max(min(width, MIN_LOW_BITS), width - high)
+
+
+def _split_masks(width: int, low: int, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The XOR masks within ``radius`` split into high masks (with their popcounts) and low masks, the low ones
+    ordered by popcount with ``upto[r]`` = how many have at most ``r`` bits set."""
+    hi = _masks(width - low, radius)
+    lo = _masks(low, radius)
+    upto = np.searchsorted(np.bitwise_count(lo), np.arange(radius + 1), side="right").astype(np.int64)
+    return hi, np.bitwise_count(hi).astype(np.int64), lo, upto
+
+
+class _Bucketed:
+    """One block's counting sort of an array of hashes."""
+
+    def __init__(self, hashes: np.ndarray, block: Block) -> None:
+        n = hashes.shape[0]
+        small = n < 2**31 - 1
+        self.offsets = np.zeros((1 << block.width) + 1, dtype=np.int32 if small else np.int64)
+        # one spare entry at the end: _probe reads (and ignores) it past the last bucket
+        self.hash = np.zeros(n + 1, dtype=np.uint64)
+        self.idx = np.empty(n, dtype=np.int32 if small else np.int64)
+        _bucket(hashes, block.shift, block.width, self.offsets, self.hash, self.idx)
+
+
+def _timed(stats: dict[str, Any] | None, fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, adding the CPU seconds it took on this thread to ``stats["thread_cpu_s"]`` (per thread name)."""
+    if stats is None:
+        return fn(*args)
+    t0 = time.thread_time()
+    try:
+        return fn(*args)
+    finally:
+        spent = time.thread_time() - t0
+        with _STATS_LOCK:
+            per_thread = stats.setdefault("thread_cpu_s", {})
+            name = threading.current_thread().name
+            per_thread[name] = per_thread.get(name, 0.0) + spent
+
+
+_STATS_LOCK = threading.Lock()
+
+
 def _search(queries: np.ndarray, data: np.ndarray, t: int, blocks: list[Block], self_join: bool,
-            workers: int) -> np.ndarray:
+            workers: int, stats: dict[str, Any] | None = None) -> np.ndarray:
     found: list[np.ndarray] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neardup") as pool:
+        # every block's buckets are built first, on the pool, so that the probes of one block overlap the building of
+        # the next; then each block's groups go out in strided chunks (the work of a group depends on its bits under
+        # the self-join's symmetry, so strides even it out), several per thread, so that a thread that finishes early
+        # (or gets more of the CPU) takes the next
+        data_jobs = [pool.submit(_timed, stats, _Bucketed, data, block) for block in blocks]
+        query_jobs = data_jobs if self_join else [pool.submit(_timed, stats, _Bucketed, queries, block)
+                                                  for block in blocks]
+        probes = []
         for b, block in enumerate(blocks):
-            offsets, d_keys, d_hash, d_idx = _bucket(data, block.shift, block.width)
-            if self_join:
-                q_keys, q_hash, q_idx = d_keys, d_hash, d_idx
-            else:
-                _offsets, q_keys, q_hash, q_idx = _bucket(queries, block.shift, block.width)
-                del _offsets
-            masks = _masks(block.width, block.radius)
+            d, q = data_jobs[b].result(), query_jobs[b].result()
+            low = _low_bits(block.width, len(data))
+            hi_masks, hi_pop, lo_masks, lo_upto = _split_masks(block.width, low, block.radius)
             prev = blocks[:b]
-            prev_shift = np.array([x.shift for x in prev], dtype=np.uint64)
-            prev_mask = np.array([(1 << x.width) - 1 for x in prev], dtype=np.uint64)
+            prev_bits = np.array([((1 << x.width) - 1) << x.shift for x in prev], dtype=np.uint64)
             prev_radius = np.array([x.radius for x in prev], dtype=np.int64)
-            nq = q_keys.shape[0]
-            chunk = max(1024, min(CHUNK, -(-nq // (4 * workers))))
-            jobs = [pool.submit(_probe, q_keys, q_hash, q_idx, s, min(nq, s + chunk), offsets, d_hash, d_idx,
-                                masks, t, self_join, prev_shift, prev_mask, prev_radius)
-                    for s in range(0, nq, chunk)]
-            found.extend(job.result() for job in jobs)
-            del offsets, d_keys, d_hash, d_idx, q_keys, q_hash, q_idx
+            n_groups = 1 << (block.width - low)
+            n_chunks = min(n_groups, 8 * workers)
+            for c in range(n_chunks):
+                groups = np.arange(c, n_groups, n_chunks, dtype=np.int64)
+                probes.append(pool.submit(_timed, stats, _probe, groups, low, block.shift, q.offsets, q.hash, q.idx,
+                                          d.offsets, d.hash, d.idx, hi_masks, hi_pop, lo_masks, lo_upto, block.radius,
+                                          t, self_join, prev_bits, prev_radius))
+            del d, q
+        found.extend(job.result() for job in probes)
+        del data_jobs, query_jobs
+    searched = time.perf_counter()
     found = [f for f in found if len(f)]
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    return _sorted(np.concatenate(found), len(data))
+    out = _sorted(np.concatenate(found), len(data)) if found else np.zeros((0, 2), dtype=np.int64)
+    if stats is not None:
+        stats["search_s"] = searched - start
+        stats["sort_s"] = time.perf_counter() - searched
+    return out
 
 
 def _sorted(pairs: np.ndarray, n: int) -> np.ndarray:
     """Pairs of indices below ``n`` sorted by (first, second), via one int64 sort."""
-    keys = pairs[:, 0].astype(np.int64) * n + pairs[:, 1]
-    keys.sort(kind="stable")  # radix-friendly: the keys come as a few sorted runs
-    return np.stack([keys // n, keys % n], axis=1)
+    if n >= 2**31:  # pragma: no cover - more hashes than fit in memory here
+        keys = pairs[:, 0].astype(np.int64) * n + pairs[:, 1]
+        keys.sort()
+        return np.stack([keys // n, keys % n], axis=1)
+    keys = (pairs[:, 0].astype(np.int64) << 32) | pairs[:, 1]
+    keys.sort()
+    out = np.empty((len(keys), 2), dtype=np.int64)
+    np.right_shift(keys, 32, out=out[:, 0])
+    np.bitwise_and(keys, 0xFFFFFFFF, out=out[:, 1])
+    return out
 
 
 def _brute_pairs(queries: np.ndarray, data: np.ndarray, t: int, self_join: bool) -> np.ndarray:
@@ -357,11 +493,14 @@ def _brute_pairs(queries: np.ndarray, data: np.ndarray, t: int, self_join: bool)
     return _sorted(np.concatenate(found).astype(np.int64), len(data))
 
 
-def pairs_within(hashes: np.ndarray, t: int, *, workers: int | None = None) -> np.ndarray:
+def pairs_within(hashes: np.ndarray, t: int, *, workers: int | None = None,
+                 stats: dict[str, Any] | None = None) -> np.ndarray:
     """All index pairs ``(i, j)``, ``i < j``, with ``hamming(hashes[i], hashes[j]) <= t``, sorted, int64 (k, 2).
 
     Exact (the same pairs as comparing all of them), by multi-index hashing on ``workers`` threads (default: every
-    core this process may use).
+    core this process may use). A ``stats`` dict, if given, receives the CPU seconds each worker thread spent
+    (``thread_cpu_s``, by thread name) and the wall seconds of the search and of the final sort (``search_s``,
+    ``sort_s``), for benchmarks.
     """
     h = _u64(hashes)
     n = h.shape[0]
@@ -370,10 +509,11 @@ def pairs_within(hashes: np.ndarray, t: int, *, workers: int | None = None) -> n
     blocks = _plan(n, t) if HAVE_NUMBA and n >= BRUTE_FORCE_BELOW else None
     if blocks is None:
         return _brute_pairs(h, h, t, True)
-    return _search(h, h, t, blocks, True, _workers(workers))
+    return _search(h, h, t, blocks, True, _workers(workers), stats)
 
 
-def pairs_between(queries: np.ndarray, data: np.ndarray, t: int, *, workers: int | None = None) -> np.ndarray:
+def pairs_between(queries: np.ndarray, data: np.ndarray, t: int, *, workers: int | None = None,
+                  stats: dict[str, Any] | None = None) -> np.ndarray:
     """All ``(q, d)`` with ``hamming(queries[q], data[d]) <= t``, sorted, int64 (k, 2); exact, like pairs_within."""
     q, d = _u64(queries), _u64(data)
     if t < 0 or len(q) == 0 or len(d) == 0:
@@ -381,7 +521,7 @@ def pairs_between(queries: np.ndarray, data: np.ndarray, t: int, *, workers: int
     blocks = _plan(len(d), t, len(q)) if HAVE_NUMBA and len(q) * len(d) >= BRUTE_FORCE_BELOW ** 2 else None
     if blocks is None:
         return _brute_pairs(q, d, t, False)
-    return _search(q, d, t, blocks, False, _workers(workers))
+    return _search(q, d, t, blocks, False, _workers(workers), stats)
 
 
 # --------------------------------------------------------------------------------------------------------------------

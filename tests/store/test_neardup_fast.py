@@ -72,6 +72,48 @@ def test_pairs_within_one_thread_and_edge_cases():
     assert (np.diff(got[:, 0] * 4500 + got[:, 1]) > 0).all()
 
 
+@pytest.mark.parametrize("kind", ["random", "clustered"])
+@pytest.mark.parametrize("t", [0, 3, 8, 12])
+@pytest.mark.parametrize("group_target", [1, 16, 256])
+def test_pairs_within_split_into_groups_equals_brute_force(monkeypatch, kind, t, group_target):
+    """Small targets for the group size split every block key into many groups (high bits) and few low bits, as at
+    millions of hashes, so the probes across groups and the self-join's symmetry (each pair of buckets once) are
+    exercised on sizes the brute force can check."""
+    monkeypatch.setattr(neardup, "GROUP_TARGET", group_target)
+    monkeypatch.setattr(neardup, "MIN_LOW_BITS", 2)
+    h = _random(6000, seed=4) if kind == "random" else _clustered(6000, seed=4)
+    blocks = neardup._plan(len(h), t)
+    assert blocks is not None and any(neardup._low_bits(b.width, len(h)) < b.width for b in blocks)
+    want = _brute(h, None, t)
+    for workers in (1, 2, 3):
+        stats: dict = {}
+        got = pairs_within(h, t, workers=workers, stats=stats)
+        assert np.array_equal(got, want)
+        assert len(stats["thread_cpu_s"]) <= workers
+    if kind == "clustered" and t >= 8:
+        assert len(want) > 1000
+
+
+@pytest.mark.parametrize("group_target", [16, 8192])
+def test_pairs_within_exact_on_a_larger_clustered_set(monkeypatch, group_target):
+    """40,000 clustered hashes at t = 8 (every pair, none twice, sorted) against the brute force."""
+    monkeypatch.setattr(neardup, "GROUP_TARGET", group_target)
+    h = _clustered(40_000, seed=8)
+    got = pairs_within(h, 8, workers=2)
+    want = _brute(h, None, 8)
+    assert np.array_equal(got, want) and len(want) > 40_000
+
+
+@pytest.mark.parametrize("t", [0, 8, 12])
+def test_pairs_between_split_into_groups_equals_brute_force(monkeypatch, t):
+    monkeypatch.setattr(neardup, "GROUP_TARGET", 16)
+    monkeypatch.setattr(neardup, "MIN_LOW_BITS", 2)
+    rng = np.random.default_rng(6)
+    data = _clustered(6000, seed=6)
+    queries = np.concatenate([_flip(rng, data[:3000], 5), _random(3000, seed=10)])
+    assert np.array_equal(pairs_between(queries, data, t, workers=2), _brute(queries, data, t))
+
+
 @pytest.mark.parametrize("t", [0, 8, 12])
 def test_pairs_between_equals_brute_force(t):
     rng = np.random.default_rng(5)
