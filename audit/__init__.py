@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "import_export": "audit.store.export",
     # from bytes to facts
     "analyse_image": "audit.decode.imagefacts",
-    "inspect_dict": "audit.decode.imagefacts",
+    "inspect_dict": "audit.outputs.inspection",
     "parse_page": "audit.decode.html",
     "Bounds": "audit.decode.workers",
     # signals of origin

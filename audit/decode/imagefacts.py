@@ -113,26 +113,3 @@ def _metadata(data: bytes, img: Image.Image | None) -> Metadata:
     except Exception as exc:  # read_metadata catches per field; this is a last guard
         log.warning("metadata reading failed: %s", exc)
         return Metadata(field_errors=(f"metadata: {_message(exc)}",))
-
-
-def _hex(value: int | None) -> str | None:
-    return None if value is None else f"{value:016x}"
-
-
-def inspect_dict(path: str, record: ImageRecord) -> dict[str, Any]:
-    """The JSON object ``provaudit inspect --json`` prints for one file."""
-    has_gps = record.gps_lat is not None and record.gps_lon is not None
-    return {
-        "path": path,
-        "sha256": record.sha256,
-        "format": record.format,
-        "width": record.width,
-        "height": record.height,
-        "phash": _hex(record.phash),
-        "dhash": _hex(record.dhash),
-        "gps": {"lat": record.gps_lat, "lon": record.gps_lon, "alt": record.gps_alt} if has_gps else None,
-        "taken_at": record.taken_at.isoformat() if record.taken_at else None,
-        "utc_offset": record.utc_offset,
-        "location": dict(record.location) if record.location else None,
-        "error": record.error,
-    }

@@ -295,6 +295,12 @@ class WorkerPool(Generic[R]):
             first, future = pending.popleft()
             yield first, self.result(future)
 
+    def start(self) -> None:
+        """Start every worker now, before any input: each imports the job's modules while the caller goes on (by
+        default a worker starts when the first input waits for it)."""
+        while len(self._workers) < self.size:
+            self._start_worker()
+
     def close(self) -> None:
         """Stop the workers (a file still in flight gets an error record)."""
         for task in self._queue:

@@ -31,13 +31,13 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from audit.decode.imagefacts import inspect_dict
 from audit.decode.workers import AnalysisPool, Bounds
 from audit.derive.matching import Hashes, hash_set, image_hashes, match_distance
 from audit.derive.neardup import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, near_duplicate_pairs
 from audit.errors import Refused
 from audit.inputs import DEFAULT_MAX_FILE_BYTES, open_regular, sha256_open
 from audit.outputs.inspection import DEFAULT_MAX_FILE_BYTES as DEFAULT_MAX_IMAGE_BYTES
+from audit.outputs.inspection import inspect_dict
 from audit.outputs.people import People
 from audit.records import ImageRecord
 from audit.store.db import Store

@@ -20,7 +20,8 @@ import atheris
 
 with atheris.instrument_imports(include=["audit"]):
     from audit.decode import metadata
-    from audit.decode.imagefacts import analyse_image, inspect_dict
+    from audit.decode.imagefacts import analyse_image
+    from audit.outputs.inspection import inspect_dict
     from audit.records import ImageRecord
     from audit.signals.image import image_signals
 

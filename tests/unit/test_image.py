@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from audit.decode.fingerprint import hamming
-from audit.decode.imagefacts import analyse_image, inspect_dict
+from audit.decode.imagefacts import analyse_image
+from audit.outputs.inspection import inspect_dict
 from audit.records import ImageRecord
 
 CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
