@@ -88,7 +88,7 @@ def grow(seed: Path, out: Path, sightings: int) -> dict[str, int]:
         cols = [c for c in table.column_names if c in present]  # a seed from an older schema lacks new columns
         plain = ", ".join(f"t.{c}" for c in cols)
         con.execute(f"INSERT INTO {name} ({', '.join(cols)}) SELECT {plain} FROM _seed_{name} t")
-        if name in ("crawls", "runs"):  # crawl ids, and the runs (commands) that made the seed, are shared by all copies
+        if name in ("crawls", "runs"):  # crawl ids, and the runs that made the seed, are shared by all copies
             continue
         select = ", ".join(f"{_expression(name, c)} AS {c}" for c in cols)
         if copies > 1:

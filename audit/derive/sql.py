@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from audit.schema import (
     CLUSTERS,
+    COPIES,
     EVIDENCE,
     EVIDENCE_SETS,
     O_FETCH,
@@ -173,38 +174,49 @@ def _fan_out_sql(source: str, join: str, sighting: str = "s.sighting_id", sha: s
             f"u.detail, NULL FROM {frm} JOIN {source} u ON {join} {where}")
 
 
-DIRECT_SIGNALS_SQL = [
-    _fan_out_sql(U_IMAGE, "u.sha256 = i.sha256", sighting="NULL", sha="i.sha256", frm="images i"),
-    _fan_out_sql(U_HOST, "u.host = s.page_host AND u.role = 'page'"),
-    _fan_out_sql(U_HOST, "u.host = s.image_host AND u.role = 'image'"),
-    _fan_out_sql(U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
-    _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
-                         f"AND u.heading = coalesce(s.heading, '') AND u.page_tld = {PAGE_TLD} "
-                         f"AND u.page_langs = {PAGE_LANGS}", frm=TEXT_SIGHTING_PAGE),
-    _fan_out_sql(U_URL, f"u.url = {URL_PLACE_KEY.format(url='s.image_url')}"),
-    _fan_out_sql(U_DATASET, "u.sighting_id = s.sighting_id"),
+# Each source of direct signals: (unit table, join, then the keywords of _fan_out_sql).
+_SOURCES: list[tuple[str, str, dict[str, str]]] = [
+    (U_IMAGE, "u.sha256 = i.sha256", {"sighting": "NULL", "sha": "i.sha256", "frm": "images i"}),
+    (U_HOST, "u.host = s.page_host AND u.role = 'page'", {}),
+    (U_HOST, "u.host = s.image_host AND u.role = 'image'", {}),
+    (U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url", {}),
+    (U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
+             f"AND u.heading = coalesce(s.heading, '') AND u.page_tld = {PAGE_TLD} "
+             f"AND u.page_langs = {PAGE_LANGS}", {"frm": TEXT_SIGHTING_PAGE}),
+    (U_URL, f"u.url = {URL_PLACE_KEY.format(url='s.image_url')}", {}),
+    (U_DATASET, "u.sighting_id = s.sighting_id", {}),
 ]
 
-PROPAGATE_SQL = f"""
-INSERT INTO signals ({SIGNAL_COLUMNS})
+DIRECT_SIGNALS_SQL = [_fan_out_sql(source, join, **kw) for source, join, kw in _SOURCES]
+
+# Each image of a near-duplicate cluster with each other image of its cluster, and the start of the evidence of a
+# signal carried over from it: the URL it names for the copy is that copy's first sighting's page (or its URL).
+COPIES_SQL = f"""
+CREATE TEMP TABLE {COPIES} AS
 WITH first_url AS (
     SELECT sha256, arg_min(coalesce(nullif(page_url, ''), image_url), sighting_id) AS url
-    FROM sightings WHERE sha256 IN (SELECT sha256 FROM clusters WHERE size > 1) GROUP BY sha256
-), prop AS (
-    SELECT t.sha256 AS target, s.sighting_id, s.kind, s.country, s.candidates, s.strength, s.weight,
-           'via near-duplicate ' || s.sha256 || ' on ' || coalesce(f.url, '') || ': ' || s.evidence AS evidence,
-           s.detail, s.sha256 AS via
-    FROM signals s
-    JOIN clusters c ON c.sha256 = s.sha256 AND c.size > 1
-    JOIN clusters t ON t.cluster_id = c.cluster_id AND t.sha256 <> s.sha256
-    LEFT JOIN first_url f ON f.sha256 = s.sha256
-    WHERE s.via_sha256 IS NULL
+    FROM sightings WHERE sha256 IN (SELECT sha256 FROM {CLUSTERS} WHERE size > 1) GROUP BY sha256
 )
-SELECT {SIGNAL_ID.format(sha="target", sighting="sighting_id", kind="kind", country="country",
-                         candidates="candidates", evidence="evidence", via="via")},
-       target, sighting_id, kind, country, candidates, strength, weight, evidence, detail, via
-FROM prop
+SELECT c.sha256 AS via, t.sha256 AS target,
+       'via near-duplicate ' || c.sha256 || ' on ' || coalesce(f.url, '') || ': ' AS prefix
+FROM {CLUSTERS} c
+JOIN {CLUSTERS} t ON t.cluster_id = c.cluster_id AND t.sha256 <> c.sha256
+LEFT JOIN first_url f ON f.sha256 = c.sha256
+WHERE c.size > 1
 """
+
+# The direct signals carried across near-duplicate clusters. The pairs of copies and the start of the evidence are
+# computed once per pair (COPIES_SQL, small), so that the signals are streamed through one hash join on them; joining
+# the clusters twice and the first URLs for every signal made DuckDB build a hash table of every propagated row.
+PROPAGATE_SQL = [COPIES_SQL, f"""
+INSERT INTO signals ({SIGNAL_COLUMNS})
+SELECT {SIGNAL_ID.format(sha="f.target", sighting="s.sighting_id", kind="s.kind", country="s.country",
+                         candidates="s.candidates", evidence="f.prefix || s.evidence", via="s.sha256")},
+       f.target, s.sighting_id, s.kind, s.country, s.candidates, s.strength, s.weight, f.prefix || s.evidence,
+       s.detail, s.sha256
+FROM signals s JOIN {COPIES} f ON f.via = s.sha256
+WHERE s.via_sha256 IS NULL
+"""]
 
 
 def _opt_out_join(source: str, join: str, origin: Origin, offset: int = 0) -> str:
