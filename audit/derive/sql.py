@@ -265,10 +265,16 @@ FROM (SELECT sha256, direct, hash(kind, countries, strength, weight, border_km, 
 GROUP BY sha256
 """
 
+# Every piece of evidence the signals can hold, with its key: read from the extraction units' tables (a few hundred
+# thousand rows), not from the signals (millions), each value both as direct and as propagated evidence. A value
+# no image ended up with is a key no set names.
+_UNIT_SIGNALS = " UNION ALL ".join(f"SELECT kind, country, candidates, strength, weight, detail FROM {u}"
+                                   for u in (U_IMAGE, U_HOST, U_PAGE, U_TEXT, U_URL, U_DATASET))
 EVIDENCE_VALUES_SQL = f"""
 SELECT hash(kind, countries, strength, weight, border_km, direct) AS ev, kind, countries, strength, weight,
        border_km, NOT direct AS propagated
-FROM (SELECT DISTINCT {EVIDENCE_COLUMNS} FROM signals)
+FROM (SELECT DISTINCT {EVIDENCE_COLUMNS.replace("via_sha256 IS NULL AS direct", "d.direct")}
+      FROM ({_UNIT_SIGNALS}) u, (VALUES (true), (false)) d(direct))
 """
 
 DISTINCT_SETS_SQL = f"""
