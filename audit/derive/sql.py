@@ -219,34 +219,49 @@ WHERE s.via_sha256 IS NULL
 """]
 
 
-def _opt_out_join(source: str, join: str, origin: Origin, offset: int = 0) -> str:
-    return (f"SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, o.evidence, o.ord + {offset} AS ord, "
-            f"'{origin.value}' AS origin FROM sightings s JOIN {source} o ON {join} WHERE s.sha256 IS NOT NULL")
+def _key_opt_outs(keys: str, sources: list[tuple[str, str, int]]) -> str:
+    """The opt-outs of each key of ``keys`` (a crawl, host and URL) from each ``(source, join, offset)``, one per
+    directive: the evidence kept for a directive met twice is the first in the reference's order (``ord``: rank,
+    then position)."""
+    union = "\n        UNION ALL\n        ".join(
+        f"SELECT k.crawl_id, k.host, k.url, o.kind, o.value, o.applies_to, o.evidence, o.ord + {offset} AS ord "
+        f"FROM {keys} k JOIN {source} o ON {join}" for source, join, offset in sources)
+    return (f"SELECT crawl_id, host, url, kind, value, applies_to, arg_min(evidence, ord) AS evidence\n"
+            f"    FROM (\n        {union}\n    ) GROUP BY crawl_id, host, url, kind, value, applies_to")
 
 
-# Each source of opt-outs with whose declaration it is (audit.signals.kinds.Origin). Within one origin, the evidence
-# kept for a directive met twice is the first in the reference's order (``ord``: rank, then position).
-_IMAGE_URL = "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url"
-_PAGE_URL = "o.crawl_id = s.crawl_id AND o.host = s.page_host AND o.url = s.page_url"
+# Each source of opt-outs with whose declaration it is (audit.signals.kinds.Origin). All of one origin's opt-outs of a
+# sighting come from one key: its image's (crawl, host, URL) for the image host, its page's for the page publisher,
+# its image's sha256 for the image itself. So each origin's directives are de-duplicated once per key, before they are
+# fanned out to the sightings (a few hundred thousand URLs, not millions of sightings), and the fan-out needs no
+# grouping. A key's host may be NULL (matched as such): only the response headers, read by crawl and URL, apply then.
+_KEY = "o.crawl_id = k.crawl_id AND o.host = k.host AND o.url = k.url"
+_KEY_URL = "o.crawl_id = k.crawl_id AND o.url = k.url"
+_SIGHTING_KEY = "o.crawl_id = s.crawl_id AND o.host IS NOT DISTINCT FROM s.{role}_host AND o.url = s.{role}_url"
 OPT_OUTS_SQL = f"""
 INSERT INTO opt_outs (sighting_id, sha256, kind, value, applies_to, origin, evidence)
-SELECT sighting_id, any_value(sha256), kind, value, applies_to, origin, arg_min(evidence, ord)
-FROM (
-    {_opt_out_join(O_ROBOTS, _IMAGE_URL, Origin.IMAGE_HOST)}
-    UNION ALL
-    {_opt_out_join(O_ROBOTS, _PAGE_URL, Origin.PAGE_PUBLISHER, offset=10_000)}
-    UNION ALL
-    {_opt_out_join(O_TDMREP, _IMAGE_URL, Origin.IMAGE_HOST)}
-    UNION ALL
-    {_opt_out_join(O_TDMREP, _PAGE_URL, Origin.PAGE_PUBLISHER, offset=10_000)}
-    UNION ALL
-    {_opt_out_join(O_FETCH, "o.crawl_id = s.crawl_id AND o.url = s.image_url", Origin.IMAGE_HOST)}
-    UNION ALL
-    {_opt_out_join(O_PAGE, "o.crawl_id = s.crawl_id AND o.url = s.page_url", Origin.PAGE_PUBLISHER)}
-    UNION ALL
-    {_opt_out_join(O_IMAGE, "o.sha256 = s.sha256", Origin.IMAGE)}
+WITH image_keys AS (
+    SELECT DISTINCT crawl_id, image_host AS host, image_url AS url FROM sightings
+    WHERE sha256 IS NOT NULL AND image_url IS NOT NULL
+), page_keys AS (
+    SELECT DISTINCT crawl_id, page_host AS host, page_url AS url FROM sightings
+    WHERE sha256 IS NOT NULL AND page_url IS NOT NULL
+), image_host AS (
+    {_key_opt_outs("image_keys", [(O_ROBOTS, _KEY, 0), (O_TDMREP, _KEY, 0), (O_FETCH, _KEY_URL, 0)])}
+), page_publisher AS (
+    {_key_opt_outs("page_keys", [(O_ROBOTS, _KEY, 10_000), (O_TDMREP, _KEY, 10_000), (O_PAGE, _KEY_URL, 0)])}
+), image AS (
+    SELECT sha256, kind, value, applies_to, arg_min(evidence, ord) AS evidence FROM {O_IMAGE}
+    GROUP BY sha256, kind, value, applies_to
 )
-GROUP BY sighting_id, kind, value, applies_to, origin
+SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.IMAGE_HOST.value}', o.evidence
+FROM sightings s JOIN image_host o ON {_SIGHTING_KEY.format(role="image")} WHERE s.sha256 IS NOT NULL
+UNION ALL
+SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.PAGE_PUBLISHER.value}', o.evidence
+FROM sightings s JOIN page_publisher o ON {_SIGHTING_KEY.format(role="page")} WHERE s.sha256 IS NOT NULL
+UNION ALL
+SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.IMAGE.value}', o.evidence
+FROM sightings s JOIN image o ON o.sha256 = s.sha256 WHERE s.sha256 IS NOT NULL
 """
 
 # What the attribution reads of each signal. Each distinct piece of evidence gets a 64-bit key (collisions are
