@@ -57,7 +57,7 @@ def sig(r):
             round(float(r["weight"]), 9), r["evidence"], json.dumps(d, sort_keys=True) if d else None,
             r["via_sha256"])
 
-KEYS = {"opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "evidence"),
+KEYS = {"opt_outs": ("sighting_id", "sha256", "kind", "value", "applies_to", "origin", "evidence"),
         "clusters": ("sha256", "cluster_id", "size"),
         "attributions": ("sha256", "country", "score", "tier", "runner_up", "runner_up_score", "kinds",
                          "propagated", "direct_country", "direct_score", "direct_tier", "explanation")}

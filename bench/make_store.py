@@ -14,6 +14,7 @@ those too (site-wide templates, footers), but less than 190 exact copies do: the
 help it more here than they would on a real crawl of this size. The derived tables are left empty (run the audit).
 
     python bench/make_store.py --seed demo-out/provenance.duckdb --sightings 1000000 --out /tmp/store-1m.duckdb
+    python bench/make_store.py --sightings 10000000 --out /var/tmp/store-10m.duckdb   # ~4.6 GB; copies 50 at a time
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from audit.store.db import Store  # noqa: E402
 COPIED = tuple(t.name for t in TABLES if not t.derived and t.name not in ("meta", "labels", "validations"))
 URL_COLUMNS = {"url", "final_url", "image_url", "page_url"}
 HOST_COLUMNS = {"host", "image_host", "page_host"}
+COPIES_PER_INSERT = 50  # 50 copies of the demo's seed: about 725,000 sightings per statement
+MEMORY = 2 * 1024**3  # DuckDB's memory while growing (it spills beside the store past it)
 HASH_MASKS = {"phash": 1, "phash_mirror": 1, "dhash": 2, "dhash_mirror": 2}
 
 
@@ -72,7 +75,7 @@ def grow(seed: Path, out: Path, sightings: int) -> dict[str, int]:
         seed_tables = {name: source.con.sql(
             f"SELECT {', '.join(c for c in TABLES_BY_NAME[name].column_names if c in source.columns[name])} "
             f"FROM {name}").to_arrow_table() for name in COPIED if name in source.columns}
-    store = Store.open(out)
+    store = Store.open(out, memory=MEMORY)
     con = store.con
     for name, data in seed_tables.items():
         con.register(f"_seed_{name}", data)
@@ -88,12 +91,13 @@ def grow(seed: Path, out: Path, sightings: int) -> dict[str, int]:
         cols = [c for c in table.column_names if c in present]  # a seed from an older schema lacks new columns
         plain = ", ".join(f"t.{c}" for c in cols)
         con.execute(f"INSERT INTO {name} ({', '.join(cols)}) SELECT {plain} FROM _seed_{name} t")
-        if name == "crawls":  # crawl ids are shared by all copies
+        if name in ("crawls", "runs"):  # crawl ids, and the runs that made the seed, are shared by all copies
             continue
         select = ", ".join(f"{_expression(name, c)} AS {c}" for c in cols)
-        if copies > 1:
+        for start in range(1, copies, COPIES_PER_INSERT):  # a few copies at a time: bounded memory at any size
             con.execute(f"INSERT INTO {name} ({', '.join(cols)}) SELECT {select} "
-                        f"FROM _seed_{name} t, (SELECT range AS i FROM range(1, {copies})) r")
+                        f"FROM _seed_{name} t, (SELECT range AS i FROM range({start}, "
+                        f"{min(copies, start + COPIES_PER_INSERT)})) r")
     counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] for name in COPIED}
     for name in seed_tables:
         con.unregister(f"_seed_{name}")

@@ -240,7 +240,8 @@ def run_audit(
             result.seconds["fan_out"] = time.perf_counter() - t
             t = time.perf_counter()
             say("propagating through clusters")
-            con.execute(PROPAGATE_SQL)
+            for sql in PROPAGATE_SQL:
+                con.execute(sql)
             checkpoint("audit-propagated")
             result.propagated_signals = _count(store, "SELECT count(*) FROM signals WHERE via_sha256 IS NOT NULL")
             result.seconds["propagate"] = time.perf_counter() - t

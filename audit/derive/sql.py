@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from audit.schema import (
     CLUSTERS,
+    COPIES,
     EVIDENCE,
     EVIDENCE_SETS,
     O_FETCH,
@@ -173,68 +174,94 @@ def _fan_out_sql(source: str, join: str, sighting: str = "s.sighting_id", sha: s
             f"u.detail, NULL FROM {frm} JOIN {source} u ON {join} {where}")
 
 
-DIRECT_SIGNALS_SQL = [
-    _fan_out_sql(U_IMAGE, "u.sha256 = i.sha256", sighting="NULL", sha="i.sha256", frm="images i"),
-    _fan_out_sql(U_HOST, "u.host = s.page_host AND u.role = 'page'"),
-    _fan_out_sql(U_HOST, "u.host = s.image_host AND u.role = 'image'"),
-    _fan_out_sql(U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url"),
-    _fan_out_sql(U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
-                         f"AND u.heading = coalesce(s.heading, '') AND u.page_tld = {PAGE_TLD} "
-                         f"AND u.page_langs = {PAGE_LANGS}", frm=TEXT_SIGHTING_PAGE),
-    _fan_out_sql(U_URL, f"u.url = {URL_PLACE_KEY.format(url='s.image_url')}"),
-    _fan_out_sql(U_DATASET, "u.sighting_id = s.sighting_id"),
+# Each source of direct signals: (unit table, join, then the keywords of _fan_out_sql).
+_SOURCES: list[tuple[str, str, dict[str, str]]] = [
+    (U_IMAGE, "u.sha256 = i.sha256", {"sighting": "NULL", "sha": "i.sha256", "frm": "images i"}),
+    (U_HOST, "u.host = s.page_host AND u.role = 'page'", {}),
+    (U_HOST, "u.host = s.image_host AND u.role = 'image'", {}),
+    (U_PAGE, "u.crawl_id = s.crawl_id AND u.url = s.page_url", {}),
+    (U_TEXT, "u.alt = coalesce(s.alt_text, '') AND u.caption = coalesce(s.caption, '') "
+             f"AND u.heading = coalesce(s.heading, '') AND u.page_tld = {PAGE_TLD} "
+             f"AND u.page_langs = {PAGE_LANGS}", {"frm": TEXT_SIGHTING_PAGE}),
+    (U_URL, f"u.url = {URL_PLACE_KEY.format(url='s.image_url')}", {}),
+    (U_DATASET, "u.sighting_id = s.sighting_id", {}),
 ]
 
-PROPAGATE_SQL = f"""
-INSERT INTO signals ({SIGNAL_COLUMNS})
+DIRECT_SIGNALS_SQL = [_fan_out_sql(source, join, **kw) for source, join, kw in _SOURCES]
+
+# Each image of a near-duplicate cluster with each other image of its cluster, and the start of the evidence of a
+# signal carried over from it: the URL it names for the copy is that copy's first sighting's page (or its URL).
+COPIES_SQL = f"""
+CREATE TEMP TABLE {COPIES} AS
 WITH first_url AS (
     SELECT sha256, arg_min(coalesce(nullif(page_url, ''), image_url), sighting_id) AS url
-    FROM sightings WHERE sha256 IN (SELECT sha256 FROM clusters WHERE size > 1) GROUP BY sha256
-), prop AS (
-    SELECT t.sha256 AS target, s.sighting_id, s.kind, s.country, s.candidates, s.strength, s.weight,
-           'via near-duplicate ' || s.sha256 || ' on ' || coalesce(f.url, '') || ': ' || s.evidence AS evidence,
-           s.detail, s.sha256 AS via
-    FROM signals s
-    JOIN clusters c ON c.sha256 = s.sha256 AND c.size > 1
-    JOIN clusters t ON t.cluster_id = c.cluster_id AND t.sha256 <> s.sha256
-    LEFT JOIN first_url f ON f.sha256 = s.sha256
-    WHERE s.via_sha256 IS NULL
+    FROM sightings WHERE sha256 IN (SELECT sha256 FROM {CLUSTERS} WHERE size > 1) GROUP BY sha256
 )
-SELECT {SIGNAL_ID.format(sha="target", sighting="sighting_id", kind="kind", country="country",
-                         candidates="candidates", evidence="evidence", via="via")},
-       target, sighting_id, kind, country, candidates, strength, weight, evidence, detail, via
-FROM prop
+SELECT c.sha256 AS via, t.sha256 AS target,
+       'via near-duplicate ' || c.sha256 || ' on ' || coalesce(f.url, '') || ': ' AS prefix
+FROM {CLUSTERS} c
+JOIN {CLUSTERS} t ON t.cluster_id = c.cluster_id AND t.sha256 <> c.sha256
+LEFT JOIN first_url f ON f.sha256 = c.sha256
+WHERE c.size > 1
 """
 
+# The direct signals carried across near-duplicate clusters. The pairs of copies and the start of the evidence are
+# computed once per pair (COPIES_SQL, small), so that the signals are streamed through one hash join on them; joining
+# the clusters twice and the first URLs for every signal made DuckDB build a hash table of every propagated row.
+PROPAGATE_SQL = [COPIES_SQL, f"""
+INSERT INTO signals ({SIGNAL_COLUMNS})
+SELECT {SIGNAL_ID.format(sha="f.target", sighting="s.sighting_id", kind="s.kind", country="s.country",
+                         candidates="s.candidates", evidence="f.prefix || s.evidence", via="s.sha256")},
+       f.target, s.sighting_id, s.kind, s.country, s.candidates, s.strength, s.weight, f.prefix || s.evidence,
+       s.detail, s.sha256
+FROM signals s JOIN {COPIES} f ON f.via = s.sha256
+WHERE s.via_sha256 IS NULL
+"""]
 
-def _opt_out_join(source: str, join: str, origin: Origin, offset: int = 0) -> str:
-    return (f"SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, o.evidence, o.ord + {offset} AS ord, "
-            f"'{origin.value}' AS origin FROM sightings s JOIN {source} o ON {join} WHERE s.sha256 IS NOT NULL")
+
+def _key_opt_outs(keys: str, sources: list[tuple[str, str, int]]) -> str:
+    """The opt-outs of each key of ``keys`` (a crawl, host and URL) from each ``(source, join, offset)``, one per
+    directive: the evidence kept for a directive met twice is the first in the reference's order (``ord``: rank,
+    then position)."""
+    union = "\n        UNION ALL\n        ".join(
+        f"SELECT k.crawl_id, k.host, k.url, o.kind, o.value, o.applies_to, o.evidence, o.ord + {offset} AS ord "
+        f"FROM {keys} k JOIN {source} o ON {join}" for source, join, offset in sources)
+    return (f"SELECT crawl_id, host, url, kind, value, applies_to, arg_min(evidence, ord) AS evidence\n"
+            f"    FROM (\n        {union}\n    ) GROUP BY crawl_id, host, url, kind, value, applies_to")
 
 
-# Each source of opt-outs with whose declaration it is (audit.signals.kinds.Origin). Within one origin, the evidence
-# kept for a directive met twice is the first in the reference's order (``ord``: rank, then position).
-_IMAGE_URL = "o.crawl_id = s.crawl_id AND o.host = s.image_host AND o.url = s.image_url"
-_PAGE_URL = "o.crawl_id = s.crawl_id AND o.host = s.page_host AND o.url = s.page_url"
+# Each source of opt-outs with whose declaration it is (audit.signals.kinds.Origin). All of one origin's opt-outs of a
+# sighting come from one key: its image's (crawl, host, URL) for the image host, its page's for the page publisher,
+# its image's sha256 for the image itself. So each origin's directives are de-duplicated once per key, before they are
+# fanned out to the sightings (a few hundred thousand URLs, not millions of sightings), and the fan-out needs no
+# grouping. A key's host may be NULL (matched as such): only the response headers, read by crawl and URL, apply then.
+_KEY = "o.crawl_id = k.crawl_id AND o.host = k.host AND o.url = k.url"
+_KEY_URL = "o.crawl_id = k.crawl_id AND o.url = k.url"
+_SIGHTING_KEY = "o.crawl_id = s.crawl_id AND o.host IS NOT DISTINCT FROM s.{role}_host AND o.url = s.{role}_url"
 OPT_OUTS_SQL = f"""
 INSERT INTO opt_outs (sighting_id, sha256, kind, value, applies_to, origin, evidence)
-SELECT sighting_id, any_value(sha256), kind, value, applies_to, origin, arg_min(evidence, ord)
-FROM (
-    {_opt_out_join(O_ROBOTS, _IMAGE_URL, Origin.IMAGE_HOST)}
-    UNION ALL
-    {_opt_out_join(O_ROBOTS, _PAGE_URL, Origin.PAGE_PUBLISHER, offset=10_000)}
-    UNION ALL
-    {_opt_out_join(O_TDMREP, _IMAGE_URL, Origin.IMAGE_HOST)}
-    UNION ALL
-    {_opt_out_join(O_TDMREP, _PAGE_URL, Origin.PAGE_PUBLISHER, offset=10_000)}
-    UNION ALL
-    {_opt_out_join(O_FETCH, "o.crawl_id = s.crawl_id AND o.url = s.image_url", Origin.IMAGE_HOST)}
-    UNION ALL
-    {_opt_out_join(O_PAGE, "o.crawl_id = s.crawl_id AND o.url = s.page_url", Origin.PAGE_PUBLISHER)}
-    UNION ALL
-    {_opt_out_join(O_IMAGE, "o.sha256 = s.sha256", Origin.IMAGE)}
+WITH image_keys AS (
+    SELECT DISTINCT crawl_id, image_host AS host, image_url AS url FROM sightings
+    WHERE sha256 IS NOT NULL AND image_url IS NOT NULL
+), page_keys AS (
+    SELECT DISTINCT crawl_id, page_host AS host, page_url AS url FROM sightings
+    WHERE sha256 IS NOT NULL AND page_url IS NOT NULL
+), image_host AS (
+    {_key_opt_outs("image_keys", [(O_ROBOTS, _KEY, 0), (O_TDMREP, _KEY, 0), (O_FETCH, _KEY_URL, 0)])}
+), page_publisher AS (
+    {_key_opt_outs("page_keys", [(O_ROBOTS, _KEY, 10_000), (O_TDMREP, _KEY, 10_000), (O_PAGE, _KEY_URL, 0)])}
+), image AS (
+    SELECT sha256, kind, value, applies_to, arg_min(evidence, ord) AS evidence FROM {O_IMAGE}
+    GROUP BY sha256, kind, value, applies_to
 )
-GROUP BY sighting_id, kind, value, applies_to, origin
+SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.IMAGE_HOST.value}', o.evidence
+FROM sightings s JOIN image_host o ON {_SIGHTING_KEY.format(role="image")} WHERE s.sha256 IS NOT NULL
+UNION ALL
+SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.PAGE_PUBLISHER.value}', o.evidence
+FROM sightings s JOIN page_publisher o ON {_SIGHTING_KEY.format(role="page")} WHERE s.sha256 IS NOT NULL
+UNION ALL
+SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.IMAGE.value}', o.evidence
+FROM sightings s JOIN image o ON o.sha256 = s.sha256 WHERE s.sha256 IS NOT NULL
 """
 
 # What the attribution reads of each signal. Each distinct piece of evidence gets a 64-bit key (collisions are
@@ -253,10 +280,16 @@ FROM (SELECT sha256, direct, hash(kind, countries, strength, weight, border_km, 
 GROUP BY sha256
 """
 
+# Every piece of evidence the signals can hold, with its key: read from the extraction units' tables (a few hundred
+# thousand rows), not from the signals (millions), each value both as direct and as propagated evidence. A value
+# no image ended up with is a key no set names.
+_UNIT_SIGNALS = " UNION ALL ".join(f"SELECT kind, country, candidates, strength, weight, detail FROM {u}"
+                                   for u in (U_IMAGE, U_HOST, U_PAGE, U_TEXT, U_URL, U_DATASET))
 EVIDENCE_VALUES_SQL = f"""
 SELECT hash(kind, countries, strength, weight, border_km, direct) AS ev, kind, countries, strength, weight,
        border_km, NOT direct AS propagated
-FROM (SELECT DISTINCT {EVIDENCE_COLUMNS} FROM signals)
+FROM (SELECT DISTINCT {EVIDENCE_COLUMNS.replace("via_sha256 IS NULL AS direct", "d.direct")}
+      FROM ({_UNIT_SIGNALS}) u, (VALUES (true), (false)) d(direct))
 """
 
 DISTINCT_SETS_SQL = f"""
