@@ -623,6 +623,7 @@ O_ROBOTS = "_o_robots"
 O_TDMREP = "_o_tdmrep"
 O_FETCH = "_o_fetch"
 CLUSTERS = "_clusters"
+FIRST_SIGHTINGS = "_first_sightings"
 COPIES = "_copies"
 EVIDENCE = "_evidence"
 EVIDENCE_SETS = "_sets"
@@ -647,6 +648,8 @@ TEMP_TABLES: tuple[TempTable, ...] = (
               "URL under its host's, by `(crawl_id, host, url)`."),
     TempTable(O_FETCH, "Opt-outs in each image response's headers, by `(crawl_id, url)`."),
     TempTable(CLUSTERS, "Each image's near-duplicate cluster and its size, before it is written to `clusters`."),
+    TempTable(FIRST_SIGHTINGS, "Each image of a near-duplicate cluster with the id of its first sighting that has a "
+                               "URL: the one whose page (or URL) its carried-over evidence names."),
     TempTable(COPIES, "Each image of a near-duplicate cluster with each other image of its cluster, and the start of "
                       "the evidence of a signal carried over from it (naming its first sighting's page)."),
     TempTable(EVIDENCE, "Each image's set of evidence keys, with and without propagated signals."),

@@ -10,6 +10,7 @@ from audit.schema import (
     COPIES,
     EVIDENCE,
     EVIDENCE_SETS,
+    FIRST_SIGHTINGS,
     O_FETCH,
     O_IMAGE,
     O_PAGE,
@@ -190,12 +191,22 @@ _SOURCES: list[tuple[str, str, dict[str, str]]] = [
 DIRECT_SIGNALS_SQL = [_fan_out_sql(source, join, **kw) for source, join, kw in _SOURCES]
 
 # Each image of a near-duplicate cluster with each other image of its cluster, and the start of the evidence of a
-# signal carried over from it: the URL it names for the copy is that copy's first sighting's page (or its URL).
+# signal carried over from it: the URL it names for the copy is that copy's first sighting's page (or its URL). The
+# first sighting's id is found first, in a table of its own, and its URL joined to it afterwards: URLs can be long,
+# an aggregate over strings (arg_min(url, sighting_id)) keeps them in states DuckDB cannot spill to disk, and
+# DuckDB ran out of memory on the aggregate and the two joins in one statement (tests/store/test_audit_memory.py).
+FIRST_SIGHTINGS_SQL = f"""
+CREATE TEMP TABLE {FIRST_SIGHTINGS} AS
+SELECT sha256, min(sighting_id) AS sighting_id
+FROM sightings WHERE sha256 IN (SELECT sha256 FROM {CLUSTERS} WHERE size > 1)
+  AND coalesce(nullif(page_url, ''), image_url) IS NOT NULL
+GROUP BY sha256
+"""
 COPIES_SQL = f"""
 CREATE TEMP TABLE {COPIES} AS
 WITH first_url AS (
-    SELECT sha256, arg_min(coalesce(nullif(page_url, ''), image_url), sighting_id) AS url
-    FROM sightings WHERE sha256 IN (SELECT sha256 FROM {CLUSTERS} WHERE size > 1) GROUP BY sha256
+    SELECT f.sha256, coalesce(nullif(s.page_url, ''), s.image_url) AS url
+    FROM {FIRST_SIGHTINGS} f JOIN sightings s ON s.sighting_id = f.sighting_id
 )
 SELECT c.sha256 AS via, t.sha256 AS target,
        'via near-duplicate ' || c.sha256 || ' on ' || coalesce(f.url, '') || ': ' AS prefix
@@ -208,7 +219,7 @@ WHERE c.size > 1
 # The direct signals carried across near-duplicate clusters. The pairs of copies and the start of the evidence are
 # computed once per pair (COPIES_SQL, small), so that the signals are streamed through one hash join on them; joining
 # the clusters twice and the first URLs for every signal made DuckDB build a hash table of every propagated row.
-PROPAGATE_SQL = [COPIES_SQL, f"""
+PROPAGATE_SQL = [FIRST_SIGHTINGS_SQL, COPIES_SQL, f"""
 INSERT INTO signals ({SIGNAL_COLUMNS})
 SELECT {SIGNAL_ID.format(sha="f.target", sighting="s.sighting_id", kind="s.kind", country="s.country",
                          candidates="s.candidates", evidence="f.prefix || s.evidence", via="s.sha256")},
@@ -219,15 +230,39 @@ WHERE s.via_sha256 IS NULL
 """]
 
 
+# A directive met more than once is kept with the evidence of its first record in the reference's order (``ord``:
+# rank, then position). The first is chosen as the least of one BIGINT that packs ``ord``, the record's source and its
+# row number in that source's table, and its evidence is fetched by row number afterwards: ``arg_min(evidence, ord)``
+# kept every evidence string in aggregate states, which DuckDB cannot spill to disk (a 10M-sighting audit ran out of
+# its memory bound there). Identical records (two fetches of one URL) then break their tie by source and row.
+_ROW_BITS = 40
+_SOURCE_BITS = 3
+_ORD_SHIFT = _ROW_BITS + _SOURCE_BITS
+
+
+def _pick(ord_sql: str, source: int) -> str:
+    return f"((({ord_sql})::BIGINT << {_ORD_SHIFT}) | ({source}::BIGINT << {_ROW_BITS}) | o.rowid) AS pick"
+
+
+def _picked_evidence(sources: list[str]) -> str:
+    """Each source row's evidence by its source number and row number, to join to the ``pick`` of a chosen row."""
+    rows = " UNION ALL ".join(f"SELECT {i} AS src, rowid AS rid, evidence FROM {source}"
+                              for i, source in enumerate(sources))
+    return (f"JOIN ({rows}) e ON e.src = (w.pick >> {_ROW_BITS}) & {2**_SOURCE_BITS - 1} "
+            f"AND e.rid = w.pick & {2**_ROW_BITS - 1}")
+
+
 def _key_opt_outs(keys: str, sources: list[tuple[str, str, int]]) -> str:
     """The opt-outs of each key of ``keys`` (a crawl, host and URL) from each ``(source, join, offset)``, one per
-    directive: the evidence kept for a directive met twice is the first in the reference's order (``ord``: rank,
-    then position)."""
-    union = "\n        UNION ALL\n        ".join(
-        f"SELECT k.crawl_id, k.host, k.url, o.kind, o.value, o.applies_to, o.evidence, o.ord + {offset} AS ord "
-        f"FROM {keys} k JOIN {source} o ON {join}" for source, join, offset in sources)
-    return (f"SELECT crawl_id, host, url, kind, value, applies_to, arg_min(evidence, ord) AS evidence\n"
-            f"    FROM (\n        {union}\n    ) GROUP BY crawl_id, host, url, kind, value, applies_to")
+    directive, with the evidence of its first record (``_pick``)."""
+    assert len(sources) <= 2**_SOURCE_BITS
+    union = "\n            UNION ALL\n            ".join(
+        f"SELECT k.crawl_id, k.host, k.url, o.kind, o.value, o.applies_to, {_pick(f'o.ord + {offset}', i)} "
+        f"FROM {keys} k JOIN {source} o ON {join}" for i, (source, join, offset) in enumerate(sources))
+    return (f"SELECT w.crawl_id, w.host, w.url, w.kind, w.value, w.applies_to, e.evidence\n"
+            f"    FROM (\n        SELECT crawl_id, host, url, kind, value, applies_to, min(pick) AS pick FROM (\n"
+            f"            {union}\n        ) GROUP BY crawl_id, host, url, kind, value, applies_to\n"
+            f"    ) w {_picked_evidence([source for source, _, _ in sources])}")
 
 
 # Each source of opt-outs with whose declaration it is (audit.signals.kinds.Origin). All of one origin's opt-outs of a
@@ -251,8 +286,9 @@ WITH image_keys AS (
 ), page_publisher AS (
     {_key_opt_outs("page_keys", [(O_ROBOTS, _KEY, 10_000), (O_TDMREP, _KEY, 10_000), (O_PAGE, _KEY_URL, 0)])}
 ), image AS (
-    SELECT sha256, kind, value, applies_to, arg_min(evidence, ord) AS evidence FROM {O_IMAGE}
-    GROUP BY sha256, kind, value, applies_to
+    SELECT w.sha256, w.kind, w.value, w.applies_to, e.evidence
+    FROM (SELECT o.sha256, o.kind, o.value, o.applies_to, min({_pick("o.ord", 0).removesuffix(" AS pick")}) AS pick
+          FROM {O_IMAGE} o GROUP BY o.sha256, o.kind, o.value, o.applies_to) w {_picked_evidence([O_IMAGE])}
 )
 SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.IMAGE_HOST.value}', o.evidence
 FROM sightings s JOIN image_host o ON {_SIGHTING_KEY.format(role="image")} WHERE s.sha256 IS NOT NULL
