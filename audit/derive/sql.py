@@ -302,10 +302,12 @@ FROM sightings s JOIN image o ON o.sha256 = s.sha256 WHERE s.sha256 IS NOT NULL
 
 # What the attribution reads of each signal. Each distinct piece of evidence gets a 64-bit key (collisions are
 # checked for), and an image's evidence becomes a sorted list of keys, cheap to group and compare.
-EVIDENCE_COLUMNS = """kind, CASE WHEN len(candidates) > 0 THEN candidates ELSE [country] END AS countries,
+_EVIDENCE_COLUMNS = """kind, CASE WHEN len(candidates) > 0 THEN candidates ELSE [country] END AS countries,
        strength, coalesce(nullif(weight, 0), 1.0) AS weight,
        CASE WHEN detail IS NOT NULL THEN TRY_CAST(json_extract_string(detail, '$.near_border_km') AS DOUBLE) END
-           AS border_km, via_sha256 IS NULL AS direct"""
+           AS border_km, {direct} AS direct"""
+# ``direct``: whether the signal was found on the image itself (not carried over from a near-duplicate)
+EVIDENCE_COLUMNS = _EVIDENCE_COLUMNS.format(direct="via_sha256 IS NULL")
 
 EVIDENCE_SETS_SQL = f"""
 CREATE TEMP TABLE {EVIDENCE} AS
@@ -324,7 +326,7 @@ _UNIT_SIGNALS = " UNION ALL ".join(f"SELECT kind, country, candidates, strength,
 EVIDENCE_VALUES_SQL = f"""
 SELECT hash(kind, countries, strength, weight, border_km, direct) AS ev, kind, countries, strength, weight,
        border_km, NOT direct AS propagated
-FROM (SELECT DISTINCT {EVIDENCE_COLUMNS.replace("via_sha256 IS NULL AS direct", "d.direct")}
+FROM (SELECT DISTINCT {_EVIDENCE_COLUMNS.format(direct="d.direct")}
       FROM ({_UNIT_SIGNALS}) u, (VALUES (true), (false)) d(direct))
 """
 
