@@ -240,8 +240,12 @@ _SOURCE_BITS = 3
 _ORD_SHIFT = _ROW_BITS + _SOURCE_BITS
 
 
+_ORD_MAX = 2 ** (63 - _ORD_SHIFT) - 1  # an order past it (a record with a million directives) ties with it
+
+
 def _pick(ord_sql: str, source: int) -> str:
-    return f"((({ord_sql})::BIGINT << {_ORD_SHIFT}) | ({source}::BIGINT << {_ROW_BITS}) | o.rowid) AS pick"
+    return (f"((least(greatest({ord_sql}, 0), {_ORD_MAX})::BIGINT << {_ORD_SHIFT}) "
+            f"| ({source}::BIGINT << {_ROW_BITS}) | o.rowid) AS pick")
 
 
 def _picked_evidence(sources: list[str]) -> str:

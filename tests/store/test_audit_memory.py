@@ -78,3 +78,18 @@ def test_copies_naming_page_urls_larger_than_the_memory_bound(tmp_path: Path) ->
             f"' on http://h.example/' || repeat('p', {LONG}) || '/' || n.i || '/0: ') "
             f"FROM {COPIES} c JOIN (SELECT i, sha256(i::VARCHAR) AS sha256 FROM range({N}) t(i)) n ON n.sha256 = c.via")
     assert rows == [(N, N)]
+
+
+def test_opt_outs_with_an_order_past_the_packed_range(tmp_path: Path) -> None:
+    """A record with more directives than the packed order holds (hostile input) still gives one opt-out per
+    directive, from the earlier record, instead of an overflow error."""
+    path = tmp_path / "store.duckdb"
+    _seed(path, "INSERT INTO sightings (sighting_id, crawl_id, sha256, image_url, image_host) "
+                "VALUES ('s1', 'c', 'aa', 'http://h.example/a.jpg', 'h.example')")
+    with Store.open(path) as store:
+        _opt_out_tables(store)
+        store.con.execute(f"INSERT INTO {O_FETCH} (crawl_id, url, ord, kind, value, applies_to, evidence) VALUES "
+                          "('c', 'http://h.example/a.jpg', 2000000000, 'robots', 'noai', 'images', 'late'), "
+                          "('c', 'http://h.example/a.jpg', 40000, 'robots', 'noai', 'images', 'early')")
+        store.con.execute(OPT_OUTS_SQL)
+        assert store.query("SELECT sighting_id, value, evidence FROM opt_outs") == [("s1", "noai", "early")]
