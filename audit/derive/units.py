@@ -400,8 +400,8 @@ UNITS = (
           parallel=False),
     Units("robots_urls", ROBOTS_SQL, _robots_batch, KEY_CRAWL_HOST_URL, None, O_ROBOTS,
            prepare=_robots_fragments),
-    Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, O_TDMREP, parallel=False),
-    Units("image_headers", FETCH_HEADERS_SQL, _fetch_batch, KEY_CRAWL_URL, None, O_FETCH, parallel=False),
+    Units("tdmrep_urls", TDMREP_SQL, _tdmrep_batch, KEY_CRAWL_HOST_URL, None, O_TDMREP),
+    Units("image_headers", FETCH_HEADERS_SQL, _fetch_batch, KEY_CRAWL_URL, None, O_FETCH),
 )
 
 

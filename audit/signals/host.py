@@ -100,6 +100,7 @@ def _suffix(host: str) -> str:
     return _extractor()(host).suffix
 
 
+@lru_cache(maxsize=65536)  # a pure function of the host, asked once per page of a site
 def cctld_country(host: str | None) -> tuple[str, str] | None:
     """``(country, tld)`` for a host under a country-code TLD that means its country, else ``None``."""
     h = normalise_host(host)
