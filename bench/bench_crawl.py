@@ -104,7 +104,9 @@ def run(kind: str, setup: str, settings: dict[str, str], web, server, root: Path
 
 def _server_cpu(server) -> float:
     """CPU seconds the test web's server process (a child of this one) has spent so far."""
-    times = psutil.Process(server._proc.pid).cpu_times()
+    if server.pid is None:
+        raise RuntimeError("the test web's server is not running")
+    times = psutil.Process(server.pid).cpu_times()
     return times.user + times.system
 
 

@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import io
 import json
+import os
 import re
 import urllib.error
 import urllib.request
@@ -257,6 +258,20 @@ def test_proxy_serves_pages_images_and_robots(web: TestWeb, gt: list[dict], serv
     with pytest.raises(urllib.error.HTTPError) as err:
         opener.open(web.start_urls[0] + "no-such-page/")
     assert err.value.code == 404
+
+
+def test_server_pid_is_the_running_process_and_none_after(web: TestWeb) -> None:
+    srv = TestWebServer(web)
+    assert srv.pid is None
+    with srv:
+        pid = srv.pid
+        assert pid is not None and pid != os.getpid()
+        os.kill(pid, 0)  # raises if no such process
+        host, info = next((h, i) for h, i in web.hosts.items() if i.get("robots_txt"))
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": srv.proxy_url}))
+        with opener.open(f"http://{host}/robots.txt", timeout=10) as resp:  # the web is served
+            assert resp.read().decode() == info["robots_txt"]
+    assert srv.pid is None
 
 
 def test_origin_form_keep_alive_and_browsing(web: TestWeb, gt: list[dict], server: TestWebServer) -> None:

@@ -214,6 +214,11 @@ class TestWebServer:
     def proxy_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (e.g. to measure its CPU), else None."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def __enter__(self) -> TestWebServer:
         read_fd, write_fd = os.pipe()
         env = dict(os.environ)
