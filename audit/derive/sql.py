@@ -238,14 +238,13 @@ WHERE s.via_sha256 IS NULL
 _ROW_BITS = 40
 _SOURCE_BITS = 3
 _ORD_SHIFT = _ROW_BITS + _SOURCE_BITS
-
-
 _ORD_MAX = 2 ** (63 - _ORD_SHIFT) - 1  # an order past it (a record with a million directives) ties with it
 
 
 def _pick(ord_sql: str, source: int) -> str:
+    """The packed BIGINT of a row ``o`` of source number ``source`` whose order is ``ord_sql``."""
     return (f"((least(greatest({ord_sql}, 0), {_ORD_MAX})::BIGINT << {_ORD_SHIFT}) "
-            f"| ({source}::BIGINT << {_ROW_BITS}) | o.rowid) AS pick")
+            f"| ({source}::BIGINT << {_ROW_BITS}) | o.rowid)")
 
 
 def _picked_evidence(sources: list[str]) -> str:
@@ -261,7 +260,7 @@ def _key_opt_outs(keys: str, sources: list[tuple[str, str, int]]) -> str:
     directive, with the evidence of its first record (``_pick``)."""
     assert len(sources) <= 2**_SOURCE_BITS
     union = "\n            UNION ALL\n            ".join(
-        f"SELECT k.crawl_id, k.host, k.url, o.kind, o.value, o.applies_to, {_pick(f'o.ord + {offset}', i)} "
+        f"SELECT k.crawl_id, k.host, k.url, o.kind, o.value, o.applies_to, {_pick(f'o.ord + {offset}', i)} AS pick "
         f"FROM {keys} k JOIN {source} o ON {join}" for i, (source, join, offset) in enumerate(sources))
     return (f"SELECT w.crawl_id, w.host, w.url, w.kind, w.value, w.applies_to, e.evidence\n"
             f"    FROM (\n        SELECT crawl_id, host, url, kind, value, applies_to, min(pick) AS pick FROM (\n"
@@ -291,7 +290,7 @@ WITH image_keys AS (
     {_key_opt_outs("page_keys", [(O_ROBOTS, _KEY, 10_000), (O_TDMREP, _KEY, 10_000), (O_PAGE, _KEY_URL, 0)])}
 ), image AS (
     SELECT w.sha256, w.kind, w.value, w.applies_to, e.evidence
-    FROM (SELECT o.sha256, o.kind, o.value, o.applies_to, min({_pick("o.ord", 0).removesuffix(" AS pick")}) AS pick
+    FROM (SELECT o.sha256, o.kind, o.value, o.applies_to, min({_pick("o.ord", 0)}) AS pick
           FROM {O_IMAGE} o GROUP BY o.sha256, o.kind, o.value, o.applies_to) w {_picked_evidence([O_IMAGE])}
 )
 SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.IMAGE_HOST.value}', o.evidence
