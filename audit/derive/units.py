@@ -228,12 +228,17 @@ def _image_batch(rows: Batch) -> BatchRows:
     return sigs, opts
 
 
-_ip_cache: dict[str, list[Signal]] = {}
+@lru_cache(maxsize=65_536)
+def _server_ip_signals(ip: str) -> tuple[Signal, ...]:
+    """:func:`audit.signals.network.server_ip_signals`, once per server address in a worker (bounded: a hostile store
+    may name millions of addresses)."""
+    from audit.signals.network import server_ip_signals
+
+    return tuple(server_ip_signals(ip))
 
 
 def _page_batch(rows: Batch) -> BatchRows:
     from audit.signals.consent import header_opt_outs, meta_opt_outs
-    from audit.signals.network import server_ip_signals
     from audit.signals.page import page_signals
     from audit.signals.places import place_signals
 
@@ -252,9 +257,7 @@ def _page_batch(rows: Batch) -> BatchRows:
             signals = signals + place_signals(row["title"], "page_title", hints=hints, region_hints=regions)
         ip = row.get("server_ip")
         if ip:
-            if ip not in _ip_cache:
-                _ip_cache[ip] = server_ip_signals(ip)
-            signals = signals + _ip_cache[ip]
+            signals = signals + list(_server_ip_signals(ip))
         sigs += signal_rows(key, signals)
         opts += opt_out_rows(key, header_opt_outs(headers) + meta_opt_outs(facts), rank=5)
     return sigs, opts
