@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ PHASH_SIDE = HASH_SIZE * 4  # imagehash's highfreq_factor=4: the DCT runs on a 3
 # The reduced image handed to the resizes keeps at least this many pixels a side (when the original has them), so
 # the final Lanczos filter still sees several source pixels per output pixel.
 MIN_REDUCED_SIDE = 128
+# Bytes handed to the decoder per call: a photo in one call rather than Pillow's 64 kB blocks (each block is a
+# return to Python and, for JPEG, a suspended and resumed decode; one call decodes a 270 kB photo ~2% faster).
+DECODE_BLOCK = 1 << 20
 _REDUCE_FIRST_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "I", "F"})
 _PHASH_SIZE = (PHASH_SIDE, PHASH_SIDE)
 _DHASH_SIZE = (HASH_SIZE + 1, HASH_SIZE)
@@ -76,6 +79,8 @@ def reduced_grey(img: Image.Image, min_side: int = MIN_REDUCED_SIDE) -> Image.Im
     if img.format in ("JPEG", "MPO"):
         wanted = (max(width // 8, min(width, min_side)), max(height // 8, min(height, min_side)))
         img.draft("L", wanted)
+    if isinstance(img, ImageFile.ImageFile):
+        img.decodermaxblock = max(img.decodermaxblock, DECODE_BLOCK)
     factor = max(1, min(img.size[0] // min_side, img.size[1] // min_side))
     if img.mode in _REDUCE_FIRST_MODES:
         small = img.reduce(factor) if factor > 1 else img

@@ -73,3 +73,23 @@ def test_tiny_images_hash_without_error():
     for size in ((1, 1), (3, 50), (50, 3), (9, 8)):
         fp = fingerprint(Image.new("RGB", size, (200, 10, 10)))
         assert all(0 <= v < 2**64 for v in (fp.phash, fp.dhash, fp.phash_mirror, fp.dhash_mirror))
+
+
+def test_decoding_in_one_large_block_gives_the_same_outcome_on_real_and_broken_files(monkeypatch):
+    """``fingerprint`` hands the decoder up to ``DECODE_BLOCK`` bytes a call; Pillow's own 64 kB blocks must give the
+    same hashes, and the same failure, on every real and broken JPEG and PNG of the corpora (truncated ones
+    included)."""
+    from audit.decode import fingerprint as fp_module
+    from audit.decode.batch import fingerprint_bytes
+
+    corpora = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
+    files = sorted(p for p in (corpora / "photos").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    files += sorted(p for p in (corpora / "bad-images").rglob("*") if p.is_file())
+    assert len(files) >= 100, f"expected real and broken images under {corpora}"
+    datas = [p.read_bytes() for p in files]
+    large = [fingerprint_bytes(d) for d in datas]
+    monkeypatch.setattr(fp_module, "DECODE_BLOCK", 0)  # Pillow's default block size
+    small = [fingerprint_bytes(d) for d in datas]
+    assert sum(fp is not None for fp, _ in large) >= 50
+    assert sum(err is not None for _, err in large) >= 5  # the broken ones are in the comparison too
+    assert large == small
