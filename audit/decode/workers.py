@@ -236,8 +236,10 @@ def _default_context() -> str:
 class WorkerPool(Generic[R]):
     """``workers`` worker processes running ``job`` on bytes, each input bounded by ``bounds`` (see the module doc).
 
-    ``start_method``: ``"fork"`` starts workers fastest (use it from a process without threads, as ``inspect``
-    does); the default ``"forkserver"`` (``"spawn"`` where there is none) is safe from a threaded process (DuckDB).
+    ``start_method``: ``"fork"`` starts workers fastest (use it only from a small process without threads, as
+    ``inspect`` does: a forked worker inherits its parent's free heap, which is already in the address space the
+    memory bound counts from, so a decode that fits in it is not stopped); the default ``"forkserver"`` (``"spawn"``
+    where there is none) starts workers from a small process and is safe from a threaded one (DuckDB).
     ``quiet`` sends the workers' stderr (decoder chatter) to /dev/null. Use as a context manager, or call
     :meth:`close`.
     """
@@ -392,7 +394,8 @@ class WorkerPool(Generic[R]):
             self._forget(worker)
             if self._ctx.get_start_method() != "fork" and "fork" in multiprocessing.get_all_start_methods():
                 # forkserver/spawn re-import the main module, which fails for e.g. a script read from stdin
-                log.warning("an analysis worker failed to start (exit code %s): starting workers by fork", code)
+                log.warning("an analysis worker failed to start (exit code %s): starting workers by fork (the free "
+                            "heap they inherit from this process is outside their memory bound)", code)
                 self._ctx = multiprocessing.get_context("fork")
                 return
             raise RuntimeError(f"an analysis worker failed to start (exit code {code})")
@@ -428,8 +431,9 @@ class AnalysisPool(WorkerPool[ImageRecord]):
         return self.run(data)
 
 
-def analyse_bounded(data: bytes, *, bounds: Bounds | None = None, start_method: str | None = "fork") -> ImageRecord:
-    """Analyse one file's bytes in a fresh worker process under ``bounds``."""
+def analyse_bounded(data: bytes, *, bounds: Bounds | None = None, start_method: str | None = None) -> ImageRecord:
+    """Analyse one file's bytes in a fresh worker process under ``bounds`` (started the default way: see
+    :class:`WorkerPool` for why ``"fork"`` is only for small processes)."""
     with AnalysisPool(1, bounds=bounds, start_method=start_method) as pool:
         return pool.analyse(data)
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from audit.decode.imagefacts import analyse_image
 from audit.decode.metadata import read_metadata
-from audit.decode.workers import AnalysisPool, Bounds
+from audit.decode.workers import AnalysisPool, Bounds, analyse_bounded
 from audit.ingest.run import ingest
 from audit.store.db import Store
 from conftest import CORPORA, ROOT
@@ -149,6 +149,21 @@ def test_memory_bound_gives_out_of_memory_for_that_file_only(slow_png):
     with AnalysisPool(1, bounds=Bounds(max_memory=60 * 1024**2)) as pool:
         assert pool.analyse(slow_png).error == "not a readable image: out of memory"  # 8000x8000 RGB needs 192 MB
         assert pool.analyse(DSCN0010.read_bytes()).error is None
+
+
+def test_one_bounded_analysis_holds_its_memory_bound_from_a_process_with_free_heap(slow_png):
+    """A process that has freed much of its heap (a notebook after a large query) analyses one hostile file: the
+    worker must not be forked from it, or it inherits that free heap, which the bound does not count, and the 192 MB
+    decode fits in it under a 60 MB bound (it did with ``fork``, the former default)."""
+    import gc
+
+    chunks = [bytearray(64 * 1024) for _ in range(4000)]  # ~250 MB from the C heap, below glibc's mmap threshold
+    pin = bytearray(64 * 1024)  # keeps the heap's top in place, so the freed chunks stay mapped
+    del chunks
+    gc.collect()
+    record = analyse_bounded(slow_png, bounds=Bounds(max_memory=60 * 1024**2))
+    assert record.error == "not a readable image: out of memory"
+    del pin
 
 
 def test_decompression_bomb_is_not_decoded():
