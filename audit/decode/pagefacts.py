@@ -134,13 +134,38 @@ def _walk_json_ld(data: Any, addresses: list[str], phones: list[str], budget: li
             stack.extend(reversed(children))  # document order
 
 
-def _json_ld(sel: Selector, addresses: list[str], phones: list[str]) -> None:
+def _query(path: str) -> etree.XPath:
+    return etree.XPath(path, smart_strings=False)
+
+
+# The page's queries, compiled once (parsel compiles a query on every call and wraps each result in a Selector). Each
+# first keeps the elements that have the attribute it reads (a cheap test), then runs the string functions on those
+# only: the same elements, in the same order (an absent attribute reads as "", which never matches).
+_BASE_HREF = _query("//base/@href")
+_CANONICAL = _query("//link[@rel][contains(concat(' ', translate(@rel, 'CANONIL', 'canonil'), ' '), ' canonical ')]"
+                    "/@href")
+_HTML_LANG = _query("/html/@lang")
+_XML_LANG = _query("/html/@xml:lang")
+_METAS = _query("//meta")
+_HREFLANGS = _query("//link[@hreflang]")
+_JSON_LD = _query("//script[@type][contains(translate(@type, 'LDJSON', 'ldjson'), 'application/ld+json')]/text()")
+_MICRODATA_COUNTRY = _query("//*[@itemprop or @property]"
+                            "[contains(concat(' ', normalize-space(@itemprop), ' '), ' addressCountry ')"
+                            " or contains(concat(' ', normalize-space(@property), ' '), ' addressCountry ')"
+                            " or contains(concat(' ', normalize-space(@property), ' '), ' schema:addressCountry ')]")
+_TEL_HREFS = _query("//a[@href][starts-with(translate(normalize-space(@href), 'TEL', 'tel'), 'tel:')]/@href")
+
+
+def _first(results: Any) -> str | None:
+    """The first string an attribute or text query found, as parsel's ``.get()``."""
+    return str(results[0]) if results else None
+
+
+def _json_ld(root: etree._Element, addresses: list[str], phones: list[str]) -> None:
     budget = [MAX_LD_NODES]
-    blocks = sel.xpath("//script[contains(translate(@type, 'LDJSON', 'ldjson'), 'application/ld+json')]/text()")
-    for n, block in enumerate(blocks):
+    for n, text in enumerate(_JSON_LD(root)):
         if n >= MAX_LD_BLOCKS or budget[0] <= 0:
             break
-        text = block.get()
         if not text or len(text) > MAX_LD_CHARS:
             continue
         text = text.strip()
@@ -221,20 +246,20 @@ def page_facts(html: str | Selector | HtmlTree, url: str, *,
         sel = read_html((html or "")[:MAX_HTML]).selector
     if not isinstance(sel.root, etree._Element):  # a Selector over JSON or plain text
         return {"url": (url or "")[:MAX_URL]} if url else {}
+    root = sel.root
     url = (url or "")[:MAX_URL]
-    base = absolute_url(url, sel.xpath("//base/@href").get()) or url
+    base = absolute_url(url, _first(_BASE_HREF(root))) or url
     facts: dict[str, Any] = {}
     if url:
         facts["url"] = url
 
-    canonical = _url_or_raw(base, sel.xpath("//link[contains(concat(' ', translate(@rel, 'CANONIL', 'canonil'),"
-                                            " ' '), ' canonical ')]/@href").get())
-    html_lang = _clip(sel.xpath("/html/@lang").get() or sel.xpath("/html/@xml:lang").get(), 100)
+    canonical = _url_or_raw(base, _first(_CANONICAL(root)))
+    html_lang = _clip(_first(_HTML_LANG(root)) or _first(_XML_LANG(root)), 100)
 
     og_alternate: list[str] = []
     robots_meta: list[list[str]] = []
     single: dict[str, str] = {}
-    for i, meta in enumerate(sel.xpath("//meta")):
+    for i, meta in enumerate(_METAS(root)):
         if i >= MAX_META:
             break
         attrib = meta.attrib
@@ -266,7 +291,7 @@ def page_facts(html: str | Selector | HtmlTree, url: str, *,
             _add(robots_meta, [name[:100], content], MAX_ROBOTS_META)
 
     hreflang: list[list[str]] = []
-    for link in sel.xpath("//link[@hreflang]"):
+    for link in _HREFLANGS(root):
         lang = _clip(link.attrib.get("hreflang"), 100)
         href = _url_or_raw(base, link.attrib.get("href"))
         if lang is not None:
@@ -276,29 +301,24 @@ def page_facts(html: str | Selector | HtmlTree, url: str, *,
 
     addresses: list[str] = []
     phones: list[str] = []
-    _json_ld(sel, addresses, phones)
-    microdata = ("//*[contains(concat(' ', normalize-space(@itemprop), ' '), ' addressCountry ')"
-                 " or contains(concat(' ', normalize-space(@property), ' '), ' addressCountry ')"
-                 " or contains(concat(' ', normalize-space(@property), ' '), ' schema:addressCountry ')]")
-    for n, node in enumerate(sel.xpath(microdata)):
+    _json_ld(root, addresses, phones)
+    for n, element in enumerate(_MICRODATA_COUNTRY(root)):
         if n >= MAX_ADDRESSES * 5:
             break
-        value = node.attrib.get("content")
+        value = element.get("content")
         if value is None:
-            element = node.root
             named = next((el for el in islice(element.iterdescendants(), MAX_MICRODATA_NODES)
                           if el.get("itemprop") == "name"), None)
             value = " ".join(islice((named if named is not None else element).itertext(), 50))
         _add(addresses, _clip(value, 100), MAX_ADDRESSES)
 
-    for n, href in enumerate(sel.xpath("//a[starts-with(translate(normalize-space(@href), 'TEL', 'tel'), 'tel:')]"
-                                       "/@href").getall()):
+    for n, href in enumerate(_TEL_HREFS(root)):
         if n >= MAX_PHONES * 5 or len(phones) >= MAX_PHONES:
             break
         raw = href.strip()[4:].split(";", 1)[0]  # tel:+33-4-78;ext=12
         _add_phone(phones, raw.replace("%20", " "))
     if len(phones) < MAX_PHONES:
-        text = _visible_text(sel.root, max_nodes)
+        text = _visible_text(root, max_nodes)
         for match in _PHONE_PATTERNS.finditer(text):
             _add_phone(phones, match.group(0))
             if len(phones) >= MAX_PHONES:
