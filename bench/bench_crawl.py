@@ -76,13 +76,20 @@ FLOOR = ("from crawl_baseline import FloorSpider as SPIDER\n"
          "settings.set('DOWNLOADER_MIDDLEWARES', {'audit.crawl.proxy.ProxyMiddleware': 740}, priority='cmdline')")
 
 
-def run(kind: str, setup: str, settings: dict[str, str], web, server, root: Path = ROOT) -> dict:
+def crawl_code(kind: str, setup: str, settings: dict[str, str], web, root: Path = ROOT) -> str:
+    """The crawl process's program (``python -c``): ``RUN`` with ``setup`` for ``kind`` (our spider takes lists of
+    start URLs and domains; the baseline's and the floor's take them space-separated)."""
     code = RUN.format(root=str(root), bench=str(ROOT / "bench"), settings=settings, setup=setup,
                       start=" ".join(web.start_urls), allowed=" ".join(web.allowed_domains))
     if kind not in ("baseline", "floor"):
         code = code.replace("start_urls=" + repr(" ".join(web.start_urls)), "start_urls=" + repr(web.start_urls))
         code = code.replace("allowed_domains=" + repr(" ".join(web.allowed_domains)),
                             "allowed_domains=" + repr(web.allowed_domains))
+    return code
+
+
+def run(kind: str, setup: str, settings: dict[str, str], web, server, root: Path = ROOT) -> dict:
+    code = crawl_code(kind, setup, settings, web, root)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         server_cpu = _server_cpu(server)
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err, text=True, cwd=root)

@@ -33,18 +33,6 @@ import bench_crawl  # noqa: E402
 from audit.testbed.testweb import TestWebServer, build_web  # noqa: E402
 
 
-def crawl_code(kind: str, settings: dict[str, str], web: object, root: Path) -> str:
-    """The crawl process's program: ``bench_crawl.RUN`` for ``kind`` (``ours`` or ``floor``)."""
-    setup = bench_crawl.OURS if kind == "ours" else bench_crawl.FLOOR
-    start, allowed = web.start_urls, web.allowed_domains  # type: ignore[attr-defined]
-    code = bench_crawl.RUN.format(root=str(root), bench=str(ROOT / "bench"), settings=settings, setup=setup,
-                                  start=" ".join(start), allowed=" ".join(allowed))
-    if kind == "ours":  # our spider takes lists, as bench_crawl.run passes them
-        code = code.replace("start_urls=" + repr(" ".join(start)), "start_urls=" + repr(start))
-        code = code.replace("allowed_domains=" + repr(" ".join(allowed)), "allowed_domains=" + repr(allowed))
-    return code
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=2000)
@@ -68,7 +56,8 @@ def main() -> None:
             settings = dict(bench_crawl.CONCURRENCY, AUDIT_PROXY=server.proxy_url, **extra)
             if args.kind == "ours":
                 settings.setdefault("AUDIT_DB", str(work / "bench.duckdb"))
-            code = crawl_code(args.kind, settings, web, args.root.resolve())
+            setup = bench_crawl.OURS if args.kind == "ours" else bench_crawl.FLOOR
+            code = bench_crawl.crawl_code(args.kind, setup, settings, web, args.root.resolve())
             before = bench_crawl._server_cpu(server)
             done = subprocess.run([*shlex.split(args.wrap), sys.executable, "-c", code], cwd=args.root,
                                   capture_output=True, text=True)
