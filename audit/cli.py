@@ -1033,25 +1033,44 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
               "--no-faces), reading their bytes back from the files, archives and crawl WARCs the store names.")
 def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers: int | None, faces: bool) -> None:
     """Compute every signal, near-duplicate cluster and country attribution for the store DB (offline)."""
-    from audit.derive.run import AUDIT_OPTIONS, run_audit
+    import duckdb
+
+    from audit.derive.run import AUDIT_OPTIONS, audit_memory, run_audit
     from audit.progress import progress_line
     from audit.store.db import Store
 
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
-    with _recorded("audit", db), _errors(), Store.open(db, options=AUDIT_OPTIONS, memory=_db_memory()) as store:
-        if faces:
-            from audit.derive.faces import add_faces
-
-            added = add_faces(store, bounds=_bounds(None), workers=int(DEFAULTS["AUDIT_ANALYSIS_PROCESSES"]),
-                              max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
-                              progress=lambda msg: console.print(f"[bold]•[/] {rich_text(msg)}"))
-            console.print(f"[bold]•[/] faces: {added.detected:,} of {added.wanted:,} images detected "
-                          f"({added.with_faces:,} show a face), {added.failed:,} failed, {added.not_found:,} "
-                          "whose bytes were not found")
-        result = run_audit(store, phash_threshold=phash_threshold, dhash_threshold=dhash_threshold,
-                           workers=workers, progress=progress_line("audit", console))
+    bounds = audit_memory(db.stat().st_size, _db_memory())
+    with _recorded("audit", db), _errors():
+        for bound in bounds:
+            try:
+                with Store.open(db, options=AUDIT_OPTIONS, memory=bound) as store:
+                    if faces:
+                        _add_faces(store)
+                        faces = False  # done, whatever happens next
+                    result = run_audit(store, phash_threshold=phash_threshold, dhash_threshold=dhash_threshold,
+                                       workers=workers, progress=progress_line("audit", console))
+                break
+            except duckdb.OutOfMemoryException as exc:
+                if bound == bounds[-1]:
+                    raise
+                # the derived tables were rolled back: the audit runs again from the start, with all it may use
+                console.print(f"[bold]•[/] audit: DuckDB ran out of the {format_size(bound)} the audit started with "
+                              f"({rich_text(str(exc).strip().splitlines()[0])}); starting again with "
+                              f"{format_size(bounds[-1])}", soft_wrap=True, highlight=False)
     _print_audit(result)
+
+
+def _add_faces(store: Any) -> None:
+    from audit.derive.faces import add_faces
+
+    added = add_faces(store, bounds=_bounds(None), workers=int(DEFAULTS["AUDIT_ANALYSIS_PROCESSES"]),
+                      max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
+                      progress=lambda msg: console.print(f"[bold]•[/] {rich_text(msg)}"))
+    console.print(f"[bold]•[/] faces: {added.detected:,} of {added.wanted:,} images detected "
+                  f"({added.with_faces:,} show a face), {added.failed:,} failed, {added.not_found:,} "
+                  "whose bytes were not found")
 
 
 def _print_audit(result: Any) -> None:

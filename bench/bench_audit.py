@@ -81,16 +81,20 @@ print(json.dumps(out))
 
 
 def measure(cmd: list[str], tree: Path = ROOT) -> dict[str, Any]:
-    """Run ``cmd`` in ``tree`` (with that tree's ``audit`` package first on the path); wall seconds and the peak of
-    the summed RSS of the process and its children."""
+    """Run ``cmd`` in ``tree`` (with that tree's ``audit`` package first on the path); wall seconds and the peaks of
+    the summed RSS and of the summed PSS of the process and its children. RSS counts a page shared by several of
+    them (the interpreter's libraries, memory-mapped data, pages a forked worker has not written) once per process;
+    PSS divides it among them, so the summed PSS is what they take from the machine together."""
     t = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(tree)}
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tree, env=env)
-    peak = 0
+    peak = peak_pss = 0
     while proc.poll() is None:
         try:
-            procs = [proc, *proc.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            procs = [p for p in (proc, *proc.children(recursive=True)) if p.is_running()]
+            infos = [p.memory_full_info() for p in procs]
+            peak = max(peak, sum(i.rss for i in infos))
+            peak_pss = max(peak_pss, sum(i.pss for i in infos))
         except psutil.Error:
             pass
         time.sleep(0.05)
@@ -98,7 +102,8 @@ def measure(cmd: list[str], tree: Path = ROOT) -> dict[str, Any]:
     seconds = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode(errors='replace')[-2000:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": out.decode()[-2000:]}
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1),
+            "peak_pss_mb": round(peak_pss / 2**20, 1), "stdout": out.decode()[-2000:]}
 
 
 def side_by_side(python: str, grown: Path, copy: Path, before: Path, repeat: int) -> dict[str, Any]:
@@ -114,7 +119,9 @@ def side_by_side(python: str, grown: Path, copy: Path, before: Path, repeat: int
     return {"ours_s": [r["seconds"] for r in runs["ours"]], "before_s": [r["seconds"] for r in runs["before"]],
             "ours_median_s": ours, "before_median_s": old, "ratio": round(ours / old, 3),
             "ours_peak_mb": max(r["peak_rss_mb"] for r in runs["ours"]),
-            "before_peak_mb": max(r["peak_rss_mb"] for r in runs["before"])}
+            "before_peak_mb": max(r["peak_rss_mb"] for r in runs["before"]),
+            "ours_peak_pss_mb": max(r["peak_pss_mb"] for r in runs["ours"]),
+            "before_peak_pss_mb": max(r["peak_pss_mb"] for r in runs["before"])}
 
 
 def main() -> None:
@@ -156,13 +163,14 @@ def main() -> None:
                 row[table] = store.count(table)
         row["audit"] = measure([provaudit, "audit", "--db", str(run)])
         print(f"{size:>9,} sightings: audit {row['audit']['seconds']:7.1f} s, "
-              f"{row['audit']['peak_rss_mb']:7.0f} MB", flush=True)
+              f"{row['audit']['peak_rss_mb']:7.0f} MB RSS, {row['audit']['peak_pss_mb']:7.0f} MB PSS", flush=True)
         if before is not None:
             row["against"] = side_by_side(python, grown, args.dir / f"side-{size}.duckdb", before, args.repeat)
             a = row["against"]
             print(f"{size:>9,} sightings: this tree {a['ours_median_s']} s, {args.against} {a['before_median_s']} s "
-                  f"(medians of {args.repeat}): ratio {a['ratio']}x; peak {a['ours_peak_mb']:.0f} MB vs "
-                  f"{a['before_peak_mb']:.0f} MB", flush=True)
+                  f"(medians of {args.repeat}): ratio {a['ratio']}x; peak RSS {a['ours_peak_mb']:.0f} MB vs "
+                  f"{a['before_peak_mb']:.0f} MB, PSS {a['ours_peak_pss_mb']:.0f} MB vs "
+                  f"{a['before_peak_pss_mb']:.0f} MB (all runs: {a['ours_s']} vs {a['before_s']} s)", flush=True)
         report_dir = args.dir / f"report-{size}"
         row["report"] = measure([provaudit, "report", "--db", str(run), "--country", args.country,
                                  "--out", str(report_dir / "report.html")])

@@ -167,6 +167,23 @@ def default_workers(sightings: int) -> int:
     return 1 if sightings < PARALLEL_FROM else max(1, os.cpu_count() or 1)
 
 
+# An audit's DuckDB memory starts at this plus half the store file's size (audit_memory).
+AUDIT_MEMORY_BASE = 512 * 1024**2
+
+
+def audit_memory(store_bytes: int, ceiling: int) -> list[int]:
+    """The DuckDB memory bounds to audit a store file of ``store_bytes`` with, in order, under ``ceiling`` (the
+    bound the command may use, ``AUDIT_DB_MEMORY``): first :data:`AUDIT_MEMORY_BASE` plus half the file's size,
+    then ``ceiling`` if a query ran out of the first. DuckDB keeps cached blocks up to whatever bound it has, so the
+    bound, not the store, decides its peak; a bound in proportion to the store keeps a small store's audit small,
+    at the same speed (``docs/benchmarks.md``, "Audit at 1M and 10M sightings"). A ceiling of 0 (DuckDB's own
+    default) is used as it is."""
+    if ceiling <= 0:
+        return [ceiling]
+    start = min(ceiling, AUDIT_MEMORY_BASE + max(0, store_bytes) // 2)
+    return [start] if start >= ceiling else [start, ceiling]
+
+
 # DuckDB settings for the store an audit runs on (``Store.open(path, options=AUDIT_OPTIONS)``; a store's settings are
 # fixed when it is opened). The derived tables have no order: letting DuckDB write them in any order parallelises the
 # bulk inserts.

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
+from audit import cli
+from audit.derive import run
 from audit.settings import DEFAULTS
 from audit.sizes import format_size, parse_size
 from audit.store.db import Store
@@ -100,3 +103,50 @@ def test_a_bad_bound_and_a_bound_too_small_are_one_line_errors(tmp_path: Path) -
     lines = tiny.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in tiny.stderr
     assert "ran out of the 1 MiB it may use" in lines[0] and "--db-memory" in lines[0]
+
+
+def test_an_audit_starts_with_a_bound_in_proportion_to_its_store() -> None:
+    """512 MiB plus half the store file's size, then the ceiling if that ran out; never above the ceiling; DuckDB's
+    own default (0) as it is."""
+    ceiling = int(DEFAULTS["AUDIT_DB_MEMORY"])
+    base = run.AUDIT_MEMORY_BASE
+    assert run.audit_memory(484 * 1024**2, ceiling) == [base + 242 * 1024**2, ceiling]  # the 1M-sighting store
+    assert run.audit_memory(0, ceiling) == [base, ceiling]
+    assert run.audit_memory(5 * 1024**3, ceiling) == [ceiling]  # the 10M-sighting store: all it may use
+    assert run.audit_memory(10 * 1024**2, 300 * 1024**2) == [300 * 1024**2]
+    assert run.audit_memory(10 * 1024**2, 0) == [0]
+
+
+def test_an_audit_that_runs_out_of_its_first_bound_starts_again_with_the_ceiling(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first bound is made too small for any query: the audit says so, starts again with all it may use, and
+    gives the answers of an audit that had the ceiling from the start; the store records one audit run, ended ok."""
+    free, retried = tmp_path / "free.duckdb", tmp_path / "retried.duckdb"
+    for db in (free, retried):
+        provaudit("ingest", str(LAION), "--db", str(db))
+    provaudit("--db-memory", "96MiB", "audit", "--db", str(free))
+    monkeypatch.setitem(cli._DB_MEMORY, "bytes", 96 * 1024**2)  # restored afterwards: the CLI keeps it in a global
+    monkeypatch.setattr(run, "audit_memory", lambda _size, ceiling: [1024**2, ceiling])
+    result = CliRunner().invoke(cli.main, ["audit", "--db", str(retried)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "DuckDB ran out of the 1 MiB the audit started with" in said
+    assert "starting again with 96 MiB" in said
+    assert _attributions(retried) == _attributions(free)
+    con = duckdb.connect(str(retried), read_only=True)
+    try:
+        assert con.execute("SELECT status FROM runs WHERE command = 'audit'").fetchall() == [("ok",)]
+    finally:
+        con.close()
+
+
+def test_an_audit_that_runs_out_of_its_ceiling_is_a_one_line_error(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    provaudit("ingest", str(LAION), "--db", str(db))
+    before = _attributions(db)
+    tiny = provaudit("--db-memory", "1MiB", "audit", "--db", str(db), check=False)
+    assert tiny.returncode == 1
+    lines = tiny.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in tiny.stderr
+    assert "ran out of the 1 MiB it may use" in lines[0]
+    assert _attributions(db) == before  # nothing half-written
