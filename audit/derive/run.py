@@ -168,7 +168,7 @@ def default_workers(sightings: int) -> int:
 
 
 # An audit's DuckDB memory starts at this plus half the store file's size (audit_memory).
-AUDIT_MEMORY_BASE = 512 * 1024**2
+AUDIT_MEMORY_BASE = 1024**3
 
 
 def audit_memory(store_bytes: int, ceiling: int) -> list[int]:
