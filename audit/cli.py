@@ -77,7 +77,7 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, handlers=[handler])
 
 
-_DB_MEMORY: dict[str, int] = {"bytes": int(DEFAULTS["AUDIT_DB_MEMORY"])}
+_DB_MEMORY: dict[str, int] = {"bytes": int(DEFAULTS["AUDIT_DB_MEMORY"]), "given": 0}
 
 
 def _db_memory() -> int:
@@ -216,6 +216,7 @@ def main(verbose: int, db_memory: str | None) -> None:
     """provenance-audit: crawl public images with their source URLs and measure which signals of origin they
     carry."""
     _setup_logging(verbose)
+    _DB_MEMORY.update(bytes=int(DEFAULTS["AUDIT_DB_MEMORY"]), given=int(db_memory is not None))
     if db_memory is not None:
         try:
             _DB_MEMORY["bytes"] = parse_size(db_memory)
@@ -1041,7 +1042,8 @@ def audit_command(db: Path, phash_threshold: int, dhash_threshold: int, workers:
 
     if not db.exists():
         raise click.ClickException(f"no store at {terminal_text(db)}")
-    bounds = audit_memory(db.stat().st_size, _db_memory())
+    # a bound the user gave is used as it is; the default is a ceiling the audit rises to only if it needs it
+    bounds = [_db_memory()] if _DB_MEMORY["given"] else audit_memory(db.stat().st_size, _db_memory())
     with _recorded("audit", db), _errors():
         for bound in bounds:
             try:

@@ -119,25 +119,50 @@ def test_an_audit_starts_with_a_bound_in_proportion_to_its_store() -> None:
 
 def test_an_audit_that_runs_out_of_its_first_bound_starts_again_with_the_ceiling(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first bound is made too small for any query: the audit says so, starts again with all it may use, and
-    gives the answers of an audit that had the ceiling from the start; the store records one audit run, ended ok."""
+    """The first bound is made too small for any query: the audit says so, starts again with all it may use (the
+    default bound), and gives the answers of an audit that had a bound from the start; the store records one audit
+    run, ended ok."""
     free, retried = tmp_path / "free.duckdb", tmp_path / "retried.duckdb"
     for db in (free, retried):
         provaudit("ingest", str(LAION), "--db", str(db))
     provaudit("--db-memory", "96MiB", "audit", "--db", str(free))
-    monkeypatch.setitem(cli._DB_MEMORY, "bytes", 96 * 1024**2)  # restored afterwards: the CLI keeps it in a global
+    monkeypatch.delenv("AUDIT_DB_MEMORY", raising=False)
     monkeypatch.setattr(run, "audit_memory", lambda _size, ceiling: [1024**2, ceiling])
     result = CliRunner().invoke(cli.main, ["audit", "--db", str(retried)])
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert "DuckDB ran out of the 1 MiB the audit started with" in said
-    assert "starting again with 96 MiB" in said
+    assert f"starting again with {format_size(int(DEFAULTS['AUDIT_DB_MEMORY']))}" in said
     assert _attributions(retried) == _attributions(free)
     con = duckdb.connect(str(retried), read_only=True)
     try:
         assert con.execute("SELECT status FROM runs WHERE command = 'audit'").fetchall() == [("ok",)]
     finally:
         con.close()
+
+
+def test_a_bound_the_user_gives_is_the_audits_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--db-memory` (or AUDIT_DB_MEMORY) is used as it is, e.g. raised on a large machine for speed: the audit does
+    not start below it."""
+    db = tmp_path / "s.duckdb"
+    provaudit("ingest", str(LAION), "--db", str(db))
+    opened: list[int | None] = []
+    real_open = Store.open
+
+    def recording_open(*args: object, **kwargs: object) -> Store:
+        opened.append(kwargs.get("memory"))  # type: ignore[arg-type]
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "open", recording_open)
+    monkeypatch.delenv("AUDIT_DB_MEMORY", raising=False)
+    default = int(DEFAULTS["AUDIT_DB_MEMORY"])
+    for given in ("3GiB", None):
+        first = 3 * 1024**3 if given else run.audit_memory(db.stat().st_size, default)[0]
+        opened.clear()
+        result = CliRunner().invoke(cli.main, [*(["--db-memory", given] if given else []), "audit", "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        assert opened[0] == first
+    assert first < default
 
 
 def test_an_audit_that_runs_out_of_its_ceiling_is_a_one_line_error(tmp_path: Path) -> None:
