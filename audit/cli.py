@@ -53,6 +53,16 @@ class _LazyConsole:
 
 
 # emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
+class _PathParam(click.Path):
+    """A path argument or option that refuses the empty string, which ``Path("")`` reads as the current folder (an
+    unset shell variable must not make ``provaudit ingest "$DIR"`` read every file below where it runs)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str | bytes) and not value:
+            self.fail("an empty path (write . for the current folder)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 console: Any = _LazyConsole(stderr=True, highlight=False, emoji=False)
 out: Any = _LazyConsole(highlight=False, soft_wrap=True, emoji=False)
 
@@ -226,11 +236,11 @@ def main(verbose: int, db_memory: str | None) -> None:
 
 @main.command()
 @click.argument("urls", nargs=-1)
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="DuckDB store to write (created if missing).")
 @click.option("--allowed-domain", "allowed", multiple=True, help="Domain whose pages are followed (repeatable); "
               "default: the hosts of the URLs.")
-@click.option("--jobdir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--jobdir", type=_PathParam(file_okay=False, path_type=Path),
               help="Scrapy JOBDIR: stop with Ctrl-C and run the same command again to resume.")
 @click.option("--proxy", help="HTTP proxy for every request (e.g. the test web's proxy URL).")
 @click.option("--max-pages", type=int, default=0, show_default=True, help="Stop after this many pages (0: no limit).")
@@ -247,7 +257,7 @@ def main(verbose: int, db_memory: str | None) -> None:
 @click.option("--faces/--no-faces", "faces", default=None,
               help="Detect faces in every image (AUDIT_FACES) "
               f"[default: {'on' if DEFAULTS['AUDIT_FACES'] else 'off'}].")
-@click.option("--testweb", "testweb_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--testweb", "testweb_dir", type=_PathParam(file_okay=False, path_type=Path),
               help="Crawl a built test web (provaudit testweb build --dir DIR): its start URLs and domains, served "
               "on loopback for the crawl, without throttling; its ground truth is loaded into DB afterwards.")
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE", help="Any Scrapy or AUDIT_* setting.")
@@ -351,7 +361,7 @@ def _crawl_overrides(base: dict[str, Any], *, proxy: str | None, no_warc: bool, 
 
 
 @main.command()
-@click.option("--db", "db", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--db", "db", required=True, type=_PathParam(exists=True, dir_okay=False, path_type=Path),
               help="Store holding reference-only sightings (a dataset ingested with `provaudit ingest`).")
 @click.option("--sample", type=click.IntRange(min=1), help="Fetch this many image URLs, drawn by a hash of the URL "
               "(the same sample every time).")
@@ -422,8 +432,8 @@ def _bounds(timeout: float | None, max_pixels: int | None = None) -> Any:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("paths", nargs=-1, required=True, type=_PathParam(path_type=Path))
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="DuckDB store to write (created if missing).")
 @click.option("--crawl-id", help="Record under this crawl id (default: derived from the inputs, so re-ingesting "
               "the same inputs adds nothing).")
@@ -635,7 +645,7 @@ def _ingest_img2dataset(paths: tuple[Path, ...], db: Path, crawl_id: str | None,
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=_PathParam(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line and file.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=int(DEFAULTS["AUDIT_MAX_IMAGE_PIXELS"]),
               show_default=True, help="Do not decode images with more pixels than this (AUDIT_MAX_IMAGE_PIXELS).")
@@ -755,7 +765,7 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False,
+@click.option("--out", "out_dir", default="demo-out", show_default=True, type=_PathParam(file_okay=False,
               path_type=Path), help="Output folder (store, WARC, test web cache).")
 @click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10),
               help="Photos in the generated test web.")
@@ -844,11 +854,11 @@ def _validation_vs_truth(loop: dict[str, Any]) -> Table:
 
 
 @main.command("export")
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="The store to export (opened read-only).")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
               help="Parquet (lossless, read back by `provaudit ingest`) or CSV (text; formula cells escaped).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", required=True, type=_PathParam(file_okay=False, path_type=Path),
               help="A new or empty folder: one subfolder per table, one file per crawl, and manifest.json.")
 @click.option("--no-face-boxes", "no_face_boxes", is_flag=True,
               help="Leave out the faces table (where each detected face is); images.face_count is kept.")
@@ -870,7 +880,7 @@ def export_command(db: Path, fmt: str, out_dir: Path, no_face_boxes: bool) -> No
 
 
 @main.command("fixity")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", type=_PathParam(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def fixity_command(folder: Path, as_json: bool) -> None:
     """Check that the outputs under FOLDER (reports, sweeps, verifications, exports, packages) are the files provaudit
@@ -911,7 +921,7 @@ def fixity_command(folder: Path, as_json: bool) -> None:
 
 
 @main.command("sql")
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="The store (opened read-only: nothing is changed, no other file can be read).")
 @click.argument("query", required=False)
 @click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV (formula starts escaped).")
@@ -1004,8 +1014,8 @@ def _sql_prompt(store: Any, max_rows: int, as_csv: bool, as_json: bool) -> bool:
 
 
 @main.command("merge")
-@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("shards", nargs=-1, required=True, type=_PathParam(dir_okay=False, path_type=Path))
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="The store to merge into (created if missing).")
 def merge_command(shards: tuple[Path, ...], db: Path) -> None:
     """Add the crawl rows of store SHARDS (e.g. one per crawl worker) to DB, without duplicates."""
@@ -1022,7 +1032,7 @@ def merge_command(shards: tuple[Path, ...], db: Path) -> None:
 
 
 @main.command("audit")
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="The store to audit (its signals, clusters and attributions are replaced).")
 @click.option("--phash-threshold", default=DEFAULT_PHASH_THRESHOLD, show_default=True, type=click.IntRange(0, 32),
               help="Largest pHash distance between near-duplicates.")
@@ -1092,7 +1102,7 @@ def _print_audit(result: Any) -> None:
 
 
 @main.command("evaluate")
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="An audited store of the test web (it has ground truth).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--direct", is_flag=True, help="Evaluate without near-duplicate propagation.")
@@ -1200,12 +1210,12 @@ def _faces_only_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @main.command("report")
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path), help="Audited store.")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country the claim is about, e.g. FR.")
 @click.option("--claim", help="The claim to test, quoted at the top (default: Clearview AI's answer to the CNIL for "
               "FR; the same argument applied to the country's people where its order is known, said to be a "
               "paraphrase; a neutral question elsewhere).")
-@click.option("--out", "out_html", default=None, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", "out_html", default=None, type=_PathParam(dir_okay=False, path_type=Path),
               help="HTML file [default: report-COUNTRY.html, e.g. report-FR.html]; the JSON is written beside it "
               "with the same name and .json.")
 @click.option("--thumbnails", is_flag=True, help="Embed small thumbnails of the evidence sample (personal data: "
@@ -1245,16 +1255,16 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path | N
 
 
 @main.command("package")
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--db", "db", type=_PathParam(dir_okay=False, path_type=Path),
               help="The store whose captures are packaged (opened read-only).")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="The WACZ file to write.")
+@click.option("--out", "out_path", type=_PathParam(dir_okay=False, path_type=Path), help="The WACZ file to write.")
 @click.option("--country", help="Only the captures behind this country's attributed images (their sightings' pages "
               "and images); default: every capture of a page or an image.")
-@click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--report", "reports", multiple=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="A report file to add under reports/ (repeat: report.html, report.json).")
 @click.option("--max-bytes", "max_bytes", type=click.IntRange(1), default=None,
               help="Refuse to write more WARC data than this (default 64 GiB).")
-@click.option("--check", "check_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--check", "check_path", type=_PathParam(dir_okay=False, path_type=Path),
               help="Check a WACZ instead: every file's SHA-256 and size against datapackage.json, and its digest.")
 def package_command(db: Path | None, out_path: Path | None, country: str | None, reports: tuple[Path, ...],
                     max_bytes: int | None, check_path: Path | None) -> None:
@@ -1297,12 +1307,12 @@ def package_command(db: Path | None, out_path: Path | None, country: str | None,
 
 
 @main.command("sweep")
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path), help="Audited store.")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country, e.g. FR.")
 @click.option("--policy", type=click.Choice(POLICY_NAMES), default=DEFAULT_POLICY, show_default=True,
               help="Which images count as the country's (+nd: with near-duplicate propagation; any-signal: any "
               "signal points to it).")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", "out_path", type=_PathParam(dir_okay=False, path_type=Path),
               help="Write the list, with evidence per image, as .csv or .parquet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_faces_only_options
@@ -1349,12 +1359,12 @@ def sweep_command(db: Path, country: str, policy: str, out_path: Path | None, as
 
 
 @main.command("sample")
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path), help="Audited store.")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country to validate, e.g. FR.")
 @click.option("--n", "size", default=200, show_default=True, type=click.IntRange(1, 100_000),
               help="Images in the sample.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: a new one, recorded in the sheet).")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", default=None, type=_PathParam(file_okay=False, path_type=Path),
               help="Folder for sample.html, sample.csv and sample.json [default: sample-COUNTRY, e.g. sample-FR].")
 @click.option("--thumbnails", is_flag=True, help="Embed small thumbnails read from the crawl's WARC files "
               "(personal data: off by default).")
@@ -1397,9 +1407,9 @@ def sample_command(db: Path, country: str, size: int, seed: int | None, out_dir:
 
 
 @main.command("validate")
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="The audited store the sample was drawn from (labels and results are stored in it).")
-@click.option("--labels", "labels_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--labels", "labels_path", required=True, type=_PathParam(dir_okay=False, exists=True, path_type=Path),
               help="The filled labelling sheet (sample.csv filled in, or the CSV sample.html saves).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def validate_command(db: Path, labels_path: Path, as_json: bool) -> None:
@@ -1469,9 +1479,9 @@ def _require_audit(store: Any) -> None:
 
 
 @main.command("verify")
-@click.option("--before", "before", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--before", "before", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="Audited store from before the claimed deletion.")
-@click.option("--after", "after", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--after", "after", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="Store from after it (a re-crawl, or the vendor's export ingested with provaudit ingest).")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country whose data should be gone, e.g. FR.")
 @click.option("--policy", type=click.Choice(POLICY_NAMES), default=DEFAULT_POLICY, show_default=True,
@@ -1481,7 +1491,7 @@ def _require_audit(store: Any) -> None:
               default=float(DEFAULTS["AUDIT_VERIFY_MIN_COVERAGE"]), show_default=True,
               help="Least share of the should-be-gone images the AFTER store must have checked (still there, or "
               "every page where BEFORE saw them fetched again) to confirm the deletion (AUDIT_VERIFY_MIN_COVERAGE).")
-@click.option("--out", "out_html", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", "out_html", type=_PathParam(dir_okay=False, path_type=Path), default=None,
               help="HTML summary to write [default: verify-COUNTRY.html, e.g. verify-FR.html]; the JSON goes beside "
               "it with the same name and .json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -1554,8 +1564,8 @@ def verify_command(before: Path, after: Path, country: str, policy: str, min_cov
 
 
 @main.command("lookup")
-@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Audited store.")
+@click.argument("photos", nargs=-1, required=True, type=_PathParam(path_type=Path))
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path), help="Audited store.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @_faces_only_options
 def lookup_command(photos: tuple[Path, ...], db: Path, as_json: bool, faces_only: bool, min_face_height: int) -> None:
@@ -1601,7 +1611,7 @@ def _build_web(root: Path, photos: int, seed: int) -> Any:
 
 @testweb.command("build")
 @click.option("--dir", "root", default="demo-out/testweb", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Where to write it.")
+              type=_PathParam(file_okay=False, path_type=Path), help="Where to write it.")
 @click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10), help="Photos to generate.")
 @click.option("--seed", default=2022, show_default=True, type=int, help="Seed.")
 def testweb_build(root: Path, photos: int, seed: int) -> None:
@@ -1614,7 +1624,7 @@ def testweb_build(root: Path, photos: int, seed: int) -> None:
 
 @testweb.command("serve")
 @click.option("--dir", "root", default="demo-out/testweb", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Test web folder (built if missing).")
+              type=_PathParam(file_okay=False, path_type=Path), help="Test web folder (built if missing).")
 @click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10), help="Photos to generate.")
 @click.option("--seed", default=2022, show_default=True, type=int, help="Seed.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -1645,8 +1655,8 @@ def testweb_serve(root: Path, photos: int, seed: int, host: str, port: int) -> N
 
 @testweb.command("truth")
 @click.option("--dir", "root", default="demo-out/testweb", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="The built test web the store was crawled from.")
-@click.option("--db", "db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              type=_PathParam(file_okay=False, path_type=Path), help="The built test web the store was crawled from.")
+@click.option("--db", "db", required=True, type=_PathParam(dir_okay=False, path_type=Path),
               help="A store of a crawl (or an ingest of a WARC) of that test web.")
 def testweb_truth(root: Path, db: Path) -> None:
     """Load the test web's ground truth into a store crawled by hand, so that `provaudit evaluate` can compare the
@@ -1673,7 +1683,7 @@ def testweb_truth(root: Path, db: Path) -> None:
 
 @testweb.command("export")
 @click.option("--dir", "root", default="demo-out/testweb", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder of the test web (built if missing).")
+              type=_PathParam(file_okay=False, path_type=Path), help="Folder of the test web (built if missing).")
 @click.option("--photos", default=2000, show_default=True, type=click.IntRange(min=10), help="Photos to generate.")
 @click.option("--seed", default=2022, show_default=True, type=int, help="Seed.")
 @click.option("--format", "fmt", type=click.Choice(["laion", "img2dataset", "wat"]), default="laion",
@@ -1682,7 +1692,7 @@ def testweb_truth(root: Path, db: Path) -> None:
               "their EXIF in the .json) or wat (a Common Crawl WAT file of every page).")
 @click.option("--layout", type=click.Choice(["files", "webdataset", "parquet"]), default="webdataset",
               show_default=True, help="For img2dataset: its output format.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", required=True, type=_PathParam(file_okay=False, path_type=Path),
               help="Folder to write the dataset and its ground_truth.jsonl into.")
 @click.option("--hashes", is_flag=True, help="Add a sha256 column (the served bytes' digest, as DataComp "
               "publishes one).")

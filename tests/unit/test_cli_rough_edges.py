@@ -46,3 +46,21 @@ def test_inspect_prints_coordinates_for_a_person_and_json_keeps_them_whole(corpo
     assert "39.05134444444444" not in shown.stdout
     raw = CliRunner().invoke(main, ["inspect", "--json", str(photo)])
     assert "39.05134444444444" in raw.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["ingest", "", "--db", "{db}"],  # an unset shell variable: Path("") would be the folder the command runs in
+    ["ingest", "{photo}", "--db", ""],
+    ["audit", "--db", ""],
+    ["inspect", ""],
+])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch, args):
+    photo = tmp_path / "in" / "a.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"not read")
+    db = tmp_path / "s.duckdb"
+    monkeypatch.chdir(photo.parent)  # what an empty path would have read
+    result = CliRunner().invoke(main, [a.format(db=db, photo=photo) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "an empty path (write . for the current folder)" in result.stderr
+    assert not db.exists() and not (photo.parent / "s.duckdb").exists()
