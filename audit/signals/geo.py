@@ -118,6 +118,19 @@ def zone_country(zone: str | None) -> str | None:
     return country
 
 
+_ID_COUNTRIES: dict[int, str | None] = {}
+
+
+def _zone_id_country(zone_id: int) -> str | None:
+    """:func:`zone_country` of the zone :func:`finder` numbers ``zone_id`` (negative: no zone), once per id."""
+    try:
+        return _ID_COUNTRIES[zone_id]
+    except KeyError:
+        country = None if zone_id < 0 else zone_country(finder().zone_name_from_id(zone_id))
+        _ID_COUNTRIES[zone_id] = country
+        return country
+
+
 # --- the polygon data --------------------------------------------------------------------------------------------
 
 _finder: Any = None
@@ -164,14 +177,31 @@ def _country_of_point(lat: float, lon: float) -> str | None:
 
 def destination(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[float, float]:
     """The point ``km`` from (lat, lon) along the initial ``bearing_deg`` (great circle on a sphere)."""
-    phi1, lam1 = math.radians(lat), math.radians(lon)
-    theta, delta = math.radians(bearing_deg), km / EARTH_RADIUS_KM
-    sin_phi2 = math.sin(phi1) * math.cos(delta) + math.cos(phi1) * math.sin(delta) * math.cos(theta)
+    phi1, theta, delta = math.radians(lat), math.radians(bearing_deg), km / EARTH_RADIUS_KM
+    return _destination(math.sin(phi1), math.cos(phi1), math.radians(lon), math.sin(theta), math.cos(theta),
+                        math.sin(delta), math.cos(delta))
+
+
+def _destination(sin_phi1: float, cos_phi1: float, lam1: float, sin_theta: float, cos_theta: float,
+                 sin_delta: float, cos_delta: float) -> tuple[float, float]:
+    """:func:`destination` from the sines and cosines of its start latitude, bearing and angular distance, so that
+    the probes of a ring (:func:`border_distance_km`) compute each of them once."""
+    sin_phi2 = sin_phi1 * cos_delta + cos_phi1 * sin_delta * cos_theta
     phi2 = math.asin(max(-1.0, min(1.0, sin_phi2)))
-    lam2 = lam1 + math.atan2(math.sin(theta) * math.sin(delta) * math.cos(phi1),
-                             math.cos(delta) - math.sin(phi1) * sin_phi2)
+    lam2 = lam1 + math.atan2(sin_theta * sin_delta * cos_phi1, cos_delta - sin_phi1 * sin_phi2)
     lon2 = (math.degrees(lam2) + 540.0) % 360.0 - 180.0
     return math.degrees(phi2), lon2
+
+
+@lru_cache(maxsize=8)
+def _bearings(n: int) -> tuple[tuple[float, float, float], ...]:
+    """``n`` bearings evenly spaced from 0°, each with its sine and cosine."""
+    out = []
+    for i in range(n):
+        bearing = 360.0 * i / n
+        theta = math.radians(bearing)
+        out.append((bearing, math.sin(theta), math.cos(theta)))
+    return tuple(out)
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -198,10 +228,33 @@ def border_distance_km(lat: float, lon: float, country: str, *, radii_km: tuple[
     smallest crossing is returned. Probes landing at sea (ocean zones) are not a border. A border crossed by no probe
     (a thin sliver, a small enclave between two bearings) is missed: the value is a proximity flag and an estimate,
     never a measurement."""
+    # Every probe of every ring is computed first (the same arithmetic as destination(), each sine and cosine once)
+    # and looked up in one batch: most photos are far from a border and need all of them, and a batch lookup costs
+    # a fraction of the scalar ones (docs/benchmarks.md, "Border probes").
+    phi1 = math.radians(lat)
+    sin_phi1, cos_phi1, lam1 = math.sin(phi1), math.cos(phi1), math.radians(lon)
+    radii = sorted(radii_km)
+    ring = _bearings(bearings)
+    lats: list[float] = []
+    lons: list[float] = []
+    for radius in radii:
+        delta = radius / EARTH_RADIUS_KM
+        sin_delta, cos_delta = math.sin(delta), math.cos(delta)
+        for _bearing, sin_theta, cos_theta in ring:
+            plat, plon = _destination(sin_phi1, cos_phi1, lam1, sin_theta, cos_theta, sin_delta, cos_delta)
+            lats.append(plat)
+            lons.append(plon)
+    ids = finder().timezone_ids_at(lngs=lons, lats=lats).tolist()
     inner = 0.0
-    for radius in sorted(radii_km):
-        hits = [360.0 * i / bearings for i in range(bearings)
-                if _other_country(lat, lon, 360.0 * i / bearings, radius, country)]
+    for r, radius in enumerate(radii):
+        hits = []
+        for j, (bearing, _sin, _cos) in enumerate(ring):
+            k = r * bearings + j
+            if lats[k] == 0 and lons[k] == 0:  # the 0/0 placeholder is no position (valid_position)
+                continue
+            other = _zone_id_country(ids[k])
+            if other is not None and other != country:
+                hits.append(bearing)
         if hits:
             best = radius
             for bearing in hits:
