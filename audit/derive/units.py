@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import groupby
 from typing import Any
 
 import pyarrow as pa
@@ -80,26 +79,57 @@ def _record_from_row(row: dict[str, Any]) -> ImageRecord:
 _GROUP_KEY = operator.attrgetter("kind", "strength", "evidence", "weight")
 
 
+# The signals of an ambiguous value met on many pages (a bare ``<html lang="en">``: one signal for each of 58
+# countries) come from an extractor's cache (audit.signals.page._language_signals), the same objects every time.
+# Such a run is grouped once: it is remembered by its first signal's identity (the entry keeps the signals alive, so
+# the identity cannot pass to another object) and reused where the same signals follow again.
+_RUNS: dict[int, tuple[list[Signal], tuple[str, str, str, float], frozenset[str]]] = {}
+_RUNS_MAX = 4096  # remembered runs per process (then forgotten all at once)
+_RUN_MIN = 8  # shorter runs are grouped each time: cheaper than looking them up
+
+
 def collapse(signals: Iterable[Signal]) -> list[tuple[Signal, list[str] | None]]:
     """One entry per signal, except that the per-country signals of one ambiguous value (same kind, strength,
     evidence and weight 1/n: a bare ``fr``, a UTC offset) become one entry with its candidate countries; exact
     repeats are dropped. (Extractors emit a value's signals one after the other, so they are taken as runs.)"""
-    groups: dict[tuple[str, str, str, float], list[Signal]] = {}
+    items = signals if isinstance(signals, list) else list(signals)
+    # per ambiguous value: its first signal, how many signals it had, its countries
+    groups: dict[tuple[str, str, str, float], tuple[Signal, list[int], set[str]]] = {}
     out: list[tuple[Signal, list[str] | None]] = []
     seen: set[tuple[str, str, str]] = set()
-    for (kind, strength, evidence, weight), run in groupby(signals, _GROUP_KEY):
-        if weight < 1.0:
-            groups.setdefault((kind, str(strength), evidence, round(weight, 9)), []).extend(run)
-            continue
-        for s in run:
+    i, n = 0, len(items)
+    while i < n:
+        s = items[i]
+        if not s.weight < 1.0:
             if (s.kind, s.country, s.evidence) not in seen:
                 seen.add((s.kind, s.country, s.evidence))
                 out.append((s, None))
-    for group in groups.values():
-        if len(group) == 1:
-            out.append((group[0], None))
+            i += 1
+            continue
+        known = _RUNS.get(id(s))
+        if known is not None and items[i:i + len(known[0])] == known[0]:  # identical objects compare at once
+            run, key, countries = known
         else:
-            out.append((group[0], sorted({g.country for g in group})))
+            head = _GROUP_KEY(s)
+            j = i + 1
+            while j < n and _GROUP_KEY(items[j]) == head:
+                j += 1
+            run = items[i:j]
+            key = (s.kind, str(s.strength), s.evidence, round(s.weight, 9))
+            countries = frozenset(x.country for x in run)
+            if len(run) >= _RUN_MIN:
+                if len(_RUNS) >= _RUNS_MAX:
+                    _RUNS.clear()
+                _RUNS[id(s)] = (run, key, countries)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = (s, [len(run)], set(countries))
+        else:
+            group[1][0] += len(run)
+            group[2].update(countries)
+        i += len(run)
+    for first, count, candidates in groups.values():
+        out.append((first, None) if count[0] == 1 else (first, sorted(candidates)))
     return out
 
 

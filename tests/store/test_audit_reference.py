@@ -198,6 +198,57 @@ def test_collapse_groups_one_value_and_drops_repeats():
     assert grouped == [["BE", "CH", "FR"]]
 
 
+def _collapse_by_runs(signals: list[Signal]) -> list[tuple[Signal, list[str] | None]]:
+    """collapse as it was first written (itertools.groupby over runs, no memory of earlier runs): the oracle."""
+    from itertools import groupby
+
+    groups: dict[tuple[str, str, str, float], list[Signal]] = {}
+    out: list[tuple[Signal, list[str] | None]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for (kind, strength, evidence, weight), run in groupby(signals, lambda s: (s.kind, s.strength, s.evidence,
+                                                                               s.weight)):
+        if weight < 1.0:
+            groups.setdefault((kind, str(strength), evidence, round(weight, 9)), []).extend(run)
+            continue
+        for s in run:
+            if (s.kind, s.country, s.evidence) not in seen:
+                seen.add((s.kind, s.country, s.evidence))
+                out.append((s, None))
+    out += [(g[0], None) if len(g) == 1 else (g[0], sorted({x.country for x in g})) for g in groups.values()]
+    return out
+
+
+def test_collapse_remembering_runs_equals_grouping_every_run():
+    # long ambiguous runs (remembered) reused whole, cut short, copied by value, split by other signals and repeated
+    rng = random.Random(11)
+    countries = [f"{a}{b}" for a in "ABCDEFGHIJ" for b in "KLMNOPQRST"]
+    runs = []
+    for i in range(12):
+        n = rng.choice([2, 3, 9, 20, 58])
+        picked = rng.sample(countries, n)
+        if i % 4 == 0:
+            picked.append(picked[0])  # one country twice in a value's run
+        runs.append([Signal("html_lang", c, Strength.WEAK, f'<html lang="x{i % 9}">', weight=1 / n) for c in picked])
+    singles = [Signal("page_cctld", c, Strength.MEDIUM, f".{c.lower()}") for c in countries[:6]]
+    for _ in range(400):
+        signals: list[Signal] = []
+        for _ in range(rng.randint(0, 6)):
+            run = rng.choice(runs)
+            how = rng.random()
+            if how < 0.5:
+                signals += run
+            elif how < 0.7:
+                signals += run[: rng.randint(1, len(run))]
+            elif how < 0.85:
+                signals += [Signal(s.kind, s.country, s.strength, s.evidence, s.weight) for s in run]
+            else:
+                cut = rng.randint(0, len(run))
+                signals += run[:cut] + [rng.choice(singles)] + run[cut:]
+            if rng.random() < 0.3:
+                signals.append(rng.choice(singles))
+        assert collapse(signals) == _collapse_by_runs(signals)
+
+
 def test_reference_module_is_not_used_by_the_cli():
     """The plain audit is a test oracle only: the CLI and the library's audit never import it."""
     root = Path(__file__).resolve().parents[2] / "audit"
