@@ -622,6 +622,7 @@ U_DATASET = "_u_dataset"
 O_ROBOTS = "_o_robots"
 O_TDMREP = "_o_tdmrep"
 O_FETCH = "_o_fetch"
+CANDIDATES = "_candidates"
 CLUSTERS = "_clusters"
 FIRST_SIGHTINGS = "_first_sightings"
 COPIES = "_copies"
@@ -647,6 +648,8 @@ TEMP_TABLES: tuple[TempTable, ...] = (
     TempTable(O_TDMREP, "TDMRep reservations that apply to each image URL under its host's tdmrep.json, and each page "
               "URL under its host's, by `(crawl_id, host, url)`."),
     TempTable(O_FETCH, "Opt-outs in each image response's headers, by `(crawl_id, url)`."),
+    TempTable(CANDIDATES, "Each distinct list of candidate countries in the `_u_*` tables (where a signal's list is "
+                          "kept as its countries joined by commas, `candidates_key`), with the list itself."),
     TempTable(CLUSTERS, "Each image's near-duplicate cluster and its size, before it is written to `clusters`."),
     TempTable(FIRST_SIGHTINGS, "Each image of a near-duplicate cluster with the id of its first sighting that has a "
                                "URL: the one whose page (or URL) its carried-over evidence names."),

@@ -6,6 +6,7 @@ images query lists the columns the registered signal kinds need): nothing here r
 from __future__ import annotations
 
 from audit.schema import (
+    CANDIDATES,
     CLUSTERS,
     COPIES,
     EVIDENCE,
@@ -158,8 +159,9 @@ WHERE f.headers IS NOT NULL
 
 # --- set-wise SQL -----------------------------------------------------------------------------------------------
 
+# ``candidates``: the candidate countries joined by commas (a unit table's ``candidates_key``)
 SIGNAL_ID = ("md5(concat_ws(chr(0), {sha}, coalesce({sighting}, ''), {kind}, "
-             "coalesce({country}, array_to_string({candidates}, ',')), {evidence}, coalesce({via}, '')))")
+             "coalesce({country}, {candidates}), {evidence}, coalesce({via}, '')))")
 
 SIGNAL_COLUMNS = "signal_id, sha256, sighting_id, kind, country, candidates, strength, weight, evidence, detail, " \
                  "via_sha256"
@@ -168,11 +170,12 @@ SIGNAL_COLUMNS = "signal_id, sha256, sighting_id, kind, country, candidates, str
 def _fan_out_sql(source: str, join: str, sighting: str = "s.sighting_id", sha: str = "s.sha256",
                  frm: str = "sightings s") -> str:
     sid = SIGNAL_ID.format(sha=sha, sighting=sighting, kind="u.kind", country="u.country",
-                           candidates="u.candidates", evidence="u.evidence", via="NULL")
+                           candidates="u.candidates_key", evidence="u.evidence", via="NULL")
     where = "WHERE s.sha256 IS NOT NULL" if frm.startswith("sightings") else ""
     return (f"INSERT INTO signals ({SIGNAL_COLUMNS}) "
-            f"SELECT {sid}, {sha}, {sighting}, u.kind, u.country, u.candidates, u.strength, u.weight, u.evidence, "
-            f"u.detail, NULL FROM {frm} JOIN {source} u ON {join} {where}")
+            f"SELECT {sid}, {sha}, {sighting}, u.kind, u.country, c.candidates, u.strength, u.weight, u.evidence, "
+            f"u.detail, NULL FROM {frm} JOIN {source} u ON {join} "
+            f"LEFT JOIN {CANDIDATES} c ON c.key = u.candidates_key {where}")
 
 
 # Each source of direct signals: (unit table, join, then the keywords of _fan_out_sql).
@@ -188,7 +191,17 @@ _SOURCES: list[tuple[str, str, dict[str, str]]] = [
     (U_DATASET, "u.sighting_id = s.sighting_id", {}),
 ]
 
-DIRECT_SIGNALS_SQL = [_fan_out_sql(source, join, **kw) for source, join, kw in _SOURCES]
+_UNITS_WITH_SIGNALS = (U_IMAGE, U_HOST, U_PAGE, U_TEXT, U_URL, U_DATASET)
+
+# Each distinct list of candidate countries, made a list again once (the unit tables keep it as a string).
+_CANDIDATE_KEYS = " UNION ALL ".join(f"SELECT candidates_key FROM {u}" for u in _UNITS_WITH_SIGNALS)
+CANDIDATES_SQL = f"""
+CREATE TEMP TABLE {CANDIDATES} AS
+SELECT key, string_split(key, ',') AS candidates
+FROM (SELECT DISTINCT candidates_key AS key FROM ({_CANDIDATE_KEYS}) WHERE candidates_key IS NOT NULL)
+"""
+
+DIRECT_SIGNALS_SQL = [CANDIDATES_SQL] + [_fan_out_sql(source, join, **kw) for source, join, kw in _SOURCES]
 
 # Each image of a near-duplicate cluster with each other image of its cluster, and the start of the evidence of a
 # signal carried over from it: the URL it names for the copy is that copy's first sighting's page (or its URL). The
@@ -222,7 +235,8 @@ WHERE c.size > 1
 PROPAGATE_SQL = [FIRST_SIGHTINGS_SQL, COPIES_SQL, f"""
 INSERT INTO signals ({SIGNAL_COLUMNS})
 SELECT {SIGNAL_ID.format(sha="f.target", sighting="s.sighting_id", kind="s.kind", country="s.country",
-                         candidates="s.candidates", evidence="f.prefix || s.evidence", via="s.sha256")},
+                         candidates="array_to_string(s.candidates, ',')", evidence="f.prefix || s.evidence",
+                         via="s.sha256")},
        f.target, s.sighting_id, s.kind, s.country, s.candidates, s.strength, s.weight, f.prefix || s.evidence,
        s.detail, s.sha256
 FROM signals s JOIN {COPIES} f ON f.via = s.sha256
@@ -324,8 +338,8 @@ GROUP BY sha256
 # Every piece of evidence the signals can hold, with its key: read from the extraction units' tables (a few hundred
 # thousand rows), not from the signals (millions), each value both as direct and as propagated evidence. A value
 # no image ended up with is a key no set names.
-_UNIT_SIGNALS = " UNION ALL ".join(f"SELECT kind, country, candidates, strength, weight, detail FROM {u}"
-                                   for u in (U_IMAGE, U_HOST, U_PAGE, U_TEXT, U_URL, U_DATASET))
+_UNIT_SIGNALS = " UNION ALL ".join(f"SELECT kind, country, string_split(candidates_key, ',') AS candidates, strength, "
+                                   f"weight, detail FROM {u}" for u in _UNITS_WITH_SIGNALS)
 EVIDENCE_VALUES_SQL = f"""
 SELECT hash(kind, countries, strength, weight, border_km, direct) AS ev, kind, countries, strength, weight,
        border_km, NOT direct AS propagated

@@ -135,7 +135,10 @@ def collapse(signals: Iterable[Signal]) -> list[tuple[Signal, list[str] | None]]
 
 # --- temporary tables of per-unit results ---------------------------------------------------------------------
 
-SIGNAL_FIELDS = [("kind", pa.string()), ("country", pa.string()), ("candidates", pa.list_(pa.string())),
+# An ambiguous signal's candidate countries are kept as one string, joined by commas (country codes hold none), and
+# made lists again once per distinct list (audit.derive.sql.CANDIDATES_SQL): a list of strings per row (58 for a bare
+# ``lang=en``) cost most of the memory of these tables and of the time to write them.
+SIGNAL_FIELDS = [("kind", pa.string()), ("country", pa.string()), ("candidates_key", pa.string()),
                  ("strength", pa.string()), ("weight", pa.float64()), ("evidence", pa.string()),
                  ("detail", pa.string())]
 OPT_OUT_FIELDS = [("ord", pa.int32()), ("kind", pa.string()), ("value", pa.string()), ("applies_to", pa.string()),
@@ -144,9 +147,16 @@ OPT_OUT_FIELDS = [("ord", pa.int32()), ("kind", pa.string()), ("value", pa.strin
 
 def signal_rows(key: tuple[Any, ...], signals: Iterable[Signal]) -> list[tuple[Any, ...]]:
     """Rows of a ``SIGNAL_FIELDS`` temporary table for one unit's signals."""
-    return [key + (s.kind, None if candidates else s.country, candidates, str(s.strength), float(s.weight),
-                   s.evidence, json.dumps(s.detail) if s.detail else None)
+    return [key + (s.kind, None if candidates else s.country, _candidates_key(candidates) if candidates else None,
+                   str(s.strength), float(s.weight), s.evidence, json.dumps(s.detail) if s.detail else None)
             for s, candidates in collapse(signals)]
+
+
+def _candidates_key(candidates: list[str]) -> str:
+    joined = ",".join(candidates)
+    if joined.count(",") != len(candidates) - 1:  # the key would not split back into the same list
+        raise ValueError(f"a candidate country holds a comma: {candidates!r}")
+    return joined
 
 
 def opt_out_rows(key: tuple[Any, ...], opt_outs: Iterable[OptOut], rank: int) -> list[tuple[Any, ...]]:

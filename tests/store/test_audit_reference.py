@@ -20,7 +20,7 @@ from audit.derive.attribution import Evidence, attribute
 from audit.derive.reference import reference_audit
 from audit.derive.run import run_audit
 from audit.derive.sql import ROBOTS_URL_FILTER
-from audit.derive.units import collapse
+from audit.derive.units import collapse, signal_rows
 from audit.schema import DERIVED
 from audit.signals.base import Signal, Strength
 from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefilter, robots_url_fragments
@@ -287,3 +287,12 @@ def test_robots_sql_filter_lets_every_prefiltered_url_through():
             checked += 1
             assert (url, text) in passed, (text, url)
     assert checked > 500 and len(passed) < len({(u, b) for u, _f, b in cases})  # both sides exercised
+
+
+def test_a_candidate_country_with_a_comma_is_refused_not_split_in_two():
+    # the unit tables keep a signal's candidates joined by commas; a value that would not split back is an error
+    odd = [Signal("html_lang", c, Strength.WEAK, '<html lang="x">', weight=0.5) for c in ("FR", "B,E")]
+    with pytest.raises(ValueError, match="comma"):
+        signal_rows(("k",), odd)
+    fine = [Signal("html_lang", c, Strength.WEAK, '<html lang="x">', weight=0.5) for c in ("FR", "BE")]
+    assert signal_rows(("k",), fine)[0][3] == "BE,FR"
