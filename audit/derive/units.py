@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import groupby, islice
 from typing import Any
 
 import pyarrow as pa
@@ -81,11 +82,26 @@ _GROUP_KEY = operator.attrgetter("kind", "strength", "evidence", "weight")
 
 # The signals of an ambiguous value met on many pages (a bare ``<html lang="en">``: one signal for each of 58
 # countries) come from an extractor's cache (audit.signals.page._language_signals), the same objects every time.
-# Such a run is grouped once: it is remembered by its first signal's identity (the entry keeps the signals alive, so
-# the identity cannot pass to another object) and reused where the same signals follow again.
+# Such a run's countries are gathered once: a run met a second time is remembered by its first signal's identity
+# (the entry keeps the signals alive, so the identity cannot pass to another object) and reused where the same
+# signals follow. Runs met once (a photo's UTC offset, whose evidence names its time) are never remembered.
 _RUNS: dict[int, tuple[list[Signal], tuple[str, str, str, float], frozenset[str]]] = {}
-_RUNS_MAX = 4096  # remembered runs per process (then forgotten all at once)
-_RUN_MIN = 8  # shorter runs are grouped each time: cheaper than looking them up
+_MET_ONCE: dict[int, Signal] = {}
+_RUNS_MAX = 4096  # remembered runs (and runs met once) per process, then forgotten all at once
+_RUN_MIN = 8  # shorter runs are gathered each time: cheaper than remembering them
+_COUNTRY = operator.attrgetter("country")
+
+
+def _remember(run: list[Signal], key: tuple[str, str, str, float], countries: frozenset[str]) -> None:
+    first = run[0]
+    if _MET_ONCE.get(id(first)) is first:
+        if len(_RUNS) >= _RUNS_MAX:
+            _RUNS.clear()
+        _RUNS[id(first)] = (run, key, countries)
+    else:
+        if len(_MET_ONCE) >= _RUNS_MAX:
+            _MET_ONCE.clear()
+        _MET_ONCE[id(first)] = first
 
 
 def collapse(signals: Iterable[Signal]) -> list[tuple[Signal, list[str] | None]]:
@@ -107,20 +123,14 @@ def collapse(signals: Iterable[Signal]) -> list[tuple[Signal, list[str] | None]]
             i += 1
             continue
         known = _RUNS.get(id(s))
-        if known is not None and items[i:i + len(known[0])] == known[0]:  # identical objects compare at once
+        if known is not None and items[i:i + len(known[0])] == known[0]:  # the same objects: compared at C speed
             run, key, countries = known
         else:
-            head = _GROUP_KEY(s)
-            j = i + 1
-            while j < n and _GROUP_KEY(items[j]) == head:
-                j += 1
-            run = items[i:j]
+            run = list(next(groupby(islice(items, i, None), _GROUP_KEY))[1])  # the run that starts here
             key = (s.kind, str(s.strength), s.evidence, round(s.weight, 9))
-            countries = frozenset(x.country for x in run)
+            countries = frozenset(map(_COUNTRY, run))
             if len(run) >= _RUN_MIN:
-                if len(_RUNS) >= _RUNS_MAX:
-                    _RUNS.clear()
-                _RUNS[id(s)] = (run, key, countries)
+                _remember(run, key, countries)
         group = groups.get(key)
         if group is None:
             groups[key] = (s, [len(run)], set(countries))
