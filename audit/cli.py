@@ -494,6 +494,8 @@ def _ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: fl
                                        and img2dataset_inputs(list(paths)) is not None)
         tables = not i2d and (fmt == "table" or (fmt == "auto" and not any(is_export(p) for p in paths)
                                                  and table_inputs(list(paths)) is not None))
+    if fmt == "auto" and not (i2d or tables):
+        _refuse_mixed_tables(paths)
     if i2d and mapping:
         raise click.ClickException("--columns applies to tables only (--format table)")
     if i2d:
@@ -559,6 +561,20 @@ def _ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: fl
     if result.analysis.get("timed_out") or result.analysis.get("crashed"):
         console.print(f"[yellow]warning:[/] {result.analysis.get('timed_out', 0)} image(s) over the time bound, "
                       f"{result.analysis.get('crashed', 0)} crashed a decoder: recorded with their errors")
+
+
+def _refuse_mixed_tables(paths: tuple[Path, ...]) -> None:
+    """Refuse dataset tables (or folders of their shards) named beside archives, folders or images: read with them,
+    a table would be one more file, its rows lost without a word."""
+    from audit.ingest.tables import is_table, table_shards
+
+    with _errors():
+        found = [p for p in paths if (p.is_file() and is_table(p)) or (p.is_dir() and table_shards(p) is not None)]
+    if found:
+        other = next(p for p in paths if p not in found)
+        raise click.ClickException(f"{rich_text(found[0])} is a dataset table: tables are ingested on their own "
+                                   f"(one reference-only sighting per row, a crawl of kind dataset), not with "
+                                   f"{rich_text(other)}; run one ingest for each")
 
 
 def _wat_inputs(paths: tuple[Path, ...], fmt: str) -> bool:

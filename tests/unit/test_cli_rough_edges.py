@@ -64,3 +64,22 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, monke
     assert result.exit_code == 2, result.output
     assert "an empty path (write . for the current folder)" in result.stderr
     assert not db.exists() and not (photo.parent / "s.duckdb").exists()
+
+
+def test_a_dataset_table_beside_other_inputs_is_refused_not_read_as_a_file(corpora, tmp_path):
+    # read with a folder of photos, the LAION table was one more file (a sighting of an unreadable "image"), its
+    # 1,000 rows lost without a word
+    table = corpora / "datasets" / "laion" / "test_1000.parquet"
+    photos = corpora / "photos" / "exif-samples" / "heic"
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "part-0.csv").write_text("url,caption\nhttps://example.org/a.jpg,a cat in Paris\n")
+    for tables in ([table], [shards]):
+        db = tmp_path / "mixed.duckdb"
+        result = CliRunner().invoke(main, ["ingest", *map(str, tables), str(photos), "--db", str(db)],
+                                    terminal_width=300)
+        assert result.exit_code == 1, result.output
+        assert "is a dataset table: tables are ingested on their own" in result.output
+        assert not db.exists()
+    alone = CliRunner().invoke(main, ["ingest", str(shards), "--db", str(tmp_path / "alone.duckdb")])
+    assert alone.exit_code == 0, alone.output
