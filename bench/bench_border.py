@@ -1,6 +1,7 @@
 """Border probes of a GPS position: ``audit.signals.geo.border_distance_km`` (every probe of every ring looked up in
 one batch) side by side with the same probes looked up one point at a time (``destination``, then the zone at that
-point), as it was before. Both give the same distances; this prints the time per position of each, alternating.
+point: ``tests/geocheck.py``), as it was before. Both give the same distances; this prints the time per position of
+each, alternating.
 
     python bench/bench_border.py [--repeat 5] [--store STORE.duckdb]
 
@@ -12,34 +13,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from audit.signals import geo
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
+from geocheck import border_one_probe_at_a_time  # noqa: E402
 
-def one_at_a_time(lat: float, lon: float, country: str) -> float | None:
-    """The probes of ``border_distance_km``, each looked up on its own."""
-    inner = 0.0
-    for radius in sorted(geo.RING_RADII_KM):
-        hits = []
-        for i in range(geo.RING_BEARINGS):
-            bearing = 360.0 * i / geo.RING_BEARINGS
-            other = geo.zone_country(geo.zone_at(*geo.destination(lat, lon, bearing, radius)))
-            if other is not None and other != country:
-                hits.append(bearing)
-        if hits:
-            best = radius
-            for bearing in hits:
-                lo, hi = inner, radius
-                while hi - lo > geo.REFINE_TOLERANCE_KM:
-                    mid = (lo + hi) / 2
-                    other = geo.zone_country(geo.zone_at(*geo.destination(lat, lon, bearing, mid)))
-                    lo, hi = (lo, mid) if other is not None and other != country else (mid, hi)
-                best = min(best, hi)
-            return round(best, 2)
-        inner = radius
-    return None
+from audit.signals import geo  # noqa: E402
 
 
 def _on_land(points: list[tuple[float, float]]) -> list[tuple[float, float, str]]:
@@ -66,7 +51,7 @@ def main() -> None:
         sets["store's GPS positions"] = _on_land([(float(a), float(b)) for a, b in rows])
     for name, points in sets.items():
         ways: dict[str, Callable[[float, float, str], float | None]] = {
-            "one at a time": one_at_a_time, "batched": geo.border_distance_km}
+            "one at a time": border_one_probe_at_a_time, "batched": geo.border_distance_km}
         answers = {label: [f(*p) for p in points] for label, f in ways.items()}  # also warms the polygons
         assert answers["batched"] == answers["one at a time"], "the batched probes changed a distance"
         times: dict[str, list[float]] = {label: [] for label in ways}

@@ -4,6 +4,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from geocheck import border_one_probe_at_a_time
 
 from audit.signals import geo
 from audit.signals.geo import BORDER_RADIUS_KM, GeoHit, country_at, zone_countries, zone_country
@@ -122,31 +123,6 @@ def test_test_web_baarle_hertog_city_point_lies_in_a_dutch_counter_enclave():
     assert hit is not None and hit.country == "NL" and hit.border_km is not None and hit.border_km < 0.2
 
 
-def _border_one_probe_at_a_time(lat: float, lon: float, country: str) -> float | None:
-    """border_distance_km as its docstring says it, each probe looked up on its own (destination, then the zone
-    at that point): the oracle for the batched probes."""
-    inner = 0.0
-    for radius in sorted(geo.RING_RADII_KM):
-        hits = []
-        for i in range(geo.RING_BEARINGS):
-            bearing = 360.0 * i / geo.RING_BEARINGS
-            other = zone_country(geo.zone_at(*geo.destination(lat, lon, bearing, radius)))
-            if other is not None and other != country:
-                hits.append(bearing)
-        if hits:
-            best = radius
-            for bearing in hits:
-                lo, hi = inner, radius
-                while hi - lo > geo.REFINE_TOLERANCE_KM:
-                    mid = (lo + hi) / 2
-                    other = zone_country(geo.zone_at(*geo.destination(lat, lon, bearing, mid)))
-                    lo, hi = (lo, mid) if other is not None and other != country else (mid, hi)
-                best = min(best, hi)
-            return round(best, 2)
-        inner = radius
-    return None
-
-
 def test_batched_border_probes_agree_with_probing_one_point_at_a_time():
     # a grid over the Benelux, the Rhine and the Alps (borders, enclaves, lakes), and the landmarks
     points = [(45.9 + 0.037 * i, 2.9 + 0.061 * j) for i in range(70) for j in range(95) if (i * 95 + j) % 11 == 0]
@@ -156,7 +132,7 @@ def test_batched_border_probes_agree_with_probing_one_point_at_a_time():
         country = zone_country(geo.zone_at(lat, lon))
         if country is None:
             continue
-        expected = _border_one_probe_at_a_time(lat, lon, country)
+        expected = border_one_probe_at_a_time(lat, lon, country)
         assert geo.border_distance_km(lat, lon, country) == expected, (lat, lon)
         near += expected is not None
     assert near >= 20  # the grid does cross borders
