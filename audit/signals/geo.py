@@ -230,7 +230,7 @@ def border_distance_km(lat: float, lon: float, country: str, *, radii_km: tuple[
     never a measurement."""
     # Every probe of every ring is computed first (the same arithmetic as destination(), each sine and cosine once)
     # and looked up in one batch: most photos are far from a border and need all of them, and a batch lookup costs
-    # a fraction of the scalar ones (docs/benchmarks.md, "Border probes").
+    # a fraction of the scalar ones (bench/bench_border.py; docs/benchmarks.md, "Audit at 1M and 10M sightings").
     phi1 = math.radians(lat)
     sin_phi1, cos_phi1, lam1 = math.sin(phi1), math.cos(phi1), math.radians(lon)
     radii = sorted(radii_km)
