@@ -567,14 +567,17 @@ def _refuse_mixed_tables(paths: tuple[Path, ...]) -> None:
     """Refuse dataset tables (or folders of their shards) named beside archives, folders or images: read with them,
     a table would be one more file, its rows lost without a word."""
     from audit.ingest.tables import is_table, table_shards
+    from audit.store.export import is_export
 
     with _errors():
-        found = [p for p in paths if (p.is_file() and is_table(p)) or (p.is_dir() and table_shards(p) is not None)]
-    if found:
-        other = next(p for p in paths if p not in found)
+        # an export folder holds Parquet files too, but is read back as an export (refused with other inputs there)
+        found = [p for p in paths if (p.is_file() and is_table(p))
+                 or (p.is_dir() and not is_export(p) and table_shards(p) is not None)]
+    others = [p for p in paths if p not in found]
+    if found and others:
         raise click.ClickException(f"{rich_text(found[0])} is a dataset table: tables are ingested on their own "
                                    f"(one reference-only sighting per row, a crawl of kind dataset), not with "
-                                   f"{rich_text(other)}; run one ingest for each")
+                                   f"{rich_text(others[0])}; run one ingest for each")
 
 
 def _wat_inputs(paths: tuple[Path, ...], fmt: str) -> bool:
