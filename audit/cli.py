@@ -52,7 +52,6 @@ class _LazyConsole:
         return getattr(self.real(), name)
 
 
-# emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
 class _PathParam(click.Path):
     """A path argument or option that refuses the empty string, which ``Path("")`` reads as the current folder (an
     unset shell variable must not make ``provaudit ingest "$DIR"`` read every file below where it runs)."""
@@ -63,6 +62,7 @@ class _PathParam(click.Path):
         return super().convert(value, param, ctx)
 
 
+# emoji=False: a scraped ":warning:" or ":flag_for_france:" must print as typed, not as an emoji
 console: Any = _LazyConsole(stderr=True, highlight=False, emoji=False)
 out: Any = _LazyConsole(highlight=False, soft_wrap=True, emoji=False)
 
