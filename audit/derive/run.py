@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +169,29 @@ def default_workers(sightings: int) -> int:
     return 1 if sightings < PARALLEL_FROM else max(1, os.cpu_count() or 1)
 
 
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """The processes an audit runs its extractors in (``None`` for one worker: this process). They are forked from a
+    forkserver that has imported the extractors and built their reference data once (:mod:`audit.derive.preload`),
+    so that they share it. A forkserver this starts is stopped on leaving, so that the reference data it holds does
+    not outlive the extraction; one another pool started is left running (it then serves this pool too, with its
+    own preload, and the workers build their own copies)."""
+    if workers <= 1:
+        yield None
+        return
+    server = multiprocessing.forkserver._forkserver  # the process's forkserver
+    ours = getattr(server, "_forkserver_pid", 0) is None  # none running yet: the one started below is ours
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["audit.derive.preload"])
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+        if ours and hasattr(server, "_stop"):  # a private method (CPython's tests use it); without it, left running
+            server._stop()
+
+
 # An audit's DuckDB memory starts at this plus half the store file's size (audit_memory).
 AUDIT_MEMORY_BASE = 1024**3
 
@@ -214,12 +239,8 @@ def run_audit(
     result.workers = workers
 
     try:
-        pool: Executor | None = None
-        if workers > 1:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["audit.derive.units"])
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        try:
+        with worker_pool(workers) as started:
+            pool: Executor | None = started
             for units in UNITS:
                 say(f"reading {units.name.replace('_', ' ')}")
                 checkpoint(f"audit-reading-{units.name}")
@@ -232,9 +253,6 @@ def run_audit(
                     pool = None
                     result.units[units.name] = extract(store, units, pool)
                 result.seconds[units.name] = time.perf_counter() - t
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
         say("clustering near-duplicates")
         t = time.perf_counter()
         result.clusters, result.clustered_images = cluster_images(store, phash_threshold, dhash_threshold)
@@ -251,7 +269,8 @@ def run_audit(
             for sql in DIRECT_SIGNALS_SQL:
                 con.execute(sql)
             checkpoint("audit-signals-written")
-            con.execute(OPT_OUTS_SQL)
+            for sql in OPT_OUTS_SQL:
+                con.execute(sql)
             con.execute(CLUSTERS_SQL)
             result.signals = _count(store, "SELECT count(*) FROM signals")
             result.seconds["fan_out"] = time.perf_counter() - t

@@ -290,32 +290,39 @@ def _key_opt_outs(keys: str, sources: list[tuple[str, str, int]]) -> str:
 _KEY = "o.crawl_id = k.crawl_id AND o.host = k.host AND o.url = k.url"
 _KEY_URL = "o.crawl_id = k.crawl_id AND o.url = k.url"
 _SIGHTING_KEY = "o.crawl_id = s.crawl_id AND o.host IS NOT DISTINCT FROM s.{role}_host AND o.url = s.{role}_url"
-OPT_OUTS_SQL = f"""
-INSERT INTO opt_outs (sighting_id, sha256, kind, value, applies_to, origin, evidence)
+_OPT_OUTS_INSERT = "INSERT INTO opt_outs (sighting_id, sha256, kind, value, applies_to, origin, evidence)"
+# One statement per origin (their rows are disjoint): each one's keys and grouping are freed before the next starts,
+# which keeps the audit fast under a smaller memory bound (``docs/benchmarks.md``, "Audit at 1M and 10M sightings").
+OPT_OUTS_SQL = (f"""
+{_OPT_OUTS_INSERT}
 WITH image_keys AS (
     SELECT DISTINCT crawl_id, image_host AS host, image_url AS url FROM sightings
     WHERE sha256 IS NOT NULL AND image_url IS NOT NULL
-), page_keys AS (
-    SELECT DISTINCT crawl_id, page_host AS host, page_url AS url FROM sightings
-    WHERE sha256 IS NOT NULL AND page_url IS NOT NULL
 ), image_host AS (
     {_key_opt_outs("image_keys", [(O_ROBOTS, _KEY, 0), (O_TDMREP, _KEY, 0), (O_FETCH, _KEY_URL, 0)])}
+)
+SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.IMAGE_HOST.value}', o.evidence
+FROM sightings s JOIN image_host o ON {_SIGHTING_KEY.format(role="image")} WHERE s.sha256 IS NOT NULL
+""", f"""
+{_OPT_OUTS_INSERT}
+WITH page_keys AS (
+    SELECT DISTINCT crawl_id, page_host AS host, page_url AS url FROM sightings
+    WHERE sha256 IS NOT NULL AND page_url IS NOT NULL
 ), page_publisher AS (
     {_key_opt_outs("page_keys", [(O_ROBOTS, _KEY, 10_000), (O_TDMREP, _KEY, 10_000), (O_PAGE, _KEY_URL, 0)])}
-), image AS (
+)
+SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.PAGE_PUBLISHER.value}', o.evidence
+FROM sightings s JOIN page_publisher o ON {_SIGHTING_KEY.format(role="page")} WHERE s.sha256 IS NOT NULL
+""", f"""
+{_OPT_OUTS_INSERT}
+WITH image AS (
     SELECT w.sha256, w.kind, w.value, w.applies_to, e.evidence
     FROM (SELECT o.sha256, o.kind, o.value, o.applies_to, min({_pick("o.ord", 0)}) AS pick
           FROM {O_IMAGE} o GROUP BY o.sha256, o.kind, o.value, o.applies_to) w {_picked_evidence([O_IMAGE])}
 )
-SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.IMAGE_HOST.value}', o.evidence
-FROM sightings s JOIN image_host o ON {_SIGHTING_KEY.format(role="image")} WHERE s.sha256 IS NOT NULL
-UNION ALL
-SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.PAGE_PUBLISHER.value}', o.evidence
-FROM sightings s JOIN page_publisher o ON {_SIGHTING_KEY.format(role="page")} WHERE s.sha256 IS NOT NULL
-UNION ALL
 SELECT s.sighting_id, s.sha256, o.kind, o.value, o.applies_to, '{Origin.IMAGE.value}', o.evidence
 FROM sightings s JOIN image o ON o.sha256 = s.sha256 WHERE s.sha256 IS NOT NULL
-"""
+""")
 
 # What the attribution reads of each signal. Each distinct piece of evidence gets a 64-bit key (collisions are
 # checked for), and an image's evidence becomes a sorted list of keys, cheap to group and compare.

@@ -55,6 +55,11 @@ BATCH_ROWS = 20_000  # rows buffered before a flush to a temporary table
 UNIT_BATCH = 2_000  # distinct inputs read, and sent to a worker, at a time
 POOL_DEPTH = 4  # batches in flight per worker pool
 
+# The modules the batch functions import on first use (not at this module's import, which every command pays for).
+# A worker pool's preload imports them all (``audit.derive.preload``); a test checks the list against the imports.
+EXTRACTOR_MODULES = ("audit.signals.c2pa", "audit.signals.consent", "audit.signals.host", "audit.signals.image",
+                     "audit.signals.network", "audit.signals.page", "audit.signals.places", "audit.signals.text")
+
 
 def parse_json(value: Any) -> Any:
     """A JSON column's value as Python (DuckDB may hand it over parsed or as text); None when it is not JSON."""

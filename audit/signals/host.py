@@ -61,7 +61,8 @@ GEO_TLDS: dict[str, str] = {
 
 
 @lru_cache(maxsize=1)
-def _extractor() -> tldextract.TLDExtract:
+def suffix_extractor() -> tldextract.TLDExtract:
+    """The process's public-suffix reader, built on first use from tldextract's bundled list."""
     # Bundled snapshot only: no list URL to fetch and no cache directory to write.
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
@@ -97,7 +98,7 @@ def normalise_host(host: str | None) -> str | None:
 
 @lru_cache(maxsize=65536)
 def _suffix(host: str) -> str:
-    return _extractor()(host).suffix
+    return suffix_extractor()(host).suffix
 
 
 @lru_cache(maxsize=65536)  # a pure function of the host, asked once per page of a site

@@ -24,7 +24,7 @@ _lock = threading.Lock()
 _identifier: Any = None
 
 
-def _get_identifier() -> Any:
+def language_identifier() -> Any:
     """py3langid's identifier with normalised probabilities, built once on first use (loads its bundled model)."""
     global _identifier
     if _identifier is None:
@@ -43,7 +43,7 @@ def detect_language(text: str | None) -> tuple[str, float] | None:
     text = re.sub(r"\s+", " ", text[:MAX_CHARS]).strip()
     if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return None
-    language, probability = _get_identifier().classify(text)
+    language, probability = language_identifier().classify(text)
     return str(language), float(probability)
 
 

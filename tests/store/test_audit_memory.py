@@ -52,7 +52,8 @@ def test_opt_outs_with_evidence_larger_than_the_memory_bound(tmp_path: Path) -> 
         store.con.execute(f"""INSERT INTO {O_FETCH} (crawl_id, url, ord, kind, value, applies_to, evidence)
             SELECT crawl_id, image_url, 40000, 'robots', 'disallow', 'images',
                    'header:' || sighting_id || ':' || repeat('y', {LONG}) FROM sightings""")
-        store.con.execute(OPT_OUTS_SQL)
+        for sql in OPT_OUTS_SQL:
+            store.con.execute(sql)
         rows = store.query("SELECT count(*), count(DISTINCT sighting_id), "
                            "count(*) FILTER (WHERE evidence = 'robots:' || sighting_id || ':' || repeat('x', ?)), "
                            "min(origin), max(origin) FROM opt_outs", [LONG])
@@ -91,5 +92,6 @@ def test_opt_outs_with_an_order_past_the_packed_range(tmp_path: Path) -> None:
         store.con.execute(f"INSERT INTO {O_FETCH} (crawl_id, url, ord, kind, value, applies_to, evidence) VALUES "
                           "('c', 'http://h.example/a.jpg', 2000000000, 'robots', 'noai', 'images', 'late'), "
                           "('c', 'http://h.example/a.jpg', 40000, 'robots', 'noai', 'images', 'early')")
-        store.con.execute(OPT_OUTS_SQL)
+        for sql in OPT_OUTS_SQL:
+            store.con.execute(sql)
         assert store.query("SELECT sighting_id, value, evidence FROM opt_outs") == [("s1", "noai", "early")]
