@@ -193,7 +193,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
 
 
 # An audit's DuckDB memory starts at this plus half the store file's size (audit_memory).
-AUDIT_MEMORY_BASE = 1024**3
+AUDIT_MEMORY_BASE = 448 * 1024**2
 
 
 def audit_memory(store_bytes: int, ceiling: int) -> list[int]:

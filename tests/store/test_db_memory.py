@@ -106,8 +106,8 @@ def test_a_bad_bound_and_a_bound_too_small_are_one_line_errors(tmp_path: Path) -
 
 
 def test_an_audit_starts_with_a_bound_in_proportion_to_its_store() -> None:
-    """1 GiB plus half the store file's size, then the ceiling if that ran out; never above the ceiling; DuckDB's
-    own default (0) as it is."""
+    """A base (448 MiB) plus half the store file's size, then the ceiling if that ran out; never above the ceiling;
+    DuckDB's own default (0) as it is."""
     ceiling = int(DEFAULTS["AUDIT_DB_MEMORY"])
     base = run.AUDIT_MEMORY_BASE
     assert run.audit_memory(484 * 1024**2, ceiling) == [base + 242 * 1024**2, ceiling]  # the 1M-sighting store
