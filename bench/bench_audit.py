@@ -163,24 +163,24 @@ def main() -> None:
                 row[table] = store.count(table)
         row["audit"] = measure([provaudit, "audit", "--db", str(run)])
         print(f"{size:>9,} sightings: audit {row['audit']['seconds']:7.1f} s, "
-              f"{row['audit']['peak_rss_mb']:7.0f} MB RSS, {row['audit']['peak_pss_mb']:7.0f} MB PSS", flush=True)
+              f"{row['audit']['peak_rss_mb']:7.0f} MiB RSS, {row['audit']['peak_pss_mb']:7.0f} MiB PSS", flush=True)
         if before is not None:
             row["against"] = side_by_side(python, grown, args.dir / f"side-{size}.duckdb", before, args.repeat)
             a = row["against"]
             print(f"{size:>9,} sightings: this tree {a['ours_median_s']} s, {args.against} {a['before_median_s']} s "
-                  f"(medians of {args.repeat}): ratio {a['ratio']}x; peak RSS {a['ours_peak_mb']:.0f} MB vs "
-                  f"{a['before_peak_mb']:.0f} MB, PSS {a['ours_peak_pss_mb']:.0f} MB vs "
-                  f"{a['before_peak_pss_mb']:.0f} MB (all runs: {a['ours_s']} vs {a['before_s']} s)", flush=True)
+                  f"(medians of {args.repeat}): ratio {a['ratio']}x; peak RSS {a['ours_peak_mb']:.0f} MiB vs "
+                  f"{a['before_peak_mb']:.0f} MiB, PSS {a['ours_peak_pss_mb']:.0f} MiB vs "
+                  f"{a['before_peak_pss_mb']:.0f} MiB (all runs: {a['ours_s']} vs {a['before_s']} s)", flush=True)
         report_dir = args.dir / f"report-{size}"
         row["report"] = measure([provaudit, "report", "--db", str(run), "--country", args.country,
                                  "--out", str(report_dir / "report.html")])
         print(f"{size:>9,} sightings: report {row['report']['seconds']:6.1f} s, "
-              f"{row['report']['peak_rss_mb']:7.0f} MB", flush=True)
+              f"{row['report']['peak_rss_mb']:7.0f} MiB", flush=True)
         if size <= args.reference_max:
             row["reference"] = measure([python, "-c", REFERENCE, str(run)])
             row["speedup"] = round(row["reference"]["seconds"] / row["audit"]["seconds"], 2)
             print(f"{size:>9,} sightings: plain reference {row['reference']['seconds']:7.1f} s, "
-                  f"{row['reference']['peak_rss_mb']:7.0f} MB -> audit is {row['speedup']}x faster", flush=True)
+                  f"{row['reference']['peak_rss_mb']:7.0f} MiB -> audit is {row['speedup']}x faster", flush=True)
         if size == min(args.sizes) and size <= args.reference_max:  # the row-by-row check is slow at 1M
             check = measure([python, "-c", EQUAL, str(run)])
             row["equal_to_reference"] = json.loads(check["stdout"].strip().splitlines()[-1])
@@ -190,7 +190,7 @@ def main() -> None:
                 row[key].pop("stdout", None)
         results.append(row)
         run.unlink(missing_ok=True)
-    print("\n| sightings | images | pages | audit s | audit peak MB | report s | report peak MB | plain audit s "
+    print("\n| sightings | images | pages | audit s | audit peak MiB | report s | report peak MiB | plain audit s "
           "| speed-up |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
