@@ -357,7 +357,8 @@ TABLES: tuple[Table, ...] = (
         "Every signal of a country found for an image: in its content (`sighting_id` NULL), on one sighting's page "
         "or hosts, or carried over from a near-duplicate copy (`via_sha256`). Rebuilt by `provaudit audit`.",
         (
-            C("signal_id", "VARCHAR", "Stable id: a digest of the other columns.", False),
+            C("signal_id", "VARCHAR", "Stable id: a digest of the other columns; for a propagated signal, of `sha256` "
+              "and the id of the signal it was carried from.", False),
             C("sha256", "VARCHAR", "The image the signal speaks for.", False),
             C("sighting_id", "VARCHAR", "The sighting it was found on; NULL for signals in the image itself."),
             C("kind", "VARCHAR", "What it is: exif_gps, xmp_location, page_cctld, html_lang, phone, ... "

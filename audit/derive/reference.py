@@ -317,9 +317,7 @@ def reference_audit(
                     evidence = f"via near-duplicate {source} on {where}: {row['evidence']}"
                     prop = dict(row)
                     prop.update(sha256=target, via_sha256=source, evidence=evidence,
-                                signal_id=_signal_id(target, row["sighting_id"], row["kind"],
-                                                     row["country"] or ",".join(row["candidates"] or []),
-                                                     evidence, source))
+                                signal_id=_signal_id(target, row["signal_id"]))
                     propagated.append(prop)
     result.signals = len(signal_rows)
     result.propagated_signals = len(propagated)
