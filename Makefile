@@ -8,24 +8,25 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# every install is held to the exact versions of constraints.txt (`make lock` renews them)
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test test-fast lint typecheck pytest browser redis pywb docs notebooks clean
+.PHONY: demo test test-fast lint typecheck pytest browser redis pywb docs notebooks lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(PY)
+$(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-$(VENV)/.installed-notebooks: pyproject.toml | $(PY)
+$(VENV)/.installed-notebooks: pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e '.[dev,notebooks]'
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
@@ -73,6 +74,20 @@ test: lint typecheck pytest
 # The unit tests alone (tests/unit/: pure functions, no server, no store built): under a minute.
 test-fast: $(VENV)/.installed-dev
 	$(VENV)/bin/pytest -q tests/unit
+
+# Renew the pins: resolve pyproject.toml's ranges afresh (the main environment with its dev extra, and pywb's) in
+# throwaway environments and write what they installed to constraints.txt and tests/pywb-requirements.txt. Then run
+# `make test` on a fresh clone before committing them.
+LOCK_DIR ?= .lock
+lock:
+	rm -rf $(LOCK_DIR) && $(PYTHON) -m venv $(LOCK_DIR)/main && $(PYTHON) -m venv $(LOCK_DIR)/pywb
+	$(LOCK_DIR)/main/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(LOCK_DIR)/pywb/bin/python -m pip install --quiet --disable-pip-version-check pywb
+	{ sed -n '/^#/p' constraints.txt; $(LOCK_DIR)/main/bin/python -m pip freeze --exclude-editable | sort -f; } \
+	  > constraints.txt.new && mv constraints.txt.new constraints.txt
+	{ sed -n '/^#/p' tests/pywb-requirements.txt; $(LOCK_DIR)/pywb/bin/python -m pip freeze | sort -f; } \
+	  > tests/pywb-requirements.txt.new && mv tests/pywb-requirements.txt.new tests/pywb-requirements.txt
+	rm -rf $(LOCK_DIR)
 
 # Regenerate the parts of docs/schema.md and docs/settings.md made from their single definitions.
 docs: $(VENV)/.installed
