@@ -490,9 +490,10 @@ def _ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: fl
     with _errors():
         from audit.ingest.img2dataset_run import img2dataset_inputs
 
-        i2d = fmt == "img2dataset" or (fmt == "auto" and not any(is_export(p) for p in paths)
+        exports = [p for p in paths if is_export(p)]  # read once: each reads a manifest
+        i2d = fmt == "img2dataset" or (fmt == "auto" and not exports
                                        and img2dataset_inputs(list(paths)) is not None)
-        tables = not i2d and (fmt == "table" or (fmt == "auto" and not any(is_export(p) for p in paths)
+        tables = not i2d and (fmt == "table" or (fmt == "auto" and not exports
                                                  and table_inputs(list(paths)) is not None))
     if fmt == "auto" and not (i2d or tables):
         _refuse_mixed_tables(paths)
@@ -512,7 +513,6 @@ def _ingest(paths: tuple[Path, ...], db: Path, crawl_id: str | None, timeout: fl
         not_archives = [p for p in paths if p.is_dir() or not is_archive(p)]
         if not_archives:
             raise click.ClickException(f"--format archive: not a WARC/ARC file: {rich_text(not_archives[0])}")
-    exports = [p for p in paths if is_export(p)]
     if exports:
         if len(exports) != len(paths) or crawl_id:
             raise click.ClickException("ingest exports on their own (they keep their crawl ids): "
