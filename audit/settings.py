@@ -267,7 +267,7 @@ SETTINGS: tuple[Setting, ...] = (
         "joins, aggregates, sorts and temporary tables spill to a folder beside the store (`STORE.tmp`, removed "
         "afterwards), so a 10-million-row dataset is ingested and audited in under 4 GiB. Raise it on a large "
         "machine for speed; a query that cannot spill fails with a message naming this setting. 0: DuckDB's own "
-        "default (80% of RAM). Unless the bound is given, `provaudit audit` starts below the default, at 448 MiB "
+        "default (80% of RAM). Unless the bound is given, `provaudit audit` starts below the default, at 384 MiB "
         "plus half the store file's size (DuckDB keeps cached blocks up to its bound: this keeps a small store's audit "
         "small), and starts again with all of it if a query runs out.",
     ),

@@ -22,6 +22,8 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import re
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -29,6 +31,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -48,7 +51,8 @@ from audit.derive.sql import (
     PROPAGATE_SQL,
     SETS_SQL,
 )
-from audit.derive.units import UNITS, extract
+from audit.derive.units import UNITS, UnitFiles, extract
+from audit.errors import StoreError
 from audit.schema import DERIVED, EVIDENCE, EVIDENCE_SETS, SET_ATTRIBUTIONS, TABLES_BY_NAME, TEMP_TABLES
 from audit.signals.kinds import Answer
 from audit.store.db import Store
@@ -193,7 +197,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
 
 
 # An audit's DuckDB memory starts at this plus half the store file's size (audit_memory).
-AUDIT_MEMORY_BASE = 448 * 1024**2
+AUDIT_MEMORY_BASE = 384 * 1024**2
 
 
 def audit_memory(store_bytes: int, ceiling: int) -> list[int]:
@@ -238,7 +242,9 @@ def run_audit(
         workers = default_workers(_count(store, "SELECT count(*) FROM sightings"))
     result.workers = workers
 
+    spill = _unit_files_dir(store)
     try:
+        files = UnitFiles(spill.name)
         with worker_pool(workers) as started:
             pool: Executor | None = started
             for units in UNITS:
@@ -246,12 +252,12 @@ def run_audit(
                 checkpoint(f"audit-reading-{units.name}")
                 t = time.perf_counter()
                 try:
-                    result.units[units.name] = extract(store, units, pool)
+                    result.units[units.name] = extract(store, units, pool, files)
                 except BrokenProcessPool as exc:  # e.g. a __main__ the workers cannot import: carry on in-process
                     logger.warning("audit worker processes failed (%s); continuing in this process", exc)
                     pool.shutdown(cancel_futures=True)  # type: ignore[union-attr]
                     pool = None
-                    result.units[units.name] = extract(store, units, pool)
+                    result.units[units.name] = extract(store, units, pool, files)
                 result.seconds[units.name] = time.perf_counter() - t
         say("clustering near-duplicates")
         t = time.perf_counter()
@@ -259,6 +265,9 @@ def run_audit(
         result.seconds["clusters"] = time.perf_counter() - t
 
         say("writing signals, opt-outs and clusters")
+        t = time.perf_counter()
+        files.load(store)
+        result.seconds["loading"] = time.perf_counter() - t
         t = time.perf_counter()
         con.execute("BEGIN TRANSACTION")
         try:
@@ -292,6 +301,7 @@ def run_audit(
             con.execute("ROLLBACK")
             raise
     finally:
+        spill.cleanup()
         for name in (t.name for t in TEMP_TABLES):  # qualified: never a store's table that happens to have that name
             try:
                 con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
@@ -303,6 +313,41 @@ def run_audit(
     result.tiers = {str(t): int(n) for t, n in store.query("SELECT tier, count(*) FROM attributions GROUP BY tier")}
     result.seconds["total"] = time.perf_counter() - t0
     return result
+
+
+def _unit_files_dir(store: Store) -> tempfile.TemporaryDirectory[str]:
+    """A new private directory for the extraction's files (:class:`~audit.derive.units.UnitFiles`): beside the store
+    file, as DuckDB puts its own temporary files (``STORE.tmp``), so that they go to the disk the store is on and not,
+    say, to a ``/tmp`` held in memory; in the system's temporary directory for an in-memory store."""
+    path = store.path
+    on_disk = path is not None and path.name != ":memory:"
+    parent = path.parent if path is not None and on_disk else None
+    prefix = f"{path.name}.audit-" if path is not None and on_disk else "provaudit-audit-"
+    if parent is not None and not store.read_only:
+        _remove_stale_unit_files(parent, prefix)
+    try:
+        return tempfile.TemporaryDirectory(prefix=prefix, dir=parent)
+    except OSError as exc:
+        raise StoreError(f"cannot make the audit's temporary directory in {parent or tempfile.gettempdir()}: "
+                         f"{exc}") from exc
+
+
+def _remove_stale_unit_files(parent: Path, prefix: str) -> None:
+    """Remove what an audit of this store that was killed left of its extraction files. Only one process can write a
+    store, and this one holds it, so no other audit is using them. Only a directory named as :func:`_unit_files_dir`
+    names them, holding nothing but such files, is removed."""
+    stale = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")
+    for entry in parent.iterdir():
+        if not stale.fullmatch(entry.name) or not entry.is_dir() or entry.is_symlink():
+            continue
+        inside = list(entry.iterdir())
+        if any(not f.name.endswith(".arrow") or not f.is_file() or f.is_symlink() for f in inside):
+            logger.warning("left %s as it is: it holds more than an audit's extraction files", entry)
+            continue
+        logger.info("removing %s, what a killed audit of this store left (%d files)", entry, len(inside))
+        for f in inside:
+            f.unlink()
+        entry.rmdir()
 
 
 def _count(store: Store, sql: str) -> int:

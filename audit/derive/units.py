@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
+import os
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
@@ -33,6 +35,7 @@ from audit.derive.sql import (
     TDMREP_SQL,
     TEXTS_SQL,
 )
+from audit.errors import StoreError
 from audit.records import ImageRecord
 from audit.schema import (
     O_FETCH,
@@ -51,9 +54,9 @@ from audit.schema import (
 from audit.signals.base import OptOut, Signal
 from audit.store.db import Store
 
-BATCH_ROWS = 20_000  # rows buffered before a flush to a temporary table
 UNIT_BATCH = 2_000  # distinct inputs read, and sent to a worker, at a time
 POOL_DEPTH = 4  # batches in flight per worker pool
+LOAD_BYTES = 64 * 1024**2  # bytes of unit files loaded into a temporary table per statement
 
 # The modules the batch functions import on first use (not at this module's import, which every command pays for).
 # A worker pool's preload imports them all (``audit.derive.preload``); a test checks the list against the imports.
@@ -179,37 +182,73 @@ def opt_out_rows(key: tuple[Any, ...], opt_outs: Iterable[OptOut], rank: int) ->
     return [key + (rank * 10_000 + i, o.kind, o.value, o.applies_to, o.evidence) for i, o in enumerate(opt_outs)]
 
 
-class _Sink:
-    """One temporary table, appended to in bulk from Arrow tables (small ones are gathered first)."""
+class UnitFiles:
+    """Where the extraction units' rows wait until the extraction is over: Arrow IPC files in one directory, written
+    by whichever process ran a batch (a worker, or this process), listed here per temporary table. :meth:`load` then
+    moves them into their temporary tables, a group of files at a time.
 
-    def __init__(self, store: Store, name: str, schema: pa.Schema) -> None:
-        self.con = store.con
-        self.name = name
-        self.schema = schema
-        self.pending: list[pa.Table] = []
-        self.rows = 0
-        self.con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
+    While the units run, their rows are neither in this process nor in DuckDB (they used to be appended to the
+    temporary tables as the batches came back, ~300 MiB of the 1M-sighting audit's peak, held while the workers ran)
+    and no rows travel back through the pool's pipes: only file names do."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = os.fspath(directory)
+        self.tables: dict[str, tuple[pa.Schema, list[str]]] = {}
+
+    def table(self, store: Store, name: str, schema: pa.Schema) -> None:
+        """(Re)create the temporary table ``name`` in ``store``, empty, for files of ``schema`` to be loaded into."""
+        store.con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
         cols = ", ".join(f"{f.name} {_duck_type(f.type)}" for f in schema)
-        self.con.execute(f"CREATE TEMP TABLE {name} ({cols})")
+        store.con.execute(f"CREATE TEMP TABLE {name} ({cols})")
+        self.tables[name] = (schema, [])
 
-    def add(self, table: pa.Table) -> None:
-        if table.num_rows:
-            self.pending.append(table)
-            self.rows += table.num_rows
-        if self.rows >= BATCH_ROWS:
-            self.flush()
+    def add(self, name: str, path: str | None) -> None:
+        if path is not None:
+            self.tables[name][1].append(path)
 
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        batch = pa.concat_tables(self.pending)
-        self.con.register("_sink_batch", batch)
+    def load(self, store: Store) -> None:
+        """Append every table's files to it, about :data:`LOAD_BYTES` of files per statement, deleting them as they
+        are read (they are memory-mapped: a group is released before the next is mapped)."""
+        for name, (schema, files) in self.tables.items():
+            while files:
+                group: list[str] = []
+                size = 0
+                while files and (not group or size + os.path.getsize(files[-1]) <= LOAD_BYTES):
+                    group.append(files.pop())
+                    size += os.path.getsize(group[-1])
+                _load_files(store, name, schema, group)
+
+
+def _load_files(store: Store, name: str, schema: pa.Schema, paths: list[str]) -> None:
+    sources = [pa.memory_map(path) for path in paths]
+    try:
+        batch = pa.concat_tables([pa.ipc.open_file(source).read_all() for source in sources])
+        if batch.schema != schema:
+            raise RuntimeError(f"an audit file for {name} has the columns {batch.schema.names}, not {schema.names}")
+        store.con.register("_unit_files", batch)
         try:
-            self.con.execute(f"INSERT INTO {self.name} SELECT * FROM _sink_batch")
+            store.con.execute(f"INSERT INTO {name} SELECT * FROM _unit_files")
         finally:
-            self.con.unregister("_sink_batch")
-        self.pending = []
-        self.rows = 0
+            store.con.unregister("_unit_files")
+        del batch
+    finally:
+        for source in sources:
+            source.close()
+        for path in paths:
+            os.unlink(path)
+
+
+def write_unit_file(table: pa.Table, directory: str, name: str) -> str | None:
+    """``table`` as an Arrow IPC file of its own in ``directory`` (for :class:`UnitFiles`); None when it is empty."""
+    if not table.num_rows:
+        return None
+    path = os.path.join(directory, f"{name}-{uuid.uuid4().hex}.arrow")
+    try:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    except OSError as exc:  # a full disk, say
+        raise StoreError(f"cannot write the audit's temporary file {path}: {exc}") from exc
+    return path
 
 
 def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
@@ -467,44 +506,44 @@ def _schemas(units: Units) -> tuple[pa.Schema, pa.Schema]:
     return pa.schema(units.keys + SIGNAL_FIELDS), pa.schema(units.keys + OPT_OUT_FIELDS)
 
 
-def _run_unit_batch(units: Units, batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table]:
-    """``units.run`` on one batch of input, with its rows returned as Arrow tables: in a worker process, the
-    conversions both ways happen there too, and the parent only moves Arrow buffers."""
+def _run_unit_batch(units: Units, batch: pa.RecordBatch, directory: str) -> tuple[str | None, str | None]:
+    """``units.run`` on one batch of input, its rows written as Arrow files into ``directory``
+    (:func:`write_unit_file`): in a worker process, the conversions and the writing happen there too, and the parent
+    only receives two file names."""
     sigs, opts = units.run(batch.to_pylist())
     sig_schema, opt_schema = _schemas(units)
-    return _table(sigs, sig_schema), _table(opts, opt_schema)
+    return (write_unit_file(_table(sigs, sig_schema), directory, units.signals_table) if units.signals_table else None,
+            write_unit_file(_table(opts, opt_schema), directory, units.opt_outs_table) if units.opt_outs_table
+            else None)
 
 
-def extract(store: Store, units: Units, pool: Executor | None) -> int:
-    """Run ``units.run`` over every distinct input, in the pool when there is one, into its temporary tables.
-    Returns the number of distinct inputs read."""
+def extract(store: Store, units: Units, pool: Executor | None, files: UnitFiles) -> int:
+    """Run ``units.run`` over every distinct input, in the pool when there is one, its rows into ``files`` (loaded
+    into the unit's temporary tables by ``files.load``). Returns the number of distinct inputs read."""
     tables = units.prepare(store) if units.prepare is not None else None
     sig_schema, opt_schema = _schemas(units)
-    sig_sink = _Sink(store, units.signals_table, sig_schema) if units.signals_table else None
-    opt_sink = _Sink(store, units.opt_outs_table, opt_schema) if units.opt_outs_table else None
+    for name, schema in ((units.signals_table, sig_schema), (units.opt_outs_table, opt_schema)):
+        if name:
+            files.table(store, name, schema)
     n = 0
 
-    def keep(out: tuple[pa.Table, pa.Table]) -> None:
+    def keep(out: tuple[str | None, str | None]) -> None:
         sigs, opts = out
-        if sig_sink is not None:
-            sig_sink.add(sigs)
-        if opt_sink is not None:
-            opt_sink.add(opts)
+        for name, path in ((units.signals_table, sigs), (units.opt_outs_table, opts)):
+            if name:
+                files.add(name, path)
 
     if pool is None or not units.parallel:
         for batch in _batches(store, units.sql, tables):
             n += batch.num_rows
-            keep(_run_unit_batch(units, batch))
+            keep(_run_unit_batch(units, batch, files.directory))
     else:
-        pending: deque[Future[tuple[pa.Table, pa.Table]]] = deque()
+        pending: deque[Future[tuple[str | None, str | None]]] = deque()
         for batch in _batches(store, units.sql, tables):
             n += batch.num_rows
-            pending.append(pool.submit(_run_unit_batch, units, batch))
+            pending.append(pool.submit(_run_unit_batch, units, batch, files.directory))
             while len(pending) > 2 * POOL_DEPTH:  # bounded: batches are read no faster than they are worked on
                 keep(pending.popleft().result())
         while pending:
             keep(pending.popleft().result())
-    for sink in (sig_sink, opt_sink):
-        if sink is not None:
-            sink.flush()
     return n

@@ -106,7 +106,7 @@ def test_a_bad_bound_and_a_bound_too_small_are_one_line_errors(tmp_path: Path) -
 
 
 def test_an_audit_starts_with_a_bound_in_proportion_to_its_store() -> None:
-    """A base (448 MiB) plus half the store file's size, then the ceiling if that ran out; never above the ceiling;
+    """A base (384 MiB) plus half the store file's size, then the ceiling if that ran out; never above the ceiling;
     DuckDB's own default (0) as it is."""
     ceiling = int(DEFAULTS["AUDIT_DB_MEMORY"])
     base = run.AUDIT_MEMORY_BASE

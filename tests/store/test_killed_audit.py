@@ -55,6 +55,13 @@ def test_killed_audit_keeps_the_previous_results(store_path, tmp_path, point):
     assert all(n > 0 for n, _ in before.values())
     assert kill_audit_at(db, point), f"the audit ended without reaching checkpoint {point}"
     assert digest(db) == before  # nothing half-written, nothing lost
+    left = [p for p in tmp_path.iterdir() if p.name.startswith("store.duckdb.audit-")]
+    assert len(left) == 1 and left[0].is_dir()  # the extraction's directory, which the killed run could not remove
+    mine = tmp_path / "store.duckdb.audit-abcd1234"  # named as the audit names them, but holding someone's file
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
     subprocess.run([sys.executable, "-m", "audit.cli", "audit", "--db", str(db)], cwd=ROOT, check=True,
                    capture_output=True, timeout=300)
     assert digest(db) == before  # a re-run after the kill gives the uninterrupted audit's tables
+    assert sorted(p.name for p in tmp_path.iterdir() if ".audit-" in p.name) == [mine.name]
+    assert (mine / "notes.txt").read_text() == "mine"
