@@ -210,13 +210,15 @@ class UnitFiles:
         """Append every table's files to it, about :data:`LOAD_BYTES` of files per statement, deleting them as they
         are read (they are memory-mapped: a group is released before the next is mapped)."""
         for name, (schema, files) in self.tables.items():
-            while files:
-                group: list[str] = []
-                size = 0
-                while files and (not group or size + os.path.getsize(files[-1]) <= LOAD_BYTES):
-                    group.append(files.pop())
-                    size += os.path.getsize(group[-1])
-                _load_files(store, name, schema, group)
+            start = 0
+            while start < len(files):  # in the order the batches were read
+                end, size = start + 1, os.path.getsize(files[start])
+                while end < len(files) and size + os.path.getsize(files[end]) <= LOAD_BYTES:
+                    size += os.path.getsize(files[end])
+                    end += 1
+                _load_files(store, name, schema, files[start:end])
+                start = end
+            files.clear()
 
 
 def _load_files(store: Store, name: str, schema: pa.Schema, paths: list[str]) -> None:

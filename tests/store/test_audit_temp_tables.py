@@ -114,6 +114,9 @@ def test_unit_files_are_loaded_a_group_at_a_time_and_deleted(tmp_path, monkeypat
                             lambda st, name, sc, group: statements.append(name) or real(st, name, sc, group))
         files.load(store)
         assert store.query("SELECT count(*), count(DISTINCT url), sum(n) FROM temp.main._t")[0] == (500, 500, 1000.0)
+        # in the order the batches were read (a store opened without AUDIT_OPTIONS keeps the insertion order)
+        assert [r[0] for r in store.query("SELECT url FROM temp.main._t ORDER BY rowid")] == \
+            [f"u{i}-{j}" for i in range(5) for j in range(100)]
     assert len(statements) == 3  # two files per statement, then the fifth alone
     assert list(tmp_path.glob("*.arrow")) == []
 
