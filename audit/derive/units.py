@@ -14,7 +14,7 @@ import operator
 import os
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import lru_cache
@@ -166,8 +166,29 @@ OPT_OUT_FIELDS = [("ord", pa.int32()), ("kind", pa.string()), ("value", pa.strin
 def signal_rows(key: tuple[Any, ...], signals: Iterable[Signal]) -> list[tuple[Any, ...]]:
     """Rows of a ``SIGNAL_FIELDS`` temporary table for one unit's signals."""
     return [key + (s.kind, None if candidates else s.country, _candidates_key(candidates) if candidates else None,
-                   str(s.strength), float(s.weight), s.evidence, json.dumps(s.detail) if s.detail else None)
+                   str(s.strength), float(s.weight), s.evidence, detail_json(s.detail) if s.detail else None)
             for s, candidates in collapse(signals)]
+
+
+# A signal's detail is a few short strings, and the same few recur (``{"candidates": "58"}`` on every bare
+# ``lang=en``): each distinct one is written as JSON once per process. Bounded: a hostile store may hold many.
+_DETAIL_JSON: dict[tuple[tuple[Any, Any], ...], str] = {}
+_DETAIL_JSON_MAX = 16_384
+
+
+def detail_json(detail: Mapping[str, Any]) -> str:
+    """``json.dumps(detail)``, remembered per distinct detail of strings (key order included, as ``json.dumps``
+    keeps it); any other detail is written each time."""
+    key = tuple(detail.items())
+    if not all(k.__class__ is str and v.__class__ is str for k, v in key):  # 1, 1.0 and True are one dict key
+        return json.dumps(detail)
+    text = _DETAIL_JSON.get(key)
+    if text is None:
+        text = json.dumps(detail)
+        if len(_DETAIL_JSON) >= _DETAIL_JSON_MAX:
+            _DETAIL_JSON.clear()
+        _DETAIL_JSON[key] = text
+    return text
 
 
 def _candidates_key(candidates: list[str]) -> str:

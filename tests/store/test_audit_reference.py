@@ -20,7 +20,7 @@ from audit.derive.attribution import Evidence, attribute
 from audit.derive.reference import reference_audit
 from audit.derive.run import run_audit
 from audit.derive.sql import ROBOTS_URL_FILTER
-from audit.derive.units import collapse, signal_rows
+from audit.derive.units import collapse, detail_json, signal_rows
 from audit.schema import DERIVED
 from audit.signals.base import Signal, Strength
 from audit.signals.consent import DEFAULT_AGENTS, robots_opt_outs, robots_prefilter, robots_url_fragments
@@ -296,3 +296,16 @@ def test_a_candidate_country_with_a_comma_is_refused_not_split_in_two():
         signal_rows(("k",), odd)
     fine = [Signal("html_lang", c, Strength.WEAK, '<html lang="x">', weight=0.5) for c in ("FR", "BE")]
     assert signal_rows(("k",), fine)[0][3] == "BE,FR"
+
+
+def test_a_details_json_is_json_dumps_of_it_every_time():
+    """detail_json remembers each detail it has written: the text must still be json.dumps's for every detail, in
+    its key order, and for values that are equal as dict keys but not as JSON (1, 1.0, True)."""
+    details: list[dict[str, Any]] = [{"candidates": "58"}, {"near_border_km": "2.1", "candidates": "3"},
+                                     {"candidates": "3", "near_border_km": "2.1"}, {"a": 1}, {"a": 1.0}, {"a": True},
+                                     {"a": "1"}, {"a": ["x"]}, {"a": None}, {"é": "ü\u2028"}]
+    for _ in range(2):  # written, then remembered
+        for detail in details:
+            assert detail_json(detail) == json.dumps(detail), detail
+    assert {json.loads(detail_json(d))["a"].__class__ for d in details if "a" in d} == {int, float, bool, str, list,
+                                                                                         type(None)}
