@@ -64,3 +64,44 @@ def test_the_preload_imports_every_module_the_batch_functions_import() -> None:
                 for node in ast.walk(fn) if isinstance(node, ast.ImportFrom)
                 and (node.module or "").startswith("audit.signals")}
     assert imported == set(units.EXTRACTOR_MODULES)
+
+
+CLUSTERING = '''
+import json, sys, time
+import psutil
+import audit.derive.run as run
+from audit.store.db import Store
+
+real = run.cluster_images
+seen = {}
+
+def clustering(*args, **kwargs):
+    """Wait (bounded) for a worker: a process forked by the forkserver, so a grandchild of this one."""
+    me, t = psutil.Process(), time.monotonic()
+    seen["before"] = [p.pid for c in me.children() for p in c.children()]
+    while time.monotonic() - t < 60 and not any(c.children() for c in me.children()):
+        time.sleep(0.05)
+    seen["worker"] = any(c.children() for c in me.children())
+    return real(*args, **kwargs)
+
+run.cluster_images = clustering
+with Store.open(sys.argv[1]) as store:
+    result = run.run_audit(store, workers=2)
+print(json.dumps({**seen, "clusters": result.clusters, "signals": result.signals}))
+'''
+
+
+def test_the_workers_start_while_the_near_duplicates_are_clustered(store_path, tmp_path: Path) -> None:
+    """The clustering runs while the workers' forkserver builds their data (one core each): a worker process exists
+    before the clustering has ended, though no extraction has asked for one yet. Before, the pool's first worker was
+    started by the first batch, and the clustering ran after the extraction."""
+    copy = tmp_path / "store.duckdb"
+    copy.write_bytes(Path(store_path).read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", CLUSTERING, str(copy)], capture_output=True, text=True, env=env,
+                          timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["before"] == []  # no worker of an earlier pool: the one seen is this audit's
+    assert out["worker"], out
+    assert out["signals"] > 0
