@@ -24,7 +24,6 @@ import multiprocessing.forkserver
 import os
 import re
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -197,24 +196,6 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
             server._stop()
 
 
-def _start_workers(pool: ProcessPoolExecutor | None) -> threading.Thread:
-    """Start ``pool``'s first worker on a thread of its own, and return that thread. Starting it waits for the
-    forkserver's preload (:mod:`audit.derive.preload`), which this process need not sit through. A pool that cannot
-    start is left to fail, and be replaced, at the extraction's first batch (:func:`run_audit`)."""
-
-    def start() -> None:
-        if pool is None:
-            return
-        try:
-            pool.submit(int)  # a task that does nothing (a builtin: the worker imports nothing for it)
-        except Exception:  # noqa: BLE001 - said where the pool is first used, with its fallback
-            logger.debug("the audit's workers did not start ahead of the extraction", exc_info=True)
-
-    thread = threading.Thread(target=start, name="provaudit-audit-workers", daemon=True)
-    thread.start()
-    return thread
-
-
 # An audit's DuckDB memory starts at this plus half the store file's size (audit_memory).
 AUDIT_MEMORY_BASE = 384 * 1024**2
 
@@ -266,16 +247,6 @@ def run_audit(
         files = UnitFiles(spill.name)
         with worker_pool(workers) as started:
             pool: Executor | None = started
-            # The workers' forkserver builds their reference data (~3 s on one core) while the near-duplicates are
-            # clustered here: both cores work from the start. Nothing the extraction reads depends on the clusters.
-            starting = _start_workers(started)
-            try:
-                say("clustering near-duplicates")
-                t = time.perf_counter()
-                result.clusters, result.clustered_images = cluster_images(store, phash_threshold, dhash_threshold)
-                result.seconds["clusters"] = time.perf_counter() - t
-            finally:
-                starting.join()
             for units in UNITS:
                 say(f"reading {units.name.replace('_', ' ')}")
                 checkpoint(f"audit-reading-{units.name}")
@@ -288,6 +259,10 @@ def run_audit(
                     pool = None
                     result.units[units.name] = extract(store, units, pool, files)
                 result.seconds[units.name] = time.perf_counter() - t
+        say("clustering near-duplicates")
+        t = time.perf_counter()
+        result.clusters, result.clustered_images = cluster_images(store, phash_threshold, dhash_threshold)
+        result.seconds["clusters"] = time.perf_counter() - t
 
         say("writing signals, opt-outs and clusters")
         t = time.perf_counter()
