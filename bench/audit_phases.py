@@ -1,8 +1,9 @@
 """Where an audit's time goes, phase by phase, side by side with an earlier tree.
 
 Each run audits a fresh copy of one store in a process of its own with ``run_audit`` (the store opened with
-``AUDIT_OPTIONS``, as ``provaudit audit`` does) and reads its phase timer (``AuditResult.seconds``: each extraction
-unit, clustering, fanning signals out to the sightings, propagation through clusters, attribution). With
+``AUDIT_OPTIONS`` and the first of ``audit_memory``'s bounds, as ``provaudit audit`` does, where the tree has them)
+and reads its phase timer (``AuditResult.seconds``: each extraction unit, clustering, fanning signals out to the
+sightings, propagation through clusters, attribution). With
 ``--against REV`` the project as it was at git revision REV (extracted with ``git archive``) audits the same store,
 alternating with this tree, and the median total of each is compared:
 
@@ -32,14 +33,20 @@ from bench_crawl import checkout  # noqa: E402
 DEFAULT_STORE = Path(tempfile.gettempdir()) / "provaudit-bench-audit" / "store-1000000.duckdb"
 
 RUN = """
-import json, shutil, sys, time
+import json, os, shutil, sys, time
 from audit.derive.run import AUDIT_OPTIONS, run_audit
 from audit.store.db import Store
 
 def main():
     shutil.copyfile(sys.argv[1], sys.argv[2])
+    try:  # DuckDB's first bound in provaudit audit, in a tree that has one (older trees ran with DuckDB's default)
+        from audit.derive.run import audit_memory
+        from audit.settings import DEFAULTS
+        bound = {"memory": audit_memory(os.path.getsize(sys.argv[2]), int(DEFAULTS["AUDIT_DB_MEMORY"]))[0]}
+    except ImportError:
+        bound = {}
     t = time.perf_counter()
-    with Store.open(sys.argv[2], options=AUDIT_OPTIONS) as store:
+    with Store.open(sys.argv[2], options=AUDIT_OPTIONS, **bound) as store:
         result = run_audit(store)
     seconds = dict(result.seconds, wall=time.perf_counter() - t)
     print(json.dumps({"seconds": seconds, "signals": result.signals}))
