@@ -269,9 +269,6 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
     built-in test web."""
     from contextlib import ExitStack
 
-    from audit.crawl.run import check_start_urls, run_crawl
-    from audit.outputs.summary import store_summary
-
     stack = ExitStack()
     web = None
     if testweb_dir is not None:
@@ -294,6 +291,10 @@ def crawl(urls: tuple[str, ...], db: Path, allowed: tuple[str, ...], jobdir: Pat
                       f"{rich_text(server.proxy_url)}", soft_wrap=True)
     elif not urls:
         raise click.ClickException("give the URLs to crawl, or --testweb DIR")
+    # Scrapy is imported once the test web's line is out: a crawl's first line within a second (issue 20)
+    from audit.crawl.run import check_start_urls, run_crawl
+    from audit.outputs.summary import store_summary
+
     with _errors():
         check_start_urls(urls)  # before the progress display starts: bad input is one line
     overrides = _crawl_overrides({"AUDIT_SOURCE": " ".join(urls)}, proxy=proxy, no_warc=no_warc,
