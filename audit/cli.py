@@ -1215,11 +1215,28 @@ def _pdf_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         "store's SHA-256 and its page number.")(f)
 
 
-def _print_pdf(html_path: Path) -> Path:
-    from audit.outputs.printing import DEFAULT_PDF_TIMEOUT, write_pdf
+def _pdf_browser(pdf: bool) -> str | None:
+    """The Chromium that --pdf prints with (AUDIT_RENDER_BROWSER), checked to be there before the page is built;
+    ``None`` without --pdf."""
+    if not pdf:
+        return None
+    from audit.outputs.printing import check_browser
 
     browser = os.environ.get("AUDIT_RENDER_BROWSER") or str(DEFAULTS["AUDIT_RENDER_BROWSER"])
+    check_browser(browser)
+    return browser
+
+
+def _print_pdf(html_path: Path, browser: str) -> Path:
+    from audit.outputs.printing import DEFAULT_PDF_TIMEOUT, write_pdf
+
     return write_pdf(html_path, html_path.with_suffix(".pdf"), browser=browser, timeout=DEFAULT_PDF_TIMEOUT)
+
+
+def _started(command: str, what: str) -> None:
+    """The first line of a command that prints nothing else until it is done, once its inputs are checked: a failing
+    command says only why."""
+    console.print(f"{command}: started ({what})", soft_wrap=True)
 
 
 def _faces_only_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -1256,12 +1273,14 @@ def report_command(db: Path, country: str, claim: str | None, out_html: Path | N
     run = _start_run("report")
     run.add_input(db, "store")
     with _errors(), Store.open(db, read_only=True, memory=_db_memory()) as store:
+        browser = _pdf_browser(pdf)
         _require_audit(store)
+        _started("report", f"{country}, store {rich_text(db)}")
         report = build_report(store, country, claim=claim, thumbnails=thumbnails, sample_size=sample_size,
                               bounds=_bounds(None), max_image_bytes=int(DEFAULTS["AUDIT_MAX_IMAGE_BYTES"]),
                               min_face_height=min_face_height, provenance=custody(run, {"store": store}))
         html_path, json_path = save_report(report, out_html)
-        pdf_path = _print_pdf(html_path) if pdf else None
+        pdf_path = _print_pdf(html_path, browser) if browser else None
         _written(run, [html_path, json_path, *([pdf_path] if pdf_path else [])])
     _print_banner(bool(report.data.get("test_web")))
     thumbs = report.data.get("thumbnails") or {}
@@ -1532,7 +1551,7 @@ def verify_command(before: Path, after: Path, country: str, policy: str, min_cov
     """
     from audit.outputs.custody import custody
     from audit.outputs.people import people_or_none
-    from audit.outputs.verify import verify, write_verification
+    from audit.outputs.verify import require_audited, verify, write_verification
     from audit.store.db import Store
 
     country = _check_country(country)
@@ -1541,11 +1560,14 @@ def verify_command(before: Path, after: Path, country: str, policy: str, min_cov
     run.add_input(after, "after")
     with _errors(), Store.open(before, read_only=True, memory=_db_memory()) as b, \
             Store.open(after, read_only=True, memory=_db_memory()) as a:
-        result = verify(b, a, country, policy, people=people_or_none(b, faces_only, min_face_height),
-                        min_coverage=min_coverage)
+        browser = _pdf_browser(pdf)
+        require_audited(b)
+        people = people_or_none(b, faces_only, min_face_height)
+        _started("verify", f"{country}, before {rich_text(before)}, after {rich_text(after)}")
+        result = verify(b, a, country, policy, people=people, min_coverage=min_coverage)
         result.provenance = custody(run, {"before": b, "after": a})
         html_path, json_path = write_verification(result, out_html)
-        pdf_path = _print_pdf(html_path) if pdf else None
+        pdf_path = _print_pdf(html_path, browser) if browser else None
         _written(run, [html_path, json_path, *([pdf_path] if pdf_path else [])])
     summary = result.summary()
     if as_json:

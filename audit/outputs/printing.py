@@ -69,14 +69,21 @@ def print_css(footer: str, banner: str | None = None) -> str:
     )
 
 
-def write_pdf(html_path: Path, pdf_path: Path, *, browser: str, timeout: float = DEFAULT_PDF_TIMEOUT) -> Path:
-    """Print ``html_path`` to ``pdf_path`` with the headless Chromium at ``browser``; :class:`PdfError` when there is
-    none, it fails, or it takes more than ``timeout`` seconds."""
+def check_browser(browser: str) -> Path:
+    """The Chromium executable at ``browser``, or :class:`PdfError` when there is none. A command that prints to PDF
+    calls it before it builds its page, so that a missing browser fails it before it says it has started."""
     exe = Path(browser)
     if not exe.is_file():
         raise PdfError(f"--pdf needs Chromium at {browser} (AUDIT_RENDER_BROWSER), and there is none: install "
                        "Debian's package (`apt-get install chromium`, or `make browser`) or point "
                        "AUDIT_RENDER_BROWSER at one")
+    return exe
+
+
+def write_pdf(html_path: Path, pdf_path: Path, *, browser: str, timeout: float = DEFAULT_PDF_TIMEOUT) -> Path:
+    """Print ``html_path`` to ``pdf_path`` with the headless Chromium at ``browser``; :class:`PdfError` when there is
+    none, it fails, or it takes more than ``timeout`` seconds."""
+    exe = check_browser(browser)
     src = Path(html_path).resolve()
     out = Path(pdf_path).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
