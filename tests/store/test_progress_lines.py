@@ -46,7 +46,7 @@ def test_report_and_verify_say_they_started_once_their_inputs_are_checked(corpor
     _one_line_failure(_run("verify", "--before", str(db), "--after", str(db), "--country", "FR", "--out",
                            str(out / "v.html")), "provaudit audit")
     assert _run("audit", "--db", str(db)).returncode == 0
-    # audited, but --pdf has no browser: the browser is looked for before the report is built
+    # audited, but --pdf has no browser: it is looked for before the check is built (the report: test_print.py)
     env_browser = {"AUDIT_RENDER_BROWSER": str(tmp_path / "no-chromium")}
     proc = subprocess.run([sys.executable, "-m", "audit.cli", "verify", "--before", str(db), "--after", str(db),
                            "--country", "FR", "--out", str(out / "v.html"), "--pdf"], cwd=ROOT,
